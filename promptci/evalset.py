@@ -1,0 +1,171 @@
+"""Eval pools: the items a prompt is scored on, read from `eval_sets/<name>.jsonl` or `testData`.
+
+A pool line is one JSON object: a stable `id`, the template variables, and `expected` (plus any
+field an evaluator reads). An item without an id gets one from a hash of its content, so the id is
+stable as long as the item is; two items with the same id are an error, never a silent merge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import InputError
+from .fileio import atomic_write_text
+from .promptfile import PromptFile
+
+ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class Item:
+    """One eval item: its id and every other field (template variables, expected, options)."""
+
+    id: str
+    data: Mapping[str, Any]
+
+    @property
+    def expected(self) -> Any:
+        return self.data.get("expected")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The items of one prompt, with where they came from and a hash of that source."""
+
+    source: str  # the pool path as written in the settings, or "testData"
+    path: Path | None  # the JSONL file; None for testData
+    items: tuple[Item, ...]
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def by_id(self) -> dict[str, Item]:
+        return {item.id: item for item in self.items}
+
+
+def content_id(data: Mapping[str, Any]) -> str:
+    """A stable id from an item's content (canonical JSON, sha256)."""
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:ID_LENGTH]
+
+
+def load_pool(prompt: PromptFile) -> Pool:
+    """The prompt's pool (`promptci.pool`, else `testData`), checked against its templates and labels."""
+    settings = prompt.settings
+    if settings.pool:
+        pool = read_jsonl(prompt.resolve(settings.pool), source=settings.pool)
+    elif prompt.spec.testData:
+        pool = _from_rows(prompt.spec.testData, source="testData", path=None,
+                          sha256=_sha256_json(prompt.spec.testData), where=str(prompt.path))
+    else:
+        raise InputError("no eval items", path=prompt.path, field="promptci.pool",
+                         fix="set promptci.pool to a JSONL pool or add testData")
+    _check_variables(prompt, pool)
+    _check_labels(prompt, pool)
+    return pool
+
+
+def read_jsonl(path: Path, *, source: str | None = None) -> Pool:
+    """Read a JSONL pool; every malformed line is an InputError naming the file and the line."""
+    where = str(path)
+    fix_path = "check promptci.pool (a path relative to the prompt file), or create it with 'promptci import'"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("pool file not found", path=where, field="promptci.pool", fix=fix_path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the pool ({exc.strerror})", path=where, fix=fix_path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError("pool is not UTF-8", path=where, line=line, fix="save the pool as UTF-8") from None
+    rows: list[tuple[int, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON ({exc.msg})", path=where, line=number,
+                             fix="one JSON object per line") from None
+    return _from_rows([r for _, r in rows], source=source or str(path), path=path,
+                      sha256=hashlib.sha256(data).hexdigest(), where=where, lines=[n for n, _ in rows])
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write rows as a JSONL pool, atomically; returns the number written."""
+    lines = [json.dumps(dict(row), ensure_ascii=False) for row in rows]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def item_labels(labels: Sequence[str] | str | None, item: Item) -> list[str] | None:
+    """The labels an item is scored over: the fixed set, or the item's own options field."""
+    if labels is None or not isinstance(labels, str):
+        return list(labels) if labels is not None else None
+    return list(item.data[labels])
+
+
+def _from_rows(rows: Sequence[Any], *, source: str, path: Path | None, sha256: str, where: str,
+               lines: Sequence[int] | None = None) -> Pool:
+    if not rows:
+        raise InputError("pool is empty", path=where, fix="add at least one item")
+    seen: dict[str, int] = {}
+    items = []
+    for index, row in enumerate(rows):
+        line = lines[index] if lines else None
+        label = f"line {line}" if line else f"item {index}"
+        if not isinstance(row, dict):
+            raise InputError(f"{label} is not a JSON object", path=where, line=line,
+                             fix="each item is an object of template variables and 'expected'")
+        data = {k: v for k, v in row.items() if k != "id"}
+        raw_id = row.get("id")
+        if raw_id is None:
+            item_id = content_id(data)
+        elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id).strip():
+            item_id = str(raw_id)
+        else:
+            raise InputError(f"{label}: 'id' must be a non-empty string", path=where, line=line,
+                             fix="use a string id, or leave it out to get one from the content")
+        if item_id in seen:
+            first = seen[item_id]
+            raise InputError(f"duplicate id '{item_id}' ({label} repeats {'line' if lines else 'item'} {first})",
+                             path=where, line=line, fix="give every item a distinct id")
+        seen[item_id] = line if line else index
+        items.append(Item(id=item_id, data=data))
+    return Pool(source=source, path=path, items=tuple(items), sha256=sha256)
+
+
+def _check_variables(prompt: PromptFile, pool: Pool) -> None:
+    for item in pool.items:
+        missing = sorted(prompt.variables - set(item.data))
+        if missing:
+            count = sum(1 for it in pool.items if not prompt.variables <= set(it.data))
+            raise InputError(
+                f"template variable '{missing[0]}' is not provided by pool {pool.source} "
+                f"(item '{item.id}' and {count - 1} more lack it)",
+                path=prompt.path, field="messages",
+                fix=f"add '{missing[0]}' to every item, or remove {{{{{missing[0]}}}}} from the prompt")
+
+
+def _check_labels(prompt: PromptFile, pool: Pool) -> None:
+    labels = prompt.settings.labels
+    if not isinstance(labels, str):
+        return
+    for item in pool.items:
+        options = item.data.get(labels)
+        if not (isinstance(options, list) and len(options) >= 2 and all(isinstance(o, str) for o in options)):
+            raise InputError(f"item '{item.id}' has no list of at least two string options in field '{labels}'",
+                             path=prompt.path, field="promptci.labels",
+                             fix=f"give every item a '{labels}' list, or set promptci.labels to a fixed list")
+
+
+def _sha256_json(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

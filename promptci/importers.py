@@ -1,0 +1,141 @@
+"""Importers that turn other eval formats into a promptci JSONL pool.
+
+Each returns an `ImportReport` so the CLI can tell the user what to put under `promptci:`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .evalset import content_id, write_jsonl
+
+OPTIONS_FIELD = "choices"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import wrote, and the label set it found (fixed, per item, or none)."""
+
+    out: Path
+    count: int
+    labels: list[str] | None  # the one label set shared by every item
+    per_item_labels: bool  # items carry their own options in OPTIONS_FIELD
+
+    def settings_snippet(self, prompt_dir: Path | None = None) -> str:
+        """The `promptci:` lines a prompt file needs to use this pool."""
+        pool = self.out
+        if prompt_dir is not None:
+            pool = Path(_relative(self.out, prompt_dir))
+        lines = ["promptci:", f"  pool: {pool.as_posix()}"]
+        if self.labels:
+            lines.append("  labels: " + json.dumps(self.labels, ensure_ascii=False))
+        elif self.per_item_labels:
+            lines.append(f"  labels: {OPTIONS_FIELD}")
+        return "\n".join(lines)
+
+
+def import_bigbench(task_path: Path, out: Path) -> ImportReport:
+    """A BIG-bench `task.json`: `target_scores` gives the expected label and the options."""
+    where = str(task_path)
+    task = _read_json(task_path)
+    examples = task.get("examples") if isinstance(task, dict) else None
+    if not isinstance(examples, list) or not examples:
+        raise InputError("no 'examples' list", path=where, field="examples",
+                         fix="pass a BIG-bench task.json (a task with examples, not a folder of subtasks)")
+    rows = []
+    option_sets = []
+    for index, example in enumerate(examples):
+        if not isinstance(example, dict) or not isinstance(example.get("input"), str):
+            raise InputError(f"example {index} has no 'input' string", path=where, field=f"examples[{index}]",
+                             fix="each example needs 'input' and 'target_scores' or 'target'")
+        row: dict[str, Any] = {"input": example["input"]}
+        scores = example.get("target_scores")
+        if isinstance(scores, dict) and scores:
+            options = [str(k) for k in scores]
+            best = max(scores.values())
+            row["expected"] = next(str(k) for k, v in scores.items() if v == best)
+            row[OPTIONS_FIELD] = options
+            option_sets.append(options)
+        elif "target" in example:
+            target = example["target"]
+            row["expected"] = target[0] if isinstance(target, list) and target else target
+        else:
+            raise InputError(f"example {index} has neither 'target_scores' nor 'target'", path=where,
+                             field=f"examples[{index}]", fix="this is not a BIG-bench JSON task")
+        rows.append(row)
+    shared = _shared_options(option_sets, len(rows))
+    if shared is not None:
+        for row in rows:
+            row.pop(OPTIONS_FIELD)
+    return _write(out, rows, labels=shared, per_item=bool(option_sets) and shared is None)
+
+
+def import_csv(csv_path: Path, out: Path, *, labels: list[str] | None = None) -> ImportReport:
+    """A CSV file with a header row: each column becomes a field; an `id` column is kept."""
+    where = str(csv_path)
+    try:
+        text = csv_path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("file not found", path=where, fix="check the path") from None
+    except UnicodeDecodeError:
+        raise InputError("CSV is not UTF-8", path=where, fix="save the file as UTF-8") from None
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames:
+        raise InputError("CSV has no header row", path=where, line=1, fix="put column names on the first line")
+    if "expected" not in reader.fieldnames:
+        raise InputError("CSV has no 'expected' column", path=where, line=1,
+                         fix="name the column holding the right answer 'expected'")
+    rows = []
+    for number, record in enumerate(reader, start=2):
+        if None in record:
+            raise InputError("row has more cells than the header", path=where, line=number,
+                             fix="quote cells that contain commas")
+        rows.append({k: v for k, v in record.items()})
+    if not rows:
+        raise InputError("CSV has no rows", path=where, fix="add items below the header")
+    return _write(out, rows, labels=labels or None, per_item=False)
+
+
+def _write(out: Path, rows: list[dict[str, Any]], *, labels: list[str] | None, per_item: bool) -> ImportReport:
+    with_ids = []
+    for row in rows:
+        rest = {k: v for k, v in row.items() if k != "id"}
+        with_ids.append({"id": row.get("id") or content_id(rest), **rest})
+    ids = [r["id"] for r in with_ids]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise InputError(f"duplicate items (ids {', '.join(map(str, dupes[:3]))})", path=str(out),
+                         fix="remove the repeated rows, or give them distinct ids")
+    count = write_jsonl(out, with_ids)
+    return ImportReport(out=out, count=count, labels=labels, per_item_labels=per_item)
+
+
+def _shared_options(option_sets: list[list[str]], n_rows: int) -> list[str] | None:
+    if len(option_sets) != n_rows or not option_sets:
+        return None
+    first = sorted(option_sets[0])
+    if all(sorted(s) == first for s in option_sets):
+        return sorted(option_sets[0])
+    return None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("file not found", path=str(path), fix="check the path") from None
+    except UnicodeDecodeError:
+        raise InputError("file is not UTF-8", path=str(path), fix="save the file as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON ({exc.msg})", path=str(path), line=exc.lineno,
+                         fix="pass a BIG-bench task.json") from None
+
+
+def _relative(path: Path, start: Path) -> str:
+    return os.path.relpath(path.resolve(), start.resolve())

@@ -1,0 +1,397 @@
+"""The one door to models: litellm calls with concurrency, retries, a disk cache, and label scoring.
+
+Everything that asks a model anything goes through `ModelClient`, so every call is counted, cached,
+retried and costed in one place:
+
+- **Concurrency**: at most `concurrency` requests in flight (an asyncio semaphore).
+- **Retries**: 429, 5xx, timeouts and refused connections are retried with exponential backoff
+  and jitter (honouring `Retry-After`); then the call fails with `InfraError` (exit 3). Bad
+  requests (unknown model, missing key, prompt too long) fail at once with `InputError` (exit 2).
+- **Disk cache**: keyed by model, api_base, messages, parameters and (for label scoring) the label
+  set. A hit returns the stored answer and its original token counts and costs no call. It is a
+  `diskcache` store of JSON values (never pickles: a restored CI cache is data, not code). litellm's
+  own cache key omits `api_base` and provider-specific parameters, so promptci keys its own.
+- **Label scoring** (`score_labels`): a probability per label, by the best method the model offers:
+  `exact` for the embedded model (each label's full log-likelihood, the prompt's KV state reused),
+  `top_logprobs` for providers that return them (the label's first token), `constrained` (a JSON
+  schema enum) otherwise, and plain generation matched to a label as the last resort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import diskcache
+import litellm
+
+from . import local
+from .errors import InfraError, InputError, redact
+from .paths import cache_dir
+
+litellm.suppress_debug_info = True
+litellm.telemetry = False
+logging.getLogger("LiteLLM").setLevel(logging.ERROR)  # its warnings are noise; failures come back as exceptions
+local.register()
+
+CACHE_VERSION = 1
+TOP_LOGPROBS = 20
+
+_RETRYABLE = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError, litellm.InternalServerError,
+              litellm.ServiceUnavailableError, litellm.BadGatewayError)
+_FIX_BY_ERROR = {
+    litellm.AuthenticationError: "set the provider's API key in the environment (for example OPENAI_API_KEY)",
+    litellm.PermissionDeniedError: "check that the API key may use this model",
+    litellm.NotFoundError: "check the model name (a litellm model such as openai/gpt-4o-mini or local/gemma-3-270m)",
+    litellm.ContextWindowExceededError: "shorten the prompt or the item, or use a model with a longer context",
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    """Request parameters; everything here is part of the cache key."""
+
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    response_format: Any = None
+    api_base: str | None = None
+
+    def litellm_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"temperature": self.temperature}
+        for name in ("max_tokens", "top_p", "seed", "response_format", "api_base"):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        if self.stop:
+            kwargs["stop"] = list(self.stop)
+        return kwargs
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one request cost. A cache hit keeps the original token counts but costs no call."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0  # None when litellm has no price for the model
+    latency_s: float = 0.0
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """A probability per label (they sum to 1), how it was measured, and the model's answer."""
+
+    probs: dict[str, float]
+    method: str  # exact | top_logprobs | constrained | generated
+    output: str
+    usage: Usage
+
+    @property
+    def best(self) -> str:
+        return max(self.probs, key=self.probs.__getitem__)
+
+
+@dataclass
+class Counters:
+    """Totals over a client's life: uncached calls, cache hits, tokens and dollars."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class ModelClient:
+    """Async access to any litellm model, cached and retried. One per run; close() when done."""
+
+    concurrency: int = 4
+    use_cache: bool = True
+    cache_path: Path | None = None
+    retries: int = 3
+    backoff_s: float = 0.5
+    max_backoff_s: float = 20.0
+    timeout_s: float = 120.0
+    counters: Counters = field(default_factory=Counters)
+
+    def __post_init__(self) -> None:
+        self._cache: diskcache.Cache | None = None
+        if self.use_cache:
+            path = self.cache_path or cache_dir() / "llm"
+            self._cache = diskcache.Cache(str(path), disk=diskcache.JSONDisk, size_limit=4 * 2**30)
+        self._semaphore: asyncio.Semaphore | None = None
+        self._checked_models: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+    async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params = Params()) -> Completion:
+        """The model's text answer to `messages`."""
+        payload, usage = await self._cached("complete", model, messages, params, None, self._complete_uncached)
+        return Completion(text=payload["text"], usage=usage)
+
+    async def score_labels(self, model: str, messages: Sequence[dict[str, str]], labels: Sequence[str],
+                           params: Params = Params()) -> LabelScores:
+        """A probability for each label as the answer to `messages`."""
+        if len(labels) < 2:
+            raise InputError("label scoring needs at least two labels", field="promptci.labels",
+                             fix="list the possible answers")
+        payload, usage = await self._cached("labels", model, messages, params, list(labels), self._labels_uncached)
+        return LabelScores(probs=payload["probs"], method=payload["method"], output=payload["output"], usage=usage)
+
+    # -- cache -----------------------------------------------------------------------------------------------
+
+    async def _cached(self, kind: str, model: str, messages: Sequence[dict[str, str]], params: Params,
+                      labels: list[str] | None, compute: Any) -> tuple[dict[str, Any], Usage]:
+        key = self._key(kind, model, messages, params, labels)
+        started = time.perf_counter()
+        if self._cache is not None:
+            hit = self._cache.get(key)
+            if hit is not None:
+                usage = Usage(prompt_tokens=hit["prompt_tokens"], completion_tokens=hit["completion_tokens"],
+                              cost_usd=hit["cost_usd"], latency_s=time.perf_counter() - started, cached=True)
+                self.counters.cache_hits += 1
+                self._count_tokens(usage)
+                return hit, usage
+        payload = await compute(model, list(messages), params, labels)
+        usage = Usage(prompt_tokens=payload["prompt_tokens"], completion_tokens=payload["completion_tokens"],
+                      cost_usd=payload["cost_usd"], latency_s=time.perf_counter() - started, cached=False)
+        self.counters.calls += 1
+        self._count_tokens(usage)
+        if usage.cost_usd:
+            self.counters.cost_usd += usage.cost_usd
+        if self._cache is not None:
+            self._cache.set(key, payload)
+        return payload, usage
+
+    def _count_tokens(self, usage: Usage) -> None:
+        self.counters.prompt_tokens += usage.prompt_tokens
+        self.counters.completion_tokens += usage.completion_tokens
+
+    @staticmethod
+    def _key(kind: str, model: str, messages: Sequence[dict[str, str]], params: Params,
+             labels: list[str] | None) -> str:
+        material = {"v": CACHE_VERSION, "kind": kind, "model": model, "messages": list(messages),
+                    "params": params.litellm_kwargs(), "labels": labels}
+        canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    # -- the calls -------------------------------------------------------------------------------------------
+
+    async def _complete_uncached(self, model: str, messages: list[dict[str, str]], params: Params,
+                                 labels: None) -> dict[str, Any]:
+        response = await self._request(model, messages, params.litellm_kwargs())
+        return {"text": _content(response), **_usage(model, response)}
+
+    async def _labels_uncached(self, model: str, messages: list[dict[str, str]], params: Params,
+                               labels: list[str]) -> dict[str, Any]:
+        kwargs = replace(params, temperature=0.0).litellm_kwargs()
+        if model.startswith(local.PROVIDER + "/"):
+            response = await self._request(model, messages, {**kwargs, "max_tokens": 1,
+                                                             "extra_body": {"labels": labels}})
+            logprobs = {e["token"]: e["logprob"] for e in _top_logprobs(response)}
+            probs = _softmax({lab: logprobs.get(lab) for lab in labels})
+            return {"probs": probs, "method": "exact", "output": _content(response), **_usage(model, response)}
+        supported = set(litellm.get_supported_openai_params(model=model) or [])
+        if {"logprobs", "top_logprobs"} <= supported:
+            response = await self._request(model, messages, {**kwargs, "logprobs": True,
+                                                             "top_logprobs": TOP_LOGPROBS,
+                                                             "max_tokens": kwargs.get("max_tokens") or 16})
+            raw = _content(response)
+            probs = _first_token_probs(_top_logprobs(response), labels, raw)
+            return {"probs": probs, "method": "top_logprobs", "output": _answer(probs, raw), **_usage(model, response)}
+        if "response_format" in supported:
+            schema = {"type": "object", "properties": {"label": {"type": "string", "enum": labels}},
+                      "required": ["label"], "additionalProperties": False}
+            response = await self._request(model, messages, {**kwargs, "response_format": {
+                "type": "json_schema", "json_schema": {"name": "label", "schema": schema, "strict": True}}})
+            output = _content(response)
+            try:
+                answer = str(json.loads(output).get("label", ""))
+            except (ValueError, AttributeError):
+                answer = output
+            probs = _one_hot(labels, answer)
+            return {"probs": probs, "method": "constrained", "output": _answer(probs, answer), **_usage(model, response)}
+        response = await self._request(model, messages, kwargs)
+        raw = _content(response)
+        probs = _one_hot(labels, raw)
+        return {"probs": probs, "method": "generated", "output": _answer(probs, raw), **_usage(model, response)}
+
+    async def _request(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any]) -> Any:
+        """One litellm call with retries on transient faults; errors become InputError or InfraError."""
+        kwargs = {**kwargs, **self._check_model(model, kwargs.get("api_base"))}
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        attempt = 0
+        async with self._semaphore:
+            while True:
+                try:
+                    return await litellm.acompletion(model=model, messages=messages, timeout=self.timeout_s,
+                                                     max_retries=0, num_retries=0, **kwargs)
+                except _RETRYABLE as exc:
+                    if attempt >= self.retries:
+                        raise InfraError(f"model '{model}' unreachable after {attempt + 1} attempts: "
+                                         f"{_describe(exc)}") from None
+                    await asyncio.sleep(self._delay(attempt, exc))
+                    attempt += 1
+                except litellm.BadRequestError as exc:
+                    fix = next((f for cls, f in _FIX_BY_ERROR.items() if isinstance(exc, cls)),
+                               "check the model name and the request parameters")
+                    raise InputError(f"model '{model}' refused the request: {_describe(exc)}", field="model",
+                                     fix=fix) from None
+                except (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError) as exc:
+                    fix = next(f for cls, f in _FIX_BY_ERROR.items() if isinstance(exc, cls))
+                    raise InputError(f"model '{model}': {_describe(exc)}", field="model", fix=fix) from None
+                except litellm.APIError as exc:
+                    raise InfraError(f"model '{model}' failed: {_describe(exc)}") from None
+
+    def _delay(self, attempt: int, exc: Exception) -> float:
+        retry_after = _retry_after(exc)
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff_s)
+        return min(self.backoff_s * 2**attempt, self.max_backoff_s) * (0.5 + random.random() / 2)
+
+    def _check_model(self, model: str, api_base: str | None) -> dict[str, Any]:
+        """Fail fast, before any call, on a model litellm cannot route or whose key is not set.
+
+        Returns extra request arguments: a placeholder key for an OpenAI-compatible server at
+        `api_base` that needs none (litellm's OpenAI client insists on one)."""
+        if (model, api_base) in self._checked_models:
+            return self._checked_models[model, api_base]
+        extra: dict[str, Any] = {}
+        if model.split("/", 1)[0] == local.PROVIDER:
+            if model != local.DEFAULT_MODEL:
+                raise InputError(f"unknown local model '{model}'", field="model",
+                                 fix=f"the embedded model is {local.DEFAULT_MODEL}")
+        else:
+            try:
+                litellm.get_llm_provider(model)
+            except Exception:
+                raise InputError(f"model '{model}' names no provider litellm knows", field="model",
+                                 fix="use provider/model, for example openai/gpt-4o-mini or local/gemma-3-270m"
+                                 ) from None
+            missing = litellm.validate_environment(model).get("missing_keys") or []
+            if api_base:
+                missing = [k for k in missing if not k.endswith("_API_BASE")]
+                if missing:
+                    extra["api_key"] = "no-key"
+            elif missing:
+                raise InputError(f"model '{model}' needs {', '.join(missing)} in the environment", field="model",
+                                 fix=f"export {missing[0]}=... (or set promptci.api_base for a local server)")
+        self._checked_models[model, api_base] = extra
+        return extra
+
+
+def _content(response: Any) -> str:
+    return (response.choices[0].message.content or "").strip()
+
+
+def _usage(model: str, response: Any) -> dict[str, Any]:
+    usage = getattr(response, "usage", None)
+    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    if model.startswith(local.PROVIDER + "/"):
+        cost: float | None = 0.0
+    else:
+        try:
+            cost = float(litellm.completion_cost(completion_response=response))
+        except Exception:
+            cost = None  # litellm has no price for this model
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost}
+
+
+def _top_logprobs(response: Any) -> list[dict[str, Any]]:
+    """The alternatives for the first answer token, as plain dicts (token, logprob)."""
+    logprobs = getattr(response.choices[0], "logprobs", None)
+    if logprobs is None:
+        return []
+    content = logprobs.get("content") if isinstance(logprobs, dict) else getattr(logprobs, "content", None)
+    if not content:
+        return []
+    first = content[0]
+    tops = first.get("top_logprobs") if isinstance(first, dict) else getattr(first, "top_logprobs", None)
+    out = []
+    for entry in tops or []:
+        token = entry.get("token") if isinstance(entry, dict) else entry.token
+        logprob = entry.get("logprob") if isinstance(entry, dict) else entry.logprob
+        out.append({"token": token, "logprob": float(logprob)})
+    return out
+
+
+def _first_token_probs(tops: list[dict[str, Any]], labels: Sequence[str], output: str) -> dict[str, float]:
+    """Each label gets the probability of the best top-logprob token that starts it."""
+    scores: dict[str, float | None] = {}
+    for label in labels:
+        matches = [e["logprob"] for e in tops if e["token"].strip() and label.startswith(e["token"].strip())]
+        scores[label] = max(matches) if matches else None
+    if all(v is None for v in scores.values()):
+        return _one_hot(labels, output)
+    return _softmax(scores)
+
+
+def _softmax(logprobs: dict[str, float | None]) -> dict[str, float]:
+    finite = [v for v in logprobs.values() if v is not None and math.isfinite(v)]
+    if not finite:
+        return {k: 1.0 / len(logprobs) for k in logprobs}
+    top = max(finite)
+    weights = {k: (math.exp(v - top) if v is not None and math.isfinite(v) else 0.0) for k, v in logprobs.items()}
+    total = sum(weights.values())
+    return {k: w / total for k, w in weights.items()}
+
+
+def _one_hot(labels: Sequence[str], answer: str) -> dict[str, float]:
+    """All probability on the label the answer names (case-insensitive); uniform when it names none."""
+    wanted = answer.strip().lower()
+    chosen = next((lab for lab in labels if lab.lower() == wanted), None)
+    chosen = chosen or next((lab for lab in labels if wanted.startswith(lab.lower())), None)
+    if chosen is None:
+        return {lab: 1.0 / len(labels) for lab in labels}
+    return {lab: float(lab == chosen) for lab in labels}
+
+
+def _answer(probs: dict[str, float], raw: str) -> str:
+    """The most probable label, or the raw answer when the model gave no evidence for any label."""
+    if max(probs.values()) > min(probs.values()):
+        return max(probs, key=probs.__getitem__)
+    return raw
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    try:
+        return max(0.0, float(headers.get("retry-after")))
+    except (TypeError, ValueError):
+        return None
+
+
+def _describe(exc: Exception) -> str:
+    """A one-line, secret-free description of a provider error: 'ErrorType: first line'."""
+    lines = str(getattr(exc, "message", "") or exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    name = type(exc).__name__
+    for prefix in ("litellm.", f"{name}:", "litellm.", f"{name}:"):
+        text = text.removeprefix(prefix).strip()
+    return redact(f"{name}: {text[:300]}")

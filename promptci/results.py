@@ -1,0 +1,134 @@
+"""The results format: what `promptci eval` writes and every later command reads.
+
+A results file is JSON: `{"format": "promptci.results/1", "runs": [Run, ...]}`, one run per prompt
+scored. Plain dataclasses, so a run can be rendered, merged or gated long after it was made.
+The README documents every field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import InputError
+from .fileio import atomic_write_text
+from .stats import mean_interval
+
+FORMAT = "promptci.results/1"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluator's verdict on one item: a score in [0, 1] and why."""
+
+    name: str
+    score: float
+    reason: str
+
+
+@dataclass
+class ItemResult:
+    """One item scored by one prompt."""
+
+    id: str
+    output: str | None = None
+    expected: Any = None
+    score: float | None = None  # mean of the evaluators' scores; None when the item failed
+    evaluations: list[Evaluation] = field(default_factory=list)
+    label_probs: dict[str, float] | None = None  # probability of each label (label scoring only)
+    label_method: str | None = None  # exact | top_logprobs | constrained | generated
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+    latency_s: float = 0.0
+    cached: bool = False
+    error: str | None = None  # why the item has no score
+    error_kind: str | None = None  # infra (model unreachable) | input
+
+
+@dataclass
+class Summary:
+    n: int
+    scored: int
+    errors: int
+    mean: float | None
+    ci95: tuple[float, float] | None
+    ci_method: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cost_known: bool
+    calls: int
+    cache_hits: int
+    wall_s: float
+
+
+@dataclass
+class Run:
+    """All results of one prompt on one set of items."""
+
+    prompt: dict[str, Any]  # path, name, sha256
+    model: str
+    parameters: dict[str, Any]
+    pool: dict[str, Any]  # source, sha256, size
+    selection: str  # full | subset | first-N
+    items: list[ItemResult]
+    summary: Summary
+    created_at: str
+    promptci_version: str
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Item id → score, for the items that have one."""
+        return {r.id: r.score for r in self.items if r.score is not None}
+
+
+def summarise(items: list[ItemResult], *, calls: int, cache_hits: int, prompt_tokens: int,
+              completion_tokens: int, cost_usd: float, wall_s: float) -> Summary:
+    """The run's summary; the totals count every request of the run (judges included)."""
+    scores = [r.score for r in items if r.score is not None]
+    interval = mean_interval(scores)
+    return Summary(
+        n=len(items), scored=len(scores), errors=sum(r.error is not None for r in items),
+        mean=None if math.isnan(interval.mean) else interval.mean,
+        ci95=None if interval.n == 0 else (interval.low, interval.high), ci_method=interval.method,
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd,
+        cost_known=all(r.cost_usd is not None for r in items), calls=calls, cache_hits=cache_hits, wall_s=wall_s)
+
+
+def dump(runs: Iterable[Run]) -> str:
+    return json.dumps({"format": FORMAT, "runs": [asdict(run) for run in runs]}, indent=2, ensure_ascii=False) + "\n"
+
+
+def write(path: str | Path, runs: Iterable[Run]) -> None:
+    """Write a results file atomically (a reader never sees half of it)."""
+    atomic_write_text(path, dump(runs))
+
+
+def read(path: str | Path) -> list[Run]:
+    """Read a results file written by any promptci command."""
+    where = str(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("results file not found", path=where, fix="pass a file written by 'promptci eval --json'") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a results file ({exc})", path=where, fix="pass a file written by promptci") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"unknown results format {data.get('format') if isinstance(data, dict) else None!r}",
+                         path=where, field="format", fix=f"pass a {FORMAT} file written by promptci")
+    try:
+        return [_run(r) for r in data["runs"]]
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"results file is incomplete ({exc})", path=where, field="runs",
+                         fix="re-create it with 'promptci eval --json'") from None
+
+
+def _run(data: dict[str, Any]) -> Run:
+    items = [ItemResult(**{**i, "evaluations": [Evaluation(**e) for e in i["evaluations"]]}) for i in data["items"]]
+    summary = data["summary"]
+    summary = Summary(**{**summary, "ci95": tuple(summary["ci95"]) if summary["ci95"] else None})
+    return Run(**{**data, "items": items, "summary": summary})

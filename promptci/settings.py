@@ -1,0 +1,109 @@
+"""promptci's own settings: everything under the one top-level `promptci:` key of a prompt file.
+
+GitHub Models' `gh models eval` ignores keys it does not know, so these settings live beside the
+GitHub Models fields without breaking that tool. Every setting has a default; the README's
+"Settings" table documents each one (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    """A model that rejects unknown keys, so typos are errors instead of silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SelectionSettings(Strict):
+    """How the evaluation subset is chosen (IPOMP, ALGORITHMS.md §1)."""
+
+    method: Literal["ipomp", "random", "boundary", "clustering", "anchor"] = Field(
+        "ipomp", description="selection method for the subset")
+    size: int = Field(20, ge=1, description="N, the number of items in the subset")
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="α, the share of representative (cluster) items")
+    clusters: int = Field(5, ge=1, description="k, the number of K-means clusters")
+    seed: int = Field(0, description="seed for every random choice")
+    correlation: Literal["pearson", "cosine"] = Field(
+        "pearson", description="similarity between items' score rows in stage 2")
+    threshold: float = Field(0.9, gt=0.0, le=1.0, description="CT, the similarity above which items are redundant")
+    replace_share: float = Field(0.5, ge=0.0, le=1.0, description="β, the share of redundant items replaced")
+
+
+class GateSettings(Strict):
+    """When a pull request's head prompt fails the merge gate."""
+
+    min_score: float | None = Field(None, ge=0.0, le=1.0, description="fail below this absolute mean score")
+    tolerance: float = Field(0.0, ge=0.0, le=1.0, description="fail when head is worse than base by more than this")
+    significance: float = Field(0.05, gt=0.0, lt=1.0,
+                                description="fail when head is significantly worse at this level")
+
+
+class OptimizerSettings(Strict):
+    """The dual-phase optimizer (ALGORITHMS.md §2)."""
+
+    enabled: bool = Field(True, description="suggest a better prompt on pull requests")
+    model: str | None = Field(None, description="optimizer model (any litellm model); default: the prompt's model")
+    steps: int = Field(5, ge=0, description="T, the most refinement steps")
+    attempts: int = Field(6, ge=1, description="candidate rewrites tried per step")
+    quick_filter: float = Field(0.3, ge=0.0, le=1.0, description="h_f, the accuracy a rewrite needs on the failures")
+    min_gain: float = Field(0.1, ge=0.0, le=1.0, description="h_v, the gain a rewrite needs on the subset")
+    reward_mix: float = Field(0.4, ge=0.0, le=1.0, description="α in the EXP3 reward")
+    learning_rate: float = Field(0.055, gt=0.0, description="μ in the EXP3 weight update")
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature of the optimizer model")
+
+
+class BudgetSettings(Strict):
+    """Hard limits on model use per run; the optimizer degrades first, never the base/head comparison."""
+
+    max_calls: int | None = Field(None, ge=1, description="the most uncached model calls per run")
+    max_usd: float | None = Field(None, gt=0.0, description="the most dollars spent per run")
+
+
+class PromptciEvaluator(Strict):
+    """An evaluator promptci adds to GitHub Models' own: exactly one of the checks below."""
+
+    name: str
+    label: str | None = Field(None, description="output equals this item field (case-insensitive)")
+    regex: str | None = Field(None, description="output matches this regular expression (re.search)")
+    json_valid: bool | None = Field(None, alias="json", description="output parses as JSON")
+    json_schema: dict | str | None = Field(None, alias="jsonSchema",
+                                           description="output is JSON valid against this schema")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "PromptciEvaluator":
+        chosen = [k for k in ("label", "regex", "json_valid", "json_schema") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("needs exactly one of label, regex, json, jsonSchema")
+        return self
+
+
+class Settings(Strict):
+    """The `promptci:` block. Paths are relative to the prompt file."""
+
+    pool: str | None = Field(None, description="JSONL pool of eval items; default: the file's testData")
+    subset: str | None = Field(None, description="subset file; default: the pool's name with .subset.yml")
+    labels: list[str] | str | None = Field(
+        None, description="label set scored by log-probability, or the item field holding each item's options")
+    api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server")
+    concurrency: int = Field(4, ge=1, le=256, description="model calls in flight at once")
+    evaluators: list[PromptciEvaluator] = Field(default_factory=list, description="promptci's own evaluators")
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_labels(cls, labels: list[str] | str | None) -> list[str] | str | None:
+        if isinstance(labels, list):
+            if len(labels) < 2:
+                raise ValueError("needs at least two labels")
+            if len(set(labels)) != len(labels) or not all(label.strip() for label in labels):
+                raise ValueError("labels must be distinct and non-empty")
+        return labels

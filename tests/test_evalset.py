@@ -1,0 +1,154 @@
+"""Pools: JSONL and testData, ids, and every kind of bad pool; importers on real BIG-bench files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from promptci import evalset, importers, promptfile
+from promptci.errors import InputError
+
+from .helpers import BIGBENCH, EXAMPLE
+
+PROMPT = """\
+name: t
+model: local/gemma-3-270m
+messages:
+  - role: user
+    content: "Q: {{question}}\\nA:"
+promptci:
+  pool: pool.jsonl
+"""
+
+
+def prompt_with_pool(tmp_path: Path, lines: list[str] | bytes, prompt: str = PROMPT) -> promptfile.PromptFile:
+    pool = tmp_path / "pool.jsonl"
+    if isinstance(lines, bytes):
+        pool.write_bytes(lines)
+    else:
+        pool.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    path = tmp_path / "t.prompt.yml"
+    path.write_text(prompt, encoding="utf-8")
+    return promptfile.load(path)
+
+
+def pool_error(tmp_path: Path, lines: list[str] | bytes, prompt: str = PROMPT) -> str:
+    with pytest.raises(InputError) as info:
+        evalset.load_pool(prompt_with_pool(tmp_path, lines, prompt))
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_jsonl_pool_with_and_without_ids(tmp_path: Path) -> None:
+    pool = evalset.load_pool(prompt_with_pool(tmp_path, [
+        '{"id": "a", "question": "2+2", "expected": "4"}',
+        "",
+        '{"question": "3+3", "expected": "6"}',
+    ]))
+    assert [i.id for i in pool.items][0] == "a"
+    hashed = pool.items[1].id
+    assert len(hashed) == evalset.ID_LENGTH and hashed == evalset.content_id({"question": "3+3", "expected": "6"})
+    assert pool.items[1].expected == "6" and pool.source == "pool.jsonl" and len(pool.sha256) == 64
+
+
+def test_content_ids_are_stable_and_content_sensitive() -> None:
+    a = evalset.content_id({"question": "x", "expected": "y"})
+    assert a == evalset.content_id({"expected": "y", "question": "x"})
+    assert a != evalset.content_id({"question": "x", "expected": "z"})
+
+
+def test_test_data_is_the_fallback_pool(tmp_path: Path) -> None:
+    path = tmp_path / "t.prompt.yml"
+    path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n", "testData:\n  - question: a\n    expected: b\n"))
+    pool = evalset.load_pool(promptfile.load(path))
+    assert pool.source == "testData" and pool.path is None and len(pool) == 1
+
+
+@pytest.mark.parametrize("lines, words", [
+    (['{"id": "a", "question": "q"}', '{"id": "a", "question": "r"}'], "duplicate id 'a' (line 2 repeats line 1)"),
+    (['{"question": "q"}', '{"question": "q"}'], "duplicate id"),
+    (['{"question": "q"}', "not json"], ":2: invalid JSON"),
+    (['["a list"]'], "line 1 is not a JSON object"),
+    (['{"id": "", "question": "q"}'], "'id' must be a non-empty string"),
+    ([], "pool is empty"),
+    (['{"id": "a", "other": "q"}'], "template variable 'question' is not provided by pool pool.jsonl"),
+])
+def test_bad_pools(tmp_path: Path, lines: list[str], words: str) -> None:
+    assert words in pool_error(tmp_path, lines)
+
+
+def test_missing_and_non_utf8_pools(tmp_path: Path) -> None:
+    message = pool_error(tmp_path, '{"question": "caf\xe9"}\n'.encode("latin-1"))
+    assert "pool.jsonl:1: pool is not UTF-8" in message
+    (tmp_path / "t.prompt.yml").write_text(PROMPT.replace("pool.jsonl", "missing.jsonl"))
+    with pytest.raises(InputError, match="missing.jsonl: promptci.pool: pool file not found"):
+        evalset.load_pool(promptfile.load(tmp_path / "t.prompt.yml"))
+
+
+def test_no_items_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "t.prompt.yml"
+    path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n", ""))
+    with pytest.raises(InputError, match="no eval items"):
+        evalset.load_pool(promptfile.load(path))
+
+
+def test_per_item_labels_must_exist(tmp_path: Path) -> None:
+    prompt = PROMPT + "  labels: choices\n"
+    ok = evalset.load_pool(prompt_with_pool(tmp_path, ['{"question": "q", "choices": ["a", "b"], "expected": "a"}'],
+                                            prompt))
+    assert evalset.item_labels("choices", ok.items[0]) == ["a", "b"]
+    assert "no list of at least two string options in field 'choices'" in pool_error(
+        tmp_path, ['{"question": "q", "expected": "a"}'], prompt)
+
+
+def test_bundled_pool_is_the_whole_bigbench_task() -> None:
+    pool = evalset.load_pool(promptfile.load(EXAMPLE))
+    task = json.loads((BIGBENCH / "intent_recognition.json").read_text())
+    assert len(pool) == len(task["examples"]) == 693
+    labels = set(promptfile.load(EXAMPLE).settings.labels)
+    assert {i.expected for i in pool.items} == labels
+
+
+def test_import_bigbench_fixed_label_set(tmp_path: Path) -> None:
+    out = tmp_path / "intent.jsonl"
+    report = importers.import_bigbench(BIGBENCH / "intent_recognition.json", out)
+    assert report.count == 693 and len(report.labels) == 7 and not report.per_item_labels
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first["expected"] == "add_to_playlist" and "choices" not in first
+    assert "labels: [" in report.settings_snippet()
+    # the committed example pool is exactly what the importer writes
+    assert out.read_bytes() == (EXAMPLE.parent.parent / "eval_sets" / "intent_recognition.jsonl").read_bytes()
+
+
+def test_import_bigbench_per_item_options(tmp_path: Path) -> None:
+    out = tmp_path / "ruin.jsonl"
+    report = importers.import_bigbench(BIGBENCH / "ruin_names.json", out)
+    assert report.labels is None and report.per_item_labels
+    row = json.loads(out.read_text().splitlines()[0])
+    assert row["expected"] in row["choices"] and len(row["choices"]) >= 2
+    assert "labels: choices" in report.settings_snippet()
+
+
+def test_import_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"examples": [{"input": "x"}]}')
+    with pytest.raises(InputError, match="neither 'target_scores' nor 'target'"):
+        importers.import_bigbench(bad, tmp_path / "o.jsonl")
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="bad.json:1: invalid JSON"):
+        importers.import_bigbench(bad, tmp_path / "o.jsonl")
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_import_csv(tmp_path: Path) -> None:
+    src = tmp_path / "items.csv"
+    src.write_text('question,expected\n"2+2, please",4\n3+3,6\n', encoding="utf-8")
+    report = importers.import_csv(src, tmp_path / "o.jsonl", labels=["4", "6"])
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert report.count == 2 and rows[0]["question"] == "2+2, please" and rows[0]["id"]
+    src.write_text("question,answer\nq,a\n")
+    with pytest.raises(InputError, match="no 'expected' column"):
+        importers.import_csv(src, tmp_path / "p.jsonl")

@@ -1,0 +1,157 @@
+"""The model layer on the real embedded model: label scoring, generation, cache, retries, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from promptci import evalset, local, promptfile
+from promptci.errors import InfraError, InputError, redact
+from promptci.llm import ModelClient, Params, _first_token_probs, _top_logprobs
+
+from .helpers import EXAMPLE
+
+MODEL = local.DEFAULT_MODEL
+SENTIMENT = [{"role": "user", "content": "Review: I loved it.\nSentiment: positive\n\nReview: Awful film."
+                                         "\nSentiment: negative\n\nReview: What a great film!\nSentiment:"}]
+
+
+def arun(coro):  # noqa: ANN001, ANN201
+    return asyncio.run(coro)
+
+
+def example_items(n: int) -> tuple[promptfile.PromptFile, list[evalset.Item]]:
+    prompt = promptfile.load(EXAMPLE)
+    return prompt, list(evalset.load_pool(prompt).items[:n])
+
+
+def test_exact_label_scores_are_probabilities(tmp_path: Path) -> None:
+    client = ModelClient(cache_path=tmp_path)
+    scores = arun(client.score_labels(MODEL, SENTIMENT, ["positive", "negative", "neutral"]))
+    assert scores.method == "exact" and scores.best == "positive" == scores.output
+    assert math.isclose(sum(scores.probs.values()), 1.0, rel_tol=1e-9)
+    assert scores.probs["positive"] > 0.5 > scores.probs["neutral"]
+    assert scores.usage.prompt_tokens > 10 and not scores.usage.cached
+
+
+def test_kv_reuse_gives_the_same_numbers_as_a_fresh_evaluation() -> None:
+    """Scoring labels together (the prompt's KV state reused) equals scoring each alone, from any prior state."""
+    engine = local.engine()
+    prompt = local.join_messages(SENTIMENT)
+    together, _, _ = engine.score(prompt, ["positive", "negative", "neutral"])
+    engine.score("Something else entirely, to leave other tokens in the cache.", ["a", "b"])
+    alone = [engine.score(prompt, [label])[0][0] for label in ["positive", "negative", "neutral"]]
+    engine.llm.reset()
+    fresh, _, _ = engine.score(prompt, ["neutral", "negative", "positive"])
+    assert together == pytest.approx(alone, abs=1e-3)
+    assert together == pytest.approx(list(reversed(fresh)), abs=1e-3)
+
+
+def test_label_scoring_agrees_with_generation(tmp_path: Path) -> None:
+    """On real items, the label the model generates greedily is the label that scores highest."""
+    prompt, items = example_items(12)
+    labels = list(prompt.settings.labels)
+    client = ModelClient(cache_path=tmp_path)
+
+    async def both(item: evalset.Item) -> tuple[str, str]:
+        messages = prompt.render(item.data)
+        scored = await client.score_labels(MODEL, messages, labels)
+        generated = await client.complete(MODEL, messages, Params(max_tokens=8, stop=("\n",)))
+        return scored.best, generated.text
+
+    pairs = [arun(both(item)) for item in items]
+    comparable = [(best, text) for best, text in pairs if text in labels]
+    assert len(comparable) >= 8, pairs
+    agree = sum(best == text for best, text in comparable)
+    assert agree >= len(comparable) - 1, pairs
+
+
+def test_a_cache_hit_costs_no_call(tmp_path: Path) -> None:
+    engine = local.engine()
+    first = ModelClient(cache_path=tmp_path)
+    a = arun(first.score_labels(MODEL, SENTIMENT, ["positive", "negative"]))
+    b = arun(first.complete(MODEL, SENTIMENT, Params(max_tokens=3)))
+    first.close()
+    calls = engine.calls
+    second = ModelClient(cache_path=tmp_path)  # a new client, as in a second process
+    a2 = arun(second.score_labels(MODEL, SENTIMENT, ["positive", "negative"]))
+    b2 = arun(second.complete(MODEL, SENTIMENT, Params(max_tokens=3)))
+    assert engine.calls == calls, "a cache hit reached the model"
+    assert a2.usage.cached and b2.usage.cached and second.counters.calls == 0 and second.counters.cache_hits == 2
+    assert (a2.probs, b2.text) == (a.probs, b.text)
+    assert a2.usage.prompt_tokens == a.usage.prompt_tokens  # hits keep the tokens they once cost
+    # anything in the key changes the answer's identity: other labels, other parameters
+    arun(second.score_labels(MODEL, SENTIMENT, ["negative", "positive"]))
+    arun(second.complete(MODEL, SENTIMENT, Params(max_tokens=4)))
+    assert engine.calls == calls + 2
+
+
+def test_no_cache_always_calls(tmp_path: Path) -> None:
+    engine = local.engine()
+    client = ModelClient(use_cache=False)
+    calls = engine.calls
+    for _ in range(2):
+        arun(client.complete(MODEL, SENTIMENT, Params(max_tokens=2)))
+    assert engine.calls == calls + 2 and client.counters.cache_hits == 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_closed_port_is_retried_then_infra_error(tmp_path: Path) -> None:
+    client = ModelClient(cache_path=tmp_path, retries=2, backoff_s=0.05)
+    started = time.perf_counter()
+    with pytest.raises(InfraError, match="unreachable after 3 attempts.*Connection error"):
+        arun(client.complete("openai/some-model", SENTIMENT, Params(api_base=f"http://127.0.0.1:{_closed_port()}/v1")))
+    assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize("model, words", [
+    ("nosuchprovider/model", "names no provider litellm knows"),
+    ("local/gemma-99b", "unknown local model"),
+    ("openai/gpt-4o-mini", "needs OPENAI_API_KEY in the environment"),
+])
+def test_models_that_cannot_work_fail_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str,
+                                              words: str) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    client = ModelClient(cache_path=tmp_path)
+    with pytest.raises(InputError, match=words):
+        arun(client.complete(model, SENTIMENT))
+    assert client.counters.calls == 0
+
+
+def test_prompt_longer_than_the_context_is_an_input_error(tmp_path: Path) -> None:
+    client = ModelClient(cache_path=tmp_path)
+    long = [{"role": "user", "content": "word " * 5000}]
+    with pytest.raises(InputError, match="context"):
+        arun(client.score_labels(MODEL, long, ["a", "b"]))
+
+
+def test_top_logprobs_map_to_labels() -> None:
+    """Parsing of a provider's top_logprobs (shape of OpenAI's chat completion; no provider is reachable here)."""
+    from litellm.types.utils import ModelResponse
+
+    response = ModelResponse(choices=[{"index": 0, "finish_reason": "stop",
+                                       "message": {"role": "assistant", "content": "play_music"},
+                                       "logprobs": {"content": [{"token": "play", "logprob": -0.2, "bytes": None,
+                                                                 "top_logprobs": [
+                                                                     {"token": "play", "logprob": -0.2, "bytes": None},
+                                                                     {"token": " get", "logprob": -1.9, "bytes": None},
+                                                                     {"token": "xyz", "logprob": -3.0, "bytes": None}]}]}}])
+    tops = _top_logprobs(response)
+    probs = _first_token_probs(tops, ["play_music", "get_weather", "rate_book"], "play_music")
+    assert probs["rate_book"] == 0.0
+    assert probs["play_music"] == pytest.approx(math.exp(-0.2) / (math.exp(-0.2) + math.exp(-1.9)))
+
+
+def test_secrets_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_SERVICE_API_KEY", "sk-very-secret-value-123")
+    assert redact("failed with key sk-very-secret-value-123 at host") == "failed with key *** at host"

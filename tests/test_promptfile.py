@@ -1,0 +1,210 @@
+"""Prompt files: every GitHub Models field loads, bad input is one clear line, write-back keeps layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promptci import promptfile
+from promptci.errors import InputError
+
+from .helpers import EXAMPLE
+
+# Every field of the GitHub Models format, written the way `gh models eval` reads it
+# (gh-models pkg/prompt: unknown keys ignored, jsonSchema a JSON string, roles any case).
+GH_FULL = """\
+# a comment that must survive
+name: Summarizer
+description: Summarizes text
+model: openai/gpt-4o-mini
+modelParameters:
+  maxTokens: 100
+  temperature: 0.5
+  topP: 0.9
+responseFormat: json_schema
+jsonSchema: |-
+  {"name": "summary", "strict": true,
+   "schema": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]}}
+messages:
+  - role: System
+    content: You are a summarizer.
+  - role: user
+    content: 'Summarize: {{input}}'   # quoted on purpose
+  - role: assistant
+    content: "Sure."
+testData:
+  - input: The quick brown fox jumps over the lazy dog.
+    expected: A fox jumps over a dog.
+  - input: Rain is expected tomorrow.
+    expected: Rain tomorrow.
+evaluators:
+  - name: starts
+    string:
+      startsWith: 'A'
+  - name: has fox
+    string:
+      contains: fox
+  - name: ends
+    string:
+      endsWith: '.'
+  - name: exact
+    string:
+      equals: '{{expected}}'
+  - name: judge
+    llm:
+      modelId: openai/gpt-4o-mini
+      systemPrompt: You grade summaries.
+      prompt: 'Is "{{completion}}" a good summary of "{{input}}"? Answer yes or no.'
+      choices:
+        - choice: 'yes'
+          score: 1
+        - choice: 'no'
+          score: 0
+  - name: similar
+    uses: github/similarity
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "p.prompt.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path: Path) -> InputError:
+    with pytest.raises(InputError) as info:
+        promptfile.load(path)
+    return info.value
+
+
+def test_every_github_models_field_loads(tmp_path: Path) -> None:
+    prompt = promptfile.load(write(tmp_path, GH_FULL))
+    spec = prompt.spec
+    assert spec.name == "Summarizer" and spec.model == "openai/gpt-4o-mini"
+    assert (spec.modelParameters.maxTokens, spec.modelParameters.temperature, spec.modelParameters.topP) == (100, 0.5, 0.9)
+    assert spec.responseFormat == "json_schema" and '"summary"' in spec.jsonSchema
+    assert [m.role for m in spec.messages] == ["system", "user", "assistant"]
+    assert len(spec.testData) == 2 and spec.testData[0]["expected"] == "A fox jumps over a dog."
+    assert [e.name for e in spec.evaluators] == ["starts", "has fox", "ends", "exact", "judge", "similar"]
+    assert spec.evaluators[4].llm.choices[0].score == 1.0
+    assert prompt.variables == {"input"}
+    assert prompt.settings.selection.size == 20  # defaults fill the promptci block
+
+
+def test_bundled_example_loads_with_its_settings() -> None:
+    prompt = promptfile.load(EXAMPLE)
+    assert prompt.model == "local/gemma-3-270m"
+    assert len(prompt.settings.labels) == 7
+    assert prompt.variables == {"input"}
+
+
+def test_render_uses_the_sandbox_and_strict_variables(tmp_path: Path) -> None:
+    prompt = promptfile.load(write(tmp_path, GH_FULL))
+    messages = prompt.render({"input": "Hello {{not a template}}"})
+    assert messages[1] == {"role": "user", "content": "Summarize: Hello {{not a template}}"}
+    with pytest.raises(InputError, match="template variable missing"):
+        prompt.render({})
+
+
+@pytest.mark.parametrize("attack", [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ input.__class__.__init__.__globals__ }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+])
+def test_templates_cannot_reach_python_internals(tmp_path: Path, attack: str) -> None:
+    text = GH_FULL.replace("content: 'Summarize: {{input}}'", "content: |-\n      " + attack)
+    prompt = promptfile.load(write(tmp_path, text))
+    with pytest.raises(InputError, match="sandbox|missing|template"):
+        prompt.render({"input": "x"})
+
+
+def test_unchanged_round_trip_is_byte_identical(tmp_path: Path) -> None:
+    for text in (GH_FULL, EXAMPLE.read_text(encoding="utf-8")):
+        prompt = promptfile.load(write(tmp_path, text))
+        contents = [m.content for m in prompt.spec.messages]
+        assert prompt.with_message_contents(contents) == text
+
+
+def test_rewrite_keeps_comments_order_and_styles(tmp_path: Path) -> None:
+    prompt = promptfile.load(EXAMPLE)
+    contents = [m.content for m in prompt.spec.messages]
+    contents[1] = contents[1].replace("Norah Jones", "Miles Davis")
+    new_text = prompt.with_message_contents(contents)
+    assert "# Intent classifier for a voice assistant." in new_text
+    assert "# well above the 0.18 majority baseline" in new_text
+    assert new_text.index("name:") < new_text.index("messages:") < new_text.index("promptci:")
+    assert "content: |-" in new_text and "content: >-" in new_text
+    reloaded = promptfile.parse(new_text, EXAMPLE)
+    assert reloaded.spec.messages[1].content == contents[1]
+    assert reloaded.spec.promptci == prompt.spec.promptci
+    changed = [a for a, b in zip(EXAMPLE.read_text().splitlines(), new_text.splitlines()) if a != b]
+    assert changed == ["      Utterance: Play the newest album by Norah Jones on Spotify."]
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("name: x\nmodel: m\nmessages:\n  - role: user\n    content: [unclosed\n", 6, "malformed YAML"),
+    ("name: x\nmodel: m\nmessages: [\n", None, "malformed YAML"),
+    ("name: x\nname: y\nmodel: m\nmessages: [{role: user, content: hi}]\n", 2, "malformed YAML"),
+])
+def test_malformed_yaml_names_the_line(tmp_path: Path, text: str, line: int | None, words: str) -> None:
+    err = error_of(write(tmp_path, text))
+    assert words in str(err)
+    if line:
+        assert f"p.prompt.yml:{line}:" in str(err)
+    assert "\n" not in str(err)
+
+
+def test_unknown_field_suggests_the_right_one(tmp_path: Path) -> None:
+    err = error_of(write(tmp_path, GH_FULL.replace("description:", "descripton:")))
+    assert "p.prompt.yml:3: descripton: unknown field" in str(err)
+    assert "did you mean 'description'?" in str(err)
+    err = error_of(write(tmp_path, GH_FULL + "promptci:\n  selection:\n    sise: 10\n"))
+    assert "promptci.selection.sise: unknown field" in str(err) and "'size'" in str(err)
+
+
+def test_missing_and_invalid_fields(tmp_path: Path) -> None:
+    err = error_of(write(tmp_path, "name: x\nmessages: [{role: user, content: hi}]\n"))
+    assert "model: missing required field" in str(err) and "add 'model:'" in str(err)
+    err = error_of(write(tmp_path, GH_FULL.replace("role: System", "role: robot")))
+    assert "messages[0].role" in str(err) and ":14:" in str(err)
+    err = error_of(write(tmp_path, GH_FULL + "promptci:\n  selection:\n    alpha: 1.5\n"))
+    assert "promptci.selection.alpha" in str(err) and "less than or equal to 1" in str(err)
+    err = error_of(write(tmp_path, GH_FULL.replace("responseFormat: json_schema\n", "responseFormat: xml\n")))
+    assert "responseFormat" in str(err)
+    err = error_of(write(tmp_path, GH_FULL + "promptci:\n  labels: [a, a]\n"))
+    assert "promptci.labels" in str(err) and "distinct" in str(err)
+
+
+def test_template_syntax_error_names_message_and_line(tmp_path: Path) -> None:
+    err = error_of(write(tmp_path, GH_FULL.replace("'Summarize: {{input}}'", "'Summarize: {{input'")))
+    assert "messages[1].content" in str(err) and "template syntax error" in str(err) and ":17:" in str(err)
+
+
+def test_unreadable_files_fail_fast(tmp_path: Path) -> None:
+    assert "file not found" in str(error_of(tmp_path / "nope.prompt.yml"))
+    bad = tmp_path / "latin1.prompt.yml"
+    bad.write_bytes("name: caf\xe9\nmodel: m\n".encode("latin-1"))
+    assert "not UTF-8" in str(error_of(bad)) and ":1:" in str(error_of(bad))
+    binary = tmp_path / "bin.prompt.yml"
+    binary.write_bytes(b"name: x\x00\x01\x02")
+    assert "binary" in str(error_of(binary))
+    huge = tmp_path / "huge.prompt.yml"
+    huge.write_text("name: " + "x" * (promptfile.MAX_FILE_BYTES + 1))
+    assert "limit" in str(error_of(huge))
+
+
+def test_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
+    levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[i]
+        levels.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    text = "name: bomb\nmodel: m\nmessages: [{role: user, content: hi}]\ntestData:\n  - " + "\n    ".join(levels) + "\n"
+    err = error_of(write(tmp_path, text))
+    assert "aliases expand" in str(err)
+
+
+def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    text = GH_FULL.replace("  - name: has fox\n    string:\n      contains: fox\n",
+                           "  - name: has fox\n    string: &fox\n      contains: fox\n  - name: again\n    string: *fox\n")
+    assert len(promptfile.load(write(tmp_path, text)).spec.evaluators) == 7

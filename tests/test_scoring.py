@@ -1,0 +1,114 @@
+"""Evaluators: GitHub Models' own semantics, promptci's additions, judges and similarity on real models."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from promptci import promptfile
+from promptci.errors import InputError
+from promptci.evalset import Item
+from promptci.llm import ModelClient
+from promptci.scoring import build_checks, evaluate
+
+BASE = """\
+name: t
+model: local/gemma-3-270m
+messages:
+  - role: user
+    content: "{{input}}"
+"""
+
+
+def checks_for(tmp_path: Path, extra: str) -> list:
+    path = tmp_path / "t.prompt.yml"
+    path.write_text(BASE + extra, encoding="utf-8")
+    return build_checks(promptfile.load(path), ModelClient(cache_path=tmp_path / "cache"))
+
+
+def scores(checks: list, output: str, **data: object) -> list[float]:
+    results = asyncio.run(evaluate(checks, output, Item(id="i", data={"input": "x", **data})))
+    assert all(0.0 <= r.score <= 1.0 and r.reason for r in results)
+    return [r.score for r in results]
+
+
+def test_github_string_evaluators_match_gh_models(tmp_path: Path) -> None:
+    checks = checks_for(tmp_path, """evaluators:
+  - {name: eq, string: {equals: "{{expected}}"}}
+  - {name: has, string: {contains: FOX}}
+  - {name: starts, string: {startsWith: the}}
+  - {name: ends, string: {endsWith: DOG.}}
+""")
+    assert scores(checks, "The fox and the dog.", expected="The fox and the dog.") == [1.0, 1.0, 1.0, 1.0]
+    # equals is case-sensitive in gh models; the others ignore case
+    assert scores(checks, "the fox and the dog.", expected="The fox and the dog.") == [0.0, 1.0, 1.0, 1.0]
+    assert scores(checks, "A cat.", expected="x") == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_promptci_evaluators(tmp_path: Path) -> None:
+    checks = checks_for(tmp_path, """promptci:
+  evaluators:
+    - {name: label, label: expected}
+    - {name: digits, regex: '^\\d+$'}
+    - {name: json, json: true}
+    - name: schema
+      jsonSchema: {type: object, required: [a], properties: {a: {type: integer}}}
+""")
+    assert scores(checks, "42", expected=" 42 ") == [1.0, 1.0, 1.0, 0.0]
+    assert scores(checks, '{"a": 1}', expected="no") == [0.0, 0.0, 1.0, 1.0]
+    assert scores(checks, '{"a": "one"}', expected="no") == [0.0, 0.0, 1.0, 0.0]
+
+
+def test_default_evaluator_is_label_or_exact_match(tmp_path: Path) -> None:
+    checks = checks_for(tmp_path, "promptci:\n  labels: [yes, no]\n")
+    assert scores(checks, "Yes", expected="yes") == [1.0]
+    assert scores(checks, "no", expected="yes") == [0.0]
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("evaluators:\n  - {name: x, uses: github/nonsense}\n", "unknown evaluator 'github/nonsense'"),
+    ("evaluators:\n  - {name: x, uses: github/coherence}\n", "GPT-4o judge"),
+    ("promptci:\n  evaluators:\n    - {name: x, regex: '('}\n", "invalid regular expression"),
+    ("promptci:\n  evaluators:\n    - {name: x, jsonSchema: {type: 12}}\n", "invalid JSON schema"),
+])
+def test_bad_evaluators_fail_before_any_call(tmp_path: Path, extra: str, words: str) -> None:
+    with pytest.raises(InputError, match=words):
+        checks_for(tmp_path, extra)
+
+
+def test_unknown_evaluator_kind_is_a_load_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.prompt.yml"
+    path.write_text(BASE + "evaluators:\n  - {name: x, python: 'import os'}\n")
+    with pytest.raises(InputError, match="evaluators\\[0\\].python: unknown field"):
+        promptfile.load(path)
+
+
+def test_similarity_uses_the_bundled_minilm(tmp_path: Path) -> None:
+    checks = checks_for(tmp_path, "evaluators:\n  - {name: sim, uses: github/similarity}\n")
+    close = scores(checks, "The weather is sunny and warm today.", expected="Today it is warm and sunny.")[0]
+    far = scores(checks, "Quarterly revenue grew by four percent.", expected="Today it is warm and sunny.")[0]
+    assert close > 0.7 > 0.3 > far
+
+
+def test_llm_judge_with_the_embedded_model(tmp_path: Path) -> None:
+    checks = checks_for(tmp_path, """evaluators:
+  - name: judge
+    llm:
+      modelId: local/gemma-3-270m
+      prompt: |-
+        Question: Is the sky blue?
+        Answer: yes
+
+        Question: Is fire cold?
+        Answer: no
+
+        Question: Is "{{completion}}" the capital of France?
+        Answer:
+      choices:
+        - {choice: 'yes', score: 1}
+        - {choice: 'no', score: 0}
+""")
+    results = asyncio.run(evaluate(checks, "Paris", Item(id="i", data={"input": "x"})))
+    assert results[0].score in (0.0, 1.0) and "judge chose" in results[0].reason
