@@ -10,12 +10,16 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from rich.console import Console
 
 from . import __version__
-from .errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK, InputError, PromptCIError
+from .errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK, PromptCIError
+
+if TYPE_CHECKING:
+    from .results import Run
+    from .runner import Task
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -57,6 +61,24 @@ def _parser() -> argparse.ArgumentParser:
                     help="model calls in flight (default: promptci.concurrency, 4)")
     ev.set_defaults(handler=_cmd_eval, selection="full")
 
+    sel = commands.add_parser("select", help="choose the evaluation subset of each prompt (IPOMP stage 1)")
+    sel.add_argument("prompts", nargs="+", metavar="PROMPT", type=Path, help="a .prompt.yml file")
+    sel.add_argument("--size", type=_positive_int, metavar="N", help="items in the subset (promptci.selection.size)")
+    sel.add_argument("--alpha", type=_share, metavar="A", help="share of representative items, in [0, 1]")
+    sel.add_argument("--clusters", type=_positive_int, metavar="K", help="K-means clusters")
+    sel.add_argument("--seed", type=int, metavar="S", help="random seed")
+    sel.add_argument("--method", choices=["ipomp", "random", "boundary", "clustering"],
+                     help="selection method (default: promptci.selection.method)")
+    sel.add_argument("--check", action="store_true",
+                     help="write nothing; exit 1 when a subset is missing or stale, and say why")
+    sel.set_defaults(handler=_cmd_select)
+
+    ref = commands.add_parser("refine", help="refine a subset from the scores of several prompts (IPOMP stage 2)")
+    ref.add_argument("prompt", metavar="PROMPT", type=Path, help="a .prompt.yml file")
+    ref.add_argument("--results", nargs="+", required=True, type=Path, metavar="R.json",
+                     help="results files of at least two prompts scored on the subset")
+    ref.set_defaults(handler=_cmd_refine)
+
     imp = commands.add_parser("import", help="turn other eval formats into a JSONL pool")
     kinds = imp.add_subparsers(title="formats", metavar="FORMAT")
     bb = kinds.add_parser("bigbench", help="a BIG-bench task.json (target_scores give the labels)")
@@ -81,6 +103,75 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, 1]")
+    return value
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    import time
+
+    from . import promptfile, subsetfile, subsets
+    from .evalset import load_pool
+
+    stale = 0
+    for path in args.prompts:
+        prompt = promptfile.load(path)
+        pool = load_pool(prompt)
+        target = subsetfile.path_for(prompt)
+        if args.check:
+            if not target.exists():
+                found = ["no subset file"]
+            else:
+                found = subsetfile.problems(subsetfile.read(target), pool, target)
+            if found:
+                stale += 1
+                out.print(f"stale: {target}: {'; '.join(found)} (fix: promptci select {path})")
+            else:
+                out.print(f"ok: {target}")
+            continue
+        s = prompt.settings.selection
+        choice = subsets.Choice(method=args.method or s.method, size=args.size or s.size,
+                                alpha=s.alpha if args.alpha is None else args.alpha,
+                                clusters=args.clusters or s.clusters, seed=s.seed if args.seed is None else args.seed)
+        started = time.perf_counter()
+        subset = subsets.select(prompt, pool, choice)
+        subsetfile.write(target, subset)
+        kinds = ", ".join(f"{sum(e.why.startswith(k) for e in subset.items)} {k}"
+                          for k in ("boundary", "representative", "random") if any(e.why.startswith(k) for e in subset.items))
+        out.print(f"wrote {target}: {len(subset.items)} of {len(pool)} items ({kinds}), method {choice.method}, "
+                  f"seed {choice.seed}, {time.perf_counter() - started:.1f} s")
+    return EXIT_GATE_FAILED if stale else EXIT_OK
+
+
+def _cmd_refine(args: argparse.Namespace) -> int:
+    from . import promptfile, results, subsetfile, subsets
+    from .evalset import load_pool
+
+    prompt = promptfile.load(args.prompt)
+    pool = load_pool(prompt)
+    subset, _ = subsets.load(prompt, pool)
+    runs = [run for path in args.results for run in results.read(path)]
+    s = prompt.settings.selection
+    refined, records = subsets.refine(prompt, pool, subset, runs, source=subsets.results_source(args.results),
+                                      threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation,
+                                      seed=s.seed)
+    target = subsetfile.path_for(prompt)
+    if not records:
+        out.print(f"{target}: no redundant items among {len(subset.items)} (threshold {s.threshold}); unchanged")
+        return EXIT_OK
+    subsetfile.write(target, refined)
+    out.print(f"rewrote {target}: replaced {len(records)} of {len(subset.items)} items")
+    for record in records:
+        out.print(f"  - {record['why']}")
+    return EXIT_OK
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from . import promptfile, results
     from .evalset import load_pool
@@ -93,10 +184,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for prompt in prompts:
         pool = load_pool(prompt)
         if args.selection == "subset":
-            raise InputError("no subset file for this prompt yet", path=prompt.path, field="promptci.subset",
-                             fix="evaluate with --full (subset selection arrives with 'promptci select')")
-        items = pool.items[: args.limit] if args.limit else pool.items
-        selection = f"first-{len(items)}" if args.limit and len(items) < len(pool) else args.selection
+            from . import subsets
+
+            items = subsets.load(prompt, pool)[1]
+        else:
+            items = list(pool.items)
+        items = items[: args.limit] if args.limit else items
+        selection = f"{args.selection}-first-{len(items)}" if args.limit else args.selection
         tasks.append(Task(prompt=prompt, pool=pool, items=items, selection=selection, model=args.model))
 
     concurrency = args.concurrency or max(t.prompt.settings.concurrency for t in tasks)
@@ -115,15 +209,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         client.close()
     if args.json_out:
         results.write(args.json_out, runs)
-    for task, result in zip(tasks, runs):
-        _print_run(task, result)
+    for result in runs:
+        _print_run(result)
     return _eval_exit_code(tasks, runs)
 
 
-def _print_run(task: object, run: object) -> None:
-    from .results import Run
-
-    assert isinstance(run, Run)
+def _print_run(run: Run) -> None:
     s = run.summary
     pool = f"{run.pool['source']} ({run.pool['size']} items)"
     out.print(f"[bold]{run.prompt['name']}[/bold] · {run.model} · {run.selection} · {pool}", markup=True)
@@ -141,7 +232,7 @@ def _print_run(task: object, run: object) -> None:
         out.print(f"  [red]{len(failed)} items failed[/red]; first: {failed[0].id}: {failed[0].error}", markup=True)
 
 
-def _eval_exit_code(tasks: list, runs: list) -> int:
+def _eval_exit_code(tasks: list[Task], runs: list[Run]) -> int:
     if any(r.error_kind == "infra" for run in runs for r in run.items):
         print("promptci: error: some items could not be scored because the model was unreachable "
               "(they are marked in the results)", file=sys.stderr)
@@ -149,8 +240,10 @@ def _eval_exit_code(tasks: list, runs: list) -> int:
     code = EXIT_OK
     for task, run in zip(tasks, runs):
         minimum = task.prompt.settings.gate.min_score
-        if minimum is not None and (run.summary.mean is None or run.summary.mean < minimum):
-            print(f"promptci: gate failed: {run.prompt['name']} scored {run.summary.mean:.3f}, below "
+        mean = run.summary.mean
+        if minimum is not None and (mean is None or mean < minimum):
+            scored = "no score" if mean is None else f"{mean:.3f}"
+            print(f"promptci: gate failed: {run.prompt['name']} scored {scored}, below "
                   f"promptci.gate.min_score {minimum}", file=sys.stderr)
             code = EXIT_GATE_FAILED
     return code

@@ -31,28 +31,48 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import diskcache
-import litellm
 
-from . import local
 from .errors import InfraError, InputError, redact
 from .paths import cache_dir
 
-litellm.suppress_debug_info = True
-litellm.telemetry = False
-logging.getLogger("LiteLLM").setLevel(logging.ERROR)  # its warnings are noise; failures come back as exceptions
-local.register()
-
 CACHE_VERSION = 1
 TOP_LOGPROBS = 20
+LOCAL_PREFIX = "local/"
 
-_RETRYABLE = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError, litellm.InternalServerError,
-              litellm.ServiceUnavailableError, litellm.BadGatewayError)
-_FIX_BY_ERROR = {
-    litellm.AuthenticationError: "set the provider's API key in the environment (for example OPENAI_API_KEY)",
-    litellm.PermissionDeniedError: "check that the API key may use this model",
-    litellm.NotFoundError: "check the model name (a litellm model such as openai/gpt-4o-mini or local/gemma-3-270m)",
-    litellm.ContextWindowExceededError: "shorten the prompt or the item, or use a model with a longer context",
-}
+_litellm_module: Any = None
+
+
+def _litellm() -> Any:
+    """litellm, imported on the first real call: it takes about 2 s to import, and a run answered
+    entirely from the cache never needs it."""
+    global _litellm_module
+    if _litellm_module is None:
+        import litellm
+
+        from . import local
+
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)  # noise; failures come back as exceptions
+        local.register()
+        _litellm_module = litellm
+    return _litellm_module
+
+
+def _retryable(lit: Any) -> tuple[type[Exception], ...]:
+    return (lit.RateLimitError, lit.Timeout, lit.APIConnectionError, lit.InternalServerError,
+            lit.ServiceUnavailableError, lit.BadGatewayError)
+
+
+def _fix_for(exc: Exception) -> str:
+    lit = _litellm()
+    fixes = (
+        (lit.AuthenticationError, "set the provider's API key in the environment (for example OPENAI_API_KEY)"),
+        (lit.PermissionDeniedError, "check that the API key may use this model"),
+        (lit.NotFoundError, "check the model name (a litellm model such as openai/gpt-4o-mini or local/gemma-3-270m)"),
+        (lit.ContextWindowExceededError, "shorten the prompt or the item, or use a model with a longer context"),
+    )
+    return next((fix for cls, fix in fixes if isinstance(exc, cls)), "check the model name and the request parameters")
 
 
 @dataclass(frozen=True)
@@ -206,13 +226,13 @@ class ModelClient:
     async def _labels_uncached(self, model: str, messages: list[dict[str, str]], params: Params,
                                labels: list[str]) -> dict[str, Any]:
         kwargs = replace(params, temperature=0.0).litellm_kwargs()
-        if model.startswith(local.PROVIDER + "/"):
+        if model.startswith(LOCAL_PREFIX):
             response = await self._request(model, messages, {**kwargs, "max_tokens": 1,
                                                              "extra_body": {"labels": labels}})
             logprobs = {e["token"]: e["logprob"] for e in _top_logprobs(response)}
             probs = _softmax({lab: logprobs.get(lab) for lab in labels})
             return {"probs": probs, "method": "exact", "output": _content(response), **_usage(model, response)}
-        supported = set(litellm.get_supported_openai_params(model=model) or [])
+        supported = set(_litellm().get_supported_openai_params(model=model) or [])
         if {"logprobs", "top_logprobs"} <= supported:
             response = await self._request(model, messages, {**kwargs, "logprobs": True,
                                                              "top_logprobs": TOP_LOGPROBS,
@@ -239,6 +259,7 @@ class ModelClient:
 
     async def _request(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any]) -> Any:
         """One litellm call with retries on transient faults; errors become InputError or InfraError."""
+        lit = _litellm()
         kwargs = {**kwargs, **self._check_model(model, kwargs.get("api_base"))}
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
@@ -246,23 +267,20 @@ class ModelClient:
         async with self._semaphore:
             while True:
                 try:
-                    return await litellm.acompletion(model=model, messages=messages, timeout=self.timeout_s,
-                                                     max_retries=0, num_retries=0, **kwargs)
-                except _RETRYABLE as exc:
+                    return await lit.acompletion(model=model, messages=messages, timeout=self.timeout_s,
+                                                 max_retries=0, num_retries=0, **kwargs)
+                except _retryable(lit) as exc:
                     if attempt >= self.retries:
                         raise InfraError(f"model '{model}' unreachable after {attempt + 1} attempts: "
                                          f"{_describe(exc)}") from None
                     await asyncio.sleep(self._delay(attempt, exc))
                     attempt += 1
-                except litellm.BadRequestError as exc:
-                    fix = next((f for cls, f in _FIX_BY_ERROR.items() if isinstance(exc, cls)),
-                               "check the model name and the request parameters")
+                except lit.BadRequestError as exc:
                     raise InputError(f"model '{model}' refused the request: {_describe(exc)}", field="model",
-                                     fix=fix) from None
-                except (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError) as exc:
-                    fix = next(f for cls, f in _FIX_BY_ERROR.items() if isinstance(exc, cls))
-                    raise InputError(f"model '{model}': {_describe(exc)}", field="model", fix=fix) from None
-                except litellm.APIError as exc:
+                                     fix=_fix_for(exc)) from None
+                except (lit.AuthenticationError, lit.PermissionDeniedError, lit.NotFoundError) as exc:
+                    raise InputError(f"model '{model}': {_describe(exc)}", field="model", fix=_fix_for(exc)) from None
+                except lit.APIError as exc:
                     raise InfraError(f"model '{model}' failed: {_describe(exc)}") from None
 
     def _delay(self, attempt: int, exc: Exception) -> float:
@@ -278,19 +296,22 @@ class ModelClient:
         `api_base` that needs none (litellm's OpenAI client insists on one)."""
         if (model, api_base) in self._checked_models:
             return self._checked_models[model, api_base]
+        from . import local
+
+        lit = _litellm()
         extra: dict[str, Any] = {}
-        if model.split("/", 1)[0] == local.PROVIDER:
+        if model.startswith(LOCAL_PREFIX):
             if model != local.DEFAULT_MODEL:
                 raise InputError(f"unknown local model '{model}'", field="model",
                                  fix=f"the embedded model is {local.DEFAULT_MODEL}")
         else:
             try:
-                litellm.get_llm_provider(model)
+                lit.get_llm_provider(model)
             except Exception:
                 raise InputError(f"model '{model}' names no provider litellm knows", field="model",
                                  fix="use provider/model, for example openai/gpt-4o-mini or local/gemma-3-270m"
                                  ) from None
-            missing = litellm.validate_environment(model).get("missing_keys") or []
+            missing = lit.validate_environment(model).get("missing_keys") or []
             if api_base:
                 missing = [k for k in missing if not k.endswith("_API_BASE")]
                 if missing:
@@ -310,11 +331,11 @@ def _usage(model: str, response: Any) -> dict[str, Any]:
     usage = getattr(response, "usage", None)
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-    if model.startswith(local.PROVIDER + "/"):
+    if model.startswith(LOCAL_PREFIX):
         cost: float | None = 0.0
     else:
         try:
-            cost = float(litellm.completion_cost(completion_response=response))
+            cost = float(_litellm().completion_cost(completion_response=response))
         except Exception:
             cost = None  # litellm has no price for this model
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost}

@@ -10,6 +10,7 @@ run at once: every item would fail the same way.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,8 +45,6 @@ def request_params(prompt: PromptFile) -> Params:
     if prompt.spec.responseFormat == "json_object":
         response_format = {"type": "json_object"}
     elif prompt.spec.responseFormat == "json_schema" and prompt.spec.jsonSchema:
-        import json
-
         response_format = {"type": "json_schema", "json_schema": json.loads(prompt.spec.jsonSchema)}
     return Params(temperature=mp.temperature if mp.temperature is not None else 0.0, max_tokens=mp.maxTokens,
                   top_p=mp.topP, response_format=response_format, api_base=prompt.settings.api_base)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Sequence
-
-from scipy import stats as _scipy_stats
 
 CONFIDENCE = 0.95
 
@@ -28,13 +27,15 @@ def mean_interval(scores: Sequence[float], confidence: float = CONFIDENCE) -> In
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0, "none")
     mean = sum(scores) / n
-    z = _scipy_stats.norm.ppf(0.5 + confidence / 2)
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
     if all(s in (0.0, 1.0) for s in scores):
         centre = (mean + z * z / (2 * n)) / (1 + z * z / n)
         half = z / (1 + z * z / n) * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n))
         return Interval(mean, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")
     if n == 1:
         return Interval(mean, 0.0, 1.0, 1, "t")
+    from scipy.stats import t  # imported here: scipy.stats takes half a second to import
+
     sd = math.sqrt(sum((s - mean) ** 2 for s in scores) / (n - 1))
-    half = _scipy_stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+    half = t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
     return Interval(mean, max(0.0, mean - half), min(1.0, mean + half), n, "t")

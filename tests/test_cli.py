@@ -40,7 +40,7 @@ def test_eval_writes_results_and_a_rerun_hits_the_cache(example_repo: Path) -> N
     assert first.returncode == 0, first.stderr
     assert re.search(r"score\s+[01]\.\d{3}\s+95% CI \[[01]\.\d{3}, [01]\.\d{3}\] \(wilson\)\s+n=8", first.stdout)
     [run] = results.read(out)
-    assert run.model == "local/gemma-3-270m" and run.selection == "first-8" and run.pool["size"] == 693
+    assert run.model == "local/gemma-3-270m" and run.selection == "full-first-8" and run.pool["size"] == 693
     assert run.summary.calls == 8 and run.summary.cache_hits == 0 and run.summary.errors == 0
     low, high = run.summary.ci95
     assert low <= run.summary.mean <= high

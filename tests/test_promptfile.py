@@ -143,7 +143,7 @@ def test_rewrite_keeps_comments_order_and_styles(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text, line, words", [
-    ("name: x\nmodel: m\nmessages:\n  - role: user\n    content: [unclosed\n", 6, "malformed YAML"),
+    ("name: x\nmodel: m\nmessages:\n  - role: user\n    content: [unclosed\n", 5, "malformed YAML"),
     ("name: x\nmodel: m\nmessages: [\n", None, "malformed YAML"),
     ("name: x\nname: y\nmodel: m\nmessages: [{role: user, content: hi}]\n", 2, "malformed YAML"),
 ])

@@ -1,0 +1,141 @@
+"""What promptci costs on top of the model: `promptci eval` against a bare llama-cpp-python loop.
+
+Both score the same rendered prompts of the bundled example with the same exact label scoring (each
+label's log-likelihood after the prompt, the prompt's KV state reused), each in its own process, timed
+from outside the process (start-up, imports and model load included, as a user sees it). Then
+`promptci eval` runs again on its warm cache. Peak RSS is each process's own maximum resident set.
+
+    python benchmarks/eval_overhead.py [--items 250] [--out benchmarks/results/eval_overhead.json]
+
+Targets (issue 2): uncached ratio <= 1.10; cached re-run <= 5% of uncached; peak RSS <= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPT = ROOT / "prompts" / "intent.prompt.yml"
+
+BARE = r"""
+import json, sys, numpy as np, llama_cpp
+model_path, prompts_file, labels = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+prompts = json.loads(open(prompts_file).read())
+llm = llama_cpp.Llama(model_path=model_path, n_ctx=2048, n_threads=os.cpu_count(), verbose=False)
+n_vocab = llm.n_vocab()
+def last_logits():
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
+answers = []
+for prompt in prompts:
+    tokens = llm.tokenize(prompt.encode(), add_bos=True, special=False)
+    cached = llm.input_ids[: llm.n_tokens].tolist()
+    keep = 0
+    while keep < min(len(cached), len(tokens) - 1) and cached[keep] == tokens[keep]:
+        keep += 1
+    llm.n_tokens = keep
+    llm.eval(tokens[keep:])
+    first = llm.logits_to_logprobs(last_logits())
+    scores = []
+    for label in labels:
+        ids = llm.tokenize((" " + label).encode(), add_bos=False, special=False)
+        total = float(first[ids[0]])
+        for j in range(1, len(ids)):
+            llm.eval([ids[j - 1]])
+            total += float(llm.logits_to_logprobs(last_logits())[ids[j]])
+        llm.n_tokens = len(tokens)
+        scores.append(total)
+    llm.n_tokens = len(tokens) - 1
+    answers.append(labels[int(np.argmax(scores))])
+print(json.dumps(answers))
+"""
+
+
+def peak_rss_mb(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, object], float]:
+    """Like timed(), with the child's own peak RSS from wait4."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    out_chunks = []
+    for line in proc.stdout:  # type: ignore[union-attr]
+        out_chunks.append(line)
+    stderr = proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:4])} failed ({code}):\n{stderr[-2000:]}")
+    return {"wall_s": wall, "stdout": "".join(out_chunks), "returncode": code}, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=250)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "eval_overhead.json")
+    args = parser.parse_args()
+
+    from promptci import evalset, local, promptfile
+
+    prompt = promptfile.load(PROMPT)
+    items = evalset.load_pool(prompt).items[: args.items]
+    rendered = [local.join_messages(prompt.render(item.data)) for item in items]
+    labels = list(prompt.settings.labels)
+    model_path = str(local.model_path())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prompts_file = Path(tmp) / "prompts.json"
+        prompts_file.write_text(json.dumps(rendered))
+        env = {**os.environ, "PROMPTCI_CACHE_DIR": str(Path(tmp) / "cache"), "CI": "1"}
+        (Path(tmp) / "cache" / "models").mkdir(parents=True)
+        os.symlink(model_path, Path(tmp) / "cache" / "models" / Path(model_path).name)
+
+        bare, bare_rss = peak_rss_mb([sys.executable, "-c", "import os\n" + BARE, model_path, str(prompts_file),
+                                      json.dumps(labels)], env)
+        results_file = Path(tmp) / "results.json"
+        cli = [sys.executable, "-m", "promptci", "eval", str(PROMPT), "--limit", str(args.items),
+               "--json", str(results_file)]
+        uncached, uncached_rss = peak_rss_mb(cli, env)
+        run = json.loads(results_file.read_text())["runs"][0]
+        cached, cached_rss = peak_rss_mb(cli, env)
+        rerun = json.loads(results_file.read_text())["runs"][0]
+
+    bare_answers = json.loads(bare["stdout"])
+    promptci_answers = [i["output"] for i in run["items"]]
+    agree = sum(a == b for a, b in zip(bare_answers, promptci_answers)) / len(items)
+    record = {
+        "items": len(items), "cpu_count": os.cpu_count(),
+        "bare_wall_s": bare["wall_s"], "bare_peak_rss_mb": bare_rss,
+        "promptci_wall_s": uncached["wall_s"], "promptci_peak_rss_mb": uncached_rss,
+        "promptci_internal_wall_s": run["summary"]["wall_s"], "promptci_calls": run["summary"]["calls"],
+        "ratio": uncached["wall_s"] / bare["wall_s"],
+        "cached_wall_s": cached["wall_s"], "cached_peak_rss_mb": cached_rss,
+        "cached_share": cached["wall_s"] / uncached["wall_s"], "cached_calls": rerun["summary"]["calls"],
+        "cached_hits": rerun["summary"]["cache_hits"],
+        "answers_identical_share": agree, "accuracy": run["summary"]["mean"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+
+    rows = [
+        ("bare llama-cpp-python loop", f"{bare['wall_s']:.1f} s", "", f"{bare_rss:.0f} MB"),
+        ("promptci eval, uncached", f"{uncached['wall_s']:.1f} s", f"ratio {record['ratio']:.3f} (target <= 1.10)",
+         f"{uncached_rss:.0f} MB"),
+        ("promptci eval, cached re-run", f"{cached['wall_s']:.1f} s",
+         f"{100 * record['cached_share']:.1f}% of uncached (target <= 5%)", f"{cached_rss:.0f} MB"),
+    ]
+    print(f"eval overhead on {len(items)} items of the bundled example, {os.cpu_count()} cores")
+    print(f"{'run':32} {'wall':>9}  {'vs target':40} {'peak RSS':>9}")
+    for name, wall, note, rss in rows:
+        print(f"{name:32} {wall:>9}  {note:40} {rss:>9}")
+    print(f"same answer as the bare loop on {100 * agree:.1f}% of items; accuracy {run['summary']['mean']:.3f}; "
+          f"cached re-run: {rerun['summary']['calls']} calls, {rerun['summary']['cache_hits']} hits")
+    print(f"raw: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Subset files, `eval_sets/<name>.subset.yml`: the curated items a prompt is judged on, reviewed like code.
+
+The file names the pool (path relative to the subset file, sha256, size), the embedding model, the
+method with its parameters and seed, one entry per item with *why* it is there (and a preview of its
+text for the reviewer), and the history of refinements. promptci writes it atomically, with no
+timestamps, so the same inputs give the same bytes; it never names an id that is not in the pool.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+from .errors import InputError
+from .evalset import Pool
+from .fileio import atomic_write_text
+from .promptfile import PromptFile
+
+FORMAT = "promptci.subset/1"
+PREVIEW = 100
+HEADER = ("Evaluation subset written by promptci (`promptci select`, refined by `promptci refine` and pull-request "
+          "runs).\nReview it like code; do not edit the items by hand: `promptci select --check` would flag it.")
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    why: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """One stage-2 pass: where its scores came from and what it swapped."""
+
+    source: str
+    replaced: tuple[dict[str, str], ...]  # {removed, added, why}
+
+
+@dataclass(frozen=True)
+class Subset:
+    pool_path: str  # relative to the subset file
+    pool_sha256: str
+    pool_size: int
+    embedding_model: str
+    method: str
+    parameters: dict[str, Any]
+    items: tuple[Entry, ...]
+    history: tuple[Refinement, ...] = field(default_factory=tuple)
+
+    @property
+    def ids(self) -> list[str]:
+        return [e.id for e in self.items]
+
+    def removed_ids(self) -> set[str]:
+        """Items taken out by earlier refinements; they never come back (as in the paper's code)."""
+        return {r["removed"] for h in self.history for r in h.replaced}
+
+
+def path_for(prompt: PromptFile) -> Path:
+    """`promptci.subset`, else the pool's name with `.subset.yml`, else `<prompt>.subset.yml` beside it."""
+    settings = prompt.settings
+    if settings.subset:
+        return prompt.resolve(settings.subset)
+    if settings.pool:
+        pool = prompt.resolve(settings.pool)
+        return pool.with_name(pool.name.removesuffix(".jsonl") + ".subset.yml")
+    return prompt.path.with_name(prompt.name.replace("/", "_") + ".subset.yml")
+
+
+def read(path: Path) -> Subset:
+    """Read and validate a subset file; problems are InputErrors naming the field."""
+    where = str(path)
+    fix = "re-create it with 'promptci select PROMPT'"
+    try:
+        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("subset file not found", path=where, fix="create it with 'promptci select PROMPT'") from None
+    except (YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"subset file is not valid YAML ({type(exc).__name__})", path=where, fix=fix) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"not a {FORMAT} file", path=where, field="format", fix=fix)
+    try:
+        pool = data["pool"]
+        items = tuple(Entry(id=str(e["id"]), why=str(e.get("why", "")), text=str(e.get("text", "")))
+                      for e in data["items"])
+        history = tuple(Refinement(source=str(h["source"]),
+                                   replaced=tuple({k: str(v) for k, v in r.items()} for r in h.get("replaced") or []))
+                        for h in data.get("history") or [])
+        subset = Subset(pool_path=str(pool["path"]), pool_sha256=str(pool["sha256"]), pool_size=int(pool["size"]),
+                        embedding_model=str(data["embedding_model"]), method=str(data["method"]),
+                        parameters=dict(data.get("parameters") or {}), items=items, history=history)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"subset file is incomplete ({exc})", path=where, fix=fix) from None
+    if len(set(subset.ids)) != len(subset.ids):
+        raise InputError("subset file names an item twice", path=where, field="items", fix=fix)
+    return subset
+
+
+def write(path: Path, subset: Subset) -> None:
+    """Write the subset file atomically; the same subset always gives the same bytes."""
+    doc = CommentedMap()
+    doc["format"] = FORMAT
+    doc["pool"] = {"path": subset.pool_path, "sha256": subset.pool_sha256, "size": subset.pool_size}
+    doc["embedding_model"] = subset.embedding_model
+    doc["method"] = subset.method
+    doc["parameters"] = dict(subset.parameters)
+    doc["items"] = [{"id": e.id, "why": e.why, "text": e.text} for e in subset.items]
+    doc["history"] = [{"source": h.source, "replaced": [dict(r) for r in h.replaced]} for h in subset.history]
+    doc.yaml_set_start_comment(HEADER)
+    yaml = YAML(typ="rt")
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    atomic_write_text(path, out.getvalue())
+
+
+def problems(subset: Subset, pool: Pool, subset_path: Path) -> list[str]:
+    """Why a subset no longer fits its pool (empty when it does)."""
+    found = []
+    if pool.path is not None:
+        expected = os.path.relpath(pool.path, subset_path.parent)
+        if Path(expected).as_posix() != subset.pool_path:
+            found.append(f"it was made for pool {subset.pool_path}, the prompt now uses {expected}")
+    if subset.pool_sha256 != pool.sha256:
+        found.append(f"the pool changed since the subset was written (sha256 {subset.pool_sha256[:12]} → "
+                     f"{pool.sha256[:12]})")
+    known = set(pool.by_id())
+    missing = [i for i in subset.ids if i not in known]
+    if missing:
+        found.append(f"{len(missing)} subset ids are not in the pool ({', '.join(missing[:3])}"
+                     f"{', ...' if len(missing) > 3 else ''})")
+    return found
+
+
+def preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW else flat[: PREVIEW - 1] + "…"

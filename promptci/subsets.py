@@ -1,0 +1,169 @@
+"""Making and keeping a prompt's subset: select (stage 1), check, refine (stage 2), and read it for scoring.
+
+This ties pools, embeddings, the selection algorithms and the subset file together; the algorithms in
+`selection/` know nothing of files, and the file format in `subsetfile.py` knows nothing of algorithms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import embeddings, subsetfile
+from .errors import InputError
+from .evalset import Item, Pool
+from .promptfile import PromptFile
+from .results import Run
+from .selection import Refiner, make_selector
+from .subsetfile import Entry, Refinement, Subset
+
+NON_INPUT_FIELDS = ("expected", "choices")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Selection parameters (from `promptci.selection`, overridden by flags)."""
+
+    method: str
+    size: int
+    alpha: float
+    clusters: int
+    seed: int
+
+
+def item_text(prompt: PromptFile, item: Item) -> str:
+    """The input text of an item: the values of the variables the prompt reads (all but the answer)."""
+    names = sorted(prompt.variables) or sorted(k for k in item.data if k not in NON_INPUT_FIELDS)
+    return "\n".join(str(item.data.get(name, "")) for name in names)
+
+
+def pool_embeddings(prompt: PromptFile, pool: Pool) -> np.ndarray:
+    """Embeddings of the items' input texts, without the prefix they all share (a task preamble, or
+    BIG-bench's 'Utterance:'), which says nothing about how items differ."""
+    texts = [item_text(prompt, item) for item in pool.items]
+    shared = len(common_prefix(texts))
+    return embeddings.embed_cached([t[shared:] for t in texts])
+
+
+def common_prefix(texts: Sequence[str]) -> str:
+    """The longest prefix of whole words that every text starts with (none for a single text)."""
+    if len(texts) < 2:
+        return ""
+    prefix = os.path.commonprefix(list(texts))
+    if all(len(t) == len(prefix) or t[len(prefix)].isspace() for t in texts):
+        return prefix
+    cut = max(prefix.rfind(" "), prefix.rfind("\n"))
+    return prefix[: cut + 1] if cut >= 0 else ""
+
+
+def select(prompt: PromptFile, pool: Pool, choice: Choice) -> Subset:
+    """Stage 1 (or a baseline) on the pool's embeddings."""
+    where = prompt.path
+    if choice.method == "anchor":
+        raise InputError("anchor points need every pool item scored by warm-up prompts first", path=where,
+                         field="promptci.selection.method", fix="use ipomp (anchor points are a benchmark baseline)")
+    if len(pool) < choice.size:
+        raise InputError(f"the pool has {len(pool)} items, fewer than the subset size {choice.size}", path=where,
+                         field="promptci.selection.size", fix="choose a smaller --size or add items to the pool")
+    if choice.method in ("ipomp", "clustering") and choice.alpha > 0 and choice.size < choice.clusters:
+        raise InputError(f"the subset size {choice.size} is smaller than the {choice.clusters} clusters", path=where,
+                         field="promptci.selection.clusters", fix="choose fewer --clusters or a larger --size")
+    vectors = pool_embeddings(prompt, pool)
+    selector = make_selector(choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters,
+                             random_state=choice.seed).fit(vectors)
+    items = tuple(Entry(id=pool.items[i].id, why=why, text=subsetfile.preview(item_text(prompt, pool.items[i])))
+                  for i, why in zip(selector.selected_, selector.reasons_))
+    target = subsetfile.path_for(prompt)
+    parameters = {"size": choice.size, "seed": choice.seed}
+    if choice.method in ("ipomp", "clustering"):
+        parameters["clusters"] = choice.clusters
+    if choice.method == "ipomp":
+        parameters["alpha"] = choice.alpha
+    return Subset(pool_path=_pool_path(pool, target), pool_sha256=pool.sha256, pool_size=len(pool),
+                  embedding_model=embeddings.MODEL_NAME, method=choice.method, parameters=parameters, items=items)
+
+
+def load(prompt: PromptFile, pool: Pool) -> tuple[Subset, list[Item]]:
+    """The committed subset and its items; a stale subset is an error naming the command that fixes it."""
+    path = subsetfile.path_for(prompt)
+    subset = subsetfile.read(path)
+    found = subsetfile.problems(subset, pool, path)
+    if found:
+        raise InputError("the subset is stale: " + "; ".join(found), path=path,
+                         fix=f"run 'promptci select {prompt.path}' (or 'promptci eval --full')")
+    by_id = pool.by_id()
+    return subset, [by_id[i] for i in subset.ids]
+
+
+def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], *, source: str,
+           threshold: float, replace_share: float, correlation: str, seed: int) -> tuple[Subset, list[dict[str, str]]]:
+    """Stage 2 from the scores of at least two prompts on the subset's items."""
+    _check_runs(prompt, pool, runs)
+    ids = subset.ids
+    index = {item.id: i for i, item in enumerate(pool.items)}
+    performance = performance_matrix(ids, runs)
+    unavailable = set(ids) | subset.removed_ids()
+    available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
+    refiner = Refiner(threshold=threshold, replace_share=replace_share, correlation=correlation, random_state=seed)
+    new_rows, swaps = refiner.refine(np.array([index[i] for i in ids]), performance, pool_embeddings(prompt, pool),
+                                     available)
+    pool_ids = [item.id for item in pool.items]
+    metric = "correlation" if correlation == "pearson" else "cosine similarity"
+    records = [{"removed": pool_ids[s.removed], "added": pool_ids[s.added], "why": s.why(pool_ids, metric)}
+               for s in swaps]
+    why_added = {r["added"]: r["why"] for r in records}
+    items = tuple(
+        subset.items[row] if pool_ids[new_rows[row]] == ids[row] else
+        Entry(id=pool_ids[new_rows[row]], why=why_added[pool_ids[new_rows[row]]],
+              text=subsetfile.preview(item_text(prompt, pool.items[new_rows[row]])))
+        for row in range(len(ids)))
+    history = subset.history + (Refinement(source=source, replaced=tuple(records)),) if records else subset.history
+    return replace(subset, items=items, history=history), records
+
+
+def performance_matrix(ids: Sequence[str], runs: Sequence[Run]) -> np.ndarray:
+    """One row per subset item, one block per prompt: label probabilities where every item has the same
+    labels, else the probability of the expected answer, else the 0/1 (or graded) score. An item a run
+    did not score gets a zero block, which makes its row constant and never redundant."""
+    by_run = [{r.id: r for r in run.items} for run in runs]
+    found = [res.get(i) for res in by_run for i in ids]
+    label_sets = {tuple(sorted(r.label_probs)) for r in found if r is not None and r.label_probs}
+    all_probs = all(r is not None and r.label_probs for r in found)
+    blocks = []
+    for results in by_run:
+        if all_probs and len(label_sets) == 1:
+            labels = next(iter(label_sets))
+            block = [[results[i].label_probs[lab] for lab in labels] for i in ids]
+        elif all_probs:
+            block = [[results[i].label_probs.get(str(results[i].expected), 0.0)] for i in ids]
+        else:
+            block = [[results[i].score if i in results and results[i].score is not None else 0.0] for i in ids]
+        blocks.append(np.asarray(block, dtype=float))
+    return np.hstack(blocks)
+
+
+def results_source(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256(b"".join(Path(p).read_bytes() for p in paths)).hexdigest()[:12]
+    return f"promptci refine from {len(paths)} results files (sha256 {digest})"
+
+
+def _check_runs(prompt: PromptFile, pool: Pool, runs: Sequence[Run]) -> None:
+    if len({run.prompt["sha256"] for run in runs}) < 2:
+        raise InputError("refining needs results of at least two different prompts", path=prompt.path,
+                         fix="score two or more prompt versions with 'promptci eval --subset --json' and pass them all")
+    for run in runs:
+        if run.pool["sha256"] != pool.sha256:
+            raise InputError(f"results of {run.prompt['path']} come from another pool (sha256 "
+                             f"{run.pool['sha256'][:12]}, the prompt's pool is {pool.sha256[:12]})", path=prompt.path,
+                             fix="re-score every prompt on the current pool")
+
+
+def _pool_path(pool: Pool, subset_path: Path) -> str:
+    if pool.path is None:
+        return "testData"
+    return Path(os.path.relpath(pool.path, subset_path.parent)).as_posix()

@@ -1,0 +1,35 @@
+"""The README stays true: every setting documented, the two set-up commands present and wired to CI."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from promptci.settings import Settings
+
+from .helpers import ROOT
+
+
+def _setting_names(model: type[BaseModel], prefix: str) -> set[str]:
+    names = set()
+    for name, info in model.model_fields.items():
+        key = f"{prefix}.{info.alias or name}"
+        inner = info.annotation if isinstance(info.annotation, type) else None
+        if inner is not None and issubclass(inner, BaseModel):
+            names |= _setting_names(inner, key)
+        else:
+            names.add(key)
+    return names
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [n for n in sorted(_setting_names(Settings, "promptci")) if f"| `{n}` |" not in readme]
+    assert not missing, f"document these settings in README.md: {missing}"
+
+
+def test_readme_commands_exist_and_ci_runs_the_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "scripts/example" in readme and "scripts/test" in readme
+    for script in ("scripts/example", "scripts/test", "scripts/setup", ".ci/run"):
+        assert (ROOT / script).stat().st_mode & 0o111, f"{script} must be executable"
+    assert "scripts/test" in (ROOT / ".ci" / "run").read_text()

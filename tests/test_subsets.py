@@ -1,0 +1,129 @@
+"""`promptci select`, `select --check`, `refine` and `eval --subset` on the bundled example, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from promptci import results, subsetfile
+
+from .helpers import run_cli
+
+SUBSET = Path("eval_sets/intent_recognition.subset.yml")
+PROMPT = "prompts/intent.prompt.yml"
+
+
+def select(repo: Path, *args: str) -> str:
+    proc = run_cli("select", PROMPT, *args, cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    return (repo / SUBSET).read_text()
+
+
+def test_select_writes_a_reviewable_deterministic_subset(example_repo: Path) -> None:
+    (example_repo / SUBSET).unlink(missing_ok=True)
+    first = select(example_repo)
+    subset = subsetfile.read(example_repo / SUBSET)
+    assert len(subset.items) == 20 and len(set(subset.ids)) == 20
+    assert sum(e.why.startswith("boundary") for e in subset.items) == 10
+    assert sum(e.why.startswith("representative of cluster") for e in subset.items) == 10
+    assert subset.pool_path == "intent_recognition.jsonl" and subset.method == "ipomp"
+    assert subset.parameters == {"size": 20, "seed": 0, "clusters": 5, "alpha": 0.5}
+    assert all(e.text.startswith("Utterance:") for e in subset.items)
+    assert first.startswith("# Evaluation subset written by promptci")
+    assert select(example_repo) == first  # same seed, same bytes
+    assert select(example_repo, "--seed", "7") != first
+    smaller = subsetfile.read(example_repo / SUBSET) if select(example_repo, "--size", "8", "--alpha", "0.25") else None
+    assert len(smaller.items) == 8 and sum(e.why.startswith("boundary") for e in smaller.items) == 6
+
+
+def test_committed_subset_is_what_select_writes(example_repo: Path, tmp_path: Path) -> None:
+    committed = (example_repo / SUBSET).read_text()
+    assert select(example_repo) == committed
+
+
+def test_check_passes_then_flags_a_changed_pool_and_hand_edits(example_repo: Path) -> None:
+    select(example_repo)
+    ok = run_cli("select", "--check", PROMPT, cwd=example_repo)
+    assert ok.returncode == 0 and "ok:" in ok.stdout
+    saved = (example_repo / SUBSET).read_text()
+
+    edited = saved.replace(subsetfile.read(example_repo / SUBSET).ids[0], "not-an-id", 1)
+    (example_repo / SUBSET).write_text(edited)
+    stale = run_cli("select", "--check", PROMPT, cwd=example_repo)
+    assert stale.returncode == 1 and "1 subset ids are not in the pool (not-an-id)" in stale.stdout
+    assert "fix: promptci select" in stale.stdout
+    assert (example_repo / SUBSET).read_text() == edited  # --check never repairs
+
+    pool = example_repo / "eval_sets" / "intent_recognition.jsonl"
+    pool.write_text(pool.read_text() + json.dumps({"input": "Utterance: new one", "expected": "get_weather"}) + "\n")
+    (example_repo / SUBSET).write_text(saved)
+    changed = run_cli("select", "--check", PROMPT, cwd=example_repo)
+    assert changed.returncode == 1 and "the pool changed since the subset was written" in changed.stdout
+    scored = run_cli("eval", PROMPT, "--subset", cwd=example_repo)
+    assert scored.returncode == 2 and "the subset is stale" in scored.stderr and "promptci select" in scored.stderr
+
+    (example_repo / SUBSET).unlink()
+    missing = run_cli("select", "--check", PROMPT, cwd=example_repo)
+    assert missing.returncode == 1 and "no subset file" in missing.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--size", "1000"], "the pool has 693 items, fewer than the subset size 1000"),
+    (["--size", "3", "--clusters", "5"], "smaller than the 5 clusters"),
+    (["--alpha", "1.5"], "outside [0, 1]"),
+])
+def test_select_bad_parameters_exit_2(example_repo: Path, args: list[str], words: str) -> None:
+    before = (example_repo / SUBSET).read_text()
+    proc = run_cli("select", PROMPT, *args, cwd=example_repo)
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
+    assert (example_repo / SUBSET).read_text() == before
+
+
+def test_refine_from_two_prompts_and_eval_subset(example_repo: Path) -> None:
+    select(example_repo)
+    original = subsetfile.read(example_repo / SUBSET)
+    a = example_repo / "a.json"
+    proc = run_cli("eval", PROMPT, "--subset", "--json", str(a), cwd=example_repo)
+    assert proc.returncode in (0, 1), proc.stderr
+    [run] = results.read(a)
+    assert run.selection == "subset" and [i.id for i in run.items] == original.ids
+
+    variant = example_repo / "prompts" / "variant.prompt.yml"
+    text = (example_repo / PROMPT).read_text().replace("Predict the intent", "Name the intent")
+    variant.write_text(text.replace("pool: ../eval_sets/intent_recognition.jsonl",
+                                    "pool: ../eval_sets/intent_recognition.jsonl\n  subset: ../eval_sets/intent_recognition.subset.yml"))
+    b = example_repo / "b.json"
+    assert run_cli("eval", str(variant), "--subset", "--json", str(b), cwd=example_repo).returncode in (0, 1)
+
+    lonely = run_cli("refine", PROMPT, "--results", str(a), cwd=example_repo)
+    assert lonely.returncode == 2 and "at least two different prompts" in lonely.stderr
+
+    refined = run_cli("refine", PROMPT, "--results", str(a), str(b), cwd=example_repo)
+    assert refined.returncode == 0, refined.stderr
+    after = subsetfile.read(example_repo / SUBSET)
+    assert len(after.items) == 20 and len(set(after.ids)) == 20
+    if after.history:  # the prompts agreed on some items: those were swapped, with reasons
+        swaps = after.history[-1].replaced
+        assert swaps and all(s["removed"] in original.ids and s["added"] not in original.ids for s in swaps)
+        assert all("redundant with" in s["why"] for s in swaps)
+        assert {s["added"] for s in swaps} <= set(after.ids)
+    else:
+        assert "no redundant items" in refined.stdout
+    assert run_cli("select", "--check", PROMPT, cwd=example_repo).returncode == 0
+
+
+def test_refine_rejects_results_from_another_pool(example_repo: Path) -> None:
+    select(example_repo)
+    a = example_repo / "a.json"
+    assert run_cli("eval", PROMPT, "--subset", "--limit", "2", "--json", str(a), cwd=example_repo).returncode in (0, 1)
+    data = json.loads(a.read_text())
+    other = json.loads(a.read_text())
+    other["runs"][0]["prompt"]["sha256"] = "0" * 64
+    other["runs"][0]["pool"]["sha256"] = "f" * 64
+    b = example_repo / "b.json"
+    b.write_text(json.dumps(other))
+    assert data["runs"][0]["pool"]["sha256"] != "f" * 64
+    proc = run_cli("refine", PROMPT, "--results", str(a), str(b), cwd=example_repo)
+    assert proc.returncode == 2 and "come from another pool" in proc.stderr
