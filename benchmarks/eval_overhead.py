@@ -5,7 +5,7 @@ label's log-likelihood after the prompt, the prompt's KV state reused), each in 
 from outside the process (start-up, imports and model load included, as a user sees it). Then
 `promptci eval` runs again on its warm cache. Peak RSS is each process's own maximum resident set.
 
-    python benchmarks/eval_overhead.py [--items 250] [--out benchmarks/results/eval_overhead.json]
+    python benchmarks/eval_overhead.py [--items 250] [--repeats 3] [--out benchmarks/results/eval_overhead.json]
 
 Targets (issue 2): uncached ratio <= 1.10; cached re-run <= 5% of uncached; peak RSS <= 1.5 GB.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ def peak_rss_mb(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, object],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=250)
+    parser.add_argument("--repeats", type=int, default=3, help="alternating bare/promptci rounds; medians reported")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "eval_overhead.json")
     args = parser.parse_args()
 
@@ -87,53 +89,62 @@ def main() -> None:
     labels = list(prompt.settings.labels)
     model_path = str(local.model_path())
 
+    rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         prompts_file = Path(tmp) / "prompts.json"
         prompts_file.write_text(json.dumps(rendered))
-        env = {**os.environ, "PROMPTCI_CACHE_DIR": str(Path(tmp) / "cache"), "CI": "1"}
-        (Path(tmp) / "cache" / "models").mkdir(parents=True)
-        os.symlink(model_path, Path(tmp) / "cache" / "models" / Path(model_path).name)
+        for r in range(args.repeats):
+            cache = Path(tmp) / f"cache{r}"
+            (cache / "models").mkdir(parents=True)
+            os.symlink(model_path, cache / "models" / Path(model_path).name)
+            env = {**os.environ, "PROMPTCI_CACHE_DIR": str(cache), "CI": "1"}
+            bare, bare_rss = peak_rss_mb([sys.executable, "-c", "import os\n" + BARE, model_path, str(prompts_file),
+                                          json.dumps(labels)], env)
+            results_file = Path(tmp) / "results.json"
+            cli = [sys.executable, "-m", "promptci", "eval", str(PROMPT), "--limit", str(args.items),
+                   "--json", str(results_file)]
+            uncached, uncached_rss = peak_rss_mb(cli, env)
+            run = json.loads(results_file.read_text())["runs"][0]
+            cached, cached_rss = peak_rss_mb(cli, env)
+            rerun = json.loads(results_file.read_text())["runs"][0]
+            answers = json.loads(bare["stdout"])
+            rounds.append({
+                "bare_wall_s": bare["wall_s"], "bare_peak_rss_mb": bare_rss,
+                "promptci_wall_s": uncached["wall_s"], "promptci_peak_rss_mb": uncached_rss,
+                "ratio": uncached["wall_s"] / bare["wall_s"],
+                "cached_wall_s": cached["wall_s"], "cached_peak_rss_mb": cached_rss,
+                "cached_share": cached["wall_s"] / uncached["wall_s"],
+                "promptci_calls": run["summary"]["calls"], "cached_calls": rerun["summary"]["calls"],
+                "cached_hits": rerun["summary"]["cache_hits"], "accuracy": run["summary"]["mean"],
+                "answers_identical_share": sum(a == i["output"] for a, i in zip(answers, run["items"])) / len(items),
+            })
+            print(f"round {r + 1}: bare {bare['wall_s']:.1f} s, promptci {uncached['wall_s']:.1f} s, "
+                  f"cached {cached['wall_s']:.2f} s", file=sys.stderr, flush=True)
 
-        bare, bare_rss = peak_rss_mb([sys.executable, "-c", "import os\n" + BARE, model_path, str(prompts_file),
-                                      json.dumps(labels)], env)
-        results_file = Path(tmp) / "results.json"
-        cli = [sys.executable, "-m", "promptci", "eval", str(PROMPT), "--limit", str(args.items),
-               "--json", str(results_file)]
-        uncached, uncached_rss = peak_rss_mb(cli, env)
-        run = json.loads(results_file.read_text())["runs"][0]
-        cached, cached_rss = peak_rss_mb(cli, env)
-        rerun = json.loads(results_file.read_text())["runs"][0]
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
 
-    bare_answers = json.loads(bare["stdout"])
-    promptci_answers = [i["output"] for i in run["items"]]
-    agree = sum(a == b for a, b in zip(bare_answers, promptci_answers)) / len(items)
-    record = {
-        "items": len(items), "cpu_count": os.cpu_count(),
-        "bare_wall_s": bare["wall_s"], "bare_peak_rss_mb": bare_rss,
-        "promptci_wall_s": uncached["wall_s"], "promptci_peak_rss_mb": uncached_rss,
-        "promptci_internal_wall_s": run["summary"]["wall_s"], "promptci_calls": run["summary"]["calls"],
-        "ratio": uncached["wall_s"] / bare["wall_s"],
-        "cached_wall_s": cached["wall_s"], "cached_peak_rss_mb": cached_rss,
-        "cached_share": cached["wall_s"] / uncached["wall_s"], "cached_calls": rerun["summary"]["calls"],
-        "cached_hits": rerun["summary"]["cache_hits"],
-        "answers_identical_share": agree, "accuracy": run["summary"]["mean"],
-    }
+    record = {"items": len(items), "cpu_count": os.cpu_count(), "repeats": args.repeats, "rounds": rounds,
+              **{f"median_{k}": median(k) for k in rounds[0] if isinstance(rounds[0][k], float)}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
 
-    rows = [
-        ("bare llama-cpp-python loop", f"{bare['wall_s']:.1f} s", "", f"{bare_rss:.0f} MB"),
-        ("promptci eval, uncached", f"{uncached['wall_s']:.1f} s", f"ratio {record['ratio']:.3f} (target <= 1.10)",
-         f"{uncached_rss:.0f} MB"),
-        ("promptci eval, cached re-run", f"{cached['wall_s']:.1f} s",
-         f"{100 * record['cached_share']:.1f}% of uncached (target <= 5%)", f"{cached_rss:.0f} MB"),
-    ]
-    print(f"eval overhead on {len(items)} items of the bundled example, {os.cpu_count()} cores")
-    print(f"{'run':32} {'wall':>9}  {'vs target':40} {'peak RSS':>9}")
-    for name, wall, note, rss in rows:
-        print(f"{name:32} {wall:>9}  {note:40} {rss:>9}")
-    print(f"same answer as the bare loop on {100 * agree:.1f}% of items; accuracy {run['summary']['mean']:.3f}; "
-          f"cached re-run: {rerun['summary']['calls']} calls, {rerun['summary']['cache_hits']} hits")
+    def spread(key: str, fmt: str) -> str:
+        values = [r[key] for r in rounds]
+        return f"{format(median(key), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+    print(f"eval overhead on {len(items)} items of the bundled example, {os.cpu_count()} cores, "
+          f"median (min-max) of {args.repeats} rounds")
+    print(f"{'run':30} {'wall s':>20} {'peak RSS MB':>18}")
+    print(f"{'bare llama-cpp-python loop':30} {spread('bare_wall_s', '.1f'):>20} {spread('bare_peak_rss_mb', '.0f'):>18}")
+    print(f"{'promptci eval, uncached':30} {spread('promptci_wall_s', '.1f'):>20} "
+          f"{spread('promptci_peak_rss_mb', '.0f'):>18}")
+    print(f"{'promptci eval, cached re-run':30} {spread('cached_wall_s', '.2f'):>20} "
+          f"{spread('cached_peak_rss_mb', '.0f'):>18}")
+    print(f"ratio uncached/bare {spread('ratio', '.3f')} (target <= 1.10); cached/uncached "
+          f"{spread('cached_share', '.3f')} (target <= 0.05); peak RSS target <= 1536 MB")
+    print(f"answers identical to the bare loop: {100 * median('answers_identical_share'):.1f}%; accuracy "
+          f"{rounds[0]['accuracy']:.3f}; cached re-runs made {rounds[0]['cached_calls']} calls")
     print(f"raw: {args.out}")
 
 
