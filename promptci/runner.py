@@ -59,12 +59,12 @@ async def run(task: Task, client: ModelClient, *,
     checks = build_checks(prompt, client)
     before = _snapshot(client)
     started = time.perf_counter()
-    state = _Breaker()
+    breaker = _Breaker()
     slots = asyncio.Semaphore(client.concurrency)  # items start only as fast as the client can serve them
 
     async def one(item: Item) -> ItemResult:
         async with slots:
-            result = await _score_item(prompt, item, model, params, checks, client, state)
+            result = await _score_item(prompt, item, model, params, checks, client, breaker)
         if on_item is not None:
             on_item(result)
         return result
