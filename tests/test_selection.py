@@ -130,6 +130,7 @@ def test_stage2_replaces_a_share_of_the_redundant_items() -> None:
     assert len(swaps) == 2 and len(new) == 10 and len(set(new.tolist())) == 10
     for swap in swaps:
         assert swap.removed in range(4) and swap.added in available and swap.similarity > 0.9
+        assert swap.redundant_with in range(4) and swap.redundant_with != swap.removed  # a group-mate, as scored
         assert swap.embedding_cosine == pytest.approx(float(np.min(emb[available] @ emb[swap.removed])), abs=1e-6) \
             or swap is swaps[1]  # the second swap chooses among what the first left
     assert sum(int(i) in range(4) for i in new) == 2  # at least one of the group stays

@@ -63,7 +63,8 @@ class Refiner(BaseEstimator):
                available: np.ndarray) -> tuple[np.ndarray, list[Replacement]]:
         """subset: pool indices (N); performance: N rows of scores across prompts; embeddings: the pool's;
         available: pool indices that may come in (not in the subset, never removed before)."""
-        subset = np.asarray(subset, dtype=int).copy()
+        original = np.asarray(subset, dtype=int)
+        subset = original.copy()
         groups = self.redundant_groups(np.asarray(performance, dtype=float))
         total = int(round(self.replace_share * sum(len(g) for g in groups)))
         if not groups or total == 0 or len(available) == 0:
@@ -86,7 +87,7 @@ class Refiner(BaseEstimator):
                 added = int(pool_left[pick])
                 pool_left = np.delete(pool_left, pick)
                 subset[row] = added
-                replacements.append(Replacement(removed=removed, added=added, redundant_with=int(subset[mate]),
+                replacements.append(Replacement(removed=removed, added=added, redundant_with=int(original[mate]),
                                                 similarity=float(similarity[row, mate]),
                                                 embedding_cosine=float(cosines[pick])))
         return subset, replacements
