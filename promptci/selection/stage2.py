@@ -94,11 +94,23 @@ class Refiner(BaseEstimator):
 
 
 def item_similarity(performance: np.ndarray, correlation: str = "pearson") -> np.ndarray:
-    """Pairwise similarity of rows: Pearson correlation (constant rows: 0) or cosine (zero rows: 0)."""
+    """Pairwise similarity of items' score rows.
+
+    pearson: the correlation of the rows after the average row is taken away. Label probabilities share
+    the model's prior (every row says "mostly play_music"), so raw rows all correlate near 1 and every
+    item would look redundant; what tells items apart is how each deviates from the typical item across
+    prompts and labels. (Measured on the bundled example with two prompts: raw rows put 19 of 20 items
+    in redundant groups, one of 14 items with 6 different answers; centred rows grouped 11, by answer.)
+    cosine: the raw rows, as the IPOMP authors' code does with its gold-slot encoding.
+    A row that is constant as scored (every prompt right, or every prompt wrong) says nothing about how
+    prompts rank and is similar to nothing (ALGORITHMS.md §1.3), and so is an all-zero row under cosine."""
     rows = np.asarray(performance, dtype=float)
     if correlation == "pearson":
-        centred = rows - rows.mean(axis=1, keepdims=True)
+        dead = np.ptp(rows, axis=1) <= 1e-12
+        centred = rows - rows.mean(axis=0, keepdims=True) if len(rows) > 2 else rows
+        centred = centred - centred.mean(axis=1, keepdims=True)
     elif correlation == "cosine":
+        dead = np.zeros(len(rows), dtype=bool)
         centred = rows
     else:
         raise ValueError(f"correlation must be pearson or cosine, not {correlation!r}")
@@ -106,7 +118,7 @@ def item_similarity(performance: np.ndarray, correlation: str = "pearson") -> np
     safe = np.where(norms > 1e-12, norms, 1.0)
     unit = centred / safe[:, None]
     similarity = unit @ unit.T
-    dead = norms <= 1e-12
+    dead |= norms <= 1e-12
     similarity[dead, :] = 0.0
     similarity[:, dead] = 0.0
     return np.clip(similarity, -1.0, 1.0)
