@@ -123,13 +123,19 @@ def write(path: Path, subset: Subset) -> None:
     atomic_write_text(path, out.getvalue())
 
 
+def pool_reference(pool: Pool, subset_path: Path) -> str:
+    """How a subset file names its pool: a path relative to the subset file, or `testData`."""
+    if pool.path is None:
+        return "testData"
+    return Path(os.path.relpath(pool.path, subset_path.parent)).as_posix()
+
+
 def problems(subset: Subset, pool: Pool, subset_path: Path) -> list[str]:
     """Why a subset no longer fits its pool (empty when it does)."""
     found = []
-    if pool.path is not None:
-        expected = os.path.relpath(pool.path, subset_path.parent)
-        if Path(expected).as_posix() != subset.pool_path:
-            found.append(f"it was made for pool {subset.pool_path}, the prompt now uses {expected}")
+    expected = pool_reference(pool, subset_path)
+    if expected != subset.pool_path:
+        found.append(f"it was made for pool {subset.pool_path}, the prompt now uses {expected}")
     if subset.pool_sha256 != pool.sha256:
         found.append(f"the pool changed since the subset was written (sha256 {subset.pool_sha256[:12]} → "
                      f"{pool.sha256[:12]})")

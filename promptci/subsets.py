@@ -84,7 +84,7 @@ def select(prompt: PromptFile, pool: Pool, choice: Choice) -> Subset:
         parameters["clusters"] = choice.clusters
     if choice.method == "ipomp":
         parameters["alpha"] = choice.alpha
-    return Subset(pool_path=_pool_path(pool, target), pool_sha256=pool.sha256, pool_size=len(pool),
+    return Subset(pool_path=subsetfile.pool_reference(pool, target), pool_sha256=pool.sha256, pool_size=len(pool),
                   embedding_model=embeddings.MODEL_NAME, method=choice.method, parameters=parameters, items=items)
 
 
@@ -161,9 +161,3 @@ def _check_runs(prompt: PromptFile, pool: Pool, runs: Sequence[Run]) -> None:
             raise InputError(f"results of {run.prompt['path']} come from another pool (sha256 "
                              f"{run.pool['sha256'][:12]}, the prompt's pool is {pool.sha256[:12]})", path=prompt.path,
                              fix="re-score every prompt on the current pool")
-
-
-def _pool_path(pool: Pool, subset_path: Path) -> str:
-    if pool.path is None:
-        return "testData"
-    return Path(os.path.relpath(pool.path, subset_path.parent)).as_posix()
