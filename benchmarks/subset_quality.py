@@ -152,12 +152,13 @@ class Search:
         self.selection_s = 0.0
         self.label_order = task.labels if isinstance(task.labels, list) else None
 
-    def correct(self, cand: str, item: str) -> float:
-        self.calls.add((cand, item))
+    def correct(self, cand: str, item: str, *, count: bool = True) -> float:
+        if count:
+            self.calls.add((cand, item))
         return float(self.bank["candidates"][cand][item]["score"] or 0.0)
 
-    def subset_acc(self, cand: str, subset: list[int]) -> float:
-        return sum(self.correct(cand, self.pool_ids[i]) for i in subset) / len(subset)
+    def subset_acc(self, cand: str, subset: list[int], *, count: bool = True) -> float:
+        return sum(self.correct(cand, self.pool_ids[i], count=count) for i in subset) / len(subset)
 
     def initial_subset(self, population: list[str]) -> list[int]:
         from promptci.selection import AnchorPointSelector, make_selector
@@ -230,7 +231,8 @@ class Search:
         test_ids = self.bank["test"]
         test_acc = {c: statistics.mean(float(self.bank["candidates"][c][t]["score"] or 0) for t in test_ids)
                     for c in explored}
-        final_subset_acc = {c: self.subset_acc(c, subset) for c in explored}
+        # for τ every candidate is measured on the final subset; that is analysis, not optimizer cost
+        final_subset_acc = {c: self.subset_acc(c, subset, count=False) for c in explored}
         from scipy.stats import kendalltau
 
         tau = kendalltau([final_subset_acc[c] for c in sorted(explored)], [test_acc[c] for c in sorted(explored)])[0]
