@@ -199,7 +199,17 @@ class PromptFile:
 
     @cached_property
     def _templates(self) -> list[jinja2.Template]:
-        return [compile_template(m.content) for m in self.spec.messages]
+        """Each message compiled once; parse() asks for them, so a syntax error fails the load."""
+        templates = []
+        for i, message in enumerate(self.spec.messages):
+            try:
+                templates.append(compile_template(message.content))
+            except jinja2.TemplateSyntaxError as exc:
+                line = _line_of(self._doc, ("messages", i, "content"))
+                raise InputError(f"template syntax error: {exc.message}", path=self.path, line=line,
+                                 field=f"messages[{i}].content",
+                                 fix="use {{variable}} placeholders; write a literal '{{' as {{ '{{' }}") from None
+        return templates
 
     @cached_property
     def variables(self) -> frozenset[str]:
@@ -248,7 +258,7 @@ def parse(text: str, path: Path) -> PromptFile:
     except ValidationError as exc:
         raise _input_error(exc, doc, path) from None
     prompt = PromptFile(path=path, text=text, spec=spec, _doc=doc)
-    _check_templates(prompt, doc)
+    prompt._templates  # compile now: a template syntax error is a load error
     return prompt
 
 
@@ -337,17 +347,6 @@ def _expanded_size(text: str) -> int:
     except YAMLError:
         return 0  # the real load reports the syntax error with its line
     return sum(count for _, count in stack)
-
-
-def _check_templates(prompt: PromptFile, doc: CommentedMap) -> None:
-    for i, message in enumerate(prompt.spec.messages):
-        try:
-            compile_template(message.content)
-        except jinja2.TemplateSyntaxError as exc:
-            line = _line_of(doc, ("messages", i, "content"))
-            raise InputError(f"template syntax error: {exc.message}", path=prompt.path, line=line,
-                             field=f"messages[{i}].content",
-                             fix="use {{variable}} placeholders; write a literal '{{' as {{ '{{' }}") from None
 
 
 def _same_style(old: Any, new: str) -> Any:
