@@ -79,6 +79,20 @@ def _parser() -> argparse.ArgumentParser:
                      help="results files of at least two prompts scored on the subset")
     ref.set_defaults(handler=_cmd_refine)
 
+    opt = commands.add_parser("optimize", help="suggest a better prompt (dual-phase, judged on the IPOMP subset)")
+    opt.add_argument("prompt", metavar="PROMPT", type=Path, help="a .prompt.yml file")
+    opt.add_argument("--steps", type=_non_negative_int, metavar="T", help="the most refinement steps (default 5)")
+    opt.add_argument("--optimizer-model", metavar="M", help="the model that writes rewrites (default: the prompt's)")
+    opt.add_argument("--model", metavar="M", help="the task model, instead of the prompt's own")
+    opt.add_argument("--budget-calls", type=_positive_int, metavar="N", help="the most uncached model calls")
+    opt.add_argument("--budget-usd", type=float, metavar="X", help="the most dollars to spend")
+    opt.add_argument("--holdout", type=_non_negative_int, metavar="N",
+                     help="pool items held out to judge the result (default: promptci.optimizer.holdout, 100)")
+    opt.add_argument("--seed", type=int, metavar="S", help="random seed (default: promptci.selection.seed)")
+    opt.add_argument("--write", action="store_true", help="rewrite the prompt file with the best prompt found")
+    opt.add_argument("--json", dest="json_out", type=Path, metavar="OUT", help="write the trajectory JSON here")
+    opt.set_defaults(handler=_cmd_optimize)
+
     imp = commands.add_parser("import", help="turn other eval formats into a JSONL pool")
     kinds = imp.add_subparsers(title="formats", metavar="FORMAT")
     bb = kinds.add_parser("bigbench", help="a BIG-bench task.json (target_scores give the labels)")
@@ -101,6 +115,10 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
 
 
 def _share(text: str) -> float:
@@ -247,6 +265,92 @@ def _eval_exit_code(tasks: list[Task], runs: list[Run]) -> int:
                   f"promptci.gate.min_score {minimum}", file=sys.stderr)
             code = EXIT_GATE_FAILED
     return code
+
+
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    import difflib
+    import json
+
+    from . import promptfile
+    from .budget import Budget
+    from .evalset import load_pool
+    from .fileio import atomic_write_text
+    from .llm import ModelClient
+    from .optimize.job import optimize
+
+    prompt = promptfile.load(args.prompt)
+    pool = load_pool(prompt)
+    budget_settings = prompt.settings.budget
+    client = ModelClient(concurrency=prompt.settings.concurrency)
+    budget = Budget(client, max_calls=args.budget_calls or budget_settings.max_calls,
+                    max_usd=args.budget_usd or budget_settings.max_usd)
+
+    def show(attempt) -> None:
+        verdict = "[green]accepted[/green]" if attempt.accepted else "[dim]rejected[/dim]"
+        where = "phase 1" if attempt.unit is None else f"{attempt.kind} #{attempt.unit}"
+        after = _one_line(attempt.after) if attempt.after else "—"
+        scores = " ".join(f"{name} {value:.3f}" for name, value in
+                          (("failures", attempt.failure_score), ("subset", attempt.subset_score)) if value is not None)
+        out.print(f"step {attempt.step} · {where} · {verdict} · {scores or 'not scored'} · {attempt.why}", markup=True)
+        out.print(f"    {after}", markup=False, highlight=False)
+
+    out.print(f"optimizing {args.prompt} ({len(pool)} pool items)")
+    try:
+        job = asyncio.run(optimize(prompt, pool, client, budget, steps=args.steps, optimizer_model=args.optimizer_model,
+                                   task_model=args.model, holdout=args.holdout, seed=args.seed, on_attempt=show))
+    finally:
+        client.close()
+    o = job.outcome
+    if args.json_out:
+        atomic_write_text(args.json_out, json.dumps(_optimize_record(prompt, job, client), indent=2) + "\n")
+    out.print(f"subset: {job.subset_source}; {len(job.split.subset)} items judged, {len(job.split.training)} to learn "
+              f"from, {len(job.split.holdout)} held out · task model {job.task_model} · optimizer {job.optimizer_model} "
+              f"({job.style})")
+    out.print(f"stopped: {o.stopped} (after step {o.steps_done}; {budget.describe()})")
+    if o.replacements:
+        out.print(f"subset refreshed by IPOMP stage 2: {len(o.replacements)} items replaced")
+    if o.improved:
+        diff = difflib.unified_diff(o.initial_text.splitlines(keepends=True), o.best_text.splitlines(keepends=True),
+                                    fromfile=f"{args.prompt} (input)", tofile=f"{args.prompt} (best)")
+        out.print("".join(diff).rstrip(), markup=False, highlight=False)
+    else:
+        out.print("no candidate beat the input prompt; nothing to suggest")
+    out.print(f"subset score: input {o.initial_on_final:.3f} → best {o.best_score:.3f}")
+    if job.holdout_initial is not None:
+        out.print(f"held-out score ({len(job.split.holdout)} items the optimizer never saw): input "
+                  f"{job.holdout_initial:.3f} → best {job.holdout_best:.3f}")
+    if o.fault:
+        print(f"promptci: error: {o.fault}" + (f" (the best prompt so far is in {args.json_out})" if args.json_out
+                                               else ""), file=sys.stderr)
+        return EXIT_INFRA
+    if args.write and o.improved:
+        atomic_write_text(args.prompt, o.best_text)
+        out.print(f"wrote the best prompt to {args.prompt}")
+    return EXIT_OK
+
+
+def _one_line(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _optimize_record(prompt, job, client) -> dict:
+    from dataclasses import asdict
+
+    o = job.outcome
+    c = client.counters
+    return {"format": "promptci.optimize/1", "prompt": {"path": str(prompt.path), "sha256": prompt.sha256},
+            "task_model": job.task_model, "optimizer_model": job.optimizer_model, "style": job.style,
+            "subset_source": job.subset_source,
+            "split": {"subset": len(job.split.subset), "training": len(job.split.training),
+                      "holdout": len(job.split.holdout)},
+            "subset_score": {"input_first_subset": o.initial_score, "input": o.initial_on_final, "best": o.best_score},
+            "holdout_score": {"input": job.holdout_initial, "best": job.holdout_best},
+            "improved": o.improved, "steps_done": o.steps_done, "stopped": o.stopped, "fault": o.fault,
+            "attempts": [asdict(a) for a in o.attempts], "subset_replacements": o.replacements,
+            "final_subset": o.subset_ids, "best_text": o.best_text, "best_after_step": o.best_after_step,
+            "usage": {"calls": c.calls, "cache_hits": c.cache_hits, "prompt_tokens": c.prompt_tokens,
+                      "completion_tokens": c.completion_tokens, "cost_usd": c.cost_usd}}
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

@@ -47,6 +47,9 @@ class OptimizerSettings(Strict):
 
     enabled: bool = Field(True, description="suggest a better prompt on pull requests")
     model: str | None = Field(None, description="optimizer model (any litellm model); default: the prompt's model")
+    style: Literal["auto", "instruct", "completion"] = Field(
+        "auto", description="how the optimizer model is asked: completion for base models (auto: for local/ models)")
+    holdout: int = Field(100, ge=0, description="pool items held out from the optimizer to judge its result")
     steps: int = Field(5, ge=0, description="T, the most refinement steps")
     attempts: int = Field(6, ge=1, description="candidate rewrites tried per step")
     quick_filter: float = Field(0.3, ge=0.0, le=1.0, description="h_f, the accuracy a rewrite needs on the failures")

@@ -10,7 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from . import embeddings, subsetfile
 from .errors import InputError
 from .evalset import Item, Pool
 from .promptfile import PromptFile
-from .results import Run
+from .results import ItemResult, Run
 from .selection import Refiner, make_selector
 from .subsetfile import Entry, Refinement, Subset
 
@@ -106,7 +106,7 @@ def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], 
     _check_runs(prompt, pool, runs)
     ids = subset.ids
     index = {item.id: i for i, item in enumerate(pool.items)}
-    performance = performance_matrix(ids, runs)
+    performance = performance_matrix(ids, [{r.id: r for r in run.items} for run in runs])
     unavailable = set(ids) | subset.removed_ids()
     available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
     refiner = Refiner(threshold=threshold, replace_share=replace_share, correlation=correlation, random_state=seed)
@@ -126,11 +126,10 @@ def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], 
     return replace(subset, items=items, history=history), records
 
 
-def performance_matrix(ids: Sequence[str], runs: Sequence[Run]) -> np.ndarray:
-    """One row per subset item, one block per prompt: label probabilities where every item has the same
-    labels, else the probability of the expected answer, else the 0/1 (or graded) score. An item a run
-    did not score gets a zero block, which makes its row constant and never redundant."""
-    by_run = [{r.id: r for r in run.items} for run in runs]
+def performance_matrix(ids: Sequence[str], by_run: Sequence[Mapping[str, ItemResult]]) -> np.ndarray:
+    """One row per subset item, one block per prompt (each prompt's results by item id): label
+    probabilities where every item has the same labels, else the probability of the expected answer,
+    else the 0/1 (or graded) score. An item a prompt did not score gets a zero block."""
     found = [res.get(i) for res in by_run for i in ids]
     label_sets = {tuple(sorted(r.label_probs)) for r in found if r is not None and r.label_probs}
     all_probs = all(r is not None and r.label_probs for r in found)

@@ -1,0 +1,49 @@
+"""A hard limit on model use, checked before work starts, so a run stops cleanly instead of overshooting.
+
+Calls are the client's uncached calls (cache hits are free); dollars are litellm's prices. Work asks
+`allows(n)` before it may make up to n more calls: the call limit is never crossed, and the dollar
+limit is checked against the average price of the calls made so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .llm import ModelClient
+
+
+@dataclass
+class Budget:
+    client: ModelClient
+    max_calls: int | None = None
+    max_usd: float | None = None
+
+    def __post_init__(self) -> None:
+        self._calls0 = self.client.counters.calls
+        self._usd0 = self.client.counters.cost_usd
+
+    @property
+    def calls(self) -> int:
+        return self.client.counters.calls - self._calls0
+
+    @property
+    def usd(self) -> float:
+        return self.client.counters.cost_usd - self._usd0
+
+    def allows(self, calls: int) -> bool:
+        """Whether up to `calls` more uncached calls fit in what is left."""
+        if self.max_calls is not None and self.calls + calls > self.max_calls:
+            return False
+        if self.max_usd is not None:
+            per_call = self.usd / self.calls if self.calls else 0.0
+            if self.usd + per_call * calls > self.max_usd:
+                return False
+        return True
+
+    def describe(self) -> str:
+        limits = []
+        if self.max_calls is not None:
+            limits.append(f"{self.calls} of {self.max_calls} calls")
+        if self.max_usd is not None:
+            limits.append(f"${self.usd:.4f} of ${self.max_usd:.2f}")
+        return ", ".join(limits) or f"{self.calls} calls, no limit"

@@ -1,0 +1,82 @@
+"""One optimizer run over a prompt file, as `promptci optimize` and the pull-request flow need it:
+the subset it is judged on, the split of the pool, the search, and the held-out check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from .. import subsetfile, subsets
+from ..budget import Budget
+from ..errors import InfraError
+from ..evalset import Pool
+from ..llm import ModelClient
+from ..promptfile import PromptFile, parse
+from ..runner import Task, run
+from . import split as make_split
+from . import style_for
+from .dualphase import Attempt, DualPhase, Outcome, Split
+
+
+@dataclass
+class Job:
+    """What was optimized, how, and how the result did on items the optimizer never saw."""
+
+    outcome: Outcome
+    split: Split
+    subset_source: str  # the committed subset file, or "stage 1 in memory" when there is none
+    task_model: str
+    optimizer_model: str
+    style: str
+    holdout_initial: float | None = None
+    holdout_best: float | None = None
+
+
+def subset_ids(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
+    """The committed subset (stale is an error); without one, stage 1 is run in memory and nothing is written."""
+    path = subsetfile.path_for(prompt)
+    if path.exists():
+        subset, _ = subsets.load(prompt, pool)
+        return subset.ids, str(path)
+    s = prompt.settings.selection
+    choice = subsets.Choice(method=s.method, size=min(s.size, max(1, len(pool) // 3)), alpha=s.alpha,
+                            clusters=min(s.clusters, max(1, min(s.size, len(pool) // 3))), seed=s.seed)
+    return subsets.select(prompt, pool, choice).ids, "stage 1 in memory (no subset file; run 'promptci select')"
+
+
+async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *,
+                   steps: int | None = None, optimizer_model: str | None = None, task_model: str | None = None,
+                   holdout: int | None = None, seed: int | None = None, refresh: bool = True,
+                   on_attempt: Callable[[Attempt], None] | None = None) -> Job:
+    settings = prompt.settings
+    task_model = task_model or prompt.model
+    optimizer_model = optimizer_model or settings.optimizer.model or task_model
+    seed = settings.selection.seed if seed is None else seed
+    ids, source = subset_ids(prompt, pool)
+    split = make_split(pool, ids, holdout=settings.optimizer.holdout if holdout is None else holdout, seed=seed)
+    style = style_for(optimizer_model, settings.optimizer.style)
+    search = DualPhase(client, budget, settings=settings.optimizer, selection=settings.selection,
+                       task_model=task_model, optimizer_model=optimizer_model, style=style, refresh=refresh,
+                       seed=seed, on_attempt=on_attempt)
+    outcome = await search.run(prompt, pool, split, subsets.pool_embeddings(prompt, pool), steps=steps)
+    job = Job(outcome=outcome, split=split, subset_source=source, task_model=task_model,
+              optimizer_model=optimizer_model, style=style)
+    if split.holdout and outcome.fault is None:
+        items = [pool.items[i] for i in split.holdout]
+        try:
+            job.holdout_initial = await _mean(prompt, pool, items, client, task_model)
+            job.holdout_best = job.holdout_initial if not outcome.improved else \
+                await _mean(parse(outcome.best_text, prompt.path), pool, items, client, task_model)
+        except InfraError as exc:
+            outcome.fault = f"model unreachable while scoring the held-out slice: {exc}"
+    return job
+
+
+async def _mean(prompt: PromptFile, pool: Pool, items: list, client: ModelClient, model: str) -> float:
+    result = await run(Task(prompt=prompt, pool=pool, items=items, selection="holdout", model=model), client)
+    faults = [r for r in result.items if r.error_kind == "infra"]
+    if faults:
+        raise InfraError(faults[0].error or "the task model is unreachable")
+    return result.summary.mean if result.summary.mean is not None else math.nan

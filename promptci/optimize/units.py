@@ -1,0 +1,161 @@
+"""A prompt as a sequence of units the optimizer may edit one at a time (ALGORITHMS.md §2.2).
+
+Each message is cut into paragraphs at blank lines, then:
+- a paragraph that reads a template variable is the *query* (frozen: it is where items go in);
+- a paragraph that ends on the query's answer cue (``Intent: play_music`` after a query ending
+  ``Intent:``) is a *demonstration*, one unit however many lines it has;
+- any other paragraph is split into lines; header lines (``###Tips###``, ``# Rules``) are frozen,
+  list items are one unit each, and other lines are split into sentences with pysbd.
+Every unit keeps its trailing separator, so joining the units gives the message back byte for byte,
+and an edit replaces one unit's body and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
+
+from ..promptfile import PromptFile, compile_template, render_template
+
+EDITABLE = ("sentence", "demo")
+_PARAGRAPHS = re.compile(r"(\n[ \t]*\n\s*)")
+_HEADER = re.compile(r"^\s*(#{1,6}\s|###.*###\s*$)")
+_LIST_ITEM = re.compile(r"^\s*([-*•]|\d+[.)])\s+")
+_TEMPLATE = re.compile(r"\{\{|\{%")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of one message: its text, the whitespace after it, and what kind of piece it is."""
+
+    message: int
+    body: str
+    trail: str
+    kind: str  # sentence | demo | header | query | blank
+
+    @property
+    def editable(self) -> bool:
+        return self.kind in EDITABLE
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A prompt's messages as units, plus what demonstrations look like in it."""
+
+    units: tuple[Unit, ...]
+    messages: int
+    query: str | None  # the template paragraph items are rendered into
+    cue: str | None  # the text a demonstration's answer follows, e.g. "Intent:"
+
+    @property
+    def editable(self) -> list[int]:
+        return [i for i, u in enumerate(self.units) if u.editable]
+
+    def contents(self) -> list[str]:
+        """The message contents the units make up."""
+        out = [""] * self.messages
+        for unit in self.units:
+            out[unit.message] += unit.body + unit.trail
+        return out
+
+    def with_body(self, index: int, body: str) -> "Layout":
+        units = list(self.units)
+        units[index] = replace(units[index], body=body)
+        return replace(self, units=tuple(units))
+
+    def demonstration(self, data: Mapping[str, Any], answer: str) -> str:
+        """A demonstration made from a pool item: the query rendered with its data, then its gold answer."""
+        if self.query is None or self.cue is None:
+            raise ValueError("this prompt has no demonstrations")
+        rendered = render_template(compile_template(self.query), data, where="query")
+        return f"{rendered.rstrip()} {answer}"
+
+
+def layout(prompt: PromptFile) -> Layout:
+    """Cut a prompt's messages into units."""
+    contents = [m.content for m in prompt.spec.messages]
+    query = next((p for c in contents for p in _split(c)[::2] if _TEMPLATE.search(p)), None)
+    cue = _cue(query)
+    units: list[Unit] = []
+    for m, content in enumerate(contents):
+        pieces = _split(content)
+        for p in range(0, len(pieces), 2):
+            paragraph, separator = pieces[p], pieces[p + 1] if p + 1 < len(pieces) else ""
+            units += _paragraph_units(m, paragraph, separator, cue)
+    return Layout(units=tuple(units), messages=len(contents), query=query, cue=cue)
+
+
+def _split(content: str) -> list[str]:
+    return _PARAGRAPHS.split(content)
+
+
+def _cue(query: str | None) -> str | None:
+    """The answer cue: what the query's last line says after its last template expression."""
+    if query is None:
+        return None
+    tail = re.split(r"\}\}|%\}", query)[-1]
+    last = tail.strip().splitlines()[-1].strip() if tail.strip() else ""
+    return last or None
+
+
+def _is_demo(paragraph: str, cue: str | None) -> bool:
+    if not cue or _TEMPLATE.search(paragraph):
+        return False
+    lines = paragraph.strip().splitlines()
+    return len(lines) >= 2 and lines[-1].strip().startswith(cue) and len(lines[-1].strip()) > len(cue)
+
+
+def _paragraph_units(message: int, paragraph: str, separator: str, cue: str | None) -> list[Unit]:
+    if not paragraph.strip():
+        return [Unit(message, "", paragraph + separator, "blank")]
+    if _TEMPLATE.search(paragraph):
+        return [Unit(message, paragraph, separator, "query")]
+    if _is_demo(paragraph, cue):
+        return [Unit(message, paragraph, separator, "demo")]
+    units: list[Unit] = []
+    lines = paragraph.splitlines(keepends=True)
+    for n, line in enumerate(lines):
+        last = n == len(lines) - 1
+        if _HEADER.match(line) or _LIST_ITEM.match(line) or not line.strip():
+            kind = "header" if _HEADER.match(line) else "sentence" if line.strip() else "blank"
+            body = line.rstrip("\n")
+            units.append(Unit(message, body, line[len(body):] + (separator if last else ""), kind))
+            continue
+        sentences = _sentences(line)
+        for s, sentence in enumerate(sentences):
+            body = sentence.rstrip()
+            trail = sentence[len(body):] + (separator if last and s == len(sentences) - 1 else "")
+            units.append(Unit(message, body, trail, "sentence"))
+    return units
+
+
+def _sentences(text: str) -> list[str]:
+    """pysbd's sentences with their trailing whitespace; they join back to `text` exactly."""
+    spans = _segmenter().segment(text)
+    pieces = [text[s.start:s.end] for s in spans]
+    if "".join(pieces) != text:  # pysbd normalises some input; never lose a character
+        return [text]
+    return pieces
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> Any:
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def demonstrations(layout_: Layout) -> list[int]:
+    return [i for i, u in enumerate(layout_.units) if u.kind == "demo"]
+
+
+def same_variables(before: PromptFile, after: Sequence[str]) -> bool:
+    """Whether new message contents read exactly the template variables the prompt reads now."""
+    from ..promptfile import template_variables
+
+    names: set[str] = set()
+    for content in after:
+        names |= template_variables(content)
+    return names == set(before.variables)

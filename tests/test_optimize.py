@@ -1,0 +1,228 @@
+"""The dual-phase optimizer: prompt units, the optimizer-model framing, and `promptci optimize` end to end.
+
+End-to-end runs use the real embedded model as the task model (and as the optimizer model where the
+test is about the optimizer working with it). Where a test needs the optimizer model to misbehave
+(empty, garbled, over-long or variable-inventing replies; an unreachable server), the optimizer model
+is a small real OpenAI-compatible server on loopback (tests/openai_server.py), since no remote model
+can run here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from promptci import promptfile
+from promptci.optimize import framing, split
+from promptci.optimize.units import layout, same_variables
+
+from .helpers import EXAMPLE, run_cli
+from .openai_server import OpenAIServer
+
+SKELETON_PROMPT = """name: skeleton
+model: local/gemma-3-270m
+messages:
+  - role: system
+    content: |-
+      ###Task type###
+      Task type: This is a classification task. It has two labels.
+      ###Tips###
+      - Read the whole text, e.g. twice.
+      - Answer with one word.
+  - role: user
+    content: |-
+      Q: Is the sky green?
+      A: no
+
+      Q: {{question}}
+      A:
+"""
+
+
+def test_layout_of_the_bundled_example_finds_sentences_demos_and_the_query() -> None:
+    prompt = promptfile.load(EXAMPLE)
+    lay = layout(prompt)
+    assert lay.contents() == [m.content for m in prompt.spec.messages]
+    assert [u.kind for u in lay.units] == ["sentence"] * 2 + ["demo"] * 7 + ["query"]
+    assert lay.cue == "Intent:"
+    assert lay.units[2].body.endswith("Intent: play_music")
+
+
+def test_layout_freezes_headers_keeps_list_items_whole_and_round_trips(tmp_path: Path) -> None:
+    prompt = promptfile.parse(SKELETON_PROMPT, tmp_path / "s.prompt.yml")
+    lay = layout(prompt)
+    assert lay.contents() == [m.content for m in prompt.spec.messages]
+    kinds = {u.body: u.kind for u in lay.units}
+    assert kinds["###Task type###"] == kinds["###Tips###"] == "header"
+    assert kinds["- Read the whole text, e.g. twice."] == "sentence"  # one unit despite "e.g."
+    assert kinds["Task type: This is a classification task."] == "sentence"
+    assert kinds["Q: Is the sky green?\nA: no"] == "demo"
+    assert lay.cue == "A:"
+    assert all(not lay.units[i].kind == "header" for i in lay.editable)
+    edited = lay.with_body(lay.editable[0], "Task type: This is a yes/no question.")
+    assert edited.contents()[0].startswith("###Task type###\nTask type: This is a yes/no question. It has two labels.")
+    assert edited.contents()[1] == lay.contents()[1]
+    assert lay.demonstration({"question": "Is water wet?"}, "yes") == "Q: Is water wet?\nA: yes"
+    assert same_variables(prompt, edited.contents())
+    assert not same_variables(prompt, [edited.contents()[0] + " {{secret}}", edited.contents()[1]])
+    assert not same_variables(prompt, [edited.contents()[0], "Q: what?\nA:"])
+
+
+def test_split_is_seeded_disjoint_and_holds_out_at_most_half() -> None:
+    from promptci.evalset import Item, Pool
+
+    pool = Pool(source="t", path=None, items=tuple(Item(id=f"i{n}", data={}) for n in range(50)), sha256="x")
+    a = split(pool, ["i0", "i1", "i2"], holdout=100, seed=1)
+    assert a == split(pool, ["i0", "i1", "i2"], holdout=100, seed=1)
+    assert len(a.holdout) == 23 and len(a.training) == 24
+    assert not (set(a.subset) & set(a.training) or set(a.subset) & set(a.holdout) or set(a.training) & set(a.holdout))
+    assert split(pool, ["i0"], holdout=100, seed=2).holdout != split(pool, ["i0"], holdout=100, seed=3).holdout
+
+
+@pytest.mark.parametrize("reply, why", [
+    ("", "empty"),
+    ("\x00\x01\x02 ###Task type### ###Tips###", "garbled"),
+    ("###Task type###\n" + "word " * 1200, "over-long"),
+    ("Sure! Here is a great instruction for you.", "off-format"),
+    ("###Task type###\nTask type: This is a <...> task.\n###Task detailed description###\n"
+     "Task detailed description: <Task detailed description>", "unfilled"),
+])
+def test_phase1_replies_that_cannot_be_used_are_refused(reply: str, why: str) -> None:
+    with pytest.raises(framing.Refused, match=why):
+        framing.parse_instruction(reply)
+
+
+def test_phase1_reply_in_a_code_fence_is_accepted() -> None:
+    text = "```\n###Task type###\nTask type: This is a classification task.\n###Tips###\n- Be brief.\n```"
+    assert framing.parse_instruction(text).startswith("###Task type###")
+
+
+@pytest.mark.parametrize("reply, result", [
+    ("Revised sentence: Decide which intent fits best.", "Decide which intent fits best."),
+    ("`Decide which intent fits best.`\n\nExplanation: it is clearer.", "Decide which intent fits best."),
+    ('"Decide which\nintent fits best."', "Decide which intent fits best."),
+])
+def test_sentence_rewrites_are_cleaned(reply: str, result: str) -> None:
+    assert framing.parse_sentence(reply, "Predict the intent.") == result
+
+
+@pytest.mark.parametrize("reply, why", [("", "empty"), ("Predict the intent.", "unchanged"),
+                                        ("x" * 700, "over-long"), ("\x1b[31m\x07", "garbled")])
+def test_sentence_rewrites_that_cannot_be_used_are_refused(reply: str, why: str) -> None:
+    with pytest.raises(framing.Refused, match=why):
+        framing.parse_sentence(reply, "Predict the intent.")
+
+
+def test_rationales_are_kept_only_when_they_reach_the_gold_answer() -> None:
+    reply = "The user wants music played. That is playing music.\nAnswer: play_music"
+    assert framing.parse_rationale(reply, "play_music") == "The user wants music played. That is playing music."
+    assert framing.parse_rationale(reply, "get_weather") is None
+    assert framing.parse_rationale("no answer line here", "play_music") is None
+
+
+def _small_budget_settings(repo: Path, **optimizer: object) -> Path:
+    """The example prompt with fewer optimizer attempts, so an end-to-end run takes about a minute."""
+    path = repo / "prompts" / "intent.prompt.yml"
+    extra = "".join(f"\n    {k}: {v}" for k, v in {"attempts": 2, **optimizer}.items())
+    path.write_text(path.read_text().replace("  gate:\n", f"  optimizer:{extra}\n  gate:\n"))
+    return path
+
+
+@pytest.mark.slow
+def test_optimize_with_the_embedded_model_end_to_end(example_repo: Path, tmp_path: Path) -> None:
+    path = _small_budget_settings(example_repo)
+    before = path.read_text()
+    out = tmp_path / "opt.json"
+    proc = run_cli("optimize", str(path), "--steps", "1", "--holdout", "20", "--json", str(out), "--write",
+                   timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    assert record["format"] == "promptci.optimize/1" and record["style"] == "completion"
+    steps = [a["step"] for a in record["attempts"]]
+    assert steps[0] == 0 and set(steps) <= {0, 1} and steps.count(1) <= 2
+    phase1 = record["attempts"][0]
+    assert phase1["kind"] == "instruction"
+    if phase1["after"]:  # the base model filled the skeleton line by line
+        assert all(h in phase1["after"] for h in ("###Task type###", "###Tips###"))
+    best = promptfile.parse(record["best_text"], path)
+    assert best.variables == {"input"}
+    assert record["split"] == {"subset": 20, "training": 653, "holdout": 20}
+    assert record["holdout_score"]["input"] is not None
+    assert "subset score: input" in proc.stdout and "held-out score (20 items" in proc.stdout
+    if record["improved"]:
+        assert record["subset_score"]["best"] > record["subset_score"]["input_first_subset"] or \
+            record["subset_score"]["best"] > record["subset_score"]["input"]
+        assert path.read_text() == record["best_text"]
+        assert path.read_text().startswith("# Intent classifier")  # comments kept
+        assert "--- " in proc.stdout  # the diff
+    else:
+        assert path.read_text() == before
+        assert "no candidate beat the input prompt" in proc.stdout
+
+
+def _fake_optimizer_run(repo: Path, tmp_path: Path, reply, *extra: str, timeout: float = 600):
+    path = repo / "prompts" / "intent.prompt.yml"
+    if "optimizer:" not in path.read_text():
+        _small_budget_settings(repo, attempts=3)
+    out = tmp_path / "opt.json"
+    with OpenAIServer(reply) as server:
+        proc = run_cli("optimize", str(path), "--steps", "1", "--holdout", "0", "--optimizer-model", "openai/fake",
+                       "--json", str(out), "--write", *extra, env=server.env(), timeout=timeout)
+        requests = list(server.requests)
+    return path, proc, json.loads(out.read_text()) if out.exists() else None, requests
+
+
+@pytest.mark.slow
+def test_bad_optimizer_replies_are_refused_and_never_written(example_repo: Path, tmp_path: Path) -> None:
+    replies = iter(["", "\x00\x00\x00", "x" * 9000, "Use {{secret}} to decide.", "{% for x in y %}"] * 40)
+    path = example_repo / "prompts" / "intent.prompt.yml"
+    text = path.read_text()  # no demonstrations: every phase-2 attempt is a sentence rewrite
+    path.write_text(text[:text.index("      Utterance: Play")] + text[text.index("      {{input}}"):])
+    before = _small_budget_settings(example_repo, attempts=3).read_text()
+    path, proc, record, requests = _fake_optimizer_run(example_repo, tmp_path, lambda body: next(replies))
+    assert proc.returncode == 0, proc.stderr
+    assert requests and all(r["model"] == "fake" for r in requests)
+    whys = [a["why"] for a in record["attempts"]]
+    assert whys[0].startswith("refused:")  # phase 1: the skeleton could not be filled
+    refused = [w for w in whys[1:] if w.startswith("refused:")]
+    assert len(refused) == len(whys) - 1 == 3
+    assert all(re.search(r"empty|garbled|over-long|template variable|valid prompt", w) for w in refused)
+    assert not record["improved"] and path.read_text() == before
+    assert "sk-test-not-a-secret" not in proc.stdout + proc.stderr + json.dumps(record)
+
+
+@pytest.mark.slow
+def test_unreachable_optimizer_model_exits_3_with_the_best_prompt_so_far(example_repo: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = _small_budget_settings(example_repo)
+    before = path.read_text()
+    out = tmp_path / "opt.json"
+    url = f"http://127.0.0.1:{port}/v1"
+    proc = run_cli("optimize", str(path), "--steps", "1", "--holdout", "0", "--optimizer-model", "openai/fake",
+                   "--json", str(out), "--write", env={"OPENAI_API_BASE": url, "OPENAI_BASE_URL": url,
+                                                      "OPENAI_API_KEY": "sk-test"}, timeout=600)
+    assert proc.returncode == 3, proc.stderr
+    assert "model unreachable" in proc.stderr and str(out) in proc.stderr
+    record = json.loads(out.read_text())
+    assert record["fault"].startswith("model unreachable") and record["best_text"] == before
+    assert path.read_text() == before
+
+
+@pytest.mark.slow
+def test_budget_stops_cleanly_with_the_best_prompt_so_far(example_repo: Path, tmp_path: Path) -> None:
+    path, proc, record, _ = _fake_optimizer_run(
+        example_repo, tmp_path, lambda body: "Decide which of the intents the utterance asks for.",
+        "--budget-calls", "10")
+    assert proc.returncode == 0, proc.stderr
+    assert record["stopped"].startswith("budget spent") and "budget spent" in proc.stdout
+    # the input's own 20 subset items are always scored; nothing else may cross the 10-call limit
+    assert record["usage"]["calls"] <= 20 + 10
+    assert all(a["subset_score"] is None for a in record["attempts"])
+    promptfile.parse(record["best_text"], path)
