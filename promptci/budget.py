@@ -1,6 +1,7 @@
 """A hard limit on model use, checked before work starts, so a run stops cleanly instead of overshooting.
 
-Calls are the client's uncached calls (cache hits are free); dollars are litellm's prices. Work asks
+Calls are the client's uncached calls (cache hits are free; a benchmark that must spend the same on every
+re-run counts them too, `count_hits=True`); dollars are litellm's prices. Work asks
 `allows(n)` before it may make up to n more calls: the call limit is never crossed, and the dollar
 limit is checked against the average price of the calls made so far.
 """
@@ -17,14 +18,19 @@ class Budget:
     client: ModelClient
     max_calls: int | None = None
     max_usd: float | None = None
+    count_hits: bool = False
 
     def __post_init__(self) -> None:
-        self._calls0 = self.client.counters.calls
+        self._calls0 = self._requests()
         self._usd0 = self.client.counters.cost_usd
+
+    def _requests(self) -> int:
+        c = self.client.counters
+        return c.calls + (c.cache_hits if self.count_hits else 0)
 
     @property
     def calls(self) -> int:
-        return self.client.counters.calls - self._calls0
+        return self._requests() - self._calls0
 
     @property
     def usd(self) -> float:

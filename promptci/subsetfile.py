@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -66,13 +66,18 @@ class Subset:
 
 def path_for(prompt: PromptFile) -> Path:
     """`promptci.subset`, else the pool's name with `.subset.yml`, else `<prompt>.subset.yml` beside it."""
+    return prompt.resolve(relative_path(prompt))
+
+
+def relative_path(prompt: PromptFile) -> str:
+    """The subset file's path relative to the prompt file's folder (see path_for)."""
     settings = prompt.settings
     if settings.subset:
-        return prompt.resolve(settings.subset)
+        return settings.subset
     if settings.pool:
-        pool = prompt.resolve(settings.pool)
-        return pool.with_name(pool.name.removesuffix(".jsonl") + ".subset.yml")
-    return prompt.path.with_name(prompt.name.replace("/", "_") + ".subset.yml")
+        pool = PurePosixPath(settings.pool)
+        return str(pool.with_name(pool.name.removesuffix(".jsonl") + ".subset.yml"))
+    return prompt.name.replace("/", "_") + ".subset.yml"
 
 
 def read(path: Path) -> Subset:

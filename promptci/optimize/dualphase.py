@@ -35,7 +35,7 @@ from ..selection import Refiner
 from ..settings import OptimizerSettings, SelectionSettings
 from ..subsets import item_text
 from . import framing
-from .units import Layout, Unit, layout, same_variables
+from .units import Layout, Unit, instruction_text, layout, same_variables, with_instruction
 
 MAX_FAILURES_SHOWN = 5
 PHASE1_EXAMPLES = 3
@@ -194,11 +194,11 @@ class DualPhase:
     # ---- phase 1 -------------------------------------------------------------------------------
 
     async def _phase1(self, head: _Candidate, outcome: Outcome) -> _Candidate:
-        attempt = Attempt(step=0, unit=None, kind="instruction", before=_instruction_text(head.layout), after=None)
+        attempt = Attempt(step=0, unit=None, kind="instruction", before=instruction_text(head.layout), after=None)
         try:
             examples = await self._examples()
             attempt.after = await self._initial_instruction(examples, attempt.before or None)
-            candidate = self._candidate(_with_instruction(head.layout, attempt.after), head.prompt, relayout=True)
+            candidate = self._candidate(with_instruction(head.layout, attempt.after), head.prompt, relayout=True)
         except framing.Refused as refused:
             attempt.why = f"refused: {refused}"
             self._report(outcome, attempt)
@@ -400,35 +400,3 @@ def _softmax(weights: Sequence[float]) -> list[float]:
 
 def _prompt_text(lay: Layout) -> str:
     return "\n\n".join(c for c in lay.contents() if c)
-
-
-def _instruction_units(lay: Layout) -> list[int]:
-    """The instruction: the sentences and headers before the first demonstration or query."""
-    out = []
-    for i, unit in enumerate(lay.units):
-        if unit.kind in ("demo", "query"):
-            break
-        out.append(i)
-    while out and lay.units[out[-1]].kind == "blank":
-        out.pop()
-    return out
-
-
-def _instruction_text(lay: Layout) -> str:
-    return "".join(lay.units[i].body + lay.units[i].trail for i in _instruction_units(lay)).strip()
-
-
-def _with_instruction(lay: Layout, instruction: str) -> Layout:
-    """The layout with its instruction replaced by `instruction` (or `instruction` put first if it had none)."""
-    span = _instruction_units(lay)
-    units = list(lay.units)
-    if span:
-        first, last = units[span[0]], units[span[-1]]
-        same_message = span[-1] + 1 < len(units) and units[span[-1] + 1].message == last.message
-        trail = "\n\n" if same_message else ""
-        new = Unit(first.message, instruction, trail, "sentence")
-        units[span[0]:span[-1] + 1] = [new]
-    else:
-        first_message = units[0].message if units else 0
-        units.insert(0, Unit(first_message, instruction, "\n\n", "sentence"))
-    return Layout(units=tuple(units), messages=lay.messages, query=lay.query, cue=lay.cue)

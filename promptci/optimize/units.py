@@ -147,8 +147,36 @@ def _segmenter() -> Any:
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
-def demonstrations(layout_: Layout) -> list[int]:
-    return [i for i, u in enumerate(layout_.units) if u.kind == "demo"]
+def instruction_units(lay: Layout) -> list[int]:
+    """The instruction: the sentences and headers before the first demonstration or query."""
+    out = []
+    for i, unit in enumerate(lay.units):
+        if unit.kind in ("demo", "query"):
+            break
+        out.append(i)
+    while out and lay.units[out[-1]].kind == "blank":
+        out.pop()
+    return out
+
+
+def instruction_text(lay: Layout) -> str:
+    return "".join(lay.units[i].body + lay.units[i].trail for i in instruction_units(lay)).strip()
+
+
+def with_instruction(lay: Layout, instruction: str) -> Layout:
+    """The layout with its instruction replaced by `instruction` (or `instruction` put first if it had none)."""
+    span = instruction_units(lay)
+    units = list(lay.units)
+    if span:
+        first, last = units[span[0]], units[span[-1]]
+        same_message = span[-1] + 1 < len(units) and units[span[-1] + 1].message == last.message
+        trail = "\n\n" if same_message else ""
+        new = Unit(first.message, instruction, trail, "sentence")
+        units[span[0]:span[-1] + 1] = [new]
+    else:
+        first_message = units[0].message if units else 0
+        units.insert(0, Unit(first_message, instruction, "\n\n", "sentence"))
+    return Layout(units=tuple(units), messages=lay.messages, query=lay.query, cue=lay.cue)
 
 
 def same_variables(before: PromptFile, after: Sequence[str]) -> bool:

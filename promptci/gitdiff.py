@@ -1,0 +1,153 @@
+"""Which prompt files a pull request changes, and their old and new text: the only door to git.
+
+Base and head are compared from their merge base, as GitHub's "Files changed" tab does. A prompt
+counts as changed when its own file changed (added, modified, deleted, renamed) or when a file it
+reads did: its pool, its subset file. Texts are read from the commits' blobs, byte for byte, never
+from the work tree, so what is scored is what was committed.
+
+On the `refs/pull/N/merge` checkout that `actions/checkout` makes with `fetch-depth: 2`, the merge
+commit's first parent is the base branch tip; its diff against that parent is exactly the pull
+request's change, so no merge base is needed there. Any other shallow checkout without a merge base
+gets an error naming the `fetch-depth` that fixes it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from .errors import InputError
+
+PROMPT_SUFFIXES = (".prompt.yml", ".prompt.yaml")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One prompt to re-run. `status`: added | modified | deleted | renamed | inputs (its pool or subset changed)."""
+
+    status: str
+    old_path: str | None
+    new_path: str | None
+    old_text: str | None
+    new_text: str | None
+    reason: str
+
+    @property
+    def path(self) -> str:
+        return self.new_path or self.old_path or ""
+
+
+def is_prompt(path: str) -> bool:
+    return path.endswith(PROMPT_SUFFIXES)
+
+
+def changed_prompts(repo_dir: str, base: str, head: str = "HEAD") -> list[Change]:
+    """Every prompt file the change from `base` to `head` touches, directly or through its inputs."""
+    repo = _open(repo_dir)
+    head_commit = _commit(repo, head)
+    start = _start(repo, _commit(repo, base), head_commit)
+    diffs = start.diff(head_commit, find_renames=True) if start is not None else []
+    changes: dict[str, Change] = {}
+    touched: dict[str, str] = {}  # every changed path -> how
+    for d in diffs:
+        kind = {"A": "added", "D": "deleted", "R": "renamed"}.get(d.change_type[0], "modified")
+        old, new = d.a_path if kind != "added" else None, d.b_path if kind != "deleted" else None
+        for p in filter(None, (old, new)):
+            touched[p] = kind
+        if is_prompt(old or "") or is_prompt(new or ""):
+            change = Change(status=kind, old_path=old if old and is_prompt(old) else None,
+                            new_path=new if new and is_prompt(new) else None,
+                            old_text=_blob_text(start, old) if old and is_prompt(old) else None,
+                            new_text=_blob_text(head_commit, new) if new and is_prompt(new) else None,
+                            reason=f"prompt file {kind}")
+            changes[change.path] = change
+    for path in _prompt_paths(head_commit):
+        if path in changes:
+            continue
+        text = _blob_text(head_commit, path)
+        inputs = [p for p in _inputs(path, text) if p in touched]
+        if inputs:
+            changes[path] = Change(status="inputs", old_path=path, new_path=path,
+                                   old_text=_blob_text(start, path) if start is not None else None, new_text=text,
+                                   reason=", ".join(f"{p} {touched[p]}" for p in inputs))
+    return sorted(changes.values(), key=lambda c: c.path)
+
+
+def read_text(repo_dir: str, rev: str, path: str) -> str | None:
+    """A file's text at a commit (None when it does not exist there)."""
+    repo = _open(repo_dir)
+    return _blob_text(_commit(repo, rev), path)
+
+
+def _open(repo_dir: str) -> git.Repo:
+    try:
+        return git.Repo(repo_dir, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise InputError("not a git repository", path=repo_dir, fix="run promptci pr inside a clone (--repo DIR)") \
+            from None
+
+
+def _commit(repo: git.Repo, rev: str) -> git.Commit:
+    try:
+        return repo.commit(rev)
+    except (git.BadName, ValueError):
+        shallow = " (this clone is shallow: fetch the base branch, or use actions/checkout with fetch-depth: 0)" \
+            if _shallow(repo) else ""
+        raise InputError(f"git revision '{rev}' not found{shallow}", field="--base/--head",
+                         fix="pass a branch, tag or commit that exists in this clone") from None
+
+
+def _start(repo: git.Repo, base: git.Commit, head: git.Commit) -> git.Commit | None:
+    """The commit to diff from: the merge base, or the first parent of a merge commit of base into head."""
+    if head.parents and head.parents[0] == base and len(head.parents) == 2:
+        return base  # the refs/pull/N/merge commit: its diff against the base tip is the PR's change
+    try:
+        bases = repo.merge_base(base, head)
+    except git.GitCommandError:
+        bases = []
+    if bases:
+        return bases[0]
+    if _shallow(repo):
+        raise InputError(f"no merge base of {base.hexsha[:12]} and {head.hexsha[:12]} in this shallow clone",
+                         field="--base", fix="check out with fetch-depth: 0 (or fetch-depth: 2 on the PR merge "
+                                             "commit, refs/pull/N/merge, which actions/checkout uses by default)")
+    raise InputError(f"{base.hexsha[:12]} and {head.hexsha[:12]} share no history", field="--base",
+                     fix="compare a pull request's head with the branch it targets")
+
+
+def _shallow(repo: git.Repo) -> bool:
+    return os.path.exists(os.path.join(repo.git_dir, "shallow"))
+
+
+def _blob_text(commit: git.Commit | None, path: str) -> str | None:
+    if commit is None:
+        return None
+    try:
+        blob = commit.tree / path
+    except KeyError:
+        return None
+    return blob.data_stream.read().decode("utf-8", errors="replace")
+
+
+def _prompt_paths(commit: git.Commit) -> list[str]:
+    return sorted(b.path for b in commit.tree.traverse() if b.type == "blob" and is_prompt(b.path))
+
+
+def _inputs(path: str, text: str | None) -> list[str]:
+    """The repository paths a prompt reads: its pool and its subset file (from the `promptci:` block)."""
+    from .promptfile import parse
+    from .subsetfile import relative_path
+
+    if text is None:
+        return []
+    try:
+        prompt = parse(text, Path(path))
+    except InputError:
+        return []  # a broken prompt is reported when it is loaded; here it only has no known inputs
+    here = posixpath.dirname(path)
+    reads = [prompt.settings.pool, relative_path(prompt)]
+    return [posixpath.normpath(posixpath.join(here, r)) for r in reads if r]
