@@ -294,10 +294,14 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         out.print(f"step {attempt.step} · {where} · {verdict} · {scores or 'not scored'} · {attempt.why}", markup=True)
         out.print(f"    {after}", markup=False, highlight=False)
 
+    def step_done(step: int, score: float) -> None:
+        out.print(f"[bold]after step {step}[/bold]: best prompt {score:.3f} on the subset", markup=True)
+
     out.print(f"optimizing {args.prompt} ({len(pool)} pool items)")
     try:
         job = asyncio.run(optimize(prompt, pool, client, budget, steps=args.steps, optimizer_model=args.optimizer_model,
-                                   task_model=args.model, holdout=args.holdout, seed=args.seed, on_attempt=show))
+                                   task_model=args.model, holdout=args.holdout, seed=args.seed, on_attempt=show,
+                                   on_step=step_done))
     finally:
         client.close()
     o = job.outcome

@@ -33,7 +33,7 @@ from ..results import ItemResult
 from ..runner import Task, run
 from ..selection import Refiner
 from ..settings import OptimizerSettings, SelectionSettings
-from ..subsets import item_text
+from ..subsets import item_text, performance_matrix
 from . import framing
 from .units import Layout, Unit, instruction_text, layout, same_variables, with_instruction
 
@@ -154,14 +154,13 @@ class DualPhase:
         outcome.best_score = best.score(self.subset) if all(i in best.results for i in self.subset) else \
             outcome.best_score
         outcome.subset_ids = list(self.subset)
-        if outcome.fault is None and all(i in head.results for i in self.subset):
-            outcome.initial_on_final = head.score(self.subset)
-        elif outcome.fault is None:
+        outcome.initial_on_final = math.nan
+        if outcome.fault is None:
             try:
-                await self._score(head, self.subset)
+                await self._score(head, self.subset, required=True)  # the input on the final subset, to compare
                 outcome.initial_on_final = head.score(self.subset)
-            except (_Stop, InfraError):
-                outcome.initial_on_final = float("nan")
+            except InfraError as exc:
+                outcome.stopped = outcome.fault = f"model unreachable: {exc}"
         return outcome
 
     # ---- scoring -------------------------------------------------------------------------------
@@ -339,8 +338,6 @@ class DualPhase:
         complete = [c for c in self.scored if all(i in c.results for i in self.subset)]
         unique = list({c.prompt.sha256: c for c in complete}.values())
         if self.refresh and len(unique) >= 2:
-            from ..subsets import performance_matrix
-
             index = {item.id: i for i, item in enumerate(self.pool.items)}
             available = np.array([i for i in self.split.training if self.pool.items[i].id not in self.subset
                                   and self.pool.items[i].id not in self.removed
@@ -350,14 +347,17 @@ class DualPhase:
                               random_state=self.seed + step)
             matrix = performance_matrix(self.subset, [c.results for c in unique])
             rows, swaps = refiner.refine(np.array([index[i] for i in self.subset]), matrix, self.embeddings, available)
+            if swaps and not self.budget.allows(len(swaps)):
+                swaps = []  # no budget left to score the best prompt on new items: keep the subset as it is
             ids = [item.id for item in self.pool.items]
             metric = "correlation" if s.correlation == "pearson" else "cosine similarity"
             for swap in swaps:
                 self.removed.add(ids[swap.removed])
                 outcome.replacements.append({"step": step, "removed": ids[swap.removed], "added": ids[swap.added],
                                              "why": swap.why(ids, metric)})
-            self.subset = [ids[r] for r in rows]
-            await self._score(best, self.subset)
+            if swaps:
+                self.subset = [ids[r] for r in rows]
+                await self._score(best, self.subset)
         outcome.best_after_step.append(best.prompt.text)
         if self.on_step:
             self.on_step(step, best.score(self.subset))

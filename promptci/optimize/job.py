@@ -49,7 +49,8 @@ def subset_ids(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
 async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *,
                    steps: int | None = None, optimizer_model: str | None = None, task_model: str | None = None,
                    holdout: int | None = None, seed: int | None = None, refresh: bool = True,
-                   on_attempt: Callable[[Attempt], None] | None = None) -> Job:
+                   on_attempt: Callable[[Attempt], None] | None = None,
+                   on_step: Callable[[int, float], None] | None = None) -> Job:
     settings = prompt.settings
     task_model = task_model or prompt.model
     optimizer_model = optimizer_model or settings.optimizer.model or task_model
@@ -59,7 +60,7 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
     style = style_for(optimizer_model, settings.optimizer.style)
     search = DualPhase(client, budget, settings=settings.optimizer, selection=settings.selection,
                        task_model=task_model, optimizer_model=optimizer_model, style=style, refresh=refresh,
-                       seed=seed, on_attempt=on_attempt)
+                       seed=seed, on_attempt=on_attempt, on_step=on_step)
     outcome = await search.run(prompt, pool, split, subsets.pool_embeddings(prompt, pool), steps=steps)
     job = Job(outcome=outcome, split=split, subset_source=source, task_model=task_model,
               optimizer_model=optimizer_model, style=style)
