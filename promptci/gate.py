@@ -1,0 +1,51 @@
+"""The merge gate: from a paired comparison of head and base to pass, fail or not yet decided.
+
+Policy (the `promptci.gate` settings, DESIGN.md §4 step 6):
+- fail when head's mean is below `min_score`;
+- fail when head is significantly worse than base (p < `significance`, exact McNemar or bootstrap);
+- undecided when head is worse by more than `tolerance` but not significantly so: more items are
+  needed (the pull-request flow scores further pool items in IPOMP order, then decides again);
+- pass otherwise: head is better, the same, or worse within the tolerance.
+When no more items can be scored, an undecided gate is settled by `settle()`: worse by more than the
+tolerance fails, so a regression never passes for want of evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .settings import GateSettings
+from .stats import Comparison
+
+PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # pass | fail | undecided
+    reason: str
+
+
+def decide(c: Comparison, gate: GateSettings) -> Verdict:
+    if c.n == 0:
+        return Verdict(UNDECIDED, "no item was scored by both prompts")
+    if gate.min_score is not None and c.head_mean < gate.min_score:
+        return Verdict(FAIL, f"head scores {c.head_mean:.3f}, below the minimum {gate.min_score}")
+    if c.delta < 0 and c.p_value < gate.significance:
+        return Verdict(FAIL, f"head is significantly worse than base: {c.delta:+.3f} on {c.n} items "
+                             f"(p = {c.p_value:.3g} < {gate.significance}, {c.method})")
+    if c.delta < -gate.tolerance:
+        return Verdict(UNDECIDED, f"head is worse by {-c.delta:.3f} (tolerance {gate.tolerance}) but not "
+                                  f"significantly on {c.n} items (p = {c.p_value:.3g})")
+    if c.delta < 0:
+        return Verdict(PASS, f"head is worse by {-c.delta:.3f}, within the tolerance {gate.tolerance}")
+    better = "better" if c.delta > 0 else "as good"
+    significant = f", p = {c.p_value:.3g}" if c.delta > 0 else ""
+    return Verdict(PASS, f"head is {better} than base ({c.delta:+.3f} on {c.n} items{significant})")
+
+
+def settle(verdict: Verdict) -> Verdict:
+    """The final word when no more items can be scored: undecided means worse beyond the tolerance, so fail."""
+    if verdict.status != UNDECIDED:
+        return verdict
+    return Verdict(FAIL, verdict.reason + "; no more items could be scored, so the gate fails on the estimate")
