@@ -1,0 +1,59 @@
+"""Escaping for everything a pull request brings into a report: prompt text, pool data, model output.
+
+GitHub renders comment Markdown with a subset of HTML. Text from a pull request must not add HTML
+(`<img onerror>`, a stray `</details>` that closes our section), notify people (`@org/team`), close
+our code fences, or break a table. Three shapes cover every place the templates put such text:
+`inline` (a table cell or a sentence), `code` (an inline code span) and `block` (a fenced block whose
+fence is longer than any backtick run inside it, so nothing inside can close it).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+ZERO_WIDTH_SPACE = "\u200b"
+_MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def printable(text: object) -> str:
+    """The text with line endings as \\n and control characters (NUL, escape sequences) as U+FFFD."""
+    return _CONTROL.sub("\ufffd", str(text).replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def inline(text: object, limit: int = 200) -> str:
+    """One line of plain text safe anywhere in Markdown: HTML escaped, no mentions, no Markdown syntax."""
+    flat = " ".join(printable(text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    flat = html.escape(flat, quote=True)
+    flat = _MARKDOWN.sub(r"\\\1", flat)
+    return _MENTION.sub("@" + ZERO_WIDTH_SPACE, flat)
+
+
+def code(text: object, limit: int = 200) -> str:
+    """An inline code span; backticks inside are outnumbered by the delimiters."""
+    flat = " ".join(printable(text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    ticks = "`" * (_longest_run(flat, "`") + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
+    return f"{ticks}{pad}{flat}{pad}{ticks}"
+
+
+def block(text: object, language: str = "") -> str:
+    """A fenced code block that nothing inside can close (GitHub renders no HTML or mentions inside one)."""
+    body = printable(text).rstrip("\n")
+    fence = "`" * max(3, _longest_run(body, "`") + 1)
+    return f"{fence}{_language(language)}\n{body}\n{fence}"
+
+
+def _language(language: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_+-]", "", language)
+
+
+def _longest_run(text: str, char: str) -> int:
+    runs = re.findall(f"{re.escape(char)}+", text)
+    return max((len(r) for r in runs), default=0)

@@ -1,0 +1,53 @@
+"""Escaping of pull-request content, checked by rendering with markdown-it-py (a CommonMark renderer; GitHub's
+GFM is CommonMark plus extensions) on text Hypothesis makes up, including hostile shapes."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from promptci.report import escape
+
+MD = MarkdownIt("commonmark").enable("table")
+HOSTILE = st.sampled_from(["<img src=x onerror=alert(1)>", "</details>", "<details><summary>x", "@octocat",
+                           "@org/team", "```", "````\n", "~~~", "| a | b |", "[link](javascript:alert(1))",
+                           "<!-- marker -->", "&amp;", "\\", "`", "\n\n# heading", "<script>", "</code></pre>"])
+TEXT = st.lists(st.one_of(HOSTILE, st.text(max_size=30)), max_size=8).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT)
+def test_inline_text_renders_as_one_plain_paragraph(text: str) -> None:
+    rendered = MD.render(escape.inline(text, limit=10_000))
+    tags = set(re.findall(r"</?([a-z0-9]+)", rendered))
+    assert tags <= {"p"}, rendered
+    assert "\n" not in escape.inline(text).strip()
+    assert not re.search(r"@[A-Za-z0-9_-]", rendered)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, st.sampled_from(["", "yaml", "diff", "x`y <b>"]))
+def test_block_renders_as_one_code_block_holding_the_text(text: str, language: str) -> None:
+    rendered = MD.render(escape.block(text, language))
+    assert rendered.count("<pre>") == 1 and rendered.strip().endswith("</code></pre>"), rendered
+    body = html.unescape(re.sub(r"^<pre><code[^>]*>|</code></pre>\s*$", "", rendered.strip()))
+    assert body.rstrip("\n") == escape.printable(text).rstrip("\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT)
+def test_code_span_holds_the_text(text: str) -> None:
+    rendered = MD.render(escape.code(text, limit=10_000))
+    tags = set(re.findall(r"</?([a-z0-9]+)", rendered))
+    assert tags <= {"p", "code"}, rendered
+    assert rendered.count("<code>") == (1 if " ".join(text.split()) else rendered.count("<code>"))
+
+
+def test_inline_truncates_and_block_outnumbers_backticks() -> None:
+    assert escape.inline("x" * 500, limit=20).endswith("…") and len(escape.inline("x" * 500, limit=20)) == 20
+    assert escape.block("a ```` b").startswith("`````\n")
+    assert escape.inline("@octocat <b>hi</b>") == "@\u200boctocat &lt;b&gt;hi&lt;/b&gt;"
