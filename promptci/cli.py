@@ -93,6 +93,19 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--json", dest="json_out", type=Path, metavar="OUT", help="write the trajectory JSON here")
     opt.set_defaults(handler=_cmd_optimize)
 
+    pr = commands.add_parser("pr", help="the pull-request flow: score base and head, suggest, refresh, gate")
+    pr.add_argument("--base", metavar="REF", help="the branch the change targets (default: origin/$GITHUB_BASE_REF)")
+    pr.add_argument("--head", default="HEAD", metavar="REF", help="the change (default: HEAD)")
+    pr.add_argument("--repo", default=".", type=Path, metavar="DIR", help="the git repository (default: .)")
+    pr.add_argument("--out", default=Path("promptci-report"), type=Path, metavar="DIR",
+                    help="where report.md, results.json and refreshed subset files go (default: promptci-report)")
+    pr.add_argument("--no-optimize", action="store_true", help="do not look for a better prompt")
+    pr.add_argument("--no-refresh", action="store_true", help="keep the subsets as committed (no IPOMP stage 2)")
+    pr.add_argument("--max-calls", type=_positive_int, metavar="N", help="the most uncached model calls")
+    pr.add_argument("--max-usd", type=float, metavar="X", help="the most dollars to spend")
+    pr.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the report")
+    pr.set_defaults(handler=_cmd_pr)
+
     imp = commands.add_parser("import", help="turn other eval formats into a JSONL pool")
     kinds = imp.add_subparsers(title="formats", metavar="FORMAT")
     bb = kinds.add_parser("bigbench", help="a BIG-bench task.json (target_scores give the labels)")
@@ -355,6 +368,50 @@ def _optimize_record(prompt, job, client) -> dict:
             "final_subset": o.subset_ids, "best_text": o.best_text, "best_after_step": o.best_after_step,
             "usage": {"calls": c.calls, "cache_hits": c.cache_hits, "prompt_tokens": c.prompt_tokens,
                       "completion_tokens": c.completion_tokens, "cost_usd": c.cost_usd}}
+
+
+def _cmd_pr(args: argparse.Namespace) -> int:
+    import os
+
+    from . import gitdiff, subsetfile
+    from .errors import InputError
+    from .fileio import atomic_write_text
+    from .llm import ModelClient
+    from .pipeline import Options, run_pr
+    from .prresults import dump
+    from .report.render import SUMMARY_LIMIT, render
+
+    base = args.base or (f"origin/{os.environ['GITHUB_BASE_REF']}" if os.environ.get("GITHUB_BASE_REF") else None)
+    if base is None:
+        raise InputError("no base to compare with", field="--base", fix="pass --base REF, e.g. --base origin/main")
+    changes = gitdiff.changed_prompts(str(args.repo), base, args.head)
+    if not changes:
+        out.print(f"no prompt file changed between {base} and {args.head}; nothing to gate")
+        return EXIT_OK
+    out.print(f"{len(changes)} changed prompt{'s' if len(changes) != 1 else ''} between {base} and {args.head}")
+    options = Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,
+                      max_usd=args.max_usd)
+    client = ModelClient()
+    try:
+        with gitdiff.checkout(str(args.repo), args.head) as tree:
+            result = asyncio.run(run_pr(changes, tree, client, options,
+                                        progress=lambda line: print(line, file=sys.stderr, flush=True)))
+    finally:
+        client.close()
+    report = render(result, template=args.template)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "report.md", render(result, template=args.template, limit=SUMMARY_LIMIT))
+    atomic_write_text(args.out / "results.json", dump(result))
+    for p in result.prompts:
+        if p.subset is not None and p.subset_changed:
+            target = args.out / "subsets" / p.path
+            target = target.with_name(Path(p.path).name.replace(".prompt.yml", "").replace(".prompt.yaml", "")
+                                      + ".subset.yml")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            subsetfile.write(target, p.subset)
+    out.print(report, markup=False, highlight=False)
+    out.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'}")
+    return EXIT_GATE_FAILED if result.verdict.status == "fail" else EXIT_OK
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import os
 import posixpath
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import git
 
@@ -151,3 +154,26 @@ def _inputs(path: str, text: str | None) -> list[str]:
     here = posixpath.dirname(path)
     reads = [prompt.settings.pool, relative_path(prompt)]
     return [posixpath.normpath(posixpath.join(here, r)) for r in reads if r]
+
+
+@contextmanager
+def checkout(repo_dir: str, rev: str) -> Iterator[Path]:
+    """The files of `rev`: the work tree itself when it is checked out at `rev` (the Action's case), else a
+    temporary `git worktree` that is removed afterwards."""
+    repo = _open(repo_dir)
+    commit = _commit(repo, rev)
+    root = Path(repo.working_tree_dir or repo_dir)
+    if not repo.bare and repo.head.is_valid() and repo.head.commit == commit:
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="promptci-head-") as tmp:
+        target = Path(tmp) / "tree"
+        repo.git.worktree("add", "--detach", str(target), commit.hexsha)
+        try:
+            yield target
+        finally:
+            repo.git.worktree("remove", "--force", str(target))
+
+
+def head_sha(repo_dir: str, rev: str) -> str:
+    return _commit(_open(repo_dir), rev).hexsha

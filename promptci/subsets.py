@@ -19,7 +19,7 @@ from .errors import InputError
 from .evalset import Item, Pool
 from .promptfile import PromptFile
 from .results import ItemResult, Run
-from .selection import Refiner, make_selector
+from .selection import Refiner, Replacement, make_selector
 from .subsetfile import Entry, Refinement, Subset
 
 NON_INPUT_FIELDS = ("expected", "choices")
@@ -112,18 +112,27 @@ def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], 
     refiner = Refiner(threshold=threshold, replace_share=replace_share, correlation=correlation, random_state=seed)
     new_rows, swaps = refiner.refine(np.array([index[i] for i in ids]), performance, pool_embeddings(prompt, pool),
                                      available)
+    refined = apply_refinement(prompt, pool, subset, new_rows, swaps, source=source, correlation=correlation)
+    return refined, list(refined.history[-1].replaced) if swaps else []
+
+
+def apply_refinement(prompt: PromptFile, pool: Pool, subset: Subset, rows: np.ndarray, swaps: Sequence[Replacement],
+                     *, source: str, correlation: str = "pearson") -> Subset:
+    """The subset with stage 2's swaps made: new entries say why they came in, the history says what left."""
+    if not swaps:
+        return subset
+    ids = subset.ids
     pool_ids = [item.id for item in pool.items]
     metric = "correlation" if correlation == "pearson" else "cosine similarity"
     records = [{"removed": pool_ids[s.removed], "added": pool_ids[s.added], "why": s.why(pool_ids, metric)}
                for s in swaps]
     why_added = {r["added"]: r["why"] for r in records}
     items = tuple(
-        subset.items[row] if pool_ids[new_rows[row]] == ids[row] else
-        Entry(id=pool_ids[new_rows[row]], why=why_added[pool_ids[new_rows[row]]],
-              text=subsetfile.preview(item_text(prompt, pool.items[new_rows[row]])))
+        subset.items[row] if pool_ids[rows[row]] == ids[row] else
+        Entry(id=pool_ids[rows[row]], why=why_added[pool_ids[rows[row]]],
+              text=subsetfile.preview(item_text(prompt, pool.items[rows[row]])))
         for row in range(len(ids)))
-    history = subset.history + (Refinement(source=source, replaced=tuple(records)),) if records else subset.history
-    return replace(subset, items=items, history=history), records
+    return replace(subset, items=items, history=subset.history + (Refinement(source=source, replaced=tuple(records)),))
 
 
 def performance_matrix(ids: Sequence[str], by_run: Sequence[Mapping[str, ItemResult]]) -> np.ndarray:

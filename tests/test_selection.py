@@ -155,3 +155,18 @@ def test_stage2_correctness_patterns_fallback() -> None:
     """0/1 scores: identical non-constant patterns are redundant; all-right or all-wrong rows never are."""
     performance = np.array([[1, 0, 1, 0], [1, 0, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1], [0, 1, 0, 0]], dtype=float)
     assert Refiner(threshold=0.9).redundant_groups(performance) == [[0, 1]]
+
+
+def test_extend_farthest_continues_the_boundary_order() -> None:
+    import numpy as np
+
+    from promptci.selection import extend_farthest
+    from promptci.selection.stage1 import farthest_points
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 16))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    order, _ = farthest_points(X, 12)
+    assert extend_farthest(X, order[:6], 6) == order[6:]
+    assert not set(extend_farthest(X, order[:6], 6, exclude={order[6]})) & set(order[:7])
+    assert len(extend_farthest(X, list(range(295)), 10)) == 5

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from .. import subsetfile, subsets
 from ..budget import Budget
@@ -49,13 +49,14 @@ def subset_ids(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
 async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *,
                    steps: int | None = None, optimizer_model: str | None = None, task_model: str | None = None,
                    holdout: int | None = None, seed: int | None = None, refresh: bool = True,
+                   subset: Sequence[str] | None = None,
                    on_attempt: Callable[[Attempt], None] | None = None,
                    on_step: Callable[[int, float], None] | None = None) -> Job:
     settings = prompt.settings
     task_model = task_model or prompt.model
     optimizer_model = optimizer_model or settings.optimizer.model or task_model
     seed = settings.selection.seed if seed is None else seed
-    ids, source = subset_ids(prompt, pool)
+    ids, source = (list(subset), "given") if subset is not None else subset_ids(prompt, pool)
     split = make_split(pool, ids, holdout=settings.optimizer.holdout if holdout is None else holdout, seed=seed)
     style = style_for(optimizer_model, settings.optimizer.style)
     search = DualPhase(client, budget, settings=settings.optimizer, selection=settings.selection,

@@ -89,6 +89,24 @@ def farthest_points(X: np.ndarray, n: int, *, exact_limit: int = 4000) -> tuple[
     return chosen, reasons
 
 
+def extend_farthest(X: np.ndarray, chosen: list[int], n: int, exclude: set[int] = frozenset()) -> list[int]:
+    """The next n items in IPOMP's boundary order after `chosen`: each time the item of least mean similarity
+    to everything chosen so far. Used to add items when a verdict needs more evidence."""
+    X = np.asarray(X, dtype=np.float32)
+    blocked = np.zeros(len(X), dtype=bool)
+    blocked[list(chosen)] = True
+    blocked[list(exclude)] = True
+    total = np.asarray(X @ X[list(chosen)].sum(axis=0), dtype=np.float64) if chosen else np.zeros(len(X))
+    count, out = max(len(chosen), 1), []
+    while len(out) < n and not blocked.all():
+        nxt = int(np.argmin(np.where(blocked, np.inf, total / count)))
+        out.append(nxt)
+        blocked[nxt] = True
+        total += X @ X[nxt]
+        count += 1
+    return out
+
+
 def representatives(labels: np.ndarray, taken: np.ndarray, n: int, seed: int) -> tuple[list[int], list[str]]:
     """n items drawn at random from the clusters, in proportion to their sizes, skipping taken items."""
     n_clusters = int(labels.max()) + 1

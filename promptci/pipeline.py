@@ -1,0 +1,249 @@
+"""The pull-request flow (DESIGN.md §4) for every changed prompt, up to the verdict.
+
+Per prompt: the head version's pool and committed subset (stage 1 when there is none or it is stale);
+base and head scored on the same subset items; the optimizer run from head on the same subset; one
+IPOMP stage-2 refresh from every prompt scored in the run, with base and head re-scored on the new
+items; the paired comparison and the gate, scoring further pool items in IPOMP order while the verdict
+is undecided and the budget allows. Reporting and publishing come after this module, from its result.
+
+The budget never cuts the base/head comparison: the optimizer gets what is left, and extra items for
+an undecided verdict come last.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import gate, promptfile, subsetfile, subsets
+from .budget import Budget
+from .errors import InfraError, InputError
+from .evalset import Item, Pool, load_pool
+from .gitdiff import Change
+from .llm import ModelClient
+from .optimize.job import Job, optimize
+from .results import ItemResult, Run
+from .runner import Task, run
+from .selection import Refiner, extend_farthest
+from .stats import Comparison, compare
+from .subsetfile import Refinement, Subset
+
+EXTRA_BATCH = 20  # pool items added per round while a verdict is undecided
+
+
+@dataclass
+class Options:
+    optimize: bool = True
+    refresh: bool = True
+    max_calls: int | None = None
+    max_usd: float | None = None
+    steps: int | None = None
+    holdout: int = 0  # the PR flow judges the suggestion on the subset; a held-out slice is optional
+
+
+@dataclass
+class PromptResult:
+    """Everything the report says about one changed prompt."""
+
+    change: Change
+    base: dict[str, ItemResult] = field(default_factory=dict)
+    head: dict[str, ItemResult] = field(default_factory=dict)
+    items: list[str] = field(default_factory=list)  # the items compared: the final subset, then extra ones
+    subset_items: int = 0  # how many of `items` are the subset
+    comparison: Comparison | None = None
+    verdict: gate.Verdict | None = None
+    job: Job | None = None
+    subset_note: str = ""
+    subset: Subset | None = None  # the subset after this run
+    subset_changed: bool = False
+    replacements: list[dict] = field(default_factory=list)
+    model: str = ""
+    error: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.change.path
+
+
+@dataclass
+class PRResult:
+    prompts: list[PromptResult]
+    verdict: gate.Verdict
+    calls: int
+    cache_hits: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    wall_s: float
+    budget: str
+
+
+async def run_pr(changes: Sequence[Change], tree: Path, client: ModelClient, options: Options, *,
+                 progress: Callable[[str], None] = lambda _: None) -> PRResult:
+    """Run the flow for every change; `tree` holds the head version's files."""
+    started = time.perf_counter()
+    budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
+    results = []
+    for change in changes:
+        progress(f"{change.path}: {change.reason}")
+        results.append(await _one(change, tree, client, budget, options, progress))
+    failed = [r for r in results if r.verdict and r.verdict.status == gate.FAIL]
+    verdict = gate.Verdict(gate.FAIL, f"{len(failed)} of {len(results)} prompts failed the gate") if failed else \
+        gate.Verdict(gate.PASS, f"{len(results)} prompt{'s' if len(results) != 1 else ''} passed the gate")
+    c = client.counters
+    return PRResult(prompts=results, verdict=verdict, calls=c.calls, cache_hits=c.cache_hits,
+                    prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, cost_usd=c.cost_usd,
+                    wall_s=time.perf_counter() - started, budget=budget.describe())
+
+
+async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, options: Options,
+               progress: Callable[[str], None]) -> PromptResult:
+    result = PromptResult(change=change)
+    if change.new_text is None:
+        result.verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
+        return result
+    try:
+        head = promptfile.parse(change.new_text, tree / change.new_path)
+        pool = load_pool(head)
+        base = _base(change, head)
+        subset, result.subset_note = _subset(head, pool)
+    except InputError as exc:
+        result.error = str(exc)
+        result.verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {exc}")
+        return result
+    result.model = head.model
+    by_id = pool.by_id()
+    ids = subset.ids
+    await _score(head, pool, [by_id[i] for i in ids], result.head, client, progress, "head")
+    if base is not None:
+        await _score(base, pool, [by_id[i] for i in ids], result.base, client, progress, "base")
+
+    if options.optimize and head.settings.optimizer.enabled:
+        progress(f"{change.path}: optimizing from head")
+        result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=options.holdout,
+                                    refresh=False, subset=ids)
+        if result.job.outcome.fault:
+            raise InfraError(result.job.outcome.fault)
+
+    if options.refresh:
+        subset, result.replacements = _refresh(head, pool, subset, result, budget)
+        await _score(head, pool, [by_id[i] for i in subset.ids], result.head, client, progress, "head")
+        if base is not None:
+            await _score(base, pool, [by_id[i] for i in subset.ids], result.base, client, progress, "base")
+    result.subset_changed = subset != _committed(head, pool)
+    result.subset = subset
+    result.items = list(subset.ids)
+    result.subset_items = len(result.items)
+    await _decide(result, head, base, pool, client, budget, progress)
+    return result
+
+
+def _base(change: Change, head: promptfile.PromptFile) -> promptfile.PromptFile | None:
+    """The base version, read as if it lived where head does, so both are scored on head's pool items."""
+    if change.old_text is None:
+        return None
+    try:
+        return promptfile.parse(change.old_text, head.path)
+    except InputError:
+        return None  # a base that no longer parses is reported as "no base score"
+
+
+def _committed(prompt: promptfile.PromptFile, pool: Pool) -> Subset | None:
+    path = subsetfile.path_for(prompt)
+    if not path.exists():
+        return None
+    try:
+        subset = subsetfile.read(path)
+    except InputError:
+        return None
+    return None if subsetfile.problems(subset, pool, path) else subset
+
+
+def _subset(prompt: promptfile.PromptFile, pool: Pool) -> tuple[Subset, str]:
+    committed = _committed(prompt, pool)
+    path = subsetfile.path_for(prompt)
+    if committed is not None:
+        return committed, f"committed subset {path.name}"
+    s = prompt.settings.selection
+    choice = subsets.Choice(method=s.method, size=min(s.size, len(pool)), alpha=s.alpha,
+                            clusters=min(s.clusters, s.size, len(pool)), seed=s.seed)
+    why = "no subset file" if not path.exists() else "the committed subset is stale"
+    return subsets.select(prompt, pool, choice), f"{why}: chose one with IPOMP stage 1 (to be committed)"
+
+
+async def _score(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], into: dict[str, ItemResult],
+                 client: ModelClient, progress: Callable[[str], None], which: str) -> None:
+    todo = [i for i in items if i.id not in into]
+    if not todo:
+        return
+    progress(f"{prompt.path.name}: scoring {which} on {len(todo)} items")
+    scored: Run = await run(Task(prompt=prompt, pool=pool, items=todo, selection="pr"), client)
+    faults = [r for r in scored.items if r.error_kind == "infra"]
+    if faults:
+        raise InfraError(faults[0].error or "the model is unreachable")
+    into.update({r.id: r for r in scored.items})
+
+
+def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: PromptResult,
+             budget: Budget) -> tuple[Subset, list[dict]]:
+    """IPOMP stage 2 once, on every prompt scored in this run: base, head and the optimizer's candidates."""
+    ids = subset.ids
+    runs = [r for r in ([result.base, result.head] + (result.job.outcome.scored if result.job else []))
+            if all(i in r for i in ids)]
+    unique = list({tuple((r[i].output, r[i].score) for i in ids): r for r in runs}.values())  # one per behaviour
+    if len(unique) < 2:
+        return subset, []
+    s = prompt.settings.selection
+    index = {item.id: n for n, item in enumerate(pool.items)}
+    unavailable = set(ids) | subset.removed_ids()
+    available = np.array([n for n, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
+    refiner = Refiner(threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation,
+                      random_state=s.seed)
+    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), subsets.performance_matrix(ids, unique),
+                                 subsets.pool_embeddings(prompt, pool), available)
+    if not swaps or not budget.allows(2 * len(swaps)):
+        return subset, []
+    refined = subsets.apply_refinement(prompt, pool, subset, rows, swaps, correlation=s.correlation,
+                                       source=f"promptci pr: stage 2 on {len(unique)} prompts scored in this run")
+    return refined, list(refined.history[-1].replaced)
+
+
+async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promptfile.PromptFile | None, pool: Pool,
+                  client: ModelClient, budget: Budget, progress: Callable[[str], None]) -> None:
+    settings = head.settings.gate
+    if base is None:
+        mean = _mean(result.head, result.items)
+        passed = settings.min_score is None or (mean is not None and mean >= settings.min_score)
+        result.verdict = gate.Verdict(gate.PASS if passed else gate.FAIL,
+                                      f"new prompt: {mean:.3f} on {len(result.items)} items" +
+                                      ("" if settings.min_score is None else f" (minimum {settings.min_score})"))
+        return
+    embeddings = None
+    index = {item.id: n for n, item in enumerate(pool.items)}
+    while True:
+        both = [i for i in result.items if result.base[i].score is not None and result.head[i].score is not None]
+        result.comparison = compare([result.base[i].score for i in both], [result.head[i].score for i in both])
+        result.verdict = gate.decide(result.comparison, settings)
+        if result.verdict.status != gate.UNDECIDED:
+            return
+        if embeddings is None:
+            embeddings = subsets.pool_embeddings(head, pool)
+        extra = extend_farthest(embeddings, [index[i] for i in result.items], EXTRA_BATCH)
+        if not extra or not budget.allows(2 * len(extra)):
+            why = "the pool has no more items" if not extra else f"the budget is spent ({budget.describe()})"
+            result.verdict = gate.settle(gate.Verdict(gate.UNDECIDED, f"{result.verdict.reason}; {why}"))
+            return
+        items = [pool.items[n] for n in extra]
+        progress(f"{head.path.name}: undecided; scoring {len(items)} more pool items in IPOMP order")
+        await _score(head, pool, items, result.head, client, progress, "head")
+        await _score(base, pool, items, result.base, client, progress, "base")
+        result.items += [i.id for i in items]
+
+
+def _mean(results: dict[str, ItemResult], ids: list[str]) -> float | None:
+    scores = [results[i].score for i in ids if results[i].score is not None]
+    return sum(scores) / len(scores) if scores else None

@@ -1,0 +1,81 @@
+"""`promptci pr` end to end on a real git repository made from the bundled example, with the embedded model:
+a pull request that improves the prompt passes, one that breaks it fails, and the report says why."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from promptci.report.render import MARKER
+
+from .helpers import ROOT, run_cli
+
+
+def git(repo: Path, *args: str) -> None:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "prompts", repo / "prompts")
+    shutil.copytree(ROOT / "eval_sets", repo / "eval_sets")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "the bundled example")
+    return repo
+
+
+def branch(repo: Path, name: str, start: str, old: str, new: str) -> None:
+    git(repo, "checkout", "-qb", name, start)
+    path = repo / "prompts" / "intent.prompt.yml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    git(repo, "commit", "-qam", name)
+
+
+LIST = ("The possible intents are: add_to_playlist,\n      book_restaurant, get_weather, play_music, rate_book, "
+        "search_creative_work and\n      search_screening_event.")
+PLAIN = "Answer with the intent's name only."
+
+
+@pytest.mark.slow
+def test_pr_passes_an_improvement_and_fails_a_regression_with_the_flipped_items(repo: Path, tmp_path: Path) -> None:
+    # the embedded base model does far better without the list of intents in its instruction (0.35 -> ~0.85)
+    branch(repo, "better", "main", LIST, PLAIN)
+    out = tmp_path / "better"
+    proc = run_cli("pr", "--base", "main", "--head", "better", "--repo", str(repo), "--out", str(out),
+                   "--no-optimize", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "results.json").read_text())
+    assert [p["path"] for p in result["prompts"]] == ["prompts/intent.prompt.yml"]
+    prompt = result["prompts"][0]
+    assert prompt["verdict"]["status"] == "pass" and prompt["comparison"]["delta"] > 0.2
+    assert prompt["comparison"]["p_value"] < 0.05
+
+    # a later pull request puts the list back: a regression on the same items, so the gate fails
+    branch(repo, "worse", "better", PLAIN, LIST)
+    before = (repo / "prompts" / "intent.prompt.yml").read_text()
+    out = tmp_path / "worse"
+    proc = run_cli("pr", "--base", "better", "--head", "worse", "--repo", str(repo), "--out", str(out),
+                   "--no-optimize", timeout=900)
+    assert proc.returncode == 1, proc.stderr
+    report = (out / "report.md").read_text()
+    assert report.startswith(MARKER) and "❌" in report and "Items that flipped" in report
+    assert "⬇️" in report and "significantly worse" in report
+    prompt = json.loads((out / "results.json").read_text())["prompts"][0]
+    assert prompt["verdict"]["status"] == "fail" and prompt["comparison"]["regressed"] > prompt["comparison"]["improved"]
+    assert len(prompt["items"]) >= 20 and prompt["subset_items"] == 20
+    assert (repo / "prompts" / "intent.prompt.yml").read_text() == before  # the work tree is untouched
+    assert "wrote" in proc.stdout and report.strip() in proc.stdout.replace("\r", "")
+
+    git(repo, "checkout", "-q", "main")
+    quiet = run_cli("pr", "--base", "main", "--head", "main", "--repo", str(repo), "--out", str(out))
+    assert quiet.returncode == 0 and "nothing to gate" in quiet.stdout
