@@ -281,6 +281,7 @@ def _eval_exit_code(tasks: list[Task], runs: list[Run]) -> int:
 
 
 def _cmd_optimize(args: argparse.Namespace) -> int:
+    import contextlib
     import difflib
     import json
 
@@ -290,6 +291,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     from .fileio import atomic_write_text
     from .llm import ModelClient
     from .optimize.job import optimize
+    from .progress import interactive
+    from rich.markup import escape as markup_escape
 
     prompt = promptfile.load(args.prompt)
     pool = load_pool(prompt)
@@ -304,19 +307,30 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         after = _one_line(attempt.after) if attempt.after else "—"
         scores = " ".join(f"{name} {value:.3f}" for name, value in
                           (("failures", attempt.failure_score), ("subset", attempt.subset_score)) if value is not None)
-        out.print(f"step {attempt.step} · {where} · {verdict} · {scores or 'not scored'} · {attempt.why}", markup=True)
+        out.print(f"step {attempt.step} · {where} · {verdict} · {scores or 'not scored'} · {markup_escape(attempt.why)}",
+                  markup=True)
         out.print(f"    {after}", markup=False, highlight=False)
 
     def step_done(step: int, score: float) -> None:
         out.print(f"[bold]after step {step}[/bold]: best prompt {score:.3f} on the subset", markup=True)
 
     out.print(f"optimizing {args.prompt} ({len(pool)} pool items)")
-    try:
-        job = asyncio.run(optimize(prompt, pool, client, budget, steps=args.steps, optimizer_model=args.optimizer_model,
-                                   task_model=args.model, holdout=args.holdout, seed=args.seed, on_attempt=show,
-                                   on_step=step_done))
-    finally:
-        client.close()
+    spinner = Console(stderr=True).status("scoring the input prompt") if interactive() else contextlib.nullcontext()
+    tried = []
+    with spinner as live:
+        def on_attempt(attempt) -> None:
+            tried.append(attempt)
+            show(attempt)
+            if live is not None:
+                live.update(f"optimizing: step {attempt.step}, {len(tried)} candidates tried, {budget.describe()}")
+
+        try:
+            job = asyncio.run(optimize(prompt, pool, client, budget, steps=args.steps,
+                                       optimizer_model=args.optimizer_model, task_model=args.model,
+                                       holdout=args.holdout, seed=args.seed, on_attempt=on_attempt,
+                                       on_step=step_done))
+        finally:
+            client.close()
     o = job.outcome
     if args.json_out:
         atomic_write_text(args.json_out, json.dumps(_optimize_record(prompt, job, client), indent=2) + "\n")
@@ -347,7 +361,9 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def _one_line(text: str, width: int = 160) -> str:
-    flat = " ".join(text.split())
+    from .report.escape import printable
+
+    flat = " ".join(printable(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 

@@ -226,3 +226,15 @@ def test_budget_stops_cleanly_with_the_best_prompt_so_far(example_repo: Path, tm
     assert record["usage"]["calls"] <= 20 + 10
     assert all(a["subset_score"] is None for a in record["attempts"])
     promptfile.parse(record["best_text"], path)
+
+
+@pytest.mark.slow
+def test_no_failures_to_learn_from_stops_early_and_says_so(example_repo: Path, tmp_path: Path) -> None:
+    path = example_repo / "prompts" / "intent.prompt.yml"
+    path.write_text(path.read_text().replace("  gate:\n", '  evaluators:\n    - name: anything\n      regex: "."\n'
+                                             "  gate:\n"))  # every answer passes: nothing is ever wrong
+    _, proc, record, _ = _fake_optimizer_run(example_repo, tmp_path, lambda body: "Decide the intent.")
+    assert proc.returncode == 0, proc.stderr
+    assert record["stopped"].startswith("no failures to learn from after step 0")
+    assert {a["step"] for a in record["attempts"]} == {0} and not record["improved"]
+    assert "no failures to learn from" in proc.stdout
