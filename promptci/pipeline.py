@@ -218,9 +218,9 @@ async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promp
     if base is None:
         mean = _mean(result.head, result.items)
         passed = settings.min_score is None or (mean is not None and mean >= settings.min_score)
-        result.verdict = gate.Verdict(gate.PASS if passed else gate.FAIL,
-                                      f"new prompt: {mean:.3f} on {len(result.items)} items" +
-                                      ("" if settings.min_score is None else f" (minimum {settings.min_score})"))
+        scored = "no item scored" if mean is None else f"{mean:.3f} on {len(result.items)} items"
+        minimum = "" if settings.min_score is None else f" (minimum {settings.min_score})"
+        result.verdict = gate.Verdict(gate.PASS if passed else gate.FAIL, f"new prompt: {scored}{minimum}")
         return
     embeddings = None
     index = {item.id: n for n, item in enumerate(pool.items)}
