@@ -13,7 +13,7 @@ an undecided verdict come last.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -30,7 +30,7 @@ from .results import ItemResult, Run
 from .runner import Task, run
 from .selection import Refiner, extend_farthest
 from .stats import Comparison, compare
-from .subsetfile import Refinement, Subset
+from .subsetfile import Subset
 
 EXTRA_BATCH = 20  # pool items added per round while a verdict is undecided
 
