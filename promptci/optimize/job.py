@@ -41,8 +41,8 @@ def subset_ids(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
         subset, _ = subsets.load(prompt, pool)
         return subset.ids, str(path)
     s = prompt.settings.selection
-    choice = subsets.Choice(method=s.method, size=min(s.size, max(1, len(pool) // 3)), alpha=s.alpha,
-                            clusters=min(s.clusters, max(1, min(s.size, len(pool) // 3))), seed=s.seed)
+    size = max(1, min(s.size, len(pool) // 3))  # leave most of a small pool to learn from
+    choice = subsets.Choice(method=s.method, size=size, alpha=s.alpha, clusters=min(s.clusters, size), seed=s.seed)
     return subsets.select(prompt, pool, choice).ids, "stage 1 in memory (no subset file; run 'promptci select')"
 
 
