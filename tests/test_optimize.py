@@ -238,3 +238,16 @@ def test_no_failures_to_learn_from_stops_early_and_says_so(example_repo: Path, t
     assert record["stopped"].startswith("no failures to learn from after step 0")
     assert {a["step"] for a in record["attempts"]} == {0} and not record["improved"]
     assert "no failures to learn from" in proc.stdout
+
+
+def test_without_a_subset_file_the_optimizer_judges_on_stage_1_in_memory(tmp_path: Path) -> None:
+    from promptci.evalset import load_pool
+    from promptci.optimize.job import subset_ids
+
+    rows = "\n".join(f"  - question: Is {n} even?\n    expected: {'yes' if n % 2 == 0 else 'no'}" for n in range(9))
+    path = tmp_path / "even.prompt.yml"
+    path.write_text(SKELETON_PROMPT.replace("name: skeleton", "name: even") + f"testData:\n{rows}\n")
+    prompt = promptfile.load(path)
+    ids, source = subset_ids(prompt, load_pool(prompt))
+    assert len(ids) == 3 and len(set(ids)) == 3 and "stage 1 in memory" in source
+    assert not list(tmp_path.glob("*.subset.yml"))  # nothing written
