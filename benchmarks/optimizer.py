@@ -54,14 +54,6 @@ def initial_prompt(task, model: str):
     return promptfile.parse(text, path)
 
 
-def task_pool(task):
-    from promptci.evalset import Item, Pool
-
-    def items(rows):
-        return tuple(Item(id=r["id"], data={k: v for k, v in r.items() if k != "id"}) for r in rows)
-    return Pool(source=task.name, path=None, items=items(task.pool), sha256=task.name), items(task.test)
-
-
 def subset_for(method: str, embeddings: np.ndarray, seed: int) -> list[int]:
     from promptci.selection import make_selector
 
@@ -77,6 +69,7 @@ async def run_one(task, method: str, seed: int, budget_calls: int, model: str, o
     from promptci.optimize.dualphase import DualPhase
     from promptci.runner import Task, run
     from promptci.subsets import pool_embeddings
+    from subset_quality import task_pool
 
     prompt = initial_prompt(task, model)
     pool, test = task_pool(task)

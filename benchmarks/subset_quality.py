@@ -114,12 +114,11 @@ def score_bank(task: TaskData) -> dict:
         return json.loads(out.read_text())
     os.environ.setdefault("PROMPTCI_CACHE_DIR", str(CACHE))
     from promptci import promptfile
-    from promptci.evalset import Item, Pool
     from promptci.llm import ModelClient
     from promptci.runner import Task, run
 
-    items = [Item(id=r["id"], data={k: v for k, v in r.items() if k != "id"}) for r in task.pool + task.test]
-    pool = Pool(source=task.name, path=None, items=tuple(items), sha256=task.name)
+    pool, test = task_pool(task)
+    items = [*pool.items, *test]
     client = ModelClient(concurrency=1)
     bank = {}
     started = time.perf_counter()
@@ -138,6 +137,15 @@ def score_bank(task: TaskData) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record) + "\n")
     return record
+
+
+def task_pool(task: TaskData):
+    """The task's pool as promptci items, and its test items."""
+    from promptci.evalset import Item, Pool
+
+    def items(rows: list[dict]) -> tuple:
+        return tuple(Item(id=r["id"], data={k: v for k, v in r.items() if k != "id"}) for r in rows)
+    return Pool(source=task.name, path=None, items=items(task.pool), sha256=task.name), items(task.test)
 
 
 class Search:

@@ -264,7 +264,7 @@ def _print_run(run: Run) -> None:
 
 
 def _eval_exit_code(tasks: list[Task], runs: list[Run]) -> int:
-    if any(r.error_kind == "infra" for run in runs for r in run.items):
+    if any(run.fault for run in runs):
         print("promptci: error: some items could not be scored because the model was unreachable "
               "(they are marked in the results)", file=sys.stderr)
         return EXIT_INFRA
@@ -282,7 +282,6 @@ def _eval_exit_code(tasks: list[Task], runs: list[Run]) -> int:
 
 def _cmd_optimize(args: argparse.Namespace) -> int:
     import contextlib
-    import difflib
     import json
 
     from . import promptfile
@@ -341,9 +340,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     if o.replacements:
         out.print(f"subset refreshed by IPOMP stage 2: {len(o.replacements)} items replaced")
     if o.improved:
-        diff = difflib.unified_diff(o.initial_text.splitlines(keepends=True), o.best_text.splitlines(keepends=True),
-                                    fromfile=f"{args.prompt} (input)", tofile=f"{args.prompt} (best)")
-        out.print("".join(diff).rstrip(), markup=False, highlight=False)
+        out.print(o.diff(f"{args.prompt} (input)", f"{args.prompt} (best)").rstrip(), markup=False, highlight=False)
     else:
         out.print("no candidate beat the input prompt; nothing to suggest")
     out.print(f"subset score: input {o.initial_on_final:.3f} → best {o.best_score:.3f}")
@@ -361,10 +358,9 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def _one_line(text: str, width: int = 160) -> str:
-    from .report.escape import printable
+    from .report.escape import flat
 
-    flat = " ".join(printable(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    return flat(text, width)
 
 
 def _optimize_record(prompt, job, client) -> dict:

@@ -173,7 +173,3 @@ def checkout(repo_dir: str, rev: str) -> Iterator[Path]:
             yield target
         finally:
             repo.git.worktree("remove", "--force", str(target))
-
-
-def head_sha(repo_dir: str, rev: str) -> str:
-    return _commit(_open(repo_dir), rev).hexsha

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
-
 from . import gate, promptfile, subsetfile, subsets
 from .budget import Budget
 from .errors import InfraError, InputError
@@ -26,9 +24,9 @@ from .evalset import Item, Pool, load_pool
 from .gitdiff import Change
 from .llm import ModelClient
 from .optimize.job import Job, optimize
-from .results import ItemResult, Run
-from .runner import Task, run
-from .selection import Refiner, extend_farthest
+from .results import ItemResult
+from .runner import Task, run_or_raise
+from .selection import extend_farthest
 from .stats import Comparison, compare
 from .subsetfile import Subset
 
@@ -110,7 +108,8 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
         head = promptfile.parse(change.new_text, tree / change.new_path)
         pool = load_pool(head)
         base = _base(change, head)
-        subset, result.subset_note = _subset(head, pool)
+        committed = _committed(head, pool)
+        subset, result.subset_note = _subset(head, pool, committed)
     except InputError as exc:
         result.error = str(exc)
         result.verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {exc}")
@@ -134,7 +133,7 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
         await _score(head, pool, [by_id[i] for i in subset.ids], result.head, client, progress, "head")
         if base is not None:
             await _score(base, pool, [by_id[i] for i in subset.ids], result.base, client, progress, "base")
-    result.subset_changed = subset != _committed(head, pool)
+    result.subset_changed = subset != committed
     result.subset = subset
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
@@ -163,8 +162,8 @@ def _committed(prompt: promptfile.PromptFile, pool: Pool) -> Subset | None:
     return None if subsetfile.problems(subset, pool, path) else subset
 
 
-def _subset(prompt: promptfile.PromptFile, pool: Pool) -> tuple[Subset, str]:
-    committed = _committed(prompt, pool)
+def _subset(prompt: promptfile.PromptFile, pool: Pool, committed: Subset | None) -> tuple[Subset, str]:
+    """The committed subset when it fits the pool, else a new one from IPOMP stage 1, and a note saying which."""
     path = subsetfile.path_for(prompt)
     if committed is not None:
         return committed, f"committed subset {path.name}"
@@ -181,10 +180,7 @@ async def _score(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], i
     if not todo:
         return
     progress(f"{prompt.path.name}: scoring {which} on {len(todo)} items")
-    scored: Run = await run(Task(prompt=prompt, pool=pool, items=todo, selection="pr"), client)
-    faults = [r for r in scored.items if r.error_kind == "infra"]
-    if faults:
-        raise InfraError(faults[0].error or "the model is unreachable")
+    scored = await run_or_raise(Task(prompt=prompt, pool=pool, items=todo, selection="pr"), client)
     into.update({r.id: r for r in scored.items})
 
 
@@ -198,25 +194,19 @@ def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: 
     if len(unique) < 2:
         return subset, []
     s = prompt.settings.selection
-    index = {item.id: n for n, item in enumerate(pool.items)}
-    unavailable = set(ids) | subset.removed_ids()
-    available = np.array([n for n, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
-    refiner = Refiner(threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation,
-                      random_state=s.seed)
-    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), subsets.performance_matrix(ids, unique),
-                                 subsets.pool_embeddings(prompt, pool), available)
-    if not swaps or not budget.allows(2 * len(swaps)):
+    refined, records = subsets.refine_scores(
+        prompt, pool, subset, unique, source=f"promptci pr: stage 2 on {len(unique)} prompts scored in this run",
+        threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation, seed=s.seed)
+    if not records or not budget.allows(2 * len(records)):
         return subset, []
-    refined = subsets.apply_refinement(prompt, pool, subset, rows, swaps, correlation=s.correlation,
-                                       source=f"promptci pr: stage 2 on {len(unique)} prompts scored in this run")
-    return refined, list(refined.history[-1].replaced)
+    return refined, records
 
 
 async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promptfile.PromptFile | None, pool: Pool,
                   client: ModelClient, budget: Budget, progress: Callable[[str], None]) -> None:
     settings = head.settings.gate
     if base is None:
-        mean = _mean(result.head, result.items)
+        mean = mean_score(result.head, result.items)
         passed = settings.min_score is None or (mean is not None and mean >= settings.min_score)
         scored = "no item scored" if mean is None else f"{mean:.3f} on {len(result.items)} items"
         minimum = "" if settings.min_score is None else f" (minimum {settings.min_score})"
@@ -244,6 +234,7 @@ async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promp
         result.items += [i.id for i in items]
 
 
-def _mean(results: dict[str, ItemResult], ids: list[str]) -> float | None:
-    scores = [results[i].score for i in ids if results[i].score is not None]
+def mean_score(results: dict[str, ItemResult], ids: Sequence[str]) -> float | None:
+    """The mean score of a prompt over the items it has a score for (None when it has none)."""
+    scores = [results[i].score for i in ids if i in results and results[i].score is not None]
     return sum(scores) / len(scores) if scores else None

@@ -21,7 +21,7 @@ import typing
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import jinja2
 import jinja2.meta
@@ -158,6 +158,11 @@ def template_variables(source: str) -> set[str]:
     return set(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
 
 
+def variables_of(sources: Iterable[str]) -> frozenset[str]:
+    """The variables a set of templates reads, together."""
+    return frozenset().union(*(template_variables(source) for source in sources))
+
+
 def render_template(template: jinja2.Template, variables: Mapping[str, Any], *, where: str) -> str:
     """Render in the sandbox; a missing variable or a forbidden access becomes an InputError."""
     try:
@@ -214,10 +219,7 @@ class PromptFile:
     @cached_property
     def variables(self) -> frozenset[str]:
         """Template variables the messages read; the pool must provide each."""
-        names: set[str] = set()
-        for message in self.spec.messages:
-            names |= template_variables(message.content)
-        return frozenset(names)
+        return variables_of(m.content for m in self.spec.messages)
 
     def resolve(self, relative: str) -> Path:
         """A path from the `promptci:` settings, relative to this file."""

@@ -81,6 +81,11 @@ class Run:
     promptci_version: str
 
     @property
+    def fault(self) -> str | None:
+        """Why the model could not be reached, from the first item that says so (None when none does)."""
+        return next((r.error or "the model is unreachable" for r in self.items if r.error_kind == "infra"), None)
+
+    @property
     def scores(self) -> dict[str, float]:
         """Item id → score, for the items that have one."""
         return {r.id: r.score for r in self.items if r.score is not None}

@@ -85,6 +85,14 @@ async def run(task: Task, client: ModelClient, *,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), promptci_version=__version__)
 
 
+async def run_or_raise(task: Task, client: ModelClient) -> Run:
+    """run(), for callers that need every item scored: a model still unreachable after retries is an InfraError."""
+    result = await run(task, client)
+    if result.fault:
+        raise InfraError(result.fault)
+    return result
+
+
 class _Breaker:
     """Counts model faults in a row; open once BREAKER of them came with no success between."""
 

@@ -102,37 +102,42 @@ def load(prompt: PromptFile, pool: Pool) -> tuple[Subset, list[Item]]:
 
 def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], *, source: str,
            threshold: float, replace_share: float, correlation: str, seed: int) -> tuple[Subset, list[dict[str, str]]]:
-    """Stage 2 from the scores of at least two prompts on the subset's items."""
+    """Stage 2 from saved results of at least two prompts on the subset's items."""
     _check_runs(prompt, pool, runs)
+    return refine_scores(prompt, pool, subset, [{r.id: r for r in run.items} for run in runs], source=source,
+                         threshold=threshold, replace_share=replace_share, correlation=correlation, seed=seed)
+
+
+def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_run: Sequence[Mapping[str, ItemResult]], *,
+                  source: str, threshold: float, replace_share: float, correlation: str,
+                  seed: int) -> tuple[Subset, list[dict[str, str]]]:
+    """Stage 2 from each prompt's results by item id; the new subset (with its history) and one record per swap."""
     ids = subset.ids
     index = {item.id: i for i, item in enumerate(pool.items)}
-    performance = performance_matrix(ids, [{r.id: r for r in run.items} for run in runs])
     unavailable = set(ids) | subset.removed_ids()
     available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
     refiner = Refiner(threshold=threshold, replace_share=replace_share, correlation=correlation, random_state=seed)
-    new_rows, swaps = refiner.refine(np.array([index[i] for i in ids]), performance, pool_embeddings(prompt, pool),
-                                     available)
-    refined = apply_refinement(prompt, pool, subset, new_rows, swaps, source=source, correlation=correlation)
-    return refined, list(refined.history[-1].replaced) if swaps else []
-
-
-def apply_refinement(prompt: PromptFile, pool: Pool, subset: Subset, rows: np.ndarray, swaps: Sequence[Replacement],
-                     *, source: str, correlation: str = "pearson") -> Subset:
-    """The subset with stage 2's swaps made: new entries say why they came in, the history says what left."""
+    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), performance_matrix(ids, by_run),
+                                 pool_embeddings(prompt, pool), available)
     if not swaps:
-        return subset
-    ids = subset.ids
+        return subset, []
     pool_ids = [item.id for item in pool.items]
-    metric = "correlation" if correlation == "pearson" else "cosine similarity"
-    records = [{"removed": pool_ids[s.removed], "added": pool_ids[s.added], "why": s.why(pool_ids, metric)}
-               for s in swaps]
+    records = replacement_records(swaps, pool_ids, correlation)
     why_added = {r["added"]: r["why"] for r in records}
     items = tuple(
         subset.items[row] if pool_ids[rows[row]] == ids[row] else
         Entry(id=pool_ids[rows[row]], why=why_added[pool_ids[rows[row]]],
               text=subsetfile.preview(item_text(prompt, pool.items[rows[row]])))
         for row in range(len(ids)))
-    return replace(subset, items=items, history=subset.history + (Refinement(source=source, replaced=tuple(records)),))
+    history = subset.history + (Refinement(source=source, replaced=tuple(records)),)
+    return replace(subset, items=items, history=history), records
+
+
+def replacement_records(swaps: Sequence[Replacement], pool_ids: Sequence[str], correlation: str) -> list[dict[str, str]]:
+    """Stage 2's swaps as the subset file and reports write them: removed, added, why."""
+    metric = "correlation" if correlation == "pearson" else "cosine similarity"
+    return [{"removed": pool_ids[s.removed], "added": pool_ids[s.added], "why": s.why(list(pool_ids), metric)}
+            for s in swaps]
 
 
 def performance_matrix(ids: Sequence[str], by_run: Sequence[Mapping[str, ItemResult]]) -> np.ndarray:

@@ -15,6 +15,7 @@ Items the optimizer learns from (demonstrations, phase-1 examples, stage-2 repla
 
 from __future__ import annotations
 
+import difflib
 import math
 import random
 from dataclasses import dataclass, field
@@ -30,10 +31,10 @@ from ..evalset import Item, Pool
 from ..llm import ModelClient, Params
 from ..promptfile import PromptFile
 from ..results import ItemResult
-from ..runner import Task, run
+from ..runner import Task, run_or_raise
 from ..selection import Refiner
 from ..settings import OptimizerSettings, SelectionSettings
-from ..subsets import item_text, performance_matrix
+from ..subsets import item_text, performance_matrix, replacement_records
 from . import framing
 from .units import Layout, Unit, instruction_text, layout, same_variables, with_instruction
 
@@ -83,10 +84,14 @@ class Outcome:
     fault: str | None = None  # set when a model stayed unreachable
     scored: list[dict[str, ItemResult]] = field(default_factory=list, repr=False)  # every prompt tried, by item
 
-
     @property
     def improved(self) -> bool:
         return self.best_text != self.initial_text
+
+    def diff(self, before: str, after: str) -> str:
+        """The best prompt as a unified diff against the input."""
+        return "".join(difflib.unified_diff(self.initial_text.splitlines(keepends=True),
+                                            self.best_text.splitlines(keepends=True), fromfile=before, tofile=after))
 
 
 class _Stop(Exception):
@@ -127,6 +132,9 @@ class DualPhase:
                   steps: int | None = None) -> Outcome:
         steps = self.settings.steps if steps is None else steps
         self.pool, self.split, self.embeddings = pool, split, embeddings
+        self.by_id = pool.by_id()
+        self.index = {item.id: i for i, item in enumerate(pool.items)}
+        self.can_swap_demos = any(pool.items[i].expected is not None for i in split.training)
         self.subset = [pool.items[i].id for i in split.subset]
         self.removed: set[str] = set()
         self.scored: list[_Candidate] = []  # every candidate scored on the whole current subset
@@ -176,12 +184,9 @@ class DualPhase:
             return
         if not required and not self.budget.allows(len(todo)):
             raise _Stop(f"budget spent ({self.budget.describe()}); kept the best prompt so far")
-        by_id = self.pool.by_id()
-        result = await run(Task(prompt=candidate.prompt, pool=self.pool, items=[by_id[i] for i in todo],
-                                selection="optimizer", model=self.task_model), self.client)
-        faults = [r for r in result.items if r.error_kind == "infra"]
-        if faults:
-            raise InfraError(faults[0].error or "the task model is unreachable")
+        task = Task(prompt=candidate.prompt, pool=self.pool, items=[self.by_id[i] for i in todo],
+                    selection="optimizer", model=self.task_model)
+        result = await run_or_raise(task, self.client)
         candidate.results.update({r.id: r for r in result.items})
 
     async def _ask(self, text: str, *, max_tokens: int, stop: Sequence[str] = ()) -> str:
@@ -253,7 +258,7 @@ class DualPhase:
     # ---- phase 2 -------------------------------------------------------------------------------
 
     async def _phase2_step(self, step: int, best: _Candidate, outcome: Outcome) -> _Candidate | None:
-        editable = [i for i in best.layout.editable if self._can_edit(best.layout.units[i])]
+        editable = [i for i in best.layout.editable if best.layout.units[i].kind == "sentence" or self.can_swap_demos]
         if not editable:
             raise _Stop("nothing to edit: the prompt has no editable sentence or demonstration")
         weights = best.weights
@@ -298,16 +303,12 @@ class DualPhase:
             return candidate
         return None
 
-    def _can_edit(self, unit: Unit) -> bool:
-        return unit.kind == "sentence" or any(self.pool.items[i].expected is not None for i in self.split.training)
-
     async def _edit(self, best: _Candidate, unit: Unit, failures: list[str]) -> tuple[str, str | None]:
         """The unit's new text, and the pool item it was made from (demonstrations only)."""
         if unit.kind == "demo":
             return self._swap_demo(best, unit, failures)
         shown = self.rng.sample(failures, min(MAX_FAILURES_SHOWN, len(failures)))
-        by_id = self.pool.by_id()
-        cases = [(self._text(by_id[i]), str(best.results[i].output), str(by_id[i].expected)) for i in shown]
+        cases = [(self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected)) for i in shown]
         request = framing.rewrite_request(self.style, _prompt_text(best.layout), unit.body, cases)
         reply = await self._ask(request, max_tokens=200 if self.style == "instruct" else 60,
                                 stop=() if self.style == "instruct" else ("\n",))
@@ -316,17 +317,15 @@ class DualPhase:
     def _swap_demo(self, best: _Candidate, unit: Unit, failures: list[str]) -> tuple[str, str]:
         """The training item most like a failure, with its gold answer, as a demonstration. A failure whose
         answer is the one the old demonstration shows is preferred, so the prompt keeps showing every answer."""
-        by_id = self.pool.by_id()
-        index = {item.id: i for i, item in enumerate(self.pool.items)}
         shown = unit.body.strip().splitlines()[-1].strip()[len(best.layout.cue or ""):].strip()
-        alike = [i for i in failures if str(by_id[i].expected).strip() == shown]
-        failure = by_id[self.rng.choice(alike or failures)]
+        alike = [i for i in failures if str(self.by_id[i].expected).strip() == shown]
+        failure = self.by_id[self.rng.choice(alike or failures)]
         pool_rows = [i for i in self.split.training if self.pool.items[i].expected is not None
                      and self.pool.items[i].id not in self.used_demos and self.pool.items[i].id not in self.subset]
         if not pool_rows:
             raise framing.Refused("no unused training item left to demonstrate with")
         same = [i for i in pool_rows if str(self.pool.items[i].expected) == str(failure.expected)] or pool_rows
-        cosines = self.embeddings[same] @ self.embeddings[index[failure.id]]
+        cosines = self.embeddings[same] @ self.embeddings[self.index[failure.id]]
         chosen = self.pool.items[same[int(np.argmax(cosines))]]
         try:
             return best.layout.demonstration(chosen.data, str(chosen.expected)), chosen.id
@@ -341,7 +340,6 @@ class DualPhase:
         complete = [c for c in self.scored if all(i in c.results for i in self.subset)]
         unique = list({c.prompt.sha256: c for c in complete}.values())
         if self.refresh and len(unique) >= 2:
-            index = {item.id: i for i, item in enumerate(self.pool.items)}
             available = np.array([i for i in self.split.training if self.pool.items[i].id not in self.subset
                                   and self.pool.items[i].id not in self.removed
                                   and self.pool.items[i].id not in self.used_demos], dtype=int)
@@ -349,15 +347,14 @@ class DualPhase:
             refiner = Refiner(threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation,
                               random_state=self.seed + step)
             matrix = performance_matrix(self.subset, [c.results for c in unique])
-            rows, swaps = refiner.refine(np.array([index[i] for i in self.subset]), matrix, self.embeddings, available)
+            rows, swaps = refiner.refine(np.array([self.index[i] for i in self.subset]), matrix, self.embeddings,
+                                         available)
             if swaps and not self.budget.allows(len(swaps)):
                 swaps = []  # no budget left to score the best prompt on new items: keep the subset as it is
             ids = [item.id for item in self.pool.items]
-            metric = "correlation" if s.correlation == "pearson" else "cosine similarity"
-            for swap in swaps:
-                self.removed.add(ids[swap.removed])
-                outcome.replacements.append({"step": step, "removed": ids[swap.removed], "added": ids[swap.added],
-                                             "why": swap.why(ids, metric)})
+            for record in replacement_records(swaps, ids, s.correlation):
+                self.removed.add(record["removed"])
+                outcome.replacements.append({"step": step, **record})
             if swaps:
                 self.subset = [ids[r] for r in rows]
                 await self._score(best, self.subset)

@@ -16,13 +16,6 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-SKELETON_HEADERS = (
-    "###Task type###",
-    "###Task detailed description###",
-    "###Your output must satisfy the following format and constraints###",
-    "###You must follow the reasoning process###",
-    "###Tips###",
-)
 SKELETON = """###Task type###
 Task type: This is a <...> task.
 ###Task detailed description###
@@ -69,6 +62,7 @@ SECTION_STARTS = (
     ("###You must follow the reasoning process###", "1."),
     ("###Tips###", "-"),
 )
+SKELETON_HEADERS = tuple(header for header, _ in SECTION_STARTS if header)
 
 
 def meta_instruction(examples: Sequence[Example], current: str | None) -> str:

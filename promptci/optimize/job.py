@@ -14,7 +14,7 @@ from ..errors import InfraError
 from ..evalset import Pool
 from ..llm import ModelClient
 from ..promptfile import PromptFile, parse
-from ..runner import Task, run
+from ..runner import Task, run_or_raise
 from . import split as make_split
 from . import style_for
 from .dualphase import Attempt, DualPhase, Outcome, Split
@@ -77,8 +77,5 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
 
 
 async def _mean(prompt: PromptFile, pool: Pool, items: list, client: ModelClient, model: str) -> float:
-    result = await run(Task(prompt=prompt, pool=pool, items=items, selection="holdout", model=model), client)
-    faults = [r for r in result.items if r.error_kind == "infra"]
-    if faults:
-        raise InfraError(faults[0].error or "the task model is unreachable")
+    result = await run_or_raise(Task(prompt=prompt, pool=pool, items=items, selection="holdout", model=model), client)
     return result.summary.mean if result.summary.mean is not None else math.nan

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from ..promptfile import PromptFile, compile_template, render_template
+from ..promptfile import PromptFile, compile_template, render_template, variables_of
 
 EDITABLE = ("sentence", "demo")
 _PARAGRAPHS = re.compile(r"(\n[ \t]*\n\s*)")
@@ -181,9 +181,4 @@ def with_instruction(lay: Layout, instruction: str) -> Layout:
 
 def same_variables(before: PromptFile, after: Sequence[str]) -> bool:
     """Whether new message contents read exactly the template variables the prompt reads now."""
-    from ..promptfile import template_variables
-
-    names: set[str] = set()
-    for content in after:
-        names |= template_variables(content)
-    return names == set(before.variables)
+    return variables_of(after) == before.variables

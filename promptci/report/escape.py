@@ -23,24 +23,25 @@ def printable(text: object) -> str:
     return _CONTROL.sub("\ufffd", str(text).replace("\r\n", "\n").replace("\r", "\n"))
 
 
+def flat(text: object, limit: int) -> str:
+    """The text on one line (whitespace runs as one space, control characters replaced), cut to `limit`."""
+    line = " ".join(printable(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def inline(text: object, limit: int = 200) -> str:
     """One line of plain text safe anywhere in Markdown: HTML escaped, no mentions, no Markdown syntax."""
-    flat = " ".join(printable(text).split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    flat = html.escape(flat, quote=True)
-    flat = _MARKDOWN.sub(r"\\\1", flat)
-    return _MENTION.sub("@" + ZERO_WIDTH_SPACE, flat)
+    line = html.escape(flat(text, limit), quote=True)
+    line = _MARKDOWN.sub(r"\\\1", line)
+    return _MENTION.sub("@" + ZERO_WIDTH_SPACE, line)
 
 
 def code(text: object, limit: int = 200) -> str:
     """An inline code span; backticks inside are outnumbered by the delimiters."""
-    flat = " ".join(printable(text).split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    ticks = "`" * (_longest_run(flat, "`") + 1)
-    pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
-    return f"{ticks}{pad}{flat}{pad}{ticks}"
+    line = flat(text, limit)
+    ticks = "`" * (_longest_run(line, "`") + 1)
+    pad = " " if line.startswith("`") or line.endswith("`") or not line else ""
+    return f"{ticks}{pad}{line}{pad}{ticks}"
 
 
 def block(text: object, language: str = "") -> str:

@@ -7,7 +7,6 @@ rendered in Jinja's sandbox and must keep the hidden marker the sticky comment i
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from .. import __version__
 from ..errors import InputError
-from ..pipeline import PRResult, PromptResult
+from ..pipeline import PRResult, PromptResult, mean_score
 from . import escape
 
 MARKER = "<!-- promptci:report -->"
@@ -75,19 +74,12 @@ def _prompt(p: PromptResult, details: bool) -> dict[str, Any]:
     suggestion = None
     if job is not None and job.outcome.improved:
         o = job.outcome
-        diff = "".join(difflib.unified_diff(o.initial_text.splitlines(keepends=True),
-                                            o.best_text.splitlines(keepends=True), fromfile="head", tofile="suggested"))
-        suggestion = {"diff": diff, "head": o.initial_on_final, "best": o.best_score, "steps": o.steps_done,
+        suggestion = {"diff": o.diff("head", "suggested"), "head": o.initial_on_final, "best": o.best_score, "steps": o.steps_done,
                       "trajectory": [a for a in o.attempts if a.accepted], "stopped": o.stopped}
-    head_mean = _mean(p.head, p.items)
-    base_mean = _mean(p.base, p.items) if p.base else None
+    head_mean = mean_score(p.head, p.items)
+    base_mean = mean_score(p.base, p.items) if p.base else None
     return {"path": p.path, "status": p.change.status, "reason": p.change.reason, "verdict": p.verdict,
             "error": p.error, "model": p.model, "base": base_mean, "head": head_mean, "comparison": c,
             "n": len(p.items), "subset_items": p.subset_items, "extra_items": len(p.items) - p.subset_items,
             "flipped": flipped, "suggestion": suggestion, "subset_note": p.subset_note,
             "replacements": p.replacements, "optimizer_stopped": job.outcome.stopped if job else None}
-
-
-def _mean(results: dict, ids: list[str]) -> float | None:
-    scores = [results[i].score for i in ids if i in results and results[i].score is not None]
-    return sum(scores) / len(scores) if scores else None

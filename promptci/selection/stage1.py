@@ -13,6 +13,9 @@ spirit and O(n·d).
 
 from __future__ import annotations
 
+from itertools import islice
+from typing import Iterator
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
@@ -78,15 +81,23 @@ def farthest_points(X: np.ndarray, n: int, *, exact_limit: int = 4000) -> tuple[
     total = np.asarray(total, dtype=np.float64)
     blocked = np.zeros(size, dtype=bool)
     blocked[chosen] = True
-    while len(chosen) < n:
-        mean = np.where(blocked, np.inf, total / len(chosen))
-        nxt = int(np.argmin(mean))
-        reasons.append(f"boundary #{len(chosen) + 1}: mean cosine {mean[nxt]:.2f} to the boundary items before it, "
+    for nxt, mean in islice(_least_similar(X, total, blocked, len(chosen)), n - len(chosen)):
+        reasons.append(f"boundary #{len(chosen) + 1}: mean cosine {mean:.2f} to the boundary items before it, "
                        f"the lowest left")
         chosen.append(nxt)
+    return chosen, reasons
+
+
+def _least_similar(X: np.ndarray, total: np.ndarray, blocked: np.ndarray, count: int) -> Iterator[tuple[int, float]]:
+    """The greedy boundary order: each time the unblocked item of least mean similarity to those chosen so far,
+    with that mean. `total` holds each item's summed similarity to the chosen ones; both arrays are updated."""
+    while not blocked.all():
+        mean = np.where(blocked, np.inf, total / count)
+        nxt = int(np.argmin(mean))
+        yield nxt, float(mean[nxt])
         blocked[nxt] = True
         total += X @ X[nxt]
-    return chosen, reasons
+        count += 1
 
 
 def extend_farthest(X: np.ndarray, chosen: list[int], n: int, exclude: set[int] = frozenset()) -> list[int]:
@@ -97,14 +108,7 @@ def extend_farthest(X: np.ndarray, chosen: list[int], n: int, exclude: set[int] 
     blocked[list(chosen)] = True
     blocked[list(exclude)] = True
     total = np.asarray(X @ X[list(chosen)].sum(axis=0), dtype=np.float64) if chosen else np.zeros(len(X))
-    count, out = max(len(chosen), 1), []
-    while len(out) < n and not blocked.all():
-        nxt = int(np.argmin(np.where(blocked, np.inf, total / count)))
-        out.append(nxt)
-        blocked[nxt] = True
-        total += X @ X[nxt]
-        count += 1
-    return out
+    return [nxt for nxt, _ in islice(_least_similar(X, total, blocked, max(len(chosen), 1)), n)]
 
 
 def representatives(labels: np.ndarray, taken: np.ndarray, n: int, seed: int) -> tuple[list[int], list[str]]:
