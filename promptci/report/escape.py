@@ -15,6 +15,7 @@ import re
 ZERO_WIDTH_SPACE = "\u200b"
 _MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+_LINE_START = re.compile(r"^(\d{1,9}(?=[.)])|(?=[-=]))")  # where a list marker or setext underline would begin
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -33,6 +34,7 @@ def inline(text: object, limit: int = 200) -> str:
     """One line of plain text safe anywhere in Markdown: HTML escaped, no mentions, no Markdown syntax."""
     line = html.escape(flat(text, limit), quote=True)
     line = _MARKDOWN.sub(r"\\\1", line)
+    line = _LINE_START.sub(r"\1\\", line)
     return _MENTION.sub("@" + ZERO_WIDTH_SPACE, line)
 
 
