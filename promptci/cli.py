@@ -94,17 +94,32 @@ def _parser() -> argparse.ArgumentParser:
     opt.set_defaults(handler=_cmd_optimize)
 
     pr = commands.add_parser("pr", help="the pull-request flow: score base and head, suggest, refresh, gate")
-    pr.add_argument("--base", metavar="REF", help="the branch the change targets (default: origin/$GITHUB_BASE_REF)")
+    pr.add_argument("--base", metavar="REF",
+                    help="the branch the change targets (default: the pull request's base in Actions, "
+                         "else origin/$GITHUB_BASE_REF)")
     pr.add_argument("--head", default="HEAD", metavar="REF", help="the change (default: HEAD)")
     pr.add_argument("--repo", default=".", type=Path, metavar="DIR", help="the git repository (default: .)")
-    pr.add_argument("--out", default=Path("promptci-report"), type=Path, metavar="DIR",
-                    help="where report.md, results.json and refreshed subset files go (default: promptci-report)")
-    pr.add_argument("--no-optimize", action="store_true", help="do not look for a better prompt")
-    pr.add_argument("--no-refresh", action="store_true", help="keep the subsets as committed (no IPOMP stage 2)")
-    pr.add_argument("--max-calls", type=_positive_int, metavar="N", help="the most uncached model calls")
-    pr.add_argument("--max-usd", type=float, metavar="X", help="the most dollars to spend")
-    pr.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the report")
+    _flow_arguments(pr)
+    pr.add_argument("--github", action="store_true",
+                    help="in GitHub Actions: post the sticky comment, statuses, suggestions, summary and outputs")
+    pr.add_argument("--no-commit-subsets", action="store_true",
+                    help="with --github: put refreshed subsets in the comment as a patch instead of committing them")
+    pr.add_argument("--no-suggestions", action="store_true", help="with --github: no review suggestion comments")
+    pr.add_argument("--bot-login", default="github-actions[bot]", metavar="LOGIN",
+                    help="with --github: the login whose comment is the sticky one (default: github-actions[bot])")
     pr.set_defaults(handler=_cmd_pr)
+
+    rep = commands.add_parser("report", help="render the report again from results files of 'promptci pr'")
+    rep.add_argument("results", nargs="+", type=Path, metavar="RESULTS.json")
+    rep.add_argument("--format", choices=["comment", "summary", "terminal"], default="comment",
+                     help="which report (default: the PR comment, Markdown)")
+    rep.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the comment")
+    rep.set_defaults(handler=_cmd_report)
+
+    demo = commands.add_parser("demo", help="the whole pull-request flow on a throwaway copy of the bundled example")
+    demo.add_argument("--keep", type=Path, metavar="DIR", help="build the demo repository here and keep it")
+    _flow_arguments(demo)
+    demo.set_defaults(handler=_cmd_demo)
 
     imp = commands.add_parser("import", help="turn other eval formats into a JSONL pool")
     kinds = imp.add_subparsers(title="formats", metavar="FORMAT")
@@ -118,6 +133,24 @@ def _parser() -> argparse.ArgumentParser:
     cs.add_argument("--labels", metavar="A,B,...", help="the label set, comma-separated")
     cs.set_defaults(handler=_cmd_import, kind="csv")
     return parser
+
+
+def _flow_arguments(command: argparse.ArgumentParser) -> None:
+    """The options `pr` and `demo` share: what to run and within which limits."""
+    command.add_argument("--out", default=Path("promptci-report"), type=Path, metavar="DIR",
+                         help="where report.md, results.json and refreshed subset files go (default: promptci-report)")
+    command.add_argument("--no-optimize", action="store_true", help="do not look for a better prompt")
+    command.add_argument("--no-refresh", action="store_true", help="keep the subsets as committed (no IPOMP stage 2)")
+    command.add_argument("--steps", type=_non_negative_int, metavar="T", help="the most optimizer steps")
+    command.add_argument("--max-calls", type=_positive_int, metavar="N", help="the most uncached model calls")
+    command.add_argument("--max-usd", type=float, metavar="X", help="the most dollars to spend")
+    command.add_argument("--model", metavar="M", help="the task model, instead of each prompt's own")
+    command.add_argument("--optimizer-model", metavar="M", help="the optimizer's model (default: the prompt's)")
+    command.add_argument("--subset-size", type=_positive_int, metavar="N",
+                         help="items in a subset this run chooses (when none is committed)")
+    command.add_argument("--min-score", type=_share, metavar="X", help="fail below this mean score (promptci.gate)")
+    command.add_argument("--tolerance", type=_share, metavar="X", help="fail when worse than base by more than this")
+    command.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the PR comment")
 
 
 def _positive_int(text: str) -> int:
@@ -385,45 +418,122 @@ def _optimize_record(prompt, job, client) -> dict:
 def _cmd_pr(args: argparse.Namespace) -> int:
     import os
 
-    from . import gitdiff, subsetfile
+    from . import gitdiff
     from .errors import InputError
+
+    actions = None
+    if args.github:
+        from .github import actions as github_actions
+        from .github import workflow
+
+        actions = github_actions.from_environ()
+        workflow.mask(sys.stdout, actions.token)
+    base = args.base
+    if base is None and actions is not None and actions.pr is not None:
+        # the refs/pull/N/merge checkout: its first parent is the base tip; else the payload's base commit
+        base = f"{args.head}^1" if gitdiff.is_merge(str(args.repo), args.head) else actions.pr.base_sha
+    if base is None and os.environ.get("GITHUB_BASE_REF"):
+        base = f"origin/{os.environ['GITHUB_BASE_REF']}"
+    if base is None:
+        raise InputError("no base to compare with", field="--base", fix="pass --base REF, e.g. --base origin/main")
+    return _flow(args, str(args.repo), base, args.head, actions)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from . import demo
+
+    with tempfile.TemporaryDirectory(prefix="promptci-demo-") as tmp:
+        repo = args.keep or Path(tmp) / "repo"
+        if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+            from .errors import InputError
+            raise InputError("the folder is not empty", path=args.keep, field="--keep", fix="name a new folder")
+        base, head = demo.make_repo(repo)
+        out.print(f"demo repository {repo}: main {base[:12]} ← '{demo.TITLE}' {head[:12]} (changes {demo.PROMPT})")
+        code = _flow(args, str(repo), "main", "trim-examples", None)
+    out.print(f"the gate's exit code for this pull request would be {code}; "
+              f"run 'promptci pr --base origin/main' in your own repository")
+    return EXIT_OK
+
+
+def _flow(args: argparse.Namespace, repo: str, base: str, head: str, actions) -> int:
+    """Run the pull-request flow from base to head, write the reports, and publish them when in Actions."""
+    from . import gitdiff, prresults, subsetfile
     from .fileio import atomic_write_text
     from .llm import ModelClient
     from .pipeline import Options, run_pr
-    from .prresults import dump
-    from .report.render import SUMMARY_LIMIT, render
+    from .report import render
 
-    base = args.base or (f"origin/{os.environ['GITHUB_BASE_REF']}" if os.environ.get("GITHUB_BASE_REF") else None)
-    if base is None:
-        raise InputError("no base to compare with", field="--base", fix="pass --base REF, e.g. --base origin/main")
-    changes = gitdiff.changed_prompts(str(args.repo), base, args.head)
-    if not changes:
-        out.print(f"no prompt file changed between {base} and {args.head}; nothing to gate")
-        return EXIT_OK
-    out.print(f"{len(changes)} changed prompt{'s' if len(changes) != 1 else ''} between {base} and {args.head}")
+    if args.template is not None:  # a broken template fails now, before any model call
+        render.check_template(args.template)
+    changes = gitdiff.changed_prompts(repo, base, head)
+    out.print(f"{len(changes)} changed prompt{'s' if len(changes) != 1 else ''} between {base} and {head}")
+    gate = {k: v for k, v in (("min_score", args.min_score), ("tolerance", args.tolerance)) if v is not None}
     options = Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,
-                      max_usd=args.max_usd)
+                      max_usd=args.max_usd, steps=args.steps, model=args.model, optimizer_model=args.optimizer_model,
+                      subset_size=args.subset_size, gate=gate)
     client = ModelClient()
     try:
-        with gitdiff.checkout(str(args.repo), args.head) as tree:
+        with gitdiff.checkout(repo, head) as tree:
             result = asyncio.run(run_pr(changes, tree, client, options,
                                         progress=lambda line: print(line, file=sys.stderr, flush=True)))
+    except PromptCIError as exc:
+        if actions is None:
+            raise
+        from .github import publish
+        return publish.fault(actions, exc)
     finally:
         client.close()
-    report = render(result, template=args.template)
+    data = prresults.to_dict(result)
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "report.md", render(result, template=args.template, limit=SUMMARY_LIMIT))
-    atomic_write_text(args.out / "results.json", dump(result))
-    for p in result.prompts:
-        if p.subset is not None and p.subset_changed:
-            target = args.out / "subsets" / p.path
-            target = target.with_name(Path(p.path).name.replace(".prompt.yml", "").replace(".prompt.yaml", "")
-                                      + ".subset.yml")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            subsetfile.write(target, p.subset)
-    out.print(report, markup=False, highlight=False)
-    out.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'}")
-    return EXIT_GATE_FAILED if result.verdict.status == "fail" else EXIT_OK
+    atomic_write_text(args.out / "results.json", prresults.dump(data))
+    atomic_write_text(args.out / "report.md", render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT))
+    for p in data["prompts"]:
+        if p["subset"]["text"]:
+            atomic_write_text(args.out / "subsets" / p["subset"]["path"], p["subset"]["text"])
+    code = EXIT_GATE_FAILED if data["verdict"]["status"] == "fail" else EXIT_OK
+    if actions is None:
+        out.print(render.render(data, name=render.TERMINAL), markup=False, highlight=False)
+        out.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'}"
+                  + (f"; refreshed subsets under {args.out / 'subsets'}" if any(p["subset"]["text"]
+                                                                               for p in data["prompts"]) else ""))
+        return code
+    return _publish(args, data, actions, repo, code)
+
+
+def _publish(args: argparse.Namespace, data: dict, actions, repo: str, code: int) -> int:
+    from .github import publish
+    from .github.client import Client
+
+    settings = publish.Settings(commit_subsets=not args.no_commit_subsets, suggest=not args.no_suggestions,
+                                login=args.bot_login, template=args.template)
+    with Client(actions.api_url, actions.token) as client:
+        published = publish.publish(data, actions, client, repo_dir=repo, out_dir=args.out, settings=settings)
+    if published.comment_url:
+        out.print(f"report posted: {published.comment_url}")
+    for path, sha in published.commits.items():
+        out.print(f"refreshed subset {path} committed as {sha[:12]}")
+    if published.faults and code == EXIT_OK:
+        print(f"promptci: error: {len(published.faults)} GitHub requests failed; the report is in the job summary "
+              f"and {args.out / 'results.json'}", file=sys.stderr)
+        return EXIT_INFRA
+    return code
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import prresults
+    from .report import render
+
+    data = prresults.merge([prresults.load(path) for path in args.results])
+    if args.format == "terminal":
+        text = render.render(data, name=render.TERMINAL)
+    elif args.format == "summary":
+        text = render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT)
+    else:
+        text = render.render(data, template=args.template)
+    sys.stdout.write(text)
+    return EXIT_GATE_FAILED if data["verdict"]["status"] == "fail" else EXIT_OK
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

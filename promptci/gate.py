@@ -49,3 +49,13 @@ def settle(verdict: Verdict) -> Verdict:
     if verdict.status != UNDECIDED:
         return verdict
     return Verdict(FAIL, verdict.reason + "; no more items could be scored, so the gate fails on the estimate")
+
+
+def overall(statuses: list[str | None]) -> Verdict:
+    """The pull request's verdict from its prompts' verdict statuses: any failure fails it."""
+    failed = sum(1 for s in statuses if s == FAIL)
+    if failed:
+        return Verdict(FAIL, f"{failed} of {len(statuses)} prompts failed the gate")
+    if statuses:
+        return Verdict(PASS, f"{len(statuses)} prompt{'s' if len(statuses) != 1 else ''} passed the gate")
+    return Verdict(PASS, "no prompt file changed; nothing to gate")

@@ -86,6 +86,40 @@ def read_text(repo_dir: str, rev: str, path: str) -> str | None:
     return _blob_text(_commit(repo, rev), path)
 
 
+def blob_sha(repo_dir: str, rev: str, path: str) -> str | None:
+    """A file's blob SHA at a commit (GitHub's contents API asks for it to replace the file)."""
+    try:
+        return (_commit(_open(repo_dir), rev).tree / path).hexsha
+    except (KeyError, InputError):
+        return None
+
+
+def message(repo_dir: str, rev: str) -> str:
+    """A commit's message ('' when the commit is not in this clone)."""
+    try:
+        return str(_commit(_open(repo_dir), rev).message)
+    except InputError:
+        return ""
+
+
+def is_merge(repo_dir: str, rev: str) -> bool:
+    """Whether `rev` is a merge commit, as the `refs/pull/N/merge` checkout of a pull request is."""
+    return len(_commit(_open(repo_dir), rev).parents) == 2
+
+
+def commit_all(repo_dir: str, message: str, *, branch: str | None = None) -> str:
+    """Commit every file in `repo_dir` (a new repository when there is none), on `branch` if given; the SHA.
+
+    For throwaway repositories (`promptci demo`, tests): the author is promptci, whatever git's config says.
+    """
+    repo = git.Repo(repo_dir) if Path(repo_dir, ".git").exists() else git.Repo.init(repo_dir, initial_branch="main")
+    if branch is not None:
+        repo.git.checkout("-B", branch)
+    repo.git.add("--all")
+    author = git.Actor("promptci", "promptci@users.noreply.github.com")
+    return repo.index.commit(message, author=author, committer=author).hexsha
+
+
 def _open(repo_dir: str) -> git.Repo:
     try:
         return git.Repo(repo_dir, search_parent_directories=True)

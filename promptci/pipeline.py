@@ -12,6 +12,8 @@ an undecided verdict come last.
 
 from __future__ import annotations
 
+import difflib
+import posixpath
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +42,10 @@ class Options:
     max_calls: int | None = None
     max_usd: float | None = None
     steps: int | None = None
-    holdout: int = 0  # the PR flow judges the suggestion on the subset; a held-out slice is optional
+    model: str | None = None  # the task model instead of each prompt's own
+    optimizer_model: str | None = None
+    subset_size: int | None = None  # for subsets chosen in this run (none committed, or stale)
+    gate: dict = field(default_factory=dict)  # overrides of the prompts' promptci.gate settings  # the PR flow judges the suggestion on the subset; a held-out slice is optional
 
 
 @dataclass
@@ -58,13 +63,32 @@ class PromptResult:
     subset_note: str = ""
     subset: Subset | None = None  # the subset after this run
     subset_changed: bool = False
+    subset_path: str = ""  # the subset file's path in the repository
+    subset_old_text: str | None = None  # its committed text (None: there was no file)
     replacements: list[dict] = field(default_factory=list)
     model: str = ""
+    seed: int | None = None
+    hashes: dict[str, str] = field(default_factory=dict)  # sha256 of the base and head prompt files and the pool
     error: str | None = None
 
     @property
     def path(self) -> str:
         return self.change.path
+
+    @property
+    def subset_text(self) -> str | None:
+        """The subset file's new text, when this run changed it."""
+        return subsetfile.dumps(self.subset) if self.subset is not None and self.subset_changed else None
+
+    def subset_patch(self) -> str:
+        """The subset change as a patch `git apply` takes (empty when the subset did not change)."""
+        new = self.subset_text
+        if new is None:
+            return ""
+        old = self.subset_old_text
+        return "".join(difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True),
+                                            fromfile=f"a/{self.subset_path}" if old is not None else "/dev/null",
+                                            tofile=f"b/{self.subset_path}"))
 
 
 @dataclass
@@ -89,9 +113,7 @@ async def run_pr(changes: Sequence[Change], tree: Path, client: ModelClient, opt
     for change in changes:
         progress(f"{change.path}: {change.reason}")
         results.append(await _one(change, tree, client, budget, options, progress))
-    failed = [r for r in results if r.verdict and r.verdict.status == gate.FAIL]
-    verdict = gate.Verdict(gate.FAIL, f"{len(failed)} of {len(results)} prompts failed the gate") if failed else \
-        gate.Verdict(gate.PASS, f"{len(results)} prompt{'s' if len(results) != 1 else ''} passed the gate")
+    verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
     c = client.counters
     return PRResult(prompts=results, verdict=verdict, calls=c.calls, cache_hits=c.cache_hits,
                     prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, cost_usd=c.cost_usd,
@@ -109,35 +131,43 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
         pool = load_pool(head)
         base = _base(change, head)
         committed = _committed(head, pool)
-        subset, result.subset_note = _subset(head, pool, committed)
+        subset, result.subset_note = _subset(head, pool, committed, options.subset_size)
     except InputError as exc:
         result.error = str(exc)
         result.verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {exc}")
         return result
-    result.model = head.model
+    result.model = options.model or head.model
+    result.seed = head.settings.selection.seed
+    result.hashes = {"head": head.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
     by_id = pool.by_id()
     ids = subset.ids
-    await _score(head, pool, [by_id[i] for i in ids], result.head, client, progress, "head")
+    await _score(head, pool, [by_id[i] for i in ids], result.head, client, progress, "head", options.model)
     if base is not None:
-        await _score(base, pool, [by_id[i] for i in ids], result.base, client, progress, "base")
+        await _score(base, pool, [by_id[i] for i in ids], result.base, client, progress, "base", options.model)
 
     if options.optimize and head.settings.optimizer.enabled:
         progress(f"{change.path}: optimizing from head")
-        result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=options.holdout,
-                                    refresh=False, subset=ids)
+        # the PR flow judges the suggestion on the subset: no held-out slice
+        result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0, refresh=False,
+                                    subset=ids, task_model=options.model, optimizer_model=options.optimizer_model)
         if result.job.outcome.fault:
             raise InfraError(result.job.outcome.fault)
 
     if options.refresh:
         subset, result.replacements = _refresh(head, pool, subset, result, budget)
-        await _score(head, pool, [by_id[i] for i in subset.ids], result.head, client, progress, "head")
+        new = [by_id[i] for i in subset.ids]
+        await _score(head, pool, new, result.head, client, progress, "head", options.model)
         if base is not None:
-            await _score(base, pool, [by_id[i] for i in subset.ids], result.base, client, progress, "base")
+            await _score(base, pool, new, result.base, client, progress, "base", options.model)
     result.subset_changed = subset != committed
     result.subset = subset
+    result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
+                                                           subsetfile.relative_path(head)))
+    committed_path = subsetfile.path_for(head)
+    result.subset_old_text = committed_path.read_text(encoding="utf-8") if committed_path.exists() else None
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
-    await _decide(result, head, base, pool, client, budget, progress)
+    await _decide(result, head, base, pool, client, budget, progress, options)
     return result
 
 
@@ -162,25 +192,26 @@ def _committed(prompt: promptfile.PromptFile, pool: Pool) -> Subset | None:
     return None if subsetfile.problems(subset, pool, path) else subset
 
 
-def _subset(prompt: promptfile.PromptFile, pool: Pool, committed: Subset | None) -> tuple[Subset, str]:
+def _subset(prompt: promptfile.PromptFile, pool: Pool, committed: Subset | None,
+            size: int | None) -> tuple[Subset, str]:
     """The committed subset when it fits the pool, else a new one from IPOMP stage 1, and a note saying which."""
     path = subsetfile.path_for(prompt)
     if committed is not None:
         return committed, f"committed subset {path.name}"
     s = prompt.settings.selection
-    choice = subsets.Choice(method=s.method, size=min(s.size, len(pool)), alpha=s.alpha,
-                            clusters=min(s.clusters, s.size, len(pool)), seed=s.seed)
+    size = min(size or s.size, len(pool))
+    choice = subsets.Choice(method=s.method, size=size, alpha=s.alpha, clusters=min(s.clusters, size), seed=s.seed)
     why = "no subset file" if not path.exists() else "the committed subset is stale"
     return subsets.select(prompt, pool, choice), f"{why}: chose one with IPOMP stage 1 (to be committed)"
 
 
 async def _score(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], into: dict[str, ItemResult],
-                 client: ModelClient, progress: Callable[[str], None], which: str) -> None:
+                 client: ModelClient, progress: Callable[[str], None], which: str, model: str | None) -> None:
     todo = [i for i in items if i.id not in into]
     if not todo:
         return
     progress(f"{prompt.path.name}: scoring {which} on {len(todo)} items")
-    scored = await run_or_raise(Task(prompt=prompt, pool=pool, items=todo, selection="pr"), client)
+    scored = await run_or_raise(Task(prompt=prompt, pool=pool, items=todo, selection="pr", model=model), client)
     into.update({r.id: r for r in scored.items})
 
 
@@ -203,8 +234,9 @@ def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: 
 
 
 async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promptfile.PromptFile | None, pool: Pool,
-                  client: ModelClient, budget: Budget, progress: Callable[[str], None]) -> None:
-    settings = head.settings.gate
+                  client: ModelClient, budget: Budget, progress: Callable[[str], None], options: Options) -> None:
+    settings = head.settings.gate.model_copy(update=options.gate)
+    model = options.model
     if base is None:
         mean = mean_score(result.head, result.items)
         passed = settings.min_score is None or (mean is not None and mean >= settings.min_score)
@@ -229,8 +261,8 @@ async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promp
             return
         items = [pool.items[n] for n in extra]
         progress(f"{head.path.name}: undecided; scoring {len(items)} more pool items in IPOMP order")
-        await _score(head, pool, items, result.head, client, progress, "head")
-        await _score(base, pool, items, result.base, client, progress, "base")
+        await _score(head, pool, items, result.head, client, progress, "head", model)
+        await _score(base, pool, items, result.base, client, progress, "base", model)
         result.items += [i.id for i in items]
 
 

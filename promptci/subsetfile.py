@@ -111,6 +111,11 @@ def read(path: Path) -> Subset:
 
 def write(path: Path, subset: Subset) -> None:
     """Write the subset file atomically; the same subset always gives the same bytes."""
+    atomic_write_text(path, dumps(subset))
+
+
+def dumps(subset: Subset) -> str:
+    """The subset file's text."""
     doc = CommentedMap()
     doc["format"] = FORMAT
     doc["pool"] = {"path": subset.pool_path, "sha256": subset.pool_sha256, "size": subset.pool_size}
@@ -125,7 +130,7 @@ def write(path: Path, subset: Subset) -> None:
     yaml.indent(mapping=2, sequence=4, offset=2)
     out = io.StringIO()
     yaml.dump(doc, out)
-    atomic_write_text(path, out.getvalue())
+    return out.getvalue()
 
 
 def pool_reference(pool: Pool, subset_path: Path) -> str:

@@ -74,7 +74,14 @@ def test_pr_passes_an_improvement_and_fails_a_regression_with_the_flipped_items(
     assert prompt["verdict"]["status"] == "fail" and prompt["comparison"]["regressed"] > prompt["comparison"]["improved"]
     assert len(prompt["items"]) >= 20 and prompt["subset_items"] == 20
     assert (repo / "prompts" / "intent.prompt.yml").read_text() == before  # the work tree is untouched
-    assert "wrote" in proc.stdout and report.strip() in proc.stdout.replace("\r", "")
+    assert "promptci: FAIL" in proc.stdout and "flipped (" in proc.stdout and "wrote" in proc.stdout
+
+    # the reports can be rebuilt from the results file alone
+    summary = run_cli("report", str(out / "results.json"), "--format", "summary")
+    assert summary.returncode == 1 and summary.stdout == report
+    comment = run_cli("report", str(out / "results.json"))
+    assert comment.stdout.startswith(MARKER) and "Items that flipped" in comment.stdout
+    assert len(comment.stdout) <= 65_536 and "Every item compared" not in comment.stdout
 
     git(repo, "checkout", "-q", "main")
     quiet = run_cli("pr", "--base", "main", "--head", "main", "--repo", str(repo), "--out", str(out))

@@ -79,6 +79,7 @@ class Outcome:
     stopped: str
     attempts: list[Attempt] = field(default_factory=list)
     best_after_step: list[str] = field(default_factory=list)  # the best prompt's text after step 0, 1, ...
+    score_after_step: list[float] = field(default_factory=list)  # and its subset score then
     replacements: list[dict] = field(default_factory=list)
     subset_ids: list[str] = field(default_factory=list)
     fault: str | None = None  # set when a model stayed unreachable
@@ -359,6 +360,7 @@ class DualPhase:
                 self.subset = [ids[r] for r in rows]
                 await self._score(best, self.subset)
         outcome.best_after_step.append(best.prompt.text)
+        outcome.score_after_step.append(best.score(self.subset))
         if self.on_step:
             self.on_step(step, best.score(self.subset))
         return best

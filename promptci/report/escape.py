@@ -49,8 +49,12 @@ def code(text: object, limit: int = 200) -> str:
 def block(text: object, language: str = "") -> str:
     """A fenced code block that nothing inside can close (GitHub renders no HTML or mentions inside one)."""
     body = printable(text).rstrip("\n")
-    fence = "`" * max(3, _longest_run(body, "`") + 1)
-    return f"{fence}{_language(language)}\n{body}\n{fence}"
+    return f"{fence(body)}{_language(language)}\n{body}\n{fence(body)}"
+
+
+def fence(body: str) -> str:
+    """A code fence longer than any backtick run in `body`, so nothing inside can close it."""
+    return "`" * max(3, _longest_run(body, "`") + 1)
 
 
 def _language(language: str) -> str:

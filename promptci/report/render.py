@@ -1,85 +1,130 @@
-"""Rendering a pull-request result with Jinja2 templates: the PR comment, the job summary, the terminal.
+"""Rendering pull-request results (the `promptci.pr/1` data) with Jinja2: the PR comment, the job summary, the terminal.
 
-Templates see plain values built by `context()` and three filters from `escape` (`inline`, `code`,
-`block`); everything that came from the pull request goes through one of them. A user template is
-rendered in Jinja's sandbox and must keep the hidden marker the sticky comment is found by.
+Templates see plain values built by `context()` and filters from `escape` (`inline`, `code`, `block`
+for Markdown; `plain` for the terminal); everything that came from the pull request goes through one
+of them. All templates render in Jinja's sandbox. A user's comment template must keep the hidden
+marker the sticky comment is found by.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from .. import __version__
 from ..errors import InputError
-from ..pipeline import PRResult, PromptResult, mean_score
 from . import escape
 
 MARKER = "<!-- promptci:report -->"
-COMMENT_LIMIT = 65_536
-SUMMARY_LIMIT = 1_000_000
+COMMENT_LIMIT = 65_536  # characters (GitHub: "Body is too long (maximum is 65536 characters)")
+SUMMARY_LIMIT = 1_000_000  # characters; github.workflow cuts the summary at 1 MiB of UTF-8 as well
 TEMPLATES = Path(__file__).parent / "templates"
+COMMENT, SUMMARY, TERMINAL = "comment.md.j2", "summary.md.j2", "terminal.txt.j2"
 
 
 def environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     env = SandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False,
                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(inline=escape.inline, code=escape.code, block=escape.block)
+    env.filters.update(inline=escape.inline, code=escape.code, block=escape.block, plain=escape.flat,
+                       text=escape.printable)
     return env
 
 
-def render(result: PRResult, *, template: Path | None = None, name: str = "comment.md.j2",
-           limit: int = COMMENT_LIMIT) -> str:
-    """The report as Markdown, within `limit` characters (details are dropped before the summary is)."""
+def render(data: Mapping[str, Any], *, name: str = COMMENT, template: Path | None = None,
+           limit: int = COMMENT_LIMIT, publication: Mapping[str, Any] | None = None) -> str:
+    """One report from results data, within `limit` characters (details go before the verdict does).
+
+    `template` replaces the built-in comment template; `publication` says what publishing did (the
+    subset commits, a read-only run) so the report can tell.
+    """
     if template is not None:
-        env = environment(jinja2.FileSystemLoader(str(template.parent)))
-        name = template.name
+        env, name = environment(jinja2.FileSystemLoader(str(template.parent))), template.name
     else:
         env = environment(jinja2.FileSystemLoader(str(TEMPLATES)))
     try:
-        text = env.get_template(name).render(**context(result, details=True))
+        page = env.get_template(name)
+        text = page.render(**context(data, details=True, publication=publication))
         if len(text) > limit:
-            text = env.get_template(name).render(**context(result, details=False))
+            text = page.render(**context(data, details=False, publication=publication))
     except jinja2.TemplateError as exc:
-        raise InputError(f"the report template failed: {exc}", path=template, fix="fix the template") from None
-    if MARKER not in text:
+        raise InputError(f"the report template failed: {exc}", path=template or TEMPLATES / name,
+                         fix="fix the template") from None
+    if template is not None and MARKER not in text:
         raise InputError("the report template lost the hidden marker", path=template,
                          fix=f"keep {MARKER} in the template: the sticky comment is found by it")
     if len(text) > limit:
         cut = "\n\n… (cut to fit GitHub's limit; the full report is in the job summary)\n"
-        text = text[: limit - len(cut) - len(MARKER) - 1] + cut + MARKER + "\n"
+        text = text[: limit - len(cut) - len(MARKER) - 1] + cut + (MARKER + "\n" if name != TERMINAL else "")
     return text
 
 
-def context(result: PRResult, *, details: bool) -> dict[str, Any]:
-    return {"marker": MARKER, "verdict": result.verdict, "prompts": [_prompt(p, details) for p in result.prompts],
-            "calls": result.calls, "cache_hits": result.cache_hits, "cost_usd": result.cost_usd,
-            "tokens": result.prompt_tokens + result.completion_tokens, "wall_s": result.wall_s,
-            "budget": result.budget, "version": __version__, "details": details}
+def check_template(template: Path) -> None:
+    """Fail early, with the file named, on a comment template that cannot be read or parsed."""
+    try:
+        environment(jinja2.FileSystemLoader(str(template.parent))).get_template(template.name)
+    except jinja2.TemplateNotFound:
+        raise InputError("template not found", path=template, field="--template", fix="pass an existing file") \
+            from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise InputError(f"template syntax error: {exc.message}", path=template, line=exc.lineno,
+                         fix="fix the template") from None
 
 
-def _prompt(p: PromptResult, details: bool) -> dict[str, Any]:
-    c = p.comparison
+def short(body: str, run_url: str) -> str:
+    """The first lines of a comment GitHub refused, with a pointer to the full report."""
+    head = body.split("\n\n", 2)[:2]
+    where = f"the [job summary]({run_url})" if run_url else "the job summary"
+    return "\n\n".join(head) + f"\n\nThe full report did not fit in a comment; it is in {where}.\n\n{MARKER}\n"
+
+
+def context(data: Mapping[str, Any], *, details: bool, publication: Mapping[str, Any] | None = None) \
+        -> dict[str, Any]:
+    publication = dict(publication or {})
+    usage = data["usage"]
+    return {"marker": MARKER, "verdict": data["verdict"], "details": details, "version": __version__,
+            "prompts": [_prompt(p, details, publication) for p in data["prompts"]],
+            "calls": usage["calls"], "cache_hits": usage["cache_hits"], "cost_usd": usage["cost_usd"],
+            "tokens": usage["prompt_tokens"] + usage["completion_tokens"], "wall_s": usage["wall_s"],
+            "budget": usage["budget"], "read_only": publication.get("read_only", ""),
+            "run_url": publication.get("run_url", "")}
+
+
+def _prompt(p: Mapping[str, Any], details: bool, publication: Mapping[str, Any]) -> dict[str, Any]:
+    base, head = p["base"], p["head"]
     flipped = []
-    if details and c is not None:
-        for i in p.items:
-            b, h = p.base.get(i), p.head.get(i)
-            if b and h and b.score is not None and h.score is not None and b.score != h.score:
-                flipped.append({"id": i, "expected": b.expected, "base": b.output, "head": h.output,
-                                "better": h.score > b.score})
-    job = p.job
+    for i in p["items"]:
+        b, h = base.get(i), head.get(i)
+        if b and h and b["score"] is not None and h["score"] is not None and b["score"] != h["score"]:
+            flipped.append({"id": i, "expected": b["expected"], "base": b["output"], "head": h["output"],
+                            "better": h["score"] > b["score"]})
+    o = p["optimizer"]
     suggestion = None
-    if job is not None and job.outcome.improved:
-        o = job.outcome
-        suggestion = {"diff": o.diff("head", "suggested"), "head": o.initial_on_final, "best": o.best_score, "steps": o.steps_done,
-                      "trajectory": [a for a in o.attempts if a.accepted], "stopped": o.stopped}
-    head_mean = mean_score(p.head, p.items)
-    base_mean = mean_score(p.base, p.items) if p.base else None
-    return {"path": p.path, "status": p.change.status, "reason": p.change.reason, "verdict": p.verdict,
-            "error": p.error, "model": p.model, "base": base_mean, "head": head_mean, "comparison": c,
-            "n": len(p.items), "subset_items": p.subset_items, "extra_items": len(p.items) - p.subset_items,
-            "flipped": flipped, "suggestion": suggestion, "subset_note": p.subset_note,
-            "replacements": p.replacements, "optimizer_stopped": job.outcome.stopped if job else None}
+    if o and o["improved"]:
+        suggestion = {"diff": o["diff"], "head": o["subset_score"]["head"], "best": o["subset_score"]["best"],
+                      "steps": o["steps_done"], "text": o["best_text"], "chart": _chart(o["score_after_step"])}
+    subset = p["subset"]
+    commit = publication.get("commits", {}).get(subset["path"])
+    return {"path": p["path"], "status": p["change"]["status"], "reason": p["change"]["reason"],
+            "verdict": p["verdict"], "error": p["error"], "model": p["model"], "seed": p["seed"],
+            "hashes": p["hashes"], "base": p["scores"]["base"], "head": p["scores"]["head"],
+            "comparison": p["comparison"], "n": len(p["items"]), "subset_items": p["subset_items"],
+            "extra_items": len(p["items"]) - p["subset_items"], "flipped": flipped if details else [],
+            "flipped_count": len(flipped), "suggestion": suggestion, "subset_note": p["subset_note"],
+            "subset_path": subset["path"], "replacements": subset["replacements"], "subset_commit": commit,
+            "subset_patch": subset["patch"] if details and not commit else "",
+            "optimizer_stopped": o["stopped"] if o else None,
+            "items": [{"id": i, "expected": (head.get(i) or base.get(i) or {}).get("expected"),
+                       "base": base.get(i), "head": head.get(i)} for i in p["items"]] if details else []}
+
+
+def _chart(scores: list[float]) -> str:
+    """A Mermaid xy chart of the best subset score after each optimizer step (numbers only: nothing to escape)."""
+    if len(scores) < 2:
+        return ""
+    steps = ", ".join(str(n) for n in range(len(scores)))
+    values = ", ".join(f"{s:.3f}" for s in scores)
+    return (f"xychart-beta\n    title \"Best prompt on the subset, per optimizer step\"\n    x-axis \"step\" [{steps}]\n"
+            f"    y-axis \"score\" 0 --> 1\n    line [{values}]")

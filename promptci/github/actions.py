@@ -1,0 +1,100 @@
+"""The GitHub Actions run we are in: its environment variables and the pull request in the event payload.
+
+Statuses go on the pull request's head commit (`pull_request.head.sha`), not on `GITHUB_SHA`, which is
+the test merge commit. A pull request counts as from a fork when its head repository is not the base
+repository (or is gone); such runs get a read-only token and no secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import InputError
+
+PR_EVENTS = ("pull_request", "pull_request_target")
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    repo: str  # owner/name of the base repository
+    head_sha: str
+    head_ref: str
+    head_repo: str | None
+    base_ref: str
+    base_sha: str
+
+    @property
+    def from_fork(self) -> bool:
+        return self.head_repo != self.repo
+
+
+@dataclass(frozen=True)
+class Actions:
+    api_url: str
+    server_url: str
+    repository: str
+    run_id: str
+    token: str
+    event_name: str
+    output_path: Path | None
+    summary_path: Path | None
+    pr: PullRequest | None
+
+    @property
+    def run_url(self) -> str:
+        if not self.run_id:
+            return ""
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+
+def from_environ(environ: Mapping[str, str] = os.environ) -> Actions:
+    """Read the run from the variables Actions sets; a pull request from the event file when there is one."""
+    if environ.get("GITHUB_ACTIONS") != "true" and "GITHUB_EVENT_PATH" not in environ:
+        raise InputError("not inside a GitHub Actions run", field="--github",
+                         fix="run 'promptci pr --github' from a workflow, or drop --github to report locally")
+    event_name = environ.get("GITHUB_EVENT_NAME", "")
+    pr = None
+    if event_name in PR_EVENTS:
+        pr = read_event(Path(environ.get("GITHUB_EVENT_PATH", "")))
+    token = environ.get("PROMPTCI_GITHUB_TOKEN") or environ.get("GITHUB_TOKEN") or ""
+    return Actions(
+        api_url=environ.get("GITHUB_API_URL", "https://api.github.com"),
+        server_url=environ.get("GITHUB_SERVER_URL", "https://github.com"),
+        repository=environ.get("GITHUB_REPOSITORY", pr.repo if pr else ""),
+        run_id=environ.get("GITHUB_RUN_ID", ""),
+        token=token,
+        event_name=event_name,
+        output_path=_path(environ.get("GITHUB_OUTPUT")),
+        summary_path=_path(environ.get("GITHUB_STEP_SUMMARY")),
+        pr=pr,
+    )
+
+
+def read_event(path: Path) -> PullRequest:
+    """The pull request of a `pull_request` event payload."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        pr = payload["pull_request"]
+        head, base = pr["head"], pr["base"]
+        head_repo = (head.get("repo") or {}).get("full_name")  # null when the fork was deleted
+        return PullRequest(number=int(pr["number"]), repo=str(base["repo"]["full_name"]), head_sha=str(head["sha"]),
+                           head_ref=str(head["ref"]), head_repo=head_repo, base_ref=str(base["ref"]),
+                           base_sha=str(base["sha"]))
+    except OSError as exc:
+        raise InputError(f"cannot read the event payload ({exc.strerror})", path=path, field="GITHUB_EVENT_PATH",
+                         fix="run inside a pull_request workflow") from None
+    except ValueError as exc:
+        raise InputError(f"the event payload is not JSON ({exc})", path=path, fix="run inside a pull_request workflow") \
+            from None
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"the event payload has no pull request field {exc}", path=path, field="pull_request",
+                         fix="run on the pull_request event") from None
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

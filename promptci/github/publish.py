@@ -1,0 +1,223 @@
+"""Publishing a pull-request result on GitHub (DESIGN.md §4 step 8), in an order that never loses the report.
+
+1. the refreshed subsets, committed to the pull request's branch when the token may push (else they go
+   into the report as a patch);
+2. the job summary and the step outputs, before any other call to GitHub can fail;
+3. the sticky comment (a shorter one when GitHub refuses the long one), a commit status per prompt,
+   review suggestions for a better prompt, annotations on the prompt files.
+A GitHub fault in one of these is recorded and the rest still run; the caller turns faults into exit 3.
+A pull request from a fork gets a read-only token: nothing is written to it, the summary says so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, TextIO
+
+from .. import gitdiff
+from ..errors import EXIT_OK, InfraError, PromptCIError
+from ..report import escape
+from ..report import render
+from . import suggestions, workflow
+from .actions import Actions, PullRequest
+from .client import APIError, Client
+from .pulls import STATE, PullRequestAPI
+
+OWN_COMMIT = "promptci: refresh the evaluation subset"
+
+
+@dataclass
+class Settings:
+    commit_subsets: bool = True
+    suggest: bool = True
+    login: str = "github-actions[bot]"
+    template: Path | None = None
+    status_prefix: str = "promptci"
+
+
+@dataclass
+class Published:
+    read_only: str = ""  # why nothing was written to the pull request ("" when it could be)
+    comment_url: str = ""
+    commits: dict[str, str] = field(default_factory=dict)  # subset path -> commit SHA
+    suggestions: int = 0
+    faults: list[str] = field(default_factory=list)
+
+
+Results = Mapping[str, Any]  # the promptci.pr/1 data (prresults)
+
+
+def read_only_reason(actions: Actions) -> str:
+    """Why this run may not write to the pull request, or ''."""
+    if actions.pr is None:
+        return f"the {actions.event_name or 'unknown'} event has no pull request to report on"
+    if actions.pr.from_fork and actions.event_name == "pull_request":
+        return ("this pull request comes from a fork, so its token is read-only and no secrets are passed; "
+                "the report is in this job's summary. To post it on the pull request, use the two-workflow "
+                "pattern in promptci's README (a trusted workflow_run job posts the uploaded results)")
+    if not actions.token:
+        return "no token was given (the action's `token` input)"
+    return ""
+
+
+def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir: str, out_dir: Path,
+            settings: Settings, stdout: TextIO = sys.stdout) -> Published:
+    published = Published(read_only=read_only_reason(actions))
+    pr = actions.pr
+    api = PullRequestAPI(client, pr.repo, pr.number) if pr is not None and client is not None else None
+    writable = api is not None and not published.read_only
+
+    if writable and settings.commit_subsets:
+        _commit_subsets(data, api, pr, repo_dir, published)
+    publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url}
+    workflow.write_summary(actions.summary_path, render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT,
+                                                               publication=publication))
+    workflow.set_outputs(actions.output_path, outputs(data, out_dir))
+    workflow.annotate(stdout, annotations(data))
+    if published.read_only:
+        print(workflow.annotation("warning", f"promptci did not post to the pull request: {published.read_only}",
+                                  title="promptci: report in the job summary only"), file=stdout)
+    if not writable:
+        return published
+
+    comment = render.render(data, template=settings.template, publication=publication)
+    try:
+        found = _comment(api, comment, settings, actions, create=bool(data["prompts"]))
+        published.comment_url = found.url if found else ""
+    except InfraError as exc:
+        published.faults.append(str(exc))
+    for p in data["prompts"]:
+        try:
+            _status(api, pr.head_sha, p, settings, actions)
+        except InfraError as exc:
+            published.faults.append(str(exc))
+    if settings.suggest:
+        try:
+            published.suggestions = _suggest(api, pr.head_sha, data)
+        except InfraError as exc:
+            published.faults.append(str(exc))
+    for fault in published.faults:
+        print(workflow.annotation("error", fault, title="promptci: GitHub refused a request"), file=stdout)
+    return published
+
+
+def fault(actions: Actions, exc: PromptCIError, stdout: TextIO = sys.stdout) -> int:
+    """The run stopped before a verdict: say so in the summary and outputs, then exit with the error's code.
+
+    A fork's pull request has no secrets, so a model that needs a key cannot be reached: that is a
+    neutral result (exit 0) with a warning that nothing was gated, never a silent pass.
+    """
+    neutral = isinstance(exc, InfraError) and read_only_reason(actions).startswith("this pull request comes from a fork")
+    verdict = "neutral" if neutral else "error"
+    title = ("not gated: a pull request from a fork gets no secrets, so the model could not be reached" if neutral
+             else "promptci could not finish")
+    body = f"## ⚠️ promptci: {title}\n\n{escape.block(str(exc))}\n"
+    if neutral:
+        body += ("\nA maintainer can run the gate on this branch (push it to this repository), or set up the "
+                 "two-workflow pattern from promptci's README.\n")
+    workflow.write_summary(actions.summary_path, body)
+    workflow.set_outputs(actions.output_path, {"verdict": verdict, "prompts": "0", "failed": "0", "scores": "{}"})
+    print(workflow.annotation("warning" if neutral else "error", str(exc), title=f"promptci: {title}"), file=stdout)
+    if neutral:
+        return EXIT_OK
+    print(f"promptci: error: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+def outputs(data: Results, out_dir: Path) -> dict[str, str]:
+    """The step outputs: the verdict, per-prompt scores as JSON, where the reports are."""
+    prompts = data["prompts"]
+    scores = {p["path"]: {**p["scores"], "verdict": (p["verdict"] or {}).get("status")} for p in prompts}
+    return {"verdict": data["verdict"]["status"], "prompts": str(len(prompts)),
+            "failed": str(sum(1 for p in prompts if (p["verdict"] or {}).get("status") == "fail")),
+            "scores": json.dumps(scores, sort_keys=True), "report": str(out_dir / "report.md"),
+            "results": str(out_dir / "results.json")}
+
+
+def annotations(data: Results) -> list[tuple[str, str, dict]]:
+    """An error on each prompt file that failed the gate, at its first changed line."""
+    found = []
+    for p in data["prompts"]:
+        change, verdict = p["change"], p["verdict"] or {}
+        if verdict.get("status") != "fail" or change["new_path"] is None:
+            continue
+        line = _first_changed_line(change["old_text"], change["new_text"])
+        found.append(("error", verdict["reason"], {"file": change["new_path"], "line": line,
+                                                   "title": "promptci: the gate failed"}))
+    return found
+
+
+def _first_changed_line(old: str | None, new: str | None) -> int:
+    a, b = (old or "").splitlines(), (new or "").splitlines()
+    for tag, _, _, j1, _ in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag != "equal":
+            return min(j1 + 1, max(len(b), 1))
+    return 1
+
+
+def _commit_subsets(data: Results, api: PullRequestAPI, pr: PullRequest, repo_dir: str,
+                    published: Published) -> None:
+    if OWN_COMMIT in gitdiff.message(repo_dir, pr.head_sha):
+        return  # the head commit is our own: committing again could loop with a token that starts runs
+    for p in data["prompts"]:
+        subset = p["subset"]
+        if not subset["text"]:
+            continue
+        try:
+            published.commits[subset["path"]] = api.put_file(
+                subset["path"], subset["text"], branch=pr.head_ref, message=f"{OWN_COMMIT} of {p['path']}",
+                blob_sha=gitdiff.blob_sha(repo_dir, pr.head_sha, subset["path"]))
+        except APIError as exc:
+            if exc.status not in (403, 404, 409, 422):
+                published.faults.append(str(exc))  # not "may not push here" nor "moved on": a real fault
+            # otherwise the report carries the change as a patch
+
+
+def _comment(api: PullRequestAPI, body: str, settings: Settings, actions: Actions, *, create: bool):
+    try:
+        return api.upsert_comment(body, marker=render.MARKER, login=settings.login, create=create)
+    except APIError as exc:
+        if exc.status != 422:
+            raise
+        # GitHub refused the body (too long by its own count): post the verdict and point to the summary
+        return api.upsert_comment(render.short(body, actions.run_url), marker=render.MARKER, login=settings.login,
+                                  create=create)
+
+
+def _status(api: PullRequestAPI, sha: str, p: Mapping[str, Any], settings: Settings, actions: Actions) -> None:
+    verdict = p["verdict"] or {"status": "error", "reason": p["error"] or "not scored"}
+    base, head = p["scores"]["base"], p["scores"]["head"]
+    scores = f"{base:.3f} → {head:.3f}: " if base is not None and head is not None else ""
+    api.set_status(sha, context=f"{settings.status_prefix}/{p['path']}", state=STATE[verdict["status"]],
+                   description=f"{scores}{verdict['reason']}", target_url=actions.run_url)
+
+
+def _suggest(api: PullRequestAPI, sha: str, data: Results) -> int:
+    """Review suggestions for each better prompt found, unless the same one was suggested before."""
+    wanted = []
+    for p in data["prompts"]:
+        o, change = p["optimizer"], p["change"]
+        if not o or not o["improved"] or change["new_text"] is None:
+            continue
+        mark = suggestions.marker(p["path"], o["best_text"])
+        allowed = suggestions.commentable(change["old_text"], change["new_text"])
+        fit, _ = suggestions.suggestions(change["new_text"], o["best_text"], allowed)
+        wanted += [(change["new_path"], mark, s) for s in fit]
+    if not wanted:
+        return 0
+    posted = {(c.get("body") or "").split("\n", 1)[0] for c in api.review_comments()}
+    count = 0
+    for path, mark, s in wanted:
+        if mark in posted:
+            continue
+        try:
+            api.suggest(sha, path, s.start, s.end, s.body(mark))
+            count += 1
+        except APIError as exc:
+            if exc.status != 422:
+                raise  # 422: the lines are outside the diff after all; the report has the plain diff
+    return count

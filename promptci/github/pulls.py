@@ -1,0 +1,77 @@
+"""The REST calls promptci makes on a pull request, each one GitHub endpoint.
+
+The sticky comment is the first comment, in any page, that carries the hidden marker *and* was written
+by the bot's login: anyone can paste the marker into a comment, and we must never edit theirs.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from .client import Client
+
+STATE = {"pass": "success", "fail": "failure", "undecided": "failure", "error": "error", "neutral": "success"}
+DESCRIPTION_LIMIT = 140
+CONTEXT_LIMIT = 255
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    url: str
+    created: bool
+
+
+class PullRequestAPI:
+    def __init__(self, client: Client, repo: str, number: int) -> None:
+        self.client = client
+        self.repo = repo
+        self.number = number
+
+    def upsert_comment(self, body: str, *, marker: str, login: str, create: bool = True) -> Comment | None:
+        """Update the sticky comment in place, or create it when there is none yet (and `create`)."""
+        for comment in self.client.paginate(f"/repos/{self.repo}/issues/{self.number}/comments"):
+            if marker in (comment.get("body") or "") and (comment.get("user") or {}).get("login") == login:
+                updated = self.client.request("PATCH", f"/repos/{self.repo}/issues/comments/{comment['id']}",
+                                              json={"body": body})
+                return Comment(id=comment["id"], url=updated.get("html_url", ""), created=False)
+        if not create:
+            return None
+        created = self.client.request("POST", f"/repos/{self.repo}/issues/{self.number}/comments", json={"body": body})
+        return Comment(id=created["id"], url=created.get("html_url", ""), created=True)
+
+    def set_status(self, sha: str, *, context: str, state: str, description: str, target_url: str = "") -> None:
+        """A commit status on the pull request's head commit."""
+        body = {"state": state, "context": context[:CONTEXT_LIMIT], "description": _cut(description, DESCRIPTION_LIMIT)}
+        if target_url:
+            body["target_url"] = target_url
+        self.client.request("POST", f"/repos/{self.repo}/statuses/{sha}", json=body)
+
+    def put_file(self, path: str, text: str, *, branch: str, message: str, blob_sha: str | None) -> str:
+        """Commit one file to `branch` (contents API); `blob_sha` is the file's current blob, None when new.
+
+        Returns the new commit's SHA. A branch that moved on answers 409, which the caller reports.
+        """
+        body = {"message": message, "content": base64.b64encode(text.encode("utf-8")).decode("ascii"),
+                "branch": branch}
+        if blob_sha:
+            body["sha"] = blob_sha
+        answer = self.client.request("PUT", f"/repos/{self.repo}/contents/{quote(path, safe='')}", json=body)
+        return str((answer.get("commit") or {}).get("sha", ""))
+
+    def review_comments(self) -> list[dict]:
+        return list(self.client.paginate(f"/repos/{self.repo}/pulls/{self.number}/comments"))
+
+    def suggest(self, sha: str, path: str, start_line: int, end_line: int, body: str) -> None:
+        """A review comment on lines start..end of the head version of `path` (422 when they are outside the diff)."""
+        comment = {"commit_id": sha, "path": path, "line": end_line, "side": "RIGHT", "body": body}
+        if start_line < end_line:
+            comment.update(start_line=start_line, start_side="RIGHT")
+        self.client.request("POST", f"/repos/{self.repo}/pulls/{self.number}/comments", json=comment)
+
+
+def _cut(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
