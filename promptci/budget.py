@@ -19,6 +19,7 @@ class Budget:
     max_calls: int | None = None
     max_usd: float | None = None
     count_hits: bool = False
+    reserved: int = 0  # calls kept back for later work of higher priority (the PR flow's subset refresh)
 
     def __post_init__(self) -> None:
         self._calls0 = self._requests()
@@ -37,7 +38,8 @@ class Budget:
         return self.client.counters.cost_usd - self._usd0
 
     def allows(self, calls: int) -> bool:
-        """Whether up to `calls` more uncached calls fit in what is left."""
+        """Whether up to `calls` more uncached calls fit in what is left (less what is reserved)."""
+        calls += self.reserved
         if self.max_calls is not None and self.calls + calls > self.max_calls:
             return False
         if self.max_usd is not None:

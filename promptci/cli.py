@@ -151,6 +151,8 @@ def _flow_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--min-score", type=_share, metavar="X", help="fail below this mean score (promptci.gate)")
     command.add_argument("--tolerance", type=_share, metavar="X", help="fail when worse than base by more than this")
     command.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the PR comment")
+    command.add_argument("--prompts", nargs="+", metavar="GLOB",
+                         help="gate only the prompt files matching these globs (default: every .prompt.yml)")
 
 
 def _positive_int(text: str) -> int:
@@ -468,6 +470,9 @@ def _flow(args: argparse.Namespace, repo: str, base: str, head: str, actions) ->
     if args.template is not None:  # a broken template fails now, before any model call
         render.check_template(args.template)
     changes = gitdiff.changed_prompts(repo, base, head)
+    if args.prompts:
+        from fnmatch import fnmatch
+        changes = [c for c in changes if any(fnmatch(c.path, glob) for glob in args.prompts)]
     out.print(f"{len(changes)} changed prompt{'s' if len(changes) != 1 else ''} between {base} and {head}")
     gate = {k: v for k, v in (("min_score", args.min_score), ("tolerance", args.tolerance)) if v is not None}
     options = Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,

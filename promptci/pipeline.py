@@ -13,6 +13,7 @@ an undecided verdict come last.
 from __future__ import annotations
 
 import difflib
+import math
 import posixpath
 import time
 from dataclasses import dataclass, field
@@ -147,9 +148,14 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
 
     if options.optimize and head.settings.optimizer.enabled:
         progress(f"{change.path}: optimizing from head")
-        # the PR flow judges the suggestion on the subset: no held-out slice
-        result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0, refresh=False,
-                                    subset=ids, task_model=options.model, optimizer_model=options.optimizer_model)
+        # the PR flow judges the suggestion on the subset: no held-out slice. The refresh comes before
+        # the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
+        budget.reserved = 2 * math.ceil(head.settings.selection.replace_share * len(ids)) if options.refresh else 0
+        try:
+            result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0, refresh=False,
+                                        subset=ids, task_model=options.model, optimizer_model=options.optimizer_model)
+        finally:
+            budget.reserved = 0
         if result.job.outcome.fault:
             raise InfraError(result.job.outcome.fault)
 

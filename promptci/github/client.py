@@ -40,11 +40,14 @@ class APIError(InfraError):
 
 
 class Client:
-    """GitHub's REST API at `api_url` with `token`. `transport` and `sleep` are for tests."""
+    """GitHub's REST API at `api_url` with `token`; `headers` adds or replaces request headers.
+
+    `transport` and `sleep` are for tests."""
 
     def __init__(self, api_url: str, token: str, *, retries: int = 4, backoff_s: float = 1.0,
-                 transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
-        headers = {
+                 headers: dict[str, str] | None = None, transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        default = {
             # application/json as a second choice: GitHub answers with its own type either way, and
             # servers that only speak plain JSON (Prism serving GitHub's description) accept the request.
             "Accept": "application/vnd.github+json, application/json",
@@ -52,8 +55,9 @@ class Client:
             "User-Agent": f"promptci/{__version__}",
         }
         if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=30.0, transport=transport)
+            default["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=api_url.rstrip("/"), headers={**default, **(headers or {})}, timeout=30.0,
+                                  transport=transport)
         self._retries = retries
         self._backoff_s = backoff_s
         self._sleep = sleep
@@ -81,6 +85,10 @@ class Client:
             yield from response.json()
             url = response.links.get("next", {}).get("url")
             query = None  # the next link carries its own query
+            if url and httpx.URL(url).host != self._http.base_url.host:
+                # never send the token to another host, whatever a response says
+                raise InfraError(f"GitHub GET {path}: the next page is on another host ({httpx.URL(url).host}); "
+                                 "not following it (fix: check GITHUB_API_URL)")
 
     def _send(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> httpx.Response:
         shown = path.split("?")[0]

@@ -1,0 +1,142 @@
+"""The real GitHub test stack of GITHUB_TESTING.md, started for the tests: Prism serving GitHub's OpenAPI
+description, the octokit fixtures server with recorded and our own scenarios, real webhook payloads.
+
+The npm packages come from package.json via `npm ci` (scripts/setup). When they are missing a test
+is skipped on a developer's machine but fails under CI=true, so a missing install cannot turn green.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+from .helpers import ROOT
+
+NODE_MODULES = ROOT / "node_modules"
+OPENAPI = NODE_MODULES / "@octokit" / "openapi" / "generated" / "api.github.com.json"
+WEBHOOK_EXAMPLES = NODE_MODULES / "@octokit" / "webhooks-examples" / "api.github.com" / "index.json"
+WEBHOOK_SCHEMA = NODE_MODULES / "@octokit" / "webhooks-schemas" / "schema.json"
+STOCK_SCENARIOS = NODE_MODULES / "@octokit" / "fixtures" / "scenarios" / "api.github.com"
+
+
+def need(path: Path) -> Path:
+    if path.exists():
+        return path
+    message = f"{path.relative_to(ROOT)} is missing: run scripts/setup (npm ci)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(ready: Callable[[], bool], timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited early: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if ready():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the server did not start in time")
+
+
+class PrismTransport(httpx.HTTPTransport):
+    """Drops the `Link` header Prism copies from the description's examples: it points at api.github.com
+    (the client rightly refuses to follow it there) and stateless Prism has no second page anyway."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if "api.github.com" in response.headers.get("link", ""):
+            del response.headers["link"]
+        return response
+
+
+def start_prism() -> Iterator[str]:
+    """Prism validating every request against GitHub's description; answers generated from its schemas."""
+    spec = need(OPENAPI)
+    port = free_port()
+    proc = subprocess.Popen([str(NODE_MODULES / ".bin" / "prism"), "mock", "--dynamic", "-h", "127.0.0.1",
+                             "-p", str(port), str(spec)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(url + "/", headers={"Accept": "application/json"}).status_code == 200, 90, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def start_fixtures_server(scenarios: Path, recorded: tuple[str, ...]) -> Iterator[str]:
+    """The octokit fixtures server with our scenarios (files in `scenarios`) and the `recorded` ones."""
+    for name in recorded:
+        shutil.copyfile(need(STOCK_SCENARIOS / name / "normalized-fixture.json"), scenarios / f"{name}.json")
+    port = free_port()
+    glob = f"{scenarios}/*.json"
+    proc = subprocess.Popen([str(NODE_MODULES / ".bin" / "octokit-fixtures-server"), f"--port={port}",
+                             f"--fixtures={glob}", "--log-level=warn", "--ttl=600000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://localhost:{port}"
+    try:
+        wait_until(lambda: httpx.get(url + "/ping").status_code == 200, 60, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def load_scenario(server: str, name: str) -> str:
+    """A fresh one-shot copy of a scenario; its base URL."""
+    answer = httpx.post(f"{server}/fixtures", json={"scenario": name})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["url"]
+
+
+def consumed(base_url: str) -> bool:
+    """Whether every request of a loaded scenario was made (the server forgets a finished scenario)."""
+    probe = httpx.get(f"{base_url}/probe")
+    return probe.status_code == 404 and "not found" in probe.json().get("error", probe.text).lower()
+
+
+def openapi_example(name: str) -> Any:
+    """One of the examples in GitHub's OpenAPI description (components.examples)."""
+    spec = json.loads(need(OPENAPI).read_text())
+    return spec["components"]["examples"][name]["value"]
+
+
+def webhook_example(event: str, action: str) -> dict:
+    """A real payload from @octokit/webhooks-examples, validated against @octokit/webhooks-schemas."""
+    import jsonschema
+
+    events = json.loads(need(WEBHOOK_EXAMPLES).read_text())
+    examples = next(e for e in events if e["name"] == event)["examples"]
+    payload = next(p for p in examples if p.get("action") == action and _valid(p, event, action))
+    jsonschema.validate(payload, webhook_schema(event, action))
+    return payload
+
+
+def webhook_schema(event: str, action: str) -> dict:
+    schema = json.loads(need(WEBHOOK_SCHEMA).read_text())
+    return {**schema, "$ref": f"#/definitions/{event}${action}"}
+
+
+def _valid(payload: dict, event: str, action: str) -> bool:
+    import jsonschema
+
+    return jsonschema.Draft7Validator(webhook_schema(event, action)).is_valid(payload)

@@ -1,0 +1,279 @@
+"""The GitHub side against GitHub's own artifacts: real webhook payloads and their schemas, the octokit
+fixtures server (recordings of the real API, and scenarios of ours in the same format), Prism serving
+GitHub's OpenAPI description for every request `publish` makes. Nothing here reaches GitHub."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from promptci.errors import InfraError, InputError
+from promptci.github import actions as gh_actions
+from promptci.github import publish, suggestions, workflow
+from promptci.github.client import APIError, Client
+from promptci.github.pulls import PullRequestAPI
+from promptci.report.render import MARKER
+
+from . import github_tools as tools
+from .helpers import run_cli
+
+BOT = "github-actions[bot]"
+OCTOKIT = {"Accept": "application/vnd.github.v3+json",
+           "Authorization": "token 0000000000000000000000000000000000000001"}
+
+
+# ---- the Actions environment and real payloads ----------------------------------------------------------
+
+def _event(tmp_path: Path, payload: dict) -> dict[str, str]:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    return {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(path),
+            "GITHUB_REPOSITORY": payload["repository"]["full_name"], "GITHUB_RUN_ID": "7",
+            "GITHUB_TOKEN": "ghs_secret_value_123456", "GITHUB_OUTPUT": str(tmp_path / "output"),
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+
+
+def test_a_real_pull_request_payload_is_read(tmp_path: Path) -> None:
+    payload = tools.webhook_example("pull_request", "synchronize")
+    run = gh_actions.from_environ(_event(tmp_path, payload))
+    pr = run.pr
+    assert pr is not None and pr.number == payload["number"] and pr.head_sha == payload["pull_request"]["head"]["sha"]
+    assert pr.repo == "Codertocat/Hello-World" and not pr.from_fork
+    assert run.run_url == "https://github.com/Codertocat/Hello-World/actions/runs/7"
+    assert publish.read_only_reason(run) == ""
+
+
+def test_a_fork_pull_request_is_read_only_and_says_why(tmp_path: Path) -> None:
+    payload = copy.deepcopy(tools.webhook_example("pull_request", "synchronize"))
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    jsonschema.validate(payload, tools.webhook_schema("pull_request", "synchronize"))  # still a valid payload
+    run = gh_actions.from_environ(_event(tmp_path, payload))
+    assert run.pr.from_fork and "fork" in publish.read_only_reason(run)
+
+
+def test_a_payload_without_the_head_commit_is_refused_with_the_field(tmp_path: Path) -> None:
+    payload = copy.deepcopy(tools.webhook_example("pull_request", "synchronize"))
+    del payload["pull_request"]["head"]["sha"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(payload, tools.webhook_schema("pull_request", "synchronize"))
+    with pytest.raises(InputError, match="event.json.*pull_request.*'sha'"):
+        gh_actions.from_environ(_event(tmp_path, payload))
+
+
+def test_outside_actions_github_mode_is_a_usage_error() -> None:
+    with pytest.raises(InputError, match="not inside a GitHub Actions run"):
+        gh_actions.from_environ({})
+
+
+# ---- workflow commands ------------------------------------------------------------------------------------
+
+def test_annotations_escape_what_could_start_a_command() -> None:
+    line = workflow.annotation("error", "50% worse\n::add-mask::x", file="p/a,b:c.prompt.yml", line=3, title="t")
+    assert line == "::error file=p/a%2Cb%3Ac.prompt.yml,line=3,title=t::50%25 worse%0A::add-mask::x"
+    out = io.StringIO()
+    workflow.annotate(out, [("error", f"e{n}", {}) for n in range(12)] + [("warning", "w", {})])
+    lines = out.getvalue().splitlines()
+    assert sum(1 for x in lines if x.startswith("::error")) == 10 and "2 more annotations" in lines[-1]
+
+
+def test_outputs_survive_any_value_and_the_summary_stays_under_one_mebibyte(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    workflow.set_outputs(output, {"scores": '{"a": 1}\nEOF\nverdict=pass', "verdict": "fail"})
+    parsed, lines = {}, output.read_text().splitlines()
+    while lines:  # parse as the runner does: name<<DELIM, value lines, DELIM
+        name, delimiter = lines.pop(0).split("<<")
+        end = lines.index(delimiter)
+        parsed[name], lines = "\n".join(lines[:end]), lines[end + 1:]
+    assert parsed == {"scores": '{"a": 1}\nEOF\nverdict=pass', "verdict": "fail"}
+    summary = tmp_path / "summary.md"
+    workflow.write_summary(summary, "🙂" * 400_000)  # 1.6 MB of UTF-8 in 400,000 characters
+    data = summary.read_bytes()
+    assert len(data) <= workflow.SUMMARY_LIMIT_BYTES and data.decode("utf-8").endswith("results.json)\n")
+
+
+# ---- the client on recorded GitHub responses -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fixtures_server(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("gh-scenarios")
+    for name, scenario in _scenarios().items():
+        (folder / f"{name}.json").write_text(json.dumps(scenario))
+    yield from tools.start_fixtures_server(folder, recorded=("paginate-issues",))
+
+
+def test_pagination_follows_githubs_own_link_headers(fixtures_server: str) -> None:
+    url = tools.load_scenario(fixtures_server, "paginate-issues")  # recorded against api.github.com
+    with Client(url, "", headers=OCTOKIT) as client:
+        issues = list(client.paginate("/repos/octokit-fixture-org/paginate-issues/issues", {"per_page": 3}))
+    assert len(issues) == 13 and len({i["id"] for i in issues}) == 13  # 5 pages, the later ones at /repositories/
+    assert tools.consumed(url)
+
+
+def test_the_sticky_comment_is_found_past_100_comments_and_updated_in_place(fixtures_server: str) -> None:
+    url = tools.load_scenario(fixtures_server, "sticky-update")
+    with Client(url, "t0ken") as client:
+        api = PullRequestAPI(client, "octo/repo", 1)
+        comment = api.upsert_comment(f"{MARKER}\nnew report", marker=MARKER, login=BOT)
+        api.set_status("a" * 40, context="promptci/prompts/a.prompt.yml", state="failure", description="worse")
+    assert comment is not None and comment.id == 4242 and not comment.created  # not mallory's planted marker
+    assert tools.consumed(url)
+
+
+def test_the_first_report_creates_the_sticky_comment(fixtures_server: str) -> None:
+    url = tools.load_scenario(fixtures_server, "sticky-create")
+    with Client(url, "t0ken") as client:
+        comment = PullRequestAPI(client, "octo/repo", 1).upsert_comment(f"{MARKER}\nr", marker=MARKER, login=BOT)
+    assert comment is not None and comment.created and tools.consumed(url)
+
+
+def test_server_errors_and_rate_limits_are_retried(fixtures_server: str) -> None:
+    url = tools.load_scenario(fixtures_server, "flaky")
+    waits: list[float] = []
+    with Client(url, "t0ken", sleep=waits.append) as client:
+        PullRequestAPI(client, "octo/repo", 1).set_status("a" * 40, context="c", state="success", description="d")
+    assert waits == [1.0, 3.0] and tools.consumed(url)  # backoff after the 502; GitHub's retry-after after the 403
+
+
+def test_a_refused_token_is_an_infrastructure_error_that_names_the_fix_not_the_token(fixtures_server: str) -> None:
+    url = tools.load_scenario(fixtures_server, "unauthorized")
+    with Client(url, "ghs_secret_value_123456", sleep=lambda _: None) as client:
+        with pytest.raises(APIError) as caught:
+            PullRequestAPI(client, "octo/repo", 1).set_status("a" * 40, context="c", state="success", description="d")
+    assert isinstance(caught.value, InfraError) and caught.value.exit_code == 3 and caught.value.status == 401
+    assert "Bad credentials" in str(caught.value) and "token" in str(caught.value)
+    assert "ghs_secret" not in str(caught.value)
+
+
+def test_an_unreachable_github_is_reported_after_retries() -> None:
+    with Client("http://127.0.0.1:9", "t", sleep=lambda _: None, retries=2) as client:
+        with pytest.raises(InfraError, match="unreachable after 3 tries"):
+            client.request("GET", "/repos/o/r")
+
+
+def _scenarios() -> dict[str, list[dict]]:
+    """Our flows in the fixtures server's format; response bodies are GitHub's own OpenAPI examples."""
+    comment = tools.openapi_example("issue-comment")
+    status = tools.openapi_example("status")
+
+    def entry(method: str, path: str, status_code: int, response, headers=None, body=None) -> dict:
+        e = {"scope": "https://api.github.com:443", "method": method, "path": path, "status": status_code,
+             "response": response, "reqheaders": {}, "headers": {"content-type": "application/json; charset=utf-8",
+                                                                 **(headers or {})}}
+        if body is not None:
+            e["body"] = body
+        return e
+
+    def someone(n: int, login: str, body: str) -> dict:
+        return {**comment, "id": n, "body": body, "user": {**comment["user"], "login": login}}
+
+    page1 = [someone(n, "octocat", "LGTM") for n in range(1, 100)] + [someone(100, "mallory", f"{MARKER} gotcha")]
+    page2 = [someone(4242, BOT, f"{MARKER}\nold report")]
+    link = '<https://api.github.com/repositories/9/issues/1/comments?per_page=100&page=2>; rel="next"'
+    status_path = f"/repos/octo/repo/statuses/{'a' * 40}"
+    return {
+        "sticky-update": [
+            entry("get", "/repos/octo/repo/issues/1/comments?per_page=100", 200, page1, {"link": link}),
+            entry("get", "/repositories/9/issues/1/comments?per_page=100&page=2", 200, page2),
+            entry("patch", "/repos/octo/repo/issues/comments/4242", 200, {**page2[0], "body": f"{MARKER}\nnew report"},
+                  body={"body": f"{MARKER}\nnew report"}),
+            entry("post", status_path, 201, status, body={"state": "failure", "context": "promptci/prompts/a.prompt.yml",
+                                                          "description": "worse"}),
+        ],
+        "sticky-create": [
+            entry("get", "/repos/octo/repo/issues/1/comments?per_page=100", 200, []),
+            entry("post", "/repos/octo/repo/issues/1/comments", 201, comment, body={"body": f"{MARKER}\nr"}),
+        ],
+        "flaky": [
+            entry("post", status_path, 502, {"message": "Server Error"}),
+            entry("post", status_path, 403, {"message": "You have exceeded a secondary rate limit."},
+                  {"retry-after": "3"}),
+            entry("post", status_path, 201, status),
+        ],
+        "unauthorized": [
+            entry("post", status_path, 401, {"message": "Bad credentials",
+                                             "documentation_url": "https://docs.github.com/rest"}),
+        ],
+    }
+
+
+# ---- suggestions ------------------------------------------------------------------------------------------
+
+HEAD = "a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: 6\ng: 7\nh: 8\ni: 9\nj: 10\n"
+
+
+def test_suggestions_fit_only_inside_the_pull_requests_hunks() -> None:
+    old = HEAD.replace("b: 2", "b: two")  # the pull request changed line 2: lines 1-5 are in its hunk
+    allowed = suggestions.commentable(old, HEAD)
+    assert allowed == [range(1, 6)]
+    fit, left_out = suggestions.suggestions(HEAD, HEAD.replace("c: 3", "c: three").replace("j: 10", "j: ten"), allowed)
+    assert [(s.start, s.end, s.lines) for s in fit] == [(3, 3, ["c: three\n"])] and left_out == 1
+    body = fit[0].body("<!-- m -->")
+    assert body == "<!-- m -->\n```suggestion\nc: three\n```\n"
+    tricky = suggestions.Suggestion(1, 1, ["````\n"]).body("<!-- m -->")
+    assert tricky.splitlines()[1] == "`````suggestion"  # a longer fence than anything inside
+
+
+# ---- every request of a whole publish, checked by GitHub's OpenAPI description ------------------------------
+
+@pytest.fixture(scope="module")
+def prism():
+    yield from tools.start_prism()
+
+
+@pytest.fixture(scope="module")
+def demo_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A real pull-request result: `promptci demo` with the embedded model, the optimizer on a small budget."""
+    out = tmp_path_factory.mktemp("demo")
+    proc = run_cli("demo", "--out", str(out), "--max-calls", "120", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str, demo_results: dict,
+                                                                    tmp_path: Path) -> None:
+    payload = tools.webhook_example("pull_request", "synchronize")
+    run = gh_actions.from_environ({**_event(tmp_path, payload), "GITHUB_API_URL": prism})
+    assert demo_results["prompts"][0]["subset"]["text"]  # the demo refreshes the subset: the commit is tried
+    stdout = io.StringIO()
+    with Client(run.api_url, run.token, retries=0, transport=tools.PrismTransport()) as client:
+        published = publish.publish(demo_results, run, client, repo_dir=".", out_dir=tmp_path,
+                                    settings=publish.Settings(), stdout=stdout)
+    assert published.faults == []  # Prism answers 422 with the rule broken for any invalid request
+    assert published.comment_url and set(published.commits) == {"eval_sets/intent_recognition.subset.yml"}
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith(MARKER) and "Every item compared" in summary
+    assert "::error file=prompts/intent.prompt.yml,line=" in stdout.getvalue()  # the demo's regression
+    assert "verdict<<" in (tmp_path / "output").read_text()
+
+
+@pytest.mark.slow
+def test_a_fork_gets_the_summary_and_a_warning_and_nothing_is_sent(demo_results: dict, tmp_path: Path) -> None:
+    payload = copy.deepcopy(tools.webhook_example("pull_request", "synchronize"))
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    run = gh_actions.from_environ({**_event(tmp_path, payload), "GITHUB_API_URL": "http://127.0.0.1:9"})
+    stdout = io.StringIO()
+    with Client(run.api_url, run.token, retries=0) as client:  # nothing listens there: any request would fail
+        published = publish.publish(demo_results, run, client, repo_dir=".", out_dir=tmp_path,
+                                    settings=publish.Settings(), stdout=stdout)
+    assert published.faults == [] and not published.comment_url and "fork" in published.read_only
+    assert "::warning title=promptci%3A report in the job summary only::" in stdout.getvalue()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Not posted to the pull request" in summary and "subset" in summary and "git apply" in summary
+
+
+def test_a_review_suggestion_is_a_valid_review_comment(prism: str) -> None:
+    fit, _ = suggestions.suggestions(HEAD, HEAD.replace("c: 3", "c: three\nc2: 3.5"), [range(1, 6)])
+    with Client(prism, "t0ken", retries=0, transport=tools.PrismTransport()) as client:
+        api = PullRequestAPI(client, "octo/repo", 1)
+        for s in fit:
+            api.suggest("a" * 40, "prompts/a.prompt.yml", s.start, s.end, s.body(suggestions.marker("p", "x")))
+        with pytest.raises(APIError) as caught:  # Prism holds us to the description: a side GitHub does not know
+            client.request("POST", "/repos/octo/repo/pulls/1/comments",
+                           json={"body": "x", "commit_id": "a" * 40, "path": "p", "line": 1, "side": "MIDDLE"})
+    assert caught.value.status == 422 and "side" in str(caught.value)
