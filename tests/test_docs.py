@@ -29,7 +29,7 @@ def test_every_setting_is_in_the_readme_table() -> None:
 
 def test_readme_commands_exist_and_ci_runs_the_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert "scripts/example" in readme and "scripts/test" in readme
-    for script in ("scripts/example", "scripts/test", "scripts/setup", ".ci/run"):
+    assert "scripts/demo" in readme and "scripts/test" in readme
+    for script in ("scripts/demo", "scripts/test", "scripts/setup", ".ci/run"):
         assert (ROOT / script).stat().st_mode & 0o111, f"{script} must be executable"
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text()

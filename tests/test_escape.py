@@ -54,3 +54,15 @@ def test_inline_truncates_and_block_outnumbers_backticks() -> None:
     assert escape.inline("x" * 500, limit=20).endswith("…") and len(escape.inline("x" * 500, limit=20)) == 20
     assert escape.block("a ```` b").startswith("`````\n")
     assert escape.inline("@octocat <b>hi</b>") == "@\u200boctocat &lt;b&gt;hi&lt;/b&gt;"
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, TEXT)
+@example("a | b", "<img src=x onerror=alert(1)> | c")  # found by the report test: a pipe ended the cell mid-span
+def test_code_spans_in_a_table_row_stay_in_their_cells(left: str, right: str) -> None:
+    row = f"| {escape.code(left, 10_000, table=True)} | {escape.code(right, 10_000, table=True)} |"
+    rendered = MD.render(f"| a | b |\n|---|---|\n{row}\n")
+    body = rendered.split("<tbody>")[1] if "<tbody>" in rendered else ""
+    assert body.count("<td>") == 2, rendered
+    tags = set(re.findall(r"</?([a-z0-9]+)", body))
+    assert tags <= {"tr", "td", "code", "tbody", "table"}, rendered

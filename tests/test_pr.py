@@ -86,3 +86,19 @@ def test_pr_passes_an_improvement_and_fails_a_regression_with_the_flipped_items(
     git(repo, "checkout", "-q", "main")
     quiet = run_cli("pr", "--base", "main", "--head", "main", "--repo", str(repo), "--out", str(out))
     assert quiet.returncode == 0 and "nothing to gate" in quiet.stdout
+
+
+def test_a_head_prompt_that_no_longer_loads_fails_the_gate_with_its_error(repo: Path, tmp_path: Path) -> None:
+    branch(repo, "broken", "main", "messages:", "messages: [")
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--head", "broken", "--repo", str(repo), "--out", str(out))
+    assert proc.returncode == 1, proc.stderr
+    prompt = json.loads((out / "results.json").read_text())["prompts"][0]
+    assert prompt["verdict"]["status"] == "fail" and "intent.prompt.yml" in prompt["error"]
+    assert "**Error:**" in (out / "report.md").read_text() and "cannot be scored" in proc.stdout
+
+
+def test_a_missing_base_is_a_one_line_error(repo: Path) -> None:
+    proc = run_cli("pr", "--base", "origin/nope", "--repo", str(repo))
+    assert proc.returncode == 2 and "git revision 'origin/nope' not found" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -38,9 +38,15 @@ def inline(text: object, limit: int = 200) -> str:
     return _MENTION.sub("@" + ZERO_WIDTH_SPACE, line)
 
 
-def code(text: object, limit: int = 200) -> str:
-    """An inline code span; backticks inside are outnumbered by the delimiters."""
+def code(text: object, limit: int = 200, *, table: bool = False) -> str:
+    """An inline code span; backticks inside are outnumbered by the delimiters.
+
+    In a table cell (`table=True`) a pipe would end the cell even inside the span (GitHub's tables
+    split cells first), so it is escaped as `\\|`, which GitHub shows as a plain pipe there.
+    """
     line = flat(text, limit)
+    if table:
+        line = line.replace("|", "\\|")
     ticks = "`" * (_longest_run(line, "`") + 1)
     pad = " " if line.startswith("`") or line.endswith("`") or not line else ""
     return f"{ticks}{pad}{line}{pad}{ticks}"
