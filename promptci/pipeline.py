@@ -18,7 +18,8 @@ import posixpath
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 from . import gate, promptfile, subsetfile, subsets
 from .budget import Budget
@@ -71,6 +72,7 @@ class PromptResult:
     seed: int | None = None
     hashes: dict[str, str] = field(default_factory=dict)  # sha256 of the base and head prompt files and the pool
     error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the flow
 
     @property
     def path(self) -> str:
@@ -128,11 +130,12 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
         result.verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
         return result
     try:
-        head = promptfile.parse(change.new_text, tree / change.new_path)
-        pool = load_pool(head)
-        base = _base(change, head)
-        committed = _committed(head, pool)
-        subset, result.subset_note = _subset(head, pool, committed, options.subset_size)
+        with _timed(result, "load and select"):
+            head = promptfile.parse(change.new_text, tree / change.new_path)
+            pool = load_pool(head)
+            base = _base(change, head)
+            committed = _committed(head, pool)
+            subset, result.subset_note = _subset(head, pool, committed, options.subset_size)
     except InputError as exc:
         result.error = str(exc)
         result.verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {exc}")
@@ -142,9 +145,10 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
     result.hashes = {"head": head.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
     by_id = pool.by_id()
     ids = subset.ids
-    await _score(head, pool, [by_id[i] for i in ids], result.head, client, progress, "head", options.model)
-    if base is not None:
-        await _score(base, pool, [by_id[i] for i in ids], result.base, client, progress, "base", options.model)
+    with _timed(result, "score base and head"):
+        await _score(head, pool, [by_id[i] for i in ids], result.head, client, progress, "head", options.model)
+        if base is not None:
+            await _score(base, pool, [by_id[i] for i in ids], result.base, client, progress, "base", options.model)
 
     if options.optimize and head.settings.optimizer.enabled:
         progress(f"{change.path}: optimizing from head")
@@ -152,19 +156,23 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
         # the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
         budget.reserved = 2 * math.ceil(head.settings.selection.replace_share * len(ids)) if options.refresh else 0
         try:
-            result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0, refresh=False,
-                                        subset=ids, task_model=options.model, optimizer_model=options.optimizer_model)
+            with _timed(result, "optimize"):
+                result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0,
+                                            refresh=False, subset=ids, task_model=options.model,
+                                            optimizer_model=options.optimizer_model)
         finally:
             budget.reserved = 0
         if result.job.outcome.fault:
             raise InfraError(result.job.outcome.fault)
 
     if options.refresh:
-        subset, result.replacements = _refresh(head, pool, subset, result, budget)
+        with _timed(result, "refresh (IPOMP stage 2)"):
+            subset, result.replacements = _refresh(head, pool, subset, result, budget)
         new = [by_id[i] for i in subset.ids]
-        await _score(head, pool, new, result.head, client, progress, "head", options.model)
-        if base is not None:
-            await _score(base, pool, new, result.base, client, progress, "base", options.model)
+        with _timed(result, "score the new items"):
+            await _score(head, pool, new, result.head, client, progress, "head", options.model)
+            if base is not None:
+                await _score(base, pool, new, result.base, client, progress, "base", options.model)
     result.subset_changed = subset != committed
     result.subset = subset
     result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
@@ -173,8 +181,18 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
     result.subset_old_text = committed_path.read_text(encoding="utf-8") if committed_path.exists() else None
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
-    await _decide(result, head, base, pool, client, budget, progress, options)
+    with _timed(result, "decide"):
+        await _decide(result, head, base, pool, client, budget, progress, options)
     return result
+
+
+@contextmanager
+def _timed(result: PromptResult, step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        result.timings[step] = result.timings.get(step, 0.0) + time.perf_counter() - started
 
 
 def _base(change: Change, head: promptfile.PromptFile) -> promptfile.PromptFile | None:

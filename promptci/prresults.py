@@ -66,7 +66,7 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
     job = p.job
     return {
         "path": p.path, "change": asdict(p.change), "model": p.model, "seed": p.seed, "hashes": p.hashes,
-        "error": p.error, "verdict": asdict(p.verdict) if p.verdict else None,
+        "error": p.error, "timings": p.timings, "verdict": asdict(p.verdict) if p.verdict else None,
         "comparison": asdict(p.comparison) if p.comparison else None,
         "scores": {"base": mean_score(p.base, p.items) if p.base else None, "head": mean_score(p.head, p.items)},
         "items": p.items, "subset_items": p.subset_items, "subset_note": p.subset_note,

@@ -1,0 +1,73 @@
+"""The pull-request flow end to end: `promptci demo` (one changed prompt, the committed 20-item subset, the
+optimizer's default 5 steps, the embedded model) run twice in fresh processes on 2 cores.
+
+1. cold: an empty cache folder (the local model file is assembled from its package, embeddings and every
+   model answer are computed);
+2. warm: the same run again on the same cache folder; every model answer should come from the cache.
+
+For each run: the wall time of the whole command, the time of each step of the flow (from results.json),
+model calls, cache hits, and the share of time spent choosing and refreshing the subset (IPOMP).
+
+    python benchmarks/pr_flow.py [--out benchmarks/results/pr_flow.json]
+
+Targets (issue 5): <= 3 minutes end to end; the cached re-run <= 20 s with 0 model calls; selection and
+refinement < 1% of the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SELECTION_STEPS = ("refresh (IPOMP stage 2)",)  # the subset is committed, so stage 1 does not run
+
+
+def run(cache: Path, out: Path) -> dict:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "promptci", "demo", "--out", str(out)], capture_output=True,
+                          text=True, env={**os.environ, "PROMPTCI_CACHE_DIR": str(cache)}, cwd=ROOT)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"promptci demo failed:\n{proc.stderr[-3000:]}")
+    results = json.loads((out / "results.json").read_text())
+    prompt = results["prompts"][0]
+    timings = prompt["timings"]
+    selection = sum(timings.get(s, 0.0) for s in SELECTION_STEPS)
+    return {"wall_s": wall, "flow_s": results["usage"]["wall_s"], "timings_s": timings,
+            "calls": results["usage"]["calls"], "cache_hits": results["usage"]["cache_hits"],
+            "selection_share": selection / wall, "verdict": results["verdict"]["status"],
+            "optimizer_steps": (prompt["optimizer"] or {}).get("steps_done"),
+            "suggested": (prompt["optimizer"] or {}).get("subset_score")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pr_flow.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="promptci-bench-") as tmp:
+        cache = Path(tmp) / "cache"
+        runs = {"cold": run(cache, Path(tmp) / "cold"), "warm": run(cache, Path(tmp) / "warm")}
+    steps = list(runs["cold"]["timings_s"])
+    print(f"{'run':<6} {'wall s':>7} {'calls':>6} {'hits':>6} {'IPOMP %':>8}  " + "  ".join(steps))
+    for name, r in runs.items():
+        cells = "  ".join(f"{r['timings_s'].get(s, 0.0):>{len(s)}.1f}" for s in steps)
+        print(f"{name:<6} {r['wall_s']:>7.1f} {r['calls']:>6} {r['cache_hits']:>6} "
+              f"{100 * r['selection_share']:>8.2f}  {cells}")
+    cold, warm = runs["cold"], runs["warm"]
+    print(f"targets: end to end <= 180 s: {cold['wall_s']:.0f} s; cached re-run <= 20 s with 0 calls: "
+          f"{warm['wall_s']:.0f} s, {warm['calls']} calls; IPOMP < 1%: {100 * cold['selection_share']:.2f}%")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"runs": runs, "python": sys.version.split()[0], "cpus": os.cpu_count()},
+                                   indent=2) + "\n")
+    print(f"raw: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
