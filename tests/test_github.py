@@ -149,6 +149,28 @@ def test_a_refused_token_is_an_infrastructure_error_that_names_the_fix_not_the_t
     assert "ghs_secret" not in str(caught.value)
 
 
+def test_a_comment_github_finds_too_long_is_replaced_by_a_short_one(fixtures_server: str, tmp_path: Path) -> None:
+    url = tools.load_scenario(fixtures_server, "too-long")
+    run = gh_actions.from_environ(_event(tmp_path, tools.webhook_example("pull_request", "synchronize")))
+    body = f"{MARKER}\n## ✅ promptci: fine\n\nlots of detail\n\nmore"
+    with Client(url, "t0ken") as client:
+        comment = publish._comment(PullRequestAPI(client, "octo/repo", 1), body, publish.Settings(), run, create=True)
+    assert comment is not None and comment.created and tools.consumed(url)
+
+
+def test_a_fault_on_a_fork_is_neutral_and_anywhere_else_an_error(tmp_path: Path) -> None:
+    payload = copy.deepcopy(tools.webhook_example("pull_request", "synchronize"))
+    same = gh_actions.from_environ(_event(tmp_path, payload))
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    fork = gh_actions.from_environ(_event(tmp_path, payload))
+    missing_key = InfraError("openai/gpt-4o-mini: AuthenticationError (fix: set OPENAI_API_KEY)")
+    out = io.StringIO()
+    assert publish.fault(fork, missing_key, stdout=out) == 0
+    assert "::warning" in out.getvalue() and "not gated" in (tmp_path / "summary.md").read_text()
+    assert "verdict<<" in (tmp_path / "output").read_text() and "\nneutral\n" in (tmp_path / "output").read_text()
+    assert publish.fault(same, missing_key, stdout=io.StringIO()) == 3
+
+
 def test_an_unreachable_github_is_reported_after_retries() -> None:
     with Client("http://127.0.0.1:9", "t", sleep=lambda _: None, retries=2) as client:
         with pytest.raises(InfraError, match="unreachable after 3 tries"):
@@ -193,6 +215,14 @@ def _scenarios() -> dict[str, list[dict]]:
             entry("post", status_path, 403, {"message": "You have exceeded a secondary rate limit."},
                   {"retry-after": "3"}),
             entry("post", status_path, 201, status),
+        ],
+        "too-long": [
+            entry("get", "/repos/octo/repo/issues/1/comments?per_page=100", 200, []),
+            entry("post", "/repos/octo/repo/issues/1/comments", 422, {
+                "message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "custom",
+                                                            "field": "body", "message": "Body is too long"}]}),
+            entry("get", "/repos/octo/repo/issues/1/comments?per_page=100", 200, []),
+            entry("post", "/repos/octo/repo/issues/1/comments", 201, comment),
         ],
         "unauthorized": [
             entry("post", status_path, 401, {"message": "Bad credentials",

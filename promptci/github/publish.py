@@ -20,8 +20,7 @@ from typing import Any, Mapping, TextIO
 
 from .. import gitdiff
 from ..errors import EXIT_OK, InfraError, PromptCIError
-from ..report import escape
-from ..report import render
+from ..report import escape, render
 from . import suggestions, workflow
 from .actions import Actions, PullRequest
 from .client import APIError, Client
@@ -55,13 +54,16 @@ def read_only_reason(actions: Actions) -> str:
     """Why this run may not write to the pull request, or ''."""
     if actions.pr is None:
         return f"the {actions.event_name or 'unknown'} event has no pull request to report on"
-    if actions.pr.from_fork and actions.event_name == "pull_request":
+    if _from_fork(actions):
         return ("this pull request comes from a fork, so its token is read-only and no secrets are passed; "
-                "the report is in this job's summary. To post it on the pull request, use the two-workflow "
-                "pattern in promptci's README (a trusted workflow_run job posts the uploaded results)")
+                "the report is in this job's summary (see 'Pull requests from forks' in promptci's README)")
     if not actions.token:
         return "no token was given (the action's `token` input)"
     return ""
+
+
+def _from_fork(actions: Actions) -> bool:
+    return actions.pr is not None and actions.pr.from_fork and actions.event_name == "pull_request"
 
 
 def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir: str, out_dir: Path,
@@ -111,14 +113,14 @@ def fault(actions: Actions, exc: PromptCIError, stdout: TextIO = sys.stdout) -> 
     A fork's pull request has no secrets, so a model that needs a key cannot be reached: that is a
     neutral result (exit 0) with a warning that nothing was gated, never a silent pass.
     """
-    neutral = isinstance(exc, InfraError) and read_only_reason(actions).startswith("this pull request comes from a fork")
+    neutral = isinstance(exc, InfraError) and _from_fork(actions)
     verdict = "neutral" if neutral else "error"
     title = ("not gated: a pull request from a fork gets no secrets, so the model could not be reached" if neutral
              else "promptci could not finish")
     body = f"## ⚠️ promptci: {title}\n\n{escape.block(str(exc))}\n"
     if neutral:
-        body += ("\nA maintainer can run the gate on this branch (push it to this repository), or set up the "
-                 "two-workflow pattern from promptci's README.\n")
+        body += ("\nA maintainer can run the gate on this branch by pushing it to this repository; see 'Pull "
+                 "requests from forks' in promptci's README.\n")
     workflow.write_summary(actions.summary_path, body)
     workflow.set_outputs(actions.output_path, {"verdict": verdict, "prompts": "0", "failed": "0", "scores": "{}"})
     print(workflow.annotation("warning" if neutral else "error", str(exc), title=f"promptci: {title}"), file=stdout)
@@ -175,6 +177,8 @@ def _commit_subsets(data: Results, api: PullRequestAPI, pr: PullRequest, repo_di
             if exc.status not in (403, 404, 409, 422):
                 published.faults.append(str(exc))  # not "may not push here" nor "moved on": a real fault
             # otherwise the report carries the change as a patch
+        except InfraError as exc:  # unreachable: the summary must still be written, so record and go on
+            published.faults.append(str(exc))
 
 
 def _comment(api: PullRequestAPI, body: str, settings: Settings, actions: Actions, *, create: bool):

@@ -58,7 +58,7 @@ class PullRequestAPI:
                 "branch": branch}
         if blob_sha:
             body["sha"] = blob_sha
-        answer = self.client.request("PUT", f"/repos/{self.repo}/contents/{quote(path, safe='')}", json=body)
+        answer = self.client.request("PUT", f"/repos/{self.repo}/contents/{quote(path, safe='/')}", json=body)
         return str((answer.get("commit") or {}).get("sha", ""))
 
     def review_comments(self) -> list[dict]:

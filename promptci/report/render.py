@@ -74,10 +74,11 @@ def check_template(template: Path) -> None:
 
 
 def short(body: str, run_url: str) -> str:
-    """The first lines of a comment GitHub refused, with a pointer to the full report."""
-    head = body.split("\n\n", 2)[:2]
+    """The first lines of a comment GitHub refused, with a pointer to the full report (and the marker)."""
+    head = "\n\n".join(body.split("\n\n", 2)[:2])
     where = f"the [job summary]({run_url})" if run_url else "the job summary"
-    return "\n\n".join(head) + f"\n\nThe full report did not fit in a comment; it is in {where}.\n\n{MARKER}\n"
+    text = f"{head}\n\nThe full report did not fit in a comment; it is in {where}.\n"
+    return text if MARKER in head else f"{MARKER}\n{text}"
 
 
 def context(data: Mapping[str, Any], *, details: bool, publication: Mapping[str, Any] | None = None) \
