@@ -461,8 +461,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _flow(args: argparse.Namespace, repo: str, base: str, head: str, actions) -> int:
     """Run the pull-request flow from base to head, write the reports, and publish them when in Actions."""
-    from . import gitdiff, prresults, subsetfile
-    from .fileio import atomic_write_text
+    if actions is None:
+        return _write(args, _run(args, repo, base, head))
+    from .github import publish, workflow
+
+    with workflow.commands_off(sys.stdout):  # text from the pull request is logged from here on
+        try:
+            data = _run(args, repo, base, head)
+            code = _write(args, data)
+        except PromptCIError as exc:
+            failure = exc
+        else:
+            failure = None
+    if failure is not None:
+        return publish.fault(actions, failure)  # the summary and outputs say what stopped the run
+    return _publish(args, data, actions, repo, code)
+
+
+def _run(args: argparse.Namespace, repo: str, base: str, head: str) -> dict:
+    """The flow itself: changed prompts, their scores, suggestion and refresh, the verdict; as results data."""
+    from . import gitdiff, prresults
     from .llm import ModelClient
     from .pipeline import Options, run_pr
     from .report import render
@@ -483,28 +501,27 @@ def _flow(args: argparse.Namespace, repo: str, base: str, head: str, actions) ->
         with gitdiff.checkout(repo, head) as tree:
             result = asyncio.run(run_pr(changes, tree, client, options,
                                         progress=lambda line: print(line, file=sys.stderr, flush=True)))
-    except PromptCIError as exc:
-        if actions is None:
-            raise
-        from .github import publish
-        return publish.fault(actions, exc)
     finally:
         client.close()
-    data = prresults.to_dict(result)
+    return prresults.to_dict(result)
+
+
+def _write(args: argparse.Namespace, data: dict) -> int:
+    """results.json, report.md and refreshed subsets into --out; the terminal report; the gate's exit code."""
+    from . import prresults
+    from .fileio import atomic_write_text
+    from .report import render
+
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "results.json", prresults.dump(data))
     atomic_write_text(args.out / "report.md", render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT))
-    for p in data["prompts"]:
-        if p["subset"]["text"]:
-            atomic_write_text(args.out / "subsets" / p["subset"]["path"], p["subset"]["text"])
-    code = EXIT_GATE_FAILED if data["verdict"]["status"] == "fail" else EXIT_OK
-    if actions is None:
-        out.print(render.render(data, name=render.TERMINAL), markup=False, highlight=False)
-        out.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'}"
-                  + (f"; refreshed subsets under {args.out / 'subsets'}" if any(p["subset"]["text"]
-                                                                               for p in data["prompts"]) else ""))
-        return code
-    return _publish(args, data, actions, repo, code)
+    refreshed = [p["subset"] for p in data["prompts"] if p["subset"]["text"]]
+    for subset in refreshed:
+        atomic_write_text(args.out / "subsets" / subset["path"], subset["text"])
+    out.print(render.render(data, name=render.TERMINAL), markup=False, highlight=False)
+    out.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'}"
+              + (f"; refreshed subsets under {args.out / 'subsets'}" if refreshed else ""))
+    return EXIT_GATE_FAILED if data["verdict"]["status"] == "fail" else EXIT_OK
 
 
 def _publish(args: argparse.Namespace, data: dict, actions, repo: str, code: int) -> int:

@@ -102,3 +102,21 @@ def test_a_missing_base_is_a_one_line_error(repo: Path) -> None:
     proc = run_cli("pr", "--base", "origin/nope", "--repo", str(repo))
     assert proc.returncode == 2 and "git revision 'origin/nope' not found" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_pool_change_reruns_the_prompt_on_a_new_subset(repo: Path, tmp_path: Path) -> None:
+    git(repo, "checkout", "-qb", "more-data")
+    pool = repo / "eval_sets" / "intent_recognition.jsonl"
+    pool.write_text(pool.read_text() + json.dumps({"id": "new-1", "input": "Utterance: Play some jazz.",
+                                                   "expected": "play_music"}) + "\n")
+    git(repo, "commit", "-qam", "one more item")
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--head", "more-data", "--repo", str(repo), "--out", str(out),
+                   "--no-optimize", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    prompt = json.loads((out / "results.json").read_text())["prompts"][0]
+    assert prompt["change"]["status"] == "inputs" and "intent_recognition.jsonl" in prompt["change"]["reason"]
+    assert "stale" in prompt["subset_note"] and prompt["subset"]["changed"]  # a new subset, to be committed
+    assert prompt["comparison"]["delta"] == 0 and prompt["verdict"]["status"] == "pass"  # the same prompt
+    assert (out / "subsets" / "eval_sets" / "intent_recognition.subset.yml").exists()

@@ -8,8 +8,9 @@ a pull request cannot start a command of its own.
 from __future__ import annotations
 
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping, TextIO
+from typing import Iterator, Mapping, TextIO
 
 SUMMARY_LIMIT_BYTES = 1024 * 1024
 ANNOTATIONS_PER_LEVEL = 10
@@ -58,6 +59,17 @@ def annotate(out: TextIO, annotations: list[tuple[str, str, dict]]) -> None:
         print(annotation(level, message, **where), file=out)
     if dropped:
         print(annotation("notice", f"{dropped} more annotations are in the job summary"), file=out)
+
+
+@contextmanager
+def commands_off(out: TextIO) -> Iterator[None]:
+    """No workflow commands while text from the pull request is logged (a file named `::error::x` would be one)."""
+    token = secrets.token_hex(16)
+    print(f"::stop-commands::{token}", file=out, flush=True)
+    try:
+        yield
+    finally:
+        print(f"::{token}::", file=out, flush=True)
 
 
 def mask(out: TextIO, value: str) -> None:
