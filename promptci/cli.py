@@ -105,15 +105,34 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--no-commit-subsets", action="store_true",
                     help="with --github: put refreshed subsets in the comment as a patch instead of committing them")
     pr.add_argument("--no-suggestions", action="store_true", help="with --github: no review suggestion comments")
-    pr.add_argument("--bot-login", default="github-actions[bot]", metavar="LOGIN",
-                    help="with --github: the login whose comment is the sticky one (default: github-actions[bot])")
+    _bot_login(pr)
+    pr.add_argument("--shard", metavar="ID", help="run one shard of 'promptci plan' (same --max-shards); "
+                                                   "its results are merged by 'promptci report --github'")
+    pr.add_argument("--max-shards", type=_positive_int, default=MAX_SHARDS, metavar="N",
+                    help=f"with --shard: the plan's number of shards (default {MAX_SHARDS})")
     pr.set_defaults(handler=_cmd_pr)
 
+    plan = commands.add_parser("plan", help="split the changed prompts into shards: a GitHub Actions matrix (JSON)")
+    plan.add_argument("--base", metavar="REF", help="as for pr")
+    plan.add_argument("--head", default="HEAD", metavar="REF", help="the change (default: HEAD)")
+    plan.add_argument("--repo", default=".", type=Path, metavar="DIR", help="the git repository (default: .)")
+    plan.add_argument("--max-shards", type=_positive_int, default=MAX_SHARDS, metavar="N",
+                      help=f"the most shards (default {MAX_SHARDS}); more prompts are grouped by pool size")
+    plan.add_argument("--github", action="store_true", help="also write the matrix to the step output `matrix`")
+    plan.set_defaults(handler=_cmd_plan)
+
     rep = commands.add_parser("report", help="render the report again from results files of 'promptci pr'")
-    rep.add_argument("results", nargs="+", type=Path, metavar="RESULTS.json")
+    rep.add_argument("results", nargs="+", type=Path, metavar="RESULTS",
+                     help="results.json files of 'promptci pr', or the --out folders holding them (shards)")
     rep.add_argument("--format", choices=["comment", "summary", "terminal"], default="comment",
                      help="which report (default: the PR comment, Markdown)")
     rep.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the comment")
+    rep.add_argument("--github", action="store_true",
+                     help="in GitHub Actions: publish the merged results (comment, statuses, summary, outputs)")
+    rep.add_argument("--repo", default=".", type=Path, metavar="DIR", help="with --github: the checkout (default: .)")
+    rep.add_argument("--no-commit-subsets", action="store_true", help="with --github: subsets as a patch only")
+    rep.add_argument("--no-suggestions", action="store_true", help="with --github: no review suggestion comments")
+    _bot_login(rep)
     rep.set_defaults(handler=_cmd_report)
 
     demo = commands.add_parser("demo", help="the whole pull-request flow on a throwaway copy of the bundled example")
@@ -133,6 +152,14 @@ def _parser() -> argparse.ArgumentParser:
     cs.add_argument("--labels", metavar="A,B,...", help="the label set, comma-separated")
     cs.set_defaults(handler=_cmd_import, kind="csv")
     return parser
+
+
+MAX_SHARDS = 10
+
+
+def _bot_login(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--bot-login", default="github-actions[bot]", metavar="LOGIN",
+                         help="with --github: the login whose comment is the sticky one (default: github-actions[bot])")
 
 
 def _flow_arguments(command: argparse.ArgumentParser) -> None:
@@ -418,27 +445,53 @@ def _optimize_record(prompt, job, client) -> dict:
 
 
 def _cmd_pr(args: argparse.Namespace) -> int:
+    actions = _actions(args.github)
+    return _flow(args, str(args.repo), _base_ref(args, actions), args.head, actions)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from . import gitdiff
+    from .plan import matrix, plan
+
+    actions = _actions(args.github)
+    changes = gitdiff.changed_prompts(str(args.repo), _base_ref(args, actions), args.head)
+    with gitdiff.checkout(str(args.repo), args.head) as tree:
+        shards = plan(changes, tree, args.max_shards)
+    text = json.dumps(matrix(shards), separators=(",", ":"))
+    sys.stdout.write(text + "\n")
+    if actions is not None:
+        from .github import workflow
+        workflow.set_outputs(actions.output_path, {"matrix": text, "shards": str(len(shards))})
+    return EXIT_OK
+
+
+def _actions(github: bool):
+    """The Actions run when --github is given (its token masked in the log from here on), else None."""
+    if not github:
+        return None
+    from .github import actions, workflow
+
+    run = actions.from_environ()
+    workflow.mask(sys.stdout, run.token)
+    return run
+
+
+def _base_ref(args: argparse.Namespace, actions) -> str:
+    """--base, else in Actions the merge commit's first parent or the payload's base, else origin/$GITHUB_BASE_REF."""
     import os
 
     from . import gitdiff
     from .errors import InputError
 
-    actions = None
-    if args.github:
-        from .github import actions as github_actions
-        from .github import workflow
-
-        actions = github_actions.from_environ()
-        workflow.mask(sys.stdout, actions.token)
-    base = args.base
-    if base is None and actions is not None and actions.pr is not None:
-        # the refs/pull/N/merge checkout: its first parent is the base tip; else the payload's base commit
-        base = f"{args.head}^1" if gitdiff.is_merge(str(args.repo), args.head) else actions.pr.base_sha
-    if base is None and os.environ.get("GITHUB_BASE_REF"):
-        base = f"origin/{os.environ['GITHUB_BASE_REF']}"
-    if base is None:
-        raise InputError("no base to compare with", field="--base", fix="pass --base REF, e.g. --base origin/main")
-    return _flow(args, str(args.repo), base, args.head, actions)
+    if args.base:
+        return args.base
+    if actions is not None and actions.pr is not None:
+        return f"{args.head}^1" if gitdiff.is_merge(str(args.repo), args.head) else actions.pr.base_sha
+    if os.environ.get("GITHUB_BASE_REF"):
+        return f"origin/{os.environ['GITHUB_BASE_REF']}"
+    raise InputError("no base to compare with", field="--base", fix="pass --base REF, e.g. --base origin/main")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -475,6 +528,8 @@ def _flow(args: argparse.Namespace, repo: str, base: str, head: str, actions) ->
             failure = None
     if failure is not None:
         return publish.fault(actions, failure)  # the summary and outputs say what stopped the run
+    if getattr(args, "shard", None):
+        return code  # a shard's results are published by the merge job (promptci report --github)
     return _publish(args, data, actions, repo, code)
 
 
@@ -491,7 +546,7 @@ def _run(args: argparse.Namespace, repo: str, base: str, head: str) -> dict:
     if args.prompts:
         from fnmatch import fnmatch
         changes = [c for c in changes if any(fnmatch(c.path, glob) for glob in args.prompts)]
-    out.print(f"{len(changes)} changed prompt{'s' if len(changes) != 1 else ''} between {base} and {head}")
+    shard = getattr(args, "shard", None)
     gate = {k: v for k, v in (("min_score", args.min_score), ("tolerance", args.tolerance)) if v is not None}
     options = Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,
                       max_usd=args.max_usd, steps=args.steps, model=args.model, optimizer_model=args.optimizer_model,
@@ -499,11 +554,26 @@ def _run(args: argparse.Namespace, repo: str, base: str, head: str) -> dict:
     client = ModelClient()
     try:
         with gitdiff.checkout(repo, head) as tree:
+            if shard:
+                changes = _shard(changes, tree, shard, args.max_shards)
+            out.print(f"{len(changes)} changed prompt{'s' if len(changes) != 1 else ''} between {base} and {head}"
+                      + (f" in shard {shard}" if shard else ""))
             result = asyncio.run(run_pr(changes, tree, client, options,
                                         progress=lambda line: print(line, file=sys.stderr, flush=True)))
     finally:
         client.close()
     return prresults.to_dict(result)
+
+
+def _shard(changes: list, tree: Path, shard: str, max_shards: int) -> list:
+    from .errors import InputError
+    from .plan import plan
+
+    shards = {s.id: s for s in plan(changes, tree, max_shards)}
+    if shard not in shards:
+        raise InputError(f"no shard '{shard}' in a plan of {len(shards)}", field="--shard",
+                         fix="pass a shard id from 'promptci plan' with the same --max-shards")
+    return [c for c in changes if c.path in shards[shard].prompts]
 
 
 def _write(args: argparse.Namespace, data: dict) -> int:
@@ -547,7 +617,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from . import prresults
     from .report import render
 
-    data = prresults.merge([prresults.load(path) for path in args.results])
+    data = prresults.merge([prresults.load(p / "results.json" if p.is_dir() else p) for p in args.results])
+    if args.github:
+        actions = _actions(True)
+        args.out = args.results[0] if args.results[0].is_dir() else args.results[0].parent
+        from .github import workflow
+        with workflow.commands_off(sys.stdout):  # text from the pull requests is logged
+            sys.stdout.write(render.render(data, name=render.TERMINAL))
+        code = EXIT_GATE_FAILED if data["verdict"]["status"] == "fail" else EXIT_OK
+        return _publish(args, data, actions, str(args.repo), code)
     if args.format == "terminal":
         text = render.render(data, name=render.TERMINAL)
     elif args.format == "summary":

@@ -6,8 +6,8 @@ IPOMP stage-2 refresh from every prompt scored in the run, with base and head re
 items; the paired comparison and the gate, scoring further pool items in IPOMP order while the verdict
 is undecided and the budget allows. Reporting and publishing come after this module, from its result.
 
-The budget never cuts the base/head comparison: the optimizer gets what is left, and extra items for
-an undecided verdict come last.
+The budget never cuts the base/head comparison; the refresh's calls are kept back from the optimizer,
+which gets what is left; extra items for an undecided verdict come last.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import difflib
 import math
 import posixpath
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
 from . import gate, promptfile, subsetfile, subsets
@@ -47,7 +47,7 @@ class Options:
     model: str | None = None  # the task model instead of each prompt's own
     optimizer_model: str | None = None
     subset_size: int | None = None  # for subsets chosen in this run (none committed, or stale)
-    gate: dict = field(default_factory=dict)  # overrides of the prompts' promptci.gate settings  # the PR flow judges the suggestion on the subset; a held-out slice is optional
+    gate: dict = field(default_factory=dict)  # overrides of the prompts' promptci.gate settings
 
 
 @dataclass

@@ -10,9 +10,10 @@ import base64
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from ..report.escape import flat
 from .client import Client
 
-STATE = {"pass": "success", "fail": "failure", "undecided": "failure", "error": "error", "neutral": "success"}
+STATE = {"pass": "success", "fail": "failure", "undecided": "failure", "error": "error"}
 DESCRIPTION_LIMIT = 140
 CONTEXT_LIMIT = 255
 
@@ -44,7 +45,7 @@ class PullRequestAPI:
 
     def set_status(self, sha: str, *, context: str, state: str, description: str, target_url: str = "") -> None:
         """A commit status on the pull request's head commit."""
-        body = {"state": state, "context": context[:CONTEXT_LIMIT], "description": _cut(description, DESCRIPTION_LIMIT)}
+        body = {"state": state, "context": context[:CONTEXT_LIMIT], "description": flat(description, DESCRIPTION_LIMIT)}
         if target_url:
             body["target_url"] = target_url
         self.client.request("POST", f"/repos/{self.repo}/statuses/{sha}", json=body)
@@ -71,7 +72,3 @@ class PullRequestAPI:
             comment.update(start_line=start_line, start_side="RIGHT")
         self.client.request("POST", f"/repos/{self.repo}/pulls/{self.number}/comments", json=comment)
 
-
-def _cut(text: str, limit: int) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"

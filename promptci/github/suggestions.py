@@ -13,7 +13,6 @@ import hashlib
 from dataclasses import dataclass
 
 from ..report import escape
-from ..report.escape import printable
 
 CONTEXT = 3
 
@@ -25,7 +24,7 @@ class Suggestion:
     lines: list[str]  # what replaces them (empty: delete them)
 
     def body(self, marker: str) -> str:
-        text = printable("".join(self.lines)).rstrip("\n")
+        text = escape.printable("".join(self.lines)).rstrip("\n")
         fence = escape.fence(text)
         inner = f"{text}\n" if self.lines else ""
         return f"{marker}\n{fence}suggestion\n{inner}{fence}\n"

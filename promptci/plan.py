@@ -1,0 +1,58 @@
+"""Splitting a pull request's changed prompts into shards for GitHub Actions' matrix (DESIGN.md §6).
+
+One shard per changed prompt up to `max_shards`; beyond that, balanced groups: prompts by pool size,
+largest first, each to the shard with the fewest pool items so far (longest-processing-time first).
+The plan depends only on the change, so every job that computes it gets the same one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from . import promptfile
+from .errors import InputError
+from .gitdiff import Change
+
+
+@dataclass
+class Shard:
+    id: str
+    prompts: list[str] = field(default_factory=list)
+    items: int = 0  # pool items in the shard, the measure it is balanced on
+
+
+def plan(changes: Sequence[Change], tree: Path, max_shards: int) -> list[Shard]:
+    """The changes in at most `max_shards` shards of about equal pool size, in a stable order."""
+    sized = sorted(((pool_size(c, tree), c.path) for c in changes), key=lambda s: (-s[0], s[1]))
+    shards = [Shard(id=str(n + 1)) for n in range(min(max_shards, len(sized)))]
+    for size, path in sized:
+        lightest = min(shards, key=lambda s: (s.items, len(s.prompts), int(s.id)))
+        lightest.prompts.append(path)
+        lightest.items += size
+    for shard in shards:
+        shard.prompts.sort()
+    return shards
+
+
+def pool_size(change: Change, tree: Path) -> int:
+    """How many items the head version's pool holds (lines of its JSONL; 0 for a deleted or broken prompt)."""
+    if change.new_text is None or change.new_path is None:
+        return 0
+    try:
+        prompt = promptfile.parse(change.new_text, tree / change.new_path)
+    except InputError:
+        return 0  # it fails fast in its shard, with the error in the report
+    if prompt.settings.pool:
+        try:
+            with prompt.resolve(prompt.settings.pool).open("rb") as handle:
+                return sum(1 for line in handle if line.strip())
+        except OSError:
+            return 0
+    return len(prompt.spec.testData or [])
+
+
+def matrix(shards: Sequence[Shard]) -> dict:
+    """The plan as a `strategy.matrix` value: `include` rows with the shard id and its prompts."""
+    return {"include": [{"shard": s.id, "prompts": " ".join(s.prompts), "items": s.items} for s in shards]}

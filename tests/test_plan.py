@@ -1,0 +1,80 @@
+"""Sharding a pull request over the Actions matrix: `promptci plan`, `pr --shard`, and the merge in
+`promptci report`, on a real git repository with the embedded model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from promptci.gitdiff import Change
+from promptci.plan import matrix, plan
+
+from .helpers import run_cli
+
+PROMPT = """name: {name}
+model: local/gemma-3-270m
+modelParameters: {{maxTokens: 4}}
+messages:
+  - role: user
+    content: "{body} {{{{input}}}} ="
+testData:
+{items}
+"""
+
+
+def _prompt(name: str, body: str, n: int) -> str:
+    items = "\n".join(f"  - {{input: '{k} + {k}', expected: '{2 * k}'}}" for k in range(n))
+    return PROMPT.format(name=name, body=body, items=items)
+
+
+def _change(path: str, text: str) -> Change:
+    return Change(status="modified", old_path=path, new_path=path, old_text=text, new_text=text, reason="test")
+
+
+def test_shards_balance_pool_sizes_and_the_plan_is_stable(tmp_path: Path) -> None:
+    sizes = {"a": 9, "b": 5, "c": 4, "d": 1, "e": 1}
+    changes = [_change(f"prompts/{k}.prompt.yml", _prompt(k, "Sum:", n)) for k, n in sizes.items()]
+    shards = plan(changes, tmp_path, max_shards=2)
+    assert sorted(s.items for s in shards) == [10, 10]  # 9+1 and 5+4+1
+    assert sorted(p for s in shards for p in s.prompts) == sorted(c.path for c in changes)
+    assert plan(list(reversed(changes)), tmp_path, max_shards=2) == shards  # order of the diff does not matter
+    assert [len(s.prompts) for s in plan(changes, tmp_path, max_shards=10)] == [1] * 5  # one per prompt
+    assert matrix(shards)["include"][0]["shard"] == "1"
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+def test_two_shards_run_apart_and_merge_into_one_report(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    for name, n in (("a", 4), ("b", 3), ("c", 2)):
+        (repo / "prompts" / f"{name}.prompt.yml").write_text(_prompt(name, "Sum:", n))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    _git(repo, "checkout", "-qb", "change")
+    for name, n in (("a", 4), ("b", 3), ("c", 2)):
+        (repo / "prompts" / f"{name}.prompt.yml").write_text(_prompt(name, "What is", n))
+    _git(repo, "commit", "-qam", "reword")
+
+    proc = run_cli("plan", "--base", "main", "--repo", str(repo), "--max-shards", "2")
+    assert proc.returncode == 0, proc.stderr
+    include = json.loads(proc.stdout)["include"]
+    assert [row["shard"] for row in include] == ["1", "2"] and {row["items"] for row in include} == {4, 5}
+    outs = []
+    for row in include:
+        out = tmp_path / f"shard-{row['shard']}"
+        proc = run_cli("pr", "--base", "main", "--repo", str(repo), "--shard", row["shard"], "--max-shards", "2",
+                       "--out", str(out), "--no-optimize", "--no-refresh")
+        assert proc.returncode in (0, 1), proc.stderr
+        shard_paths = [p["path"] for p in json.loads((out / "results.json").read_text())["prompts"]]
+        assert " ".join(shard_paths) == row["prompts"]
+        outs.append(str(out))
+    merged = run_cli("report", *outs, "--format", "terminal")
+    assert merged.returncode in (0, 1) and all(f"prompts/{n}.prompt.yml" in merged.stdout for n in "abc")
+    wrong = run_cli("pr", "--base", "main", "--repo", str(repo), "--shard", "7", "--max-shards", "2")
+    assert wrong.returncode == 2 and "no shard '7' in a plan of 2" in wrong.stderr
