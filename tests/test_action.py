@@ -21,6 +21,7 @@ from .helpers import ROOT
 
 BIN = Path(sys.executable).parent
 WORKFLOW = ROOT / ".github" / "workflows" / "promptci.yml"
+SHARDED = ROOT / ".github" / "workflows" / "promptci-sharded.yml"
 
 
 def tool(name: str) -> str:
@@ -37,7 +38,7 @@ def test_actionlint_checks_the_workflow_and_the_action_it_uses() -> None:
 
 
 @pytest.mark.parametrize("schema,paths", [("vendor.github-actions", ["action.yml"]),
-                                          ("vendor.github-workflows", [str(WORKFLOW)])])
+                                          ("vendor.github-workflows", [str(WORKFLOW), str(SHARDED)])])
 def test_action_and_workflow_match_githubs_schemas(schema: str, paths: list[str]) -> None:
     proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", schema, *paths], cwd=ROOT,
                           capture_output=True, text=True)
@@ -50,20 +51,34 @@ def test_zizmor_finds_nothing() -> None:
     assert proc.returncode == 0 and "No findings" in proc.stdout, proc.stdout + proc.stderr
 
 
-def _repo(target: Path) -> tuple[str, str]:
-    """promptci itself, a workflow using it as `uses: ./`, and the demo's pull request on top."""
+def _promptci(target: Path) -> None:
+    """promptci itself in `target`, as `uses: ./` finds it."""
     for name in ("action.yml", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, target / name)
     shutil.copytree(ROOT / "promptci", target / "promptci", ignore=shutil.ignore_patterns("__pycache__"))
-    flow = yaml.safe_load(WORKFLOW.read_text())
+
+
+def _workflow(source: Path, target: Path, edit) -> None:
+    """One of our workflows, edited by `edit(jobs)` for act, written into `target`."""
+    flow = yaml.safe_load(source.read_text())
     flow["on"] = flow.pop(True)  # YAML 1.1 reads the key `on` as true
-    steps = flow["jobs"]["gate"]["steps"]
-    # act runs no remote action offline except its built-in checkout: the cache step goes
-    steps[:] = [s for s in steps if "actions/cache" not in s.get("uses", "")]
-    gate = next(s for s in steps if s.get("uses") == "./")
-    gate["with"].update({"optimize": "false", "commit-subsets": "false"})
+    for job in flow["jobs"].values():
+        # act runs no remote action offline except its built-in checkout: the cache steps go
+        job["steps"] = [s for s in job["steps"] if "actions/cache" not in s.get("uses", "")]
+    edit(flow["jobs"])
     (target / ".github" / "workflows").mkdir(parents=True)
-    (target / ".github" / "workflows" / "promptci.yml").write_text(yaml.safe_dump(flow, sort_keys=False))
+    (target / ".github" / "workflows" / source.name).write_text(yaml.safe_dump(flow, sort_keys=False))
+
+
+def _repo(target: Path) -> tuple[str, str]:
+    """promptci, our workflow using it as `uses: ./`, and the demo's pull request on top."""
+    _promptci(target)
+
+    def edit(jobs: dict) -> None:
+        gate = next(s for s in jobs["gate"]["steps"] if s.get("uses") == "./")
+        gate["with"].update({"optimize": "false", "commit-subsets": "false"})
+
+    _workflow(WORKFLOW, target, edit)
     base, head = demo.make_repo(target)
     # act names the repository after `origin` (nothing is fetched)
     subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=target,
@@ -71,25 +86,38 @@ def _repo(target: Path) -> tuple[str, str]:
     return base, head
 
 
-@pytest.mark.slow
-def test_the_action_gates_a_pull_request_under_act(tmp_path: Path) -> None:
-    act = tool("act")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    base, head = _repo(repo)
+def _act(repo: Path, event: Path, api: str, home: Path) -> tuple[subprocess.CompletedProcess, list[dict], str]:
+    proc = subprocess.run(
+        [tool("act"), "pull_request", "-e", str(event), "-P", "ubuntu-latest=-self-hosted", "--json",
+         "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789"],
+        cwd=repo, capture_output=True, text=True, timeout=1500,
+        env={**os.environ, "HOME": str(home), "PIP_CACHE_DIR": _pip_cache()})
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return proc, records, "\n".join(str(r.get("msg", "")) for r in records)
+
+
+def _event(tmp_path: Path, base: str, head: str, branch: str) -> tuple[Path, dict]:
+    import jsonschema
+
     payload = tools.webhook_example("pull_request", "synchronize")
     pr = payload["pull_request"]
-    pr["head"].update(sha=head, ref="trim-examples")
+    pr["head"].update(sha=head, ref=branch)
     pr["base"].update(sha=base, ref="main")
-    import jsonschema
     jsonschema.validate(payload, tools.webhook_schema("pull_request", "synchronize"))
     event = tmp_path / "event.json"
     event.write_text(json.dumps(payload))
+    return event, payload
 
+
+@pytest.mark.slow
+def test_the_action_gates_a_pull_request_under_act(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    base, head = _repo(repo)
+    event, payload = _event(tmp_path, base, head, "trim-examples")
+    where, number = f"/repos/{payload['repository']['full_name']}", payload["number"]
     scenarios = tmp_path / "scenarios"
     scenarios.mkdir()
-    where = f"/repos/{payload['repository']['full_name']}"
-    number = payload["number"]
     (scenarios / "action.json").write_text(json.dumps([
         _fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
         _fixture("post", f"{where}/issues/{number}/comments", 201, tools.openapi_example("issue-comment")),
@@ -99,19 +127,74 @@ def test_the_action_gates_a_pull_request_under_act(tmp_path: Path) -> None:
     url = next(server)
     try:
         api = tools.load_scenario(url, "action")
-        proc = subprocess.run(
-            [act, "pull_request", "-e", str(event), "-P", "ubuntu-latest=-self-hosted", "--json",
-             "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789"],
-            cwd=repo, capture_output=True, text=True, timeout=1200,
-            env={**os.environ, "HOME": str(tmp_path / "home"), "PIP_CACHE_DIR": _pip_cache()})
-        records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-        messages = "\n".join(str(r.get("msg", "")) for r in records)
+        proc, records, messages = _act(repo, event, api, tmp_path / "home")
         assert proc.returncode == 1, messages[-4000:] + proc.stderr[-2000:]  # the demo's change fails the gate
-        assert any(r.get("jobResult") == "failure" for r in records), messages[-3000:] + proc.stderr[-3000:]
+        assert any(r.get("jobResult") == "failure" for r in records), messages[-3000:]
         assert "::error file=prompts/intent.prompt.yml,line=" in messages
         assert "verdict=fail" in messages.replace(" ", "") or "verdict<<" in messages
         assert "report posted" in messages and "ghs_test_token" not in messages
         assert tools.consumed(api)  # exactly the expected requests, in order
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_the_sharded_workflow_plans_gates_two_shards_and_merges_under_act(tmp_path: Path) -> None:
+    from .test_plan import _prompt
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _promptci(repo)
+    artifacts = tmp_path / "artifacts"
+
+    def edit(jobs: dict) -> None:
+        # the artifact actions cannot run offline: the shards' folders go to a folder on this host instead
+        gate = jobs["gate"]["steps"]
+        upload = next(s for s in gate if "upload-artifact" in s.get("uses", ""))
+        gate[gate.index(upload)] = {"if": upload["if"], "run": f"mkdir -p {artifacts} && cp -r "
+                                    "${{ runner.temp }}/promptci-shard " + f"{artifacts}/" + "shard-${{ matrix.shard }}"}
+        report = jobs["report"]["steps"]
+        report[:] = [s for s in report if "download-artifact" not in s.get("uses", "")]
+        next(s for s in report if s.get("uses") == "./")["with"]["results"] = str(artifacts)
+        jobs["gate"]["strategy"]["max-parallel"] = 1  # two cores
+
+    _workflow(SHARDED, repo, edit)
+    (repo / "prompts").mkdir()
+    for name, n in (("a", 3), ("b", 2)):
+        (repo / "prompts" / f"{name}.prompt.yml").write_text(_prompt(name, "Sum:", n))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=repo, check=True)
+    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    subprocess.run([*git, "checkout", "-qb", "reword"], cwd=repo, check=True)
+    for name, n in (("a", 3), ("b", 2)):
+        (repo / "prompts" / f"{name}.prompt.yml").write_text(_prompt(name, "What is", n))
+    subprocess.run([*git, "commit", "-qam", "reword"], cwd=repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
+                   check=True)
+    event, payload = _event(tmp_path, base, head, "reword")
+    where, number = f"/repos/{payload['repository']['full_name']}", payload["number"]
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "sharded.json").write_text(json.dumps([
+        _fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
+        _fixture("post", f"{where}/issues/{number}/comments", 201, tools.openapi_example("issue-comment")),
+        _fixture("post", f"{where}/statuses/{head}", 201, tools.openapi_example("status")),
+        _fixture("post", f"{where}/statuses/{head}", 201, tools.openapi_example("status")),
+    ]))
+    server = tools.start_fixtures_server(scenarios, recorded=())
+    url = next(server)
+    try:
+        api = tools.load_scenario(url, "sharded")
+        proc, records, messages = _act(repo, event, api, tmp_path / "home")
+        assert sorted(p.name for p in artifacts.iterdir()) == ["shard-1", "shard-2"], messages[-4000:]
+        shards = [json.loads((artifacts / f"shard-{n}" / "results.json").read_text()) for n in (1, 2)]
+        assert sorted(p["path"] for s in shards for p in s["prompts"]) == ["prompts/a.prompt.yml",
+                                                                           "prompts/b.prompt.yml"]
+        assert "report posted" in messages, messages[-4000:] + proc.stderr[-2000:]
+        assert tools.consumed(api)  # one comment for both shards, one status per prompt
     finally:
         server.close()
 

@@ -78,3 +78,59 @@ def test_two_shards_run_apart_and_merge_into_one_report(tmp_path: Path) -> None:
     assert merged.returncode in (0, 1) and all(f"prompts/{n}.prompt.yml" in merged.stdout for n in "abc")
     wrong = run_cli("pr", "--base", "main", "--repo", str(repo), "--shard", "7", "--max-shards", "2")
     assert wrong.returncode == 2 and "no shard '7' in a plan of 2" in wrong.stderr
+
+
+def test_the_merge_job_posts_one_comment_and_a_status_per_prompt(tmp_path: Path) -> None:
+    from . import github_tools as tools
+
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    for name in "ab":
+        (repo / "prompts" / f"{name}.prompt.yml").write_text(_prompt(name, "Sum:", 2))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    _git(repo, "checkout", "-qb", "change")
+    for name in "ab":
+        (repo / "prompts" / f"{name}.prompt.yml").write_text(_prompt(name, "What is", 2))
+    _git(repo, "commit", "-qam", "reword")
+    outs = []
+    for shard in ("1", "2"):
+        out = tmp_path / f"shard-{shard}"
+        proc = run_cli("pr", "--base", "main", "--repo", str(repo), "--shard", shard, "--max-shards", "2",
+                       "--out", str(out), "--no-optimize", "--no-refresh")
+        assert proc.returncode in (0, 1), proc.stderr
+        outs.append(str(out))
+
+    payload = tools.webhook_example("pull_request", "synchronize")
+    where, number, sha = f"/repos/{payload['repository']['full_name']}", payload["number"], payload["pull_request"][
+        "head"]["sha"]
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+
+    def fixture(method: str, path: str, status: int, response) -> dict:
+        return {"scope": "https://api.github.com:443", "method": method, "path": path, "status": status,
+                "response": response, "reqheaders": {}, "headers": {"content-type": "application/json"}}
+
+    (scenarios / "merge.json").write_text(json.dumps([
+        fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
+        fixture("post", f"{where}/issues/{number}/comments", 201, tools.openapi_example("issue-comment")),
+        fixture("post", f"{where}/statuses/{sha}", 201, tools.openapi_example("status")),
+        fixture("post", f"{where}/statuses/{sha}", 201, tools.openapi_example("status")),
+    ]))
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(payload))
+    server = tools.start_fixtures_server(scenarios, recorded=())
+    url = next(server)
+    try:
+        api = tools.load_scenario(url, "merge")
+        env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event),
+               "GITHUB_API_URL": api, "GITHUB_TOKEN": "ghs_test", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+               "GITHUB_OUTPUT": str(tmp_path / "output")}
+        proc = run_cli("report", *outs, "--github", "--repo", str(repo), env=env)
+        assert proc.returncode in (0, 1), proc.stderr
+        assert tools.consumed(api)  # one comment for both shards, then one status per prompt
+        summary = (tmp_path / "summary.md").read_text()
+        assert "prompts/a.prompt.yml" in summary and "prompts/b.prompt.yml" in summary
+    finally:
+        server.close()
