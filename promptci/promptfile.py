@@ -250,7 +250,12 @@ def load(path: str | Path) -> PromptFile:
 
 
 def parse(text: str, path: Path) -> PromptFile:
-    """Validate prompt-file text that was read from `path`."""
+    """Validate prompt-file text that was read from `path` (or from a git blob: the same limits apply)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise InputError(f"file is over the {MAX_FILE_BYTES}-byte limit for prompt files", path=path,
+                         fix="move eval data to a JSONL pool (promptci.pool)")
+    if "\0" in text:
+        raise InputError("file holds binary data", path=path, fix="a prompt file must be UTF-8 YAML text")
     doc = _load_yaml(text, path)
     if not isinstance(doc, CommentedMap):
         raise InputError("the file must be a YAML mapping of GitHub Models fields", path=path,
@@ -384,10 +389,12 @@ def _input_error(exc: ValidationError, doc: CommentedMap, path: Path) -> InputEr
     # The unknown one, with its "did you mean", is the more useful message.
     errors = exc.errors(include_url=False)
     err = min(errors, key=lambda e: {"extra_forbidden": 0, "missing": 2}.get(e["type"], 1))
+    kind = err["type"]
     keys = [p for p in err["loc"] if isinstance(p, int) or _is_field_name(p)]
+    if kind == "extra_forbidden":  # the unknown key is the user's, whatever its spelling (found by fuzzing)
+        keys = [p for p in err["loc"][:-1] if isinstance(p, int) or _is_field_name(p)] + [err["loc"][-1]]
     field_path = _field_path(keys)
     line = _line_of(doc, keys)
-    kind = err["type"]
     if kind == "extra_forbidden":
         known = sorted(_known_fields(keys[:-1]))
         close = difflib.get_close_matches(str(keys[-1]), known, n=1)
@@ -408,7 +415,8 @@ def _is_field_name(part: Any) -> bool:
 def _field_path(keys: Sequence[Any]) -> str:
     out = ""
     for key in keys:
-        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+        shown = str(key) if str(key).strip() else repr(key)
+        out += f"[{key}]" if isinstance(key, int) else (f".{shown}" if out else shown)
     return out
 
 
