@@ -33,3 +33,16 @@ def test_readme_commands_exist_and_ci_runs_the_test_command() -> None:
     for script in ("scripts/demo", "scripts/test", "scripts/setup", ".ci/run"):
         assert (ROOT / script).stat().st_mode & 0o111, f"{script} must be executable"
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_test_the_reliability_table_names_exists() -> None:
+    import ast
+    import re
+
+    table = (ROOT / "docs" / "reliability.md").read_text()
+    named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", table)
+    assert len(named) >= 30
+    for module, test in named:
+        tree = ast.parse((ROOT / "tests" / module).read_text())
+        functions = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        assert test in functions, f"docs/reliability.md names {module}::{test}, which does not exist"

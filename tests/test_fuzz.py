@@ -124,3 +124,24 @@ def test_the_comment_keeps_its_limit_and_lets_no_html_through(text: str, outputs
     tokens = [t for block in MD.parse(comment) for t in [block, *(block.children or [])]]
     html = [t.content.strip() for t in tokens if t.type in ("html_inline", "html_block")]
     assert all(ALLOWED_HTML.match(h) for h in html), html
+
+
+def test_a_crash_while_writing_a_subset_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from .helpers import ROOT
+
+    committed = ROOT / "eval_sets" / "intent_recognition.subset.yml"
+    target = tmp_path / "intent_recognition.subset.yml"
+    target.write_bytes(committed.read_bytes())
+    subset = subsetfile.read(committed)
+    refreshed = subsetfile.Subset(**{**subset.__dict__, "items": subset.items[1:]})
+
+    def disk_full(fd: int) -> None:  # the write fails half-way, as on a full disk (the one simulated fault here)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        subsetfile.write(target, refreshed)
+    assert target.read_bytes() == committed.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary file left behind
