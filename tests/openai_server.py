@@ -10,12 +10,22 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 
+@dataclass(frozen=True)
+class Fault:
+    """What `reply` returns to answer with an HTTP error instead (after `delay_s`), as a provider would."""
+
+    status: int
+    retry_after: float | None = None
+    delay_s: float = 0.0
+
+
 class OpenAIServer:
-    def __init__(self, reply: Callable[[dict[str, Any]], str]) -> None:
+    def __init__(self, reply: Callable[[dict[str, Any]], "str | Fault"]) -> None:
         self.reply = reply
         self.requests: list[dict[str, Any]] = []
         server = self
@@ -25,6 +35,17 @@ class OpenAIServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 server.requests.append(body)
                 content = server.reply(body)
+                if isinstance(content, Fault):
+                    time.sleep(content.delay_s)
+                    error = json.dumps({"error": {"message": f"fault {content.status}", "type": "server_error"}})
+                    self.send_response(content.status)
+                    if content.retry_after is not None:
+                        self.send_header("Retry-After", str(content.retry_after))
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error.encode())
+                    return
                 payload = json.dumps({
                     "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", "fake"),
@@ -51,6 +72,11 @@ class OpenAIServer:
     def __exit__(self, *exc: Any) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def kill(self) -> None:
+        """Stop answering at once, as a crashed server would (new connections are refused)."""
+        threading.Thread(target=self._httpd.shutdown, daemon=True).start()
+        self._httpd.socket.close()
 
     def env(self) -> dict[str, str]:
         """Environment that sends `openai/...` models here."""

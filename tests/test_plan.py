@@ -134,3 +134,48 @@ def test_the_merge_job_posts_one_comment_and_a_status_per_prompt(tmp_path: Path)
         assert "prompts/a.prompt.yml" in summary and "prompts/b.prompt.yml" in summary
     finally:
         server.close()
+
+
+def test_github_failing_for_good_still_leaves_the_summary_and_exits_3(tmp_path: Path) -> None:
+    from . import github_tools as tools
+
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    (repo / "prompts" / "a.prompt.yml").write_text(_prompt("a", "Sum:", 3))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    _git(repo, "checkout", "-qb", "change")
+    (repo / "prompts" / "a.prompt.yml").write_text(_prompt("a", "What is", 3))
+    _git(repo, "commit", "-qam", "reword")
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--repo", str(repo), "--out", str(out), "--no-optimize", "--no-refresh")
+    assert proc.returncode == 0, proc.stderr  # 3 items cannot show a significant drop: the gate passes
+
+    payload = tools.webhook_example("pull_request", "synchronize")
+    where, number = f"/repos/{payload['repository']['full_name']}", payload["number"]
+    sha = payload["pull_request"]["head"]["sha"]
+    down = {"scope": "https://api.github.com:443", "status": 502, "response": {"message": "Server Error"},
+            "reqheaders": {}, "headers": {"content-type": "application/json", "retry-after": "0"}}
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "down.json").write_text(json.dumps(
+        [{**down, "method": "get", "path": f"{where}/issues/{number}/comments?per_page=100"}] * 5
+        + [{**down, "method": "post", "path": f"{where}/statuses/{sha}"}] * 5))
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(payload))
+    server = tools.start_fixtures_server(scenarios, recorded=())
+    url = next(server)
+    try:
+        api = tools.load_scenario(url, "down")
+        env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event),
+               "GITHUB_API_URL": api, "GITHUB_TOKEN": "ghs_test", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+               "GITHUB_OUTPUT": str(tmp_path / "output")}
+        proc = run_cli("report", str(out), "--github", "--repo", str(repo), env=env)
+        assert tools.consumed(api)  # each call tried 5 times (4 retries), then given up
+    finally:
+        server.close()
+    assert proc.returncode == 3 and "GitHub requests failed" in proc.stderr
+    assert "::error title=promptci%3A GitHub refused a request::GitHub GET" in proc.stdout
+    assert "prompts/a.prompt.yml" in (tmp_path / "summary.md").read_text()  # the report is not lost
+    assert "verdict<<" in (tmp_path / "output").read_text() and (out / "results.json").exists()
