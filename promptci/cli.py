@@ -521,6 +521,8 @@ def _flow(args: argparse.Namespace, repo: str, base: str, head: str, actions) ->
     with workflow.commands_off(sys.stdout):  # text from the pull request is logged from here on
         try:
             data = _run(args, repo, base, head)
+            if actions.pr is not None:  # for a trusted workflow_run job that posts these results later
+                data["pull_request"] = {"number": actions.pr.number, "head_sha": actions.pr.head_sha}
             code = _write(args, data)
         except PromptCIError as exc:
             failure = exc
@@ -601,6 +603,7 @@ def _publish(args: argparse.Namespace, data: dict, actions, repo: str, code: int
     settings = publish.Settings(commit_subsets=not args.no_commit_subsets, suggest=not args.no_suggestions,
                                 login=args.bot_login, template=args.template)
     with Client(actions.api_url, actions.token) as client:
+        actions = publish.confirm_pull_request(actions, data, client)
         published = publish.publish(data, actions, client, repo_dir=repo, out_dir=args.out, settings=settings)
     if published.comment_url:
         out.print(f"report posted: {published.comment_url}")

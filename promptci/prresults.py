@@ -58,8 +58,12 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     usage["wall_s"] = max(part["usage"]["wall_s"] for part in parts)  # shards run side by side
     usage["budget"] = "; ".join(dict.fromkeys(part["usage"]["budget"] for part in parts))
     verdict = gate.overall([(p["verdict"] or {}).get("status") for p in prompts])
-    return {"format": FORMAT, "verdict": {"status": verdict.status, "reason": verdict.reason}, "usage": usage,
-            "prompts": prompts}
+    merged = {"format": FORMAT, "verdict": {"status": verdict.status, "reason": verdict.reason}, "usage": usage,
+              "prompts": prompts}
+    pulls = {json.dumps(part.get("pull_request"), sort_keys=True) for part in parts if part.get("pull_request")}
+    if len(pulls) == 1:  # the shards of one pull request's run
+        merged["pull_request"] = json.loads(pulls.pop())
+    return merged
 
 
 def _prompt(p: PromptResult) -> dict[str, Any]:

@@ -179,3 +179,79 @@ def test_github_failing_for_good_still_leaves_the_summary_and_exits_3(tmp_path: 
     assert "::error title=promptci%3A GitHub refused a request::GitHub GET" in proc.stdout
     assert "prompts/a.prompt.yml" in (tmp_path / "summary.md").read_text()  # the report is not lost
     assert "verdict<<" in (tmp_path / "output").read_text() and (out / "results.json").exists()
+
+
+def test_the_fork_safe_pattern_posts_results_only_on_the_pull_request_github_confirms(tmp_path: Path) -> None:
+    import copy
+
+    import jsonschema
+
+    from . import github_tools as tools
+
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    (repo / "prompts" / "a.prompt.yml").write_text(_prompt("a", "Sum:", 3))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    _git(repo, "checkout", "-qb", "change")
+    (repo / "prompts" / "a.prompt.yml").write_text(_prompt("a", "What is", 3))
+    _git(repo, "commit", "-qam", "reword")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+
+    # part 1: the pull_request run (read-only, from a fork) scores and writes results naming its pull request
+    pr_event = copy.deepcopy(tools.webhook_example("pull_request", "synchronize"))
+    pr_event["pull_request"]["head"].update(sha=head, ref="change")
+    pr_event["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    pr_event["pull_request"]["base"].update(sha=base, ref="main")
+    (tmp_path / "pr.json").write_text(json.dumps(pr_event))
+    out = tmp_path / "results" / "run"
+    run_env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request",
+               "GITHUB_EVENT_PATH": str(tmp_path / "pr.json"), "GITHUB_TOKEN": "ghs_read_only"}
+    proc = run_cli("pr", "--github", "--repo", str(repo), "--shard", "1", "--max-shards", "1", "--out", str(out),
+                   "--no-optimize", "--no-refresh", env=run_env)
+    assert proc.returncode == 0, proc.stderr
+    number = pr_event["number"]
+    assert json.loads((out / "results.json").read_text())["pull_request"] == {"number": number, "head_sha": head}
+
+    # part 2: the trusted workflow_run job, from GitHub's own payload (a fork's run lists no pull requests)
+    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
+    run_event["workflow_run"].update(event="pull_request", head_sha=head, head_branch="change", pull_requests=[])
+    jsonschema.validate(run_event, tools.webhook_schema("workflow_run", "completed"))
+    (tmp_path / "run.json").write_text(json.dumps(run_event))
+    where = f"/repos/{run_event['repository']['full_name']}"
+    pull = tools.openapi_example("pull-request")
+
+    def fixture(method: str, path: str, status: int, response) -> dict:
+        return {"scope": "https://api.github.com:443", "method": method, "path": path, "status": status,
+                "response": response, "reqheaders": {}, "headers": {"content-type": "application/json"}}
+
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "post.json").write_text(json.dumps([
+        fixture("get", f"{where}/pulls/{number}", 200, {**pull, "head": {**pull["head"], "sha": head}}),
+        fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
+        fixture("post", f"{where}/issues/{number}/comments", 201, tools.openapi_example("issue-comment")),
+        fixture("post", f"{where}/statuses/{head}", 201, tools.openapi_example("status")),
+    ]))
+    (scenarios / "moved.json").write_text(json.dumps([
+        fixture("get", f"{where}/pulls/{number}", 200, {**pull, "head": {**pull["head"], "sha": "f" * 40}}),
+    ]))
+    server = tools.start_fixtures_server(scenarios, recorded=())
+    url = next(server)
+    try:
+        post_env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "workflow_run",
+                    "GITHUB_EVENT_PATH": str(tmp_path / "run.json"), "GITHUB_TOKEN": "ghs_write",
+                    "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+        api = tools.load_scenario(url, "post")
+        proc = run_cli("report", "--github", "--no-commit-subsets", str(tmp_path / "results" / "run"),
+                       env={**post_env, "GITHUB_API_URL": api})
+        assert proc.returncode == 0, proc.stderr
+        assert tools.consumed(api)  # confirmed, then the comment and the status
+        api = tools.load_scenario(url, "moved")
+        proc = run_cli("report", "--github", str(tmp_path / "results" / "run"), env={**post_env, "GITHUB_API_URL": api})
+        assert proc.returncode == 2 and "not at the tested" in proc.stderr  # results for an old head: nothing posted
+        assert tools.consumed(api)
+    finally:
+        server.close()

@@ -16,6 +16,7 @@ from typing import Mapping
 from ..errors import InputError
 
 PR_EVENTS = ("pull_request", "pull_request_target")
+RUN_EVENT = "workflow_run"  # the trusted half of the fork-safe pattern: it posts what a pull_request run found
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ def from_environ(environ: Mapping[str, str] = os.environ) -> Actions:
     pr = None
     if event_name in PR_EVENTS:
         pr = read_event(Path(environ.get("GITHUB_EVENT_PATH", "")))
+    elif event_name == RUN_EVENT:
+        pr = read_workflow_run(Path(environ.get("GITHUB_EVENT_PATH", "")))
     token = environ.get("PROMPTCI_GITHUB_TOKEN") or environ.get("GITHUB_TOKEN") or ""
     return Actions(
         api_url=environ.get("GITHUB_API_URL", "https://api.github.com"),
@@ -94,6 +97,29 @@ def read_event(path: Path) -> PullRequest:
     except (KeyError, TypeError) as exc:
         raise InputError(f"the event payload has no pull request field {exc}", path=path, field="pull_request",
                          fix="run on the pull_request event") from None
+
+
+def read_workflow_run(path: Path) -> PullRequest:
+    """The pull request a finished `pull_request` run was for, from GitHub's own `workflow_run` payload.
+
+    The head commit and repository come from GitHub. The number does too when GitHub gives it; for a
+    fork it does not (`pull_requests` is empty), and `number` is 0 until the results supply it and
+    GitHub confirms it (publish.confirm_pull_request).
+    """
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        run = payload["workflow_run"]
+        pulls = run.get("pull_requests") or []
+        return PullRequest(number=int(pulls[0]["number"]) if pulls else 0,
+                           repo=str(payload["repository"]["full_name"]), head_sha=str(run["head_sha"]),
+                           head_ref=str(run.get("head_branch") or ""),
+                           head_repo=(run.get("head_repository") or {}).get("full_name"), base_ref="", base_sha="")
+    except OSError as exc:
+        raise InputError(f"cannot read the event payload ({exc.strerror})", path=path, field="GITHUB_EVENT_PATH",
+                         fix="run inside a workflow_run workflow") from None
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise InputError(f"the workflow_run payload lacks {exc}", path=path, field="workflow_run",
+                         fix="run on the workflow_run event") from None
 
 
 def _path(value: str | None) -> Path | None:

@@ -14,15 +14,15 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 from .. import gitdiff
-from ..errors import EXIT_OK, InfraError, PromptCIError
+from ..errors import EXIT_OK, InfraError, InputError, PromptCIError
 from ..report import escape, render
 from . import suggestions, workflow
-from .actions import Actions, PullRequest
+from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
 from .pulls import STATE, PullRequestAPI
 
@@ -60,6 +60,26 @@ def read_only_reason(actions: Actions) -> str:
     if not actions.token:
         return "no token was given (the action's `token` input)"
     return ""
+
+
+def confirm_pull_request(actions: Actions, data: Results, client: Client) -> Actions:
+    """In a `workflow_run` job: the pull request to post on, checked with GitHub.
+
+    The number comes from GitHub's payload when it has one, else from the results the pull_request run
+    uploaded — data from the pull request, so it is trusted only when GitHub says that pull request's
+    head is the commit the finished run tested.
+    """
+    if actions.event_name != RUN_EVENT or actions.pr is None:
+        return actions
+    number = actions.pr.number or int((data.get("pull_request") or {}).get("number") or 0)
+    if number <= 0:
+        raise InputError("the results do not say which pull request they are for", field="pull_request",
+                         fix="upload the results.json that 'promptci pr --github' wrote in the pull_request run")
+    head = PullRequestAPI(client, actions.pr.repo, number).head_sha()
+    if head != actions.pr.head_sha:
+        raise InputError(f"pull request #{number} is at {head[:12]}, not at the tested {actions.pr.head_sha[:12]}",
+                         field="pull_request", fix="nothing to post: a newer run will report on the new head")
+    return replace(actions, pr=replace(actions.pr, number=number))
 
 
 def _from_fork(actions: Actions) -> bool:
