@@ -71,7 +71,10 @@ def confirm_pull_request(actions: Actions, data: Results, client: Client) -> Act
     """
     if actions.event_name != RUN_EVENT or actions.pr is None:
         return actions
-    number = actions.pr.number or int((data.get("pull_request") or {}).get("number") or 0)
+    number = actions.pr.number
+    if not number:
+        claimed = (data.get("pull_request") or {}).get("number")
+        number = claimed if isinstance(claimed, int) and not isinstance(claimed, bool) else 0
     if number <= 0:
         raise InputError("the results do not say which pull request they are for", field="pull_request",
                          fix="upload the results.json that 'promptci pr --github' wrote in the pull_request run")
