@@ -151,7 +151,7 @@ def test_usage_errors_exit_2() -> None:
 
 def test_no_network_at_any_point(example_repo: Path) -> None:
     """The embedded model and the embedding model run with every network connection refused."""
-    guard = f"""
+    guard = """
 import socket, sys
 def refuse(*args, **kwargs):
     raise RuntimeError("network access attempted")

@@ -20,7 +20,6 @@ from promptci.github.pulls import PullRequestAPI
 from promptci.report.render import MARKER
 
 from . import github_tools as tools
-from .helpers import run_cli
 
 BOT = "github-actions[bot]"
 OCTOKIT = {"Accept": "application/vnd.github.v3+json",
