@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -77,7 +78,8 @@ class PrismTransport(httpx.HTTPTransport):
         return response
 
 
-def start_prism() -> Iterator[str]:
+@contextmanager
+def prism() -> Iterator[str]:
     """Prism validating every request against GitHub's description; answers generated from its schemas."""
     spec = need(OPENAPI)
     port = free_port()
@@ -92,14 +94,17 @@ def start_prism() -> Iterator[str]:
         proc.wait(10)
 
 
-def start_fixtures_server(scenarios: Path, recorded: tuple[str, ...]) -> Iterator[str]:
-    """The octokit fixtures server with our scenarios (files in `scenarios`) and the `recorded` ones."""
+@contextmanager
+def fixtures_server(folder: Path, scenarios: dict[str, list[dict]], recorded: tuple[str, ...] = ()) -> Iterator[str]:
+    """The octokit fixtures server with `scenarios` of ours (written to `folder`) and the `recorded` ones."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, entries in scenarios.items():
+        (folder / f"{name}.json").write_text(json.dumps(entries))
     for name in recorded:
-        shutil.copyfile(need(STOCK_SCENARIOS / name / "normalized-fixture.json"), scenarios / f"{name}.json")
+        shutil.copyfile(need(STOCK_SCENARIOS / name / "normalized-fixture.json"), folder / f"{name}.json")
     port = free_port()
-    glob = f"{scenarios}/*.json"
     proc = subprocess.Popen([str(NODE_MODULES / ".bin" / "octokit-fixtures-server"), f"--port={port}",
-                             f"--fixtures={glob}", "--log-level=warn", "--ttl=600000"],
+                             f"--fixtures={folder}/*.json", "--log-level=warn", "--ttl=600000"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://localhost:{port}"
     try:
@@ -108,6 +113,34 @@ def start_fixtures_server(scenarios: Path, recorded: tuple[str, ...]) -> Iterato
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def fixture(method: str, path: str, status: int, response: Any, *, headers: dict | None = None,
+            body: Any = None) -> dict:
+    """One request and its answer in the fixtures server's (nock) format; any request body matches unless given."""
+    entry = {"scope": "https://api.github.com:443", "method": method, "path": path, "status": status,
+             "response": response, "reqheaders": {},
+             "headers": {"content-type": "application/json; charset=utf-8", **(headers or {})}}
+    if body is not None:
+        entry["body"] = body
+    return entry
+
+
+def publish_flow(repo: str, number: int, sha: str, statuses: int) -> list[dict]:
+    """What publishing a first report asks of GitHub: no comment yet, so one is created, then the statuses."""
+    where = f"/repos/{repo}"
+    return [fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
+            fixture("post", f"{where}/issues/{number}/comments", 201, openapi_example("issue-comment"))] + \
+        [fixture("post", f"{where}/statuses/{sha}", 201, openapi_example("status"))] * statuses
+
+
+def actions_env(event: Path, tmp_path: Path, *, api: str | None = None, event_name: str = "pull_request",
+                token: str = "ghs_test") -> dict[str, str]:
+    """The variables Actions sets for a step: the event, the token, the output and summary files."""
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event_name, "GITHUB_EVENT_PATH": str(event),
+           "GITHUB_TOKEN": token, "GITHUB_OUTPUT": str(tmp_path / "output"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    return {**env, "GITHUB_API_URL": api} if api else env
 
 
 def load_scenario(server: str, name: str) -> str:

@@ -116,17 +116,8 @@ def test_the_action_gates_a_pull_request_under_act(tmp_path: Path) -> None:
     repo.mkdir()
     base, head = _repo(repo)
     event, payload = _event(tmp_path, base, head, "trim-examples")
-    where, number = f"/repos/{payload['repository']['full_name']}", payload["number"]
-    scenarios = tmp_path / "scenarios"
-    scenarios.mkdir()
-    (scenarios / "action.json").write_text(json.dumps([
-        _fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
-        _fixture("post", f"{where}/issues/{number}/comments", 201, tools.openapi_example("issue-comment")),
-        _fixture("post", f"{where}/statuses/{head}", 201, tools.openapi_example("status")),
-    ]))
-    server = tools.start_fixtures_server(scenarios, recorded=())
-    url = next(server)
-    try:
+    flow = tools.publish_flow(payload["repository"]["full_name"], payload["number"], head, statuses=1)
+    with tools.fixtures_server(tmp_path / "scenarios", {"action": flow}) as url:
         api = tools.load_scenario(url, "action")
         proc, records, messages = _act(repo, event, api, tmp_path / "home")
         assert proc.returncode == 1, messages[-4000:] + proc.stderr[-2000:]  # the demo's change fails the gate
@@ -135,13 +126,11 @@ def test_the_action_gates_a_pull_request_under_act(tmp_path: Path) -> None:
         assert "verdict=fail" in messages.replace(" ", "") or "verdict<<" in messages
         assert "report posted" in messages and "ghs_test_token" not in messages
         assert tools.consumed(api)  # exactly the expected requests, in order
-    finally:
-        server.close()
 
 
 @pytest.mark.slow
 def test_the_sharded_workflow_plans_gates_two_shards_and_merges_under_act(tmp_path: Path) -> None:
-    from .test_plan import _prompt
+    from .test_plan import reworded_repo
 
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -152,42 +141,20 @@ def test_the_sharded_workflow_plans_gates_two_shards_and_merges_under_act(tmp_pa
         # the artifact actions cannot run offline: the shards' folders go to a folder on this host instead
         gate = jobs["gate"]["steps"]
         upload = next(s for s in gate if "upload-artifact" in s.get("uses", ""))
-        gate[gate.index(upload)] = {"if": upload["if"], "run": f"mkdir -p {artifacts} && cp -r "
-                                    "${{ runner.temp }}/promptci-shard " + f"{artifacts}/" + "shard-${{ matrix.shard }}"}
+        copy = f"mkdir -p {artifacts} && cp -r " + "${{ runner.temp }}/promptci-shard " + f"{artifacts}/shard-"
+        gate[gate.index(upload)] = {"if": upload["if"], "run": copy + "${{ matrix.shard }}"}
         report = jobs["report"]["steps"]
         report[:] = [s for s in report if "download-artifact" not in s.get("uses", "")]
         next(s for s in report if s.get("uses") == "./")["with"]["results"] = str(artifacts)
         jobs["gate"]["strategy"]["max-parallel"] = 1  # two cores
 
     _workflow(SHARDED, repo, edit)
-    (repo / "prompts").mkdir()
-    for name, n in (("a", 3), ("b", 2)):
-        (repo / "prompts" / f"{name}.prompt.yml").write_text(_prompt(name, "Sum:", n))
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=repo, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "base"], cwd=repo, check=True)
-    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    subprocess.run([*git, "checkout", "-qb", "reword"], cwd=repo, check=True)
-    for name, n in (("a", 3), ("b", 2)):
-        (repo / "prompts" / f"{name}.prompt.yml").write_text(_prompt(name, "What is", n))
-    subprocess.run([*git, "commit", "-qam", "reword"], cwd=repo, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    base, head = reworded_repo(repo, {"a": 3, "b": 2}, branch="reword")
     subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
                    check=True)
     event, payload = _event(tmp_path, base, head, "reword")
-    where, number = f"/repos/{payload['repository']['full_name']}", payload["number"]
-    scenarios = tmp_path / "scenarios"
-    scenarios.mkdir()
-    (scenarios / "sharded.json").write_text(json.dumps([
-        _fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
-        _fixture("post", f"{where}/issues/{number}/comments", 201, tools.openapi_example("issue-comment")),
-        _fixture("post", f"{where}/statuses/{head}", 201, tools.openapi_example("status")),
-        _fixture("post", f"{where}/statuses/{head}", 201, tools.openapi_example("status")),
-    ]))
-    server = tools.start_fixtures_server(scenarios, recorded=())
-    url = next(server)
-    try:
+    flow = tools.publish_flow(payload["repository"]["full_name"], payload["number"], head, statuses=2)
+    with tools.fixtures_server(tmp_path / "scenarios", {"sharded": flow}) as url:
         api = tools.load_scenario(url, "sharded")
         proc, records, messages = _act(repo, event, api, tmp_path / "home")
         assert sorted(p.name for p in artifacts.iterdir()) == ["shard-1", "shard-2"], messages[-4000:]
@@ -196,13 +163,6 @@ def test_the_sharded_workflow_plans_gates_two_shards_and_merges_under_act(tmp_pa
                                                                            "prompts/b.prompt.yml"]
         assert "report posted" in messages, messages[-4000:] + proc.stderr[-2000:]
         assert tools.consumed(api)  # one comment for both shards, one status per prompt
-    finally:
-        server.close()
-
-
-def _fixture(method: str, path: str, status: int, response) -> dict:
-    return {"scope": "https://api.github.com:443", "method": method, "path": path, "status": status,
-            "response": response, "reqheaders": {}, "headers": {"content-type": "application/json; charset=utf-8"}}
 
 
 def _pip_cache() -> str:

@@ -26,7 +26,8 @@ TREES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4
                                                        st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8),
                                                                        inner, max_size=5)), max_leaves=25)
 YAMLISH = st.lists(st.sampled_from(["name: x\n", "messages:\n", "  - role: user\n", "    content: '{{input}}'\n",
-                                    "&a [*a, *a]\n", "- ", ": ", "{", "}", "[", "]", "\t", "\0", "!!python/object:os.system\n",
+                                    "&a [*a, *a]\n", "- ", ": ", "{", "}", "[", "]", "\t", "\0",
+                                    "!!python/object:os.system\n",
                                     "%YAML 1.1\n", "---\n", "'", '"', "\\", "\n", "{{", "}}", "{% for %}"])
                    | st.text(max_size=20), max_size=30).map("".join)
 SUITE = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

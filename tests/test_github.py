@@ -31,10 +31,8 @@ OCTOKIT = {"Accept": "application/vnd.github.v3+json",
 def _event(tmp_path: Path, payload: dict) -> dict[str, str]:
     path = tmp_path / "event.json"
     path.write_text(json.dumps(payload))
-    return {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(path),
-            "GITHUB_REPOSITORY": payload["repository"]["full_name"], "GITHUB_RUN_ID": "7",
-            "GITHUB_TOKEN": "ghs_secret_value_123456", "GITHUB_OUTPUT": str(tmp_path / "output"),
-            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    return {**tools.actions_env(path, tmp_path, token="ghs_secret_value_123456"),
+            "GITHUB_REPOSITORY": payload["repository"]["full_name"], "GITHUB_RUN_ID": "7"}
 
 
 def test_a_real_pull_request_payload_is_read(tmp_path: Path) -> None:
@@ -99,10 +97,9 @@ def test_outputs_survive_any_value_and_the_summary_stays_under_one_mebibyte(tmp_
 
 @pytest.fixture(scope="module")
 def fixtures_server(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("gh-scenarios")
-    for name, scenario in _scenarios().items():
-        (folder / f"{name}.json").write_text(json.dumps(scenario))
-    yield from tools.start_fixtures_server(folder, recorded=("paginate-issues",))
+    with tools.fixtures_server(tmp_path_factory.mktemp("gh-scenarios"), _scenarios(),
+                               recorded=("paginate-issues",)) as url:
+        yield url
 
 
 def test_pagination_follows_githubs_own_link_headers(fixtures_server: str) -> None:
@@ -181,14 +178,6 @@ def _scenarios() -> dict[str, list[dict]]:
     comment = tools.openapi_example("issue-comment")
     status = tools.openapi_example("status")
 
-    def entry(method: str, path: str, status_code: int, response, headers=None, body=None) -> dict:
-        e = {"scope": "https://api.github.com:443", "method": method, "path": path, "status": status_code,
-             "response": response, "reqheaders": {}, "headers": {"content-type": "application/json; charset=utf-8",
-                                                                 **(headers or {})}}
-        if body is not None:
-            e["body"] = body
-        return e
-
     def someone(n: int, login: str, body: str) -> dict:
         return {**comment, "id": n, "body": body, "user": {**comment["user"], "login": login}}
 
@@ -196,36 +185,36 @@ def _scenarios() -> dict[str, list[dict]]:
     page2 = [someone(4242, BOT, f"{MARKER}\nold report")]
     link = '<https://api.github.com/repositories/9/issues/1/comments?per_page=100&page=2>; rel="next"'
     status_path = f"/repos/octo/repo/statuses/{'a' * 40}"
+    comments, updated, fixture = "/repos/octo/repo/issues/1/comments", f"{MARKER}\nnew report", tools.fixture
     return {
         "sticky-update": [
-            entry("get", "/repos/octo/repo/issues/1/comments?per_page=100", 200, page1, {"link": link}),
-            entry("get", "/repositories/9/issues/1/comments?per_page=100&page=2", 200, page2),
-            entry("patch", "/repos/octo/repo/issues/comments/4242", 200, {**page2[0], "body": f"{MARKER}\nnew report"},
-                  body={"body": f"{MARKER}\nnew report"}),
-            entry("post", status_path, 201, status, body={"state": "failure", "context": "promptci/prompts/a.prompt.yml",
-                                                          "description": "worse"}),
+            fixture("get", f"{comments}?per_page=100", 200, page1, headers={"link": link}),
+            fixture("get", "/repositories/9/issues/1/comments?per_page=100&page=2", 200, page2),
+            fixture("patch", "/repos/octo/repo/issues/comments/4242", 200, {**page2[0], "body": updated},
+                    body={"body": updated}),
+            fixture("post", status_path, 201, status,
+                    body={"state": "failure", "context": "promptci/prompts/a.prompt.yml", "description": "worse"}),
         ],
         "sticky-create": [
-            entry("get", "/repos/octo/repo/issues/1/comments?per_page=100", 200, []),
-            entry("post", "/repos/octo/repo/issues/1/comments", 201, comment, body={"body": f"{MARKER}\nr"}),
+            fixture("get", f"{comments}?per_page=100", 200, []),
+            fixture("post", comments, 201, comment, body={"body": f"{MARKER}\nr"}),
         ],
         "flaky": [
-            entry("post", status_path, 502, {"message": "Server Error"}),
-            entry("post", status_path, 403, {"message": "You have exceeded a secondary rate limit."},
-                  {"retry-after": "3"}),
-            entry("post", status_path, 201, status),
+            fixture("post", status_path, 502, {"message": "Server Error"}),
+            fixture("post", status_path, 403, {"message": "You have exceeded a secondary rate limit."},
+                    headers={"retry-after": "3"}),
+            fixture("post", status_path, 201, status),
         ],
         "too-long": [
-            entry("get", "/repos/octo/repo/issues/1/comments?per_page=100", 200, []),
-            entry("post", "/repos/octo/repo/issues/1/comments", 422, {
-                "message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "custom",
-                                                            "field": "body", "message": "Body is too long"}]}),
-            entry("get", "/repos/octo/repo/issues/1/comments?per_page=100", 200, []),
-            entry("post", "/repos/octo/repo/issues/1/comments", 201, comment),
+            fixture("get", f"{comments}?per_page=100", 200, []),
+            fixture("post", comments, 422, {"message": "Validation Failed", "errors": [
+                {"resource": "IssueComment", "code": "custom", "field": "body", "message": "Body is too long"}]}),
+            fixture("get", f"{comments}?per_page=100", 200, []),
+            fixture("post", comments, 201, comment),
         ],
         "unauthorized": [
-            entry("post", status_path, 401, {"message": "Bad credentials",
-                                             "documentation_url": "https://docs.github.com/rest"}),
+            fixture("post", status_path, 401, {"message": "Bad credentials",
+                                               "documentation_url": "https://docs.github.com/rest"}),
         ],
     }
 
@@ -251,7 +240,8 @@ def test_suggestions_fit_only_inside_the_pull_requests_hunks() -> None:
 
 @pytest.fixture(scope="module")
 def prism():
-    yield from tools.start_prism()
+    with tools.prism() as url:
+        yield url
 
 
 @pytest.mark.slow
