@@ -94,18 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     opt.set_defaults(handler=_cmd_optimize)
 
     pr = commands.add_parser("pr", help="the pull-request flow: score base and head, suggest, refresh, gate")
-    pr.add_argument("--base", metavar="REF",
-                    help="the branch the change targets (default: the pull request's base in Actions, "
-                         "else origin/$GITHUB_BASE_REF)")
-    pr.add_argument("--head", default="HEAD", metavar="REF", help="the change (default: HEAD)")
-    pr.add_argument("--repo", default=".", type=Path, metavar="DIR", help="the git repository (default: .)")
+    _change_arguments(pr)
     _flow_arguments(pr)
     pr.add_argument("--github", action="store_true",
                     help="in GitHub Actions: post the sticky comment, statuses, suggestions, summary and outputs")
-    pr.add_argument("--no-commit-subsets", action="store_true",
-                    help="with --github: put refreshed subsets in the comment as a patch instead of committing them")
-    pr.add_argument("--no-suggestions", action="store_true", help="with --github: no review suggestion comments")
-    _bot_login(pr)
+    _publish_arguments(pr)
     pr.add_argument("--shard", metavar="ID", help="run one shard of 'promptci plan' (same --max-shards); "
                                                    "its results are merged by 'promptci report --github'")
     pr.add_argument("--max-shards", type=_positive_int, default=MAX_SHARDS, metavar="N",
@@ -113,9 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.set_defaults(handler=_cmd_pr)
 
     plan = commands.add_parser("plan", help="split the changed prompts into shards: a GitHub Actions matrix (JSON)")
-    plan.add_argument("--base", metavar="REF", help="as for pr")
-    plan.add_argument("--head", default="HEAD", metavar="REF", help="the change (default: HEAD)")
-    plan.add_argument("--repo", default=".", type=Path, metavar="DIR", help="the git repository (default: .)")
+    _change_arguments(plan)
     plan.add_argument("--max-shards", type=_positive_int, default=MAX_SHARDS, metavar="N",
                       help=f"the most shards (default {MAX_SHARDS}); more prompts are grouped by pool size")
     plan.add_argument("--github", action="store_true", help="also write the matrix to the step output `matrix`")
@@ -130,9 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--github", action="store_true",
                      help="in GitHub Actions: publish the merged results (comment, statuses, summary, outputs)")
     rep.add_argument("--repo", default=".", type=Path, metavar="DIR", help="with --github: the checkout (default: .)")
-    rep.add_argument("--no-commit-subsets", action="store_true", help="with --github: subsets as a patch only")
-    rep.add_argument("--no-suggestions", action="store_true", help="with --github: no review suggestion comments")
-    _bot_login(rep)
+    _publish_arguments(rep)
     rep.set_defaults(handler=_cmd_report)
 
     demo = commands.add_parser("demo", help="the whole pull-request flow on a throwaway copy of the bundled example")
@@ -157,7 +146,20 @@ def _parser() -> argparse.ArgumentParser:
 MAX_SHARDS = 10
 
 
-def _bot_login(command: argparse.ArgumentParser) -> None:
+def _change_arguments(command: argparse.ArgumentParser) -> None:
+    """The change `pr` and `plan` look at."""
+    command.add_argument("--base", metavar="REF",
+                         help="the branch the change targets (default: the pull request's base in Actions, "
+                              "else origin/$GITHUB_BASE_REF)")
+    command.add_argument("--head", default="HEAD", metavar="REF", help="the change (default: HEAD)")
+    command.add_argument("--repo", default=".", type=Path, metavar="DIR", help="the git repository (default: .)")
+
+
+def _publish_arguments(command: argparse.ArgumentParser) -> None:
+    """How `pr --github` and `report --github` publish."""
+    command.add_argument("--no-commit-subsets", action="store_true",
+                         help="with --github: put refreshed subsets in the comment as a patch instead of committing")
+    command.add_argument("--no-suggestions", action="store_true", help="with --github: no review suggestion comments")
     command.add_argument("--bot-login", default="github-actions[bot]", metavar="LOGIN",
                          help="with --github: the login whose comment is the sticky one (default: github-actions[bot])")
 
@@ -593,7 +595,7 @@ def _write(args: argparse.Namespace, data: dict) -> int:
     out.print(render.render(data, name=render.TERMINAL), markup=False, highlight=False)
     out.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'}"
               + (f"; refreshed subsets under {args.out / 'subsets'}" if refreshed else ""))
-    return EXIT_GATE_FAILED if data["verdict"]["status"] == "fail" else EXIT_OK
+    return _gate_code(data)
 
 
 def _publish(args: argparse.Namespace, data: dict, actions, repo: str, code: int) -> int:
@@ -627,8 +629,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         from .github import workflow
         with workflow.commands_off(sys.stdout):  # text from the pull requests is logged
             sys.stdout.write(render.render(data, name=render.TERMINAL))
-        code = EXIT_GATE_FAILED if data["verdict"]["status"] == "fail" else EXIT_OK
-        return _publish(args, data, actions, str(args.repo), code)
+        return _publish(args, data, actions, str(args.repo), _gate_code(data))
     if args.format == "terminal":
         text = render.render(data, name=render.TERMINAL)
     elif args.format == "summary":
@@ -636,6 +637,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     else:
         text = render.render(data, template=args.template)
     sys.stdout.write(text)
+    return _gate_code(data)
+
+
+def _gate_code(data: dict) -> int:
+    """The exit code a pull-request verdict gives: 1 when the gate failed."""
     return EXIT_GATE_FAILED if data["verdict"]["status"] == "fail" else EXIT_OK
 
 

@@ -12,7 +12,6 @@ which gets what is left; extra items for an undecided verdict come last.
 
 from __future__ import annotations
 
-import difflib
 import math
 import posixpath
 import time
@@ -82,16 +81,6 @@ class PromptResult:
     def subset_text(self) -> str | None:
         """The subset file's new text, when this run changed it."""
         return subsetfile.dumps(self.subset) if self.subset is not None and self.subset_changed else None
-
-    def subset_patch(self) -> str:
-        """The subset change as a patch `git apply` takes (empty when the subset did not change)."""
-        new = self.subset_text
-        if new is None:
-            return ""
-        old = self.subset_old_text
-        return "".join(difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True),
-                                            fromfile=f"a/{self.subset_path}" if old is not None else "/dev/null",
-                                            tofile=f"b/{self.subset_path}"))
 
 
 @dataclass

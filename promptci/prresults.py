@@ -6,6 +6,7 @@ report`, publishing — so a report can be rebuilt from a results file alone, on
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -68,14 +69,15 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _prompt(p: PromptResult) -> dict[str, Any]:
     job = p.job
+    subset_text = p.subset_text
     return {
         "path": p.path, "change": asdict(p.change), "model": p.model, "seed": p.seed, "hashes": p.hashes,
         "error": p.error, "timings": p.timings, "verdict": asdict(p.verdict) if p.verdict else None,
         "comparison": asdict(p.comparison) if p.comparison else None,
         "scores": {"base": mean_score(p.base, p.items) if p.base else None, "head": mean_score(p.head, p.items)},
         "items": p.items, "subset_items": p.subset_items, "subset_note": p.subset_note,
-        "subset": {"path": p.subset_path, "changed": p.subset_changed, "text": p.subset_text,
-                   "patch": p.subset_patch(), "replacements": p.replacements},
+        "subset": {"path": p.subset_path, "changed": p.subset_changed, "text": subset_text,
+                   "patch": _patch(p.subset_path, p.subset_old_text, subset_text), "replacements": p.replacements},
         "base": {i: asdict(r) for i, r in p.base.items()}, "head": {i: asdict(r) for i, r in p.head.items()},
         "optimizer": None if job is None else {
             "improved": job.outcome.improved, "stopped": job.outcome.stopped, "steps_done": job.outcome.steps_done,
@@ -84,3 +86,11 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
             "diff": job.outcome.diff("head", "suggested") if job.outcome.improved else "",
             "attempts": [asdict(a) for a in job.outcome.attempts]},
     }
+
+
+def _patch(path: str, old: str | None, new: str | None) -> str:
+    """The subset change as a patch `git apply` takes (empty when the subset did not change)."""
+    if new is None:
+        return ""
+    return "".join(difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=f"a/{path}" if old is not None else "/dev/null", tofile=f"b/{path}"))
