@@ -40,12 +40,8 @@ def render(data: Mapping[str, Any], *, name: str = COMMENT, template: Path | Non
     `template` replaces the built-in comment template; `publication` says what publishing did (the
     subset commits, a read-only run) so the report can tell.
     """
-    if template is not None:
-        env, name = environment(jinja2.FileSystemLoader(str(template.parent))), template.name
-    else:
-        env = environment(jinja2.FileSystemLoader(str(TEMPLATES)))
+    page = _page(template, name)
     try:
-        page = env.get_template(name)
         text = page.render(**context(data, details=True, publication=publication))
         if len(text) > limit:
             text = page.render(**context(data, details=False, publication=publication))
@@ -56,20 +52,47 @@ def render(data: Mapping[str, Any], *, name: str = COMMENT, template: Path | Non
         raise InputError("the report template lost the hidden marker", path=template,
                          fix=f"keep {MARKER} in the template: the sticky comment is found by it")
     if len(text) > limit:
-        cut = "\n\n… (cut to fit GitHub's limit; the full report is in the job summary)\n"
-        text = text[: limit - len(cut) - len(MARKER) - 1] + cut + (MARKER + "\n" if name != TERMINAL else "")
+        tail = "\n\n… (cut to fit GitHub's limit; the full report is in the job summary)\n"
+        text = _cut(text, limit, tail + (MARKER + "\n" if name != TERMINAL else ""))
     return text
+
+
+def _cut(text: str, limit: int, tail: str) -> str:
+    """`text` up to its last blank line outside a code fence that leaves room for `tail`, then `tail`.
+
+    Cutting anywhere else could leave a code span or fence open, and whatever followed in the pull
+    request's text would render as Markdown and HTML again (found by fuzzing the renderer).
+    """
+    room, fence, safe, at = limit - len(tail), None, 0, 0
+    for line in text.splitlines(keepends=True):
+        if at + len(line) > room:
+            break
+        bare = line.rstrip("\n")
+        if fence is not None:
+            fence = None if bare == fence else fence
+        elif bare.startswith("```"):
+            fence = bare[: len(bare) - len(bare.lstrip("`"))]
+        elif not bare:
+            safe = at
+        at += len(line)
+    return text[:safe] + tail
 
 
 def check_template(template: Path) -> None:
     """Fail early, with the file named, on a comment template that cannot be read or parsed."""
+    _page(template, COMMENT)
+
+
+def _page(template: Path | None, name: str) -> jinja2.Template:
+    """The user's template when there is one, else the built-in `name`; errors name the file."""
+    folder, name = (template.parent, template.name) if template is not None else (TEMPLATES, name)
     try:
-        environment(jinja2.FileSystemLoader(str(template.parent))).get_template(template.name)
+        return environment(jinja2.FileSystemLoader(str(folder))).get_template(name)
     except jinja2.TemplateNotFound:
-        raise InputError("template not found", path=template, field="--template", fix="pass an existing file") \
+        raise InputError("template not found", path=folder / name, field="--template", fix="pass an existing file") \
             from None
     except jinja2.TemplateSyntaxError as exc:
-        raise InputError(f"template syntax error: {exc.message}", path=template, line=exc.lineno,
+        raise InputError(f"template syntax error: {exc.message}", path=folder / name, line=exc.lineno,
                          fix="fix the template") from None
 
 
