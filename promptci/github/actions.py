@@ -80,21 +80,15 @@ def from_environ(environ: Mapping[str, str] = os.environ) -> Actions:
 
 def read_event(path: Path) -> PullRequest:
     """The pull request of a `pull_request` event payload."""
+    payload = _payload(path, "pull_request")
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
         pr = payload["pull_request"]
         head, base = pr["head"], pr["base"]
         head_repo = (head.get("repo") or {}).get("full_name")  # null when the fork was deleted
         return PullRequest(number=int(pr["number"]), repo=str(base["repo"]["full_name"]), head_sha=str(head["sha"]),
                            head_ref=str(head["ref"]), head_repo=head_repo, base_ref=str(base["ref"]),
                            base_sha=str(base["sha"]))
-    except OSError as exc:
-        raise InputError(f"cannot read the event payload ({exc.strerror})", path=path, field="GITHUB_EVENT_PATH",
-                         fix="run inside a pull_request workflow") from None
-    except ValueError as exc:
-        raise InputError(f"the event payload is not JSON ({exc})", path=path, fix="run inside a pull_request workflow") \
-            from None
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"the event payload has no pull request field {exc}", path=path, field="pull_request",
                          fix="run on the pull_request event") from None
 
@@ -106,20 +100,32 @@ def read_workflow_run(path: Path) -> PullRequest:
     fork it does not (`pull_requests` is empty), and `number` is 0 until the results supply it and
     GitHub confirms it (publish.confirm_pull_request).
     """
+    payload = _payload(path, "workflow_run")
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
         run = payload["workflow_run"]
         pulls = run.get("pull_requests") or []
         return PullRequest(number=int(pulls[0]["number"]) if pulls else 0,
                            repo=str(payload["repository"]["full_name"]), head_sha=str(run["head_sha"]),
                            head_ref=str(run.get("head_branch") or ""),
                            head_repo=(run.get("head_repository") or {}).get("full_name"), base_ref="", base_sha="")
-    except OSError as exc:
-        raise InputError(f"cannot read the event payload ({exc.strerror})", path=path, field="GITHUB_EVENT_PATH",
-                         fix="run inside a workflow_run workflow") from None
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"the workflow_run payload lacks {exc}", path=path, field="workflow_run",
                          fix="run on the workflow_run event") from None
+
+
+def _payload(path: Path, event: str) -> dict:
+    """The event payload file, read as JSON."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read the event payload ({exc.strerror})", path=path, field="GITHUB_EVENT_PATH",
+                         fix=f"run inside a {event} workflow") from None
+    except ValueError as exc:
+        raise InputError(f"the event payload is not JSON ({exc})", path=path, fix=f"run inside a {event} workflow") \
+            from None
+    if not isinstance(payload, dict):
+        raise InputError("the event payload is not a JSON object", path=path, fix=f"run inside a {event} workflow")
+    return payload
 
 
 def _path(value: str | None) -> Path | None:
