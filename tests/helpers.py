@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-BIGBENCH = SHARED / "datasets" / "bigbench"
+DATA = ROOT / "tests" / "data"
+BIGBENCH = DATA / "bigbench"  # vendored task files: the tests read nothing outside the repository
 EXAMPLE = ROOT / "prompts" / "intent.prompt.yml"
 
 
