@@ -223,7 +223,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
             if not target.exists():
                 found = ["no subset file"]
             else:
-                found = subsetfile.problems(subsetfile.read(target), pool, target)
+                found = subsets.check(prompt, pool, subsetfile.read(target), target)
             if found:
                 stale += 1
                 out.print(f"stale: {target}: {'; '.join(found)} (fix: promptci select {path})")
@@ -490,7 +490,15 @@ def _base_ref(args: argparse.Namespace, actions) -> str:
     if args.base:
         return args.base
     if actions is not None and actions.pr is not None:
-        return f"{args.head}^1" if gitdiff.is_merge(str(args.repo), args.head) else actions.pr.base_sha
+        parents = gitdiff.parents(str(args.repo), args.head)
+        if len(parents) != 2:
+            return actions.pr.base_sha
+        if actions.event_name == "pull_request" and parents[1] != actions.pr.head_sha:
+            # actions/checkout can fetch a merge commit GitHub made for an earlier head (a force-push meanwhile)
+            raise InputError(f"the checked-out merge commit is of head {parents[1][:12]}, but this run is for "
+                             f"{actions.pr.head_sha[:12]}: its files are not the pull request's", field="--head",
+                             fix="re-run the job (GitHub has made a new merge commit by now); nothing was posted")
+        return f"{args.head}^1"
     if os.environ.get("GITHUB_BASE_REF"):
         return f"origin/{os.environ['GITHUB_BASE_REF']}"
     raise InputError("no base to compare with", field="--base", fix="pass --base REF, e.g. --base origin/main")
@@ -557,12 +565,13 @@ def _run(args: argparse.Namespace, repo: str, base: str, head: str) -> dict:
                       subset_size=args.subset_size, gate=gate)
     client = ModelClient()
     try:
-        with gitdiff.checkout(repo, head) as tree:
+        start = gitdiff.diff_start(repo, base, head)  # the base revision's files judge the change
+        with gitdiff.checkout(repo, head) as tree, gitdiff.checkout(repo, start) as judge:
             if shard:
                 changes = _shard(changes, tree, shard, args.max_shards)
             out.print(f"{len(changes)} changed prompt{'s' if len(changes) != 1 else ''} between {base} and {head}"
                       + (f" in shard {shard}" if shard else ""))
-            result = asyncio.run(run_pr(changes, tree, client, options,
+            result = asyncio.run(run_pr(changes, tree, judge, client, options,
                                         progress=lambda line: print(line, file=sys.stderr, flush=True)))
     finally:
         client.close()

@@ -48,12 +48,19 @@ def is_prompt(path: str) -> bool:
     return path.endswith(PROMPT_SUFFIXES)
 
 
+def diff_start(repo_dir: str, base: str, head: str = "HEAD") -> str:
+    """The commit a pull request's change is measured from (the merge base, or the base tip of a
+    `refs/pull/N/merge` commit): the revision whose files judge the change."""
+    repo = _open(repo_dir)
+    return _start(repo, _commit(repo, base), _commit(repo, head)).hexsha
+
+
 def changed_prompts(repo_dir: str, base: str, head: str = "HEAD") -> list[Change]:
     """Every prompt file the change from `base` to `head` touches, directly or through its inputs."""
     repo = _open(repo_dir)
     head_commit = _commit(repo, head)
     start = _start(repo, _commit(repo, base), head_commit)
-    diffs = start.diff(head_commit, find_renames=True) if start is not None else []
+    diffs = start.diff(head_commit, find_renames=True)
     changes: dict[str, Change] = {}
     touched: dict[str, str] = {}  # every changed path -> how
     for d in diffs:
@@ -75,7 +82,7 @@ def changed_prompts(repo_dir: str, base: str, head: str = "HEAD") -> list[Change
         inputs = [p for p in _inputs(path, text) if p in touched]
         if inputs:
             changes[path] = Change(status="inputs", old_path=path, new_path=path,
-                                   old_text=_blob_text(start, path) if start is not None else None, new_text=text,
+                                   old_text=_blob_text(start, path), new_text=text,
                                    reason=", ".join(f"{p} {touched[p]}" for p in inputs))
     return sorted(changes.values(), key=lambda c: c.path)
 
@@ -102,9 +109,9 @@ def message(repo_dir: str, rev: str) -> str:
         return ""
 
 
-def is_merge(repo_dir: str, rev: str) -> bool:
-    """Whether `rev` is a merge commit, as the `refs/pull/N/merge` checkout of a pull request is."""
-    return len(_commit(_open(repo_dir), rev).parents) == 2
+def parents(repo_dir: str, rev: str) -> list[str]:
+    """A commit's parents; two for the `refs/pull/N/merge` checkout of a pull request (base tip, then head)."""
+    return [p.hexsha for p in _commit(_open(repo_dir), rev).parents]
 
 
 def commit_all(repo_dir: str, message: str, *, branch: str | None = None) -> str:
@@ -138,7 +145,7 @@ def _commit(repo: git.Repo, rev: str) -> git.Commit:
                          fix="pass a branch, tag or commit that exists in this clone") from None
 
 
-def _start(repo: git.Repo, base: git.Commit, head: git.Commit) -> git.Commit | None:
+def _start(repo: git.Repo, base: git.Commit, head: git.Commit) -> git.Commit:
     """The commit to diff from: the merge base, or the first parent of a merge commit of base into head."""
     if head.parents and head.parents[0] == base and len(head.parents) == 2:
         return base  # the refs/pull/N/merge commit: its diff against the base tip is the PR's change

@@ -1,6 +1,12 @@
 """The pull-request flow (DESIGN.md §4) for every changed prompt, up to the verdict.
 
-Per prompt: the head version's pool and committed subset (stage 1 when there is none or it is stale);
+What judges a change is the base revision's, never the pull request's: a changed prompt is scored on the
+pool and the committed subset as they are at the base revision, with the base version's evaluators and
+`promptci:` settings (gate, selection, optimizer, api_base) — a pull request that edits its pool, its subset
+file, its evaluators or its gate is reported, not obeyed. Only a prompt the pull request adds is judged by
+its own files, and the report says so.
+
+Per prompt: that judge's pool and committed subset (stage 1 when there is none or it is stale);
 base and head scored on the same subset items; the optimizer run from head on the same subset; one
 IPOMP stage-2 refresh from every prompt scored in the run, with base and head re-scored on the new
 items; the paired comparison and the gate, scoring further pool items in IPOMP order while the verdict
@@ -96,15 +102,16 @@ class PRResult:
     budget: str
 
 
-async def run_pr(changes: Sequence[Change], tree: Path, client: ModelClient, options: Options, *,
+async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client: ModelClient, options: Options, *,
                  progress: Callable[[str], None] = lambda _: None) -> PRResult:
-    """Run the flow for every change; `tree` holds the head version's files."""
+    """Run the flow for every change; `tree` holds the head version's files, `base_tree` the base revision's,
+    which judge it (see the module's docstring)."""
     started = time.perf_counter()
     budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
     results = []
     for change in changes:
         progress(f"{change.path}: {change.reason}")
-        results.append(await _one(change, tree, client, budget, options, progress))
+        results.append(await _one(change, tree, base_tree, client, budget, options, progress))
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
     c = client.counters
     return PRResult(prompts=results, verdict=verdict, calls=c.calls, cache_hits=c.cache_hits,
@@ -112,26 +119,30 @@ async def run_pr(changes: Sequence[Change], tree: Path, client: ModelClient, opt
                     wall_s=time.perf_counter() - started, budget=budget.describe())
 
 
-async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, options: Options,
-               progress: Callable[[str], None]) -> PromptResult:
+async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
+               options: Options, progress: Callable[[str], None]) -> PromptResult:
     result = PromptResult(change=change)
     if change.new_text is None:
         result.verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
         return result
     try:
         with _timed(result, "load and select"):
-            head = promptfile.parse(change.new_text, tree / change.new_path)
-            pool = load_pool(head)
-            base = _base(change, head)
-            committed = _committed(head, pool)
-            subset, result.subset_note = _subset(head, pool, committed, options.subset_size)
+            written = promptfile.parse(change.new_text, tree / change.new_path)
+            base = _base(change, base_tree)
+            judge = _judge(base, written)
+            head = promptfile.judged_by(written, judge.prompt)
+            pool = judge.pool
+            head_pool = pool if judge.prompt is written else load_pool(written)  # what head is judged on after merge
+            committed = _committed(judge.prompt, pool)
+            subset, result.subset_note = _subset(judge.prompt, pool, committed, options.subset_size)
+            result.subset_note = "; ".join(filter(None, (judge.note, result.subset_note)))
     except InputError as exc:
         result.error = str(exc)
         result.verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {exc}")
         return result
     result.model = options.model or head.model
     result.seed = head.settings.selection.seed
-    result.hashes = {"head": head.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
+    result.hashes = {"head": written.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
     by_id = pool.by_id()
     ids = subset.ids
     with _timed(result, "score base and head"):
@@ -162,12 +173,18 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
             await _score(head, pool, new, result.head, client, progress, "head", options.model)
             if base is not None:
                 await _score(base, pool, new, result.base, client, progress, "base", options.model)
-    result.subset_changed = subset != committed
-    result.subset = subset
     result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
-                                                           subsetfile.relative_path(head)))
-    committed_path = subsetfile.path_for(head)
-    result.subset_old_text = committed_path.read_text(encoding="utf-8") if committed_path.exists() else None
+                                                           subsetfile.relative_path(written)))
+    result.subset_old_text = _read(subsetfile.path_for(written))
+    if judge.prompt is not written and result.subset_old_text != _read(subsetfile.path_for(judge.prompt)):
+        result.subset_note += "; this pull request edits the subset file: it was not used to judge (the base's was)"
+    offered = subset
+    if head_pool.sha256 != pool.sha256:  # the judged subset is stale for head's pool: offer a new one for it
+        offered, _ = _subset(written, head_pool, None, options.subset_size)
+        result.subset_note += ("; this pull request changes the pool, so the committed subset is stale for it: "
+                               "a new one chosen with IPOMP stage 1 is offered")
+    result.subset = offered
+    result.subset_changed = offered != _subset_in(subsetfile.path_for(written))
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
@@ -184,25 +201,60 @@ def _timed(result: PromptResult, step: str) -> Iterator[None]:
         result.timings[step] = result.timings.get(step, 0.0) + time.perf_counter() - started
 
 
-def _base(change: Change, head: promptfile.PromptFile) -> promptfile.PromptFile | None:
-    """The base version, read as if it lived where head does, so both are scored on head's pool items."""
-    if change.old_text is None:
+@dataclass(frozen=True)
+class Judge:
+    """What a changed prompt is judged by: whose settings and evaluators, which pool, and a note for the report."""
+
+    prompt: promptfile.PromptFile
+    pool: Pool
+    note: str
+
+
+def _base(change: Change, base_tree: Path) -> promptfile.PromptFile | None:
+    """The base version where it lives in the base revision (None: the pull request adds the prompt)."""
+    if change.old_text is None or change.old_path is None:
         return None
     try:
-        return promptfile.parse(change.old_text, head.path)
+        return promptfile.parse(change.old_text, base_tree / change.old_path)
     except InputError:
         return None  # a base that no longer parses is reported as "no base score"
 
 
-def _committed(prompt: promptfile.PromptFile, pool: Pool) -> Subset | None:
-    path = subsetfile.path_for(prompt)
-    if not path.exists():
+def _judge(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> Judge:
+    """The base version's settings, evaluators and pool judge the change; only a new prompt brings its own."""
+    if base is not None:
+        try:
+            return Judge(base, load_pool(base), "")
+        except InputError as exc:
+            why = f"the base version's pool cannot be read ({exc.problem})"
+    else:
+        why = "a prompt this pull request adds"
+    if head.settings.api_base is not None:
+        raise InputError("promptci.api_base is set by this pull request, and model calls carry the repository's "
+                         "API keys", path=head.path, field="promptci.api_base",
+                         fix="set api_base on the base branch first (a separate, reviewed change)")
+    return Judge(head, load_pool(head), f"{why}: its items, evaluators and gate come from the pull request")
+
+
+def _read(path: Path) -> str | None:
+    """A subset file's text (None: there is none). A symlink is never followed: a pull request could point
+    one at a secret, and this text goes into the report."""
+    return None if path.is_symlink() or not path.is_file() else path.read_text(encoding="utf-8", errors="replace")
+
+
+def _subset_in(path: Path) -> Subset | None:
+    if _read(path) is None:
         return None
     try:
-        subset = subsetfile.read(path)
+        return subsetfile.read(path)
     except InputError:
         return None
-    return None if subsetfile.problems(subset, pool, path) else subset
+
+
+def _committed(prompt: promptfile.PromptFile, pool: Pool) -> Subset | None:
+    path = subsetfile.path_for(prompt)
+    subset = _subset_in(path)
+    return None if subset is None or subsetfile.problems(subset, pool, path) else subset
 
 
 def _subset(prompt: promptfile.PromptFile, pool: Pool, committed: Subset | None,

@@ -18,7 +18,7 @@ import hashlib
 import io
 import json
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
@@ -240,6 +240,16 @@ class PromptFile:
         for message, new in zip(doc["messages"], contents):
             message["content"] = _same_style(message["content"], new)
         return dump_yaml(doc, like=self.text)
+
+
+def judged_by(prompt: PromptFile, judge: PromptFile) -> PromptFile:
+    """`prompt`'s messages, model and parameters, judged as `judge` is: its evaluators, its `promptci:` settings
+    and its place (paths in the settings resolve beside it). A pull request's version of a prompt is judged by
+    the base version; an optimizer's candidate by the prompt it was made from."""
+    if prompt is judge:
+        return prompt
+    spec = prompt.spec.model_copy(update={"evaluators": judge.spec.evaluators, "promptci": judge.spec.promptci})
+    return replace(prompt, path=judge.path, spec=spec)
 
 
 def load(path: str | Path) -> PromptFile:

@@ -193,3 +193,26 @@ def test_the_fork_safe_pattern_posts_results_only_on_the_pull_request_github_con
         proc, api = post("moved")
         assert proc.returncode == 2 and "not at the tested" in proc.stderr  # results for an old head: nothing posted
         assert tools.consumed(api)
+
+
+def test_a_merge_commit_made_for_an_earlier_head_is_refused(tmp_path: Path) -> None:
+    # actions/checkout fetches refs/pull/N/merge, which can still be GitHub's merge of the previous head after a
+    # force-push (actions/checkout#237): its files are not the pull request's, so nothing is scored or posted
+    repo = tmp_path / "repo"
+    base, head = reworded_repo(repo, {"a": 2})
+    _git(repo, "checkout", "-q", "--detach", base)
+    _git(repo, "merge", "-q", "--no-ff", "-m", "Merge change into main", head)
+    payload = copy.deepcopy(tools.webhook_example("pull_request", "synchronize"))
+    payload["pull_request"]["head"]["sha"] = head
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(payload))
+    env = tools.actions_env(event, tmp_path)
+    fresh = run_cli("plan", "--github", "--repo", str(repo), env=env)
+    assert fresh.returncode == 0 and json.loads(fresh.stdout.splitlines()[-1])["include"], fresh.stderr
+
+    payload["pull_request"]["head"]["sha"] = "f" * 40  # the author force-pushed after GitHub made this merge
+    event.write_text(json.dumps(payload))
+    (tmp_path / "output").unlink()
+    stale = run_cli("plan", "--github", "--repo", str(repo), env=env)
+    assert stale.returncode == 2 and "re-run the job" in stale.stderr and head[:12] in stale.stderr
+    assert len(stale.stderr.strip().splitlines()) == 1 and not (tmp_path / "output").exists()

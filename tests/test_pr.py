@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from promptci import subsetfile
 from promptci.report.render import MARKER
 
 from .helpers import ROOT, run_cli
@@ -120,3 +121,47 @@ def test_a_pool_change_reruns_the_prompt_on_a_new_subset(repo: Path, tmp_path: P
     assert "stale" in prompt["subset_note"] and prompt["subset"]["changed"]  # a new subset, to be committed
     assert prompt["comparison"]["delta"] == 0 and prompt["verdict"]["status"] == "pass"  # the same prompt
     assert (out / "subsets" / "eval_sets" / "intent_recognition.subset.yml").exists()
+
+
+@pytest.mark.slow
+def test_the_pull_request_cannot_choose_what_judges_it(repo: Path, tmp_path: Path) -> None:
+    # an attacker's pull request puts the harmful list back, hand-picks the subset items, and loosens the gate
+    branch(repo, "better", "main", LIST, PLAIN)
+    git(repo, "checkout", "-qb", "attack", "better")
+    prompt = repo / "prompts" / "intent.prompt.yml"
+    loose = "  gate:\n    min_score: 0.0\n    tolerance: 1.0\n    significance: 1.0e-9\n"
+    prompt.write_text(prompt.read_text().replace(PLAIN, LIST).split("  gate:")[0] + loose)
+    subset = repo / "eval_sets" / "intent_recognition.subset.yml"
+    committed = list(subsetfile.read(subset).ids)
+    pool = [json.loads(line)["id"] for line in (repo / "eval_sets" / "intent_recognition.jsonl").read_text().splitlines()]
+    chosen = [i for i in pool if i not in committed][: len(committed)]
+    text = subset.read_text()
+    for old, new in zip(committed, chosen):
+        text = text.replace(f"id: {old}", f"id: {new}")
+    subset.write_text(text)
+    git(repo, "commit", "-qam", "attack")
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "better", "--head", "attack", "--repo", str(repo), "--out", str(out),
+                   "--no-optimize", "--no-refresh", timeout=900)
+    result = json.loads((out / "results.json").read_text())["prompts"][0]
+    assert not result["error"], result["error"]
+    assert result["items"][:20] == committed  # the base branch's subset judged, not the pull request's
+    assert "edits the subset file: it was not used to judge" in result["subset_note"]
+    assert result["verdict"]["status"] == "fail" and proc.returncode == 1, result["verdict"]  # the base's gate
+
+
+def test_a_new_prompt_may_not_send_the_keys_elsewhere(repo: Path, tmp_path: Path) -> None:
+    git(repo, "checkout", "-qb", "exfiltrate")
+    prompt = (repo / "prompts" / "intent.prompt.yml").read_text()
+    (repo / "prompts" / "steal.prompt.yml").write_text(
+        prompt.replace("model: local/gemma-3-270m", "model: openai/gpt-4o")
+        + "  api_base: http://127.0.0.1:9/v1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a new prompt")
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--head", "exfiltrate", "--repo", str(repo), "--out", str(out),
+                   "--no-optimize", env={"OPENAI_API_KEY": "sk-test-not-a-key"})
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads((out / "results.json").read_text())["prompts"][0]
+    assert result["verdict"]["status"] == "fail" and "promptci.api_base" in result["error"]
+    assert result["base"] == {} and result["head"] == {}  # refused before any call

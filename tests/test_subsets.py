@@ -56,7 +56,14 @@ def test_check_passes_then_flags_a_changed_pool_and_hand_edits(example_repo: Pat
     assert "fix: promptci select" in stale.stdout
     assert (example_repo / SUBSET).read_text() == edited  # --check never repairs
 
+    # a hand edit to another pool item: the ids are valid, but neither stage 1 nor the history chose it
     pool = example_repo / "eval_sets" / "intent_recognition.jsonl"
+    other = next(json.loads(line)["id"] for line in pool.read_text().splitlines()
+                 if json.loads(line)["id"] not in saved)
+    (example_repo / SUBSET).write_text(saved.replace(subsetfile.read(example_repo / SUBSET).ids[3], other, 1))
+    hand = run_cli("select", "--check", PROMPT, cwd=example_repo)
+    assert hand.returncode == 1 and f"edited by hand: {other} is neither stage 1's choice" in hand.stdout
+
     pool.write_text(pool.read_text() + json.dumps({"input": "Utterance: new one", "expected": "get_weather"}) + "\n")
     (example_repo / SUBSET).write_text(saved)
     changed = run_cli("select", "--check", PROMPT, cwd=example_repo)

@@ -376,7 +376,7 @@ class DualPhase:
             if not same_variables(like, contents):
                 raise framing.Refused("the rewrite drops or invents a template variable")
             text = like.with_message_contents(contents)
-            prompt = promptfile.parse(text, like.path)
+            prompt = promptfile.judged_by(promptfile.parse(text, like.path), like)
         except (jinja2.TemplateError, InputError) as exc:
             raise framing.Refused(f"the rewrite is not a valid prompt: {exc}") from None
         if relayout:

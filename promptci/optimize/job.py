@@ -13,7 +13,7 @@ from ..budget import Budget
 from ..errors import InfraError
 from ..evalset import Pool
 from ..llm import ModelClient
-from ..promptfile import PromptFile, parse
+from ..promptfile import PromptFile, judged_by, parse
 from ..runner import Task, run_or_raise
 from . import split as make_split
 from . import style_for
@@ -70,7 +70,8 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
         try:
             job.holdout_initial = await _mean(prompt, pool, items, client, task_model)
             job.holdout_best = job.holdout_initial if not outcome.improved else \
-                await _mean(parse(outcome.best_text, prompt.path), pool, items, client, task_model)
+                await _mean(judged_by(parse(outcome.best_text, prompt.path), prompt), pool, items, client,
+                            task_model)
         except InfraError as exc:
             outcome.fault = f"model unreachable while scoring the held-out slice: {exc}"
     return job
