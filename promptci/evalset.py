@@ -176,7 +176,7 @@ def _check_labels(prompt: PromptFile, pool: Pool) -> None:
         shown = ", ".join(f"'{i.id}' ({str(i.expected)!r})" for i in outside[:3])
         more = f" and {len(outside) - 3} more" if len(outside) > 3 else ""
         where = f"its field '{labels}'" if isinstance(labels, str) else "promptci.labels"
-        raise InputError(f"{len(outside)} items expect a label that is not in {where}: {shown}{more}",
+        raise InputError(f"expected label not in {where} for {len(outside)} of {len(pool)} items: {shown}{more}",
                          path=pool.path or prompt.path, field="expected",
                          fix="correct those items' expected, or add the label to the label set")
 

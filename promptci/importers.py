@@ -129,7 +129,7 @@ def _check_label_set(labels: list[str], rows: list[dict[str, Any]], where: str) 
                if label_key(row["expected"] or "") not in keys]
     if outside:
         shown = ", ".join(f"row {n} ({value!r})" for n, value in outside[:3])
-        raise InputError(f"{len(outside)} rows expect a label that is not in --labels: {shown}"
+        raise InputError(f"expected label not in --labels for {len(outside)} of {len(rows)} rows: {shown}"
                          + (f" and {len(outside) - 3} more" if len(outside) > 3 else ""), path=where,
                          field="expected", fix="correct those rows, or add the label to --labels")
 

@@ -252,6 +252,12 @@ def test_a_prompt_or_pool_path_that_is_a_folder_or_a_fifo_fails_at_once(example_
                        "promptci.pool", what)
     assert_at_the_door(run_cli("select", PROMPT, cwd=example_repo, env=env, timeout=60), "intent_recognition.jsonl",
                        what)
+    assert_at_the_door(run_cli("refine", PROMPT, "--results", str(odd), str(odd), cwd=example_repo, env=env,
+                               timeout=60), "intent_recognition.jsonl", what)  # the pool is read first
+    assert_at_the_door(run_cli("pr", "--base", "HEAD", "--template", str(odd), cwd=example_repo, env=env, timeout=60),
+                       "--template", what)
+    if kind == "fifo":
+        assert_at_the_door(run_cli("report", str(odd), cwd=example_repo, timeout=60), "odd.prompt.yml", what)
 
 
 @pytest.mark.parametrize("name, value, words", [
