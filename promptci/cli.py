@@ -703,7 +703,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.kind == "bigbench":
         report = import_bigbench(args.source, args.out)
     else:
-        labels = args.labels.split(",") if args.labels else None  # kept as typed: import checks the set
+        labels = [label.strip() for label in args.labels.split(",")] if args.labels else None
         report = import_csv(args.source, args.out, labels=labels)
     out.print(f"wrote {report.count} items to {report.out}")
     if report.labels:

@@ -161,15 +161,15 @@ def _check_labels(prompt: PromptFile, pool: Pool) -> None:
         options = labels
         if isinstance(labels, str):
             options = item.data.get(labels)
-            strings = isinstance(options, list) and all(isinstance(o, str) for o in options)
-            why = label_set_problem(options) if strings else None
-            if not strings or why:
-                why = f"field '{labels}': {why}" if why else \
-                    f"has no list of at least two string options in field '{labels}'"
-                raise InputError(f"item '{item.id}' {why}", path=prompt.path,
-                                 field="promptci.labels",
-                                 fix=f"give every item a '{labels}' list of at least two distinct options, "
-                                     "or set promptci.labels to a fixed list")
+            fix = (f"give every item a '{labels}' list of at least two distinct options, "
+                   "or set promptci.labels to a fixed list")
+            if not (isinstance(options, list) and all(isinstance(o, str) for o in options)):
+                raise InputError(f"item '{item.id}' has no list of at least two string options in field '{labels}'",
+                                 path=prompt.path, field="promptci.labels", fix=fix)
+            problem = label_set_problem(options)
+            if problem:
+                raise InputError(f"item '{item.id}' field '{labels}': {problem}", path=prompt.path,
+                                 field="promptci.labels", fix=fix)
         if "expected" in item.data and label_key(str(item.expected)) not in {label_key(o) for o in options}:
             outside.append(item)
     if outside:
