@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_INPUT
     try:
+        _check_at_the_door(args)
         return args.handler(args)
     except PromptCIError as exc:
         print(f"promptci: error: {exc}", file=sys.stderr)
@@ -38,6 +40,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("promptci: interrupted", file=sys.stderr)
         return 130
+
+
+def _check_at_the_door(args: argparse.Namespace) -> None:
+    """The environment and every output path, checked before any work: a path that cannot be written
+    fails now in one line, not in a traceback after minutes of scoring."""
+    from . import env
+    from .fileio import check_output_file, check_output_folder
+
+    env.check()
+    if getattr(args, "json_out", None) is not None:
+        check_output_file(args.json_out, option="--json")
+    if getattr(args, "keep", None) is not None:
+        check_output_folder(args.keep, option="--keep")
+    if getattr(args, "out", None) is not None:
+        if getattr(args, "kind", None):  # import writes one JSONL file
+            check_output_file(args.out, option="--out", example="pool.jsonl")
+        else:  # pr and demo write a folder of reports
+            check_output_folder(args.out, option="--out")
+            for name in ("results.json", "report.md"):
+                check_output_file(args.out / name, option="--out")
+    if getattr(args, "template", None) is not None:
+        from .fileio import check_input
+        check_input(args.template, what="template", field="--template")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--size", type=_positive_int, metavar="N", help="items in the subset (promptci.selection.size)")
     sel.add_argument("--alpha", type=_share, metavar="A", help="share of representative items, in [0, 1]")
     sel.add_argument("--clusters", type=_positive_int, metavar="K", help="K-means clusters")
-    sel.add_argument("--seed", type=int, metavar="S", help="random seed")
+    sel.add_argument("--seed", type=_seed, metavar="S", help="random seed")
     sel.add_argument("--method", choices=["ipomp", "random", "boundary", "clustering"],
                      help="selection method (default: promptci.selection.method)")
     sel.add_argument("--check", action="store_true",
@@ -85,10 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--optimizer-model", metavar="M", help="the model that writes rewrites (default: the prompt's)")
     opt.add_argument("--model", metavar="M", help="the task model, instead of the prompt's own")
     opt.add_argument("--budget-calls", type=_positive_int, metavar="N", help="the most uncached model calls")
-    opt.add_argument("--budget-usd", type=float, metavar="X", help="the most dollars to spend")
+    opt.add_argument("--budget-usd", type=_dollars, metavar="X", help="the most dollars to spend")
     opt.add_argument("--holdout", type=_non_negative_int, metavar="N",
                      help="pool items held out to judge the result (default: promptci.optimizer.holdout, 100)")
-    opt.add_argument("--seed", type=int, metavar="S", help="random seed (default: promptci.selection.seed)")
+    opt.add_argument("--seed", type=_seed, metavar="S", help="random seed (default: promptci.selection.seed)")
     opt.add_argument("--write", action="store_true", help="rewrite the prompt file with the best prompt found")
     opt.add_argument("--json", dest="json_out", type=Path, metavar="OUT", help="write the trajectory JSON here")
     opt.set_defaults(handler=_cmd_optimize)
@@ -172,7 +197,7 @@ def _flow_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--no-refresh", action="store_true", help="keep the subsets as committed (no IPOMP stage 2)")
     command.add_argument("--steps", type=_non_negative_int, metavar="T", help="the most optimizer steps")
     command.add_argument("--max-calls", type=_positive_int, metavar="N", help="the most uncached model calls")
-    command.add_argument("--max-usd", type=float, metavar="X", help="the most dollars to spend")
+    command.add_argument("--max-usd", type=_dollars, metavar="X", help="the most dollars to spend")
     command.add_argument("--model", metavar="M", help="the task model, instead of each prompt's own")
     command.add_argument("--optimizer-model", metavar="M", help="the optimizer's model (default: the prompt's)")
     command.add_argument("--subset-size", type=_positive_int, metavar="N",
@@ -198,6 +223,29 @@ def _non_negative_int(text: str) -> int:
     return 0 if text.strip() == "0" else _positive_int(text)
 
 
+def _seed(text: str) -> int:
+    from .settings import SEED_MAX
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {SEED_MAX}")
+    return value
+
+
+def _dollars(text: str) -> float:
+    """A positive, finite amount: float() also reads 'nan' and 'inf', which would disable the limit."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive amount")
+    return value
+
+
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -214,11 +262,19 @@ def _cmd_select(args: argparse.Namespace) -> int:
     from . import promptfile, subsetfile, subsets
     from .evalset import load_pool
 
-    stale = 0
+    loaded = []  # every prompt, pool, subset path and choice is checked before any subset is written
     for path in args.prompts:
         prompt = promptfile.load(path)
         pool = load_pool(prompt)
-        target = subsetfile.path_for(prompt)
+        s = prompt.settings.selection
+        choice = subsets.Choice(method=args.method or s.method, size=args.size or s.size,
+                                alpha=s.alpha if args.alpha is None else args.alpha,
+                                clusters=args.clusters or s.clusters, seed=s.seed if args.seed is None else args.seed)
+        if not args.check:
+            subsets.check(prompt, pool, choice)
+        loaded.append((path, prompt, pool, subsetfile.path_for(prompt), choice))
+    stale = 0
+    for path, prompt, pool, target, choice in loaded:
         if args.check:
             if not target.exists():
                 found = ["no subset file"]
@@ -230,10 +286,6 @@ def _cmd_select(args: argparse.Namespace) -> int:
             else:
                 out.print(f"ok: {target}")
             continue
-        s = prompt.settings.selection
-        choice = subsets.Choice(method=args.method or s.method, size=args.size or s.size,
-                                alpha=s.alpha if args.alpha is None else args.alpha,
-                                clusters=args.clusters or s.clusters, seed=s.seed if args.seed is None else args.seed)
         started = time.perf_counter()
         subset = subsets.select(prompt, pool, choice)
         subsetfile.write(target, subset)
@@ -668,5 +720,5 @@ def _cmd_import(args: argparse.Namespace) -> int:
     elif report.per_item_labels:
         out.print("each item has its own options, in the field 'choices'")
     out.print("add to your prompt file (the pool path is relative to the prompt file):")
-    out.print(report.settings_snippet(Path("prompts")))
+    out.print(report.settings_snippet(Path("prompts")), markup=False)  # exactly as YAML, brackets and all
     return EXIT_OK

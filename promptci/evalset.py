@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import InputError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_input
 from .promptfile import PromptFile
+from .settings import label_key, label_set_problem
 
 ID_LENGTH = 12
 
@@ -74,19 +75,14 @@ def read_jsonl(path: Path, *, source: str | None = None) -> Pool:
     """Read a JSONL pool; every malformed line is an InputError naming the file and the line."""
     where = str(path)
     fix_path = "check promptci.pool (a path relative to the prompt file), or create it with 'promptci import'"
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("pool file not found", path=where, field="promptci.pool", fix=fix_path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the pool ({exc.strerror})", path=where, fix=fix_path) from None
+    data = read_input(path, what="pool file", field="promptci.pool", fix=fix_path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputError("pool is not UTF-8", path=where, line=line, fix="save the pool as UTF-8") from None
     rows: list[tuple[int, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may be inside a string
         if not line.strip():
             continue
         try:
@@ -155,15 +151,34 @@ def _check_variables(prompt: PromptFile, pool: Pool) -> None:
 
 
 def _check_labels(prompt: PromptFile, pool: Pool) -> None:
+    """Each item's options make a label set, and its `expected` is one of them (a label match ignores
+    case and surrounding space, so that is how membership is judged)."""
     labels = prompt.settings.labels
-    if not isinstance(labels, str):
+    if labels is None:
         return
+    outside = []
     for item in pool.items:
-        options = item.data.get(labels)
-        if not (isinstance(options, list) and len(options) >= 2 and all(isinstance(o, str) for o in options)):
-            raise InputError(f"item '{item.id}' has no list of at least two string options in field '{labels}'",
-                             path=prompt.path, field="promptci.labels",
-                             fix=f"give every item a '{labels}' list, or set promptci.labels to a fixed list")
+        options = labels
+        if isinstance(labels, str):
+            options = item.data.get(labels)
+            fix = (f"give every item a '{labels}' list of at least two distinct options, "
+                   "or set promptci.labels to a fixed list")
+            if not (isinstance(options, list) and all(isinstance(o, str) for o in options)):
+                raise InputError(f"item '{item.id}' has no list of at least two string options in field '{labels}'",
+                                 path=prompt.path, field="promptci.labels", fix=fix)
+            problem = label_set_problem(options)
+            if problem:
+                raise InputError(f"item '{item.id}' field '{labels}': {problem}", path=prompt.path,
+                                 field="promptci.labels", fix=fix)
+        if "expected" in item.data and label_key(str(item.expected)) not in {label_key(o) for o in options}:
+            outside.append(item)
+    if outside:
+        shown = ", ".join(f"'{i.id}' ({str(i.expected)!r})" for i in outside[:3])
+        more = f" and {len(outside) - 3} more" if len(outside) > 3 else ""
+        where = f"its field '{labels}'" if isinstance(labels, str) else "promptci.labels"
+        raise InputError(f"expected label not in {where} for {len(outside)} of {len(pool)} items: {shown}{more}",
+                         path=pool.path or prompt.path, field="expected",
+                         fix="correct those items' expected, or add the label to the label set")
 
 
 def _sha256_json(value: Any) -> str:

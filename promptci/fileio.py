@@ -1,10 +1,76 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either."""
+"""Files at the door: inputs checked before they are opened, outputs checked before any work, writes atomic.
+
+promptci checks every path it was given before the first model call, so a wrong path is one line
+(exit 2) instead of a traceback after minutes of scoring with the results lost.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from .errors import InputError
+
+
+def check_input(path: str | Path, *, what: str = "file", field: str | None = None,
+                fix: str = "check the path") -> os.stat_result:
+    """An input file's status, checked without opening it: a folder, a pipe or a device is refused
+    (reading a FIFO would wait for a writer forever)."""
+    path = Path(path)
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", path=path, field=field, fix=fix) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} ({exc.strerror})", path=path, field=field, fix=fix) from None
+    if stat.S_ISDIR(status.st_mode):
+        raise InputError(f"is a folder, not a {what}", path=path, field=field, fix=fix)
+    if not stat.S_ISREG(status.st_mode):
+        raise InputError(f"is a pipe, socket or device, not a {what}", path=path, field=field, fix=fix)
+    return status
+
+
+def read_input(path: str | Path, *, what: str = "file", field: str | None = None,
+               fix: str = "check the path") -> bytes:
+    """The bytes of an input file, checked first by check_input."""
+    check_input(path, what=what, field=field, fix=fix)
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} ({exc.strerror})", path=path, field=field, fix=fix) from None
+
+
+def check_output_file(path: str | Path, *, option: str, example: str = "results.json") -> None:
+    """A file promptci will write: not a folder, and inside a folder that exists or can be made."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder, and a file path is needed here", path=path, field=option,
+                         fix=f"name a file, e.g. {path / example}")
+    _check_creatable(path.parent, path, option)
+
+
+def check_output_folder(path: str | Path, *, option: str) -> None:
+    """A folder promptci will write into: not a file, and existing or possible to make."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("is a file, and a folder is needed here", path=path, field=option,
+                         fix="name a folder (it is made when missing)")
+    _check_creatable(path, path, option)
+
+
+def _check_creatable(folder: Path, given: Path, option: str) -> None:
+    """`folder` exists or can be made: its nearest existing ancestor is a folder we may write in."""
+    probe = folder.absolute()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{probe} is a file, so no folder can be made inside it", path=given, field=option,
+                         fix="choose a path whose folders are folders")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in {probe} (permission denied)", path=given, field=option,
+                         fix="choose a folder you may write in")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -6,14 +6,20 @@ Each returns an `ImportReport` so the CLI can tell the user what to put under `p
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
 from .errors import InputError
 from .evalset import content_id, write_jsonl
+from .fileio import read_input
+from .settings import label_key, label_set_problem
 
 OPTIONS_FIELD = "choices"
 
@@ -28,16 +34,23 @@ class ImportReport:
     per_item_labels: bool  # items carry their own options in OPTIONS_FIELD
 
     def settings_snippet(self, prompt_dir: Path | None = None) -> str:
-        """The `promptci:` lines a prompt file needs to use this pool."""
+        """The `promptci:` lines a prompt file needs to use this pool, written by a YAML emitter so that
+        a path or label YAML would read otherwise (`true`, `1`, `a: b`, `#x`) is quoted."""
         pool = self.out
         if prompt_dir is not None:
             pool = Path(_relative(self.out, prompt_dir))
-        lines = ["promptci:", f"  pool: {pool.as_posix()}"]
+        settings = CommentedMap(pool=pool.as_posix())
         if self.labels:
-            lines.append("  labels: " + json.dumps(self.labels, ensure_ascii=False))
+            settings["labels"] = CommentedSeq(self.labels)
+            settings["labels"].fa.set_flow_style()
         elif self.per_item_labels:
-            lines.append(f"  labels: {OPTIONS_FIELD}")
-        return "\n".join(lines)
+            settings["labels"] = OPTIONS_FIELD
+        yaml = YAML(typ="rt")
+        yaml.width = 4096
+        yaml.indent(mapping=2, sequence=4, offset=2)
+        text = io.StringIO()
+        yaml.dump(CommentedMap(promptci=settings), text)
+        return text.getvalue().rstrip("\n")
 
 
 def import_bigbench(task_path: Path, out: Path) -> ImportReport:
@@ -58,6 +71,10 @@ def import_bigbench(task_path: Path, out: Path) -> ImportReport:
         scores = example.get("target_scores")
         if isinstance(scores, dict) and scores:
             options = [str(k) for k in scores]
+            problem = label_set_problem(options)
+            if problem:
+                raise InputError(f"example {index}'s target_scores: {problem}", path=where,
+                                 field=f"examples[{index}]", fix="give each option once, distinct in more than case")
             best = max(scores.values())
             row["expected"] = next(str(k) for k, v in scores.items() if v == best)
             row[OPTIONS_FIELD] = options
@@ -80,26 +97,41 @@ def import_csv(csv_path: Path, out: Path, *, labels: list[str] | None = None) ->
     """A CSV file with a header row: each column becomes a field; an `id` column is kept."""
     where = str(csv_path)
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("file not found", path=where, fix="check the path") from None
+        text = read_input(csv_path, what="CSV file").decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("CSV is not UTF-8", path=where, fix="save the file as UTF-8") from None
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # a quoted cell may hold line breaks
     if not reader.fieldnames:
         raise InputError("CSV has no header row", path=where, line=1, fix="put column names on the first line")
     if "expected" not in reader.fieldnames:
         raise InputError("CSV has no 'expected' column", path=where, line=1,
                          fix="name the column holding the right answer 'expected'")
     rows = []
-    for number, record in enumerate(reader, start=2):
+    for record in reader:
         if None in record:
-            raise InputError("row has more cells than the header", path=where, line=number,
+            raise InputError("row has more cells than the header", path=where, line=reader.line_num,
                              fix="quote cells that contain commas")
         rows.append({k: v for k, v in record.items()})
     if not rows:
         raise InputError("CSV has no rows", path=where, fix="add items below the header")
+    if labels:
+        _check_label_set(labels, rows, where)
     return _write(out, rows, labels=labels or None, per_item=False)
+
+
+def _check_label_set(labels: list[str], rows: list[dict[str, Any]], where: str) -> None:
+    """--labels is a label set and every row's expected is in it, as the prompt will require."""
+    problem = label_set_problem(labels)
+    if problem:
+        raise InputError(problem, field="--labels", fix="list each label once, comma-separated")
+    keys = {label_key(label) for label in labels}
+    outside = [(number, row["expected"]) for number, row in enumerate(rows, start=1)
+               if label_key(row["expected"] or "") not in keys]
+    if outside:
+        shown = ", ".join(f"row {n} ({value!r})" for n, value in outside[:3])
+        raise InputError(f"expected label not in --labels for {len(outside)} of {len(rows)} rows: {shown}"
+                         + (f" and {len(outside) - 3} more" if len(outside) > 3 else ""), path=where,
+                         field="expected", fix="correct those rows, or add the label to --labels")
 
 
 def _write(out: Path, rows: list[dict[str, Any]], *, labels: list[str] | None, per_item: bool) -> ImportReport:
@@ -127,9 +159,7 @@ def _shared_options(option_sets: list[list[str]], n_rows: int) -> list[str] | No
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("file not found", path=str(path), fix="check the path") from None
+        return json.loads(read_input(path, what="task file").decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError("file is not UTF-8", path=str(path), fix="save the file as UTF-8") from None
     except json.JSONDecodeError as exc:

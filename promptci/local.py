@@ -28,6 +28,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, Choices, Message, TopLogprob, Usage
 
+from . import env
 from .paths import cache_dir
 
 PROVIDER = "local"
@@ -175,9 +176,7 @@ def engine() -> Engine:
     global _engine
     with _engine_lock:
         if _engine is None:
-            n_ctx = int(os.environ.get("PROMPTCI_LOCAL_N_CTX", "2048"))
-            threads = os.environ.get("PROMPTCI_LOCAL_THREADS")
-            _engine = Engine(model_path(), n_ctx=n_ctx, n_threads=int(threads) if threads else None)
+            _engine = Engine(model_path(), n_ctx=env.local_n_ctx(), n_threads=env.local_threads())
             atexit.register(_engine.close)
         return _engine
 

@@ -2,14 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from .env import cache_dir
 
-
-def cache_dir() -> Path:
-    """`$PROMPTCI_CACHE_DIR`, else `$XDG_CACHE_HOME/promptci`, else `~/.cache/promptci`."""
-    explicit = os.environ.get("PROMPTCI_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "promptci"
+__all__ = ["cache_dir"]

@@ -39,6 +39,7 @@ from ruamel.yaml.scalarstring import (
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from .errors import InputError
+from .fileio import check_input
 from .settings import Settings
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -299,12 +300,7 @@ def _yaml() -> YAML:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError("file not found", path=path, fix="check the path") from None
-    except OSError as exc:
-        raise InputError(f"cannot read the file ({exc.strerror})", path=path, fix="check the path") from None
+    size = check_input(path, what="prompt file").st_size  # a folder or a FIFO is refused unopened
     if size > MAX_FILE_BYTES:
         raise InputError(f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for prompt files",
                          path=path, fix="move eval data to a JSONL pool (promptci.pool)")

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import gate
 from .errors import InputError
+from .fileio import read_input
 from .pipeline import PRResult, PromptResult, mean_score
 
 FORMAT = "promptci.pr/1"
@@ -36,9 +37,7 @@ def load(path: Path) -> dict[str, Any]:
     """A results file written by `promptci pr`; anything else is an InputError naming the file."""
     fix = "pass a results.json written by 'promptci pr'"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read the results file ({exc.strerror})", path=path, fix=fix) from None
+        data = json.loads(read_input(path, what="results file", fix=fix).decode("utf-8"))
     except ValueError as exc:
         raise InputError(f"the results file is not JSON ({exc})", path=path, fix=fix) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

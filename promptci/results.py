@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import InputError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_input
 from .stats import mean_interval
 
 FORMAT = "promptci.results/1"
@@ -117,9 +117,8 @@ def read(path: str | Path) -> list[Run]:
     """Read a results file written by any promptci command."""
     where = str(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("results file not found", path=where, fix="pass a file written by 'promptci eval --json'") from None
+        data = json.loads(read_input(path, what="results file", fix="pass a file written by 'promptci eval --json'")
+                          .decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"not a results file ({exc})", path=where, fix="pass a file written by promptci") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

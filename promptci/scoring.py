@@ -23,7 +23,7 @@ from .llm import ModelClient, Params
 from .promptfile import Evaluator as GitHubEvaluator
 from .promptfile import PromptFile, compile_template, render_template
 from .results import Evaluation
-from .settings import PromptciEvaluator
+from .settings import PromptciEvaluator, label_key
 
 GITHUB_BUILTINS_NOT_OFFLINE = ("coherence", "fluency", "relevance", "groundedness")
 
@@ -118,7 +118,7 @@ def _label_match(name: str, field: str) -> Check:
         if field not in item.data:
             return Evaluation(name, 0.0, f"item has no field '{field}'")
         wanted = str(item.data[field])
-        ok = output.strip().lower() == wanted.strip().lower()
+        ok = label_key(output) == label_key(wanted)
         return Evaluation(name, float(ok), f"expected {wanted!r}, got {output!r}")
 
     return check

@@ -7,15 +7,43 @@ GitHub Models fields without breaking that tool. Every setting has a default; th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-class Strict(BaseModel):
-    """A model that rejects unknown keys, so typos are errors instead of silently ignored."""
+SEED_MAX = 2**32 - 1
+"""The largest seed numpy and scikit-learn accept."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def label_key(label: str) -> str:
+    """What a label match compares: the text without surrounding space, in lower case."""
+    return label.strip().lower()
+
+
+def label_set_problem(labels: Sequence[str]) -> str | None:
+    """Why a list of labels cannot be a label set: fewer than two, an empty one, or two that a label match
+    cannot tell apart (equal once case and surrounding space are ignored). None when it can."""
+    if len(labels) < 2:
+        return "needs at least two labels"
+    seen: dict[str, str] = {}
+    for label in labels:
+        if not label.strip():
+            return "labels must be non-empty"
+        first = seen.get(label_key(label))
+        if first == label:
+            return f"labels must be distinct: {label!r} is listed twice"
+        if first is not None:
+            return f"labels must be distinct: {first!r} and {label!r} differ only by case or surrounding space"
+        seen[label_key(label)] = label
+    return None
+
+
+class Strict(BaseModel):
+    """A model that rejects unknown keys and wrong types, so a typo or `seed: "3"` / `size: true` is an
+    error instead of being silently ignored or coerced; NaN and infinity are refused as numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class SelectionSettings(Strict):
@@ -26,7 +54,7 @@ class SelectionSettings(Strict):
     size: int = Field(20, ge=1, description="N, the number of items in the subset")
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="α, the share of representative (cluster) items")
     clusters: int = Field(5, ge=1, description="k, the number of K-means clusters")
-    seed: int = Field(0, description="seed for every random choice")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="seed for every random choice")
     correlation: Literal["pearson", "cosine"] = Field(
         "pearson", description="similarity between items' score rows in stage 2")
     threshold: float = Field(0.9, gt=0.0, le=1.0, description="CT, the similarity above which items are redundant")
@@ -76,7 +104,7 @@ class PromptciEvaluator(Strict):
     json_schema: dict | str | None = Field(None, alias="jsonSchema",
                                            description="output is JSON valid against this schema")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "PromptciEvaluator":
@@ -104,9 +132,7 @@ class Settings(Strict):
     @field_validator("labels")
     @classmethod
     def _distinct_labels(cls, labels: list[str] | str | None) -> list[str] | str | None:
-        if isinstance(labels, list):
-            if len(labels) < 2:
-                raise ValueError("needs at least two labels")
-            if len(set(labels)) != len(labels) or not all(label.strip() for label in labels):
-                raise ValueError("labels must be distinct and non-empty")
+        problem = label_set_problem(labels) if isinstance(labels, list) else None
+        if problem:
+            raise ValueError(problem)
         return labels

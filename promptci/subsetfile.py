@@ -20,7 +20,7 @@ from ruamel.yaml.error import YAMLError
 
 from .errors import InputError
 from .evalset import Pool
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, check_output_file, read_input
 from .promptfile import PromptFile
 
 FORMAT = "promptci.subset/1"
@@ -65,8 +65,11 @@ class Subset:
 
 
 def path_for(prompt: PromptFile) -> Path:
-    """`promptci.subset`, else the pool's name with `.subset.yml`, else `<prompt>.subset.yml` beside it."""
-    return prompt.resolve(relative_path(prompt))
+    """`promptci.subset`, else the pool's name with `.subset.yml`, else `<prompt>.subset.yml` beside it.
+    A path that can never hold the file (a folder) is an error now, before any work."""
+    path = prompt.resolve(relative_path(prompt))
+    check_output_file(path, option="promptci.subset", example=f"{prompt.name}.subset.yml")
+    return path
 
 
 def relative_path(prompt: PromptFile) -> str:
@@ -85,9 +88,8 @@ def read(path: Path) -> Subset:
     where = str(path)
     fix = "re-create it with 'promptci select PROMPT'"
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("subset file not found", path=where, fix="create it with 'promptci select PROMPT'") from None
+        data = YAML(typ="safe", pure=True).load(
+            read_input(path, what="subset file", fix="create it with 'promptci select PROMPT'").decode("utf-8"))
     except (YAMLError, UnicodeDecodeError) as exc:
         raise InputError(f"subset file is not valid YAML ({type(exc).__name__})", path=where, fix=fix) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -61,8 +61,8 @@ def common_prefix(texts: Sequence[str]) -> str:
     return prefix[: cut + 1] if cut >= 0 else ""
 
 
-def select(prompt: PromptFile, pool: Pool, choice: Choice) -> Subset:
-    """Stage 1 (or a baseline) on the pool's embeddings."""
+def check(prompt: PromptFile, pool: Pool, choice: Choice) -> None:
+    """The choice can be made on this pool: checked before any subset is computed or written."""
     where = prompt.path
     if choice.method == "anchor":
         raise InputError("anchor points need every pool item scored by warm-up prompts first", path=where,
@@ -73,6 +73,11 @@ def select(prompt: PromptFile, pool: Pool, choice: Choice) -> Subset:
     if choice.method in ("ipomp", "clustering") and choice.alpha > 0 and choice.size < choice.clusters:
         raise InputError(f"the subset size {choice.size} is smaller than the {choice.clusters} clusters", path=where,
                          field="promptci.selection.clusters", fix="choose fewer --clusters or a larger --size")
+
+
+def select(prompt: PromptFile, pool: Pool, choice: Choice) -> Subset:
+    """Stage 1 (or a baseline) on the pool's embeddings."""
+    check(prompt, pool, choice)
     vectors = pool_embeddings(prompt, pool)
     selector = make_selector(choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters,
                              random_state=choice.seed).fit(vectors)

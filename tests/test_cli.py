@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +173,163 @@ sys.exit(main(["eval", "prompts/intent.prompt.yml", "--limit", "3", "--no-cache"
     assert "network access attempted" not in proc.stderr + proc.stdout
     assert proc.returncode in (0, 1), proc.stderr  # 1: the bundled gate may fail on 3 items
     assert "n=3" in proc.stdout
+
+
+def unreachable(repo: Path) -> dict[str, str]:
+    """Point the example prompt at a closed port: a model call would end in exit 3, so an exit 2 proves the
+    error came before any call. Returns the environment the run needs (an API key, so no key check fires)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    prompt = set_gate(repo, None)
+    text = prompt.read_text().replace("model: local/gemma-3-270m", "model: openai/gemma")
+    prompt.write_text(text.replace("promptci:\n", f"promptci:\n  api_base: http://127.0.0.1:{port}/v1\n"))
+    return {"OPENAI_API_KEY": "sk-test-0123456789"}
+
+
+def assert_at_the_door(proc, *words: str) -> str:  # noqa: ANN001
+    """Exit 2, one line naming what is wrong and the fix; nothing reached a model (see unreachable)."""
+    line = assert_clean_failure(proc, 2, *words, "fix:")
+    assert "unreachable" not in proc.stderr
+    return line
+
+
+PROMPT = "prompts/intent.prompt.yml"
+
+# (command line with {dir} a folder, {file} a plain file, {new} a path that does not exist yet; the option named)
+BAD_OUTPUTS = {
+    "eval --json at a folder": (["eval", PROMPT, "--json", "{dir}"], "--json", "is a folder"),
+    "eval --json under a file": (["eval", PROMPT, "--json", "{file}/sub/out.json"], "--json", "is a file"),
+    "optimize --json at a folder": (["optimize", PROMPT, "--json", "{dir}"], "--json", "is a folder"),
+    "pr --out at a file": (["pr", "--base", "HEAD", "--out", "{file}"], "--out", "is a file"),
+    "pr --out whose results.json is a folder": (["pr", "--base", "HEAD", "--out", "{dir}"], "--out", "is a folder"),
+    "demo --out under a file": (["demo", "--out", "{file}/report"], "--out", "is a file"),
+    "demo --keep at a file": (["demo", "--keep", "{file}"], "--keep", "is a file"),
+    "import csv --out at a folder": (["import", "csv", "{file}", "--out", "{dir}"], "--out", "is a folder"),
+    "import bigbench --out under a file": (["import", "bigbench", "{file}", "--out", "{file}/x.jsonl"], "--out",
+                                           "is a file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OUTPUTS))
+def test_output_paths_that_cannot_be_written_fail_before_any_work(example_repo: Path, case: str) -> None:
+    """Once a traceback after all the scoring, with the results lost."""
+    argv, option, words = BAD_OUTPUTS[case]
+    env = unreachable(example_repo)
+    folder = example_repo / "reports"
+    (folder / "results.json").mkdir(parents=True)  # for pr --out: the folder's results.json is a folder
+    plain = example_repo / "notes.txt"
+    plain.write_text("a plain file\n")
+    argv = [a.format(dir=folder, file=plain) for a in argv]
+    started = time.monotonic()
+    proc = run_cli(*argv, cwd=example_repo, env=env, timeout=120)
+    line = assert_at_the_door(proc, option, words)
+    assert time.monotonic() - started < 30, line
+    assert plain.read_text() == "a plain file\n" and sorted(p.name for p in folder.iterdir()) == ["results.json"]
+
+
+def test_an_output_into_a_missing_folder_makes_the_folder(tmp_path: Path) -> None:
+    source = tmp_path / "items.csv"
+    source.write_text("input,expected\nhello,greeting\n")
+    out = tmp_path / "new" / "deeper" / "pool.jsonl"
+    proc = run_cli("import", "csv", str(source), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["input"] == "hello"
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_prompt_or_pool_path_that_is_a_folder_or_a_fifo_fails_at_once(example_repo: Path, kind: str) -> None:
+    """A folder was a traceback; a FIFO hung forever waiting for a writer (it is never opened now)."""
+    env = unreachable(example_repo)
+    odd = example_repo / "prompts" / "odd.prompt.yml"
+    pool = example_repo / "eval_sets" / "intent_recognition.jsonl"
+    pool.unlink()
+    for path in (odd, pool):
+        path.mkdir() if kind == "folder" else os.mkfifo(path)
+    what = "a folder" if kind == "folder" else "a pipe"
+    assert_at_the_door(run_cli("eval", str(odd), cwd=example_repo, env=env, timeout=60), "odd.prompt.yml", what)
+    assert_at_the_door(run_cli("eval", PROMPT, cwd=example_repo, env=env, timeout=60), "intent_recognition.jsonl",
+                       "promptci.pool", what)
+    assert_at_the_door(run_cli("select", PROMPT, cwd=example_repo, env=env, timeout=60), "intent_recognition.jsonl",
+                       what)
+    assert_at_the_door(run_cli("refine", PROMPT, "--results", str(odd), str(odd), cwd=example_repo, env=env,
+                               timeout=60), "intent_recognition.jsonl", what)  # the pool is read first
+    assert_at_the_door(run_cli("pr", "--base", "HEAD", "--template", str(odd), cwd=example_repo, env=env, timeout=60),
+                       "--template", what)
+    if kind == "fifo":
+        assert_at_the_door(run_cli("report", str(odd), cwd=example_repo, timeout=60), "odd.prompt.yml", what)
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("PROMPTCI_LOCAL_N_CTX", "abc", "'abc' is not a whole number"),
+    ("PROMPTCI_LOCAL_N_CTX", "0", "from 128"),
+    ("PROMPTCI_LOCAL_THREADS", "-2", "'-2' is not a whole number"),
+    ("PROMPTCI_CACHE_DIR", "{file}", "is a file"),
+    ("PROMPTCI_CACHE_DIR", "{file}/cache", "is a file"),
+])
+def test_bad_environment_settings_exit_2_naming_the_variable(example_repo: Path, name: str, value: str,
+                                                             words: str) -> None:
+    """PROMPTCI_LOCAL_N_CTX=abc was reported as 'the model was unreachable', exit 3."""
+    plain = example_repo / "notes.txt"
+    plain.write_text("x\n")
+    proc = run_cli("eval", PROMPT, "--limit", "2", cwd=example_repo, env={name: value.format(file=plain)},
+                   timeout=120)
+    line = assert_at_the_door(proc, name, words)
+    assert "fix: set " in line or "fix: choose" in line or "PROMPTCI_CACHE_DIR" in line
+
+
+def test_a_negative_seed_is_refused_before_any_work(example_repo: Path) -> None:
+    """Once a scikit-learn traceback after the embeddings were computed."""
+    prompt = example_repo / PROMPT
+    prompt.write_text(prompt.read_text().replace("promptci:\n", "promptci:\n  selection:\n    seed: -1\n", 1))
+    assert_at_the_door(run_cli("select", PROMPT, cwd=example_repo), "promptci.selection.seed", "greater than or equal")
+    proc = run_cli("select", "--seed", "-1", PROMPT, cwd=example_repo)
+    assert proc.returncode == 2 and "--seed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_select_checks_every_prompt_before_writing_any_subset(example_repo: Path) -> None:
+    """It wrote the first prompt's subset, then failed on the second."""
+    subset = example_repo / "eval_sets" / "intent_recognition.subset.yml"
+    subset.unlink()
+    second = example_repo / "prompts" / "second.prompt.yml"
+    second.write_text((example_repo / PROMPT).read_text().replace("promptci:\n", "promptci:\n  subset: taken\n", 1))
+    (example_repo / "prompts" / "taken").mkdir()  # its subset path is a folder
+    started = time.monotonic()
+    proc = run_cli("select", PROMPT, str(second), cwd=example_repo)
+    assert_at_the_door(proc, "taken", "promptci.subset", "is a folder")
+    assert time.monotonic() - started < 20  # no embeddings were computed
+    assert not subset.exists() and "wrote" not in proc.stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["pr", "--base", "HEAD", "--max-usd", "nan"],
+    ["pr", "--base", "HEAD", "--max-usd", "inf"],
+    ["demo", "--max-usd", "-1"],
+    ["optimize", PROMPT, "--budget-usd", "NaN"],
+    ["select", PROMPT, "--alpha", "nan"],
+    ["pr", "--base", "HEAD", "--tolerance", "inf"],
+])
+def test_nan_and_infinite_numbers_are_refused(example_repo: Path, argv: list[str]) -> None:
+    """float('nan') passed every limit check, so a budget of NaN dollars was no budget at all."""
+    proc = run_cli(*argv, cwd=example_repo, timeout=60)
+    assert proc.returncode == 2 and argv[-2] in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_the_import_snippet_loads_as_printed(tmp_path: Path) -> None:
+    """Labels such as 'true', '[x]' or '#1' and a pool path with ' #' once came out as other YAML, or not at all."""
+    from promptci import evalset, promptfile
+
+    (tmp_path / "prompts").mkdir()
+    source = tmp_path / "items.csv"
+    labels = ["true", "null", "#1", "[x]", "a: b", "yes"]
+    source.write_text("input,expected\n" + "".join(f"item {i},{json.dumps(label)}\n" for i, label in enumerate(labels)))
+    out = tmp_path / "eval_sets" / "my pool #1.jsonl"
+    proc = run_cli("import", "csv", str(source), "--out", str(out), "--labels", ",".join(labels), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    snippet = proc.stdout[proc.stdout.index("promptci:"):]
+    prompt = tmp_path / "prompts" / "p.prompt.yml"
+    prompt.write_text("name: p\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n    content: '{{input}}'\n"
+                      + snippet)
+    loaded = promptfile.load(prompt)
+    assert loaded.settings.labels == labels
+    assert [item.expected for item in evalset.load_pool(loaded).items] == labels

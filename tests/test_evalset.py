@@ -152,3 +152,57 @@ def test_import_csv(tmp_path: Path) -> None:
     src.write_text("question,answer\nq,a\n")
     with pytest.raises(InputError, match="no 'expected' column"):
         importers.import_csv(src, tmp_path / "p.jsonl")
+
+
+LABELLED = PROMPT + "  labels: [yes, no]\n"
+
+
+def test_expected_values_outside_the_label_set_are_named(tmp_path: Path) -> None:
+    """An item expecting 'maybe' under labels [yes, no] could never be scored right, and nobody was told."""
+    lines = ['{"id": "a", "question": "q", "expected": "yes"}', '{"id": "b", "question": "q", "expected": "maybe"}',
+             '{"id": "c", "question": "q", "expected": " No"}', '{"id": "d", "question": "q", "expected": "nope"}']
+    message = pool_error(tmp_path, lines, LABELLED)
+    assert "pool.jsonl: expected: expected label not in promptci.labels for 2 of 4 items" in message
+    assert "'b' ('maybe')" in message and "'d' ('nope')" in message and "'c'" not in message
+    per_item = PROMPT + "  labels: choices\n"
+    message = pool_error(tmp_path, ['{"id": "x", "question": "q", "choices": ["a", "b"], "expected": "c"}'], per_item)
+    assert "expected label not in its field 'choices' for 1 of 1 items: 'x' ('c')" in message
+    pool = evalset.load_pool(prompt_with_pool(tmp_path, lines[:1] + lines[2:3], LABELLED))
+    assert len(pool) == 2  # a label match ignores case and surrounding space, so ' No' is the label 'no'
+
+
+def test_per_item_options_that_differ_only_by_case_are_refused(tmp_path: Path) -> None:
+    message = pool_error(tmp_path, ['{"id": "x", "question": "q", "choices": ["Yes", "yes "], "expected": "Yes"}'],
+                         PROMPT + "  labels: choices\n")
+    assert "item 'x' field 'choices'" in message and "differ only by case or surrounding space" in message
+
+
+def test_a_jsonl_line_with_unicode_line_separators_inside_strings_is_one_item(tmp_path: Path) -> None:
+    """str.splitlines() also splits on U+2028, U+2029 and U+0085, which JSON allows raw inside strings."""
+    texts = ["a\u2028b", "c\u2029d", "e\x85f"]
+    lines = [json.dumps({"question": text, "expected": "x"}, ensure_ascii=False) for text in texts]
+    pool = evalset.load_pool(prompt_with_pool(tmp_path, lines))
+    assert [item.data["question"] for item in pool.items] == texts
+    assert "pool.jsonl:3: invalid JSON" in pool_error(tmp_path, lines[:2] + ["{oops"])
+
+
+def test_import_csv_keeps_line_breaks_inside_quoted_cells(tmp_path: Path) -> None:
+    src = tmp_path / "items.csv"
+    src.write_bytes(b'question,expected\r\n"first line\r\nsecond line",a\r\n"one\ntwo\n\nthree",b\r\nplain,a\r\n')
+    report = importers.import_csv(src, tmp_path / "o.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().split("\n") if line]
+    assert report.count == 3
+    assert [r["question"] for r in rows] == ["first line\r\nsecond line", "one\ntwo\n\nthree", "plain"]
+    src.write_bytes(b'question,expected\n"multi\nline",a\nq,a,extra\n')
+    with pytest.raises(InputError, match=r"items.csv:4: row has more cells than the header"):
+        importers.import_csv(src, tmp_path / "p.jsonl")
+
+
+def test_import_csv_checks_the_label_set(tmp_path: Path) -> None:
+    src = tmp_path / "items.csv"
+    src.write_text("question,expected\nq1,yes\nq2,maybe\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"expected: expected label not in --labels for 1 of 2 rows: row 2 \('maybe'\)"):
+        importers.import_csv(src, tmp_path / "o.jsonl", labels=["yes", "no"])
+    with pytest.raises(InputError, match="--labels: labels must be distinct: 'yes' and 'Yes'"):
+        importers.import_csv(src, tmp_path / "o.jsonl", labels=["yes", "Yes", "maybe"])
+    assert not (tmp_path / "o.jsonl").exists()

@@ -208,3 +208,45 @@ def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
     text = GH_FULL.replace("  - name: has fox\n    string:\n      contains: fox\n",
                            "  - name: has fox\n    string: &fox\n      contains: fox\n  - name: again\n    string: *fox\n")
     assert len(promptfile.load(write(tmp_path, text)).spec.evaluators) == 7
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("selection:\n    size: true", "promptci.selection.size: Input should be a valid integer"),
+    ("selection:\n    size: '20'", "promptci.selection.size: Input should be a valid integer"),
+    ("selection:\n    seed: '3'", "promptci.selection.seed: Input should be a valid integer"),
+    ("selection:\n    alpha: '0.5'", "promptci.selection.alpha: Input should be a valid number"),
+    ("selection:\n    threshold: true", "promptci.selection.threshold: Input should be a valid number"),
+    ("optimizer:\n    enabled: 1", "promptci.optimizer.enabled: Input should be a valid boolean"),
+    ("optimizer:\n    steps: 2.0", "promptci.optimizer.steps: Input should be a valid integer"),
+    ("concurrency: '8'", "promptci.concurrency: Input should be a valid integer"),
+    ("pool: 5", "promptci.pool: Input should be a valid string"),
+    ("labels: [1, 2]", "promptci.labels"),
+    ("budget:\n    max_usd: .nan", "promptci.budget.max_usd: Input should be a finite number"),
+    ("budget:\n    max_usd: .inf", "promptci.budget.max_usd: Input should be a finite number"),
+    ("optimizer:\n    learning_rate: .inf", "promptci.optimizer.learning_rate: Input should be a finite number"),
+])
+def test_settings_are_strict_about_types(tmp_path: Path, setting: str, words: str) -> None:
+    """`size: true` was read as 1 and `seed: '3'` as 3: a setting of the wrong type means something else."""
+    err = error_of(write(tmp_path, GH_FULL + "promptci:\n  " + setting + "\n"))
+    assert words in str(err) and "\n" not in str(err)
+    ok = promptfile.load(write(tmp_path, GH_FULL + "promptci:\n  selection:\n    threshold: 1\n    seed: 3\n"))
+    assert ok.settings.selection.threshold == 1.0  # a whole number is still a number
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_outside_what_numpy_takes_is_refused(tmp_path: Path, seed: str) -> None:
+    """A negative seed was a scikit-learn traceback after the embeddings were computed."""
+    err = error_of(write(tmp_path, GH_FULL + f"promptci:\n  selection:\n    seed: {seed}\n"))
+    assert "promptci.selection.seed" in str(err)
+
+
+@pytest.mark.parametrize("labels", ["[yes, Yes]", "['yes', ' yes']", "[A, b, 'a ']"])
+def test_labels_that_differ_only_by_case_or_space_are_refused(tmp_path: Path, labels: str) -> None:
+    """A label match ignores case and surrounding space, so such labels could never be told apart."""
+    err = error_of(write(tmp_path, GH_FULL + f"promptci:\n  labels: {labels}\n"))
+    assert "promptci.labels" in str(err) and "differ only by case or surrounding space" in str(err)
+
+
+def test_a_prompt_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    err = error_of(tmp_path)
+    assert "is a folder, not a prompt file" in str(err) and str(tmp_path) in str(err)
