@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 from rich.console import Console
 
 from . import __version__
-from .errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK, PromptCIError
+from .errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK, InputError, PromptCIError
 
 if TYPE_CHECKING:
     from .results import Run
@@ -279,7 +279,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
             if not target.exists():
                 found = ["no subset file"]
             else:
-                found = subsets.check(prompt, pool, subsetfile.read(target), target)
+                found = subsets.audit(prompt, pool, subsetfile.read(target), target)
             if found:
                 stale += 1
                 out.print(f"stale: {target}: {'; '.join(found)} (fix: promptci select {path})")
@@ -537,7 +537,6 @@ def _base_ref(args: argparse.Namespace, actions) -> str:
     import os
 
     from . import gitdiff
-    from .errors import InputError
 
     if args.base:
         return args.base
@@ -564,7 +563,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="promptci-demo-") as tmp:
         repo = args.keep or Path(tmp) / "repo"
         if args.keep and args.keep.exists() and any(args.keep.iterdir()):
-            from .errors import InputError
             raise InputError("the folder is not empty", path=args.keep, field="--keep", fix="name a new folder")
         base, head = demo.make_repo(repo)
         out.print(f"demo repository {repo}: main {base[:12]} ← '{demo.TITLE}' {head[:12]} (changes {demo.PROMPT})")
@@ -631,7 +629,6 @@ def _run(args: argparse.Namespace, repo: str, base: str, head: str) -> dict:
 
 
 def _shard(changes: list, tree: Path, shard: str, max_shards: int) -> list:
-    from .errors import InputError
     from .plan import plan
 
     shards = {s.id: s for s in plan(changes, tree, max_shards)}
@@ -651,8 +648,13 @@ def _write(args: argparse.Namespace, data: dict) -> int:
     atomic_write_text(args.out / "results.json", prresults.dump(data))
     atomic_write_text(args.out / "report.md", render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT))
     refreshed = [p["subset"] for p in data["prompts"] if p["subset"]["text"]]
+    folder = (args.out / "subsets").resolve()
     for subset in refreshed:
-        atomic_write_text(args.out / "subsets" / subset["path"], subset["text"])
+        target = (folder / subset["path"]).resolve()
+        if not target.is_relative_to(folder):  # the pipeline confines subset paths; never write outside --out
+            raise InputError("a subset path leads outside --out", path=subset["path"], field="promptci.subset",
+                             fix="use a subset path inside the repository")
+        atomic_write_text(target, subset["text"])
     out.print(render.render(data, name=render.TERMINAL), markup=False, highlight=False)
     out.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'}"
               + (f"; refreshed subsets under {args.out / 'subsets'}" if refreshed else ""))

@@ -19,6 +19,9 @@ from .promptfile import PromptFile
 from .settings import label_key, label_set_problem
 
 ID_LENGTH = 12
+MAX_POOL_BYTES = 256 * 1024 * 1024  # a pool of a million short items fits; /dev/zero behind a name does not
+MAX_LINE_BYTES = 1024 * 1024  # one item
+MAX_DEPTH = 32  # nesting of one item's JSON: items are flat records of variables
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def load_pool(prompt: PromptFile) -> Pool:
     """The prompt's pool (`promptci.pool`, else `testData`), checked against its templates and labels."""
     settings = prompt.settings
     if settings.pool:
-        pool = read_jsonl(prompt.resolve(settings.pool), source=settings.pool)
+        pool = read_jsonl(prompt.resolve(settings.pool, field="promptci.pool"), source=settings.pool)
     elif prompt.spec.testData:
         pool = _from_rows(prompt.spec.testData, source="testData", path=None,
                           sha256=_sha256_json(prompt.spec.testData), where=str(prompt.path))
@@ -75,7 +78,7 @@ def read_jsonl(path: Path, *, source: str | None = None) -> Pool:
     """Read a JSONL pool; every malformed line is an InputError naming the file and the line."""
     where = str(path)
     fix_path = "check promptci.pool (a path relative to the prompt file), or create it with 'promptci import'"
-    data = read_input(path, what="pool file", field="promptci.pool", fix=fix_path)
+    data = read_input(path, what="pool file", field="promptci.pool", fix=fix_path, limit=MAX_POOL_BYTES)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -85,13 +88,36 @@ def read_jsonl(path: Path, *, source: str | None = None) -> Pool:
     for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may be inside a string
         if not line.strip():
             continue
+        if len(line) > MAX_LINE_BYTES:
+            raise InputError(f"the item is over {MAX_LINE_BYTES} characters", path=where, line=number,
+                             fix="keep long documents out of the pool, or shorten them")
         try:
-            rows.append((number, json.loads(line)))
+            row = json.loads(line)
+            deep = _depth(row) > MAX_DEPTH
         except json.JSONDecodeError as exc:
             raise InputError(f"invalid JSON ({exc.msg})", path=where, line=number,
                              fix="one JSON object per line") from None
+        except RecursionError:  # deeper than the parser's own stack
+            deep = True
+        if deep:
+            raise InputError(f"the item nests JSON over {MAX_DEPTH} levels deep", path=where, line=number,
+                             fix="items are flat records of template variables")
+        rows.append((number, row))
     return _from_rows([r for _, r in rows], source=source or str(path), path=path,
                       sha256=hashlib.sha256(data).hexdigest(), where=where, lines=[n for n, _ in rows])
+
+
+def _depth(value: Any) -> int:
+    """How deep JSON nests (1 for a scalar), counted without recursion and stopping past MAX_DEPTH."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:

@@ -14,6 +14,32 @@ from pathlib import Path
 from .errors import InputError
 
 
+def repository_root(path: Path) -> Path | None:
+    """The work tree that holds `path` (the nearest folder with a `.git`), or None outside any repository."""
+    for folder in Path(path).absolute().parents:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def confine(folder: Path, relative: str, *, field: str, where: Path) -> Path:
+    """`relative` (a path a prompt file names) resolved beside `folder`, refused unless it stays inside the
+    repository: not absolute, not itself a symlink, not resolving outside the work tree (through `..` or a
+    linked folder). A pull request writes these paths, and the files they name are read into reports or
+    written: a link to /proc/self/environ or a `../../` path must never be followed."""
+    fix = "use a path relative to the prompt file, inside the repository, to a file committed as it is"
+    if os.path.isabs(relative) or relative.startswith("~"):
+        raise InputError(f"'{relative}' is an absolute path", path=where, field=field, fix=fix)
+    target = Path(folder) / relative
+    if target.is_symlink():
+        raise InputError(f"'{relative}' is a symlink", path=where, field=field, fix=fix)
+    resolved = target.resolve()
+    root = repository_root(Path(where))
+    if root is not None and not resolved.is_relative_to(root.resolve()):
+        raise InputError(f"'{relative}' resolves outside the repository ({root})", path=where, field=field, fix=fix)
+    return resolved
+
+
 def check_input(path: str | Path, *, what: str = "file", field: str | None = None,
                 fix: str = "check the path") -> os.stat_result:
     """An input file's status, checked without opening it: a folder, a pipe or a device is refused
@@ -33,9 +59,12 @@ def check_input(path: str | Path, *, what: str = "file", field: str | None = Non
 
 
 def read_input(path: str | Path, *, what: str = "file", field: str | None = None,
-               fix: str = "check the path") -> bytes:
-    """The bytes of an input file, checked first by check_input."""
-    check_input(path, what=what, field=field, fix=fix)
+               fix: str = "check the path", limit: int | None = None) -> bytes:
+    """The bytes of an input file, checked first by check_input, and refused over `limit` bytes before reading."""
+    status = check_input(path, what=what, field=field, fix=fix)
+    if limit is not None and status.st_size > limit:
+        raise InputError(f"is {status.st_size} bytes, over the {limit}-byte limit for a {what}", path=path,
+                         field=field, fix="split it, or shorten its entries")
     try:
         return Path(path).read_bytes()
     except OSError as exc:

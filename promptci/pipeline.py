@@ -30,6 +30,7 @@ from . import gate, promptfile, subsetfile, subsets
 from .budget import Budget
 from .errors import InfraError, InputError
 from .evalset import Item, Pool, load_pool
+from .fileio import read_input
 from .gitdiff import Change
 from .llm import ModelClient
 from .optimize.job import Job, optimize
@@ -133,6 +134,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
             head = promptfile.judged_by(written, judge.prompt)
             pool = judge.pool
             head_pool = pool if judge.prompt is written else load_pool(written)  # what head is judged on after merge
+            subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
             committed = _committed(judge.prompt, pool)
             subset, result.subset_note = _subset(judge.prompt, pool, committed, options.subset_size)
             result.subset_note = "; ".join(filter(None, (judge.note, result.subset_note)))
@@ -175,7 +177,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
                 await _score(base, pool, new, result.base, client, progress, "base", options.model)
     result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
                                                            subsetfile.relative_path(written)))
-    result.subset_old_text = _read(subsetfile.path_for(written))
+    result.subset_old_text = _read(subset_file)
     if judge.prompt is not written and result.subset_old_text != _read(subsetfile.path_for(judge.prompt)):
         result.subset_note += "; this pull request edits the subset file: it was not used to judge (the base's was)"
     offered = subset
@@ -184,7 +186,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
         result.subset_note += ("; this pull request changes the pool, so the committed subset is stale for it: "
                                "a new one chosen with IPOMP stage 1 is offered")
     result.subset = offered
-    result.subset_changed = offered != _subset_in(subsetfile.path_for(written))
+    result.subset_changed = offered != _subset_in(subset_file)
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
@@ -237,9 +239,12 @@ def _judge(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> J
 
 
 def _read(path: Path) -> str | None:
-    """A subset file's text (None: there is none). A symlink is never followed: a pull request could point
-    one at a secret, and this text goes into the report."""
-    return None if path.is_symlink() or not path.is_file() else path.read_text(encoding="utf-8", errors="replace")
+    """A subset file's text for the report (None: there is none, or it cannot be read as one); the path is
+    confined to the repository (subsetfile.path_for)."""
+    try:
+        return read_input(path, what="subset file", limit=subsetfile.MAX_BYTES).decode("utf-8", errors="replace")
+    except InputError:
+        return None
 
 
 def _subset_in(path: Path) -> Subset | None:

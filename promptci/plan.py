@@ -46,10 +46,10 @@ def pool_size(change: Change, tree: Path) -> int:
         return 0  # it fails fast in its shard, with the error in the report
     if prompt.settings.pool:
         try:
-            with prompt.resolve(prompt.settings.pool).open("rb") as handle:
+            with prompt.resolve(prompt.settings.pool, field="promptci.pool").open("rb") as handle:
                 return sum(1 for line in handle if line.strip())
-        except OSError:
-            return 0
+        except (OSError, InputError):
+            return 0  # the pool is refused in its shard, with the error in the report
     return len(prompt.spec.testData or [])
 
 

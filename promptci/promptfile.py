@@ -39,6 +39,7 @@ from ruamel.yaml.scalarstring import (
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from .errors import InputError
+from .fileio import confine
 from .fileio import check_input
 from .settings import Settings
 
@@ -222,9 +223,9 @@ class PromptFile:
         """Template variables the messages read; the pool must provide each."""
         return variables_of(m.content for m in self.spec.messages)
 
-    def resolve(self, relative: str) -> Path:
-        """A path from the `promptci:` settings, relative to this file."""
-        return (self.path.parent / relative).resolve()
+    def resolve(self, relative: str, *, field: str = "promptci") -> Path:
+        """A path from the `promptci:` settings, relative to this file and confined to its repository."""
+        return confine(self.path.parent, relative, field=field, where=self.path)
 
     def render(self, variables: Mapping[str, Any]) -> list[dict[str, str]]:
         """The chat messages for one item."""

@@ -17,6 +17,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent
 
 from .errors import InputError
 from .evalset import Pool
@@ -24,6 +25,7 @@ from .fileio import atomic_write_text, check_output_file, read_input
 from .promptfile import PromptFile
 
 FORMAT = "promptci.subset/1"
+MAX_BYTES = 4 * 1024 * 1024  # a subset of 1,000 items with a long history is well under 1 MiB
 PREVIEW = 100
 HEADER = ("Evaluation subset written by promptci (`promptci select`, refined by `promptci refine` and pull-request "
           "runs).\nReview it like code; do not edit the items by hand: `promptci select --check` would flag it.")
@@ -67,7 +69,7 @@ class Subset:
 def path_for(prompt: PromptFile) -> Path:
     """`promptci.subset`, else the pool's name with `.subset.yml`, else `<prompt>.subset.yml` beside it.
     A path that can never hold the file (a folder) is an error now, before any work."""
-    path = prompt.resolve(relative_path(prompt))
+    path = prompt.resolve(relative_path(prompt), field="promptci.subset")
     check_output_file(path, option="promptci.subset", example=f"{prompt.name}.subset.yml")
     return path
 
@@ -87,10 +89,14 @@ def read(path: Path) -> Subset:
     """Read and validate a subset file; problems are InputErrors naming the field."""
     where = str(path)
     fix = "re-create it with 'promptci select PROMPT'"
+    raw = read_input(path, what="subset file", fix="create it with 'promptci select PROMPT'", limit=MAX_BYTES)
     try:
-        data = YAML(typ="safe", pure=True).load(
-            read_input(path, what="subset file", fix="create it with 'promptci select PROMPT'").decode("utf-8"))
-    except (YAMLError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+        if any(isinstance(e, AliasEvent) or getattr(e, "anchor", None) for e in YAML(typ="safe", pure=True).parse(text)):
+            raise InputError("subset file uses YAML anchors or aliases, which promptci never writes", path=where,
+                             fix=fix)  # and an alias bomb of a few hundred bytes would expand to gigabytes
+        data = YAML(typ="safe", pure=True).load(text)
+    except (YAMLError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"subset file is not valid YAML ({type(exc).__name__})", path=where, fix=fix) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"not a {FORMAT} file", path=where, field="format", fix=fix)

@@ -105,7 +105,7 @@ def load(prompt: PromptFile, pool: Pool) -> tuple[Subset, list[Item]]:
     return subset, [by_id[i] for i in subset.ids]
 
 
-def check(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> list[str]:
+def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> list[str]:
     """Why a committed subset cannot be trusted (empty when it can): it no longer fits its pool, or it was edited
     by hand — every item must be stage 1's choice for the recorded parameters or a replacement the history records."""
     found = subsetfile.problems(subset, pool, subset_path)

@@ -35,14 +35,14 @@ def test_readme_commands_exist_and_ci_runs_the_test_command() -> None:
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_every_test_the_reliability_table_names_exists() -> None:
+def test_every_test_the_reliability_and_security_tables_name_exists() -> None:
     import ast
     import re
 
-    table = (ROOT / "docs" / "reliability.md").read_text()
-    named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", table)
-    assert len(named) >= 30
-    for module, test in named:
-        tree = ast.parse((ROOT / "tests" / module).read_text())
-        functions = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        assert test in functions, f"docs/reliability.md names {module}::{test}, which does not exist"
+    for doc, at_least in (("reliability.md", 30), ("security.md", 10)):
+        named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", (ROOT / "docs" / doc).read_text())
+        assert len(named) >= at_least, doc
+        for module, test in named:
+            tree = ast.parse((ROOT / "tests" / module).read_text())
+            functions = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            assert test in functions, f"docs/{doc} names {module}::{test}, which does not exist"

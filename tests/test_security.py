@@ -1,0 +1,123 @@
+"""The pull request is the adversary: every path a prompt file names stays inside the repository, and hostile
+pools and subset files cost a one-line refusal, not memory, time or a secret. No model is called here: each
+attack is refused at the door (exit 2) or fails its prompt before any item is scored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .helpers import run_cli
+
+PROMPT = """name: t
+model: local/gemma-3-270m
+messages:
+  - role: user
+    content: "Answer: {{input}}"
+promptci:
+  pool: ../eval_sets/t.jsonl
+"""
+SECRET = "sk-live-0123456789abcdef-not-a-real-key"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    (repo / "eval_sets").mkdir()
+    (repo / "prompts" / "t.prompt.yml").write_text(PROMPT)
+    (repo / "eval_sets" / "t.jsonl").write_text("".join(json.dumps({"input": f"q{i}", "expected": "a"}) + "\n"
+                                                        for i in range(30)))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    return repo
+
+
+def refused(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for word in words:
+        assert word in proc.stderr, proc.stderr
+
+
+def set_pool(repo: Path, pool: str) -> str:
+    path = repo / "prompts" / "t.prompt.yml"
+    path.write_text(PROMPT.replace("../eval_sets/t.jsonl", pool))
+    return str(path)
+
+
+@pytest.mark.parametrize("pool, words", [
+    ("/etc/passwd", ["'/etc/passwd' is an absolute path", "promptci.pool"]),
+    ("../../../../../../etc/passwd", ["resolves outside the repository", "promptci.pool"]),
+    ("~/.ssh/id_rsa", ["is an absolute path"]),
+])
+def test_a_pool_path_outside_the_repository_is_refused(repo: Path, pool: str, words: list[str]) -> None:
+    refused(run_cli("eval", set_pool(repo, pool), cwd=repo), *words)
+
+
+def test_a_pool_or_subset_that_is_a_symlink_is_never_followed(repo: Path) -> None:
+    os.symlink("/proc/self/environ", repo / "eval_sets" / "env.jsonl")
+    refused(run_cli("eval", set_pool(repo, "../eval_sets/env.jsonl"), cwd=repo,
+                    env={"OPENAI_API_KEY": SECRET}), "is a symlink", "promptci.pool")
+    os.symlink("/dev/zero", repo / "eval_sets" / "zero.jsonl")
+    refused(run_cli("eval", set_pool(repo, "../eval_sets/zero.jsonl"), cwd=repo), "is a symlink")
+    set_pool(repo, "../eval_sets/t.jsonl")
+    os.symlink("/proc/self/environ", repo / "eval_sets" / "t.subset.yml")
+    proc = run_cli("select", "--check", "prompts/t.prompt.yml", cwd=repo, env={"OPENAI_API_KEY": SECRET})
+    refused(proc, "is a symlink", "promptci.subset")
+    assert SECRET not in proc.stdout + proc.stderr
+
+
+def test_a_subset_path_outside_the_repository_is_never_written(repo: Path, tmp_path: Path) -> None:
+    path = repo / "prompts" / "t.prompt.yml"
+    path.write_text(PROMPT + "  subset: ../../outside.subset.yml\n")
+    refused(run_cli("select", str(path), cwd=repo), "resolves outside the repository", "promptci.subset")
+    assert not (tmp_path / "outside.subset.yml").exists()
+
+
+def test_a_pull_request_that_links_its_subset_to_the_environment_leaks_nothing(repo: Path, tmp_path: Path) -> None:
+    assert run_cli("select", "prompts/t.prompt.yml", cwd=repo).returncode == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "subset")
+    git(repo, "checkout", "-qb", "attack")
+    subset = repo / "eval_sets" / "t.subset.yml"
+    subset.unlink()
+    os.symlink("/proc/self/environ", subset)
+    (repo / "prompts" / "t.prompt.yml").write_text(PROMPT.replace("Answer:", "Reply:"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "attack")
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--head", "attack", "--repo", str(repo), "--out", str(out),
+                   "--no-optimize", env={"OPENAI_API_KEY": SECRET})
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads((out / "results.json").read_text())["prompts"][0]
+    assert result["verdict"]["status"] == "fail" and "is a symlink" in result["error"]
+    written = "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+    assert SECRET not in written + proc.stdout + proc.stderr and "OPENAI_API_KEY" not in written
+
+
+def test_hostile_pool_lines_cost_a_line_of_error(repo: Path) -> None:
+    pool = repo / "eval_sets" / "t.jsonl"
+    pool.write_text('{"input": ' + "[" * 100_000 + "]" * 100_000 + ', "expected": "a"}\n')
+    refused(run_cli("eval", "prompts/t.prompt.yml", cwd=repo), "nests JSON over 32 levels", "t.jsonl:1:")
+    pool.write_text(json.dumps({"input": "x" * (1024 * 1024 + 1), "expected": "a"}) + "\n")
+    refused(run_cli("eval", "prompts/t.prompt.yml", cwd=repo), "over 1048576 characters", "t.jsonl:1:")
+
+
+def test_a_subset_alias_bomb_is_refused_before_it_expands(repo: Path) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8))
+    assert len(bomb) < 800  # 9**9 leaves
+    (repo / "eval_sets" / "t.subset.yml").write_text("format: promptci.subset/1\n" + bomb)
+    refused(run_cli("select", "--check", "prompts/t.prompt.yml", cwd=repo, timeout=30), "anchors or aliases")
