@@ -1,12 +1,14 @@
 """The pull request is the adversary: every path a prompt file names stays inside the repository, and hostile
-pools and subset files cost a one-line refusal, not memory, time or a secret. No model is called here: each
-attack is refused at the door (exit 2) or fails its prompt before any item is scored."""
+pools, subset files and report templates cost a one-line refusal, not memory, time or a secret. Each file attack
+is refused at the door (exit 2) or fails its prompt before any item is scored; the template attacks render the
+demo's real results."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,29 @@ def test_a_subset_alias_bomb_is_refused_before_it_expands(repo: Path) -> None:
     assert len(bomb) < 800  # 9**9 leaves
     (repo / "eval_sets" / "t.subset.yml").write_text("format: promptci.subset/1\n" + bomb)
     refused(run_cli("select", "--check", "prompts/t.prompt.yml", cwd=repo, timeout=30), "anchors or aliases")
+
+
+@pytest.mark.parametrize("name, source, words", [
+    ("include", "{{ marker }}{% include 'include.md.j2' %}", "'include' is not allowed"),
+    ("import", "{{ marker }}{% import 'other.md.j2' as other %}", "'import' is not allowed"),
+    ("extends", "{% extends 'other.md.j2' %}", "'extends' is not allowed"),
+    ("range", "{{ marker }}{% for i in range(10**9) %}{% endfor %}", "range() of 1000000000 numbers"),
+    ("repeat", "{{ marker }}{{ 'x' * 10**9 }}", "a repetition of 1000000000 items"),
+    ("power", "{{ marker }}{{ 9 ** 99999999 }}", "a power with exponent 99999999"),
+    ("output", "{{ marker }}{% for a in range(9999) %}{{ 'x' * 9999 }}{% endfor %}", "output passed 8000000"),
+    ("loops", "{{ marker }}{% for a in range(9999) %}{% for b in range(9999) %}{% for c in range(9999) %}"
+              "{% endfor %}{% endfor %}{% endfor %}", "rendering took over 10 s"),
+])
+def test_a_report_template_runs_nothing_it_does_not_need_and_is_bounded(
+        demo_results: dict, tmp_path: Path, name: str, source: str, words: str) -> None:
+    from promptci.errors import InputError
+    from promptci.report import render
+
+    template = tmp_path / f"{name}.md.j2"
+    template.write_text(source)
+    (tmp_path / "other.md.j2").write_text("{{ marker }} another file")
+    started = time.monotonic()
+    with pytest.raises(InputError) as caught:
+        render.render(demo_results, template=template)
+    assert words in str(caught.value) and f"{name}.md.j2" in str(caught.value)
+    assert time.monotonic() - started < 30

@@ -2,8 +2,9 @@
 
 Templates see plain values built by `context()` and filters from `escape` (`inline`, `code`, `block`
 for Markdown; `plain` for the terminal); everything that came from the pull request goes through one
-of them. All templates render in Jinja's sandbox. A user's comment template must keep the hidden
-marker the sticky comment is found by.
+of them. All templates render in Jinja's sandbox, bounded in time and size (`sandbox.py`); a user's comment
+template is that one file alone, with no tag that loads another, and must keep the hidden marker the sticky
+comment is found by.
 """
 
 from __future__ import annotations
@@ -12,22 +13,22 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
 from .. import __version__
 from ..errors import InputError
-from . import escape
+from ..fileio import read_input
+from . import escape, sandbox
 
 MARKER = "<!-- promptci:report -->"
 COMMENT_LIMIT = 65_536  # characters (GitHub: "Body is too long (maximum is 65536 characters)")
 SUMMARY_LIMIT = 1_000_000  # characters; github.workflow cuts the summary at 1 MiB of UTF-8 as well
 TEMPLATES = Path(__file__).parent / "templates"
+MAX_TEMPLATE_BYTES = 256 * 1024
 COMMENT, SUMMARY, TERMINAL = "comment.md.j2", "summary.md.j2", "terminal.txt.j2"
 
 
-def environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
-    env = SandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False,
-                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+def environment(loader: jinja2.BaseLoader, *, untrusted: bool = False) -> jinja2.Environment:
+    env = sandbox.BoundedEnvironment(untrusted=untrusted, loader=loader, undefined=jinja2.StrictUndefined,
+                                     autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(inline=escape.inline, code=escape.code, block=escape.block, plain=escape.flat,
                        text=escape.printable)
     return env
@@ -40,14 +41,10 @@ def render(data: Mapping[str, Any], *, name: str = COMMENT, template: Path | Non
     `template` replaces the built-in comment template; `publication` says what publishing did (the
     subset commits, a read-only run) so the report can tell.
     """
-    page = _page(template, name)
-    try:
-        text = page.render(**context(data, details=True, publication=publication))
-        if len(text) > limit:
-            text = page.render(**context(data, details=False, publication=publication))
-    except jinja2.TemplateError as exc:
-        raise InputError(f"the report template failed: {exc}", path=template or TEMPLATES / name,
-                         fix="fix the template") from None
+    page, where = _page(template, name), template or TEMPLATES / name
+    text = sandbox.render(page, context(data, details=True, publication=publication), where=where)
+    if len(text) > limit:
+        text = sandbox.render(page, context(data, details=False, publication=publication), where=where)
     if template is not None and MARKER not in text:
         raise InputError("the report template lost the hidden marker", path=template,
                          fix=f"keep {MARKER} in the template: the sticky comment is found by it")
@@ -84,15 +81,16 @@ def check_template(template: Path) -> None:
 
 
 def _page(template: Path | None, name: str) -> jinja2.Template:
-    """The user's template when there is one, else the built-in `name`; errors name the file."""
-    folder, name = (template.parent, template.name) if template is not None else (TEMPLATES, name)
+    """The user's template when there is one (that file alone, bounded), else the built-in `name`; errors name
+    the file."""
     try:
-        return environment(jinja2.FileSystemLoader(str(folder))).get_template(name)
-    except jinja2.TemplateNotFound:
-        raise InputError("template not found", path=folder / name, field="--template", fix="pass an existing file") \
-            from None
+        if template is None:
+            return environment(jinja2.FileSystemLoader(str(TEMPLATES))).get_template(name)
+        source = read_input(template, what="template", field="--template", limit=MAX_TEMPLATE_BYTES)
+        return environment(jinja2.DictLoader({template.name: source.decode("utf-8", errors="replace")}),
+                           untrusted=True).get_template(template.name)
     except jinja2.TemplateSyntaxError as exc:
-        raise InputError(f"template syntax error: {exc.message}", path=folder / name, line=exc.lineno,
+        raise InputError(f"template syntax error: {exc.message}", path=template or TEMPLATES / name, line=exc.lineno,
                          fix="fix the template") from None
 
 
