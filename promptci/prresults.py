@@ -147,7 +147,7 @@ class SubsetScore(Model):
 class Attempt(Model):
     step: Count
     unit: Count | None
-    kind: Literal["instruction", "sentence", "demo"]
+    kind: Literal["instruction", "sentence", "demo", "header", "query", "blank"]
     before: str
     after: str | None
     failure_score: Unit | None
