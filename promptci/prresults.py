@@ -287,7 +287,8 @@ def load(path: Path) -> PRResults:
 
 def recompute(data: PRResults) -> PRResults:
     """The same results with every prompt's scores, comparison and verdict derived again from its per-item
-    scores and gate settings, and the overall verdict from those: a file's own verdicts are never trusted."""
+    scores and gate settings, and the overall verdict from those: a file's own verdicts are never trusted.
+    Where the file's status agrees, its reason is kept: the run's words say more (why it stopped scoring)."""
     prompts = [_recompute(p) for p in data.prompts]
     overall = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
     return data.model_copy(update={"prompts": prompts, "verdict": Verdict(status=overall.status, reason=overall.reason)})
@@ -309,6 +310,8 @@ def _recompute(p: PromptResults) -> PromptResults:
         c = compare([p.base[i].score for i in both], [p.head[i].score for i in both])
         comparison = Comparison.model_validate(asdict(c), strict=False)
         verdict = gate.settle(gate.decide(c, _settings(p.gate)))
+    if p.verdict is not None and p.verdict.status == verdict.status:
+        verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)
     return p.model_copy(update={"scores": scores, "comparison": comparison,
                                 "verdict": Verdict(status=verdict.status, reason=verdict.reason)})
 
