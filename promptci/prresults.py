@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Sequence
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import gate
-from .errors import InfraError, InputError
+from .errors import EXIT_INFRA, InputError, PromptCIError
 from .results import mean_score
 from .settings import GateSettings
 from .stats import compare
@@ -29,6 +29,13 @@ if TYPE_CHECKING:  # the pipeline imports the models and embeddings: not needed 
 
 FORMAT = "promptci.pr/1"
 MAX_BYTES = 64 * 1024 * 1024  # a results file larger than this is refused before it is parsed
+
+
+class MissingShards(PromptCIError):
+    """A planned shard left no results: the run is incomplete, so the gate fails (exit 3). Not an InfraError:
+    a fork's unreachable model is neutral, but a missing shard never is (that would let a crash pass)."""
+
+    exit_code = EXIT_INFRA
 
 
 def _finite(value: float) -> float:
@@ -350,7 +357,7 @@ def merge_files(paths: Sequence[Path], plan_path: Path | None) -> PRResults:
         seen[part.shard] = file
     missing = [s for s in planned if s not in seen]
     if missing:
-        raise InfraError(f"no results from shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} of "
+        raise MissingShards(f"no results from shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} of "
                          f"{len(planned)} planned: the shard failed, timed out or was not downloaded, so the gate "
                          f"cannot pass (prompts not gated: {' '.join(p for s in missing for p in planned[s])})")
     return merge(parts)

@@ -278,3 +278,18 @@ def test_secrets_are_masked_before_a_message_is_cut(monkeypatch) -> None:
         monkeypatch.delenv(name)
     monkeypatch.setenv("SOME_API_TOKEN", key)
     assert redact("y" * 195 + key, limit=200) == "y" * 195 + "***"
+
+
+def test_a_missing_shard_fails_the_merge_job_even_for_a_fork(tmp_path: Path) -> None:
+    plan = {"1": ["prompts/a.prompt.yml"], "2": ["prompts/b.prompt.yml"]}
+    one = _shard(tmp_path, "1", plan, plan["1"][0])
+    head = {"ref": "x", "sha": "a" * 40, "repo": {"full_name": "mallory/repo"}}  # a fork: neutral for a model fault
+    base = {"ref": "main", "sha": "b" * 40, "repo": {"full_name": "octo/repo"}}
+    event = _write(tmp_path, {"pull_request": {"number": 1, "head": head, "base": base}}, "event.json")
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event),
+           "GITHUB_TOKEN": "ghs_read_only", "GITHUB_OUTPUT": str(tmp_path / "output"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    proc = run_cli("report", str(one), "--github", env=env)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "no results from shard 2 of 2 planned" in (tmp_path / "summary.md").read_text()
+    assert "verdict<<" in (tmp_path / "output").read_text() and "error" in (tmp_path / "output").read_text()
