@@ -143,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=["comment", "summary", "terminal"], default="comment",
                      help="which report (default: the PR comment, Markdown)")
     rep.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the comment")
+    rep.add_argument("--plan", type=Path, metavar="PLAN.json",
+                     help="the matrix 'promptci plan' wrote: shard results are merged only with it, and every "
+                          "planned shard must be there")
     rep.add_argument("--github", action="store_true",
                      help="in GitHub Actions: publish the merged results (comment, statuses, summary, outputs)")
     rep.add_argument("--repo", default=".", type=Path, metavar="DIR", help="with --github: the checkout (default: .)")
@@ -529,6 +532,8 @@ def _actions(github: bool):
 
     run = actions.from_environ()
     workflow.mask(sys.stdout, run.token)
+    from .github import publish
+    publish.refuse_unsafe_event(run)
     return run
 
 
@@ -576,13 +581,14 @@ def _flow(args: argparse.Namespace, repo: str, base: str, head: str, actions) ->
     """Run the pull-request flow from base to head, write the reports, and publish them when in Actions."""
     if actions is None:
         return _write(args, _run(args, repo, base, head))
+    from . import prresults
     from .github import publish, workflow
 
     with workflow.commands_off(sys.stdout):  # text from the pull request is logged from here on
         try:
             data = _run(args, repo, base, head)
             if actions.pr is not None:  # for a trusted workflow_run job that posts these results later
-                data["pull_request"] = {"number": actions.pr.number, "head_sha": actions.pr.head_sha}
+                data.pull_request = prresults.PullRequestRef(number=actions.pr.number, head_sha=actions.pr.head_sha)
             code = _write(args, data)
         except PromptCIError as exc:
             failure = exc
@@ -595,7 +601,7 @@ def _flow(args: argparse.Namespace, repo: str, base: str, head: str, actions) ->
     return _publish(args, data, actions, repo, code)
 
 
-def _run(args: argparse.Namespace, repo: str, base: str, head: str) -> dict:
+def _run(args: argparse.Namespace, repo: str, base: str, head: str):
     """The flow itself: changed prompts, their scores, suggestion and refresh, the verdict; as results data."""
     from . import gitdiff, prresults
     from .llm import ModelClient
@@ -617,28 +623,29 @@ def _run(args: argparse.Namespace, repo: str, base: str, head: str) -> dict:
     try:
         start = gitdiff.diff_start(repo, base, head)  # the base revision's files judge the change
         with gitdiff.checkout(repo, head) as tree, gitdiff.checkout(repo, start) as judge:
+            planned = None
             if shard:
-                changes = _shard(changes, tree, shard, args.max_shards)
+                changes, planned = _shard(changes, tree, shard, args.max_shards)
             out.print(f"{len(changes)} changed prompt{'s' if len(changes) != 1 else ''} between {base} and {head}"
                       + (f" in shard {shard}" if shard else ""))
             result = asyncio.run(run_pr(changes, tree, judge, client, options,
                                         progress=lambda line: print(line, file=sys.stderr, flush=True)))
     finally:
         client.close()
-    return prresults.to_dict(result)
+    return prresults.from_pipeline(result).model_copy(update={"shard": shard or None, "plan": planned})
 
 
-def _shard(changes: list, tree: Path, shard: str, max_shards: int) -> list:
+def _shard(changes: list, tree: Path, shard: str, max_shards: int) -> tuple[list, dict[str, list[str]]]:
     from .plan import plan
 
     shards = {s.id: s for s in plan(changes, tree, max_shards)}
     if shard not in shards:
         raise InputError(f"no shard '{shard}' in a plan of {len(shards)}", field="--shard",
                          fix="pass a shard id from 'promptci plan' with the same --max-shards")
-    return [c for c in changes if c.path in shards[shard].prompts]
+    return [c for c in changes if c.path in shards[shard].prompts], {s.id: s.prompts for s in shards.values()}
 
 
-def _write(args: argparse.Namespace, data: dict) -> int:
+def _write(args: argparse.Namespace, data) -> int:
     """results.json, report.md and refreshed subsets into --out; the terminal report; the gate's exit code."""
     from . import prresults
     from .fileio import atomic_write_text
@@ -647,21 +654,21 @@ def _write(args: argparse.Namespace, data: dict) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "results.json", prresults.dump(data))
     atomic_write_text(args.out / "report.md", render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT))
-    refreshed = [p["subset"] for p in data["prompts"] if p["subset"]["text"]]
+    refreshed = [p.subset for p in data.prompts if p.subset.text]
     folder = (args.out / "subsets").resolve()
     for subset in refreshed:
-        target = (folder / subset["path"]).resolve()
+        target = (folder / subset.path).resolve()
         if not target.is_relative_to(folder):  # the pipeline confines subset paths; never write outside --out
-            raise InputError("a subset path leads outside --out", path=subset["path"], field="promptci.subset",
+            raise InputError("a subset path leads outside --out", path=subset.path, field="promptci.subset",
                              fix="use a subset path inside the repository")
-        atomic_write_text(target, subset["text"])
+        atomic_write_text(target, subset.text)
     out.print(render.render(data, name=render.TERMINAL), markup=False, highlight=False)
     out.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'}"
               + (f"; refreshed subsets under {args.out / 'subsets'}" if refreshed else ""))
     return _gate_code(data)
 
 
-def _publish(args: argparse.Namespace, data: dict, actions, repo: str, code: int) -> int:
+def _publish(args: argparse.Namespace, data, actions, repo: str, code: int) -> int:
     from .github import publish
     from .github.client import Client
 
@@ -685,14 +692,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from . import prresults
     from .report import render
 
-    data = prresults.merge([prresults.load(p / "results.json" if p.is_dir() else p) for p in args.results])
     if args.github:
         actions = _actions(True)
+        try:
+            data = prresults.merge_files(args.results, args.plan)
+        except PromptCIError as exc:  # a missing or broken shard: the summary and outputs say so
+            from .github import publish
+            return publish.fault(actions, exc)
         args.out = args.results[0] if args.results[0].is_dir() else args.results[0].parent
         from .github import workflow
         with workflow.commands_off(sys.stdout):  # text from the pull requests is logged
             sys.stdout.write(render.render(data, name=render.TERMINAL))
         return _publish(args, data, actions, str(args.repo), _gate_code(data))
+    data = prresults.merge_files(args.results, args.plan)
     if args.format == "terminal":
         text = render.render(data, name=render.TERMINAL)
     elif args.format == "summary":
@@ -703,9 +715,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return _gate_code(data)
 
 
-def _gate_code(data: dict) -> int:
+def _gate_code(data) -> int:
     """The exit code a pull-request verdict gives: 1 when the gate failed."""
-    return EXIT_GATE_FAILED if data["verdict"]["status"] == "fail" else EXIT_OK
+    return EXIT_GATE_FAILED if data.verdict.status == "fail" else EXIT_OK
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

@@ -60,11 +60,13 @@ class InfraError(PromptCIError):
     exit_code = EXIT_INFRA
 
 
-_SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
+_SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "AUTH", "PRIVATE",
+                 "SESSION", "COOKIE", "SIGNATURE", "_PAT", "CERT")
 
 
-def redact(text: str) -> str:
-    """Replace the value of every secret-looking environment variable in `text` with '***'.
+def redact(text: str, limit: int | None = None) -> str:
+    """Replace the value of every secret-looking environment variable in `text` with '***', then cut the
+    text to `limit` characters (in that order: a cut first could leave the start of a secret unmasked).
 
     Used on every message that comes from outside (a provider's error, a server's reply) before it
     is printed or written to a results file.
@@ -74,4 +76,4 @@ def redact(text: str) -> str:
     for name, value in os.environ.items():
         if len(value) >= 8 and any(hint in name.upper() for hint in _SECRET_HINTS) and value in text:
             text = text.replace(value, "***")
-    return text
+    return text if limit is None else text[:limit]

@@ -39,9 +39,17 @@ def decide(c: Comparison, gate: GateSettings) -> Verdict:
                                   f"significantly on {c.n} items (p = {c.p_value:.3g})")
     if c.delta < 0:
         return Verdict(PASS, f"head is worse by {-c.delta:.3f}, within the tolerance {gate.tolerance}")
-    better = "better" if c.delta > 0 else "as good"
+    better = "better than" if c.delta > 0 else "as good as"
     significant = f", p = {c.p_value:.3g}" if c.delta > 0 else ""
-    return Verdict(PASS, f"head is {better} than base ({c.delta:+.3f} on {c.n} items{significant})")
+    return Verdict(PASS, f"head is {better} base ({c.delta:+.3f} on {c.n} items{significant})")
+
+
+def new_prompt(mean: float | None, n: int, gate: GateSettings) -> Verdict:
+    """A prompt with no base version to compare with: only the minimum score applies."""
+    passed = gate.min_score is None or (mean is not None and mean >= gate.min_score)
+    scored = "no item scored" if mean is None else f"{mean:.3f} on {n} items"
+    minimum = "" if gate.min_score is None else f" (minimum {gate.min_score})"
+    return Verdict(PASS if passed else FAIL, f"new prompt: {scored}{minimum}")
 
 
 def settle(verdict: Verdict) -> Verdict:

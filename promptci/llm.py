@@ -415,4 +415,4 @@ def _describe(exc: Exception) -> str:
     name = type(exc).__name__
     for prefix in ("litellm.", f"{name}:", "litellm.", f"{name}:"):
         text = text.removeprefix(prefix).strip()
-    return redact(f"{name}: {text[:300]}")
+    return redact(f"{name}: {text}", limit=300 + len(name) + 2)

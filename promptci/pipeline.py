@@ -34,13 +34,15 @@ from .fileio import read_input
 from .gitdiff import Change
 from .llm import ModelClient
 from .optimize.job import Job, optimize
-from .results import ItemResult
+from .results import ItemResult, mean_score
 from .runner import Task, run_or_raise
 from .selection import extend_farthest
+from .settings import GateSettings
 from .stats import Comparison, compare
 from .subsetfile import Subset
 
 EXTRA_BATCH = 20  # pool items added per round while a verdict is undecided
+TEXT_LIMIT = 300  # characters of an item's input text kept in the results for the report
 
 
 @dataclass
@@ -79,6 +81,8 @@ class PromptResult:
     hashes: dict[str, str] = field(default_factory=dict)  # sha256 of the base and head prompt files and the pool
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the flow
+    texts: dict[str, str] = field(default_factory=dict)  # item id -> its input text, for the report
+    gate_settings: GateSettings | None = None  # what the verdict was reached with
 
     @property
     def path(self) -> str:
@@ -191,7 +195,15 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
         await _decide(result, head, base, pool, client, budget, progress, options)
+    swapped = [r[k] for r in result.replacements for k in ("removed", "added")]
+    result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
+
+
+def _input_text(prompt: promptfile.PromptFile, item: Item) -> str:
+    """An item's input text as the report shows it: on one line, cut (the report escapes it)."""
+    text = " ".join(subsets.item_text(prompt, item).split())
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
 
 
 @contextmanager
@@ -307,12 +319,9 @@ async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promp
                   client: ModelClient, budget: Budget, progress: Callable[[str], None], options: Options) -> None:
     settings = head.settings.gate.model_copy(update=options.gate)
     model = options.model
+    result.gate_settings = settings
     if base is None:
-        mean = mean_score(result.head, result.items)
-        passed = settings.min_score is None or (mean is not None and mean >= settings.min_score)
-        scored = "no item scored" if mean is None else f"{mean:.3f} on {len(result.items)} items"
-        minimum = "" if settings.min_score is None else f" (minimum {settings.min_score})"
-        result.verdict = gate.Verdict(gate.PASS if passed else gate.FAIL, f"new prompt: {scored}{minimum}")
+        result.verdict = gate.new_prompt(mean_score(result.head, result.items), len(result.items), settings)
         return
     embeddings = None
     index = {item.id: n for n, item in enumerate(pool.items)}
@@ -334,9 +343,3 @@ async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promp
         await _score(head, pool, items, result.head, client, progress, "head", model)
         await _score(base, pool, items, result.base, client, progress, "base", model)
         result.items += [i.id for i in items]
-
-
-def mean_score(results: dict[str, ItemResult], ids: Sequence[str]) -> float | None:
-    """The mean score of a prompt over the items it has a score for (None when it has none)."""
-    scores = [results[i].score for i in ids if i in results and results[i].score is not None]
-    return sum(scores) / len(scores) if scores else None

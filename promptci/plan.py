@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from . import promptfile
 from .errors import InputError
 from .gitdiff import Change
@@ -56,3 +58,32 @@ def pool_size(change: Change, tree: Path) -> int:
 def matrix(shards: Sequence[Shard]) -> dict:
     """The plan as a `strategy.matrix` value: `include` rows with the shard id and its prompts."""
     return {"include": [{"shard": s.id, "prompts": " ".join(s.prompts), "items": s.items} for s in shards]}
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    shard: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    prompts: str
+    items: int = Field(ge=0)
+
+
+class _Matrix(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    include: list[_Row]
+
+
+def read_matrix(path: Path) -> dict[str, list[str]]:
+    """The planned shards (id -> prompt paths) from the matrix JSON `promptci plan` printed; errors name the file."""
+    fix = "pass the matrix JSON that 'promptci plan' printed (the plan job's `matrix` output)"
+    try:
+        matrix = _Matrix.model_validate_json(path.read_bytes()[:1_000_001])
+    except OSError as exc:
+        raise InputError(f"cannot read the plan ({exc.strerror})", path=path, field="--plan", fix=fix) from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "include"
+        raise InputError(f"not a plan: {error['msg'][:200]}", path=path, field=where, fix=fix) from None
+    shards = {row.shard: row.prompts.split() for row in matrix.include}
+    if len(shards) != len(matrix.include):
+        raise InputError("a shard id appears twice", path=path, field="include", fix=fix)
+    return shards

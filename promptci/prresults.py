@@ -1,69 +1,394 @@
 """The results of `promptci pr` as data (format `promptci.pr/1`): what the report, GitHub and people read.
 
-Everything after the pipeline works from this one form — the comment, the job summary, `promptci
-report`, publishing — so a report can be rebuilt from a results file alone, on another machine.
+Everything after the pipeline works from this one typed form — the comment, the job summary,
+`promptci report`, publishing — so a report can be rebuilt from a results file alone, on another
+machine. A results file may come from an untrusted run (a fork's uploaded artifact, a shard), so
+`load` checks it strictly (types, ranges, enums, no unknown keys) and `recompute` derives every
+score, comparison and verdict again from the per-item scores and the recorded gate settings.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Sequence
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import gate
-from .errors import InputError
+from .errors import EXIT_INFRA, InputError, PromptCIError
 from .fileio import read_input
-from .pipeline import PRResult, PromptResult, mean_score
+from .results import mean_score
+from .settings import GateSettings
+from .stats import compare
+
+if TYPE_CHECKING:  # the pipeline imports the models and embeddings: not needed to read or render results
+    from .pipeline import PRResult, PromptResult
 
 FORMAT = "promptci.pr/1"
+MAX_BYTES = 64 * 1024 * 1024  # a results file larger than this is refused before it is parsed
 
 
-def to_dict(result: PRResult) -> dict[str, Any]:
-    return {
-        "format": FORMAT, "verdict": asdict(result.verdict),
-        "usage": {"calls": result.calls, "cache_hits": result.cache_hits, "prompt_tokens": result.prompt_tokens,
-                  "completion_tokens": result.completion_tokens, "cost_usd": result.cost_usd, "wall_s": result.wall_s,
-                  "budget": result.budget},
-        "prompts": [_prompt(p) for p in result.prompts]}
+class MissingShards(PromptCIError):
+    """A planned shard left no results: the run is incomplete, so the gate fails (exit 3). Not an InfraError:
+    a fork's unreachable model is neutral, but a missing shard never is (that would let a crash pass)."""
+
+    exit_code = EXIT_INFRA
 
 
-def dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
 
 
-def load(path: Path) -> dict[str, Any]:
-    """A results file written by `promptci pr`; anything else is an InputError naming the file."""
+def _signed_or_nan(value: float) -> float:  # a comparison on no items has NaN means (stats.compare)
+    if not math.isnan(value) and not -1.0 <= value <= 1.0:
+        raise ValueError("must be between -1 and 1")
+    return value
+
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
+Signed = Annotated[float, AfterValidator(_signed_or_nan)]
+Sha = Annotated[str, Field(pattern=r"^[0-9a-f]{40,64}$")]
+ShardId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+Status = Literal["pass", "fail", "undecided"]
+
+
+class Model(BaseModel):
+    """Strict: no unknown keys, no coercion (a string is not a number, a number not a string)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Verdict(Model):
+    status: Status
+    reason: str
+
+
+class Usage(Model):
+    calls: Count
+    cache_hits: Count
+    prompt_tokens: Count
+    completion_tokens: Count
+    cost_usd: Seconds  # dollars: finite and not negative, like seconds
+    wall_s: Seconds
+    budget: str
+
+
+class Change(Model):
+    status: Literal["added", "modified", "deleted", "renamed", "inputs"]
+    old_path: str | None
+    new_path: str | None
+    old_text: str | None
+    new_text: str | None
+    reason: str
+
+
+class Comparison(Model):
+    n: Count
+    base_mean: Signed
+    head_mean: Signed
+    delta: Signed
+    low: Signed
+    high: Signed
+    p_value: Unit
+    method: Literal["mcnemar", "bootstrap", "none"]
+    improved: Count
+    regressed: Count
+
+
+class Evaluation(Model):
+    name: str
+    score: Unit
+    reason: str
+
+
+class ItemResult(Model):
+    """One item scored by one prompt (results.ItemResult, with the same defaults)."""
+
+    id: str
+    output: str | None = None
+    expected: Any = None
+    score: Unit | None = None
+    evaluations: list[Evaluation] = Field(default_factory=list)
+    label_probs: dict[str, Unit] | None = None
+    label_method: Literal["exact", "top_logprobs", "constrained", "generated"] | None = None
+    prompt_tokens: Count = 0
+    completion_tokens: Count = 0
+    cost_usd: Seconds | None = 0.0
+    latency_s: Seconds = 0.0
+    cached: bool = False
+    error: str | None = None
+    error_kind: Literal["infra", "input"] | None = None
+
+
+class Scores(Model):
+    base: Unit | None
+    head: Unit | None
+
+
+class Replacement(Model):
+    removed: str
+    added: str
+    why: str
+
+
+class Subset(Model):
+    path: str
+    changed: bool
+    text: str | None
+    patch: str
+    replacements: list[Replacement]
+
+
+class SubsetScore(Model):
+    head: Unit
+    best: Unit
+
+
+class Attempt(Model):
+    step: Count
+    unit: Count | None
+    kind: Literal["instruction", "sentence", "demo", "header", "query", "blank"]
+    before: str
+    after: str | None
+    failure_score: Unit | None
+    subset_score: Unit | None
+    accepted: bool
+    why: str
+
+
+class Optimizer(Model):
+    improved: bool
+    stopped: str
+    steps_done: Count
+    subset_score: SubsetScore
+    score_after_step: list[Unit]
+    best_text: str
+    diff: str
+    attempts: list[Attempt]
+
+
+class Gate(Model):
+    """The gate settings the verdict was reached with (`promptci.gate` and the command line's overrides)."""
+
+    min_score: Unit | None
+    tolerance: Unit
+    significance: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class PromptResults(Model):
+    path: str
+    change: Change
+    model: str
+    seed: Annotated[int, Field(ge=0)] | None
+    hashes: dict[Literal["head", "base", "pool"], Sha]
+    error: str | None
+    timings: dict[str, Seconds]
+    gate: Gate | None = None  # None only when the head version could not be read
+    verdict: Verdict | None
+    comparison: Comparison | None
+    scores: Scores
+    items: list[str]  # the items compared: the subset, then extra pool items
+    subset_items: Count
+    subset_note: str
+    texts: dict[str, str] = Field(default_factory=dict)  # item id -> input text (compared and swapped items)
+    subset: Subset
+    base: dict[str, ItemResult]
+    head: dict[str, ItemResult]
+    optimizer: Optimizer | None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PromptResults":
+        if len(set(self.items)) != len(self.items):
+            raise ValueError("items: an item id appears twice")
+        if self.subset_items > len(self.items):
+            raise ValueError("subset_items: more than the items compared")
+        for side in ("base", "head"):
+            results = getattr(self, side)
+            wrong = [i for i, r in results.items() if r.id != i]
+            if wrong:
+                raise ValueError(f"{side}: the result under {wrong[0]!r} is for another item")
+        missing = [i for i in self.items if i not in self.head or (self.has_base and i not in self.base)]
+        if missing and self.error is None:
+            raise ValueError(f"items: {missing[0]!r} has no score")
+        return self
+
+    @property
+    def has_base(self) -> bool:
+        return "base" in self.hashes
+
+
+class PullRequestRef(Model):
+    number: Annotated[int, Field(ge=1)]
+    head_sha: Sha
+
+
+class PRResults(Model):
+    """One run of `promptci pr` (or one shard of it): the file `results.json`."""
+
+    format: Literal["promptci.pr/1"]
+    verdict: Verdict
+    usage: Usage
+    prompts: list[PromptResults]
+    pull_request: PullRequestRef | None = None  # which pull request the run tested (in Actions)
+    shard: ShardId | None = None  # the shard of `promptci plan` this run gated (sharded workflows)
+    plan: dict[ShardId, list[str]] | None = None  # with a shard: every planned shard id -> its prompts
+
+    @model_validator(mode="after")
+    def _shard_has_its_plan(self) -> "PRResults":
+        if (self.shard is None) != (self.plan is None) or (self.shard is not None and self.shard not in self.plan):
+            raise ValueError("shard: a shard's results carry the plan that includes it, and only a shard's do")
+        return self
+
+
+def from_pipeline(result: PRResult) -> PRResults:
+    return PRResults.model_validate(dict(
+        format=FORMAT, verdict=asdict(result.verdict),
+        usage={"calls": result.calls, "cache_hits": result.cache_hits, "prompt_tokens": result.prompt_tokens,
+               "completion_tokens": result.completion_tokens, "cost_usd": result.cost_usd, "wall_s": result.wall_s,
+               "budget": result.budget},
+        prompts=[_prompt(p) for p in result.prompts]), strict=False)
+
+
+def dump(data: PRResults) -> str:
+    return json.dumps(data.model_dump(mode="json", exclude_none=False), indent=2, ensure_ascii=False) + "\n"
+
+
+def parse(data: Any) -> PRResults:
+    """Results data as it came from JSON (a dict), checked strictly; raises ValidationError."""
+    if isinstance(data, PRResults):
+        return data
+    return PRResults.model_validate(data)
+
+
+def load(path: Path) -> PRResults:
+    """A results file written by `promptci pr`, checked and with every verdict recomputed; else an InputError."""
     fix = "pass a results.json written by 'promptci pr'"
     try:
-        data = json.loads(read_input(path, what="results file", fix=fix).decode("utf-8"))
-    except ValueError as exc:
-        raise InputError(f"the results file is not JSON ({exc})", path=path, fix=fix) from None
+        data = json.loads(read_input(path, what="results file", fix=fix, limit=MAX_BYTES).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"the results file is not JSON ({str(exc)[:200]})", path=path, fix=fix) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"not a {FORMAT} results file", path=path, field="format", fix=fix)
     for key in ("verdict", "usage", "prompts"):
         if key not in data:
             raise InputError("the results file is incomplete", path=path, field=key, fix=fix)
-    return data
+    try:
+        return recompute(parse(data))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "format"
+        raise InputError(f"the results file is invalid: {error['msg'][:200]}", path=path, field=where,
+                         fix=fix) from None
 
 
-def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+def recompute(data: PRResults) -> PRResults:
+    """The same results with every prompt's scores, comparison and verdict derived again from its per-item
+    scores and gate settings, and the overall verdict from those: a file's own verdicts are never trusted.
+    Where the file's status agrees, its reason is kept: the run's words say more (why it stopped scoring)."""
+    prompts = [_recompute(p) for p in data.prompts]
+    overall = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
+    return data.model_copy(update={"prompts": prompts, "verdict": Verdict(status=overall.status, reason=overall.reason)})
+
+
+def _recompute(p: PromptResults) -> PromptResults:
+    scores = Scores(base=mean_score(p.base, p.items) if p.has_base else None, head=mean_score(p.head, p.items))
+    comparison = None
+    if p.error is not None:
+        verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {p.error}")
+    elif p.change.new_text is None:
+        verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
+    elif p.gate is None:
+        verdict = gate.Verdict(gate.FAIL, "the results do not record the gate settings")
+    elif not p.has_base:
+        verdict = gate.new_prompt(scores.head, len(p.items), _settings(p.gate))
+    else:
+        both = [i for i in p.items if p.base[i].score is not None and p.head[i].score is not None]
+        c = compare([p.base[i].score for i in both], [p.head[i].score for i in both])
+        comparison = Comparison.model_validate(asdict(c), strict=False)
+        verdict = gate.settle(gate.decide(c, _settings(p.gate)))
+    if p.verdict is not None and p.verdict.status == verdict.status:
+        verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)
+    return p.model_copy(update={"scores": scores, "comparison": comparison,
+                                "verdict": Verdict(status=verdict.status, reason=verdict.reason)})
+
+
+def _settings(recorded: Gate) -> GateSettings:
+    return GateSettings(**recorded.model_dump())
+
+
+def merge_files(paths: Sequence[Path], plan_path: Path | None) -> PRResults:
+    """The results files (or --out folders holding them) as one result.
+
+    Shards fail closed: each shard's results carry the plan it was cut from (and `--plan` may give the plan
+    job's own); every planned shard must be there exactly once, with the prompts it was planned with.
+    """
+    files = [p / "results.json" if p.is_dir() else p for p in paths]
+    parts = [load(f) for f in files]
+    sharded = [(f, part) for f, part in zip(files, parts) if part.shard is not None]
+    if plan_path is None and not sharded:
+        return merge(parts)
+    if len(sharded) != len(parts):
+        file = next(f for f, part in zip(files, parts) if part.shard is None)
+        raise InputError("not the results of a shard, merged with shards", path=file, field="shard",
+                         fix="pass only the results of one pull request's shards")
+    planned = _planned(sharded, plan_path)
+    seen: dict[str, Path] = {}
+    for file, part in sharded:
+        if part.shard not in planned:
+            raise InputError(f"shard {part.shard} is not in the plan ({', '.join(planned) or 'no shards'})",
+                             path=file, field="shard", fix="pass the results of this pull request's planned shards")
+        if part.shard in seen:
+            raise InputError(f"shard {part.shard} appears twice (also in {seen[part.shard]})", path=file,
+                             field="shard", fix="pass each shard's results once")
+        if sorted(p.path for p in part.prompts) != sorted(planned[part.shard]):
+            raise InputError(f"shard {part.shard} gated other prompts than planned ({' '.join(planned[part.shard])})",
+                             path=file, field="prompts", fix="run each shard with the plan's --max-shards")
+        seen[part.shard] = file
+    missing = [s for s in planned if s not in seen]
+    if missing:
+        raise MissingShards(f"no results from shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} of "
+                         f"{len(planned)} planned: the shard failed, timed out or was not downloaded, so the gate "
+                         f"cannot pass (prompts not gated: {' '.join(p for s in missing for p in planned[s])})")
+    return merge(parts)
+
+
+def _planned(sharded: list[tuple[Path, PRResults]], plan_path: Path | None) -> dict[str, list[str]]:
+    """The plan: the plan job's matrix when given, else the one the shards recorded; every shard must agree."""
+    if plan_path is not None:
+        from .plan import read_matrix
+
+        planned = read_matrix(plan_path)
+    else:
+        planned = sharded[0][1].plan or {}
+    for file, part in sharded:
+        if part.plan != planned:
+            raise InputError(f"shard {part.shard} was cut from another plan", path=file, field="plan",
+                             fix="pass the shards of one run of one pull request (the same --max-shards)")
+    return planned
+
+
+def merge(parts: list[PRResults]) -> PRResults:
     """One result from several (shards of one pull request): prompts side by side, usage added up."""
     if len(parts) == 1:
         return parts[0]
-    prompts = [p for part in parts for p in part["prompts"]]
-    usage = {k: sum(part["usage"][k] for part in parts)
+    prompts = [p for part in parts for p in part.prompts]
+    usage = {k: sum(getattr(part.usage, k) for part in parts)
              for k in ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost_usd")}
-    usage["wall_s"] = max(part["usage"]["wall_s"] for part in parts)  # shards run side by side
-    usage["budget"] = "; ".join(dict.fromkeys(part["usage"]["budget"] for part in parts))
-    verdict = gate.overall([(p["verdict"] or {}).get("status") for p in prompts])
-    merged = {"format": FORMAT, "verdict": {"status": verdict.status, "reason": verdict.reason}, "usage": usage,
-              "prompts": prompts}
-    pulls = {json.dumps(part.get("pull_request"), sort_keys=True) for part in parts if part.get("pull_request")}
-    if len(pulls) == 1:  # the shards of one pull request's run
-        merged["pull_request"] = json.loads(pulls.pop())
-    return merged
+    usage["wall_s"] = max(part.usage.wall_s for part in parts)  # shards run side by side
+    usage["budget"] = "; ".join(dict.fromkeys(part.usage.budget for part in parts))
+    verdict = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
+    pulls = {part.pull_request for part in parts if part.pull_request}
+    return PRResults(format=FORMAT, verdict=Verdict(status=verdict.status, reason=verdict.reason),
+                     usage=Usage(**usage), prompts=prompts,
+                     pull_request=pulls.pop() if len(pulls) == 1 else None)  # the shards of one pull request's run
 
 
 def _prompt(p: PromptResult) -> dict[str, Any]:
@@ -72,9 +397,10 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
     return {
         "path": p.path, "change": asdict(p.change), "model": p.model, "seed": p.seed, "hashes": p.hashes,
         "error": p.error, "timings": p.timings, "verdict": asdict(p.verdict) if p.verdict else None,
+        "gate": p.gate_settings.model_dump() if p.gate_settings is not None else None,
         "comparison": asdict(p.comparison) if p.comparison else None,
         "scores": {"base": mean_score(p.base, p.items) if p.base else None, "head": mean_score(p.head, p.items)},
-        "items": p.items, "subset_items": p.subset_items, "subset_note": p.subset_note,
+        "items": p.items, "subset_items": p.subset_items, "subset_note": p.subset_note, "texts": p.texts,
         "subset": {"path": p.subset_path, "changed": p.subset_changed, "text": subset_text,
                    "patch": _patch(p.subset_path, p.subset_old_text, subset_text), "replacements": p.replacements},
         "base": {i: asdict(r) for i, r in p.base.items()}, "head": {i: asdict(r) for i, r in p.head.items()},

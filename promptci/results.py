@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import InputError
 from .fileio import atomic_write_text, read_input
@@ -89,6 +89,13 @@ class Run:
     def scores(self) -> dict[str, float]:
         """Item id → score, for the items that have one."""
         return {r.id: r.score for r in self.items if r.score is not None}
+
+
+def mean_score(results: Mapping[str, Any], ids: Sequence[str]) -> float | None:
+    """The mean score of a prompt over the items it has a score for (None when it has none); `results`
+    maps item ids to anything with a `score` (an ItemResult, or its form in a pull-request results file)."""
+    scores = [results[i].score for i in ids if i in results and results[i].score is not None]
+    return sum(scores) / len(scores) if scores else None
 
 
 def summarise(items: list[ItemResult], *, calls: int, cache_hits: int, prompt_tokens: int,

@@ -94,8 +94,15 @@ def test_two_shards_run_apart_and_merge_into_one_report(tmp_path: Path) -> None:
     for row, out in zip(include, outs):
         shard_paths = [p["path"] for p in json.loads((Path(out) / "results.json").read_text())["prompts"]]
         assert " ".join(shard_paths) == row["prompts"]
-    merged = run_cli("report", *outs, "--format", "terminal")
+    plan = tmp_path / "plan.json"
+    plan.write_text(proc.stdout)
+    merged = run_cli("report", *outs, "--plan", str(plan), "--format", "terminal")
     assert merged.returncode in (0, 1) and all(f"prompts/{n}.prompt.yml" in merged.stdout for n in "abc")
+    # fail closed: a shard that left no results is named, with or without the plan job's matrix
+    for plan_flags in ([], ["--plan", str(plan)]):
+        missing = run_cli("report", outs[0], *plan_flags, "--format", "terminal")
+        assert missing.returncode == 3 and "no results from shard 2 of 2 planned" in missing.stderr
+        assert include[1]["prompts"] in missing.stderr and not missing.stdout
     wrong = run_cli("pr", "--base", "main", "--repo", str(repo), "--shard", "7", "--max-shards", "2")
     assert wrong.returncode == 2 and "no shard '7' in a plan of 2" in wrong.stderr
 
@@ -111,12 +118,14 @@ def test_the_merge_job_posts_one_comment_and_a_status_per_prompt(tmp_path: Path)
     repo = tmp_path / "repo"
     reworded_repo(repo, {"a": 2, "b": 2})
     outs = _shards(repo, tmp_path, 2)
+    plan = tmp_path / "plan.json"
+    plan.write_text(run_cli("plan", "--base", "main", "--repo", str(repo), "--max-shards", "2").stdout)
     event, payload = _pull_request_event(tmp_path)
     flow = tools.publish_flow(payload["repository"]["full_name"], payload["number"],
                               payload["pull_request"]["head"]["sha"], statuses=2)
     with tools.fixtures_server(tmp_path / "scenarios", {"merge": flow}) as url:
         api = tools.load_scenario(url, "merge")
-        proc = run_cli("report", *outs, "--github", "--repo", str(repo),
+        proc = run_cli("report", *outs, "--plan", str(plan), "--github", "--repo", str(repo),
                        env=tools.actions_env(event, tmp_path, api=api))
         assert proc.returncode in (0, 1), proc.stderr
         assert tools.consumed(api)  # one comment for both shards, then one status per prompt

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from promptci import subsetfile
+from promptci.report import escape
 from promptci.report.render import MARKER
 
 from .helpers import ROOT, run_cli
@@ -76,6 +77,13 @@ def test_pr_passes_an_improvement_and_fails_a_regression_with_the_flipped_items(
     assert len(prompt["items"]) >= 20 and prompt["subset_items"] == 20
     assert (repo / "prompts" / "intent.prompt.yml").read_text() == before  # the work tree is untouched
     assert "promptci: FAIL" in proc.stdout and "flipped (" in proc.stdout and "wrote" in proc.stdout
+    pool = {json.loads(line)["id"]: json.loads(line) for line in
+            (repo / "eval_sets" / "intent_recognition.jsonl").read_text().splitlines() if line.strip()}
+    for item_id in prompt["items"]:  # each compared item's input text travels in the results, for the report
+        assert prompt["texts"][item_id] == " ".join(pool[item_id]["input"].split())[:300]
+    flipped = next(i for i in prompt["items"] if prompt["base"][i]["score"] != prompt["head"][i]["score"])
+    assert escape.flat(prompt["texts"][flipped], 80) in proc.stdout
+    assert escape.inline(prompt["texts"][flipped], 120) in report
 
     # the reports can be rebuilt from the results file alone
     summary = run_cli("report", str(out / "results.json"), "--format", "summary")

@@ -51,7 +51,7 @@ def test_pull_request_content_cannot_add_html_mentions_or_break_out(demo_results
     p["error"] = HOSTILE
     for item in p["head"].values():
         item["output"] = HOSTILE
-    p["subset"]["replacements"] = [{"why": HOSTILE}]
+    p["subset"]["replacements"] = [{"removed": HOSTILE, "added": HOSTILE, "why": HOSTILE}]  # ids a pool can hold
     if p["optimizer"]:
         p["optimizer"].update(improved=True, diff=f"+{HOSTILE}\n", best_text=HOSTILE)
     for name in (render.COMMENT, render.SUMMARY):

@@ -132,12 +132,12 @@ def _message(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return redact(" ".join(response.text.split())[:200]) or response.reason_phrase
+        return redact(" ".join(response.text.split()), limit=200) or response.reason_phrase
     if not isinstance(body, dict):
         return response.reason_phrase
     message = str(body.get("message") or response.reason_phrase)
     details = [str(e.get("message") or e.get("code")) for e in body.get("errors") or [] if isinstance(e, dict)]
-    return redact(" ".join((message + (": " + "; ".join(details) if details else "")).split())[:300])
+    return redact(" ".join((message + (": " + "; ".join(details) if details else "")).split()), limit=300)
 
 
 def _number(text: str) -> float:

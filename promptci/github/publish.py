@@ -16,9 +16,9 @@ import json
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import TextIO
 
-from .. import gitdiff
+from .. import gitdiff, prresults
 from ..errors import EXIT_OK, InfraError, InputError, PromptCIError
 from ..report import escape, render
 from . import suggestions, workflow
@@ -47,7 +47,9 @@ class Published:
     faults: list[str] = field(default_factory=list)
 
 
-Results = Mapping[str, Any]  # the promptci.pr/1 data (prresults)
+Results = prresults.PRResults
+UNTRUSTED = ("The scores in this report come from an untrusted run: the pull request's own workflow run uploaded "
+             "them, so its code could have written any numbers. The verdict was recomputed from those scores.")
 
 
 def read_only_reason(actions: Actions) -> str:
@@ -62,6 +64,27 @@ def read_only_reason(actions: Actions) -> str:
     return ""
 
 
+def refuse_unsafe_event(actions: Actions) -> None:
+    """`pull_request_target` runs with the base repository's secrets and a write token; promptci reads and
+    runs what the pull request contains (prompts, pools, templates), so it refuses that event outright."""
+    if actions.event_name == "pull_request_target":
+        raise InputError("promptci does not run on pull_request_target: that event gives the pull request's files "
+                         "the base repository's secrets and a write token", field="GITHUB_EVENT_NAME",
+                         fix="run on pull_request, and post results for forks from a workflow_run job (see "
+                             "'Pull requests from forks' in promptci's README)")
+
+
+def commit_refusal(actions: Actions) -> str:
+    """Why no subset may be committed in this run, or '': only a pull_request run on a branch of the
+    repository itself commits (never a workflow_run job, whose results came from the pull request, nor a fork)."""
+    pr = actions.pr
+    if actions.event_name != "pull_request":
+        return f"subsets are committed only on pull_request events, not on {actions.event_name or 'this event'}"
+    if pr is None or pr.head_repo != pr.repo:
+        return "the pull request's branch is not in this repository"
+    return ""
+
+
 def confirm_pull_request(actions: Actions, data: Results, client: Client) -> Actions:
     """In a `workflow_run` job: the pull request to post on, checked with GitHub.
 
@@ -73,8 +96,7 @@ def confirm_pull_request(actions: Actions, data: Results, client: Client) -> Act
         return actions
     number = actions.pr.number
     if not number:
-        claimed = (data.get("pull_request") or {}).get("number")
-        number = claimed if isinstance(claimed, int) and not isinstance(claimed, bool) else 0
+        number = data.pull_request.number if data.pull_request else 0
     if number <= 0:
         raise InputError("the results do not say which pull request they are for", field="pull_request",
                          fix="upload the results.json that 'promptci pr --github' wrote in the pull_request run")
@@ -96,9 +118,10 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
     api = PullRequestAPI(client, pr.repo, pr.number) if pr is not None and client is not None else None
     writable = api is not None and not published.read_only
 
-    if writable and settings.commit_subsets:
+    if writable and settings.commit_subsets and not commit_refusal(actions):
         _commit_subsets(data, api, pr, repo_dir, published)
-    publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url}
+    publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url,
+                   "untrusted": UNTRUSTED if actions.event_name == RUN_EVENT else ""}
     workflow.write_summary(actions.summary_path, render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT,
                                                                publication=publication))
     workflow.set_outputs(actions.output_path, outputs(data, out_dir))
@@ -111,11 +134,11 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
 
     comment = render.render(data, template=settings.template, publication=publication)
     try:
-        found = _comment(api, comment, settings, actions, create=bool(data["prompts"]))
+        found = _comment(api, comment, settings, actions, create=bool(data.prompts))
         published.comment_url = found.url if found else ""
     except InfraError as exc:
         published.faults.append(str(exc))
-    for p in data["prompts"]:
+    for p in data.prompts:
         try:
             _status(api, pr.head_sha, p, settings, actions)
         except InfraError as exc:
@@ -155,10 +178,10 @@ def fault(actions: Actions, exc: PromptCIError, stdout: TextIO = sys.stdout) -> 
 
 def outputs(data: Results, out_dir: Path) -> dict[str, str]:
     """The step outputs: the verdict, per-prompt scores as JSON, where the reports are."""
-    prompts = data["prompts"]
-    scores = {p["path"]: {**p["scores"], "verdict": (p["verdict"] or {}).get("status")} for p in prompts}
-    return {"verdict": data["verdict"]["status"], "prompts": str(len(prompts)),
-            "failed": str(sum(1 for p in prompts if (p["verdict"] or {}).get("status") == "fail")),
+    prompts = data.prompts
+    scores = {p.path: {**p.scores.model_dump(), "verdict": p.verdict.status if p.verdict else None} for p in prompts}
+    return {"verdict": data.verdict.status, "prompts": str(len(prompts)),
+            "failed": str(sum(1 for p in prompts if p.verdict and p.verdict.status == "fail")),
             "scores": json.dumps(scores, sort_keys=True), "report": str(out_dir / "report.md"),
             "results": str(out_dir / "results.json")}
 
@@ -166,12 +189,12 @@ def outputs(data: Results, out_dir: Path) -> dict[str, str]:
 def annotations(data: Results) -> list[tuple[str, str, dict]]:
     """An error on each prompt file that failed the gate, at its first changed line."""
     found = []
-    for p in data["prompts"]:
-        change, verdict = p["change"], p["verdict"] or {}
-        if verdict.get("status") != "fail" or change["new_path"] is None:
+    for p in data.prompts:
+        change, verdict = p.change, p.verdict
+        if verdict is None or verdict.status != "fail" or change.new_path is None:
             continue
-        line = _first_changed_line(change["old_text"], change["new_text"])
-        found.append(("error", verdict["reason"], {"file": change["new_path"], "line": line,
+        line = _first_changed_line(change.old_text, change.new_text)
+        found.append(("error", verdict.reason, {"file": change.new_path, "line": line,
                                                    "title": "promptci: the gate failed"}))
     return found
 
@@ -188,14 +211,14 @@ def _commit_subsets(data: Results, api: PullRequestAPI, pr: PullRequest, repo_di
                     published: Published) -> None:
     if OWN_COMMIT in gitdiff.message(repo_dir, pr.head_sha):
         return  # the head commit is our own: committing again could loop with a token that starts runs
-    for p in data["prompts"]:
-        subset = p["subset"]
-        if not subset["text"]:
+    for p in data.prompts:
+        subset = p.subset
+        if not subset.text:
             continue
         try:
-            published.commits[subset["path"]] = api.put_file(
-                subset["path"], subset["text"], branch=pr.head_ref, message=f"{OWN_COMMIT} of {p['path']}",
-                blob_sha=gitdiff.blob_sha(repo_dir, pr.head_sha, subset["path"]))
+            published.commits[subset.path] = api.put_file(
+                subset.path, subset.text, branch=pr.head_ref, message=f"{OWN_COMMIT} of {p.path}",
+                blob_sha=gitdiff.blob_sha(repo_dir, pr.head_sha, subset.path))
         except APIError as exc:
             if exc.status not in (403, 404, 409, 422):
                 published.faults.append(str(exc))  # not "may not push here" nor "moved on": a real fault
@@ -215,25 +238,25 @@ def _comment(api: PullRequestAPI, body: str, settings: Settings, actions: Action
                                   create=create)
 
 
-def _status(api: PullRequestAPI, sha: str, p: Mapping[str, Any], settings: Settings, actions: Actions) -> None:
-    verdict = p["verdict"] or {"status": "error", "reason": p["error"] or "not scored"}
-    base, head = p["scores"]["base"], p["scores"]["head"]
+def _status(api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings: Settings, actions: Actions) -> None:
+    status, reason = (p.verdict.status, p.verdict.reason) if p.verdict else ("error", p.error or "not scored")
+    base, head = p.scores.base, p.scores.head
     scores = f"{base:.3f} → {head:.3f}: " if base is not None and head is not None else ""
-    api.set_status(sha, context=f"{settings.status_prefix}/{p['path']}", state=STATE[verdict["status"]],
-                   description=f"{scores}{verdict['reason']}", target_url=actions.run_url)
+    api.set_status(sha, context=f"{settings.status_prefix}/{p.path}", state=STATE[status],
+                   description=f"{scores}{reason}", target_url=actions.run_url)
 
 
 def _suggest(api: PullRequestAPI, sha: str, data: Results) -> int:
     """Review suggestions for each better prompt found, unless the same one was suggested before."""
     wanted = []
-    for p in data["prompts"]:
-        o, change = p["optimizer"], p["change"]
-        if not o or not o["improved"] or change["new_text"] is None:
+    for p in data.prompts:
+        o, change = p.optimizer, p.change
+        if not o or not o.improved or change.new_text is None:
             continue
-        mark = suggestions.marker(p["path"], o["best_text"])
-        allowed = suggestions.commentable(change["old_text"], change["new_text"])
-        fit, _ = suggestions.suggestions(change["new_text"], o["best_text"], allowed)
-        wanted += [(change["new_path"], mark, s) for s in fit]
+        mark = suggestions.marker(p.path, o.best_text)
+        allowed = suggestions.commentable(change.old_text, change.new_text)
+        fit, _ = suggestions.suggestions(change.new_text, o.best_text, allowed)
+        wanted += [(change.new_path, mark, s) for s in fit]
     if not wanted:
         return 0
     posted = {(c.get("body") or "").split("\n", 1)[0] for c in api.review_comments()}

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import jinja2
-from .. import __version__
+
+from .. import __version__, prresults
 from ..errors import InputError
 from ..fileio import read_input
 from . import escape, sandbox
+
+Results = prresults.PRResults | Mapping[str, Any]  # a results model, or its data as read from JSON
 
 MARKER = "<!-- promptci:report -->"
 COMMENT_LIMIT = 65_536  # characters (GitHub: "Body is too long (maximum is 65536 characters)")
@@ -34,7 +37,7 @@ def environment(loader: jinja2.BaseLoader, *, untrusted: bool = False) -> jinja2
     return env
 
 
-def render(data: Mapping[str, Any], *, name: str = COMMENT, template: Path | None = None,
+def render(data: Results, *, name: str = COMMENT, template: Path | None = None,
            limit: int = COMMENT_LIMIT, publication: Mapping[str, Any] | None = None) -> str:
     """One report from results data, within `limit` characters (details go before the verdict does).
 
@@ -42,6 +45,7 @@ def render(data: Mapping[str, Any], *, name: str = COMMENT, template: Path | Non
     subset commits, a read-only run) so the report can tell.
     """
     page, where = _page(template, name), template or TEMPLATES / name
+    data = prresults.parse(data)
     text = sandbox.render(page, context(data, details=True, publication=publication), where=where)
     if len(text) > limit:
         text = sandbox.render(page, context(data, details=False, publication=publication), where=where)
@@ -102,44 +106,48 @@ def short(body: str, run_url: str) -> str:
     return text if MARKER in head else f"{MARKER}\n{text}"
 
 
-def context(data: Mapping[str, Any], *, details: bool, publication: Mapping[str, Any] | None = None) \
-        -> dict[str, Any]:
+def context(data: Results, *, details: bool, publication: Mapping[str, Any] | None = None) -> dict[str, Any]:
     publication = dict(publication or {})
-    usage = data["usage"]
-    return {"marker": MARKER, "verdict": data["verdict"], "details": details, "version": __version__,
-            "prompts": [_prompt(p, details, publication) for p in data["prompts"]],
-            "calls": usage["calls"], "cache_hits": usage["cache_hits"], "cost_usd": usage["cost_usd"],
-            "tokens": usage["prompt_tokens"] + usage["completion_tokens"], "wall_s": usage["wall_s"],
-            "budget": usage["budget"], "read_only": publication.get("read_only", ""),
-            "run_url": publication.get("run_url", "")}
+    data = prresults.parse(data)
+    usage = data.usage
+    return {"marker": MARKER, "verdict": data.verdict, "details": details, "version": __version__,
+            "prompts": [_prompt(p, details, publication) for p in data.prompts],
+            "calls": usage.calls, "cache_hits": usage.cache_hits, "cost_usd": usage.cost_usd,
+            "tokens": usage.prompt_tokens + usage.completion_tokens, "wall_s": usage.wall_s,
+            "budget": usage.budget, "read_only": publication.get("read_only", ""),
+            "untrusted": publication.get("untrusted", ""), "run_url": publication.get("run_url", "")}
 
 
-def _prompt(p: Mapping[str, Any], details: bool, publication: Mapping[str, Any]) -> dict[str, Any]:
-    base, head = p["base"], p["head"]
+def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str, Any]) -> dict[str, Any]:
+    base, head, texts = p.base, p.head, p.texts
     flipped = []
-    for i in p["items"]:
+    for i in p.items:
         b, h = base.get(i), head.get(i)
-        if b and h and b["score"] is not None and h["score"] is not None and b["score"] != h["score"]:
-            flipped.append({"id": i, "expected": b["expected"], "base": b["output"], "head": h["output"],
-                            "better": h["score"] > b["score"]})
-    o = p["optimizer"]
+        if b and h and b.score is not None and h.score is not None and b.score != h.score:
+            flipped.append({"id": i, "text": texts.get(i, ""), "expected": b.expected, "base": b.output,
+                            "head": h.output, "better": h.score > b.score})
+    o = p.optimizer
     suggestion = None
-    if o and o["improved"]:
-        suggestion = {"diff": o["diff"], "head": o["subset_score"]["head"], "best": o["subset_score"]["best"],
-                      "steps": o["steps_done"], "text": o["best_text"], "chart": _chart(o["score_after_step"])}
-    subset = p["subset"]
-    commit = publication.get("commits", {}).get(subset["path"])
-    return {"path": p["path"], "status": p["change"]["status"], "reason": p["change"]["reason"],
-            "verdict": p["verdict"], "error": p["error"], "model": p["model"], "seed": p["seed"],
-            "hashes": p["hashes"], "base": p["scores"]["base"], "head": p["scores"]["head"],
-            "comparison": p["comparison"], "n": len(p["items"]), "subset_items": p["subset_items"],
-            "extra_items": len(p["items"]) - p["subset_items"], "flipped": flipped if details else [],
-            "flipped_count": len(flipped), "suggestion": suggestion, "subset_note": p["subset_note"],
-            "subset_path": subset["path"], "replacements": subset["replacements"], "subset_commit": commit,
-            "subset_patch": subset["patch"] if details and not commit else "",
-            "optimizer_stopped": o["stopped"] if o else None,
-            "items": [{"id": i, "expected": (head.get(i) or base.get(i) or {}).get("expected"),
-                       "base": base.get(i), "head": head.get(i)} for i in p["items"]] if details else []}
+    if o and o.improved:
+        suggestion = {"diff": o.diff, "head": o.subset_score.head, "best": o.subset_score.best,
+                      "steps": o.steps_done, "text": o.best_text, "chart": _chart(o.score_after_step)}
+    subset = p.subset
+    commit = publication.get("commits", {}).get(subset.path)
+    return {"path": p.path, "status": p.change.status, "reason": p.change.reason,
+            "verdict": p.verdict, "error": p.error, "model": p.model, "seed": p.seed,
+            "hashes": p.hashes, "base": p.scores.base, "head": p.scores.head,
+            "comparison": p.comparison, "n": len(p.items), "subset_items": p.subset_items,
+            "extra_items": len(p.items) - p.subset_items, "flipped": flipped if details else [],
+            "flipped_count": len(flipped), "suggestion": suggestion, "subset_note": p.subset_note,
+            "subset_path": subset.path, "subset_commit": commit,
+            "replacements": [{"removed": r.removed, "added": r.added, "why": r.why,
+                              "removed_text": texts.get(r.removed, ""), "added_text": texts.get(r.added, "")}
+                             for r in subset.replacements],
+            "subset_patch": subset.patch if details and not commit else "",
+            "optimizer_stopped": o.stopped if o else None,
+            "items": [{"id": i, "text": texts.get(i, ""), "expected": (head.get(i) or base.get(i)).expected
+                       if (head.get(i) or base.get(i)) else None, "base": base.get(i), "head": head.get(i)}
+                      for i in p.items] if details else []}
 
 
 def _chart(scores: list[float]) -> str:
