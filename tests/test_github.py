@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from promptci import prresults
 from promptci.errors import InfraError, InputError
 from promptci.github import actions as gh_actions
 from promptci.github import publish, suggestions, workflow
@@ -252,7 +253,7 @@ def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str,
     assert demo_results["prompts"][0]["subset"]["text"]  # the demo refreshes the subset: the commit is tried
     stdout = io.StringIO()
     with Client(run.api_url, run.token, retries=0, transport=tools.PrismTransport()) as client:
-        published = publish.publish(demo_results, run, client, repo_dir=".", out_dir=tmp_path,
+        published = publish.publish(prresults.parse(demo_results), run, client, repo_dir=".", out_dir=tmp_path,
                                     settings=publish.Settings(), stdout=stdout)
     assert published.faults == []  # Prism answers 422 with the rule broken for any invalid request
     assert published.comment_url and set(published.commits) == {"eval_sets/intent_recognition.subset.yml"}
@@ -269,7 +270,7 @@ def test_a_fork_gets_the_summary_and_a_warning_and_nothing_is_sent(demo_results:
     run = gh_actions.from_environ({**_event(tmp_path, payload), "GITHUB_API_URL": "http://127.0.0.1:9"})
     stdout = io.StringIO()
     with Client(run.api_url, run.token, retries=0) as client:  # nothing listens there: any request would fail
-        published = publish.publish(demo_results, run, client, repo_dir=".", out_dir=tmp_path,
+        published = publish.publish(prresults.parse(demo_results), run, client, repo_dir=".", out_dir=tmp_path,
                                     settings=publish.Settings(), stdout=stdout)
     assert published.faults == [] and not published.comment_url and "fork" in published.read_only
     assert "::warning title=promptci%3A report in the job summary only::" in stdout.getvalue()
