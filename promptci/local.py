@@ -28,6 +28,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, Choices, Message, TopLogprob, Usage
 
+from . import progress
 from .paths import cache_dir
 
 PROVIDER = "local"
@@ -57,7 +58,8 @@ def model_path() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.partial")
     try:
-        assemble(partial, overwrite=True)  # checks the sha256 of what it wrote
+        with progress.step(f"assembling the local model's weights into {target.parent} (first run only)"):
+            assemble(partial, overwrite=True)  # checks the sha256 of what it wrote
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -177,7 +179,9 @@ def engine() -> Engine:
         if _engine is None:
             n_ctx = int(os.environ.get("PROMPTCI_LOCAL_N_CTX", "2048"))
             threads = os.environ.get("PROMPTCI_LOCAL_THREADS")
-            _engine = Engine(model_path(), n_ctx=n_ctx, n_threads=int(threads) if threads else None)
+            path = model_path()
+            with progress.step(f"loading the local model {DEFAULT_MODEL}"):
+                _engine = Engine(path, n_ctx=n_ctx, n_threads=int(threads) if threads else None)
             atexit.register(_engine.close)
         return _engine
 
