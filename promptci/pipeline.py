@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import gate, progress, promptfile, subsetfile, subsets
+from . import forecast, gate, progress, promptfile, subsetfile, subsets
 from .budget import Budget
 from .errors import InfraError, InputError
 from .evalset import Item, Pool, load_pool
@@ -100,6 +100,9 @@ async def run_pr(changes: Sequence[Change], tree: Path, client: ModelClient, opt
     """Run the flow for every change; `tree` holds the head version's files."""
     started = time.perf_counter()
     budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
+    progress.note(forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh,
+                                    steps=options.steps, model=options.model, subset_size=options.subset_size,
+                                    max_calls=options.max_calls).describe())
     results = []
     for n, change in enumerate(changes, 1):
         with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):

@@ -11,6 +11,7 @@ from pathlib import Path
 from promptci import noise
 from promptci.progress import Reporter
 
+from .conftest import DemoRun
 from .helpers import run_cli
 
 LINE = re.compile(r"^\[\d+:\d\d\] ")  # every progress line starts with the time since the first one
@@ -82,3 +83,21 @@ def test_explain_says_nothing_of_warnings_it_does_not_know() -> None:
     assert noise.explain("Number of distinct clusters (3) found smaller than n_clusters (5). Possibly due to "
                          "duplicate points in X.").startswith("the items have only 3 distinct texts for 5 clusters")
     assert noise.explain("`resume_download` is deprecated and will be removed in version 1.0.0.") is None
+
+
+RAW_LIBRARY_OUTPUT = ("Warning", "warnings.warn", "Traceback", "llama_", "ggml_", "huggingface/tokenizers", "sklearn", "it/s]")
+
+
+def test_the_demo_says_what_it_does_and_is_never_silent_for_30_s(demo_run: DemoRun) -> None:
+    times = [0.0] + [t for t, _ in demo_run.stderr] + [demo_run.wall_s]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    lines = [line for _, line in demo_run.stderr]
+    text = "\n".join(lines)
+    assert max(gaps) <= 30, f"{max(gaps):.0f} s without a line before line {gaps.index(max(gaps))}:\n{text}"
+    assert all(LINE.match(line) for line in lines), text  # progress lines only: no raw library output
+    assert not [word for word in RAW_LIBRARY_OUTPUT if word in text], text
+    assert re.search(r"plan: 1 changed prompt to score, base against head, and improve; about \d+ model calls", text)
+    assert "prompt 1 of 1: prompts/intent.prompt.yml (prompt file modified)" in text
+    assert "scoring head on 20 items" in text and "scoring base on 20 items" in text
+    assert re.search(r"optimizer phase 1 done: best prompt so far [01]\.\d{3} on the subset · \d+ of \d+ calls · ",
+                     text), text
