@@ -90,6 +90,7 @@ class Reporter:
         self._watchdog: threading.Thread | None = None
         self._console: Any = None
         self._bar: Any = None
+        self._broken = False
 
     @property
     def live(self) -> bool:
@@ -156,13 +157,18 @@ class Reporter:
                 self._first = now
             elapsed = int(now - self._first)
             line = f"[{elapsed // 60}:{elapsed % 60:02d}] {text}"
-            if self.live:
-                self._terminal().print(line)
-            else:
-                stream = self._stream or sys.stderr
-                stream.write(line + "\n")
-                stream.flush()
             self._last = now
+            if self._broken:
+                return
+            try:
+                if self.live:
+                    self._terminal().print(line)
+                else:
+                    stream = self._stream or sys.stderr
+                    stream.write(line + "\n")
+                    stream.flush()
+            except (OSError, ValueError):  # stderr closed or a broken pipe: progress is not worth failing for
+                self._broken = True
 
     def _terminal(self) -> Any:
         if self._console is None:
