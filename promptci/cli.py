@@ -276,6 +276,7 @@ def _cmd_refine(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from . import progress, promptfile, results
     from .evalset import load_pool
+    from .forecast import rough, seconds_per_call
     from .llm import ModelClient
     from .runner import Task, run
 
@@ -300,7 +301,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     async def run_all() -> list:
         runs = []
         for task in tasks:
-            progress.note(f"{task.label}: scoring {len(task.items)} items of {task.pool.source}")
+            seconds = len(task.items) * seconds_per_call(task.model or task.prompt.model, concurrency)
+            progress.note(f"{task.label}: scoring {len(task.items)} items of {task.pool.source}, "
+                          f"{rough(seconds)} (answers already in the cache are free)")
             runs.append(await run(task, client))
         return runs
 

@@ -35,8 +35,7 @@ class Forecast:
         plural = "s" if self.prompts != 1 else ""
         work = "score, base against head" + (", and improve" if self.optimize else "")
         return (f"plan: {self.prompts} changed prompt{plural} to {work}; about "
-                f"{self.calls} model calls (answers already in the cache are free), {_rough(self.seconds)} on this "
-                f"machine ({os.cpu_count() or 1} CPU cores)")
+                f"{self.calls} model calls (answers already in the cache are free), {rough(self.seconds)}")
 
 
 def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: bool, steps: int | None,
@@ -61,15 +60,15 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
         if max_calls is not None:
             extra = max(0, min(extra, max_calls - compare))  # the budget never cuts the comparison
         calls += compare + extra
-        seconds += (compare + extra) * _seconds_per_call(model or head.model, head.settings.concurrency)
+        seconds += (compare + extra) * seconds_per_call(model or head.model, head.settings.concurrency)
     return Forecast(prompts=len(changes), calls=calls, seconds=seconds, optimize=optimize)
 
 
-def _rough(seconds: float) -> str:
-    if seconds < 60:
-        return "under a minute"
+def rough(seconds: float) -> str:
+    """'under a minute on this machine (2 CPU cores)', 'roughly 3 minutes on ...'."""
     minutes = round(seconds / 60)
-    return f"roughly {minutes} minute{'s' if minutes != 1 else ''}"
+    time = "under a minute" if seconds < 60 else f"roughly {minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{time} on this machine ({os.cpu_count() or 1} CPU cores)"
 
 
 def _subset_size(prompt: promptfile.PromptFile, pool: int, asked: int | None) -> int:
@@ -89,7 +88,8 @@ def _optimizer_calls(n: int, steps: int, attempts: int) -> int:
     return 5 + n + steps * (attempts * (1 + failures) + failures)
 
 
-def _seconds_per_call(model: str, concurrency: int) -> float:
+def seconds_per_call(model: str, concurrency: int) -> float:
+    """About how long one uncached call takes, calls in flight taken into account."""
     if model.startswith("local/"):
         return LOCAL_SECONDS_PER_CALL_2_CORES * 2 / min(max(os.cpu_count() or 1, 1), 8)
     return REMOTE_SECONDS_PER_CALL / concurrency
