@@ -55,7 +55,7 @@ def test_the_pull_request_flow_prints_bracketed_paths_names_and_labels_as_they_a
     git(repo, "checkout", "-qb", "pr")
     write(repo, f"{WHERE}/p.prompt.yml", PROMPT.format(tail=" Answer:"))
     git(repo, "commit", "-qam", "head")
-    out = tmp_path / "out [1]"
+    out = tmp_path / "out [slug]"
     proc = run_cli("pr", "--base", "main", "--head", "pr", "--repo", str(repo), "--out", str(out), "--no-optimize",
                    "--no-refresh")
     assert proc.returncode in (0, 1), proc.stderr
