@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from .helpers import run_cli
+from .test_progress import LINE
 from .test_gitdiff import git, write
 
 PROMPT = """name: "x [/y] :smile:"
@@ -42,6 +43,7 @@ def test_eval_prints_a_bracketed_name_as_it_is(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and "MarkupError" not in proc.stderr
     assert proc.stdout.startswith("x [/y] :smile: · local/gemma-3-270m · full-first-2 · pool.jsonl"), proc.stdout
     assert "x [/y] :smile: (local/gemma-3-270m): scoring 2 items of pool.jsonl" in proc.stderr, proc.stderr
+    assert all(LINE.match(line) for line in proc.stderr.splitlines()), proc.stderr  # progress only, nothing raw
 
 
 def test_the_pull_request_flow_prints_bracketed_paths_names_and_labels_as_they_are(tmp_path: Path) -> None:
