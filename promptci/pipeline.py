@@ -160,6 +160,9 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
     if options.refresh:
         with _timed(result, "refresh (IPOMP stage 2)"):
             subset, result.replacements = _refresh(head, pool, subset, result, budget)
+        if result.replacements:
+            progress.note(f"{change.path}: IPOMP stage 2 replaced {len(result.replacements)} redundant subset items; "
+                          "scoring base and head on the new ones")
         new = [by_id[i] for i in subset.ids]
         with _timed(result, "score the new items"):
             await _score(head, pool, new, result.head, client, "head", options.model)
