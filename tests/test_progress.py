@@ -85,7 +85,8 @@ def test_explain_says_nothing_of_warnings_it_does_not_know() -> None:
     assert noise.explain("`resume_download` is deprecated and will be removed in version 1.0.0.") is None
 
 
-RAW_LIBRARY_OUTPUT = ("Warning", "warnings.warn", "Traceback", "llama_", "ggml_", "huggingface/tokenizers", "sklearn", "it/s]")
+RAW_LIBRARY_OUTPUT = ("Warning", "warnings.warn", "Traceback", "llama_", "ggml_", "huggingface/tokenizers", "sklearn",
+                      "it/s]")
 
 
 def test_the_demo_says_what_it_does_and_is_never_silent_for_30_s(demo_run: DemoRun) -> None:

@@ -368,8 +368,8 @@ class DualPhase:
                 await self._score(best, self.subset)
         outcome.best_after_step.append(best.prompt.text)
         outcome.score_after_step.append(best.score(self.subset))
-        progress.note(f"optimizer {'phase 1' if step == 0 else f'step {step} of {self.steps}'} done: best prompt so far "
-                      f"{best.score(self.subset):.3f} on the subset · "
+        which = "phase 1" if step == 0 else f"step {step} of {self.steps}"
+        progress.note(f"optimizer {which} done: best prompt so far {best.score(self.subset):.3f} on the subset · "
                       f"{self.budget.describe()} · {progress.duration(time.monotonic() - self.started)}")
         if self.on_step:
             self.on_step(step, best.score(self.subset))
