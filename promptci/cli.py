@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from rich.console import Console
+from rich.text import Text
 
 from . import __version__
 from .errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK, InputError, PromptCIError
@@ -22,10 +23,15 @@ if TYPE_CHECKING:
     from .results import Run
     from .runner import Task
 
-out = Console(highlight=False, soft_wrap=True)
+# Names, labels, paths and model text print literally: no markup ('[x]'), no emoji codes (':x:'). A line
+# with styled parts is a rich Text (`Text.assemble`), whose parts are literal text too.
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .noise import tame
+
+    tame()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -323,10 +329,10 @@ def _cmd_refine(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from . import promptfile, results
+    from . import progress, promptfile, results
     from .evalset import load_pool
+    from .forecast import rough, seconds_per_call
     from .llm import ModelClient
-    from .progress import ItemProgress
     from .runner import Task, run
 
     prompts = [promptfile.load(p) for p in args.prompts]
@@ -341,7 +347,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             items = list(pool.items)
         items = items[: args.limit] if args.limit else items
         selection = f"{args.selection}-first-{len(items)}" if args.limit else args.selection
-        tasks.append(Task(prompt=prompt, pool=pool, items=items, selection=selection, model=args.model))
+        tasks.append(Task(prompt=prompt, pool=pool, items=items, selection=selection, model=args.model,
+                          label=f"{prompt.name} ({args.model or prompt.model})"))
 
     concurrency = args.concurrency or max(t.prompt.settings.concurrency for t in tasks)
     client = ModelClient(concurrency=concurrency, use_cache=not args.no_cache)
@@ -349,8 +356,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     async def run_all() -> list:
         runs = []
         for task in tasks:
-            with ItemProgress(f"{task.prompt.name} ({task.model or task.prompt.model})", len(task.items)) as progress:
-                runs.append(await run(task, client, on_item=progress.advance))
+            seconds = len(task.items) * seconds_per_call(task.model or task.prompt.model, concurrency)
+            progress.note(f"{task.label}: scoring {len(task.items)} items of {task.pool.source}, "
+                          f"{rough(seconds)} (answers already in the cache are free)")
+            runs.append(await run(task, client))
         return runs
 
     try:
@@ -367,7 +376,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _print_run(run: Run) -> None:
     s = run.summary
     pool = f"{run.pool['source']} ({run.pool['size']} items)"
-    out.print(f"[bold]{run.prompt['name']}[/bold] · {run.model} · {run.selection} · {pool}", markup=True)
+    out.print(Text.assemble((run.prompt["name"], "bold"), f" · {run.model} · {run.selection} · {pool}"))
     if s.mean is None:
         out.print("  score   none (no item was scored)")
     else:
@@ -379,7 +388,8 @@ def _print_run(run: Run) -> None:
               f"{s.calls} calls · {s.cache_hits} cache hits · {s.wall_s:.1f} s")
     failed = [r for r in run.items if r.error]
     if failed:
-        out.print(f"  [red]{len(failed)} items failed[/red]; first: {failed[0].id}: {failed[0].error}", markup=True)
+        out.print(Text.assemble("  ", (f"{len(failed)} items failed", "red"),
+                                f"; first: {failed[0].id}: {failed[0].error}"))
 
 
 def _eval_exit_code(tasks: list[Task], runs: list[Run]) -> int:
@@ -400,7 +410,6 @@ def _eval_exit_code(tasks: list[Task], runs: list[Run]) -> int:
 
 
 def _cmd_optimize(args: argparse.Namespace) -> int:
-    import contextlib
     import json
 
     from . import promptfile
@@ -409,8 +418,6 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     from .fileio import atomic_write_text
     from .llm import ModelClient
     from .optimize.job import optimize
-    from .progress import interactive
-    from rich.markup import escape as markup_escape
 
     prompt = promptfile.load(args.prompt)
     pool = load_pool(prompt)
@@ -420,35 +427,22 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
                     max_usd=args.budget_usd or budget_settings.max_usd)
 
     def show(attempt) -> None:
-        verdict = "[green]accepted[/green]" if attempt.accepted else "[dim]rejected[/dim]"
+        verdict = ("accepted", "green") if attempt.accepted else ("rejected", "dim")
         where = "phase 1" if attempt.unit is None else f"{attempt.kind} #{attempt.unit}"
         after = _one_line(attempt.after) if attempt.after else "—"
         scores = " ".join(f"{name} {value:.3f}" for name, value in
                           (("failures", attempt.failure_score), ("subset", attempt.subset_score)) if value is not None)
-        out.print(f"step {attempt.step} · {where} · {verdict} · {scores or 'not scored'} · {markup_escape(attempt.why)}",
-                  markup=True)
-        out.print(f"    {after}", markup=False, highlight=False)
-
-    def step_done(step: int, score: float) -> None:
-        out.print(f"[bold]after step {step}[/bold]: best prompt {score:.3f} on the subset", markup=True)
+        out.print(Text.assemble(f"step {attempt.step} · {where} · ", verdict,
+                                f" · {scores or 'not scored'} · {attempt.why}"))
+        out.print(f"    {after}")
 
     out.print(f"optimizing {args.prompt} ({len(pool)} pool items)")
-    spinner = Console(stderr=True).status("scoring the input prompt") if interactive() else contextlib.nullcontext()
-    tried = []
-    with spinner as live:
-        def on_attempt(attempt) -> None:
-            tried.append(attempt)
-            show(attempt)
-            if live is not None:
-                live.update(f"optimizing: step {attempt.step}, {len(tried)} candidates tried, {budget.describe()}")
-
-        try:
-            job = asyncio.run(optimize(prompt, pool, client, budget, steps=args.steps,
-                                       optimizer_model=args.optimizer_model, task_model=args.model,
-                                       holdout=args.holdout, seed=args.seed, on_attempt=on_attempt,
-                                       on_step=step_done))
-        finally:
-            client.close()
+    try:  # each step's best score is a progress line on stderr
+        job = asyncio.run(optimize(prompt, pool, client, budget, steps=args.steps,
+                                   optimizer_model=args.optimizer_model, task_model=args.model,
+                                   holdout=args.holdout, seed=args.seed, on_attempt=show))
+    finally:
+        client.close()
     o = job.outcome
     if args.json_out:
         atomic_write_text(args.json_out, json.dumps(_optimize_record(prompt, job, client), indent=2) + "\n")
@@ -628,8 +622,7 @@ def _run(args: argparse.Namespace, repo: str, base: str, head: str):
                 changes, planned = _shard(changes, tree, shard, args.max_shards)
             out.print(f"{len(changes)} changed prompt{'s' if len(changes) != 1 else ''} between {base} and {head}"
                       + (f" in shard {shard}" if shard else ""))
-            result = asyncio.run(run_pr(changes, tree, judge, client, options,
-                                        progress=lambda line: print(line, file=sys.stderr, flush=True)))
+            result = asyncio.run(run_pr(changes, tree, judge, client, options))
     finally:
         client.close()
     return prresults.from_pipeline(result).model_copy(update={"shard": shard or None, "plan": planned})
@@ -642,6 +635,9 @@ def _shard(changes: list, tree: Path, shard: str, max_shards: int) -> tuple[list
     if shard not in shards:
         raise InputError(f"no shard '{shard}' in a plan of {len(shards)}", field="--shard",
                          fix="pass a shard id from 'promptci plan' with the same --max-shards")
+    from . import progress
+    progress.note(f"shard {shard} of {len(shards)}: {len(shards[shard].prompts)} of the {len(changes)} changed "
+                  f"prompts, {shards[shard].items} pool items")
     return [c for c in changes if c.path in shards[shard].prompts], {s.id: s.prompts for s in shards.values()}
 
 

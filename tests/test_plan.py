@@ -78,6 +78,7 @@ def _shards(repo: Path, tmp_path: Path, count: int) -> list[str]:
         proc = run_cli("pr", "--base", "main", "--repo", str(repo), "--shard", str(shard), "--max-shards",
                        str(count), "--out", str(out), "--no-optimize", "--no-refresh")
         assert proc.returncode in (0, 1), proc.stderr
+        assert f"shard {shard} of {count}: " in proc.stderr, proc.stderr  # each shard says what it runs
         outs.append(str(out))
     return outs
 

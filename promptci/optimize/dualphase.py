@@ -18,13 +18,14 @@ from __future__ import annotations
 import difflib
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import jinja2
 import numpy as np
 
-from .. import promptfile
+from .. import progress, promptfile
 from ..budget import Budget
 from ..errors import InfraError, InputError
 from ..evalset import Item, Pool
@@ -132,6 +133,7 @@ class DualPhase:
     async def run(self, prompt: PromptFile, pool: Pool, split: Split, embeddings: np.ndarray, *,
                   steps: int | None = None) -> Outcome:
         steps = self.settings.steps if steps is None else steps
+        self.steps, self.started = steps, time.monotonic()
         self.pool, self.split, self.embeddings = pool, split, embeddings
         self.by_id = pool.by_id()
         self.index = {item.id: i for i, item in enumerate(pool.items)}
@@ -149,14 +151,18 @@ class DualPhase:
             await self._score(head, self.subset, required=True)
             outcome.initial_score = outcome.best_score = head.score(self.subset)
             self.scored.append(head)
-            best = await self._phase1(best, outcome)
-            best = await self._after_step(0, best, outcome)
+            with progress.step(f"optimizer phase 1: a new instruction written from correct examples "
+                               f"({self.optimizer_model})"):
+                best = await self._phase1(best, outcome)
+                best = await self._after_step(0, best, outcome)
             outcome.stopped = f"{steps} steps done"
             for step in range(1, steps + 1):
                 if not best.failures(self.subset):
                     raise _Stop(f"no failures to learn from after step {step - 1}: every subset item is right")
-                accepted = await self._phase2_step(step, best, outcome)
-                best = await self._after_step(step, accepted or best, outcome)
+                with progress.step(f"optimizer step {step} of {steps}: up to {self.settings.attempts} edits of "
+                                   f"one sentence or example each"):
+                    accepted = await self._phase2_step(step, best, outcome)
+                    best = await self._after_step(step, accepted or best, outcome)
         except _Stop as stop:
             outcome.stopped = str(stop)
         except InfraError as exc:
@@ -185,8 +191,9 @@ class DualPhase:
             return
         if not required and not self.budget.allows(len(todo)):
             raise _Stop(f"budget spent ({self.budget.describe()}); kept the best prompt so far")
+        which = "the input prompt" if candidate.prompt is self.head_prompt else "a candidate prompt"
         task = Task(prompt=candidate.prompt, pool=self.pool, items=[self.by_id[i] for i in todo],
-                    selection="optimizer", model=self.task_model)
+                    selection="optimizer", model=self.task_model, label=f"optimizer: scoring {which}")
         result = await run_or_raise(task, self.client)
         candidate.results.update({r.id: r for r in result.items})
 
@@ -361,6 +368,9 @@ class DualPhase:
                 await self._score(best, self.subset)
         outcome.best_after_step.append(best.prompt.text)
         outcome.score_after_step.append(best.score(self.subset))
+        which = "phase 1" if step == 0 else f"step {step} of {self.steps}"
+        progress.note(f"optimizer {which} done: best prompt so far {best.score(self.subset):.3f} on the subset · "
+                      f"{self.budget.describe()} · {progress.duration(time.monotonic() - self.started)}")
         if self.on_step:
             self.on_step(step, best.score(self.subset))
         return best

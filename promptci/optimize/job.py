@@ -78,5 +78,6 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
 
 
 async def _mean(prompt: PromptFile, pool: Pool, items: list, client: ModelClient, model: str) -> float:
-    result = await run_or_raise(Task(prompt=prompt, pool=pool, items=items, selection="holdout", model=model), client)
+    result = await run_or_raise(Task(prompt=prompt, pool=pool, items=items, selection="holdout", model=model,
+                                     label="optimizer: scoring the held-out slice"), client)
     return result.summary.mean if result.summary.mean is not None else math.nan
