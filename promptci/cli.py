@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except PromptCIError as exc:
-        print(f"promptci: error: {exc}", file=sys.stderr)
+        print(f"promptci: {'error: ' if exc.exit_code else ''}{exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("promptci: interrupted", file=sys.stderr)
@@ -269,7 +269,7 @@ def _cmd_refine(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from . import promptfile, results
-    from .evalset import load_pool
+    from .evalset import NoItems, load_pool
     from .llm import ModelClient
     from .progress import ItemProgress
     from .runner import Task, run
@@ -277,7 +277,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     prompts = [promptfile.load(p) for p in args.prompts]
     tasks = []
     for prompt in prompts:
-        pool = load_pool(prompt)
+        try:
+            pool = load_pool(prompt)
+        except NoItems as exc:
+            print(f"promptci: {exc}", file=sys.stderr)
+            continue
         if args.selection == "subset":
             from . import subsets
 
@@ -288,6 +292,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         selection = f"{args.selection}-first-{len(items)}" if args.limit else args.selection
         tasks.append(Task(prompt=prompt, pool=pool, items=items, selection=selection, model=args.model))
 
+    if not tasks:
+        return EXIT_OK
     concurrency = args.concurrency or max(t.prompt.settings.concurrency for t in tasks)
     client = ModelClient(concurrency=concurrency, use_cache=not args.no_cache)
 

@@ -23,7 +23,7 @@ from typing import Callable, Iterator, Sequence
 from . import gate, promptfile, subsetfile, subsets
 from .budget import Budget
 from .errors import InfraError, InputError
-from .evalset import Item, Pool, load_pool
+from .evalset import Item, NoItems, Pool, load_pool
 from .gitdiff import Change
 from .llm import ModelClient
 from .optimize.job import Job, optimize
@@ -125,11 +125,14 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
             base = _base(change, head)
             committed = _committed(head, pool)
             subset, result.subset_note = _subset(head, pool, committed, options.subset_size)
+    except NoItems as exc:
+        result.verdict = gate.Verdict(gate.PASS, f"{exc.problem}; {exc.fix}")
+        return result
     except InputError as exc:
         result.error = str(exc)
         result.verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {exc}")
         return result
-    result.model = options.model or head.model
+    result.model = options.model or head.model or ""
     result.seed = head.settings.selection.seed
     result.hashes = {"head": head.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
     by_id = pool.by_id()

@@ -21,7 +21,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import jinja2
 import numpy as np
 
 from .. import promptfile
@@ -377,7 +376,7 @@ class DualPhase:
                 raise framing.Refused("the rewrite drops or invents a template variable")
             text = like.with_message_contents(contents)
             prompt = promptfile.parse(text, like.path)
-        except (jinja2.TemplateError, InputError) as exc:
+        except InputError as exc:
             raise framing.Refused(f"the rewrite is not a valid prompt: {exc}") from None
         if relayout:
             fresh = layout(prompt)
