@@ -410,7 +410,7 @@ def _answer(probs: dict[str, float], raw: str) -> str:
 def _retry_after(exc: Exception) -> float | None:
     """Seconds the server asks to wait: GitHub Models' `x-ratelimit-timeremaining`, else `Retry-After`."""
     response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None)
     if not headers:
         return None
     for name in ("x-ratelimit-timeremaining", "retry-after"):

@@ -71,8 +71,9 @@ def _go_number(kind: type) -> Any:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            shown = "true/false" if isinstance(value, bool) else type(value).__name__
-            raise ValueError(f"must be a number, not {shown} (gh refuses it too)")
+            shown = ("true/false" if isinstance(value, bool) else "text" if isinstance(value, str)
+                     else "a mapping" if isinstance(value, dict) else "a list")
+            raise ValueError(f"must be a number, not {shown} (gh refuses it too); write it unquoted")
         if kind is int:
             if value != int(value):
                 raise ValueError("must be a whole number")
