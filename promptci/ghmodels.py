@@ -24,7 +24,8 @@ ENDPOINT = "https://models.github.ai/inference"
 ENDPOINT_ENV = "PROMPTCI_GITHUB_MODELS_URL"
 """Overrides ENDPOINT: an organisation's endpoint (`.../orgs/ORG/inference`) or a test's stand-in server."""
 
-TOKEN_ENVS = ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_KEY")
+TOKEN_ENVS = ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_KEY", "PROMPTCI_GITHUB_TOKEN")
+"""Where the token is looked for; the Action passes its `token` input (the job's token) as the last."""
 
 DEFAULT_JUDGE = PREFIX + "openai/gpt-4o"
 """The model gh's built-in judges run on."""

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from promptci import evalset, promptfile
+from promptci import evalset, ghmodels, promptfile
 from promptci.errors import InfraError, InputError
 from promptci.evalset import Item
 from promptci.llm import ModelClient, Params
@@ -86,7 +86,7 @@ def _reply(body: dict[str, Any]) -> str:
 @pytest.fixture
 def github_models(monkeypatch: pytest.MonkeyPatch) -> Any:
     """The stand-in endpoint, with only a GitHub token in the environment (no other provider's key)."""
-    for name in ("OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL", "GH_TOKEN", "GITHUB_API_KEY"):
+    for name in ("OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL", *ghmodels.TOKEN_ENVS):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     with OpenAIServer(_reply) as server:
@@ -198,7 +198,7 @@ def test_the_inference_call_is_what_github_models_expects(github_models: OpenAIS
 
 def test_a_github_models_file_without_a_token_fails_before_any_call(monkeypatch: pytest.MonkeyPatch,
                                                                      tmp_path: Path) -> None:
-    for name in ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_KEY"):
+    for name in ghmodels.TOKEN_ENVS:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(InputError, match="GITHUB_TOKEN") as info:
         asyncio.run(ModelClient(use_cache=False).complete("github/openai/gpt-4o", [{"role": "user", "content": "x"}]))

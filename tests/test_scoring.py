@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci import promptfile
+from promptci import ghmodels, promptfile
 from promptci.errors import InputError
 from promptci.evalset import Item
 from promptci.llm import ModelClient
@@ -88,7 +88,7 @@ def test_unknown_evaluator_kind_is_a_load_error(tmp_path: Path) -> None:
 @pytest.fixture
 def no_github_token(monkeypatch: pytest.MonkeyPatch) -> None:
     """No judge model: github/similarity falls back to MiniLM, GitHub's other judges are refused."""
-    for name in ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_KEY"):
+    for name in ghmodels.TOKEN_ENVS:
         monkeypatch.delenv(name, raising=False)
 
 
