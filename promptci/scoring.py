@@ -172,6 +172,8 @@ def _judge(name: str, model: str | None, prompt_text: str, system: str, choices:
     """An LLM judge as gh runs it: the judge answers in text, and the first choice (in the file's order) that
     the answer contains, ignoring case, gives the score; no choice contained scores 0. Temperature 0 here,
     so that a re-run gives the same grade (gh sends none)."""
+    if model is not None and model.startswith(ghmodels.PREFIX):
+        ghmodels.request_kwargs(model, None)  # no token: refused now, before the prompt's first call
 
     async def check(output: str, item: Item) -> Evaluation:
         if model is None:

@@ -223,3 +223,14 @@ def test_github_models_rate_limits_are_backed_off_and_reported(github_models: Op
     with pytest.raises(InfraError, match="rate limited for 86400 s"):
         asyncio.run(client.complete("github/openai/gpt-4o", [{"role": "user", "content": "day"}], Params()))
     assert calls["n"] == 3
+
+
+def test_a_github_models_judge_without_a_token_fails_before_any_call(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    for name in ghmodels.TOKEN_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    prompt = promptfile.load(DATA / "checks.prompt.yml")
+    client = ModelClient(cache_path=tmp_path / "c")
+    with pytest.raises(InputError, match="GITHUB_TOKEN"):
+        build_checks(prompt, client)
+    assert client.counters.calls == 0
