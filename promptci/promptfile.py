@@ -75,7 +75,7 @@ def _go_number(kind: type) -> Any:
                      else "a mapping" if isinstance(value, dict) else "a list")
             raise ValueError(f"must be a number, not {shown} (gh refuses it too); write it unquoted")
         if kind is int:
-            if value != int(value):
+            if value != value or value in (float("inf"), float("-inf")) or value != int(value):
                 raise ValueError("must be a whole number")
             return int(value)
         return float(value)
