@@ -121,6 +121,8 @@ async def _one(change: Change, tree: Path, client: ModelClient, budget: Budget, 
     try:
         with _timed(result, "load and select"):
             head = promptfile.parse(change.new_text, tree / change.new_path)
+            for warning in head.warnings:
+                promptfile.warn(f"{change.new_path}: {warning}")
             pool = load_pool(head)
             base = _base(change, head)
             committed = _committed(head, pool)
