@@ -326,10 +326,14 @@ class PromptFile:
         `promptci.api_base` points at a server, is that server's name. None: the file names no model."""
         if self.settings.model:
             return self.settings.model
-        model = self.spec.model
-        if not model or model.startswith("local/") or self.settings.api_base:
-            return model or None
-        return ghmodels.litellm_name(model)
+        return self.litellm_name(self.spec.model) if self.spec.model else None
+
+    def litellm_name(self, model_id: str) -> str:
+        """A model the file names (`model:`, an llm judge's `modelId`) as litellm knows it: a GitHub Models
+        catalog id, unless it is the embedded `local/` model or `promptci.api_base` names the server."""
+        if model_id.startswith("local/") or self.settings.api_base:
+            return model_id
+        return ghmodels.litellm_name(model_id)
 
     @cached_property
     def sha256(self) -> str:

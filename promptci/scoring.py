@@ -45,14 +45,11 @@ async def evaluate(checks: list[Check], output: str, item: Item) -> list[Evaluat
     return [await check(output, item) for check in checks]
 
 
-def judge_model(prompt: PromptFile, model_id: str | None = None) -> str | None:
-    """The model a judge runs on: `promptci.judge_model`, else the judge's own model id (a GitHub Models
-    id, as the file's `model:`), else GitHub's judge model when a GitHub token is set; None: no judge."""
-    if prompt.settings.judge_model:
-        return prompt.settings.judge_model
-    if model_id:
-        return model_id if model_id.startswith("local/") or prompt.settings.api_base else ghmodels.litellm_name(model_id)
-    return ghmodels.DEFAULT_JUDGE if ghmodels.token() else None
+def builtin_judge_model(prompt: PromptFile) -> str | None:
+    """The model GitHub's built-in judges run on: `promptci.judge_model`, else GitHub's own judge model
+    when a GitHub token is set; None: no judge at hand. (An llm judge runs on its modelId unless
+    `promptci.judge_model` is set.)"""
+    return prompt.settings.judge_model or (ghmodels.DEFAULT_JUDGE if ghmodels.token() else None)
 
 
 def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client: ModelClient) -> Check:
@@ -63,7 +60,8 @@ def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client:
         check_kind, value = spec.string.condition
         return _string_check(name, check_kind, value)
     if kind == "llm" and spec.llm is not None:
-        return _judge(name, judge_model(prompt, spec.llm.modelId), spec.llm.prompt, spec.llm.systemPrompt,
+        model = prompt.settings.judge_model or prompt.litellm_name(spec.llm.modelId)
+        return _judge(name, model, spec.llm.prompt, spec.llm.systemPrompt,
                       [(c.choice, c.score) for c in spec.llm.choices], client)
     uses = spec.uses
     builtin = BUILTINS.get(uses.removeprefix("github/")) if uses.startswith("github/") else None
@@ -71,7 +69,7 @@ def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client:
         raise InputError(f"unknown evaluator '{uses}'", path=prompt.path, field=f"{where}.uses",
                          fix="use github/similarity, coherence, fluency, relevance or groundedness, a string: check "
                              "or an llm: judge (gh scores an unknown one 0)")
-    model = judge_model(prompt)
+    model = builtin_judge_model(prompt)
     if model is None:
         if builtin.name == "similarity":
             return _similarity(spec.name or "similarity-minilm")
@@ -167,17 +165,15 @@ def _json_schema(name: str, validator: Any) -> Check:
     return check
 
 
-def _judge(name: str, model: str | None, prompt_text: str, system: str, choices: list[tuple[str, float]],
+def _judge(name: str, model: str, prompt_text: str, system: str, choices: list[tuple[str, float]],
            client: ModelClient) -> Check:
     """An LLM judge as gh runs it: the judge answers in text, and the first choice (in the file's order) that
     the answer contains, ignoring case, gives the score; no choice contained scores 0. Temperature 0 here,
     so that a re-run gives the same grade (gh sends none)."""
-    if model is not None and model.startswith(ghmodels.PREFIX):
+    if model.startswith(ghmodels.PREFIX):
         ghmodels.request_kwargs(model, None)  # no token: refused now, before the prompt's first call
 
     async def check(output: str, item: Item) -> Evaluation:
-        if model is None:
-            raise InputError("an llm judge has no model", field="evaluators", fix="give it a modelId")
         messages = ([{"role": "system", "content": system}] if system else [])
         messages.append({"role": "user", "content": substitute(prompt_text, {**item.data, "completion": output})})
         answer = (await client.complete(model, messages, Params(temperature=0.0))).text

@@ -234,3 +234,21 @@ def test_a_github_models_judge_without_a_token_fails_before_any_call(monkeypatch
     with pytest.raises(InputError, match="GITHUB_TOKEN"):
         build_checks(prompt, client)
     assert client.counters.calls == 0
+
+
+def test_judge_model_moves_every_judge_to_another_provider(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`promptci.judge_model` (a litellm name) runs the built-in and llm judges there instead of GitHub Models."""
+    for name in ghmodels.TOKEN_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    with OpenAIServer(_reply) as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        for name in ("judges.prompt.yml", "checks.prompt.yml"):
+            path = tmp_path / name
+            path.write_text((DATA / name).read_text() + "promptci:\n  judge_model: openai/judge\n")
+            prompt = promptfile.load(path)
+            output, expected = EVALUATIONS[name]
+            results = asyncio.run(evaluate(build_checks(prompt, ModelClient(cache_path=tmp_path / "c")), output,
+                                           _first_item(prompt)))
+            assert [(r.name, r.score) for r in results] == expected
+    assert len(server.requests) == 7 and {body["model"] for body in server.requests} == {"judge"}
