@@ -117,6 +117,10 @@ def test_test_data_rows_are_read_as_gh_reads_them(tmp_path: Path) -> None:
     hashed = evalset.content_id({"question": "b"})
     assert [i.id for i in pool.items] == ["7", "7~2", hashed, f"{hashed}~2"]
     assert pool.items[0].data == {"id": 7, "question": "a"}
+    path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n",
+                                   "testData:\n  - {id: '', question: a, when: 2024-01-02}\n  - {id: [x], question: b}\n"))
+    pool = evalset.load_pool(promptfile.load(path))  # ids gh would not mind, and a YAML date, all load
+    assert [item.data["id"] for item in pool.items] == ["", ["x"]] and len({item.id for item in pool.items}) == 2
 
 
 def test_per_item_labels_must_exist(tmp_path: Path) -> None:
