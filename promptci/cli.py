@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_at_the_door(args)
         return args.handler(args)
     except PromptCIError as exc:
-        print(f"promptci: error: {exc}", file=sys.stderr)
+        print(f"promptci: {'error: ' if exc.exit_code else ''}{exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("promptci: interrupted", file=sys.stderr)
@@ -330,7 +330,7 @@ def _cmd_refine(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from . import progress, promptfile, results
-    from .evalset import load_pool
+    from .evalset import NoItems, load_pool
     from .forecast import rough, seconds_per_call
     from .llm import ModelClient
     from .runner import Task, run
@@ -338,7 +338,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     prompts = [promptfile.load(p) for p in args.prompts]
     tasks = []
     for prompt in prompts:
-        pool = load_pool(prompt)
+        try:
+            pool = load_pool(prompt)
+        except NoItems as exc:
+            print(f"promptci: {exc}", file=sys.stderr)
+            continue
         if args.selection == "subset":
             from . import subsets
 
@@ -350,6 +354,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         tasks.append(Task(prompt=prompt, pool=pool, items=items, selection=selection, model=args.model,
                           label=f"{prompt.name} ({args.model or prompt.model})"))
 
+    if not tasks:
+        return EXIT_OK
     concurrency = args.concurrency or max(t.prompt.settings.concurrency for t in tasks)
     client = ModelClient(concurrency=concurrency, use_cache=not args.no_cache)
 

@@ -2,7 +2,10 @@
 
 A pool line is one JSON object: a stable `id`, the template variables, and `expected` (plus any
 field an evaluator reads). An item without an id gets one from a hash of its content, so the id is
-stable as long as the item is; two items with the same id are an error, never a silent merge.
+stable as long as the item is; two items with the same id are an error in a JSONL pool, never a
+silent merge. `testData` is read as gh reads it: a row's `id` is also a variable like any other key,
+and a repeated row is a second item (its id gets `~2`, `~3`, ... in the order of the rows).
+A file with no items at all is not an error: `NoItems` says so, and it is reported "not gated".
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import InputError
 from .fileio import atomic_write_text, read_input
-from .promptfile import PromptFile
+from .promptfile import PromptFile, warn
 from .settings import label_key, label_set_problem
 
 ID_LENGTH = 12
@@ -54,22 +57,32 @@ class Pool:
 
 def content_id(data: Mapping[str, Any]) -> str:
     """A stable id from an item's content (canonical JSON, sha256)."""
-    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:ID_LENGTH]
 
 
+NO_ITEMS_FIX = "add testData rows to the file, or set promptci.pool to a JSONL pool ('promptci import' makes one)"
+
+
+class NoItems(InputError):
+    """The prompt has nothing to evaluate: gh reports 0/0 and passes; promptci reports it "not gated"."""
+
+    exit_code = 0
+
+
 def load_pool(prompt: PromptFile) -> Pool:
-    """The prompt's pool (`promptci.pool`, else `testData`), checked against its templates and labels."""
+    """The prompt's pool (`promptci.pool`, else `testData`), checked against its placeholders and labels."""
     settings = prompt.settings
     if settings.pool:
         pool = read_jsonl(prompt.resolve(settings.pool, field="promptci.pool"), source=settings.pool)
     elif prompt.spec.testData:
         pool = _from_rows(prompt.spec.testData, source="testData", path=None,
-                          sha256=_sha256_json(prompt.spec.testData), where=str(prompt.path))
+                          sha256=_sha256_json(prompt.spec.testData), where=str(prompt.path), like_gh=True)
     else:
-        raise InputError("no eval items", path=prompt.path, field="promptci.pool",
-                         fix="set promptci.pool to a JSONL pool or add testData")
-    _check_variables(prompt, pool)
+        raise NoItems("not gated: no items (no testData and no promptci.pool)", path=prompt.path,
+                      field="testData", fix=NO_ITEMS_FIX)
+    for warning in placeholder_warnings(prompt, pool):
+        warn(f"{prompt.path}: {warning}")
     _check_labels(prompt, pool)
     return pool
 
@@ -135,7 +148,7 @@ def item_labels(labels: Sequence[str] | str | None, item: Item) -> list[str] | N
 
 
 def _from_rows(rows: Sequence[Any], *, source: str, path: Path | None, sha256: str, where: str,
-               lines: Sequence[int] | None = None) -> Pool:
+               lines: Sequence[int] | None = None, like_gh: bool = False) -> Pool:
     if not rows:
         raise InputError("pool is empty", path=where, fix="add at least one item")
     seen: dict[str, int] = {}
@@ -146,15 +159,18 @@ def _from_rows(rows: Sequence[Any], *, source: str, path: Path | None, sha256: s
         if not isinstance(row, dict):
             raise InputError(f"{label} is not a JSON object", path=where, line=line,
                              fix="each item is an object of template variables and 'expected'")
-        data = {k: v for k, v in row.items() if k != "id"}
+        data = dict(row) if like_gh else {k: v for k, v in row.items() if k != "id"}
         raw_id = row.get("id")
-        if raw_id is None:
-            item_id = content_id(data)
-        elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id).strip():
+        usable = isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id).strip()
+        if usable:
             item_id = str(raw_id)
+        elif raw_id is None or like_gh:  # in testData an id is just a variable to gh, whatever its value
+            item_id = content_id(data)
         else:
             raise InputError(f"{label}: 'id' must be a non-empty string", path=where, line=line,
                              fix="use a string id, or leave it out to get one from the content")
+        if item_id in seen and like_gh:
+            item_id = next(f"{item_id}~{n}" for n in range(2, len(rows) + 2) if f"{item_id}~{n}" not in seen)
         if item_id in seen:
             first = seen[item_id]
             raise InputError(f"duplicate id '{item_id}' ({label} repeats {'line' if lines else 'item'} {first})",
@@ -164,16 +180,17 @@ def _from_rows(rows: Sequence[Any], *, source: str, path: Path | None, sha256: s
     return Pool(source=source, path=path, items=tuple(items), sha256=sha256)
 
 
-def _check_variables(prompt: PromptFile, pool: Pool) -> None:
-    for item in pool.items:
-        missing = sorted(prompt.variables - set(item.data))
-        if missing:
-            count = sum(1 for it in pool.items if not prompt.variables <= set(it.data))
-            raise InputError(
-                f"template variable '{missing[0]}' is not provided by pool {pool.source} "
-                f"(item '{item.id}' and {count - 1} more lack it)",
-                path=prompt.path, field="messages",
-                fix=f"add '{missing[0]}' to every item, or remove {{{{{missing[0]}}}}} from the prompt")
+def placeholder_warnings(prompt: PromptFile, pool: Pool) -> list[str]:
+    """A line per placeholder that some items fill and others do not: gh sends it to those as text.
+    A placeholder no item fills is plain text (`${{ secrets.X }}`, `{{ spaced }}`), as in gh."""
+    out = []
+    for name in sorted(prompt.variables):
+        lacking = [item.id for item in pool.items if name not in item.data]
+        if lacking and len(lacking) < len(pool.items):
+            shown = ", ".join(f"'{i}'" for i in lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+            out.append(f"placeholder {{{{{name}}}}} is not filled for item {shown} of pool {pool.source}: "
+                       f"gh sends it as text (add '{name}' to those items)")
+    return out
 
 
 def _check_labels(prompt: PromptFile, pool: Pool) -> None:

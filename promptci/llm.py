@@ -32,11 +32,14 @@ from typing import Any, Sequence
 
 import diskcache
 
+from . import ghmodels
 from .errors import InfraError, InputError, redact
 from .paths import cache_dir
 
 CACHE_VERSION = 1
 TOP_LOGPROBS = 20
+LONG_WAIT_S = 120.0
+"""A rate limit that asks to wait longer than this is reported at once instead of waited out."""
 LOCAL_PREFIX = "local/"
 
 _litellm_module: Any = None
@@ -270,8 +273,13 @@ class ModelClient:
                     return await lit.acompletion(model=model, messages=messages, timeout=self.timeout_s,
                                                  max_retries=0, num_retries=0, **kwargs)
                 except _retryable(lit) as exc:
+                    wait = _retry_after(exc)
+                    if isinstance(exc, lit.RateLimitError) and wait is not None and wait > LONG_WAIT_S:
+                        raise InfraError(f"model '{model}' is rate limited for {wait:.0f} s more (a per-day or "
+                                         f"per-hour limit; GitHub Models has both): {_describe(exc)}") from None
                     if attempt >= self.retries:
-                        raise InfraError(f"model '{model}' unreachable after {attempt + 1} attempts: "
+                        limited = "rate limited" if isinstance(exc, lit.RateLimitError) else "unreachable"
+                        raise InfraError(f"model '{model}' {limited} after {attempt + 1} attempts: "
                                          f"{_describe(exc)}") from None
                     await asyncio.sleep(self._delay(attempt, exc))
                     attempt += 1
@@ -304,6 +312,8 @@ class ModelClient:
             if model != local.DEFAULT_MODEL:
                 raise InputError(f"unknown local model '{model}'", field="model",
                                  fix=f"the embedded model is {local.DEFAULT_MODEL}")
+        elif model.startswith(ghmodels.PREFIX):
+            extra = ghmodels.request_kwargs(model, api_base)
         else:
             try:
                 lit.get_llm_provider(model)
@@ -398,14 +408,17 @@ def _answer(probs: dict[str, float], raw: str) -> str:
 
 
 def _retry_after(exc: Exception) -> float | None:
+    """Seconds the server asks to wait: GitHub Models' `x-ratelimit-timeremaining`, else `Retry-After`."""
     response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None)
     if not headers:
         return None
-    try:
-        return max(0.0, float(headers.get("retry-after")))
-    except (TypeError, ValueError):
-        return None
+    for name in ("x-ratelimit-timeremaining", "retry-after"):
+        try:
+            return max(0.0, float(headers.get(name)))
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def _describe(exc: Exception) -> str:

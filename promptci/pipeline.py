@@ -29,7 +29,7 @@ from typing import Iterator, Sequence
 from . import forecast, gate, progress, promptfile, subsetfile, subsets
 from .budget import Budget
 from .errors import InfraError, InputError
-from .evalset import Item, Pool, load_pool
+from .evalset import Item, NoItems, Pool, load_pool
 from .fileio import read_input
 from .gitdiff import Change
 from .llm import ModelClient
@@ -136,6 +136,8 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
     try:
         with _timed(result, "load and select"):
             written = promptfile.parse(change.new_text, tree / change.new_path)
+            for warning in written.warnings:
+                promptfile.warn(f"{change.new_path}: {warning}")
             base = _base(change, base_tree)
             judge = _judge(base, written)
             head = promptfile.judged_by(written, judge.prompt)
@@ -145,11 +147,14 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
             committed = _committed(judge.prompt, pool)
             subset, result.subset_note = _subset(judge.prompt, pool, committed, options.subset_size)
             result.subset_note = "; ".join(filter(None, (judge.note, result.subset_note)))
+    except NoItems as exc:
+        result.verdict = gate.Verdict(gate.PASS, f"{exc.problem}; {exc.fix}")
+        return result
     except InputError as exc:
         result.error = str(exc)
         result.verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {exc}")
         return result
-    result.model = options.model or head.model
+    result.model = options.model or head.model or ""
     result.seed = head.settings.selection.seed
     result.hashes = {"head": written.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
     by_id = pool.by_id()

@@ -1,13 +1,14 @@
 """GitHub Models `.prompt.yml` files: load, validate, render, and write back without losing layout.
 
-The GitHub Models fields are validated as `gh models eval` reads them (pkg/prompt in gh-models),
+The GitHub Models fields are read as `gh models eval` reads them (pkg/prompt in gh-models): keys it
+does not know are ignored with a warning and types it refuses are refused,
 and promptci's settings live under one extra top-level key, `promptci:` (settings.py). The file is
 parsed with ruamel.yaml's round-trip loader so that errors can name the line of the offending key
 and so that a rewritten prompt keeps the file's comments, key order and quoting.
 
-Templates are rendered with Jinja2's SandboxedEnvironment and StrictUndefined: prompt text comes
-from pull requests, so it must never reach Python internals, and a missing variable is an error
-rather than an empty string.
+Messages are rendered as gh renders them: each `{{key}}` of the row's keys is replaced by its value
+and everything else is left as text. No template language runs, so a pull request's prompt text can
+never run code; answer fields (`expected`, what checks compare against) never go into a prompt.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ import difflib
 import hashlib
 import io
 import json
+import re
+import sys
 import typing
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Annotated, Any, Iterable, Literal, Mapping, Sequence
 
-import jinja2
-import jinja2.meta
-from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -38,9 +39,9 @@ from ruamel.yaml.scalarstring import (
 )
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from . import ghmodels
 from .errors import InputError
-from .fileio import confine
-from .fileio import check_input
+from .fileio import check_input, confine
 from .settings import Settings
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -52,15 +53,50 @@ MAX_NODES = 200_000
 FORMAT_HELP = "see 'Prompt files' in the README"
 
 
-class _GitHubModel(BaseModel):
-    """GitHub Models fields: unknown keys are errors; numbers are accepted where gh reads strings."""
+def _go_string(value: Any) -> Any:
+    """A YAML scalar read into a Go string field: gh's YAML reader takes any scalar's text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (dict, list)):
+        raise ValueError("must be text, not a " + ("mapping" if isinstance(value, dict) else "list"))
+    return value
 
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+def _go_number(kind: type) -> Any:
+    """A Go number field: YAML numbers only; true/false or quoted text are refused, as gh refuses them."""
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            shown = ("true/false" if isinstance(value, bool) else "text" if isinstance(value, str)
+                     else "a mapping" if isinstance(value, dict) else "a list")
+            raise ValueError(f"must be a number, not {shown} (gh refuses it too); write it unquoted")
+        if kind is int:
+            if value != value or value in (float("inf"), float("-inf")) or value != int(value):
+                raise ValueError("must be a whole number")
+            return int(value)
+        return float(value)
+    return BeforeValidator(check)
+
+
+GoStr = Annotated[str, BeforeValidator(_go_string)]
+GoInt = Annotated[int, _go_number(int)]
+GoFloat = Annotated[float, _go_number(float)]
+
+
+class _GitHubModel(BaseModel):
+    """GitHub Models fields: keys gh does not know are kept aside and reported as ignored, as gh ignores them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
 
 class Message(_GitHubModel):
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: GoStr
 
     @field_validator("role", mode="before")
     @classmethod
@@ -69,55 +105,94 @@ class Message(_GitHubModel):
 
 
 class ModelParameters(_GitHubModel):
-    maxTokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    topP: float | None = Field(None, gt=0.0, le=1.0)
+    """gh reads maxTokens/temperature/topP; `max_tokens`/`top_p`, as GitHub's prompt editor writes them, are
+    honoured too (the camel-case spelling wins when both are given)."""
+
+    maxTokens: GoInt | None = Field(None, ge=1)
+    temperature: GoFloat | None = Field(None, ge=0.0, le=2.0)
+    topP: GoFloat | None = Field(None, gt=0.0, le=1.0)
+    max_tokens: GoInt | None = Field(None, ge=1)
+    top_p: GoFloat | None = Field(None, gt=0.0, le=1.0)
+
+    @property
+    def max_tokens_sent(self) -> int | None:
+        return self.maxTokens if self.maxTokens is not None else self.max_tokens
+
+    @property
+    def top_p_sent(self) -> float | None:
+        return self.topP if self.topP is not None else self.top_p
+
+
+STRING_KINDS = ("equals", "contains", "startsWith", "endsWith")
+"""gh's order: a string check with several conditions uses the first non-empty one."""
 
 
 class StringCheck(_GitHubModel):
-    equals: str | None = None
-    contains: str | None = None
-    startsWith: str | None = None
-    endsWith: str | None = None
+    equals: GoStr = ""
+    contains: GoStr = ""
+    startsWith: GoStr = ""
+    endsWith: GoStr = ""
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "StringCheck":
-        if sum(v is not None for v in (self.equals, self.contains, self.startsWith, self.endsWith)) != 1:
-            raise ValueError("needs exactly one of equals, contains, startsWith, endsWith")
+    def _one_at_least(self) -> "StringCheck":
+        if not self.conditions:
+            raise ValueError("needs one of equals, contains, startsWith, endsWith "
+                             "(gh fails such a check: 'no string evaluation criteria specified')")
         return self
+
+    @property
+    def conditions(self) -> list[tuple[str, str]]:
+        return [(kind, getattr(self, kind)) for kind in STRING_KINDS if getattr(self, kind)]
+
+    @property
+    def condition(self) -> tuple[str, str]:
+        """The condition gh checks: the first non-empty one."""
+        return self.conditions[0]
 
 
 class Choice(_GitHubModel):
-    choice: str
-    score: float
+    choice: GoStr
+    score: GoFloat
 
 
 class LLMJudge(_GitHubModel):
-    modelId: str
-    prompt: str
-    choices: list[Choice] = Field(min_length=1)
-    systemPrompt: str | None = None
+    modelId: GoStr = Field(min_length=1)
+    prompt: GoStr
+    choices: list[Choice] = Field(default_factory=list)
+    systemPrompt: GoStr = ""
+
+
+EVALUATOR_KINDS = ("string", "llm", "uses")
+"""gh's order: an evaluator with several kinds runs the first one given."""
 
 
 class Evaluator(_GitHubModel):
-    name: str
+    name: GoStr = ""
     string: StringCheck | None = None
     llm: LLMJudge | None = None
-    uses: str | None = None
+    uses: GoStr = ""
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Evaluator":
-        if sum(v is not None for v in (self.string, self.llm, self.uses)) != 1:
-            raise ValueError("needs exactly one of string, llm, uses")
+    def _one_at_least(self) -> "Evaluator":
+        if not self.kinds:
+            raise ValueError("needs one of string, llm, uses (gh fails it: 'no evaluation method specified')")
         return self
+
+    @property
+    def kinds(self) -> list[str]:
+        return [kind for kind in EVALUATOR_KINDS if getattr(self, kind)]
+
+    @property
+    def kind(self) -> str:
+        return self.kinds[0]
 
 
 class PromptSpec(_GitHubModel):
     """Every field of the GitHub Models prompt format, plus `promptci:`."""
 
-    name: str | None = None
-    description: str | None = None
-    model: str
+    name: GoStr | None = None
+    description: GoStr | None = None
+    model: GoStr | None = None
     modelParameters: ModelParameters = Field(default_factory=ModelParameters)
     responseFormat: Literal["text", "json_object", "json_schema"] | None = None
     jsonSchema: str | None = None
@@ -126,14 +201,30 @@ class PromptSpec(_GitHubModel):
     evaluators: list[Evaluator] = Field(default_factory=list)
     promptci: Settings = Field(default_factory=Settings)
 
+    @field_validator("modelParameters", "evaluators", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any, info: Any) -> Any:
+        """gh reads `key:` with no value as the empty value."""
+        return value if value is not None else ({} if info.field_name == "modelParameters" else [])
+
+    @field_validator("testData", mode="before")
+    @classmethod
+    def _string_keys(cls, rows: Any) -> Any:
+        """Row keys are strings in gh (a Go map[string]any): `1: x` is the key "1"."""
+        if isinstance(rows, list):
+            return [{str(k): v for k, v in row.items()} if isinstance(row, dict) else row for row in rows]
+        return rows
+
     @field_validator("jsonSchema")
     @classmethod
     def _json_string(cls, text: str | None) -> str | None:
         if text is not None:
             try:
-                json.loads(text)
+                parsed = json.loads(text)
             except ValueError as exc:
                 raise ValueError(f"is not valid JSON ({exc})") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("must be a JSON object")
         return text
 
     @model_validator(mode="after")
@@ -142,41 +233,74 @@ class PromptSpec(_GitHubModel):
             if self.jsonSchema is None:
                 raise ValueError("responseFormat json_schema needs a jsonSchema")
             parsed = json.loads(self.jsonSchema)
-            if not isinstance(parsed, dict) or "name" not in parsed or "schema" not in parsed:
+            if "name" not in parsed or "schema" not in parsed:
                 raise ValueError("jsonSchema must be a JSON object with 'name' and 'schema'")
         return self
 
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+_PLACEHOLDER = re.compile(r"\{\{([^{}]+)\}\}")
 
 
-def compile_template(source: str) -> jinja2.Template:
-    """Compile `{{variable}}` text in the sandbox (raises jinja2.TemplateSyntaxError)."""
-    return _ENV.from_string(source)
+def placeholders(text: str) -> set[str]:
+    """The names a text's `{{name}}` placeholders give, exactly as written (spaces and all)."""
+    return set(_PLACEHOLDER.findall(text))
 
 
-def template_variables(source: str) -> set[str]:
-    """The variables a template reads."""
-    return set(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
+def placeholders_of(texts: Iterable[str]) -> frozenset[str]:
+    """The placeholders of several texts, together."""
+    return frozenset().union(*(placeholders(text) for text in texts))
 
 
-def variables_of(sources: Iterable[str]) -> frozenset[str]:
-    """The variables a set of templates reads, together."""
-    return frozenset().union(*(template_variables(source) for source in sources))
+def go_text(value: Any) -> str:
+    """A row value as gh puts it into a prompt (Go's `%v`): `true`, `3`, `0.5`, `[a b]`, `map[k:v]`, `<nil>`."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float(value)
+    if isinstance(value, Mapping):
+        return "map[" + " ".join(f"{go_text(k)}:{go_text(v)}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))) + "]"
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(go_text(v) for v in value) + "]"
+    return str(value)
 
 
-def render_template(template: jinja2.Template, variables: Mapping[str, Any], *, where: str) -> str:
-    """Render in the sandbox; a missing variable or a forbidden access becomes an InputError."""
-    try:
-        return template.render(**variables)
-    except jinja2.UndefinedError as exc:
-        raise InputError(f"template variable missing: {exc.message}", field=where,
-                         fix="give every item the variable or remove it from the template") from None
-    except jinja2.exceptions.SecurityError as exc:
-        raise InputError(f"template refused by the sandbox: {exc}", field=where,
-                         fix="templates may only insert variables") from None
-    except jinja2.TemplateError as exc:
-        raise InputError(f"template failed: {exc}", field=where, fix=FORMAT_HELP) from None
+def _go_float(value: float) -> str:
+    """Go's `%v` of a float64 (strconv 'g', shortest): plain digits, or an exponent below 1e-4 and from 1e6 up."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "0"
+    sign, digit_tuple, exp = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    exponent = len(digits) + int(exp) - 1
+    sign_text = "-" if value < 0 else ""
+    if exponent < -4 or exponent >= 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign_text}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign_text}0.{'0' * (-exponent - 1)}{digits}"
+    whole = digits[: exponent + 1].ljust(exponent + 1, "0")
+    fraction = digits[exponent + 1:]
+    return sign_text + whole + ("." + fraction if fraction else "")
+
+
+def substitute(text: str, row: Mapping[str, Any]) -> str:
+    """gh's templating: each `{{key}}` of the row's keys becomes the key's value; all else stays text.
+    One pass over the text, so a value that holds a placeholder is never substituted again."""
+    if not row or "{{" not in text:
+        return text
+    keys = sorted((str(k) for k in row), key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape("{{" + key + "}}") for key in keys))
+    values = {str(k): v for k, v in row.items()}
+    return pattern.sub(lambda m: go_text(values[m.group(0)[2:-2]]), text)
 
 
 @dataclass(frozen=True)
@@ -197,42 +321,64 @@ class PromptFile:
         return self.spec.promptci
 
     @property
-    def model(self) -> str:
-        return self.spec.model
+    def model(self) -> str | None:
+        """The litellm name of the model to call: `promptci.model` as written, else the file's `model:` as
+        a GitHub Models catalog id (`github/openai/gpt-4o`). A `local/` model, or any model when
+        `promptci.api_base` points at a server, is that server's name. None: the file names no model."""
+        if self.settings.model:
+            return self.settings.model
+        return self.litellm_name(self.spec.model) if self.spec.model else None
+
+    def litellm_name(self, model_id: str) -> str:
+        """A model the file names (`model:`, an llm judge's `modelId`) as litellm knows it: a GitHub Models
+        catalog id, unless it is the embedded `local/` model or `promptci.api_base` names the server."""
+        if model_id.startswith("local/") or self.settings.api_base:
+            return model_id
+        return ghmodels.litellm_name(model_id)
 
     @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     @cached_property
-    def _templates(self) -> list[jinja2.Template]:
-        """Each message compiled once; parse() asks for them, so a syntax error fails the load."""
-        templates = []
-        for i, message in enumerate(self.spec.messages):
-            try:
-                templates.append(compile_template(message.content))
-            except jinja2.TemplateSyntaxError as exc:
-                line = _line_of(self._doc, ("messages", i, "content"))
-                raise InputError(f"template syntax error: {exc.message}", path=self.path, line=line,
-                                 field=f"messages[{i}].content",
-                                 fix="use {{variable}} placeholders; write a literal '{{' as {{ '{{' }}") from None
-        return templates
+    def variables(self) -> frozenset[str]:
+        """The placeholders the messages hold; a row's key of that name fills one (gh's templating)."""
+        return placeholders_of(m.content for m in self.spec.messages)
 
     @cached_property
-    def variables(self) -> frozenset[str]:
-        """Template variables the messages read; the pool must provide each."""
-        return variables_of(m.content for m in self.spec.messages)
+    def answer_fields(self) -> frozenset[str]:
+        """Row fields that hold answers: `expected` and the fields promptci's label checks and the string
+        checks compare against. They are never put into a prompt, so a pull request cannot see them."""
+        fields = {"expected"} | {e.label for e in self.settings.evaluators if e.label}
+        for evaluator in self.spec.evaluators:
+            if evaluator.kind == "string" and evaluator.string is not None:
+                fields |= placeholders(evaluator.string.condition[1])
+        return frozenset(fields)
+
+    @cached_property
+    def warnings(self) -> tuple[str, ...]:
+        """What gh ignores or reads in its own way here, one line each (load() prints them)."""
+        out = []
+        ignored = _ignored_keys(self.spec, "")
+        if ignored:
+            out.append("keys gh ignores, ignored here too: " + ", ".join(ignored))
+        for i, evaluator in enumerate(self.spec.evaluators):
+            if len(evaluator.kinds) > 1:
+                out.append(f"evaluators[{i}] has {', '.join(evaluator.kinds)}; gh runs only '{evaluator.kind}'")
+            if evaluator.kind == "string" and evaluator.string is not None and len(evaluator.string.conditions) > 1:
+                kinds = [k for k, _ in evaluator.string.conditions]
+                out.append(f"evaluators[{i}].string has {', '.join(kinds)}; gh checks only '{kinds[0]}'")
+        return tuple(out)
 
     def resolve(self, relative: str, *, field: str = "promptci") -> Path:
         """A path from the `promptci:` settings, relative to this file and confined to its repository."""
         return confine(self.path.parent, relative, field=field, where=self.path)
 
-    def render(self, variables: Mapping[str, Any]) -> list[dict[str, str]]:
-        """The chat messages for one item."""
-        return [
-            {"role": m.role, "content": render_template(t, variables, where=f"messages[{i}].content")}
-            for i, (m, t) in enumerate(zip(self.spec.messages, self._templates))
-        ]
+    def render(self, row: Mapping[str, Any]) -> list[dict[str, str]]:
+        """The chat messages gh sends for one row: its keys' placeholders filled, all else as written.
+        Answer fields are left out, so `{{expected}}` can never reach the model (parse() refuses it anyway)."""
+        inputs = {k: v for k, v in row.items() if k not in self.answer_fields}
+        return [{"role": m.role, "content": substitute(m.content, inputs)} for m in self.spec.messages]
 
     def with_message_contents(self, contents: Sequence[str]) -> str:
         """The file's text with new message contents, keeping comments, key order and styles."""
@@ -258,7 +404,15 @@ def load(path: str | Path) -> PromptFile:
     """Load and validate a prompt file; every problem is an InputError naming the line and the fix."""
     path = Path(path)
     text = _read_text(path)
-    return parse(text, path)
+    prompt = parse(text, path)
+    for warning in prompt.warnings:
+        warn(f"{path}: {warning}")
+    return prompt
+
+
+def warn(message: str) -> None:
+    """A warning on stderr: the run goes on, and the user sees what is read differently from what is written."""
+    print(f"promptci: warning: {message}", file=sys.stderr)
 
 
 def parse(text: str, path: Path) -> PromptFile:
@@ -277,8 +431,35 @@ def parse(text: str, path: Path) -> PromptFile:
     except ValidationError as exc:
         raise _input_error(exc, doc, path) from None
     prompt = PromptFile(path=path, text=text, spec=spec, _doc=doc)
-    prompt._templates  # compile now: a template syntax error is a load error
+    _refuse_answer_placeholders(prompt)
     return prompt
+
+
+def _refuse_answer_placeholders(prompt: PromptFile) -> None:
+    """A message that would put an answer field into the prompt is refused: the gate would score a leak."""
+    for i, message in enumerate(prompt.spec.messages):
+        leaked = sorted(placeholders(message.content) & prompt.answer_fields)
+        if leaked:
+            raise InputError(f"placeholder {{{{{leaked[0]}}}}} puts the answer field '{leaked[0]}' into the prompt",
+                             path=prompt.path, line=_line_of(prompt._doc, ("messages", i, "content")),
+                             field=f"messages[{i}].content",
+                             fix=f"remove {{{{{leaked[0]}}}}}; evaluators read '{leaked[0]}', the model must not")
+
+
+def _ignored_keys(model: BaseModel, where: str) -> list[str]:
+    """Keys the file gives that gh does not read, with where they are (`version`, `messages[0].name`)."""
+    out = [f"{where}{key}" for key in (model.model_extra or {})]
+    for name in type(model).model_fields:
+        if name == "promptci":
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out += _ignored_keys(value, f"{where}{name}.")
+        elif isinstance(value, list):
+            for i, entry in enumerate(value):
+                if isinstance(entry, BaseModel):
+                    out += _ignored_keys(entry, f"{where}{name}[{i}].")
+    return out
 
 
 def dump_yaml(doc: Any, *, like: str) -> str:

@@ -47,8 +47,8 @@ def request_params(prompt: PromptFile) -> Params:
         response_format = {"type": "json_object"}
     elif prompt.spec.responseFormat == "json_schema" and prompt.spec.jsonSchema:
         response_format = {"type": "json_schema", "json_schema": json.loads(prompt.spec.jsonSchema)}
-    return Params(temperature=mp.temperature if mp.temperature is not None else 0.0, max_tokens=mp.maxTokens,
-                  top_p=mp.topP, response_format=response_format, api_base=prompt.settings.api_base)
+    return Params(temperature=mp.temperature if mp.temperature is not None else 0.0, max_tokens=mp.max_tokens_sent,
+                  top_p=mp.top_p_sent, response_format=response_format, api_base=prompt.settings.api_base)
 
 
 async def run(task: Task, client: ModelClient, *,
@@ -56,6 +56,9 @@ async def run(task: Task, client: ModelClient, *,
     """Score every item of the task; results come back in the items' order."""
     prompt = task.prompt
     model = task.model or prompt.model
+    if not model:
+        raise InputError("no model to call", path=prompt.path, field="model",
+                         fix="add model: (a GitHub Models id such as openai/gpt-4o), set promptci.model or pass --model")
     params = request_params(prompt)
     checks = build_checks(prompt, client)
     before = _snapshot(client)

@@ -1,32 +1,33 @@
 """Evaluators: each turns one model output into a score in [0, 1] and a reason.
 
 GitHub Models' own evaluators (`evaluators:` in the prompt file) behave as `gh models eval` runs
-them: `string` checks (equals is exact; contains, startsWith and endsWith ignore case), `llm`
-judges (the judge's answer picks a choice, whose score is the item's score) and `uses:
-github/similarity` (here: embedding cosine with the bundled MiniLM instead of a GPT-4o judge, so
-it runs offline). promptci adds its own under `promptci.evaluators`: label match, regex, JSON
-validity and JSON schema. With no evaluator at all, a labelled prompt is scored by label match
-against `expected`, and an unlabelled one by exact match against `expected`.
+them (cmd/eval): `string` checks use their first non-empty condition (equals is exact; contains,
+startsWith and endsWith ignore case), `llm` judges answer in text and the first choice the answer
+contains gives the score (none: 0), and `uses: github/<name>` runs GitHub's built-in judges
+(judges.py) on the judge model. With no judge model to hand (no `promptci.judge_model`, no GitHub
+token) `github/similarity` is the bundled MiniLM's cosine instead, reported under its own name.
+promptci adds its own under `promptci.evaluators`: label match, regex, JSON validity and JSON
+schema. With no evaluator at all, a labelled prompt is scored by label match against `expected`,
+and an unlabelled one by exact match against `expected`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable
 
 import jsonschema
 
+from . import ghmodels
 from .errors import InputError
 from .evalset import Item
 from .llm import ModelClient, Params
 from .promptfile import Evaluator as GitHubEvaluator
-from .promptfile import PromptFile, compile_template, render_template
+from .judges import BUILTINS
+from .promptfile import PromptFile, substitute
 from .results import Evaluation
 from .settings import PromptciEvaluator, label_key
-
-GITHUB_BUILTINS_NOT_OFFLINE = ("coherence", "fluency", "relevance", "groundedness")
-
 
 Check = Callable[[str, Item], Awaitable[Evaluation]]
 
@@ -44,22 +45,38 @@ async def evaluate(checks: list[Check], output: str, item: Item) -> list[Evaluat
     return [await check(output, item) for check in checks]
 
 
+def builtin_judge_model(prompt: PromptFile) -> str | None:
+    """The model GitHub's built-in judges run on: `promptci.judge_model`, else GitHub's own judge model
+    when a GitHub token is set; None: no judge at hand. (An llm judge runs on its modelId unless
+    `promptci.judge_model` is set.)"""
+    return prompt.settings.judge_model or (ghmodels.DEFAULT_JUDGE if ghmodels.token() else None)
+
+
 def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client: ModelClient) -> Check:
     where = f"evaluators[{index}]"
-    if spec.string is not None:
-        kind, value = next((k, v) for k, v in spec.string.model_dump().items() if v is not None)
-        return _string_check(spec.name, kind, _template(value, prompt, f"{where}.string.{kind}"))
-    if spec.llm is not None:
-        return _judge(spec.name, spec.llm.modelId, spec.llm.prompt, spec.llm.systemPrompt,
-                      {c.choice: c.score for c in spec.llm.choices}, prompt, client, where)
-    uses = spec.uses or ""
-    if uses == "github/similarity":
-        return _similarity(spec.name)
-    if uses.removeprefix("github/") in GITHUB_BUILTINS_NOT_OFFLINE:
-        raise InputError(f"'{uses}' is a GPT-4o judge in GitHub Models that promptci does not run", path=prompt.path,
-                         field=f"{where}.uses", fix="use an llm: evaluator with your own judge prompt and model")
-    raise InputError(f"unknown evaluator '{uses}'", path=prompt.path, field=f"{where}.uses",
-                     fix="use github/similarity, a string: check or an llm: judge")
+    kind = spec.kind
+    name = spec.name or (spec.uses if kind == "uses" else f"{kind}[{index}]")
+    if kind == "string" and spec.string is not None:
+        check_kind, value = spec.string.condition
+        return _string_check(name, check_kind, value)
+    if kind == "llm" and spec.llm is not None:
+        model = prompt.settings.judge_model or prompt.litellm_name(spec.llm.modelId)
+        return _judge(name, model, spec.llm.prompt, spec.llm.systemPrompt,
+                      [(c.choice, c.score) for c in spec.llm.choices], client)
+    uses = spec.uses
+    builtin = BUILTINS.get(uses.removeprefix("github/")) if uses.startswith("github/") else None
+    if builtin is None:
+        raise InputError(f"unknown evaluator '{uses}'", path=prompt.path, field=f"{where}.uses",
+                         fix="use github/similarity, coherence, fluency, relevance or groundedness, a string: check "
+                             "or an llm: judge (gh scores an unknown one 0)")
+    model = builtin_judge_model(prompt)
+    if model is None:
+        if builtin.name == "similarity":
+            return _similarity(spec.name or "similarity-minilm")
+        raise InputError(f"'{uses}' needs a judge model and none is set", path=prompt.path, field=f"{where}.uses",
+                         fix="set promptci.judge_model (any litellm model, e.g. local/gemma-3-270m) or GITHUB_TOKEN "
+                             "for GitHub Models' openai/gpt-4o")
+    return _judge(name, model, builtin.prompt, builtin.system, list(builtin.choices), client)
 
 
 def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> Check:
@@ -91,18 +108,9 @@ def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> 
     return _json_schema(spec.name, validator_class(schema))
 
 
-def _template(source: str, prompt: PromptFile, where: str) -> Callable[[Mapping[str, Any]], str]:
-    try:
-        template = compile_template(source)
-    except Exception as exc:
-        raise InputError(f"template syntax error ({exc})", path=prompt.path, field=where,
-                         fix="use {{variable}} placeholders") from None
-    return lambda variables: render_template(template, variables, where=where)
-
-
-def _string_check(name: str, kind: str, value: Callable[[Mapping[str, Any]], str]) -> Check:
+def _string_check(name: str, kind: str, value: str) -> Check:
     async def check(output: str, item: Item) -> Evaluation:
-        wanted = value(item.data)
+        wanted = substitute(value, item.data)
         if kind == "equals":
             ok = output == wanted
         else:
@@ -157,24 +165,35 @@ def _json_schema(name: str, validator: Any) -> Check:
     return check
 
 
-def _judge(name: str, model: str, prompt_text: str, system: str | None, choices: dict[str, float],
-           prompt: PromptFile, client: ModelClient, where: str) -> Check:
-    """An LLM judge: the judge's probabilities over the choices; the most likely choice gives the score."""
-    render = _template(prompt_text, prompt, f"{where}.llm.prompt")
+def _judge(name: str, model: str, prompt_text: str, system: str, choices: list[tuple[str, float]],
+           client: ModelClient) -> Check:
+    """An LLM judge as gh runs it: the judge answers in text, and the first choice (in the file's order) that
+    the answer contains, ignoring case, gives the score; no choice contained scores 0. Temperature 0 here,
+    so that a re-run gives the same grade (gh sends none)."""
+    if model.startswith(ghmodels.PREFIX):
+        ghmodels.request_kwargs(model, None)  # no token: refused now, before the prompt's first call
 
     async def check(output: str, item: Item) -> Evaluation:
         messages = ([{"role": "system", "content": system}] if system else [])
-        messages.append({"role": "user", "content": render({**item.data, "completion": output})})
-        scores = await client.score_labels(model, messages, list(choices), Params(temperature=0.0))
-        best = scores.best
-        return Evaluation(name, float(min(1.0, max(0.0, choices[best]))),
-                          f"judge chose {best!r} (p={scores.probs[best]:.2f})")
+        messages.append({"role": "user", "content": substitute(prompt_text, {**item.data, "completion": output})})
+        answer = (await client.complete(model, messages, Params(temperature=0.0))).text
+        return grade(name, answer, choices)
 
     return check
 
 
+def grade(name: str, answer: str, choices: list[tuple[str, float]]) -> Evaluation:
+    """gh's reading of a judge's answer (runLLMEvaluator): the first choice contained wins."""
+    text = answer.strip().lower()
+    for choice, score in choices:
+        if choice.lower() in text:
+            return Evaluation(name, float(min(1.0, max(0.0, score))), f"judge answer matched choice {choice!r}")
+    return Evaluation(name, 0.0, f"judge answer {text[:80]!r} matched no choice")
+
+
 def _similarity(name: str) -> Check:
-    """github/similarity, offline: cosine of MiniLM embeddings of the output and `expected`."""
+    """github/similarity, offline: cosine of MiniLM embeddings of the output and `expected` (not GitHub's
+    judge: another scale, so it has its own name)."""
 
     async def check(output: str, item: Item) -> Evaluation:
         if item.expected is None:
@@ -183,6 +202,7 @@ def _similarity(name: str) -> Check:
 
         vectors = embed([output, str(item.expected)])
         cosine = float(vectors[0] @ vectors[1])
-        return Evaluation(name, max(0.0, min(1.0, cosine)), f"cosine similarity {cosine:.3f} to expected")
+        return Evaluation(name, max(0.0, min(1.0, cosine)),
+                          f"MiniLM cosine {cosine:.3f} to expected (offline, not GitHub's judge)")
 
     return check

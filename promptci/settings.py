@@ -122,6 +122,10 @@ class Settings(Strict):
     labels: list[str] | str | None = Field(
         None, description="label set scored by log-probability, or the item field holding each item's options")
     api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server")
+    model: str | None = Field(None, description="model to call (a litellm name); default: the file's model: "
+                                                "as a GitHub Models id")
+    judge_model: str | None = Field(None, description="model of the built-in github/ judges; default: GitHub "
+                                                      "Models' openai/gpt-4o")
     concurrency: int = Field(4, ge=1, le=256, description="model calls in flight at once")
     evaluators: list[PromptciEvaluator] = Field(default_factory=list, description="promptci's own evaluators")
     selection: SelectionSettings = Field(default_factory=SelectionSettings)

@@ -22,7 +22,7 @@ from .results import ItemResult, Run
 from .selection import Refiner, Replacement, make_selector
 from .subsetfile import Entry, Refinement, Subset
 
-NON_INPUT_FIELDS = ("expected", "choices")
+NON_INPUT_FIELDS = ("expected", "choices", "id")
 
 
 @dataclass(frozen=True)

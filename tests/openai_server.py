@@ -22,18 +22,23 @@ class Fault:
     status: int
     retry_after: float | None = None
     delay_s: float = 0.0
+    time_remaining: float | None = None  # GitHub Models' x-ratelimit-timeremaining header
 
 
 class OpenAIServer:
     def __init__(self, reply: Callable[[dict[str, Any]], "str | Fault"]) -> None:
         self.reply = reply
         self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []  # each request's path, and its headers (names in lower case)
+        self.headers: list[dict[str, str]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 server.requests.append(body)
+                server.paths.append(self.path)
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 content = server.reply(body)
                 if isinstance(content, Fault):
                     time.sleep(content.delay_s)
@@ -41,6 +46,8 @@ class OpenAIServer:
                     self.send_response(content.status)
                     if content.retry_after is not None:
                         self.send_header("Retry-After", str(content.retry_after))
+                    if content.time_remaining is not None:
+                        self.send_header("x-ratelimit-timeremaining", str(content.time_remaining))
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(error)))
                     self.end_headers()

@@ -76,10 +76,13 @@ def test_gate_min_score_fails_with_exit_1(example_repo: Path) -> None:
 
 BAD_PROMPTS = {
     "malformed": ("messages:\n  - role: user\n    content: [oops\n", ":5", "malformed YAML"),
-    "unknown field": ("modle: x\n", ":3", "modle: unknown field"),
+    # issue 16: gh ignores unknown GitHub Models keys, so only promptci's own block refuses them
+    "unknown field": ("messages: [{role: user, content: hi}]\npromptci:\n  poool: x.jsonl\n", ":5",
+                      "promptci.poool: unknown field"),
     "missing pool": ("promptci:\n  pool: nowhere.jsonl\n", "nowhere.jsonl", "pool file not found"),
-    "variable": ("promptci:\n  pool: ../eval_sets/intent_recognition.jsonl\n", "messages",
-                 "'utterance' is not provided"),
+    # issue 16: a placeholder no item fills is text, as in gh; one naming the answer is refused
+    "answer": ("promptci:\n  pool: ../eval_sets/intent_recognition.jsonl\n", "messages[0].content",
+               "answer field 'expected'"),
     "evaluator": ("evaluators:\n  - {name: x, uses: acme/magic}\n", "evaluators[0].uses", "unknown evaluator"),
 }
 
@@ -91,7 +94,7 @@ def test_bad_prompt_files_exit_2_and_write_nothing(example_repo: Path, case: str
     if case in ("malformed", "unknown field"):
         prompt.write_text("name: bad\nmodel: local/gemma-3-270m\n" + body)
     else:
-        template = "{{utterance}}" if case == "variable" else "{{input}}"
+        template = "{{expected}}" if case == "answer" else "{{input}}"
         prompt.write_text(f"name: bad\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n    content: '{template}'\n"
                           + body + ("testData:\n  - {input: a, expected: b}\n" if case == "evaluator" else ""))
     out = example_repo / "out.json"

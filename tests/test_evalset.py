@@ -74,7 +74,6 @@ def test_test_data_is_the_fallback_pool(tmp_path: Path) -> None:
     (['["a list"]'], "line 1 is not a JSON object"),
     (['{"id": "", "question": "q"}'], "'id' must be a non-empty string"),
     ([], "pool is empty"),
-    (['{"id": "a", "other": "q"}'], "template variable 'question' is not provided by pool pool.jsonl"),
 ])
 def test_bad_pools(tmp_path: Path, lines: list[str], words: str) -> None:
     assert words in pool_error(tmp_path, lines)
@@ -89,10 +88,39 @@ def test_missing_and_non_utf8_pools(tmp_path: Path) -> None:
 
 
 def test_no_items_at_all(tmp_path: Path) -> None:
+    """gh reports 0/0 and exits 0 for a file without testData; promptci says "not gated" (issue 16)."""
     path = tmp_path / "t.prompt.yml"
-    path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n", ""))
-    with pytest.raises(InputError, match="no eval items"):
-        evalset.load_pool(promptfile.load(path))
+    for tail in ("", "testData: []\n", "testData:\n"):
+        path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n", tail))
+        with pytest.raises(evalset.NoItems, match="not gated: no items") as info:
+            evalset.load_pool(promptfile.load(path))
+        assert info.value.exit_code == 0 and "add testData" in str(info.value)
+
+
+def test_placeholder_some_items_lack_is_a_warning_naming_them(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """gh sends a placeholder a row cannot fill as text; promptci does the same and says which rows (issue 16)."""
+    pool = evalset.load_pool(prompt_with_pool(tmp_path, ['{"id": "a", "other": "q"}', '{"id": "b", "question": "r"}']))
+    assert "placeholder {{question}} is not filled for item 'a' of pool pool.jsonl" in capsys.readouterr().err
+    assert pool.items[0].id == "a" and pool.items[0].data == {"other": "q"}
+    evalset.load_pool(prompt_with_pool(tmp_path, ['{"id": "a", "other": "q"}']))  # no item fills it: plain text
+    assert capsys.readouterr().err == ""
+
+
+def test_test_data_rows_are_read_as_gh_reads_them(tmp_path: Path) -> None:
+    """A row's own `id` is a variable like any other key, and a repeated row is a second item (issue 16)."""
+    path = tmp_path / "t.prompt.yml"
+    rows = "testData:\n  - {id: 7, question: a}\n  - {id: 7, question: a}\n  - {question: b}\n  - {question: b}\n"
+    path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n", rows))
+    prompt = promptfile.load(path)
+    pool = evalset.load_pool(prompt)
+    hashed = evalset.content_id({"question": "b"})
+    assert [i.id for i in pool.items] == ["7", "7~2", hashed, f"{hashed}~2"]
+    assert pool.items[0].data == {"id": 7, "question": "a"}
+    path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n",
+                                   "testData:\n  - {id: '', question: a, when: 2024-01-02}\n  - {id: [x], question: b}\n"))
+    pool = evalset.load_pool(promptfile.load(path))  # ids gh would not mind, and a YAML date, all load
+    assert [item.data["id"] for item in pool.items] == ["", ["x"]] and len({item.id for item in pool.items}) == 2
 
 
 def test_per_item_labels_must_exist(tmp_path: Path) -> None:

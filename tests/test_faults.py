@@ -20,6 +20,7 @@ messages:
     content: "{{input}} ="
 promptci:
   concurrency: 1
+  model: openai/fake-adder  # a litellm name: the file's model: alone is a GitHub Models id (issue 16)
 testData:
 """ + "".join(f"  - {{input: '{k} + {k}', expected: '{2 * k}'}}\n" for k in range(N))
 

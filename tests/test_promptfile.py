@@ -99,24 +99,25 @@ def test_bundled_example_loads_with_its_settings() -> None:
     assert prompt.variables == {"input"}
 
 
-def test_render_uses_the_sandbox_and_strict_variables(tmp_path: Path) -> None:
+def test_render_substitutes_row_keys_literally_and_runs_nothing(tmp_path: Path) -> None:
+    """gh's templating (pkg/prompt TemplateString): `{{key}}` for each row key, all else is text. Issue 16
+    replaced the Jinja sandbox: no template language runs, so there is nothing for a pull request to escape."""
     prompt = promptfile.load(write(tmp_path, GH_FULL))
     messages = prompt.render({"input": "Hello {{not a template}}"})
     assert messages[1] == {"role": "user", "content": "Summarize: Hello {{not a template}}"}
-    with pytest.raises(InputError, match="template variable missing"):
-        prompt.render({})
+    assert prompt.render({})[1]["content"] == "Summarize: {{input}}"  # gh sends a placeholder it cannot fill as text
 
 
 @pytest.mark.parametrize("attack", [
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",
     "{{ input.__class__.__init__.__globals__ }}",
     "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "{% for x in range(10**9) %}{{x}}{% endfor %}",
 ])
-def test_templates_cannot_reach_python_internals(tmp_path: Path, attack: str) -> None:
-    text = GH_FULL.replace("content: 'Summarize: {{input}}'", "content: |-\n      " + attack)
+def test_template_code_is_sent_as_text(tmp_path: Path, attack: str) -> None:
+    text = GH_FULL.replace("content: 'Summarize: {{input}}'   # quoted on purpose", "content: |-\n      " + attack)
     prompt = promptfile.load(write(tmp_path, text))
-    with pytest.raises(InputError, match="sandbox|missing|template"):
-        prompt.render({"input": "x"})
+    assert prompt.render({"input": "x", "x": 1})[1]["content"] == attack.replace("{{x}}", "1")
 
 
 def test_unchanged_round_trip_is_byte_identical(tmp_path: Path) -> None:
@@ -155,17 +156,16 @@ def test_malformed_yaml_names_the_line(tmp_path: Path, text: str, line: int | No
     assert "\n" not in str(err)
 
 
-def test_unknown_field_suggests_the_right_one(tmp_path: Path) -> None:
-    err = error_of(write(tmp_path, GH_FULL.replace("description:", "descripton:")))
-    assert "p.prompt.yml:3: descripton: unknown field" in str(err)
-    assert "did you mean 'description'?" in str(err)
+def test_unknown_field_suggests_the_right_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # gh ignores unknown GitHub Models keys, so promptci does too, with a warning (issue 16); promptci: stays strict
+    promptfile.load(write(tmp_path, GH_FULL.replace("description:", "descripton:")))
+    assert "keys gh ignores, ignored here too: descripton" in capsys.readouterr().err
     err = error_of(write(tmp_path, GH_FULL + "promptci:\n  selection:\n    sise: 10\n"))
     assert "promptci.selection.sise: unknown field" in str(err) and "'size'" in str(err)
 
 
 def test_missing_and_invalid_fields(tmp_path: Path) -> None:
-    err = error_of(write(tmp_path, "name: x\nmessages: [{role: user, content: hi}]\n"))
-    assert "model: missing required field" in str(err) and "add 'model:'" in str(err)
+    assert promptfile.load(write(tmp_path, "name: x\nmessages: [{role: user, content: hi}]\n")).model is None
     err = error_of(write(tmp_path, GH_FULL.replace("role: System", "role: robot")))
     assert "messages[0].role" in str(err) and ":14:" in str(err)
     err = error_of(write(tmp_path, GH_FULL + "promptci:\n  selection:\n    alpha: 1.5\n"))
@@ -176,9 +176,10 @@ def test_missing_and_invalid_fields(tmp_path: Path) -> None:
     assert "promptci.labels" in str(err) and "distinct" in str(err)
 
 
-def test_template_syntax_error_names_message_and_line(tmp_path: Path) -> None:
-    err = error_of(write(tmp_path, GH_FULL.replace("'Summarize: {{input}}'", "'Summarize: {{input'")))
-    assert "messages[1].content" in str(err) and "template syntax error" in str(err) and ":17:" in str(err)
+def test_placeholder_of_an_answer_field_is_refused(tmp_path: Path) -> None:
+    """Issue 16: a prompt that reads {{expected}} would score the answer it was given; gh would send it."""
+    err = error_of(write(tmp_path, GH_FULL.replace("'Summarize: {{input}}'", "'Summarize: {{input}} ({{expected}})'")))
+    assert "messages[1].content" in str(err) and "answer field 'expected'" in str(err) and ":17:" in str(err)
 
 
 def test_unreadable_files_fail_fast(tmp_path: Path) -> None:

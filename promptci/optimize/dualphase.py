@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import jinja2
 import numpy as np
 
 from .. import progress, promptfile
@@ -387,7 +386,7 @@ class DualPhase:
                 raise framing.Refused("the rewrite drops or invents a template variable")
             text = like.with_message_contents(contents)
             prompt = promptfile.judged_by(promptfile.parse(text, like.path), like)
-        except (jinja2.TemplateError, InputError) as exc:
+        except InputError as exc:
             raise framing.Refused(f"the rewrite is not a valid prompt: {exc}") from None
         if relayout:
             fresh = layout(prompt)

@@ -17,13 +17,13 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from ..promptfile import PromptFile, compile_template, render_template, variables_of
+from ..promptfile import PromptFile, placeholders_of, substitute
 
 EDITABLE = ("sentence", "demo")
 _PARAGRAPHS = re.compile(r"(\n[ \t]*\n\s*)")
 _HEADER = re.compile(r"^\s*(#{1,6}\s|###.*###\s*$)")
 _LIST_ITEM = re.compile(r"^\s*([-*•]|\d+[.)])\s+")
-_TEMPLATE = re.compile(r"\{\{|\{%")
+_TEMPLATE = re.compile(r"\{\{[^{}]+\}\}")  # a placeholder, as gh fills them
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Layout:
         """A demonstration made from a pool item: the query rendered with its data, then its gold answer."""
         if self.query is None or self.cue is None:
             raise ValueError("this prompt has no demonstrations")
-        rendered = render_template(compile_template(self.query), data, where="query")
+        rendered = substitute(self.query, data)
         return f"{rendered.rstrip()} {answer}"
 
 
@@ -95,7 +95,7 @@ def _cue(query: str | None) -> str | None:
     """The answer cue: what the query's last line says after its last template expression."""
     if query is None:
         return None
-    tail = re.split(r"\}\}|%\}", query)[-1]
+    tail = _TEMPLATE.split(query)[-1]
     last = tail.strip().splitlines()[-1].strip() if tail.strip() else ""
     return last or None
 
@@ -180,5 +180,5 @@ def with_instruction(lay: Layout, instruction: str) -> Layout:
 
 
 def same_variables(before: PromptFile, after: Sequence[str]) -> bool:
-    """Whether new message contents read exactly the template variables the prompt reads now."""
-    return variables_of(after) == before.variables
+    """Whether new message contents hold exactly the placeholders the prompt holds now."""
+    return placeholders_of(after) == before.variables
