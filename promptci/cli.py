@@ -702,7 +702,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
             from .github import publish
             return publish.fault(actions, exc)
         args.out = args.results[0] if args.results[0].is_dir() else args.results[0].parent
+        from .github import actions as github_actions
         from .github import workflow
+        if actions.event_name == github_actions.RUN_EVENT:  # an uploaded artifact: the base's gates judge it
+            data = prresults.regate(data, _base_gates(args.repo, data))
         with workflow.commands_off(sys.stdout):  # text from the pull requests is logged
             sys.stdout.write(render.render(data, name=render.TERMINAL))
         return _publish(args, data, actions, str(args.repo), _gate_code(data))
@@ -715,6 +718,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
         text = render.render(data, template=args.template)
     sys.stdout.write(text)
     return _gate_code(data)
+
+
+def _base_gates(repo: Path, data) -> dict:
+    """The gate settings of each reported prompt as the checkout (the base branch) has it; a prompt it lacks,
+    or cannot load, keeps what the results record (and the comment says the run was untrusted)."""
+    from . import promptfile
+
+    gates = {}
+    for p in data.prompts:
+        try:
+            gates[p.path] = promptfile.load(repo / p.path).settings.gate
+        except PromptCIError:
+            continue
+    return gates
 
 
 def _gate_code(data) -> int:

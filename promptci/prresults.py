@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping, Sequence
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -318,6 +318,14 @@ def _recompute(p: PromptResults) -> PromptResults:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)
     return p.model_copy(update={"scores": scores, "comparison": comparison,
                                 "verdict": Verdict(status=verdict.status, reason=verdict.reason)})
+
+
+def regate(data: PRResults, gates: Mapping[str, GateSettings]) -> PRResults:
+    """The results judged again with trusted gate settings by prompt path (the base revision's, read by the job
+    that posts an uploaded artifact): the settings a results file records came from the run that wrote it."""
+    prompts = [p.model_copy(update={"gate": Gate(**gates[p.path].model_dump(include=set(Gate.model_fields)))})
+               if p.path in gates else p for p in data.prompts]
+    return recompute(data.model_copy(update={"prompts": prompts}))
 
 
 def _settings(recorded: Gate) -> GateSettings:

@@ -293,3 +293,18 @@ def test_a_missing_shard_fails_the_merge_job_even_for_a_fork(tmp_path: Path) -> 
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "no results from shard 2 of 2 planned" in (tmp_path / "summary.md").read_text()
     assert "verdict<<" in (tmp_path / "output").read_text() and "error" in (tmp_path / "output").read_text()
+
+
+def test_an_uploaded_artifact_is_judged_by_the_base_gate_not_its_own() -> None:
+    from promptci import prresults
+    from promptci.settings import GateSettings
+
+    data = results(n=20, flips=3)  # head 3 points of 20 worse: not significant, but beyond a tolerance of 0.1
+    data["prompts"][0]["gate"] = {"min_score": None, "tolerance": 1.0, "significance": 1e-9}  # the artifact's own
+    loose = prresults.recompute(prresults.parse(data))
+    assert loose.verdict.status == "pass"
+    strict = prresults.regate(prresults.parse(data), {"prompts/a.prompt.yml": GateSettings(min_score=0.9)})
+    assert strict.prompts[0].gate.min_score == 0.9 and strict.verdict.status == "fail"
+    assert "below the minimum 0.9" in strict.prompts[0].verdict.reason
+    untouched = prresults.regate(prresults.parse(data), {"prompts/other.prompt.yml": GateSettings(min_score=0.9)})
+    assert untouched.verdict.status == "pass"  # a prompt the base does not have keeps what was recorded
