@@ -96,7 +96,7 @@ class _GitHubModel(BaseModel):
 
 class Message(_GitHubModel):
     role: Literal["system", "user", "assistant"]
-    content: GoStr
+    content: GoStr = ""  # gh reads a message without `content:` as an empty one (Go's zero value)
 
     @field_validator("role", mode="before")
     @classmethod

@@ -181,6 +181,8 @@ def test_scalars_read_as_text_as_gh_reads_them(tmp_path: Path) -> None:
     prompt = promptfile.load(path)
     assert [m.content for m in prompt.spec.messages] == ["42", "true"]
     assert prompt.spec.evaluators[0].string.condition == ("equals", "7")
+    path.write_text("model: openai/gpt-4o\nmessages: [{role: system}, {role: user, content: hi}]\n")
+    assert promptfile.load(path).render({}) == [{"role": "system", "content": ""}, {"role": "user", "content": "hi"}]
 
 
 def test_the_inference_call_is_what_github_models_expects(github_models: OpenAIServer, tmp_path: Path) -> None:
