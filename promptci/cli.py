@@ -244,23 +244,24 @@ def _seed(text: str) -> int:
     return value
 
 
-def _dollars(text: str) -> float:
-    """A positive, finite amount: float() also reads 'nan' and 'inf', which would disable the limit."""
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _dollars(text: str) -> float:
+    """A positive, finite amount: float() also reads 'nan' and 'inf', which would disable the limit."""
+    value = _number(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive amount")
     return value
 
 
 def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
         raise argparse.ArgumentTypeError(f"{value} is outside [0, 1]")
     return value
 

@@ -122,12 +122,8 @@ def test_model_that_does_not_exist_exits_2(example_repo: Path) -> None:
 
 
 def test_closed_port_exits_3_with_every_item_marked(example_repo: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    prompt = set_gate(example_repo, None)
-    text = prompt.read_text().replace("model: local/gemma-3-270m", "model: openai/gemma")
-    prompt.write_text(text.replace("promptci:\n", f"promptci:\n  api_base: http://127.0.0.1:{port}/v1\n"))
+    unreachable(example_repo)
+    prompt = example_repo / "prompts" / "intent.prompt.yml"
     secret = "sk-test-SECRET-value-0123456789"
     out = example_repo / "out.json"
     proc = run_cli("eval", str(prompt), "--limit", "10", "--json", str(out), cwd=example_repo,
