@@ -47,9 +47,9 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
             continue
         try:
             head = promptfile.parse(change.new_text, tree / change.new_path)
+            n = _subset_size(head, pool_size(change, tree), subset_size)
         except InputError:
-            continue
-        n = _subset_size(head, pool_size(change, tree), subset_size)
+            continue  # the prompt is reported as failed in its turn
         compare = n * (2 if change.old_text is not None else 1)
         extra = 0
         if optimize and head.settings.optimizer.enabled:
@@ -60,7 +60,7 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
         if max_calls is not None:
             extra = max(0, min(extra, max_calls - compare))  # the budget never cuts the comparison
         calls += compare + extra
-        seconds += (compare + extra) * seconds_per_call(model or head.model, head.settings.concurrency)
+        seconds += (compare + extra) * seconds_per_call(model or head.model or "", head.settings.concurrency)
     return Forecast(prompts=len(changes), calls=calls, seconds=seconds, optimize=optimize)
 
 

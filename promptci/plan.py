@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import promptfile
 from .errors import InputError
+from .fileio import check_input
 from .gitdiff import Change
 
 
@@ -48,7 +49,9 @@ def pool_size(change: Change, tree: Path) -> int:
         return 0  # it fails fast in its shard, with the error in the report
     if prompt.settings.pool:
         try:
-            with prompt.resolve(prompt.settings.pool, field="promptci.pool").open("rb") as handle:
+            path = prompt.resolve(prompt.settings.pool, field="promptci.pool")
+            check_input(path, what="pool file")  # a FIFO is never opened
+            with path.open("rb") as handle:
                 return sum(1 for line in handle if line.strip())
         except (OSError, InputError):
             return 0  # the pool is refused in its shard, with the error in the report

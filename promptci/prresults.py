@@ -226,6 +226,8 @@ class PromptResults(Model):
 
 
 class PullRequestRef(Model):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)  # hashable: shards must name one
+
     number: Annotated[int, Field(ge=1)]
     head_sha: Sha
 
