@@ -11,7 +11,7 @@ import asyncio
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from rich.console import Console
 from rich.text import Text
@@ -71,8 +71,15 @@ def _check_at_the_door(args: argparse.Namespace) -> None:
         check_input(args.template, what="template", field="--template")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line errors every other bad input gets (its usage block is a --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT, f"promptci: error: {message} (fix: see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="promptci", description="Prompt CI: score, select, optimize and gate "
+    parser = _Parser(prog="promptci", description="Prompt CI: score, select, optimize and gate "
                                      "GitHub Models .prompt.yml files.")
     parser.add_argument("--version", action="version", version=f"promptci {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")

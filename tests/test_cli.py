@@ -312,6 +312,7 @@ def test_nan_and_infinite_numbers_are_refused(example_repo: Path, argv: list[str
     """float('nan') passed every limit check, so a budget of NaN dollars was no budget at all."""
     proc = run_cli(*argv, cwd=example_repo, timeout=60)
     assert proc.returncode == 2 and argv[-2] in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--help" in proc.stderr  # one line, like every bad input
 
 
 def test_the_import_snippet_loads_as_printed(tmp_path: Path) -> None:
