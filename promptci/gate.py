@@ -18,11 +18,12 @@ from .settings import GateSettings
 from .stats import Comparison
 
 PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
+NEUTRAL = "neutral"  # not gated: the prompt has no items to score (it never fails a run, never claims a pass)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # pass | fail | undecided
+    status: str  # pass | fail | undecided | neutral
     reason: str
 
 
@@ -60,10 +61,16 @@ def settle(verdict: Verdict) -> Verdict:
 
 
 def overall(statuses: list[str | None]) -> Verdict:
-    """The pull request's verdict from its prompts' verdict statuses: any failure fails it."""
+    """The pull request's verdict from its prompts' verdict statuses: any failure fails it; prompts with no
+    items are not gated, and a pull request with nothing but those is neutral."""
     failed = sum(1 for s in statuses if s == FAIL)
     if failed:
         return Verdict(FAIL, f"{failed} of {len(statuses)} prompts failed the gate")
-    if statuses:
-        return Verdict(PASS, f"{len(statuses)} prompt{'s' if len(statuses) != 1 else ''} passed the gate")
+    neutral = sum(1 for s in statuses if s == NEUTRAL)
+    passed = len(statuses) - neutral
+    aside = f"; {neutral} not gated (no items)" if neutral else ""
+    if passed:
+        return Verdict(PASS, f"{passed} prompt{'s' if passed != 1 else ''} passed the gate{aside}")
+    if neutral:
+        return Verdict(NEUTRAL, f"nothing gated: {neutral} changed prompt{'s' if neutral != 1 else ''} with no items")
     return Verdict(PASS, "no prompt file changed; nothing to gate")

@@ -148,7 +148,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
             subset, result.subset_note = _subset(judge.prompt, pool, committed, options.subset_size)
             result.subset_note = "; ".join(filter(None, (judge.note, result.subset_note)))
     except NoItems as exc:
-        result.verdict = gate.Verdict(gate.PASS, f"{exc.problem}; {exc.fix}")
+        result.verdict = gate.Verdict(gate.NEUTRAL, f"{exc.problem}; {exc.fix}")
         return result
     except InputError as exc:
         result.error = str(exc)

@@ -57,7 +57,7 @@ Seconds = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
 Signed = Annotated[float, AfterValidator(_signed_or_nan)]
 Sha = Annotated[str, Field(pattern=r"^[0-9a-f]{40,64}$")]
 ShardId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
-Status = Literal["pass", "fail", "undecided"]
+Status = Literal["pass", "fail", "undecided", "neutral"]
 
 
 class Model(BaseModel):
@@ -307,6 +307,8 @@ def _recompute(p: PromptResults) -> PromptResults:
         verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {p.error}")
     elif p.change.new_text is None:
         verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
+    elif p.verdict is not None and p.verdict.status == gate.NEUTRAL and not (p.items or p.base or p.head):
+        verdict = gate.Verdict(gate.NEUTRAL, p.verdict.reason)  # no items: nothing was, or could be, judged
     elif p.gate is None:
         verdict = gate.Verdict(gate.FAIL, "the results do not record the gate settings")
     elif not p.has_base:

@@ -160,6 +160,32 @@ def test_a_file_without_items_is_not_gated() -> None:
     assert "not gated: no items" in proc.stderr and "add testData" in proc.stderr and "error" not in proc.stderr
 
 
+def test_a_pull_request_that_changes_a_file_without_items_is_neutral_and_stays_so(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "prompts").mkdir()
+    prompt = tmp_path / "prompts" / "p.prompt.yml"
+    prompt.write_text((DATA / "no-items.prompt.yml").read_text())
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("checkout", "-qb", "change")
+    prompt.write_text(prompt.read_text() + "description: reworded\n")
+    git("commit", "-qam", "change")
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--head", "change", "--repo", str(tmp_path), "--out", str(out))
+    assert proc.returncode == 0 and "NOT GATED" in proc.stdout, proc.stdout + proc.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["verdict"]["status"] == "neutral" and data["prompts"][0]["verdict"]["status"] == "neutral"
+    again = run_cli("report", str(out / "results.json"))  # recomputed from the file: still not gated, not failed
+    assert again.returncode == 0 and "➖ not gated" in again.stdout, again.stdout + again.stderr
+
+
 @pytest.mark.parametrize("field, value, words", [
     ("temperature", "true", "must be a number, not true/false"),
     ("temperature", "'0.5'", "must be a number, not text"),
