@@ -52,6 +52,18 @@ def test_zizmor_finds_nothing() -> None:
     assert proc.returncode == 0 and "No findings" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_every_job_that_checks_out_may_read_the_contents() -> None:
+    # a job's `permissions:` replaces the workflow's; without contents: read, actions/checkout fails on a
+    # private repository (GitHub docs, "Assigning permissions to jobs")
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        for name, job in workflow["jobs"].items():
+            checks_out = any("actions/checkout" in str(step.get("uses", "")) for step in job.get("steps", []))
+            scope = job.get("permissions", workflow.get("permissions", {}))
+            if checks_out and isinstance(scope, dict):
+                assert scope.get("contents") in ("read", "write"), f"{path.name}: job {name} cannot check out"
+
+
 def _promptci(target: Path) -> None:
     """promptci itself in `target`, as `uses: ./` finds it."""
     for name in ("action.yml", "pyproject.toml", "README.md"):
