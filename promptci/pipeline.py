@@ -142,7 +142,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
             judge = _judge(base, written)
             head = promptfile.judged_by(written, judge.prompt)
             pool = judge.pool
-            head_pool = pool if judge.prompt is written else load_pool(written)  # what head is judged on after merge
+            head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
             committed = _committed(judge.prompt, pool)
             subset, result.subset_note = _subset(judge.prompt, pool, committed, options.subset_size)
@@ -197,13 +197,16 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
     result.subset_old_text = _read(subset_file)
     if judge.prompt is not written and result.subset_old_text != _read(subsetfile.path_for(judge.prompt)):
         result.subset_note += "; this pull request edits the subset file: it was not used to judge (the base's was)"
-    offered = subset
-    if head_pool.sha256 != pool.sha256:  # the judged subset is stale for head's pool: offer a new one for it
+    offered: Subset | None = subset
+    if head_pool is None:
+        offered = None
+        result.subset_note += "; this pull request leaves the prompt without items: it was judged on the base's"
+    elif head_pool.sha256 != pool.sha256:  # the judged subset is stale for head's pool: offer a new one for it
         offered, _ = _subset(written, head_pool, None, options.subset_size)
         result.subset_note += ("; this pull request changes the pool, so the committed subset is stale for it: "
                                "a new one chosen with IPOMP stage 1 is offered")
     result.subset = offered
-    result.subset_changed = offered != _subset_in(subset_file)
+    result.subset_changed = offered is not None and offered != _subset_in(subset_file)
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
@@ -261,6 +264,14 @@ def _judge(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> J
                          "API keys", path=head.path, field="promptci.api_base",
                          fix="set api_base on the base branch first (a separate, reviewed change)")
     return Judge(head, load_pool(head), f"{why}: its items, evaluators and gate come from the pull request")
+
+
+def _own_pool(head: promptfile.PromptFile) -> Pool | None:
+    """Head's own pool (None when it has no items: it is still judged on the base's, never waved through)."""
+    try:
+        return load_pool(head)
+    except NoItems:
+        return None
 
 
 def _read(path: Path) -> str | None:

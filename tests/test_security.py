@@ -149,3 +149,15 @@ def test_a_report_template_runs_nothing_it_does_not_need_and_is_bounded(
         render.render(demo_results, template=template)
     assert words in str(caught.value) and f"{name}.md.j2" in str(caught.value)
     assert time.monotonic() - started < 30
+
+
+def test_a_pull_request_that_drops_the_items_is_still_judged_on_the_bases(repo: Path, tmp_path: Path) -> None:
+    git(repo, "checkout", "-qb", "no-items")
+    (repo / "prompts" / "t.prompt.yml").write_text(PROMPT.split("promptci:")[0].replace("Answer:", "Reply:"))
+    git(repo, "commit", "-qam", "no items, no gate?")
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--head", "no-items", "--repo", str(repo), "--out", str(out),
+                   "--no-optimize", "--no-refresh", "--subset-size", "4", timeout=600)
+    result = json.loads((out / "results.json").read_text())["prompts"][0]
+    assert result["verdict"]["status"] in ("pass", "fail"), result["verdict"]  # judged, not "not gated"
+    assert len(result["items"]) >= 4 and "leaves the prompt without items" in result["subset_note"], proc.stderr
