@@ -37,6 +37,9 @@ def confine(folder: Path, relative: str, *, field: str, where: Path) -> Path:
     root = repository_root(Path(where))
     if root is not None and not resolved.is_relative_to(root.resolve()):
         raise InputError(f"'{relative}' resolves outside the repository ({root})", path=where, field=field, fix=fix)
+    inside = resolved.relative_to(root.resolve()) if root is not None else Path(relative)
+    if any(part.lower() == ".git" for part in (*inside.parts, *Path(relative).parts)):
+        raise InputError(f"'{relative}' is inside .git", path=where, field=field, fix=fix)  # hooks, config, token
     return resolved
 
 

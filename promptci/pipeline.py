@@ -28,9 +28,8 @@ from typing import Iterator, Sequence
 
 from . import forecast, gate, progress, promptfile, subsetfile, subsets
 from .budget import Budget
-from .errors import InfraError, InputError
+from .errors import InfraError, InputError, redact
 from .evalset import Item, NoItems, Pool, load_pool
-from .fileio import read_input
 from .gitdiff import Change
 from .llm import ModelClient
 from .optimize.job import Job, optimize
@@ -119,7 +118,13 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     results = []
     for n, change in enumerate(changes, 1):
         with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
-            results.append(await _one(change, tree, base_tree, client, budget, options))
+            try:
+                results.append(await _one(change, tree, base_tree, client, budget, options))
+            except InfraError:
+                raise  # the model or GitHub: exit 3, the results so far kept by the caller
+            except Exception as exc:  # fail closed: whatever a pull request's prompt does to promptci, it fails
+                results.append(_crashed(change, exc))  # that prompt, and the report is still written
+
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
     c = client.counters
     return PRResult(prompts=results, verdict=verdict, calls=c.calls, cache_hits=c.cache_hits,
@@ -266,6 +271,12 @@ def _judge(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> J
     return Judge(head, load_pool(head), f"{why}: its items, evaluators and gate come from the pull request")
 
 
+def _crashed(change: Change, exc: Exception) -> PromptResult:
+    why = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {redact(str(exc), 300)}"
+    return PromptResult(change=change, error=why,
+                        verdict=gate.Verdict(gate.FAIL, f"promptci could not judge this prompt ({why})"))
+
+
 def _own_pool(head: promptfile.PromptFile) -> Pool | None:
     """Head's own pool (None when it has no items: it is still judged on the base's, never waved through)."""
     try:
@@ -275,17 +286,13 @@ def _own_pool(head: promptfile.PromptFile) -> Pool | None:
 
 
 def _read(path: Path) -> str | None:
-    """A subset file's text for the report (None: there is none, or it cannot be read as one); the path is
-    confined to the repository (subsetfile.path_for)."""
-    try:
-        return read_input(path, what="subset file", limit=subsetfile.MAX_BYTES).decode("utf-8", errors="replace")
-    except InputError:
-        return None
+    """A subset file's text for the report, only when the file is one (None otherwise). The path is confined to
+    the repository, but a pull request may still point `promptci.subset` at any file of the work tree, an
+    untracked `.env` say, and this text goes into the results."""
+    return path.read_text(encoding="utf-8") if _subset_in(path) is not None else None
 
 
 def _subset_in(path: Path) -> Subset | None:
-    if _read(path) is None:
-        return None
     try:
         return subsetfile.read(path)
     except InputError:

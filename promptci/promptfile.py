@@ -27,6 +27,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Literal, Mapping, Sequence
 
+import yaml as pyyaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -41,14 +42,15 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from . import ghmodels
 from .errors import InputError
-from .fileio import check_input, confine
+from .fileio import check_input, confine, repository_root
 from .settings import Settings
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 """Prompt files are small; anything larger is refused before parsing (move eval data to a pool)."""
 
-MAX_NODES = 200_000
-"""YAML nodes a file may expand to, aliases followed; more is refused (a 'billion laughs' file)."""
+MAX_NODES = 50_000
+"""YAML nodes a file may expand to, aliases followed: a prompt file with 10,000 rows of testData; more is
+refused before the slow load (a 'billion laughs' file, or a megabyte of tiny nodes)."""
 
 FORMAT_HELP = "see 'Prompt files' in the README"
 
@@ -223,6 +225,8 @@ class PromptSpec(_GitHubModel):
                 parsed = json.loads(text)
             except ValueError as exc:
                 raise ValueError(f"is not valid JSON ({exc})") from None
+            except RecursionError:
+                raise ValueError("is JSON nested too deeply") from None
             if not isinstance(parsed, dict):
                 raise ValueError("must be a JSON object")
         return text
@@ -311,6 +315,7 @@ class PromptFile:
     text: str
     spec: PromptSpec
     _doc: Any = field(repr=False, compare=False)
+    judge_answers: frozenset[str] = field(default=frozenset(), compare=False)  # answer fields of its judge
 
     @property
     def name(self) -> str:
@@ -347,13 +352,18 @@ class PromptFile:
 
     @cached_property
     def answer_fields(self) -> frozenset[str]:
-        """Row fields that hold answers: `expected` and the fields promptci's label checks and the string
-        checks compare against. They are never put into a prompt, so a pull request cannot see them."""
+        """Row fields that hold answers: `expected`, the fields promptci's label checks and the string checks
+        compare against, and the fields an `llm` judge reads that the messages do not (a judge's reference
+        answer); with those of the prompt it is judged by. They are never put into a prompt, so a pull request
+        cannot see them."""
         fields = {"expected"} | {e.label for e in self.settings.evaluators if e.label}
         for evaluator in self.spec.evaluators:
             if evaluator.kind == "string" and evaluator.string is not None:
                 fields |= placeholders(evaluator.string.condition[1])
-        return frozenset(fields)
+            if evaluator.kind == "llm" and evaluator.llm is not None:
+                fields |= (placeholders(evaluator.llm.prompt) | placeholders(evaluator.llm.systemPrompt)) \
+                    - self.variables - {"completion"}
+        return frozenset(fields) | self.judge_answers
 
     @cached_property
     def warnings(self) -> tuple[str, ...]:
@@ -397,7 +407,9 @@ def judged_by(prompt: PromptFile, judge: PromptFile) -> PromptFile:
     if prompt is judge:
         return prompt
     spec = prompt.spec.model_copy(update={"evaluators": judge.spec.evaluators, "promptci": judge.spec.promptci})
-    return replace(prompt, path=judge.path, spec=spec)
+    judged = replace(prompt, spec=spec, judge_answers=judge.answer_fields)
+    _refuse_answer_placeholders(judged)  # a field the judge reads as the answer, named in the head's messages
+    return replace(judged, path=judge.path)
 
 
 def load(path: str | Path) -> PromptFile:
@@ -483,6 +495,10 @@ def _yaml() -> YAML:
 
 def _read_text(path: Path) -> str:
     size = check_input(path, what="prompt file").st_size  # a folder or a FIFO is refused unopened
+    root = repository_root(path)
+    if path.is_symlink() and root is not None and not path.resolve().is_relative_to(root.resolve()):
+        raise InputError("the prompt file is a link to a file outside the repository", path=path,
+                         fix="commit the prompt file itself")
     if size > MAX_FILE_BYTES:
         raise InputError(f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for prompt files",
                          path=path, fix="move eval data to a JSONL pool (promptci.pool)")
@@ -497,9 +513,9 @@ def _read_text(path: Path) -> str:
 
 
 def _load_yaml(text: str, path: Path) -> Any:
-    if "*" in text and _expanded_size(text) > MAX_NODES:
-        raise InputError(f"YAML aliases expand to more than {MAX_NODES} nodes", path=path,
-                         fix="write values out instead of nesting anchors")
+    if _expanded_size(text) > MAX_NODES:
+        raise InputError(f"the YAML has more than {MAX_NODES} nodes once aliases expand", path=path,
+                         fix="move eval data to a JSONL pool (promptci.pool); write values out instead of anchors")
     try:
         return _yaml().load(text)
     except MarkedYAMLError as exc:
@@ -516,32 +532,37 @@ def _load_yaml(text: str, path: Path) -> Any:
 
 
 def _expanded_size(text: str) -> int:
-    """Nodes the document would have with every alias expanded, counted from parser events."""
-    from ruamel.yaml import events
-
+    """Nodes the document would have with every alias expanded, counted from libyaml's parser events: fast
+    enough (a million nodes in about a second) to refuse a huge file before the slow round-trip load."""
     sizes: dict[str, int] = {}
     stack: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far] per open collection
+    total = 0
     try:
-        for event in YAML(typ="safe", pure=True).parse(text):
-            if isinstance(event, events.AliasEvent):
-                stack[-1][1] += sizes.get(event.anchor, 1)
-            elif isinstance(event, events.ScalarEvent):
-                stack[-1][1] += 1
+        for event in pyyaml.parse(text, Loader=getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)):
+            if isinstance(event, pyyaml.AliasEvent):
+                added = sizes.get(event.anchor, 1)
+            elif isinstance(event, pyyaml.ScalarEvent):
+                added = 1
                 if event.anchor:
                     sizes[event.anchor] = 1
-            elif isinstance(event, (events.SequenceStartEvent, events.MappingStartEvent)):
+            elif isinstance(event, pyyaml.CollectionStartEvent):
                 stack.append([event.anchor, 0])
-            elif isinstance(event, (events.SequenceEndEvent, events.MappingEndEvent)):
+                continue
+            elif isinstance(event, pyyaml.CollectionEndEvent):
                 anchor, count = stack.pop()
+                added = 1
                 if anchor:
                     sizes[anchor] = count + 1
-                stack[-1][1] += count + 1
-            total = sum(count for _, count in stack)
+                stack[-1][1] += count
+            else:
+                continue
+            stack[-1][1] += added
+            total += added
             if total > MAX_NODES:
                 return total
-    except YAMLError:
+    except pyyaml.YAMLError:
         return 0  # the real load reports the syntax error with its line
-    return sum(count for _, count in stack)
+    return total
 
 
 def _same_style(old: Any, new: str) -> Any:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping, Sequence
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import gate
-from .errors import EXIT_INFRA, InputError, PromptCIError
+from .errors import EXIT_INFRA, InputError, PromptCIError, redact
 from .fileio import read_input
 from .results import mean_score
 from .settings import GateSettings
@@ -260,7 +260,8 @@ def from_pipeline(result: PRResult) -> PRResults:
 
 
 def dump(data: PRResults) -> str:
-    return json.dumps(data.model_dump(mode="json", exclude_none=False), indent=2, ensure_ascii=False) + "\n"
+    """The results file's text; any secret of the environment in it masked (a last guard: results are uploaded)."""
+    return redact(json.dumps(data.model_dump(mode="json", exclude_none=False), indent=2, ensure_ascii=False) + "\n")
 
 
 def parse(data: Any) -> PRResults:

@@ -14,10 +14,10 @@ and an unlabelled one by exact match against `expected`.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Awaitable, Callable
 
 import jsonschema
+import regex
 
 from . import ghmodels
 from .errors import InputError
@@ -28,6 +28,8 @@ from .judges import BUILTINS
 from .promptfile import PromptFile, substitute
 from .results import Evaluation
 from .settings import PromptciEvaluator, label_key
+
+REGEX_SECONDS = 1.0
 
 Check = Callable[[str, Item], Awaitable[Evaluation]]
 
@@ -85,8 +87,8 @@ def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> 
         return _label_match(spec.name, spec.label)
     if spec.regex is not None:
         try:
-            pattern = re.compile(spec.regex)
-        except re.error as exc:
+            pattern = regex.compile(spec.regex)
+        except regex.error as exc:
             raise InputError(f"invalid regular expression ({exc})", path=prompt.path, field=f"{where}.regex",
                              fix="correct the pattern (Python re syntax)") from None
         return _regex(spec.name, pattern)
@@ -96,14 +98,21 @@ def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> 
     if isinstance(schema, str):
         try:
             schema = json.loads(schema)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InputError("jsonSchema is not valid JSON", path=prompt.path, field=f"{where}.jsonSchema",
                              fix="give the schema as a mapping or a JSON string") from None
+    remote = _remote_ref(schema)
+    if remote is not None:
+        raise InputError(f"the schema refers to {remote!r}, outside itself", path=prompt.path,
+                         field=f"{where}.jsonSchema", fix="keep the schema in one piece: only '#/...' references")
     try:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise InputError(f"invalid JSON schema ({exc.message})", path=prompt.path, field=f"{where}.jsonSchema",
+                         fix="correct the schema") from None
+    except RecursionError:
+        raise InputError("the JSON schema nests too deeply", path=prompt.path, field=f"{where}.jsonSchema",
                          fix="correct the schema") from None
     return _json_schema(spec.name, validator_class(schema))
 
@@ -132,12 +141,30 @@ def _label_match(name: str, field: str) -> Check:
     return check
 
 
-def _regex(name: str, pattern: re.Pattern[str]) -> Check:
+def _regex(name: str, pattern: regex.Pattern[str]) -> Check:
     async def check(output: str, item: Item) -> Evaluation:
-        ok = pattern.search(output) is not None
+        try:  # a pattern that backtracks without end (`^(a|aa)+$`) would hold the run forever
+            ok = pattern.search(output, timeout=REGEX_SECONDS) is not None
+        except TimeoutError:
+            return Evaluation(name, 0.0, f"/{pattern.pattern}/ ran over {REGEX_SECONDS} s on this output")
         return Evaluation(name, float(ok), f"/{pattern.pattern}/ {'matches' if ok else 'does not match'}")
 
     return check
+
+
+def _remote_ref(schema: Any) -> str | None:
+    """The first `$ref`/`$dynamicRef` that points outside the schema (jsonschema would try to resolve it)."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
+                    return value
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 def _json_valid(name: str) -> Check:
@@ -146,6 +173,8 @@ def _json_valid(name: str) -> Check:
             json.loads(output)
         except ValueError as exc:
             return Evaluation(name, 0.0, f"not JSON: {exc}")
+        except RecursionError:  # an output of 3,000 '[' (a model can be asked to write one)
+            return Evaluation(name, 0.0, "JSON nested too deeply to read")
         return Evaluation(name, 1.0, "valid JSON")
 
     return check
@@ -155,9 +184,11 @@ def _json_schema(name: str, validator: Any) -> Check:
     async def check(output: str, item: Item) -> Evaluation:
         try:
             value = json.loads(output)
+            error = jsonschema.exceptions.best_match(validator.iter_errors(value))
         except ValueError as exc:
             return Evaluation(name, 0.0, f"not JSON: {exc}")
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        except RecursionError:
+            return Evaluation(name, 0.0, "JSON nested too deeply to read")
         if error is not None:
             return Evaluation(name, 0.0, f"schema: {error.message}")
         return Evaluation(name, 1.0, "valid against the schema")

@@ -25,7 +25,7 @@ from .fileio import atomic_write_text, check_output_file, read_input
 from .promptfile import PromptFile
 
 FORMAT = "promptci.subset/1"
-MAX_BYTES = 4 * 1024 * 1024  # a subset of 1,000 items with a long history is well under 1 MiB
+MAX_BYTES = 512 * 1024  # a subset of 1,000 items with a long history is well under this; parsing it stays fast
 PREVIEW = 100
 HEADER = ("Evaluation subset written by promptci (`promptci select`, refined by `promptci refine` and pull-request "
           "runs).\nReview it like code; do not edit the items by hand: `promptci select --check` would flag it.")

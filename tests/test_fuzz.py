@@ -75,6 +75,7 @@ def test_the_subset_reader_only_ever_says_input_error(tmp_path_factory: pytest.T
     ("a: " + "x" * (50 * 1024 * 1024), "byte limit"),                       # a 50 MB string
     ("a: " + "[" * 100_000 + "]" * 100_000, "malformed YAML"),              # deep nesting
     ("name: x\x00\x01\x02\nmodel: y\n", "binary data"),                     # binary data
+    ("testData:\n  - {a: [" + "0," * 900_000 + "0]}\n", "more than 50000 nodes"),  # 1.8 MB of tiny nodes
     ("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
                                                       for p, c in zip("abcdefgh", "bcdefghi")), "aliases expand"),
 ])

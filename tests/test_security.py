@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from promptci.errors import InputError
+
 from .helpers import run_cli
 
 PROMPT = """name: t
@@ -138,7 +140,6 @@ def test_a_subset_alias_bomb_is_refused_before_it_expands(repo: Path) -> None:
 ])
 def test_a_report_template_runs_nothing_it_does_not_need_and_is_bounded(
         demo_results: dict, tmp_path: Path, name: str, source: str, words: str) -> None:
-    from promptci.errors import InputError
     from promptci.report import render
 
     template = tmp_path / f"{name}.md.j2"
@@ -161,3 +162,82 @@ def test_a_pull_request_that_drops_the_items_is_still_judged_on_the_bases(repo: 
     result = json.loads((out / "results.json").read_text())["prompts"][0]
     assert result["verdict"]["status"] in ("pass", "fail"), result["verdict"]  # judged, not "not gated"
     assert len(result["items"]) >= 4 and "leaves the prompt without items" in result["subset_note"], proc.stderr
+
+
+def test_a_field_only_the_bases_judge_reads_never_reaches_the_heads_prompt(tmp_path: Path) -> None:
+    from promptci import promptfile
+
+    base_text = ("model: openai/gpt-4o\nmessages:\n  - role: user\n    content: 'Question: {{question}}'\n"
+                 "testData:\n  - {question: capital of France?, answer: GOLD-Paris}\n"
+                 "evaluators:\n  - name: judge\n    llm:\n      modelId: openai/gpt-4o\n"
+                 "      prompt: 'Reference: {{answer}} Given: {{completion}} Question: {{question}}'\n"
+                 "      choices: [{choice: good, score: 1}, {choice: bad, score: 0}]\n")
+    base = promptfile.parse(base_text, tmp_path / "p.prompt.yml")
+    assert "answer" in base.answer_fields and "question" not in base.answer_fields
+    # a head that reads `answer` (its own judge then no longer counts it an answer) may not: the base's judge decides
+    head = promptfile.parse(base_text.split("evaluators:")[0].replace("'Question: {{question}}'",
+                                                                      "'Q: {{question}} (hint: {{answer}})'"),
+                            tmp_path / "p.prompt.yml")
+    with pytest.raises(InputError, match="answer field 'answer'"):
+        promptfile.judged_by(head, base)
+
+
+def test_catastrophic_regexes_deep_outputs_and_remote_schemas_cost_a_failed_item(tmp_path: Path) -> None:
+    import asyncio
+
+    from promptci import promptfile, scoring
+    from promptci.evalset import Item
+
+    text = ("model: openai/gpt-4o\nmessages: [{role: user, content: '{{q}}'}]\n"
+            "promptci:\n  evaluators:\n    - {name: slow, regex: '^(a|aa)+$'}\n    - {name: json, json: true}\n")
+    prompt = promptfile.parse(text, tmp_path / "p.prompt.yml")
+    checks = scoring.build_checks(prompt, client=None)
+    started = time.monotonic()
+    results = asyncio.run(scoring.evaluate(checks, "a" * 60 + "!", Item(id="1", data={"q": "x"})))
+    assert time.monotonic() - started < 10 and results[0].score == 0.0 and "ran over" in results[0].reason
+    deep = asyncio.run(scoring.evaluate(checks, "[" * 100_000, Item(id="1", data={"q": "x"})))
+    assert deep[1].score == 0.0 and "nested too deeply" in deep[1].reason
+    remote = text.replace("- {name: json, json: true}", "- {name: s, json_schema: '{\"$ref\": \"https://example.com/s.json\"}'}")
+    with pytest.raises(InputError, match="outside itself"):
+        scoring.build_checks(promptfile.parse(remote, tmp_path / "p.prompt.yml"), client=None)
+    with pytest.raises(InputError, match="nested too deeply"):
+        promptfile.parse(text + "responseFormat: json_object\njsonSchema: '" + "[" * 100_000 + "'\n",
+                         tmp_path / "p.prompt.yml")
+
+
+def test_nothing_inside_git_is_read_or_written(repo: Path) -> None:
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    hook.chmod(0o755)
+    path = repo / "prompts" / "t.prompt.yml"
+    path.write_text(PROMPT + "  subset: ../.git/hooks/pre-commit\n")
+    refused(run_cli("select", str(path), cwd=repo), "is inside .git", "promptci.subset")
+    assert hook.read_text() == "#!/bin/sh\nexit 0\n"  # once a subset file whose item text the hook would run
+    refused(run_cli("eval", set_pool(repo, "../.git/config"), cwd=repo), "is inside .git", "promptci.pool")
+
+
+def test_a_subset_path_at_an_untracked_secret_file_leaks_nothing(repo: Path, tmp_path: Path) -> None:
+    git(repo, "checkout", "-qb", "attack")
+    (repo / ".env").write_text(f"OPENAI_API_KEY={SECRET}\n")  # untracked, in the work tree the Action checks out
+    (repo / "prompts" / "t.prompt.yml").write_text(PROMPT.replace("Answer:", "Reply:") + "  subset: ../.env\n")
+    git(repo, "commit", "-qam", "attack")
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--head", "attack", "--repo", str(repo), "--out", str(out),
+                   "--no-optimize", "--no-refresh", "--subset-size", "2", timeout=600)
+    written = "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+    assert written and SECRET not in written + proc.stdout + proc.stderr, proc.stderr
+
+
+def test_bidirectional_controls_cannot_disguise_names_in_the_report() -> None:
+    from promptci.report import escape
+
+    for shown in (escape.inline("evil\u202egnp.exe"), escape.code("p\u2066x\u2069.yml", table=True),
+                  escape.flat("a\u200fb", 50)):
+        assert not any(c in shown for c in "\u202e\u2066\u2069\u200f"), repr(shown)
+
+
+def test_a_prompt_file_that_links_out_of_the_repository_is_not_read(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "creds.yml"
+    outside.write_text("aws_secret_access_key: not-for-promptci\n")
+    os.symlink(outside, repo / "prompts" / "evil.prompt.yml")
+    refused(run_cli("eval", "prompts/evil.prompt.yml", cwd=repo), "a link to a file outside the repository")

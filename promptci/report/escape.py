@@ -16,11 +16,12 @@ ZERO_WIDTH_SPACE = "\u200b"
 _MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
 _LINE_START = re.compile(r"^(\d{1,9}(?=[.)])|(?=[-=]))")  # where a list marker or setext underline would begin
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters, and the bidirectional controls that make `evil\u202eyml.exe` display as another name."""
 
 
 def printable(text: object) -> str:
-    """The text with line endings as \\n and control characters (NUL, escape sequences) as U+FFFD."""
+    """The text with line endings as \\n and control characters (NUL, escape sequences, bidi overrides) as U+FFFD."""
     return _CONTROL.sub("\ufffd", str(text).replace("\r\n", "\n").replace("\r", "\n"))
 
 

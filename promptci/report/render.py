@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import jinja2
 
 from .. import __version__, prresults
-from ..errors import InputError
+from ..errors import InputError, redact
 from ..fileio import read_input
 from . import escape, sandbox
 
@@ -46,9 +46,9 @@ def render(data: Results, *, name: str = COMMENT, template: Path | None = None,
     """
     page, where = _page(template, name), template or TEMPLATES / name
     data = prresults.parse(data)
-    text = sandbox.render(page, context(data, details=True, publication=publication), where=where)
+    text = redact(sandbox.render(page, context(data, details=True, publication=publication), where=where))
     if len(text) > limit:
-        text = sandbox.render(page, context(data, details=False, publication=publication), where=where)
+        text = redact(sandbox.render(page, context(data, details=False, publication=publication), where=where))
     if template is not None and MARKER not in text:
         raise InputError("the report template lost the hidden marker", path=template,
                          fix=f"keep {MARKER} in the template: the sticky comment is found by it")
