@@ -149,7 +149,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
             pool = judge.pool
             head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
-            committed = _committed(judge.prompt, pool)
+            base_text, committed = _committed(judge.prompt, pool)
             subset, result.subset_note = _subset(judge.prompt, pool, committed, options.subset_size)
             result.subset_note = "; ".join(filter(None, (judge.note, result.subset_note)))
     except NoItems as exc:
@@ -199,8 +199,8 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
                 await _score(base, pool, new, result.base, client, "base", options.model)
     result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
                                                            subsetfile.relative_path(written)))
-    result.subset_old_text = _read(subset_file)
-    if judge.prompt is not written and result.subset_old_text != _read(subsetfile.path_for(judge.prompt)):
+    result.subset_old_text, head_subset = _subset_file(subset_file)
+    if judge.prompt is not written and result.subset_old_text != base_text:
         result.subset_note += "; this pull request edits the subset file: it was not used to judge (the base's was)"
     offered: Subset | None = subset
     if head_pool is None:
@@ -211,7 +211,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
         result.subset_note += ("; this pull request changes the pool, so the committed subset is stale for it: "
                                "a new one chosen with IPOMP stage 1 is offered")
     result.subset = offered
-    result.subset_changed = offered is not None and offered != _subset_in(subset_file)
+    result.subset_changed = offered is not None and offered != head_subset
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
@@ -285,24 +285,22 @@ def _own_pool(head: promptfile.PromptFile) -> Pool | None:
         return None
 
 
-def _read(path: Path) -> str | None:
-    """A subset file's text for the report, only when the file is one (None otherwise). The path is confined to
-    the repository, but a pull request may still point `promptci.subset` at any file of the work tree, an
+def _subset_file(path: Path) -> tuple[str | None, Subset | None]:
+    """A subset file's text and contents, read once; (None, None) when the file is not one. The path is confined
+    to the repository, but a pull request may still point `promptci.subset` at any file of the work tree, an
     untracked `.env` say, and this text goes into the results."""
-    return path.read_text(encoding="utf-8") if _subset_in(path) is not None else None
-
-
-def _subset_in(path: Path) -> Subset | None:
     try:
-        return subsetfile.read(path)
+        subset = subsetfile.read(path)
     except InputError:
-        return None
+        return None, None
+    return path.read_text(encoding="utf-8"), subset
 
 
-def _committed(prompt: promptfile.PromptFile, pool: Pool) -> Subset | None:
+def _committed(prompt: promptfile.PromptFile, pool: Pool) -> tuple[str | None, Subset | None]:
+    """The judge's subset file text, and its subset when it still fits the pool (else None: stale or missing)."""
     path = subsetfile.path_for(prompt)
-    subset = _subset_in(path)
-    return None if subset is None or subsetfile.problems(subset, pool, path) else subset
+    text, subset = _subset_file(path)
+    return text, None if subset is None or subsetfile.problems(subset, pool, path) else subset
 
 
 def _subset(prompt: promptfile.PromptFile, pool: Pool, committed: Subset | None,
