@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal, Mapping, Sequence
+from typing import Annotated, Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 import yaml as pyyaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -531,6 +531,11 @@ def _load_yaml(text: str, path: Path) -> Any:
                          fix="correct the YAML syntax") from None
 
 
+def yaml_events(text: str) -> Iterator[pyyaml.Event]:
+    """libyaml's parser events: limits are checked on them at C speed, before the slow pure-Python load."""
+    return pyyaml.parse(text, Loader=getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader))
+
+
 def _expanded_size(text: str) -> int:
     """Nodes the document would have with every alias expanded, counted from libyaml's parser events: fast
     enough (a million nodes in about a second) to refuse a huge file before the slow round-trip load."""
@@ -538,7 +543,7 @@ def _expanded_size(text: str) -> int:
     stack: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far] per open collection
     total = 0
     try:
-        for event in pyyaml.parse(text, Loader=getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)):
+        for event in yaml_events(text):
             if isinstance(event, pyyaml.AliasEvent):
                 added = sizes.get(event.anchor, 1)
             elif isinstance(event, pyyaml.ScalarEvent):

@@ -22,7 +22,7 @@ from ruamel.yaml.error import YAMLError
 from .errors import InputError
 from .evalset import Pool
 from .fileio import atomic_write_text, check_output_file, read_input
-from .promptfile import PromptFile
+from .promptfile import PromptFile, yaml_events
 
 FORMAT = "promptci.subset/1"
 MAX_BYTES = 512 * 1024  # a subset of 1,000 items with a long history is well under this; parsing it stays fast
@@ -92,7 +92,7 @@ def read(path: Path) -> Subset:
     raw = read_input(path, what="subset file", fix="create it with 'promptci select PROMPT'", limit=MAX_BYTES)
     try:
         text = raw.decode("utf-8")
-        if any(isinstance(e, pyyaml.AliasEvent) or getattr(e, "anchor", None) for e in _events(text)):
+        if any(isinstance(e, pyyaml.AliasEvent) or getattr(e, "anchor", None) for e in yaml_events(text)):
             raise InputError("subset file uses YAML anchors or aliases, which promptci never writes", path=where,
                              fix=fix)  # and an alias bomb of a few hundred bytes would expand to gigabytes
         data = YAML(typ="safe", pure=True).load(text)
@@ -115,11 +115,6 @@ def read(path: Path) -> Subset:
     if len(set(subset.ids)) != len(subset.ids):
         raise InputError("subset file names an item twice", path=where, field="items", fix=fix)
     return subset
-
-
-def _events(text: str):
-    """libyaml's parser events: the alias check reads the file at C speed before the pure-Python load."""
-    return pyyaml.parse(text, Loader=getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader))
 
 
 def write(path: Path, subset: Subset) -> None:
