@@ -52,7 +52,7 @@ def _check_at_the_door(args: argparse.Namespace) -> None:
     """The environment and every output path, checked before any work: a path that cannot be written
     fails now in one line, not in a traceback after minutes of scoring."""
     from . import env
-    from .fileio import check_output_file, check_output_folder
+    from .fileio import check_input, check_output_file, check_output_folder
 
     env.check()
     if getattr(args, "json_out", None) is not None:
@@ -67,7 +67,6 @@ def _check_at_the_door(args: argparse.Namespace) -> None:
             for name in ("results.json", "report.md"):
                 check_output_file(args.out / name, option="--out")
     if getattr(args, "template", None) is not None:
-        from .fileio import check_input
         check_input(args.template, what="template", field="--template")
 
 
