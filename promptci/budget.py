@@ -8,7 +8,9 @@ limit is checked against the average price of the calls made so far.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from .llm import ModelClient
 
@@ -36,6 +38,15 @@ class Budget:
     @property
     def usd(self) -> float:
         return self.client.counters.cost_usd - self._usd0
+
+    @contextmanager
+    def keeping_back(self, calls: int) -> Iterator[None]:
+        """While in the block, `calls` are kept back for later work of higher priority."""
+        self.reserved = calls
+        try:
+            yield
+        finally:
+            self.reserved = 0
 
     def allows(self, calls: int) -> bool:
         """Whether up to `calls` more uncached calls fit in what is left (less what is reserved)."""

@@ -27,10 +27,15 @@ class Verdict:
     reason: str
 
 
+def below_minimum(mean: float | None, gate: GateSettings) -> bool:
+    """The minimum-score rule, for the pull-request gate and `promptci eval` alike: no score is below any minimum."""
+    return gate.min_score is not None and (mean is None or mean < gate.min_score)
+
+
 def decide(c: Comparison, gate: GateSettings) -> Verdict:
     if c.n == 0:
         return Verdict(UNDECIDED, "no item was scored by both prompts")
-    if gate.min_score is not None and c.head_mean < gate.min_score:
+    if below_minimum(c.head_mean, gate):
         return Verdict(FAIL, f"head scores {c.head_mean:.3f}, below the minimum {gate.min_score}")
     if c.delta < 0 and c.p_value < gate.significance:
         return Verdict(FAIL, f"head is significantly worse than base: {c.delta:+.3f} on {c.n} items "
@@ -47,7 +52,7 @@ def decide(c: Comparison, gate: GateSettings) -> Verdict:
 
 def new_prompt(mean: float | None, n: int, gate: GateSettings) -> Verdict:
     """A prompt with no base version to compare with: only the minimum score applies."""
-    passed = gate.min_score is None or (mean is not None and mean >= gate.min_score)
+    passed = not below_minimum(mean, gate)
     scored = "no item scored" if mean is None else f"{mean:.3f} on {n} items"
     minimum = "" if gate.min_score is None else f" (minimum {gate.min_score})"
     return Verdict(PASS if passed else FAIL, f"new prompt: {scored}{minimum}")

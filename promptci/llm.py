@@ -35,6 +35,7 @@ import diskcache
 from . import ghmodels
 from .errors import InfraError, InputError, redact
 from .paths import cache_dir
+from .usage import Counters
 
 CACHE_VERSION = 1
 TOP_LOGPROBS = 20
@@ -130,17 +131,6 @@ class LabelScores:
     @property
     def best(self) -> str:
         return max(self.probs, key=self.probs.__getitem__)
-
-
-@dataclass
-class Counters:
-    """Totals over a client's life: uncached calls, cache hits, tokens and dollars."""
-
-    calls: int = 0
-    cache_hits: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
 
 
 @dataclass

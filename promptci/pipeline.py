@@ -22,7 +22,7 @@ import math
 import posixpath
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -31,7 +31,7 @@ from .budget import Budget
 from .errors import InfraError, InputError, redact
 from .evalset import Item, NoItems, Pool, load_pool
 from .gitdiff import Change
-from .llm import ModelClient
+from .llm import Counters, ModelClient
 from .optimize.job import Job, optimize
 from .results import ItemResult, mean_score
 from .runner import Task, run_or_raise
@@ -97,11 +97,7 @@ class PromptResult:
 class PRResult:
     prompts: list[PromptResult]
     verdict: gate.Verdict
-    calls: int
-    cache_hits: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
+    usage: Counters
     wall_s: float
     budget: str
 
@@ -119,20 +115,18 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     for n, change in enumerate(changes, 1):
         with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
             try:
-                results.append(await _one(change, tree, base_tree, client, budget, options))
+                results.append(await _judge_prompt(change, tree, base_tree, client, budget, options))
             except InfraError:
                 raise  # the model or GitHub: exit 3, the results so far kept by the caller
             except Exception as exc:  # fail closed: whatever a pull request's prompt does to promptci, it fails
                 results.append(_crashed(change, exc))  # that prompt, and the report is still written
 
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
-    c = client.counters
-    return PRResult(prompts=results, verdict=verdict, calls=c.calls, cache_hits=c.cache_hits,
-                    prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, cost_usd=c.cost_usd,
+    return PRResult(prompts=results, verdict=verdict, usage=replace(client.counters),
                     wall_s=time.perf_counter() - started, budget=budget.describe())
 
 
-async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
+async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
                options: Options) -> PromptResult:
     result = PromptResult(change=change)
     if change.new_text is None:
@@ -150,7 +144,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
             head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
             base_text, committed = _committed(judge.prompt, pool)
-            subset, result.subset_note = _subset(judge.prompt, pool, committed, options.subset_size)
+            subset, result.subset_note = subsets.for_pull_request(judge.prompt, pool, committed, options.subset_size)
             result.subset_note = "; ".join(filter(None, (judge.note, result.subset_note)))
     except NoItems as exc:
         result.verdict = gate.Verdict(gate.NEUTRAL, f"{exc.problem}; {exc.fix}")
@@ -165,9 +159,9 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
     by_id = pool.by_id()
     ids = subset.ids
     with _timed(result, "score base and head"):
-        await _score(head, pool, [by_id[i] for i in ids], result.head, client, "head", options.model)
+        await _score_into(head, pool, [by_id[i] for i in ids], result.head, client, "head", options.model)
         if base is not None:
-            await _score(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
+            await _score_into(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
 
     if options.optimize and head.settings.optimizer.enabled:
         progress.note(f"{change.path}: looking for a better prompt, starting from head (optimizer "
@@ -175,16 +169,13 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
                       f"{budget.describe()} so far)")
         # the PR flow judges the suggestion on the subset: no held-out slice. The refresh comes before
         # the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
-        budget.reserved = 2 * math.ceil(head.settings.selection.replace_share * len(ids)) if options.refresh else 0
-        try:
-            with _timed(result, "optimize"):
-                result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0,
-                                            refresh=False, subset=ids, task_model=options.model,
-                                            optimizer_model=options.optimizer_model)
-        finally:
-            budget.reserved = 0
+        kept = 2 * math.ceil(head.settings.selection.replace_share * len(ids)) if options.refresh else 0
+        with budget.keeping_back(kept), _timed(result, "optimize"):
+            result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0,
+                                        refresh=False, subset=ids, task_model=options.model,
+                                        optimizer_model=options.optimizer_model)
         if result.job.outcome.fault:
-            raise InfraError(result.job.outcome.fault)
+            raise result.job.outcome.fault
 
     if options.refresh:
         with _timed(result, "refresh (IPOMP stage 2)"):
@@ -194,9 +185,9 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
                           "scoring base and head on the new ones")
         new = [by_id[i] for i in subset.ids]
         with _timed(result, "score the new items"):
-            await _score(head, pool, new, result.head, client, "head", options.model)
+            await _score_into(head, pool, new, result.head, client, "head", options.model)
             if base is not None:
-                await _score(base, pool, new, result.base, client, "base", options.model)
+                await _score_into(base, pool, new, result.base, client, "base", options.model)
     result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
                                                            subsetfile.relative_path(written)))
     result.subset_old_text, head_subset = _subset_file(subset_file)
@@ -207,7 +198,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
         offered = None
         result.subset_note += "; this pull request leaves the prompt without items: it was judged on the base's"
     elif head_pool.sha256 != pool.sha256:  # the judged subset is stale for head's pool: offer a new one for it
-        offered, _ = _subset(written, head_pool, None, options.subset_size)
+        offered, _ = subsets.for_pull_request(written, head_pool, None, options.subset_size)
         result.subset_note += ("; this pull request changes the pool, so the committed subset is stale for it: "
                                "a new one chosen with IPOMP stage 1 is offered")
     result.subset = offered
@@ -303,21 +294,7 @@ def _committed(prompt: promptfile.PromptFile, pool: Pool) -> tuple[str | None, S
     return text, None if subset is None or subsetfile.problems(subset, pool, path) else subset
 
 
-def _subset(prompt: promptfile.PromptFile, pool: Pool, committed: Subset | None,
-            size: int | None) -> tuple[Subset, str]:
-    """The committed subset when it fits the pool, else a new one from IPOMP stage 1, and a note saying which."""
-    path = subsetfile.path_for(prompt)
-    if committed is not None:
-        return committed, f"committed subset {path.name}"
-    s = prompt.settings.selection
-    size = min(size or s.size, len(pool))
-    choice = subsets.Choice(method=s.method, size=size, alpha=s.alpha, clusters=min(s.clusters, size), seed=s.seed)
-    why = "no subset file" if not path.exists() else "the committed subset is stale"
-    progress.note(f"{prompt.path.name}: {why}; choosing {size} of {len(pool)} items with IPOMP stage 1")
-    return subsets.select(prompt, pool, choice), f"{why}: chose one with IPOMP stage 1 (to be committed)"
-
-
-async def _score(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], into: dict[str, ItemResult],
+async def _score_into(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], into: dict[str, ItemResult],
                  client: ModelClient, which: str, model: str | None) -> None:
     todo = [i for i in items if i.id not in into]
     if not todo:
@@ -331,16 +308,10 @@ async def _score(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], i
 def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: PromptResult,
              budget: Budget) -> tuple[Subset, list[dict]]:
     """IPOMP stage 2 once, on every prompt scored in this run: base, head and the optimizer's candidates."""
-    ids = subset.ids
-    runs = [r for r in ([result.base, result.head] + (result.job.outcome.scored if result.job else []))
-            if all(i in r for i in ids)]
-    unique = list({tuple((r[i].output, r[i].score) for i in ids): r for r in runs}.values())  # one per behaviour
-    if len(unique) < 2:
-        return subset, []
-    s = prompt.settings.selection
-    refined, records = subsets.refine_scores(
-        prompt, pool, subset, unique, source=f"promptci pr: stage 2 on {len(unique)} prompts scored in this run",
-        threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation, seed=s.seed)
+    runs = [result.base, result.head] + (result.job.outcome.scored if result.job else [])
+    refined, records = subsets.refine_subset(
+        prompt, pool, subset, runs, source=lambda n: f"promptci pr: stage 2 on {n} prompts scored in this run",
+        settings=prompt.settings.selection)
     if not records or not budget.allows(2 * len(records)):
         return subset, []
     return refined, records
@@ -371,6 +342,6 @@ async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promp
             return
         items = [pool.items[n] for n in extra]
         progress.note(f"{head.path.name}: undecided; scoring {len(items)} more pool items in IPOMP order")
-        await _score(head, pool, items, result.head, client, "head", model)
-        await _score(base, pool, items, result.base, client, "base", model)
+        await _score_into(head, pool, items, result.head, client, "head", model)
+        await _score_into(base, pool, items, result.base, client, "base", model)
         result.items += [i.id for i in items]

@@ -24,6 +24,7 @@ from .fileio import read_input
 from .results import mean_score
 from .settings import GateSettings
 from .stats import compare
+from .usage import Counters
 
 if TYPE_CHECKING:  # the pipeline imports the models and embeddings: not needed to read or render results
     from .pipeline import PRResult, PromptResult
@@ -253,9 +254,7 @@ class PRResults(Model):
 def from_pipeline(result: PRResult) -> PRResults:
     return PRResults.model_validate(dict(
         format=FORMAT, verdict=asdict(result.verdict),
-        usage={"calls": result.calls, "cache_hits": result.cache_hits, "prompt_tokens": result.prompt_tokens,
-               "completion_tokens": result.completion_tokens, "cost_usd": result.cost_usd, "wall_s": result.wall_s,
-               "budget": result.budget},
+        usage={**result.usage.as_dict(), "wall_s": result.wall_s, "budget": result.budget},
         prompts=[_prompt(p) for p in result.prompts]), strict=False)
 
 
@@ -393,8 +392,7 @@ def merge(parts: list[PRResults]) -> PRResults:
     if len(parts) == 1:
         return parts[0]
     prompts = [p for part in parts for p in part.prompts]
-    usage = {k: sum(getattr(part.usage, k) for part in parts)
-             for k in ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost_usd")}
+    usage: dict[str, Any] = sum((Counters.of(part.usage) for part in parts), Counters()).as_dict()
     usage["wall_s"] = max(part.usage.wall_s for part in parts)  # shards run side by side
     usage["budget"] = "; ".join(dict.fromkeys(part.usage.budget for part in parts))
     verdict = gate.overall([p.verdict.status if p.verdict else None for p in prompts])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable, Sequence
 
@@ -61,7 +61,7 @@ async def run(task: Task, client: ModelClient, *,
                          fix="add model: (a GitHub Models id such as openai/gpt-4o), set promptci.model or pass --model")
     params = request_params(prompt)
     checks = build_checks(prompt, client)
-    before = _snapshot(client)
+    before = replace(client.counters)
     started = time.perf_counter()
     breaker = _Breaker()
     slots = asyncio.Semaphore(client.concurrency)  # items start only as fast as the client can serve them
@@ -80,14 +80,14 @@ async def run(task: Task, client: ModelClient, *,
     except InputError as exc:
         raise InputError(exc.problem, path=exc.path or prompt.path, line=exc.line, field=exc.field,
                          fix=exc.fix) from None
-    after = _snapshot(client)
+    used = client.counters - before
     return Run(
         prompt={"path": str(prompt.path), "name": prompt.name, "sha256": prompt.sha256},
         model=model, parameters=params.litellm_kwargs(),
         pool={"source": task.pool.source, "sha256": task.pool.sha256, "size": len(task.pool)},
         selection=task.selection, items=items,
         summary=summarise(items, wall_s=time.perf_counter() - started,
-                          **{k: after[k] - before[k] for k in after}),
+                          **used.as_dict()),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), promptci_version=__version__)
 
 
@@ -137,8 +137,3 @@ async def _score_item(prompt: PromptFile, item: Item, model: str, params: Params
     result.cost_usd, result.latency_s, result.cached = usage.cost_usd, usage.latency_s, usage.cached
     return result
 
-
-def _snapshot(client: ModelClient) -> dict[str, float]:
-    c = client.counters
-    return {"calls": c.calls, "cache_hits": c.cache_hits, "prompt_tokens": c.prompt_tokens,
-            "completion_tokens": c.completion_tokens, "cost_usd": c.cost_usd}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -31,11 +32,38 @@ HEADER = ("Evaluation subset written by promptci (`promptci select`, refined by 
           "runs).\nReview it like code; do not edit the items by hand: `promptci select --check` would flag it.")
 
 
+class EntryKind(StrEnum):
+    """Why an item is in the subset, as a kind: stage 1's boundary and representative items, a random pick
+    (the baseline), a stage-2 replacement, or something else (another method's pick)."""
+
+    BOUNDARY = "boundary"
+    REPRESENTATIVE = "representative"
+    RANDOM = "random"
+    REPLACEMENT = "replaced"
+    OTHER = "other"
+
+    @classmethod
+    def of(cls, why: str) -> EntryKind:
+        """The kind a `why` names by its first word: entries of files that record no kind (promptci.subset/1)."""
+        return next((kind for kind in cls if kind is not cls.OTHER and why.startswith(kind.value)), cls.OTHER)
+
+
+STAGE1_KINDS = (EntryKind.BOUNDARY, EntryKind.REPRESENTATIVE, EntryKind.RANDOM)
+
+
 @dataclass(frozen=True)
 class Entry:
+    """One item of the subset. `kind` is given by whoever chose the item; an entry read from a file that records
+    none gets the kind its `why` names. The file does not record it (promptci.subset/1 stays byte for byte)."""
+
     id: str
     why: str
     text: str = ""
+    kind: EntryKind = None  # type: ignore[assignment]  # set in __post_init__ when not given
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            object.__setattr__(self, "kind", EntryKind.of(self.why))
 
 
 @dataclass(frozen=True)
@@ -60,6 +88,11 @@ class Subset:
     @property
     def ids(self) -> list[str]:
         return [e.id for e in self.items]
+
+    def kinds(self) -> dict[EntryKind, int]:
+        """How many entries of each kind, in EntryKind's order (kinds with none left out)."""
+        counts = {kind: sum(e.kind is kind for e in self.items) for kind in EntryKind}
+        return {kind: n for kind, n in counts.items() if n}
 
     def removed_ids(self) -> set[str]:
         """Items taken out by earlier refinements; they never come back (as in the paper's code)."""
@@ -102,7 +135,8 @@ def read(path: Path) -> Subset:
         raise InputError(f"not a {FORMAT} file", path=where, field="format", fix=fix)
     try:
         pool = data["pool"]
-        items = tuple(Entry(id=str(e["id"]), why=str(e.get("why", "")), text=str(e.get("text", "")))
+        items = tuple(Entry(id=str(e["id"]), why=str(e.get("why", "")), text=str(e.get("text", "")),
+                            kind=EntryKind(e["kind"]) if "kind" in e else None)  # type: ignore[arg-type]
                       for e in data["items"])
         history = tuple(Refinement(source=str(h["source"]),
                                    replaced=tuple({k: str(v) for k, v in r.items()} for r in h.get("replaced") or []))

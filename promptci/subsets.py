@@ -10,30 +10,44 @@ import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import embeddings, subsetfile
+from . import embeddings, progress, subsetfile
 from .errors import InputError
 from .evalset import Item, Pool
 from .promptfile import PromptFile
+from .settings import SelectionSettings
 from .results import ItemResult, Run
 from .selection import Refiner, Replacement, make_selector
-from .subsetfile import Entry, Refinement, Subset
+from .subsetfile import Entry, EntryKind, Refinement, Subset
 
 NON_INPUT_FIELDS = ("expected", "choices", "id")
 
 
 @dataclass(frozen=True)
-class Choice:
-    """Selection parameters (from `promptci.selection`, overridden by flags)."""
+class SelectionParams:
+    """Selection parameters: `promptci.selection`, overridden by flags. Built only by `from_settings`."""
 
     method: str
     size: int
     alpha: float
     clusters: int
     seed: int
+
+    @classmethod
+    def from_settings(cls, s: SelectionSettings, *, method: str | None = None, size: int | None = None,
+                      alpha: float | None = None, clusters: int | None = None,
+                      seed: int | None = None) -> SelectionParams:
+        """The settings, with each flag that was given in place of its setting."""
+        return cls(method=method or s.method, size=size or s.size, alpha=s.alpha if alpha is None else alpha,
+                   clusters=clusters or s.clusters, seed=s.seed if seed is None else seed)
+
+    def at_most(self, size: int) -> SelectionParams:
+        """No more than `size` items, and no more clusters than items: a subset chosen during a run must fit."""
+        size = min(self.size, size)
+        return replace(self, size=size, clusters=min(self.clusters, size))
 
 
 def item_text(prompt: PromptFile, item: Item) -> str:
@@ -61,7 +75,7 @@ def common_prefix(texts: Sequence[str]) -> str:
     return prefix[: cut + 1] if cut >= 0 else ""
 
 
-def check(prompt: PromptFile, pool: Pool, choice: Choice) -> None:
+def check(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> None:
     """The choice can be made on this pool: checked before any subset is computed or written."""
     where = prompt.path
     if choice.method == "anchor":
@@ -75,7 +89,7 @@ def check(prompt: PromptFile, pool: Pool, choice: Choice) -> None:
                          field="promptci.selection.clusters", fix="choose fewer --clusters or a larger --size")
 
 
-def select(prompt: PromptFile, pool: Pool, choice: Choice) -> Subset:
+def select(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> Subset:
     """Stage 1 (or a baseline) on the pool's embeddings."""
     check(prompt, pool, choice)
     vectors = pool_embeddings(prompt, pool)
@@ -105,6 +119,32 @@ def load(prompt: PromptFile, pool: Pool) -> tuple[Subset, list[Item]]:
     return subset, [by_id[i] for i in subset.ids]
 
 
+# ---- which subset judges a prompt: the one policy -------------------------------------------------------------
+
+def for_pull_request(prompt: PromptFile, pool: Pool, committed: Subset | None,
+                     size: int | None) -> tuple[Subset, str]:
+    """The pull-request flow's subset: the committed one when it fits the pool (`committed`, else None), else a new
+    one from stage 1 of `size` items (default `promptci.selection.size`, at most the pool), and a note saying which."""
+    path = subsetfile.path_for(prompt)
+    if committed is not None:
+        return committed, f"committed subset {path.name}"
+    params = SelectionParams.from_settings(prompt.settings.selection, size=size).at_most(len(pool))
+    why = "no subset file" if not path.exists() else "the committed subset is stale"
+    progress.note(f"{prompt.path.name}: {why}; choosing {params.size} of {len(pool)} items with IPOMP stage 1")
+    return select(prompt, pool, params), f"{why}: chose one with IPOMP stage 1 (to be committed)"
+
+
+def for_optimizer(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
+    """`promptci optimize`'s subset: the committed one (a stale one is an error); without one, stage 1 in memory
+    on a third of the pool at most, leaving most of a small pool to learn from; nothing is written."""
+    path = subsetfile.path_for(prompt)
+    if path.exists():
+        subset, _ = load(prompt, pool)
+        return subset.ids, str(path)
+    params = SelectionParams.from_settings(prompt.settings.selection).at_most(max(1, len(pool) // 3))
+    return select(prompt, pool, params).ids, "stage 1 in memory (no subset file; run 'promptci select')"
+
+
 def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> list[str]:
     """Why a committed subset cannot be trusted (empty when it can): it no longer fits its pool, or it was edited
     by hand — every item must be stage 1's choice for the recorded parameters or a replacement the history records."""
@@ -113,7 +153,7 @@ def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> 
         return found
     s, recorded = prompt.settings.selection, subset.parameters
     try:
-        choice = Choice(method=subset.method, size=int(recorded.get("size", len(subset.items))),
+        choice = SelectionParams(method=subset.method, size=int(recorded.get("size", len(subset.items))),
                         alpha=float(recorded.get("alpha", s.alpha)), clusters=int(recorded.get("clusters", s.clusters)),
                         seed=int(recorded.get("seed", s.seed)))
         explained = list(select(prompt, pool, choice).ids)
@@ -132,36 +172,64 @@ def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> 
 
 
 def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], *, source: str,
-           threshold: float, replace_share: float, correlation: str, seed: int) -> tuple[Subset, list[dict[str, str]]]:
+           settings: SelectionSettings) -> tuple[Subset, list[dict[str, str]]]:
     """Stage 2 from saved results of at least two prompts on the subset's items."""
     _check_runs(prompt, pool, runs)
-    return refine_scores(prompt, pool, subset, [{r.id: r for r in run.items} for run in runs], source=source,
-                         threshold=threshold, replace_share=replace_share, correlation=correlation, seed=seed)
+    return refine_subset(prompt, pool, subset, [{r.id: r for r in run.items} for run in runs],
+                         source=lambda _: source, settings=settings)
 
 
-def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_run: Sequence[Mapping[str, ItemResult]], *,
-                  source: str, threshold: float, replace_share: float, correlation: str,
-                  seed: int) -> tuple[Subset, list[dict[str, str]]]:
-    """Stage 2 from each prompt's results by item id; the new subset (with its history) and one record per swap."""
+def refine_subset(prompt: PromptFile, pool: Pool, subset: Subset, by_run: Sequence[Mapping[str, ItemResult]], *,
+                  source: Callable[[int], str], settings: SelectionSettings) -> tuple[Subset, list[dict[str, str]]]:
+    """Stage 2 on a subset file's subset: the new subset (with its history, whose `source` line is made from the
+    number of distinct prompts stage 2 learned from) and one record per swap. Removed items never come back."""
     ids = subset.ids
-    index = {item.id: i for i, item in enumerate(pool.items)}
     unavailable = set(ids) | subset.removed_ids()
-    available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
-    refiner = Refiner(threshold=threshold, replace_share=replace_share, correlation=correlation, random_state=seed)
-    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), performance_matrix(ids, by_run),
-                                 pool_embeddings(prompt, pool), available)
-    if not swaps:
+    available = [i for i, item in enumerate(pool.items) if item.id not in unavailable]
+    found = stage2(pool, pool_embeddings(prompt, pool), ids, by_run, available, settings, settings.seed)
+    rows, records = found.rows, found.records
+    if not records:
         return subset, []
     pool_ids = [item.id for item in pool.items]
-    records = replacement_records(swaps, pool_ids, correlation)
     why_added = {r["added"]: r["why"] for r in records}
     items = tuple(
         subset.items[row] if pool_ids[rows[row]] == ids[row] else
         Entry(id=pool_ids[rows[row]], why=why_added[pool_ids[rows[row]]],
-              text=subsetfile.preview(item_text(prompt, pool.items[rows[row]])))
+              text=subsetfile.preview(item_text(prompt, pool.items[rows[row]])), kind=EntryKind.REPLACEMENT)
         for row in range(len(ids)))
-    history = subset.history + (Refinement(source=source, replaced=tuple(records)),)
+    history = subset.history + (Refinement(source=source(found.prompts), replaced=tuple(records)),)
     return replace(subset, items=items, history=history), records
+
+
+@dataclass(frozen=True)
+class Stage2:
+    rows: list[int]  # the new subset, as pool rows
+    records: list[dict[str, str]]  # one per swap: removed, added, why
+    prompts: int  # the distinct prompts it learned from
+
+
+def stage2(pool: Pool, embeddings: np.ndarray, ids: Sequence[str], by_run: Sequence[Mapping[str, ItemResult]],
+           available: Sequence[int], settings: SelectionSettings, seed: int) -> Stage2:
+    """IPOMP stage 2, the one refresh (`promptci refine`, the pull-request flow, the optimizer between steps).
+
+    The prompts are those that scored every item of `ids`, one per behaviour: a prompt whose block of the
+    performance matrix equals an earlier one's adds nothing. With fewer than two the subset stays as it is.
+    Replacements come from the `available` pool rows."""
+    index = {item.id: n for n, item in enumerate(pool.items)}
+    rows = [index[i] for i in ids]
+    complete = [r for r in by_run if all(i in r for i in ids)]
+    if len(complete) < 2:
+        return Stage2(rows, [], len(complete))
+    blocks = np.hsplit(performance_matrix(ids, complete), len(complete))
+    distinct = list({block.tobytes(): block for block in blocks}.values())
+    if len(distinct) < 2:
+        return Stage2(rows, [], len(distinct))
+    refiner = Refiner(threshold=settings.threshold, replace_share=settings.replace_share,
+                      correlation=settings.correlation, random_state=seed)
+    new_rows, swaps = refiner.refine(np.array(rows), np.hstack(distinct), embeddings,
+                                     np.array(available, dtype=int))
+    return Stage2([int(r) for r in new_rows], replacement_records(swaps, [item.id for item in pool.items],
+                                                                  settings.correlation), len(distinct))
 
 
 def replacement_records(swaps: Sequence[Replacement], pool_ids: Sequence[str], correlation: str) -> list[dict[str, str]]:

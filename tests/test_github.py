@@ -151,7 +151,7 @@ def test_a_comment_github_finds_too_long_is_replaced_by_a_short_one(fixtures_ser
     run = gh_actions.from_environ(_event(tmp_path, tools.webhook_example("pull_request", "synchronize")))
     body = f"{MARKER}\n## ✅ promptci: fine\n\nlots of detail\n\nmore"
     with Client(url, "t0ken") as client:
-        comment = publish._comment(PullRequestAPI(client, "octo/repo", 1), body, publish.Settings(), run, create=True)
+        comment = publish._comment(PullRequestAPI(client, "octo/repo", 1), body, publish.PublishSettings(), run, create=True)
     assert comment is not None and comment.created and tools.consumed(url)
 
 
@@ -254,7 +254,7 @@ def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str,
     stdout = io.StringIO()
     with Client(run.api_url, run.token, retries=0, transport=tools.PrismTransport()) as client:
         published = publish.publish(prresults.parse(demo_results), run, client, repo_dir=".", out_dir=tmp_path,
-                                    settings=publish.Settings(), stdout=stdout)
+                                    settings=publish.PublishSettings(), stdout=stdout)
     assert published.faults == []  # Prism answers 422 with the rule broken for any invalid request
     assert published.comment_url and set(published.commits) == {"eval_sets/intent_recognition.subset.yml"}
     summary = (tmp_path / "summary.md").read_text()
@@ -271,7 +271,7 @@ def test_a_fork_gets_the_summary_and_a_warning_and_nothing_is_sent(demo_results:
     stdout = io.StringIO()
     with Client(run.api_url, run.token, retries=0) as client:  # nothing listens there: any request would fail
         published = publish.publish(prresults.parse(demo_results), run, client, repo_dir=".", out_dir=tmp_path,
-                                    settings=publish.Settings(), stdout=stdout)
+                                    settings=publish.PublishSettings(), stdout=stdout)
     assert published.faults == [] and not published.comment_url and "fork" in published.read_only
     assert "::warning title=promptci%3A report in the job summary only::" in stdout.getvalue()
     summary = (tmp_path / "summary.md").read_text()

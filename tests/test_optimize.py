@@ -244,12 +244,12 @@ def test_no_failures_to_learn_from_stops_early_and_says_so(example_repo: Path, t
 
 def test_without_a_subset_file_the_optimizer_judges_on_stage_1_in_memory(tmp_path: Path) -> None:
     from promptci.evalset import load_pool
-    from promptci.optimize.job import subset_ids
+    from promptci.subsets import for_optimizer
 
     rows = "\n".join(f"  - question: Is {n} even?\n    expected: {'yes' if n % 2 == 0 else 'no'}" for n in range(9))
     path = tmp_path / "even.prompt.yml"
     path.write_text(SKELETON_PROMPT.replace("name: skeleton", "name: even") + f"testData:\n{rows}\n")
     prompt = promptfile.load(path)
-    ids, source = subset_ids(prompt, load_pool(prompt))
+    ids, source = for_optimizer(prompt, load_pool(prompt))
     assert len(ids) == 3 and len(set(ids)) == 3 and "stage 1 in memory" in source
     assert not list(tmp_path.glob("*.subset.yml"))  # nothing written

@@ -212,7 +212,7 @@ def test_a_comment_from_an_uploaded_artifact_says_its_scores_are_untrusted(tmp_p
     data = prresults.recompute(prresults.parse(results()))
     for event in ("workflow_run", "pull_request"):
         publish.publish(data, actions(event), None, repo_dir=str(tmp_path), out_dir=tmp_path,
-                        settings=publish.Settings(), stdout=open(tmp_path / "log", "w"))
+                        settings=publish.PublishSettings(), stdout=open(tmp_path / "log", "w"))
     assert "come from an untrusted run" in (tmp_path / "workflow_run.md").read_text()
     assert "untrusted" not in (tmp_path / "pull_request.md").read_text()
     assert publish.commit_refusal(actions("workflow_run")) and publish.commit_refusal(actions("pull_request_target"))

@@ -30,7 +30,7 @@ OWN_COMMIT = "promptci: refresh the evaluation subset"
 
 
 @dataclass
-class Settings:
+class PublishSettings:
     commit_subsets: bool = True
     suggest: bool = True
     login: str = "github-actions[bot]"
@@ -112,7 +112,7 @@ def _from_fork(actions: Actions) -> bool:
 
 
 def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir: str, out_dir: Path,
-            settings: Settings, stdout: TextIO = sys.stdout) -> Published:
+            settings: PublishSettings, stdout: TextIO = sys.stdout) -> Published:
     published = Published(read_only=read_only_reason(actions))
     pr = actions.pr
     api = PullRequestAPI(client, pr.repo, pr.number) if pr is not None and client is not None else None
@@ -154,7 +154,7 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
 
 
 def fault(actions: Actions, exc: PromptCIError, stdout: TextIO = sys.stdout) -> int:
-    """The run stopped before a verdict: say so in the summary and outputs, then exit with the error's code.
+    """The run stopped before a verdict: say so in the summary and outputs; the exit code it ends with.
 
     A fork's pull request has no secrets, so a model that needs a key cannot be reached: that is a
     neutral result (exit 0) with a warning that nothing was gated, never a silent pass.
@@ -170,10 +170,7 @@ def fault(actions: Actions, exc: PromptCIError, stdout: TextIO = sys.stdout) -> 
     workflow.write_summary(actions.summary_path, body)
     workflow.set_outputs(actions.output_path, {"verdict": verdict, "prompts": "0", "failed": "0", "scores": "{}"})
     print(workflow.annotation("warning" if neutral else "error", str(exc), title=f"promptci: {title}"), file=stdout)
-    if neutral:
-        return EXIT_OK
-    print(f"promptci: error: {exc}", file=sys.stderr)
-    return exc.exit_code
+    return EXIT_OK if neutral else exc.exit_code  # the command line reports the error itself
 
 
 def outputs(data: Results, out_dir: Path) -> dict[str, str]:
@@ -227,7 +224,7 @@ def _commit_subsets(data: Results, api: PullRequestAPI, pr: PullRequest, repo_di
             published.faults.append(str(exc))
 
 
-def _comment(api: PullRequestAPI, body: str, settings: Settings, actions: Actions, *, create: bool):
+def _comment(api: PullRequestAPI, body: str, settings: PublishSettings, actions: Actions, *, create: bool):
     try:
         return api.upsert_comment(body, marker=render.MARKER, login=settings.login, create=create)
     except APIError as exc:
@@ -238,7 +235,7 @@ def _comment(api: PullRequestAPI, body: str, settings: Settings, actions: Action
                                   create=create)
 
 
-def _status(api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings: Settings, actions: Actions) -> None:
+def _status(api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings: PublishSettings, actions: Actions) -> None:
     status, reason = (p.verdict.status, p.verdict.reason) if p.verdict else ("error", p.error or "not scored")
     base, head = p.scores.base, p.scores.head
     scores = f"{base:.3f} → {head:.3f}: " if base is not None and head is not None else ""

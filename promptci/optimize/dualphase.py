@@ -32,9 +32,8 @@ from ..llm import ModelClient, Params
 from ..promptfile import PromptFile
 from ..results import ItemResult
 from ..runner import Task, run_or_raise
-from ..selection import Refiner
 from ..settings import OptimizerSettings, SelectionSettings
-from ..subsets import item_text, performance_matrix, replacement_records
+from ..subsets import item_text, stage2
 from . import framing
 from .units import Layout, Unit, instruction_text, layout, same_variables, with_instruction
 
@@ -82,7 +81,7 @@ class Outcome:
     score_after_step: list[float] = field(default_factory=list)  # and its subset score then
     replacements: list[dict] = field(default_factory=list)
     subset_ids: list[str] = field(default_factory=list)
-    fault: str | None = None  # set when a model stayed unreachable
+    fault: InfraError | None = None  # set when a model stayed unreachable
     scored: list[dict[str, ItemResult]] = field(default_factory=list, repr=False)  # every prompt tried, by item
 
     @property
@@ -165,7 +164,8 @@ class DualPhase:
         except _Stop as stop:
             outcome.stopped = str(stop)
         except InfraError as exc:
-            outcome.stopped = outcome.fault = f"model unreachable: {exc}"
+            outcome.fault = InfraError(f"model unreachable: {exc}")
+            outcome.stopped = str(outcome.fault)
         outcome.best_text = best.prompt.text
         outcome.best_score = best.score(self.subset) if all(i in best.results for i in self.subset) else \
             outcome.best_score
@@ -177,7 +177,8 @@ class DualPhase:
                 await self._score(head, self.subset, required=True)  # the input on the final subset, to compare
                 outcome.initial_on_final = head.score(self.subset)
             except InfraError as exc:
-                outcome.stopped = outcome.fault = f"model unreachable: {exc}"
+                outcome.fault = InfraError(f"model unreachable: {exc}")
+                outcome.stopped = str(outcome.fault)
         return outcome
 
     # ---- scoring -------------------------------------------------------------------------------
@@ -344,26 +345,20 @@ class DualPhase:
     async def _after_step(self, step: int, best: _Candidate, outcome: Outcome) -> _Candidate:
         """IPOMP stage 2 on every prompt scored on the whole subset, then the best prompt on the new items."""
         outcome.steps_done = step
-        complete = [c for c in self.scored if all(i in c.results for i in self.subset)]
-        unique = list({c.prompt.sha256: c for c in complete}.values())
-        if self.refresh and len(unique) >= 2:
-            available = np.array([i for i in self.split.training if self.pool.items[i].id not in self.subset
-                                  and self.pool.items[i].id not in self.removed
-                                  and self.pool.items[i].id not in self.used_demos], dtype=int)
-            s = self.selection
-            refiner = Refiner(threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation,
-                              random_state=self.seed + step)
-            matrix = performance_matrix(self.subset, [c.results for c in unique])
-            rows, swaps = refiner.refine(np.array([self.index[i] for i in self.subset]), matrix, self.embeddings,
-                                         available)
+        if self.refresh:
+            available = [i for i in self.split.training if self.pool.items[i].id not in self.subset
+                         and self.pool.items[i].id not in self.removed
+                         and self.pool.items[i].id not in self.used_demos]
+            found = stage2(self.pool, self.embeddings, self.subset, [c.results for c in self.scored], available,
+                           self.selection, self.seed + step)
+            swaps = found.records
             if swaps and not self.budget.allows(len(swaps)):
                 swaps = []  # no budget left to score the best prompt on new items: keep the subset as it is
-            ids = [item.id for item in self.pool.items]
-            for record in replacement_records(swaps, ids, s.correlation):
+            for record in swaps:
                 self.removed.add(record["removed"])
                 outcome.replacements.append({"step": step, **record})
             if swaps:
-                self.subset = [ids[r] for r in rows]
+                self.subset = [self.pool.items[r].id for r in found.rows]
                 await self._score(best, self.subset)
         outcome.best_after_step.append(best.prompt.text)
         outcome.score_after_step.append(best.score(self.subset))

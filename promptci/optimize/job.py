@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .. import subsetfile, subsets
+from .. import subsets
 from ..budget import Budget
 from ..errors import InfraError
 from ..evalset import Pool
@@ -34,18 +34,6 @@ class Job:
     holdout_best: float | None = None
 
 
-def subset_ids(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
-    """The committed subset (stale is an error); without one, stage 1 is run in memory and nothing is written."""
-    path = subsetfile.path_for(prompt)
-    if path.exists():
-        subset, _ = subsets.load(prompt, pool)
-        return subset.ids, str(path)
-    s = prompt.settings.selection
-    size = max(1, min(s.size, len(pool) // 3))  # leave most of a small pool to learn from
-    choice = subsets.Choice(method=s.method, size=size, alpha=s.alpha, clusters=min(s.clusters, size), seed=s.seed)
-    return subsets.select(prompt, pool, choice).ids, "stage 1 in memory (no subset file; run 'promptci select')"
-
-
 async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *,
                    steps: int | None = None, optimizer_model: str | None = None, task_model: str | None = None,
                    holdout: int | None = None, seed: int | None = None, refresh: bool = True,
@@ -56,7 +44,7 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
     task_model = task_model or prompt.model
     optimizer_model = optimizer_model or settings.optimizer.model or task_model
     seed = settings.selection.seed if seed is None else seed
-    ids, source = (list(subset), "given") if subset is not None else subset_ids(prompt, pool)
+    ids, source = (list(subset), "given") if subset is not None else subsets.for_optimizer(prompt, pool)
     split = make_split(pool, ids, holdout=settings.optimizer.holdout if holdout is None else holdout, seed=seed)
     style = style_for(optimizer_model, settings.optimizer.style)
     search = DualPhase(client, budget, settings=settings.optimizer, selection=settings.selection,
@@ -73,7 +61,7 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
                 await _mean(judged_by(parse(outcome.best_text, prompt.path), prompt), pool, items, client,
                             task_model)
         except InfraError as exc:
-            outcome.fault = f"model unreachable while scoring the held-out slice: {exc}"
+            outcome.fault = InfraError(f"model unreachable while scoring the held-out slice: {exc}")
     return job
 
 

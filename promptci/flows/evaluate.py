@@ -1,0 +1,108 @@
+"""`promptci eval`: score prompts on their pool, or on their committed subset, and ask the gate's minimum score."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Sequence
+
+from .. import gate, progress, promptfile, results
+from ..errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_OK, InfraError
+from ..evalset import NoItems, load_pool
+from ..forecast import rough, seconds_per_call
+from ..llm import ModelClient
+from ..results import Run
+from ..runner import Task, run
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    prompts: Sequence[Path]
+    selection: Literal["full", "subset"] = "full"
+    limit: int | None = None  # only the first N items
+    model: str | None = None  # instead of each prompt's own
+    json_out: Path | None = None
+    use_cache: bool = True
+    concurrency: int | None = None  # default: the largest promptci.concurrency of the prompts
+
+
+@dataclass(frozen=True)
+class BelowMinimum:
+    """A prompt whose mean score the gate's minimum refuses."""
+
+    name: str
+    mean: float | None
+    minimum: float
+
+
+@dataclass
+class EvalPlan:
+    """What will be scored, and the prompts that have nothing to score (not gated)."""
+
+    tasks: list[Task]
+    skipped: list[NoItems] = field(default_factory=list)
+
+
+@dataclass
+class EvalOutcome:
+    runs: list[Run]
+    below: list[BelowMinimum]
+    fault: InfraError | None = None  # some items could not be scored: the model stayed unreachable
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_INFRA if self.fault else EXIT_GATE_FAILED if self.below else EXIT_OK
+
+
+def prepare(request: EvalRequest) -> EvalPlan:
+    """Every prompt loaded and its items chosen before any model call (bad input fails here)."""
+    prompts = [promptfile.load(p) for p in request.prompts]
+    plan = EvalPlan(tasks=[])
+    for prompt in prompts:
+        try:
+            pool = load_pool(prompt)
+        except NoItems as exc:
+            plan.skipped.append(exc)
+            continue
+        if request.selection == "subset":
+            # lazy: the subset module brings scikit-learn (1.5 s), which a cached `eval --full` must not pay
+            from .. import subsets
+
+            items = subsets.load(prompt, pool)[1]
+        else:
+            items = list(pool.items)
+        items = items[: request.limit] if request.limit else items
+        selection = f"{request.selection}-first-{len(items)}" if request.limit else request.selection
+        plan.tasks.append(Task(prompt=prompt, pool=pool, items=items, selection=selection, model=request.model,
+                               label=f"{prompt.name} ({request.model or prompt.model})"))
+    return plan
+
+
+def run_plan(request: EvalRequest, plan: EvalPlan) -> EvalOutcome:
+    """Score every task, write the results file when asked, and judge each mean by the gate's minimum."""
+    tasks = plan.tasks
+    concurrency = request.concurrency or max(t.prompt.settings.concurrency for t in tasks)
+    client = ModelClient(concurrency=concurrency, use_cache=request.use_cache)
+
+    async def run_all() -> list[Run]:
+        runs = []
+        for task in tasks:
+            seconds = len(task.items) * seconds_per_call(task.model or task.prompt.model, concurrency)
+            progress.note(f"{task.label}: scoring {len(task.items)} items of {task.pool.source}, "
+                          f"{rough(seconds)} (answers already in the cache are free)")
+            runs.append(await run(task, client))
+        return runs
+
+    try:
+        runs = asyncio.run(run_all())
+    finally:
+        client.close()
+    if request.json_out:
+        results.write(request.json_out, runs)
+    if any(r.fault for r in runs):
+        return EvalOutcome(runs, [], InfraError("some items could not be scored because the model was unreachable "
+                                                "(they are marked in the results)"))
+    below = [BelowMinimum(r.prompt["name"], r.summary.mean, t.prompt.settings.gate.min_score)
+             for t, r in zip(tasks, runs) if gate.below_minimum(r.summary.mean, t.prompt.settings.gate)]
+    return EvalOutcome(runs, below)
