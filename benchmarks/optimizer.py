@@ -67,6 +67,7 @@ async def run_one(task, method: str, seed: int, budget_calls: int, model: str, o
     from promptci.llm import ModelClient
     from promptci.optimize import Split, style_for
     from promptci.optimize.dualphase import DualPhase
+    from promptci.optimize.job import refresher, scorer
     from promptci.runner import Task, run
     from promptci.subsets import pool_embeddings
     from subset_quality import task_pool
@@ -85,10 +86,12 @@ async def run_one(task, method: str, seed: int, budget_calls: int, model: str, o
     elif method == "ape":
         texts, stopped = await ape(prompt, pool, split, client, budget, model, optimizer_model, seed)
     else:
-        search = DualPhase(client, budget, settings=prompt.settings.optimizer, selection=prompt.settings.selection,
-                           task_model=model, optimizer_model=optimizer_model, style=style_for(optimizer_model),
-                           refresh=method == "dual-phase", seed=seed)
-        outcome = await search.run(prompt, pool, split, embeddings, steps=STEPS)
+        search = DualPhase(prompt, pool, split, embeddings, score=scorer(prompt, pool, client, model),
+                           refresh=refresher(pool, embeddings, prompt.settings.selection)
+                           if method == "dual-phase" else None, client=client, budget=budget,
+                           settings=prompt.settings.optimizer, optimizer_model=optimizer_model,
+                           style=style_for(optimizer_model), seed=seed, steps=STEPS)
+        outcome = await search.run()
         texts, stopped = outcome.best_after_step or [prompt.text], outcome.stopped
     wall = time.perf_counter() - started
     calls, tokens = budget.calls, client.counters.prompt_tokens + client.counters.completion_tokens

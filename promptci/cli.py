@@ -142,8 +142,9 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     out.print(f"optimizing {args.prompt} ({len(loaded.pool)} pool items)")
     result = optimize.run(request, loaded, _show_attempt)
     job, o = result.job, result.job.outcome
-    out.print(f"subset: {job.subset_source}; {len(job.split.subset)} items judged, {len(job.split.training)} to learn "
-              f"from, {len(job.split.holdout)} held out · task model {job.task_model} · optimizer {job.optimizer_model} "
+    split = job.split
+    out.print(f"subset: {job.subset_source}; {len(split.subset)} items judged, {len(split.training)} to learn from, "
+              f"{len(split.holdout)} held out · task model {job.task_model} · optimizer {job.optimizer_model} "
               f"({job.style})")
     out.print(f"stopped: {o.stopped} (after step {o.steps_done}; {result.budget})")
     if o.replacements:
@@ -169,7 +170,8 @@ def _show_attempt(attempt: Attempt) -> None:
     after = flat(attempt.after, 160) if attempt.after else "—"
     scores = " ".join(f"{name} {value:.3f}" for name, value in
                       (("failures", attempt.failure_score), ("subset", attempt.subset_score)) if value is not None)
-    out.print(Text.assemble(f"step {attempt.step} · {where} · ", verdict, f" · {scores or 'not scored'} · {attempt.why}"))
+    out.print(Text.assemble(f"step {attempt.step} · {where} · ", verdict,
+                            f" · {scores or 'not scored'} · {attempt.why}"))
     out.print(f"    {after}")
 
 

@@ -13,17 +13,24 @@ tolerance fails, so a regression never passes for want of evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .settings import GateSettings
 from .stats import Comparison
 
-PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
-NEUTRAL = "neutral"  # not gated: the prompt has no items to score (it never fails a run, never claims a pass)
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    UNDECIDED = "undecided"  # more items are needed
+    NEUTRAL = "neutral"  # not gated: the prompt has no items to score (it never fails a run, never claims a pass)
+
+
+PASS, FAIL, UNDECIDED, NEUTRAL = Status.PASS, Status.FAIL, Status.UNDECIDED, Status.NEUTRAL
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # pass | fail | undecided | neutral
+    status: Status
     reason: str
 
 

@@ -14,12 +14,11 @@ gets an error naming the `fetch-depth` that fixes it.
 from __future__ import annotations
 
 import os
-import posixpath
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 import git
 
@@ -55,8 +54,13 @@ def diff_start(repo_dir: str, base: str, head: str = "HEAD") -> str:
     return _start(repo, _commit(repo, base), _commit(repo, head)).hexsha
 
 
-def changed_prompts(repo_dir: str, base: str, head: str = "HEAD") -> list[Change]:
-    """Every prompt file the change from `base` to `head` touches, directly or through its inputs."""
+InputsOf = Callable[[str, str], Sequence[str]]
+"""A prompt file's repository path and text -> the repository paths it reads (its pool, its subset file)."""
+
+
+def changed_prompts(repo_dir: str, base: str, head: str, *, inputs_of: InputsOf) -> list[Change]:
+    """Every prompt file the change from `base` to `head` touches, directly or through its inputs (what a prompt
+    reads is the caller's to say: this door hands it each unchanged prompt's text and knows no prompt format)."""
     repo = _open(repo_dir)
     head_commit = _commit(repo, head)
     start = _start(repo, _commit(repo, base), head_commit)
@@ -79,7 +83,7 @@ def changed_prompts(repo_dir: str, base: str, head: str = "HEAD") -> list[Change
         if path in changes:
             continue
         text = _blob_text(head_commit, path)
-        inputs = [p for p in _inputs(path, text) if p in touched]
+        inputs = [p for p in (inputs_of(path, text) if text is not None else ()) if p in touched]
         if inputs:
             changes[path] = Change(status="inputs", old_path=path, new_path=path,
                                    old_text=_blob_text(start, path), new_text=text,
@@ -179,22 +183,6 @@ def _blob_text(commit: git.Commit | None, path: str) -> str | None:
 
 def _prompt_paths(commit: git.Commit) -> list[str]:
     return sorted(b.path for b in commit.tree.traverse() if b.type == "blob" and is_prompt(b.path))
-
-
-def _inputs(path: str, text: str | None) -> list[str]:
-    """The repository paths a prompt reads: its pool and its subset file (from the `promptci:` block)."""
-    from .promptfile import parse
-    from .subsetfile import relative_path
-
-    if text is None:
-        return []
-    try:
-        prompt = parse(text, Path(path))
-    except InputError:
-        return []  # a broken prompt is reported when it is loaded; here it only has no known inputs
-    here = posixpath.dirname(path)
-    reads = [prompt.settings.pool, relative_path(prompt)]
-    return [posixpath.normpath(posixpath.join(here, r)) for r in reads if r]
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping, Sequence, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -59,6 +59,7 @@ Signed = Annotated[float, AfterValidator(_signed_or_nan)]
 Sha = Annotated[str, Field(pattern=r"^[0-9a-f]{40,64}$")]
 ShardId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 Status = Literal["pass", "fail", "undecided", "neutral"]
+assert set(get_args(Status)) == set(gate.Status), "a results file records the gate's statuses"
 
 
 class Model(BaseModel):

@@ -232,7 +232,8 @@ def stage2(pool: Pool, embeddings: np.ndarray, ids: Sequence[str], by_run: Seque
                                                                   settings.correlation), len(distinct))
 
 
-def replacement_records(swaps: Sequence[Replacement], pool_ids: Sequence[str], correlation: str) -> list[dict[str, str]]:
+def replacement_records(swaps: Sequence[Replacement], pool_ids: Sequence[str],
+                        correlation: str) -> list[dict[str, str]]:
     """Stage 2's swaps as the subset file and reports write them: removed, added, why."""
     metric = "correlation" if correlation == "pearson" else "cosine similarity"
     return [{"removed": pool_ids[s.removed], "added": pool_ids[s.added], "why": s.why(list(pool_ids), metric)}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from promptci.errors import InputError
-from promptci.gitdiff import changed_prompts, read_text
+from promptci.changes import changed_prompts
+from promptci.gitdiff import read_text
 
 PROMPT = """name: {name}
 model: local/gemma-3-270m

@@ -1,4 +1,4 @@
-"""`promptci optimize`: the dual-phase search on one prompt, its trajectory file, and the prompt rewritten on request."""
+"""`promptci optimize`: the dual-phase search on one prompt, its trajectory file, the prompt rewritten on request."""
 
 from __future__ import annotations
 

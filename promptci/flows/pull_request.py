@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .. import demo, gate, gitdiff, progress, prresults
+from ..changes import changed_prompts
 from ..errors import EXIT_GATE_FAILED, EXIT_OK, InfraError, InputError, PromptCIError
 from ..fileio import atomic_write_text
 from ..github import actions as github_actions
@@ -132,7 +133,7 @@ def run(request: FlowRequest, repo: str, base: str, head: str, on_changes: Calla
     """The flow itself: changed prompts, their scores, suggestion and refresh, the verdict; as results data."""
     if request.template is not None:  # a broken template fails now, before any model call
         render.check_template(request.template)
-    changes = gitdiff.changed_prompts(repo, base, head)
+    changes = changed_prompts(repo, base, head)
     if request.prompts:
         changes = [c for c in changes if any(fnmatch(c.path, glob) for glob in request.prompts)]
     client = ModelClient()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 from .. import gitdiff, promptfile, prresults
+from ..changes import changed_prompts
 from ..errors import EXIT_OK, PromptCIError
 from ..github import actions as github_actions
 from ..github import workflow
@@ -82,7 +83,7 @@ class Planned:
 
 def plan_shards(repo: Path, base: str | None, head: str, max_shards: int, github: bool) -> Planned:
     actions = actions_run(github)
-    changes = gitdiff.changed_prompts(str(repo), base_ref(base, repo, head, actions), head)
+    changes = changed_prompts(str(repo), base_ref(base, repo, head, actions), head)
     with gitdiff.checkout(str(repo), head) as tree:
         shards = plan(changes, tree, max_shards)
     text = json.dumps(matrix(shards), separators=(",", ":"))

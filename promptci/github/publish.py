@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from .. import gitdiff, prresults
+from .. import gate, gitdiff, prresults
 from ..errors import EXIT_OK, InfraError, InputError, PromptCIError
 from ..report import escape, render
 from . import suggestions, workflow
 from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
-from .pulls import STATE, PullRequestAPI
+from .pulls import ERROR, STATE, PullRequestAPI
 
 OWN_COMMIT = "promptci: refresh the evaluation subset"
 
@@ -160,7 +160,7 @@ def fault(actions: Actions, exc: PromptCIError, stdout: TextIO = sys.stdout) -> 
     neutral result (exit 0) with a warning that nothing was gated, never a silent pass.
     """
     neutral = isinstance(exc, InfraError) and _from_fork(actions)
-    verdict = "neutral" if neutral else "error"
+    verdict = gate.NEUTRAL if neutral else ERROR
     title = ("not gated: a pull request from a fork gets no secrets, so the model could not be reached" if neutral
              else "promptci could not finish")
     body = f"## ⚠️ promptci: {title}\n\n{escape.block(str(exc))}\n"
@@ -178,7 +178,7 @@ def outputs(data: Results, out_dir: Path) -> dict[str, str]:
     prompts = data.prompts
     scores = {p.path: {**p.scores.model_dump(), "verdict": p.verdict.status if p.verdict else None} for p in prompts}
     return {"verdict": data.verdict.status, "prompts": str(len(prompts)),
-            "failed": str(sum(1 for p in prompts if p.verdict and p.verdict.status == "fail")),
+            "failed": str(sum(1 for p in prompts if p.verdict and p.verdict.status == gate.FAIL)),
             "scores": json.dumps(scores, sort_keys=True), "report": str(out_dir / "report.md"),
             "results": str(out_dir / "results.json")}
 
@@ -188,7 +188,7 @@ def annotations(data: Results) -> list[tuple[str, str, dict]]:
     found = []
     for p in data.prompts:
         change, verdict = p.change, p.verdict
-        if verdict is None or verdict.status != "fail" or change.new_path is None:
+        if verdict is None or verdict.status != gate.FAIL or change.new_path is None:
             continue
         line = _first_changed_line(change.old_text, change.new_text)
         found.append(("error", verdict.reason, {"file": change.new_path, "line": line,
@@ -236,7 +236,7 @@ def _comment(api: PullRequestAPI, body: str, settings: PublishSettings, actions:
 
 
 def _status(api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings: PublishSettings, actions: Actions) -> None:
-    status, reason = (p.verdict.status, p.verdict.reason) if p.verdict else ("error", p.error or "not scored")
+    status, reason = (p.verdict.status, p.verdict.reason) if p.verdict else (ERROR, p.error or "not scored")
     base, head = p.scores.base, p.scores.head
     scores = f"{base:.3f} → {head:.3f}: " if base is not None and head is not None else ""
     api.set_status(sha, context=f"{settings.status_prefix}/{p.path}", state=STATE[status],

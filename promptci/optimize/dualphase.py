@@ -20,7 +20,8 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from enum import StrEnum
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,23 +32,22 @@ from ..evalset import Item, Pool
 from ..llm import ModelClient, Params
 from ..promptfile import PromptFile
 from ..results import ItemResult
-from ..runner import Task, run_or_raise
-from ..settings import OptimizerSettings, SelectionSettings
-from ..subsets import item_text, stage2
+from ..settings import OptimizerSettings
+from ..subsets import Stage2, item_text
 from . import framing
-from .units import Layout, Unit, instruction_text, layout, same_variables, with_instruction
+from .splits import Split
+from .units import Layout, Unit, UnitKind, instruction_text, layout, same_variables, with_instruction
 
 MAX_FAILURES_SHOWN = 5
 PHASE1_EXAMPLES = 3
 
 
-@dataclass(frozen=True)
-class Split:
-    """Pool indices: the evaluation subset V, what the optimizer may learn from, and the held-out slice."""
+class AttemptKind(StrEnum):
+    """What an attempt changed: phase 1's new instruction, or (phase 2) the kind of the unit it edited."""
 
-    subset: tuple[int, ...]
-    training: tuple[int, ...]
-    holdout: tuple[int, ...]
+    INSTRUCTION = "instruction"
+    SENTENCE = UnitKind.SENTENCE.value
+    DEMO = UnitKind.DEMO.value
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Attempt:
 
     step: int
     unit: int | None
-    kind: str  # instruction | sentence | demo
+    kind: AttemptKind
     before: str
     after: str | None
     failure_score: float | None = None
@@ -112,50 +112,66 @@ class _Candidate:
         return [i for i in ids if (self.results[i].score or 0.0) < 1.0]
 
 
-class DualPhase:
-    """Optimizes one prompt. Construct with settings, then `await run(...)`; every random choice is seeded."""
+Score = Callable[[PromptFile, Sequence[Item]], Awaitable[Sequence[ItemResult]]]
+"""Scores a prompt on items (every item, or an InfraError): the runner in promptci, anything in a test."""
 
-    def __init__(self, client: ModelClient, budget: Budget, *, settings: OptimizerSettings,
-                 selection: SelectionSettings, task_model: str, optimizer_model: str, style: str,
-                 refresh: bool = True, seed: int = 0, on_attempt: Callable[[Attempt], None] | None = None,
+Refresh = Callable[[Sequence[str], Sequence[Mapping[str, ItemResult]], Sequence[int], int], Stage2]
+"""IPOMP stage 2: (subset ids, every prompt's results by item, available pool rows, seed) -> the new subset."""
+
+
+@dataclass
+class _State:
+    """What one run changes as it goes."""
+
+    subset: list[str]  # the evaluation subset's item ids (stage 2 replaces some after a step)
+    started: float = field(default_factory=time.monotonic)
+    removed: set[str] = field(default_factory=set)  # items stage 2 took out; they never come back
+    scored: list[_Candidate] = field(default_factory=list)  # every candidate scored on the whole current subset
+    used_demos: set[str] = field(default_factory=set)  # training items already made demonstrations
+    samples: int = 0  # optimizer-model requests so far (each gets its own seed)
+
+
+class DualPhase:
+    """Optimizes one prompt (`run()`, once): built whole from the prompt, its pool and split, and the two things it
+    needs done, scoring prompts (`score`) and refreshing the subset (`refresh`, None: never); the optimizer model is
+    asked through `client`. Every random choice is seeded."""
+
+    def __init__(self, prompt: PromptFile, pool: Pool, split: Split, embeddings: np.ndarray, *, score: Score,
+                 refresh: Refresh | None, client: ModelClient, budget: Budget, settings: OptimizerSettings,
+                 optimizer_model: str, style: str, seed: int = 0, steps: int | None = None,
+                 on_attempt: Callable[[Attempt], None] | None = None,
                  on_step: Callable[[int, float], None] | None = None) -> None:
         if style not in ("instruct", "completion"):
             raise ValueError("style must be instruct or completion")
-        self.client, self.budget, self.settings, self.selection = client, budget, settings, selection
-        self.task_model, self.optimizer_model, self.style = task_model, optimizer_model, style
-        self.refresh, self.seed = refresh, seed
+        self.head_prompt, self.pool, self.split, self.embeddings = prompt, pool, split, embeddings
+        self.score_items, self.refresh = score, refresh
+        self.client, self.budget, self.settings = client, budget, settings
+        self.optimizer_model, self.style, self.seed = optimizer_model, style, seed
+        self.steps = settings.steps if steps is None else steps
         self.on_attempt, self.on_step = on_attempt, on_step
         self.rng = random.Random(seed)
-        self._samples = 0
-
-    async def run(self, prompt: PromptFile, pool: Pool, split: Split, embeddings: np.ndarray, *,
-                  steps: int | None = None) -> Outcome:
-        steps = self.settings.steps if steps is None else steps
-        self.steps, self.started = steps, time.monotonic()
-        self.pool, self.split, self.embeddings = pool, split, embeddings
         self.by_id = pool.by_id()
         self.index = {item.id: i for i, item in enumerate(pool.items)}
         self.can_swap_demos = any(pool.items[i].expected is not None for i in split.training)
-        self.subset = [pool.items[i].id for i in split.subset]
-        self.removed: set[str] = set()
-        self.scored: list[_Candidate] = []  # every candidate scored on the whole current subset
-        self.used_demos: set[str] = set()
-        self.head_prompt = prompt
+        self.state = _State(subset=[pool.items[i].id for i in split.subset])
+
+    async def run(self) -> Outcome:
+        prompt, steps, state = self.head_prompt, self.steps, self.state
         head = self._candidate(layout(prompt), prompt, relayout=True)
         outcome = Outcome(initial_text=prompt.text, best_text=prompt.text, initial_score=0.0, best_score=0.0,
                           initial_on_final=0.0, steps_done=0, stopped="")
         best = head
         try:
-            await self._score(head, self.subset, required=True)
-            outcome.initial_score = outcome.best_score = head.score(self.subset)
-            self.scored.append(head)
+            await self._score(head, state.subset, required=True)
+            outcome.initial_score = outcome.best_score = head.score(state.subset)
+            state.scored.append(head)
             with progress.step(f"optimizer phase 1: a new instruction written from correct examples "
                                f"({self.optimizer_model})"):
                 best = await self._phase1(best, outcome)
                 best = await self._after_step(0, best, outcome)
             outcome.stopped = f"{steps} steps done"
             for step in range(1, steps + 1):
-                if not best.failures(self.subset):
+                if not best.failures(state.subset):
                     raise _Stop(f"no failures to learn from after step {step - 1}: every subset item is right")
                 with progress.step(f"optimizer step {step} of {steps}: up to {self.settings.attempts} edits of "
                                    f"one sentence or example each"):
@@ -167,15 +183,15 @@ class DualPhase:
             outcome.fault = InfraError(f"model unreachable: {exc}")
             outcome.stopped = str(outcome.fault)
         outcome.best_text = best.prompt.text
-        outcome.best_score = best.score(self.subset) if all(i in best.results for i in self.subset) else \
+        outcome.best_score = best.score(state.subset) if all(i in best.results for i in state.subset) else \
             outcome.best_score
-        outcome.subset_ids = list(self.subset)
-        outcome.scored = [c.results for c in {c.prompt.sha256: c for c in self.scored}.values()]
+        outcome.subset_ids = list(state.subset)
+        outcome.scored = [c.results for c in {c.prompt.sha256: c for c in state.scored}.values()]
         outcome.initial_on_final = math.nan
         if outcome.fault is None:
             try:
-                await self._score(head, self.subset, required=True)  # the input on the final subset, to compare
-                outcome.initial_on_final = head.score(self.subset)
+                await self._score(head, state.subset, required=True)  # the input on the final subset, to compare
+                outcome.initial_on_final = head.score(state.subset)
             except InfraError as exc:
                 outcome.fault = InfraError(f"model unreachable: {exc}")
                 outcome.stopped = str(outcome.fault)
@@ -191,25 +207,23 @@ class DualPhase:
             return
         if not required and not self.budget.allows(len(todo)):
             raise _Stop(f"budget spent ({self.budget.describe()}); kept the best prompt so far")
-        which = "the input prompt" if candidate.prompt is self.head_prompt else "a candidate prompt"
-        task = Task(prompt=candidate.prompt, pool=self.pool, items=[self.by_id[i] for i in todo],
-                    selection="optimizer", model=self.task_model, label=f"optimizer: scoring {which}")
-        result = await run_or_raise(task, self.client)
-        candidate.results.update({r.id: r for r in result.items})
+        scored = await self.score_items(candidate.prompt, [self.by_id[i] for i in todo])
+        candidate.results.update({r.id: r for r in scored})
 
     async def _ask(self, text: str, *, max_tokens: int, stop: Sequence[str] = ()) -> str:
         if not self.budget.allows(1):
             raise _Stop(f"budget spent ({self.budget.describe()}); kept the best prompt so far")
-        self._samples += 1
+        self.state.samples += 1
         params = Params(temperature=self.settings.temperature, max_tokens=max_tokens, stop=tuple(stop),
-                        seed=self.seed * 100_003 + self._samples)
+                        seed=self.seed * 100_003 + self.state.samples)
         completion = await self.client.complete(self.optimizer_model, [{"role": "user", "content": text}], params)
         return completion.text
 
     # ---- phase 1 -------------------------------------------------------------------------------
 
     async def _phase1(self, head: _Candidate, outcome: Outcome) -> _Candidate:
-        attempt = Attempt(step=0, unit=None, kind="instruction", before=instruction_text(head.layout), after=None)
+        attempt = Attempt(step=0, unit=None, kind=AttemptKind.INSTRUCTION, before=instruction_text(head.layout),
+                          after=None)
         try:
             examples = await self._examples()
             attempt.after = await self._initial_instruction(examples, attempt.before or None)
@@ -218,9 +232,9 @@ class DualPhase:
             attempt.why = f"refused: {refused}"
             self._report(outcome, attempt)
             return head
-        await self._score(candidate, self.subset)
-        self.scored.append(candidate)
-        attempt.subset_score, before = candidate.score(self.subset), head.score(self.subset)
+        await self._score(candidate, self.state.subset)
+        self.state.scored.append(candidate)
+        attempt.subset_score, before = candidate.score(self.state.subset), head.score(self.state.subset)
         attempt.accepted = attempt.subset_score > before
         attempt.why = (f"better than the input ({attempt.subset_score:.3f} > {before:.3f})" if attempt.accepted else
                        f"not better than the input ({attempt.subset_score:.3f} ≤ {before:.3f}); phase 2 starts "
@@ -266,17 +280,18 @@ class DualPhase:
     # ---- phase 2 -------------------------------------------------------------------------------
 
     async def _phase2_step(self, step: int, best: _Candidate, outcome: Outcome) -> _Candidate | None:
-        editable = [i for i in best.layout.editable if best.layout.units[i].kind == "sentence" or self.can_swap_demos]
+        editable = [i for i in best.layout.editable
+                    if best.layout.units[i].kind == UnitKind.SENTENCE or self.can_swap_demos]
         if not editable:
             raise _Stop("nothing to edit: the prompt has no editable sentence or demonstration")
         weights = best.weights
-        current = best.score(self.subset)
-        failures = best.failures(self.subset)
+        current = best.score(self.state.subset)
+        failures = best.failures(self.state.subset)
         for _ in range(self.settings.attempts):
             probs = _softmax([weights[i] for i in editable])
             k = editable[self.rng.choices(range(len(editable)), weights=probs)[0]]
             unit = best.layout.units[k]
-            attempt = Attempt(step=step, unit=k, kind=unit.kind, before=unit.body, after=None)
+            attempt = Attempt(step=step, unit=k, kind=AttemptKind(unit.kind), before=unit.body, after=None)
             try:
                 attempt.after, source = await self._edit(best, unit, failures)
                 candidate = self._candidate(best.layout.with_body(k, attempt.after), best.prompt)
@@ -291,9 +306,9 @@ class DualPhase:
                                f"h_f {self.settings.quick_filter}")
                 self._report(outcome, attempt)
                 continue
-            await self._score(candidate, self.subset)
-            self.scored.append(candidate)
-            attempt.subset_score = score = candidate.score(self.subset)
+            await self._score(candidate, self.state.subset)
+            self.state.scored.append(candidate)
+            attempt.subset_score = score = candidate.score(self.state.subset)
             gain, h_v = score - current, self.settings.min_gain
             if not (gain > 0 and (gain >= h_v - 1e-9 or current >= 1 - h_v)):
                 attempt.why = f"subset {score:.3f} vs {current:.3f}: gain {gain:+.3f} below h_v {h_v}"
@@ -306,14 +321,14 @@ class DualPhase:
             candidate.weights = list(weights)
             candidate.weights[k] *= math.exp(self.settings.learning_rate * reward / (p_k * len(editable)))
             if source:
-                self.used_demos.add(source)
+                self.state.used_demos.add(source)
             self._report(outcome, attempt)
             return candidate
         return None
 
     async def _edit(self, best: _Candidate, unit: Unit, failures: list[str]) -> tuple[str, str | None]:
         """The unit's new text, and the pool item it was made from (demonstrations only)."""
-        if unit.kind == "demo":
+        if unit.kind == UnitKind.DEMO:
             return self._swap_demo(best, unit, failures)
         shown = self.rng.sample(failures, min(MAX_FAILURES_SHOWN, len(failures)))
         cases = [(self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected)) for i in shown]
@@ -328,8 +343,9 @@ class DualPhase:
         shown = unit.body.strip().splitlines()[-1].strip()[len(best.layout.cue or ""):].strip()
         alike = [i for i in failures if str(self.by_id[i].expected).strip() == shown]
         failure = self.by_id[self.rng.choice(alike or failures)]
+        taken = self.state.used_demos | set(self.state.subset)
         pool_rows = [i for i in self.split.training if self.pool.items[i].expected is not None
-                     and self.pool.items[i].id not in self.used_demos and self.pool.items[i].id not in self.subset]
+                     and self.pool.items[i].id not in taken]
         if not pool_rows:
             raise framing.Refused("no unused training item left to demonstrate with")
         same = [i for i in pool_rows if str(self.pool.items[i].expected) == str(failure.expected)] or pool_rows
@@ -345,28 +361,29 @@ class DualPhase:
     async def _after_step(self, step: int, best: _Candidate, outcome: Outcome) -> _Candidate:
         """IPOMP stage 2 on every prompt scored on the whole subset, then the best prompt on the new items."""
         outcome.steps_done = step
-        if self.refresh:
-            available = [i for i in self.split.training if self.pool.items[i].id not in self.subset
-                         and self.pool.items[i].id not in self.removed
-                         and self.pool.items[i].id not in self.used_demos]
-            found = stage2(self.pool, self.embeddings, self.subset, [c.results for c in self.scored], available,
-                           self.selection, self.seed + step)
+        state = self.state
+        if self.refresh is not None:
+            available = [i for i in self.split.training if self.pool.items[i].id not in state.subset
+                         and self.pool.items[i].id not in state.removed
+                         and self.pool.items[i].id not in state.used_demos]
+            found = self.refresh(state.subset, [c.results for c in state.scored], available, self.seed + step)
             swaps = found.records
             if swaps and not self.budget.allows(len(swaps)):
                 swaps = []  # no budget left to score the best prompt on new items: keep the subset as it is
             for record in swaps:
-                self.removed.add(record["removed"])
+                state.removed.add(record["removed"])
                 outcome.replacements.append({"step": step, **record})
             if swaps:
-                self.subset = [self.pool.items[r].id for r in found.rows]
-                await self._score(best, self.subset)
+                state.subset = [self.pool.items[r].id for r in found.rows]
+                await self._score(best, state.subset)
         outcome.best_after_step.append(best.prompt.text)
-        outcome.score_after_step.append(best.score(self.subset))
+        score = best.score(state.subset)
+        outcome.score_after_step.append(score)
         which = "phase 1" if step == 0 else f"step {step} of {self.steps}"
-        progress.note(f"optimizer {which} done: best prompt so far {best.score(self.subset):.3f} on the subset · "
-                      f"{self.budget.describe()} · {progress.duration(time.monotonic() - self.started)}")
+        progress.note(f"optimizer {which} done: best prompt so far {score:.3f} on the subset · "
+                      f"{self.budget.describe()} · {progress.duration(time.monotonic() - state.started)}")
         if self.on_step:
-            self.on_step(step, best.score(self.subset))
+            self.on_step(step, score)
         return best
 
     # ---- helpers -------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..llm import LOCAL_PREFIX
+
 SKELETON = """###Task type###
 Task type: This is a <...> task.
 ###Task detailed description###
@@ -167,3 +169,10 @@ def _check_text(text: str, limit: int) -> None:
 
 def _norm(text: str) -> str:
     return " ".join(text.lower().strip(" .`'\"").split())
+
+
+def style_for(model: str, configured: str = "auto") -> str:
+    """How to ask the optimizer model: `completion` for the embedded base model, `instruct` for chat models."""
+    if configured != "auto":
+        return configured
+    return "completion" if model.startswith(LOCAL_PREFIX) else "instruct"

@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
 
 from .. import subsets
 from ..budget import Budget
 from ..errors import InfraError
-from ..evalset import Pool
+from ..evalset import Item, Pool
 from ..llm import ModelClient
 from ..promptfile import PromptFile, judged_by, parse
+from ..results import ItemResult
 from ..runner import Task, run_or_raise
-from . import split as make_split
-from . import style_for
-from .dualphase import Attempt, DualPhase, Outcome, Split
+from ..settings import SelectionSettings
+from .dualphase import Attempt, DualPhase, Outcome, Refresh, Score
+from .framing import style_for
+from .splits import Split
+from .splits import split as make_split
 
 
 @dataclass
@@ -47,10 +52,12 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
     ids, source = (list(subset), "given") if subset is not None else subsets.for_optimizer(prompt, pool)
     split = make_split(pool, ids, holdout=settings.optimizer.holdout if holdout is None else holdout, seed=seed)
     style = style_for(optimizer_model, settings.optimizer.style)
-    search = DualPhase(client, budget, settings=settings.optimizer, selection=settings.selection,
-                       task_model=task_model, optimizer_model=optimizer_model, style=style, refresh=refresh,
-                       seed=seed, on_attempt=on_attempt, on_step=on_step)
-    outcome = await search.run(prompt, pool, split, subsets.pool_embeddings(prompt, pool), steps=steps)
+    embeddings = subsets.pool_embeddings(prompt, pool)
+    search = DualPhase(prompt, pool, split, embeddings, score=scorer(prompt, pool, client, task_model),
+                       refresh=refresher(pool, embeddings, settings.selection) if refresh else None,
+                       client=client, budget=budget, settings=settings.optimizer, optimizer_model=optimizer_model,
+                       style=style, seed=seed, steps=steps, on_attempt=on_attempt, on_step=on_step)
+    outcome = await search.run()
     job = Job(outcome=outcome, split=split, subset_source=source, task_model=task_model,
               optimizer_model=optimizer_model, style=style)
     if split.holdout and outcome.fault is None:
@@ -63,6 +70,24 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
         except InfraError as exc:
             outcome.fault = InfraError(f"model unreachable while scoring the held-out slice: {exc}")
     return job
+
+
+def scorer(prompt: PromptFile, pool: Pool, client: ModelClient, task_model: str) -> Score:
+    """The optimizer's scoring: the runner on the task model, every item or an InfraError."""
+    async def score(candidate: PromptFile, items: Sequence[Item]) -> list[ItemResult]:
+        which = "the input prompt" if candidate is prompt else "a candidate prompt"
+        task = Task(prompt=candidate, pool=pool, items=items, selection="optimizer", model=task_model,
+                    label=f"optimizer: scoring {which}")
+        return (await run_or_raise(task, client)).items
+    return score
+
+
+def refresher(pool: Pool, embeddings: np.ndarray, settings: SelectionSettings) -> Refresh:
+    """The optimizer's subset refresh between steps: IPOMP stage 2 (`subsets.stage2`), as everywhere."""
+    def refresh(ids: Sequence[str], runs: Sequence[Mapping[str, ItemResult]], available: Sequence[int],
+                seed: int) -> subsets.Stage2:
+        return subsets.stage2(pool, embeddings, ids, runs, available, settings, seed)
+    return refresh
 
 
 async def _mean(prompt: PromptFile, pool: Pool, items: list, client: ModelClient, model: str) -> float:

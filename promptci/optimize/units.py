@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 from ..promptfile import PromptFile, placeholders_of, substitute
 
-EDITABLE = ("sentence", "demo")
+
+class UnitKind(StrEnum):
+    SENTENCE = "sentence"  # instruction text, rewritten by the optimizer model
+    DEMO = "demo"  # a demonstration, swapped for a training item
+    HEADER = "header"
+    QUERY = "query"  # the templated line the item fills
+    BLANK = "blank"
+
+
+EDITABLE = (UnitKind.SENTENCE, UnitKind.DEMO)
+
 _PARAGRAPHS = re.compile(r"(\n[ \t]*\n\s*)")
 _HEADER = re.compile(r"^\s*(#{1,6}\s|###.*###\s*$)")
 _LIST_ITEM = re.compile(r"^\s*([-*•]|\d+[.)])\s+")
@@ -33,7 +44,7 @@ class Unit:
     message: int
     body: str
     trail: str
-    kind: str  # sentence | demo | header | query | blank
+    kind: UnitKind
 
     @property
     def editable(self) -> bool:
@@ -109,17 +120,17 @@ def _is_demo(paragraph: str, cue: str | None) -> bool:
 
 def _paragraph_units(message: int, paragraph: str, separator: str, cue: str | None) -> list[Unit]:
     if not paragraph.strip():
-        return [Unit(message, "", paragraph + separator, "blank")]
+        return [Unit(message, "", paragraph + separator, UnitKind.BLANK)]
     if _TEMPLATE.search(paragraph):
-        return [Unit(message, paragraph, separator, "query")]
+        return [Unit(message, paragraph, separator, UnitKind.QUERY)]
     if _is_demo(paragraph, cue):
-        return [Unit(message, paragraph, separator, "demo")]
+        return [Unit(message, paragraph, separator, UnitKind.DEMO)]
     units: list[Unit] = []
     lines = paragraph.splitlines(keepends=True)
     for n, line in enumerate(lines):
         last = n == len(lines) - 1
         if _HEADER.match(line) or _LIST_ITEM.match(line) or not line.strip():
-            kind = "header" if _HEADER.match(line) else "sentence" if line.strip() else "blank"
+            kind = UnitKind.HEADER if _HEADER.match(line) else UnitKind.SENTENCE if line.strip() else UnitKind.BLANK
             body = line.rstrip("\n")
             units.append(Unit(message, body, line[len(body):] + (separator if last else ""), kind))
             continue
@@ -127,7 +138,7 @@ def _paragraph_units(message: int, paragraph: str, separator: str, cue: str | No
         for s, sentence in enumerate(sentences):
             body = sentence.rstrip()
             trail = sentence[len(body):] + (separator if last and s == len(sentences) - 1 else "")
-            units.append(Unit(message, body, trail, "sentence"))
+            units.append(Unit(message, body, trail, UnitKind.SENTENCE))
     return units
 
 
@@ -151,10 +162,10 @@ def instruction_units(lay: Layout) -> list[int]:
     """The instruction: the sentences and headers before the first demonstration or query."""
     out = []
     for i, unit in enumerate(lay.units):
-        if unit.kind in ("demo", "query"):
+        if unit.kind in (UnitKind.DEMO, UnitKind.QUERY):
             break
         out.append(i)
-    while out and lay.units[out[-1]].kind == "blank":
+    while out and lay.units[out[-1]].kind == UnitKind.BLANK:
         out.pop()
     return out
 
@@ -171,11 +182,11 @@ def with_instruction(lay: Layout, instruction: str) -> Layout:
         first, last = units[span[0]], units[span[-1]]
         same_message = span[-1] + 1 < len(units) and units[span[-1] + 1].message == last.message
         trail = "\n\n" if same_message else ""
-        new = Unit(first.message, instruction, trail, "sentence")
+        new = Unit(first.message, instruction, trail, UnitKind.SENTENCE)
         units[span[0]:span[-1] + 1] = [new]
     else:
         first_message = units[0].message if units else 0
-        units.insert(0, Unit(first_message, instruction, "\n\n", "sentence"))
+        units.insert(0, Unit(first_message, instruction, "\n\n", UnitKind.SENTENCE))
     return Layout(units=tuple(units), messages=lay.messages, query=lay.query, cue=lay.cue)
 
 
