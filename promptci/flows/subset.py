@@ -99,8 +99,7 @@ def refine(prompt_path: Path, results_paths: Sequence[Path]) -> RefineOutcome:
     runs = [run for path in results_paths for run in results.read(path)]
     s = prompt.settings.selection
     refined, records = subsets.refine(prompt, pool, subset, runs, source=subsets.results_source(results_paths),
-                                      threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation,
-                                      seed=s.seed)
+                                      settings=s)
     target = subsetfile.path_for(prompt)
     if records:
         subsetfile.write(target, refined)

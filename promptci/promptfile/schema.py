@@ -1,0 +1,218 @@
+"""The GitHub Models prompt format as `gh models eval` reads it (pkg/prompt in gh-models), plus `promptci:`.
+
+Keys gh does not know are kept aside (`ignored_keys`) and reported, types it refuses are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from ..settings import Settings
+
+FORMAT_HELP = "see 'Prompt files' in the README"
+
+
+def _go_string(value: Any) -> Any:
+    """A YAML scalar read into a Go string field: gh's YAML reader takes any scalar's text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (dict, list)):
+        raise ValueError("must be text, not a " + ("mapping" if isinstance(value, dict) else "list"))
+    return value
+
+
+def _go_number(kind: type) -> Any:
+    """A Go number field: YAML numbers only; true/false or quoted text are refused, as gh refuses them."""
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            shown = ("true/false" if isinstance(value, bool) else "text" if isinstance(value, str)
+                     else "a mapping" if isinstance(value, dict) else "a list")
+            raise ValueError(f"must be a number, not {shown} (gh refuses it too); write it unquoted")
+        if kind is int:
+            if value != value or value in (float("inf"), float("-inf")) or value != int(value):
+                raise ValueError("must be a whole number")
+            return int(value)
+        return float(value)
+    return BeforeValidator(check)
+
+
+GoStr = Annotated[str, BeforeValidator(_go_string)]
+GoInt = Annotated[int, _go_number(int)]
+GoFloat = Annotated[float, _go_number(float)]
+
+
+class _GitHubModel(BaseModel):
+    """GitHub Models fields: keys gh does not know are kept aside and reported as ignored, as gh ignores them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Message(_GitHubModel):
+    role: Literal["system", "user", "assistant"]
+    content: GoStr = ""  # gh reads a message without `content:` as an empty one (Go's zero value)
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _lower(cls, role: Any) -> Any:
+        return role.lower() if isinstance(role, str) else role
+
+
+class ModelParameters(_GitHubModel):
+    """gh reads maxTokens/temperature/topP; `max_tokens`/`top_p`, as GitHub's prompt editor writes them, are
+    honoured too (the camel-case spelling wins when both are given)."""
+
+    maxTokens: GoInt | None = Field(None, ge=1)
+    temperature: GoFloat | None = Field(None, ge=0.0, le=2.0)
+    topP: GoFloat | None = Field(None, gt=0.0, le=1.0)
+    max_tokens: GoInt | None = Field(None, ge=1)
+    top_p: GoFloat | None = Field(None, gt=0.0, le=1.0)
+
+    @property
+    def max_tokens_sent(self) -> int | None:
+        return self.maxTokens if self.maxTokens is not None else self.max_tokens
+
+    @property
+    def top_p_sent(self) -> float | None:
+        return self.topP if self.topP is not None else self.top_p
+
+
+STRING_KINDS = ("equals", "contains", "startsWith", "endsWith")
+"""gh's order: a string check with several conditions uses the first non-empty one."""
+
+
+class StringCheck(_GitHubModel):
+    equals: GoStr = ""
+    contains: GoStr = ""
+    startsWith: GoStr = ""
+    endsWith: GoStr = ""
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> "StringCheck":
+        if not self.conditions:
+            raise ValueError("needs one of equals, contains, startsWith, endsWith "
+                             "(gh fails such a check: 'no string evaluation criteria specified')")
+        return self
+
+    @property
+    def conditions(self) -> list[tuple[str, str]]:
+        return [(kind, getattr(self, kind)) for kind in STRING_KINDS if getattr(self, kind)]
+
+    @property
+    def condition(self) -> tuple[str, str]:
+        """The condition gh checks: the first non-empty one."""
+        return self.conditions[0]
+
+
+class JudgeChoice(_GitHubModel):
+    choice: GoStr
+    score: GoFloat
+
+
+class LLMJudge(_GitHubModel):
+    modelId: GoStr = Field(min_length=1)
+    prompt: GoStr
+    choices: list[JudgeChoice] = Field(default_factory=list)
+    systemPrompt: GoStr = ""
+
+
+EVALUATOR_KINDS = ("string", "llm", "uses")
+"""gh's order: an evaluator with several kinds runs the first one given."""
+
+
+class Evaluator(_GitHubModel):
+    name: GoStr = ""
+    string: StringCheck | None = None
+    llm: LLMJudge | None = None
+    uses: GoStr = ""
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> "Evaluator":
+        if not self.kinds:
+            raise ValueError("needs one of string, llm, uses (gh fails it: 'no evaluation method specified')")
+        return self
+
+    @property
+    def kinds(self) -> list[str]:
+        return [kind for kind in EVALUATOR_KINDS if getattr(self, kind)]
+
+    @property
+    def kind(self) -> str:
+        return self.kinds[0]
+
+
+class PromptSpec(_GitHubModel):
+    """Every field of the GitHub Models prompt format, plus `promptci:`."""
+
+    name: GoStr | None = None
+    description: GoStr | None = None
+    model: GoStr | None = None
+    modelParameters: ModelParameters = Field(default_factory=ModelParameters)
+    responseFormat: Literal["text", "json_object", "json_schema"] | None = None
+    jsonSchema: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    testData: list[dict[str, Any]] | None = None
+    evaluators: list[Evaluator] = Field(default_factory=list)
+    promptci: Settings = Field(default_factory=Settings)
+
+    @field_validator("modelParameters", "evaluators", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any, info: Any) -> Any:
+        """gh reads `key:` with no value as the empty value."""
+        return value if value is not None else ({} if info.field_name == "modelParameters" else [])
+
+    @field_validator("testData", mode="before")
+    @classmethod
+    def _string_keys(cls, rows: Any) -> Any:
+        """Row keys are strings in gh (a Go map[string]any): `1: x` is the key "1"."""
+        if isinstance(rows, list):
+            return [{str(k): v for k, v in row.items()} if isinstance(row, dict) else row for row in rows]
+        return rows
+
+    @field_validator("jsonSchema")
+    @classmethod
+    def _json_string(cls, text: str | None) -> str | None:
+        if text is not None:
+            try:
+                parsed = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"is not valid JSON ({exc})") from None
+            except RecursionError:
+                raise ValueError("is JSON nested too deeply") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("must be a JSON object")
+        return text
+
+    @model_validator(mode="after")
+    def _schema_when_needed(self) -> "PromptSpec":
+        if self.responseFormat == "json_schema":
+            if self.jsonSchema is None:
+                raise ValueError("responseFormat json_schema needs a jsonSchema")
+            parsed = json.loads(self.jsonSchema)
+            if "name" not in parsed or "schema" not in parsed:
+                raise ValueError("jsonSchema must be a JSON object with 'name' and 'schema'")
+        return self
+
+
+def ignored_keys(model: BaseModel, where: str) -> list[str]:
+    """Keys the file gives that gh does not read, with where they are (`version`, `messages[0].name`)."""
+    out = [f"{where}{key}" for key in (model.model_extra or {})]
+    for name in type(model).model_fields:
+        if name == "promptci":
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out += ignored_keys(value, f"{where}{name}.")
+        elif isinstance(value, list):
+            for i, entry in enumerate(value):
+                if isinstance(entry, BaseModel):
+                    out += ignored_keys(entry, f"{where}{name}[{i}].")
+    return out
