@@ -552,6 +552,8 @@ def _base_ref(args: argparse.Namespace, actions) -> str:
 
     if args.base:
         return args.base
+    if actions is not None and actions.group is not None:  # a merge queue: its candidate against the base it is on
+        return actions.group.base_sha
     if actions is not None and actions.pr is not None:
         parents = gitdiff.parents(str(args.repo), args.head)
         if len(parents) != 2:
