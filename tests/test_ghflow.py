@@ -213,3 +213,65 @@ def test_plan_and_shard_jobs_decide_but_never_post(tmp_path: Path, mode: str) ->
                             "IN_MODE": mode})
     output = (tmp_path / "output").read_text()
     assert proc.returncode == 0 and "shards<<" in output and '{"include": []}' in output, proc.stderr
+
+
+# ---- under act: the whole workflow on a pull request that changes no prompt --------------------------------
+
+def test_a_pull_request_without_prompt_changes_gets_only_the_promptci_status_under_act(tmp_path: Path) -> None:
+    """The shipped workflow, run by the real `act` runner: the precheck answers before the install step, and the
+    only request to GitHub is the `promptci` status (its time is measured in docs/github.md, not asserted)."""
+    from .test_action import WORKFLOW, _act, _event, _promptci, _workflow
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _promptci(repo)
+    _workflow(WORKFLOW, repo, lambda jobs: None)
+    demo.make_repo(repo)
+    _branch(repo, "docs", lambda r: (r / "NOTES.md").write_text("no prompt here\n"))
+    base, head = _git(repo, "rev-parse", "main"), _git(repo, "rev-parse", "docs")
+    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
+                   check=True)
+    event, payload = _event(tmp_path, base, head, "docs")
+    status = tools.fixture("post", f"/repos/{payload['repository']['full_name']}/statuses/{head}", 201,
+                           tools.openapi_example("status"))  # (its body names the run's URL, which the server rewrites)
+    with tools.fixtures_server(tmp_path / "scenarios", {"none": [status]}) as url:
+        api = tools.load_scenario(url, "none")
+        proc, records, messages = _act(repo, event, api, tmp_path / "home")
+        assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
+        assert f"status `promptci` set to success on {head[:12]}" in messages, messages[-4000:]
+        assert "Install promptci" not in messages.replace("Did any prompt change?", ""), messages[-4000:]
+        assert tools.consumed(api)  # exactly the one request
+
+
+def test_the_fork_post_job_sets_the_status_only_when_githubs_file_list_shows_no_prompt(tmp_path: Path) -> None:
+    # the fork's run found nothing to score and uploaded nothing; its word is not taken: GitHub's list of the
+    # pull request's files is judged against the prompt files of the trusted checkout (the default branch)
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    _git(repo, "checkout", "-q", "main")
+    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
+    head = "c" * 40
+    run_event["workflow_run"].update(event="pull_request", head_sha=head, head_branch="docs", pull_requests=[])
+    owner = run_event["workflow_run"]["head_repository"]["owner"]["login"]
+    name = run_event["repository"]["full_name"]
+    pull = tools.openapi_example("pull-request")
+    opened = {**pull, "number": 5, "head": {**pull["head"], "sha": head}}
+    files = tools.openapi_example("diff-entry-items")
+
+    def flow(changed: list[str]) -> list[dict]:
+        listed = [{**files[0], "filename": path} for path in changed]
+        return [tools.fixture("get", f"/repos/{name}/pulls?head={owner}%3Adocs&state=open", 200, [opened]),
+                tools.fixture("get", f"/repos/{name}/pulls/5", 200, opened),
+                tools.fixture("get", f"/repos/{name}/pulls/5/files?per_page=100&page=1", 200, listed)]
+
+    scenarios = {"docs": flow(["NOTES.md"]) + [_status(name, head, "success", overall.NO_CHANGE)],
+                 "pool": flow(["NOTES.md", "eval_sets/intent_recognition.jsonl"])}
+    with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
+        for scenario, changed in (("docs", "false"), ("pool", "true")):
+            (tmp_path / "output").unlink(missing_ok=True)
+            url = tools.load_scenario(server, scenario)
+            env = {**_env(tmp_path, run_event, "workflow_run", url), "IN_MODE": "merge",
+                   "IN_RESULTS": str(tmp_path / "no-artifact")}
+            proc = _precheck(repo, env)
+            assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr
+            assert (tmp_path / "output").read_text().split("\n")[1] == changed, scenario

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Mapping
@@ -34,6 +35,7 @@ PROMPT_SUFFIXES = (".prompt.yml", ".prompt.yaml")  # as gitdiff.PROMPT_SUFFIXES 
 SUBSET_SUFFIX = ".subset.yml"  # a subset file's default name (subsetfile.relative_path)
 POSTING_MODES = ("pr", "merge")  # the modes whose job may set statuses (plan and shard jobs only read)
 RETRIES = 4
+FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request, 100 a page
 
 
 def main(argv: list[str], environ: Mapping[str, str] = os.environ) -> int:
@@ -44,7 +46,10 @@ def main(argv: list[str], environ: Mapping[str, str] = os.environ) -> int:
         if mode in POSTING_MODES:
             return _post(environ, payload, "error", overall.CRASHED)
         return 0
-    unchanged = _plan_is_empty(environ.get("IN_PLAN", "")) if mode == "merge" else touches(event, payload) is False
+    if mode == "merge":  # the planner found no prompt, or (fork-post) GitHub's file list shows none
+        unchanged = _plan_is_empty(environ.get("IN_PLAN", "")) or _fork_post_unchanged(environ, payload)
+    else:
+        unchanged = touches(event, payload) is False
     _outputs(environ, {"changed": "false" if unchanged else "true"})
     if not unchanged:
         return 0
@@ -114,6 +119,9 @@ def _base(event: str, payload: dict) -> str | None:
         if head == group["head_sha"]:
             _git("cat-file", "-e", f"{group['base_sha']}^{{commit}}")
             return str(group["base_sha"])  # the queue's head descends from its base: their diff is the change
+    if event == "push" and head == payload["after"] and not payload.get("forced") and set(payload["before"]) != {"0"}:
+        _git("cat-file", "-e", f"{payload['before']}^{{commit}}")  # absent from a shallow clone: the full run
+        return str(payload["before"])  # (the warm job on the default branch: nothing to warm when no prompt changed)
     return None
 
 
@@ -125,14 +133,17 @@ def _plan_is_empty(plan: str) -> bool:
         return False
 
 
+class GitHubError(Exception):
+    """GitHub refused or could not be reached, after retries."""
+
+
 def _post(environ: Mapping[str, str], payload: dict, state: str, description: str) -> int:
     """Set the `promptci` status on this event's commit, retrying GitHub's faults; 3 when it cannot be set."""
     sha = status_sha(environ.get("GITHUB_EVENT_NAME", ""), payload)
-    token = environ.get("PROMPTCI_GITHUB_TOKEN") or environ.get("GITHUB_TOKEN") or ""
     pr = payload.get("pull_request") or {}
     head_repo = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
-    repo = environ.get("GITHUB_REPOSITORY") or (payload.get("repository") or {}).get("full_name", "")
-    if not sha or not token or not repo:
+    repo = _repo(environ, payload)
+    if not sha or not _token(environ) or not repo:
         print(f"::warning title=promptci::no `{overall.CONTEXT}` status set: no commit, token or repository")
         return 0
     if pr and head_repo != ((pr.get("base") or {}).get("repo") or {}).get("full_name"):
@@ -143,28 +154,76 @@ def _post(environ: Mapping[str, str], payload: dict, state: str, description: st
     run_id = environ.get("GITHUB_RUN_ID")
     if run_id:
         body["target_url"] = f"{environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{repo}/actions/runs/{run_id}"
-    url = f"{environ.get('GITHUB_API_URL', 'https://api.github.com').rstrip('/')}/repos/{repo}/statuses/{sha}"
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json, application/json",
+    try:
+        _api(environ, "POST", f"/repos/{repo}/statuses/{sha}", body)
+    except GitHubError as exc:
+        print(f"::error title=promptci::{exc} (the `{overall.CONTEXT}` status needs `statuses: write` in the job's "
+              "permissions; re-run the job)")
+        return 3
+    print(f"promptci: status `{overall.CONTEXT}` set to {state} on {sha[:12]}")
+    return 0
+
+
+def _fork_post_unchanged(environ: Mapping[str, str], payload: dict) -> bool:
+    """The trusted fork-post job got no results because the pull request's run found no prompt changed: true only
+    when GitHub's own list of the pull request's files touches no prompt file of this checkout (the default
+    branch). The run's word is never taken: an untrusted run could skip anything."""
+    results = environ.get("IN_RESULTS", "")
+    run = payload.get("workflow_run") or {}
+    if not results or any(Path(results).glob("*/results.json")) or run.get("event") != "pull_request":
+        return False
+    repo, head = _repo(environ, payload), str(run.get("head_sha", ""))
+    try:
+        numbers = [p["number"] for p in run.get("pull_requests") or []]
+        if not numbers:  # a fork's run lists none: find the open pull request whose head is this commit
+            owner = ((run.get("head_repository") or {}).get("owner") or {}).get("login", "")
+            query = urllib.parse.urlencode({"head": f"{owner}:{run.get('head_branch', '')}", "state": "open"})
+            numbers = [p["number"] for p in _api(environ, "GET", f"/repos/{repo}/pulls?{query}")
+                       if p["head"]["sha"] == head]
+        if len(numbers) != 1 or _api(environ, "GET", f"/repos/{repo}/pulls/{numbers[0]}")["head"]["sha"] != head:
+            return False
+        files: list[str] = []
+        for page in range(1, FILE_PAGES + 1):
+            answer = _api(environ, "GET", f"/repos/{repo}/pulls/{numbers[0]}/files?per_page=100&page={page}")
+            files += [name for f in answer for name in (f["filename"], f.get("previous_filename")) if name]
+            if len(answer) < 100:
+                return not touches_prompts(files)
+        return False  # GitHub lists at most 3,000 files: beyond that it cannot be told
+    except (GitHubError, KeyError, TypeError, IndexError) as exc:
+        print(f"::warning title=promptci::could not confirm that the pull request changes no prompt: {exc}")
+        return False
+
+
+def _api(environ: Mapping[str, str], method: str, path: str, body: dict | None = None):
+    """One REST call, retried on 5xx, 429 and refused connections; its JSON answer."""
+    url = f"{environ.get('GITHUB_API_URL', 'https://api.github.com').rstrip('/')}{path}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, method=method, headers={
+        "Authorization": f"Bearer {_token(environ)}", "Accept": "application/vnd.github+json, application/json",
         "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "promptci-precheck", "Content-Type": "application/json"})
+    reason = ""
     for attempt in range(RETRIES + 1):
         wait = min(2.0 ** attempt, 30.0)
         try:
-            with urllib.request.urlopen(request, timeout=30):
-                print(f"promptci: status `{overall.CONTEXT}` set to {state} on {sha[:12]}")
-                return 0
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.loads(answer.read() or b"null")
         except urllib.error.HTTPError as exc:
             reason = f"{exc.code} {exc.reason}"
             if exc.code not in (429, 500, 502, 503, 504):
                 break
             wait = float(exc.headers.get("retry-after") or wait)
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
             reason = f"unreachable ({type(exc).__name__})"
         if attempt < RETRIES:
             time.sleep(wait)
-    print(f"::error title=promptci::GitHub POST /repos/{repo}/statuses/{sha[:12]}: {reason} (the `{overall.CONTEXT}` "
-          "status needs `statuses: write` in the job's permissions; re-run the job)")
-    return 3
+    raise GitHubError(f"GitHub {method} {path.split('?')[0]}: {reason}")
+
+
+def _token(environ: Mapping[str, str]) -> str:
+    return environ.get("PROMPTCI_GITHUB_TOKEN") or environ.get("GITHUB_TOKEN") or ""
+
+
+def _repo(environ: Mapping[str, str], payload: dict) -> str:
+    return environ.get("GITHUB_REPOSITORY") or (payload.get("repository") or {}).get("full_name", "")
 
 
 def _git(*args: str) -> str:
