@@ -275,3 +275,33 @@ def test_the_fork_post_job_sets_the_status_only_when_githubs_file_list_shows_no_
             proc = _precheck(repo, env)
             assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr
             assert (tmp_path / "output").read_text().split("\n")[1] == changed, scenario
+
+
+def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -> None:
+    import yaml
+
+    restores, saves = [], []
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        flow = yaml.safe_load(path.read_text())
+        on = flow[True]  # YAML 1.1 reads the key `on` as true
+        if "pull_request" in on:
+            assert not (on["pull_request"] or {}).get("paths"), f"{path.name}: a paths filter leaves the check pending"
+            if path.name != "promptci-fork-run.yml":  # (a fork pair's post job sets the status)
+                assert "merge_group" in on, f"{path.name}: a merge queue would wait for ever"
+        for job in flow["jobs"].values():
+            for step in job.get("steps", []):
+                uses = step.get("uses", "")
+                assert not uses.startswith("actions/cache@"), f"{path.name}: saves only when the job succeeds"
+                if uses.startswith("actions/cache/restore@"):
+                    restores.append(step["with"])
+                if uses.startswith("actions/cache/save@"):
+                    saves.append(step["with"])
+                    assert step["if"].startswith("always() && steps.promptci.outputs.changed == 'true'"), path.name
+                if "actions/checkout" in uses and "merge_group" in on:
+                    assert "merge_group" in str(step["with"]["fetch-depth"]), path.name  # whole history there
+    assert restores and len(restores) == len(saves)
+    prefix = "promptci-calls-${{ runner.os }}-"
+    paths = {w["path"] for w in restores + saves}
+    assert len(paths) == 1 and "/models" not in paths.pop()  # one cache version everywhere; no model weights
+    assert all(w["restore-keys"] == prefix and w["key"].startswith(prefix + "${{ github.run_id }}") for w in restores)
+    assert [w["key"] for w in restores] == [w["key"] for w in saves]  # each run saves what it restored under a new key
