@@ -322,13 +322,13 @@ def _cmd_refine(args: argparse.Namespace) -> int:
     runs = [run for path in args.results for run in results.read(path)]
     s = prompt.settings.selection
     refined, records = subsets.refine(prompt, pool, subset, runs, source=subsets.results_source(args.results),
-                                      threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation,
-                                      seed=s.seed)
+                                      settings=s)
     target = subsetfile.path_for(prompt)
-    if not records:
-        out.print(f"{target}: no redundant items among {len(subset.items)} (threshold {s.threshold}); unchanged")
-        return EXIT_OK
     subsetfile.write(target, refined)
+    if not records:
+        out.print(f"{target}: no redundant items among {len(subset.items)} (threshold {s.threshold}, judged on at "
+                  f"least {s.min_prompts} prompts; the ledger holds {len(refined.evidence.prompts)}); scores recorded")
+        return EXIT_OK
     out.print(f"rewrote {target}: replaced {len(records)} of {len(subset.items)} items")
     for record in records:
         out.print(f"  - {record['why']}")
