@@ -306,7 +306,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
         subset = subsets.select(prompt, pool, choice)
         subsetfile.write(target, subset)
         kinds = ", ".join(f"{sum(e.why.startswith(k) for e in subset.items)} {k}"
-                          for k in ("boundary", "representative", "random") if any(e.why.startswith(k) for e in subset.items))
+                          for k in ("boundary", "representative", "random", "fallback")
+                          if any(e.why.startswith(k) for e in subset.items))
         out.print(f"wrote {target}: {len(subset.items)} of {len(pool)} items ({kinds}), method {choice.method}, "
                   f"seed {choice.seed}, {time.perf_counter() - started:.1f} s")
     return EXIT_GATE_FAILED if stale else EXIT_OK

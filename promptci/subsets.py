@@ -100,11 +100,11 @@ def select(prompt: PromptFile, pool: Pool, choice: Choice) -> Subset:
     if problem:
         strata = answer_strata(pool, choice.size)
         how = "stratified by expected answer" if strata else "at random (seeded)"
-        warn(f"{pool.path or prompt.path}: the embeddings cannot tell the items apart: {problem}; chose "
-             f"{choice.size} items {how} instead of {choice.method} (fix: set promptci.embedding_model to an "
-             f"embedding model that reads these inputs)")
+        warn(f"{pool.path or prompt.path}: the embeddings cannot tell the items apart ({problem}: emoji, some "
+             f"scripts and code read as unknown words); chose {choice.size} items {how} instead of {choice.method} "
+             f"(fix: set promptci.embedding_model to an embedding model that reads these inputs)")
         selector = StratifiedSelector(size=choice.size, random_state=choice.seed,
-                                      note=f"fallback {how}, weak embeddings ({problem}): ").fit(vectors, strata)
+                                      note=f"fallback {how}; weak embeddings: {problem}; ").fit(vectors, strata)
     else:
         selector = make_selector(choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters,
                                  random_state=choice.seed).fit(vectors)

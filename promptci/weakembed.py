@@ -36,5 +36,5 @@ def weakness(texts: Sequence[str], vectors: np.ndarray, need: int, model: str) -
     found = distinct_vectors(vectors, need)
     if found < need:
         return (f"{model} gives {found} distinct vector{'s' if found != 1 else ''} for {distinct_texts} different "
-                f"input texts (emoji, another script or code it cannot read), fewer than the {need} needed")
+                f"input texts, fewer than the {need} needed")
     return None
