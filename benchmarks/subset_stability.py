@@ -15,7 +15,7 @@ Two refreshes, each promptci's own code:
 Measured after every pull request: churn (items replaced ÷ 20) and fidelity, Kendall τ between the 24 prompts'
 accuracies on the subset and on all 300 items. Nothing here is tuned: the settings are promptci's defaults.
 
-    python benchmarks/subset_stability.py [--tasks intent_recognition ruin_names social_support] [--seeds 0 1 2]
+    python benchmarks/subset_stability.py [--tasks intent_recognition ruin_names social_support] [--seeds 0 1 2 3 4 5 6 7 8]
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def summarise(runs: list[dict]) -> dict:
                 "tau_after_5": statistics.mean(r["tau"][5] for r in mine),
                 "tau_after_10": statistics.mean(r["tau"][-1] for r in mine),
                 "tau_min": statistics.mean(min(r["tau"]) for r in mine),
+                "tau_change_sd": statistics.stdev(r["tau"][-1] - r["tau"][0] for r in mine) if len(mine) > 1 else 0.0,
                 "items_replaced_in_10": statistics.mean(sum(r["churn"]) * SIZE for r in mine),
             }
     return out
@@ -136,18 +137,18 @@ def summarise(runs: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=TASKS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(range(9)))
     args = parser.parse_args()
     runs = [run_sequence(t, s, refresh) for t in args.tasks for s in args.seeds for refresh in ("old", "new")]
     summary = summarise(runs)
     print("| task | refresh | churn per PR, mean (max) | PRs with churn > 10% | τ start | τ after 5 | τ after 10 "
-          "| items replaced in 10 PRs |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| τ change (SD over runs) | items replaced in 10 PRs |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for key, s in summary.items():
         task, refresh = key.split("/")
         print(f"| {task} | {refresh} | {s['churn_mean']:.1%} ({s['churn_max']:.0%}) | {s['prs_over_10pct']:.0%} | "
               f"{s['tau_start']:.2f} | {s['tau_after_5']:.2f} | {s['tau_after_10']:.2f} | "
-              f"{s['items_replaced_in_10']:.1f} |")
+              f"{s['tau_after_10'] - s['tau_start']:+.2f} ({s['tau_change_sd']:.2f}) | {s['items_replaced_in_10']:.1f} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     settings = SelectionSettings()
     (RESULTS / "subset_stability.json").write_text(json.dumps(
