@@ -15,7 +15,7 @@ Two refreshes, each promptci's own code:
 Measured after every pull request: churn (items replaced ÷ 20) and fidelity, Kendall τ between the 24 prompts'
 accuracies on the subset and on all 300 items. Nothing here is tuned: the settings are promptci's defaults.
 
-    python benchmarks/subset_stability.py [--tasks intent_recognition ruin_names social_support] [--seeds 0 1 2 3 4 5 6 7 8]
+    python benchmarks/subset_stability.py [--tasks intent_recognition ruin_names social_support] [--seeds 0 1 2 ...]  # 0-8
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import json
 import random
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ from promptci import promptfile, subsets  # noqa: E402
 from promptci.results import ItemResult  # noqa: E402
 from promptci.selection import Refiner  # noqa: E402
 from promptci.settings import SelectionSettings  # noqa: E402
+from promptci.subsetfile import Entry, Refinement  # noqa: E402
 
 PULL_REQUESTS, SIZE, OPTIMIZER_CANDIDATES = 10, 20, 4
 TASKS = ["intent_recognition", "ruin_names", "social_support"]
@@ -108,9 +110,8 @@ def old_refresh(prompt, pool, subset, by_run: list[dict], seed: int):
         return subset, 0
     pool_ids = [item.id for item in pool.items]
     records = subsets.replacement_records(swaps, pool_ids, "pearson")
-    items = tuple(subsets.Entry(id=pool_ids[r], why="") for r in rows)
-    history = subset.history + (subsets.Refinement(source="old", replaced=tuple(records)),)
-    from dataclasses import replace
+    items = tuple(Entry(id=pool_ids[r], why="") for r in rows)
+    history = subset.history + (Refinement(source="old", replaced=tuple(records)),)
     return replace(subset, items=items, history=history), len(swaps)
 
 
@@ -148,7 +149,8 @@ def main() -> None:
         task, refresh = key.split("/")
         print(f"| {task} | {refresh} | {s['churn_mean']:.1%} ({s['churn_max']:.0%}) | {s['prs_over_10pct']:.0%} | "
               f"{s['tau_start']:.2f} | {s['tau_after_5']:.2f} | {s['tau_after_10']:.2f} | "
-              f"{s['tau_after_10'] - s['tau_start']:+.2f} ({s['tau_change_sd']:.2f}) | {s['items_replaced_in_10']:.1f} |")
+              f"{s['tau_after_10'] - s['tau_start']:+.2f} ({s['tau_change_sd']:.2f}) | "
+              f"{s['items_replaced_in_10']:.1f} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     settings = SelectionSettings()
     (RESULTS / "subset_stability.json").write_text(json.dumps(

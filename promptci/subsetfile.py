@@ -4,8 +4,9 @@ The file names the pool (path relative to the subset file, sha256, size), the em
 method with its parameters and seed, one entry per item with *why* it is there (and a preview of its
 text for the reviewer), the history of refinements, and the evidence ledger: which prompts (by sha256
 prefix) got each item right (1) or wrong (0) or did not score it (.), at most EVIDENCE_PROMPTS of them,
-the newest kept. Stage 2 judges redundancy from that ledger as the base revision committed it. promptci writes it atomically, with no
-timestamps, so the same inputs give the same bytes; it never names an id that is not in the pool.
+the newest kept. Stage 2 judges redundancy from that ledger as the base revision committed it.
+promptci writes it atomically, with no timestamps, so the same inputs give the same bytes; it never
+names an id that is not in the pool.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class Evidence:
     def matrix(self, ids: list[str]) -> np.ndarray:
         """One row per item, one column per prompt: 1.0, 0.0 or NaN (not scored)."""
         value = {"1": 1.0, "0": 0.0, ".": np.nan}
-        return np.array([[value[c] for c in self.row(i)] for i in ids], dtype=float).reshape(len(ids), len(self.prompts))
+        rows = [[value[c] for c in self.row(i)] for i in ids]
+        return np.array(rows, dtype=float).reshape(len(ids), len(self.prompts))
 
 
 @dataclass(frozen=True)

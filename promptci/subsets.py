@@ -203,7 +203,8 @@ def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_prompt: Map
     return replace(refined, evidence=recorded.merged({}, refined.ids)), records
 
 
-def evidence_columns(ids: Sequence[str], by_prompt: Mapping[str, Mapping[str, ItemResult]]) -> dict[str, dict[str, str]]:
+def evidence_columns(ids: Sequence[str],
+                     by_prompt: Mapping[str, Mapping[str, ItemResult]]) -> dict[str, dict[str, str]]:
     """One ledger column per prompt (sha256 prefix): 1 for a score of at least 0.5, else 0, for the items it scored.
     Prompts that scored the items exactly as an earlier one did add no evidence and are left out."""
     columns: dict[str, dict[str, str]] = {}
