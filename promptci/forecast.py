@@ -56,7 +56,8 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
             extra += _optimizer_calls(n, head.settings.optimizer.steps if steps is None else steps,
                                       head.settings.optimizer.attempts)
         if refresh:
-            extra += 2 * math.ceil(head.settings.selection.replace_share * n)
+            extra += 2 * min(head.settings.selection.max_replacements,
+                             math.ceil(head.settings.selection.replace_share * n))
         if max_calls is not None:
             extra = max(0, min(extra, max_calls - compare))  # the budget never cuts the comparison
         calls += compare + extra
