@@ -173,13 +173,13 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
         progress.note(f"{change.path}: looking for a better prompt, starting from head (optimizer "
                       f"{options.optimizer_model or head.settings.optimizer.model or result.model}; "
                       f"{budget.describe()} so far)")
-        # the PR flow judges the suggestion on the subset: no held-out slice. The refresh comes before
-        # the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
+        # the suggestion is judged on a held-out slice the optimizer never sees (optimize.job). The refresh comes
+        # before the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
         budget.reserved = 2 * math.ceil(head.settings.selection.replace_share * len(ids)) if options.refresh else 0
         try:
             with _timed(result, "optimize"):
-                result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0,
-                                            refresh=False, subset=ids, task_model=options.model,
+                result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=None,
+                                            holdout_always=False, refresh=False, subset=ids, task_model=options.model,
                                             optimizer_model=options.optimizer_model)
         finally:
             budget.reserved = 0

@@ -26,6 +26,7 @@ from .settings import GateSettings
 from .stats import compare
 
 if TYPE_CHECKING:  # the pipeline imports the models and embeddings: not needed to read or render results
+    from .optimize.job import Job
     from .pipeline import PRResult, PromptResult
 
 FORMAT = "promptci.pr/1"
@@ -164,11 +165,24 @@ class Attempt(Model):
     why: str
 
 
+class PoolDemo(Model):
+    """A demonstration of the suggested prompt that is a pool item: left out of every score of the suggestion."""
+
+    item: str
+    text: str
+    where: Literal["subset", "held-out", "training"]
+
+
 class Optimizer(Model):
     improved: bool
     stopped: str
     steps_done: Count
-    subset_score: SubsetScore
+    subset_score: SubsetScore  # on the subset it was tuned on (pool demonstrations out)
+    subset_score_items: Count | None = None  # how many subset items that is (None: an older file)
+    holdout_score: SubsetScore | None = None  # on items the optimizer never saw; None: not scored (holdout_note)
+    holdout_items: Count = 0
+    holdout_note: str = ""
+    pool_demos: list[PoolDemo] = Field(default_factory=list)
     score_after_step: list[Unit]
     best_text: str
     diff: str
@@ -419,11 +433,24 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
         "base": {i: asdict(r) for i, r in p.base.items()}, "head": {i: asdict(r) for i, r in p.head.items()},
         "optimizer": None if job is None else {
             "improved": job.outcome.improved, "stopped": job.outcome.stopped, "steps_done": job.outcome.steps_done,
-            "subset_score": {"head": job.outcome.initial_on_final, "best": job.outcome.best_score},
+            **_honest(job),
             "score_after_step": job.outcome.score_after_step, "best_text": job.outcome.best_text,
             "diff": job.outcome.diff("head", "suggested") if job.outcome.improved else "",
             "attempts": [asdict(a) for a in job.outcome.attempts]},
     }
+
+
+def _honest(job: Job) -> dict[str, Any]:
+    """The suggestion's scores as the report gives them: held-out beside subset, pool demonstrations left out."""
+    o = job.outcome
+    honest = job.subset_best is not None and job.subset_initial is not None
+    subset = {"head": job.subset_initial, "best": job.subset_best} if honest else \
+        {"head": o.initial_on_final, "best": o.best_score}
+    held = all(s is not None and not math.isnan(s) for s in (job.holdout_initial, job.holdout_best))
+    return {"subset_score": subset, "subset_score_items": len(job.subset_items) if honest else None,
+            "holdout_score": {"head": job.holdout_initial, "best": job.holdout_best} if held else None,
+            "holdout_items": len(job.holdout_items) if held else 0, "holdout_note": job.holdout_note,
+            "pool_demos": [asdict(d) for d in job.pool_demos]}
 
 
 def _patch(path: str, old: str | None, new: str | None) -> str:

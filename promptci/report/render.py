@@ -130,6 +130,9 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
     suggestion = None
     if o and o.improved:
         suggestion = {"diff": o.diff, "head": o.subset_score.head, "best": o.subset_score.best,
+                      "subset_items": o.subset_score_items if o.subset_score_items is not None else p.subset_items,
+                      "holdout": o.holdout_score, "holdout_items": o.holdout_items,
+                      "holdout_note": o.holdout_note or "not scored", "pool_demos": o.pool_demos,
                       "steps": o.steps_done, "text": o.best_text, "chart": _chart(o.score_after_step)}
     subset = p.subset
     commit = publication.get("commits", {}).get(subset.path)
