@@ -104,6 +104,7 @@ class PRResult:
     cost_usd: float
     wall_s: float
     budget: str
+    forecast: forecast.Forecast | None = None  # what was forecast before scoring, for the report to set against
 
 
 async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client: ModelClient,
@@ -112,9 +113,10 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     which judge it (see the module's docstring)."""
     started = time.perf_counter()
     budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
-    progress.note(forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh,
-                                    steps=options.steps, model=options.model, subset_size=options.subset_size,
-                                    max_calls=options.max_calls).describe())
+    planned = forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh, steps=options.steps,
+                                model=options.model, subset_size=options.subset_size, max_calls=options.max_calls,
+                                optimizer_model=options.optimizer_model)
+    progress.note(planned.describe())
     results = []
     for n, change in enumerate(changes, 1):
         with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
@@ -129,7 +131,7 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     c = client.counters
     return PRResult(prompts=results, verdict=verdict, calls=c.calls, cache_hits=c.cache_hits,
                     prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, cost_usd=c.cost_usd,
-                    wall_s=time.perf_counter() - started, budget=budget.describe())
+                    wall_s=time.perf_counter() - started, budget=budget.describe(), forecast=planned)
 
 
 async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,

@@ -82,6 +82,17 @@ class Usage(Model):
     budget: str
 
 
+class Forecast(Model):
+    """What the run forecast before scoring (forecast.py): model calls expected and at most, and dollars (None:
+    a model it calls has no known price); `price` says what is known of each model's price."""
+
+    calls: Count
+    max_calls: Count
+    usd: Seconds | None
+    max_usd: Seconds | None
+    price: str
+
+
 class Change(Model):
     status: Literal["added", "modified", "deleted", "renamed", "inputs"]
     old_path: str | None
@@ -256,6 +267,7 @@ class PRResults(Model):
     pull_request: PullRequestRef | None = None  # which pull request the run tested (in Actions)
     shard: ShardId | None = None  # the shard of `promptci plan` this run gated (sharded workflows)
     plan: dict[ShardId, list[str]] | None = None  # with a shard: every planned shard id -> its prompts
+    forecast: Forecast | None = None  # the calls and dollars forecast before scoring (None: an older file)
 
     @model_validator(mode="after")
     def _shard_has_its_plan(self) -> "PRResults":
@@ -270,7 +282,8 @@ def from_pipeline(result: PRResult) -> PRResults:
         usage={"calls": result.calls, "cache_hits": result.cache_hits, "prompt_tokens": result.prompt_tokens,
                "completion_tokens": result.completion_tokens, "cost_usd": result.cost_usd, "wall_s": result.wall_s,
                "budget": result.budget},
-        prompts=[_prompt(p) for p in result.prompts]), strict=False)
+        prompts=[_prompt(p) for p in result.prompts],
+        forecast=result.forecast.data() if result.forecast is not None else None), strict=False)
 
 
 def dump(data: PRResults) -> str:
@@ -414,8 +427,22 @@ def merge(parts: list[PRResults]) -> PRResults:
     verdict = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
     pulls = {part.pull_request for part in parts if part.pull_request}
     return PRResults(format=FORMAT, verdict=Verdict(status=verdict.status, reason=verdict.reason),
-                     usage=Usage(**usage), prompts=prompts,
+                     usage=Usage(**usage), prompts=prompts, forecast=_merged_forecast(parts),
                      pull_request=pulls.pop() if len(pulls) == 1 else None)  # the shards of one pull request's run
+
+
+def _merged_forecast(parts: list[PRResults]) -> Forecast | None:
+    """The shards' forecasts added up (None unless every shard has one)."""
+    if any(part.forecast is None for part in parts):
+        return None
+    forecasts = [part.forecast for part in parts if part.forecast is not None]
+
+    def total(key: str) -> Any:
+        values = [getattr(f, key) for f in forecasts]
+        return None if any(v is None for v in values) else sum(values)
+
+    return Forecast(calls=total("calls"), max_calls=total("max_calls"), usd=total("usd"), max_usd=total("max_usd"),
+                    price="; ".join(dict.fromkeys(p for f in forecasts for p in f.price.split("; ") if p)))
 
 
 def _prompt(p: PromptResult) -> dict[str, Any]:

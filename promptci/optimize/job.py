@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .. import subsetfile, subsets
-from ..budget import Budget
+from ..budget import Budget, holdout_size
 from ..errors import InfraError
 from ..evalset import Pool
 from ..llm import ModelClient
@@ -65,7 +65,7 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
     seed = settings.selection.seed if seed is None else seed
     ids, source = (list(subset), "given") if subset is not None else subset_ids(prompt, pool)
     wanted = settings.optimizer.holdout if holdout is None else holdout
-    split = make_split(pool, ids, holdout=holdout_size(wanted, budget), seed=seed)
+    split = make_split(pool, ids, holdout=holdout_size(wanted, budget.left), seed=seed)
     style = style_for(optimizer_model, settings.optimizer.style)
     search = DualPhase(client, budget, settings=settings.optimizer, selection=settings.selection,
                        task_model=task_model, optimizer_model=optimizer_model, style=style, refresh=refresh,
@@ -115,15 +115,6 @@ async def judge_suggestion(job: Job, prompt: PromptFile, pool: Pool, client: Mod
             job.holdout_items = kept
         except InfraError as exc:
             outcome.fault = f"model unreachable while scoring the held-out slice: {exc}"
-
-
-def holdout_size(wanted: int, budget: Budget) -> int:
-    """The held-out slice's size: as asked, but under a call limit at most half the calls left (two per item,
-    the input prompt's and the suggestion's), so that the search keeps the other half."""
-    if budget.max_calls is None:
-        return wanted
-    left = max(0, budget.max_calls - budget.calls - budget.reserved)
-    return min(wanted, left // 4)
 
 
 async def _mean(prompt: PromptFile, pool: Pool, items: list, client: ModelClient, model: str) -> float:
