@@ -41,12 +41,12 @@ class Budget:
 
     @contextmanager
     def keeping_back(self, calls: int) -> Iterator[None]:
-        """While in the block, `calls` are kept back for later work of higher priority."""
-        self.reserved = calls
+        """While in the block, `calls` more are kept back for later work of higher priority."""
+        self.reserved += calls
         try:
             yield
         finally:
-            self.reserved = 0
+            self.reserved -= calls
 
     def allows(self, calls: int) -> bool:
         """Whether up to `calls` more uncached calls fit in what is left (less what is reserved)."""
@@ -59,6 +59,11 @@ class Budget:
                 return False
         return True
 
+    @property
+    def left(self) -> int | None:
+        """Calls left under the limit, less what is reserved (None: no call limit)."""
+        return None if self.max_calls is None else max(0, self.max_calls - self.calls - self.reserved)
+
     def describe(self) -> str:
         limits = []
         if self.max_calls is not None:
@@ -66,3 +71,9 @@ class Budget:
         if self.max_usd is not None:
             limits.append(f"${self.usd:.4f} of ${self.max_usd:.2f}")
         return ", ".join(limits) or f"{self.calls} calls, no limit"
+
+
+def holdout_size(wanted: int, calls_left: int | None) -> int:
+    """Items for the optimizer's held-out check: as asked, but under a call limit at most half the calls left
+    (two per item, the input prompt's and the suggestion's), so that the search keeps the other half."""
+    return wanted if calls_left is None else min(wanted, calls_left // 4)

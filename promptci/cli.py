@@ -123,8 +123,10 @@ def _cmd_refine(args: argparse.Namespace) -> int:
 
     refined = subset.refine(args.prompt, args.results)
     if not refined.records:
-        out.print(f"{refined.target}: no redundant items among {refined.size} (threshold {refined.threshold}); "
-                  "unchanged")
+        s = refined.settings
+        out.print(f"{refined.target}: no redundant items among {refined.size} (threshold {s.threshold}, judged on at "
+                  f"least {s.min_prompts} prompts; the ledger holds {len(refined.refined.evidence.prompts)}); "
+                  "scores recorded")
         return refined.exit_code
     out.print(f"rewrote {refined.target}: replaced {len(refined.records)} of {refined.size} items")
     for record in refined.records:

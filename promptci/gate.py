@@ -13,17 +13,10 @@ tolerance fails, so a regression never passes for want of evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from .settings import GateSettings
 from .stats import Comparison
-
-class Status(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    UNDECIDED = "undecided"  # more items are needed
-    NEUTRAL = "neutral"  # not gated: the prompt has no items to score (it never fails a run, never claims a pass)
-
+from .verdicts import Status
 
 PASS, FAIL, UNDECIDED, NEUTRAL = Status.PASS, Status.FAIL, Status.UNDECIDED, Status.NEUTRAL
 

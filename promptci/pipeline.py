@@ -100,6 +100,7 @@ class PRResult:
     usage: Counters
     wall_s: float
     budget: str
+    forecast: forecast.Forecast | None = None  # what was forecast before scoring, for the report to set against
 
 
 async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client: ModelClient,
@@ -108,9 +109,10 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     which judge it (see the module's docstring)."""
     started = time.perf_counter()
     budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
-    progress.note(forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh,
-                                    steps=options.steps, model=options.model, subset_size=options.subset_size,
-                                    max_calls=options.max_calls).describe())
+    planned = forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh, steps=options.steps,
+                                model=options.model, subset_size=options.subset_size, max_calls=options.max_calls,
+                                optimizer_model=options.optimizer_model)
+    progress.note(planned.describe())
     results = []
     for n, change in enumerate(changes, 1):
         with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
@@ -123,11 +125,11 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
 
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
     return PRResult(prompts=results, verdict=verdict, usage=replace(client.counters),
-                    wall_s=time.perf_counter() - started, budget=budget.describe())
+                    wall_s=time.perf_counter() - started, budget=budget.describe(), forecast=planned)
 
 
 async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
-               options: Options) -> PromptResult:
+                        options: Options) -> PromptResult:
     result = PromptResult(change=change)
     if change.new_text is None:
         result.verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
@@ -167,12 +169,13 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
         progress.note(f"{change.path}: looking for a better prompt, starting from head (optimizer "
                       f"{options.optimizer_model or head.settings.optimizer.model or result.model}; "
                       f"{budget.describe()} so far)")
-        # the PR flow judges the suggestion on the subset: no held-out slice. The refresh comes before
-        # the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
-        kept = 2 * math.ceil(head.settings.selection.replace_share * len(ids)) if options.refresh else 0
+        # the suggestion is judged on a held-out slice the optimizer never sees (optimize.job). The refresh comes
+        # before the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
+        s = head.settings.selection
+        kept = 2 * min(s.max_replacements, math.ceil(s.replace_share * len(ids))) if options.refresh else 0
         with budget.keeping_back(kept), _timed(result, "optimize"):
-            result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0,
-                                        refresh=False, subset=ids, task_model=options.model,
+            result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=None,
+                                        holdout_always=False, refresh=False, subset=ids, task_model=options.model,
                                         optimizer_model=options.optimizer_model)
         if result.job.outcome.fault:
             raise result.job.outcome.fault
@@ -295,7 +298,7 @@ def _committed(prompt: promptfile.PromptFile, pool: Pool) -> tuple[str | None, S
 
 
 async def _score_into(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], into: dict[str, ItemResult],
-                 client: ModelClient, which: str, model: str | None) -> None:
+                      client: ModelClient, which: str, model: str | None) -> None:
     todo = [i for i in items if i.id not in into]
     if not todo:
         return
@@ -307,14 +310,15 @@ async def _score_into(prompt: promptfile.PromptFile, pool: Pool, items: list[Ite
 
 def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: PromptResult,
              budget: Budget) -> tuple[Subset, list[dict]]:
-    """IPOMP stage 2 once, on every prompt scored in this run: base, head and the optimizer's candidates."""
-    runs = [result.base, result.head] + (result.job.outcome.scored if result.job else [])
-    refined, records = subsets.refine_subset(
-        prompt, pool, subset, runs, source=lambda n: f"promptci pr: stage 2 on {n} prompts scored in this run",
-        settings=prompt.settings.selection)
-    if not records or not budget.allows(2 * len(records)):
-        return subset, []
-    return refined, records
+    """IPOMP stage 2 once: every prompt scored in this run (base, head, the optimizer's candidates) goes into the
+    subset's evidence ledger; the ledger as the base committed it decides what is replaced (subsets.refine_scores)."""
+    s = prompt.settings.selection
+    scored = {result.hashes.get("base", ""): result.base, result.hashes["head"]: result.head,
+              **(result.job.outcome.scored if result.job else {})}
+    cap = s.max_replacements if budget.allows(2 * s.max_replacements) else 0  # new items are scored by base and head
+    return subsets.refine_scores(prompt, pool, subset, {sha: r for sha, r in scored.items() if sha and r},
+                                 source="promptci pr: stage 2 on the subset file's evidence ledger",
+                                 settings=s.model_copy(update={"max_replacements": cap}))
 
 
 async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promptfile.PromptFile | None, pool: Pool,

@@ -10,18 +10,21 @@ import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from . import embeddings, progress, subsetfile
 from .errors import InputError
 from .evalset import Item, Pool
-from .promptfile import PromptFile
-from .settings import SelectionSettings
+from .promptfile import PromptFile, warn
 from .results import ItemResult, Run
-from .selection import Refiner, Replacement, make_selector
+from .selection import Refiner, Replacement, StratifiedSelector, kmeans_labels, make_selector
+from .settings import SelectionSettings
 from .subsetfile import Entry, EntryKind, Refinement, Subset
+from .weakembed import weakness
+
+EMBEDDING_METHODS = ("ipomp", "boundary", "clustering")
 
 NON_INPUT_FIELDS = ("expected", "choices", "id")
 
@@ -56,12 +59,23 @@ def item_text(prompt: PromptFile, item: Item) -> str:
     return "\n".join(str(item.data.get(name, "")) for name in names)
 
 
-def pool_embeddings(prompt: PromptFile, pool: Pool) -> np.ndarray:
-    """Embeddings of the items' input texts, without the prefix they all share (a task preamble, or
-    BIG-bench's 'Utterance:'), which says nothing about how items differ."""
+def input_texts(prompt: PromptFile, pool: Pool) -> list[str]:
+    """The items' input texts without the prefix they all share (a task preamble, or BIG-bench's
+    'Utterance:'), which says nothing about how items differ."""
     texts = [item_text(prompt, item) for item in pool.items]
     shared = len(common_prefix(texts))
-    return embeddings.embed_cached([t[shared:] for t in texts])
+    return [t[shared:] for t in texts]
+
+
+def pool_embeddings(prompt: PromptFile, pool: Pool) -> np.ndarray:
+    """Embeddings of the items' input texts (see input_texts)."""
+    return embeddings.embed_cached(input_texts(prompt, pool))
+
+
+def answer_strata(pool: Pool, size: int) -> list[str] | None:
+    """The items' expected answers as strata when they are labels (2 to `size` different ones), else None."""
+    answers = [str(item.expected) for item in pool.items]
+    return answers if all(i.expected is not None for i in pool.items) and 2 <= len(set(answers)) <= size else None
 
 
 def common_prefix(texts: Sequence[str]) -> str:
@@ -92,9 +106,21 @@ def check(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> None:
 def select(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> Subset:
     """Stage 1 (or a baseline) on the pool's embeddings."""
     check(prompt, pool, choice)
-    vectors = pool_embeddings(prompt, pool)
-    selector = make_selector(choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters,
-                             random_state=choice.seed).fit(vectors)
+    texts = input_texts(prompt, pool)
+    vectors = embeddings.embed_cached(texts)
+    problem = weakness(texts, vectors, choice.size, embeddings.MODEL_NAME) if choice.method in EMBEDDING_METHODS \
+        else None
+    if problem:
+        strata = answer_strata(pool, choice.size)
+        how = "stratified by expected answer" if strata else "at random (seeded)"
+        warn(f"{pool.path or prompt.path}: the embeddings cannot tell the items apart ({problem}: emoji, some "
+             f"scripts and code read as unknown words); chose {choice.size} items {how} instead of {choice.method} "
+             f"(fix: set promptci.embedding_model to an embedding model that reads these inputs)")
+        selector = StratifiedSelector(size=choice.size, random_state=choice.seed,
+                                      note=f"fallback {how}; weak embeddings: {problem}; ").fit(vectors, strata)
+    else:
+        selector = make_selector(choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters,
+                                 random_state=choice.seed).fit(vectors)
     items = tuple(Entry(id=pool.items[i].id, why=why, text=subsetfile.preview(item_text(prompt, pool.items[i])))
                   for i, why in zip(selector.selected_, selector.reasons_))
     target = subsetfile.path_for(prompt)
@@ -173,63 +199,109 @@ def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> 
 
 def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], *, source: str,
            settings: SelectionSettings) -> tuple[Subset, list[dict[str, str]]]:
-    """Stage 2 from saved results of at least two prompts on the subset's items."""
+    """Stage 2 from saved results of at least two prompts (a maintainer's own runs: they are judged on too)."""
     _check_runs(prompt, pool, runs)
-    return refine_subset(prompt, pool, subset, [{r.id: r for r in run.items} for run in runs],
-                         source=lambda _: source, settings=settings)
+    return refine_scores(prompt, pool, subset, {run.prompt["sha256"]: {r.id: r for r in run.items} for run in runs},
+                         source=source, settings=settings, judge_new=True)
 
 
-def refine_subset(prompt: PromptFile, pool: Pool, subset: Subset, by_run: Sequence[Mapping[str, ItemResult]], *,
-                  source: Callable[[int], str], settings: SelectionSettings) -> tuple[Subset, list[dict[str, str]]]:
-    """Stage 2 on a subset file's subset: the new subset (with its history, whose `source` line is made from the
-    number of distinct prompts stage 2 learned from) and one record per swap. Removed items never come back."""
+def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_prompt: Mapping[str, Mapping[str, ItemResult]],
+                  *, source: str, settings: SelectionSettings,
+                  judge_new: bool = False) -> tuple[Subset, list[dict[str, str]]]:
+    """The one stage-2 refresh between runs: this run's scores (by prompt sha256, then item id) go into the subset
+    file's evidence ledger, and items the ledger shows redundant are replaced, at most `max_replacements`, each
+    from its own cluster. In a pull request (`judge_new` False) only the ledger as committed judges, so the pull
+    request's own prompts cannot choose what it is judged on; `promptci refine` judges with the new scores too.
+    Returns the new subset (ledger and history) and one record per swap."""
     ids = subset.ids
+    columns = evidence_columns(ids, by_prompt)
+    recorded = subset.evidence.merged(columns, ids)
+    judged = recorded if judge_new else subset.evidence
+    index = {item.id: i for i, item in enumerate(pool.items)}
     unavailable = set(ids) | subset.removed_ids()
-    available = [i for i, item in enumerate(pool.items) if item.id not in unavailable]
-    found = stage2(pool, pool_embeddings(prompt, pool), ids, by_run, available, settings, settings.seed)
-    rows, records = found.rows, found.records
-    if not records:
-        return subset, []
+    available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
+    refiner = Refiner(threshold=settings.threshold, replace_share=settings.replace_share,
+                      correlation=settings.correlation, random_state=settings.seed, min_prompts=settings.min_prompts,
+                      max_replacements=settings.max_replacements)
+    texts = input_texts(prompt, pool)
+    vectors = embeddings.embed_cached(texts)
+    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), judged.matrix(ids), vectors, available,
+                                 labels=refresh_strata(pool, subset, settings, texts, vectors))
+    if not swaps:
+        return replace(subset, evidence=recorded), []
     pool_ids = [item.id for item in pool.items]
+    records = replacement_records(swaps, pool_ids, "pearson")
     why_added = {r["added"]: r["why"] for r in records}
     items = tuple(
         subset.items[row] if pool_ids[rows[row]] == ids[row] else
         Entry(id=pool_ids[rows[row]], why=why_added[pool_ids[rows[row]]],
               text=subsetfile.preview(item_text(prompt, pool.items[rows[row]])), kind=EntryKind.REPLACEMENT)
         for row in range(len(ids)))
-    history = subset.history + (Refinement(source=source(found.prompts), replaced=tuple(records)),)
-    return replace(subset, items=items, history=history), records
+    history = subset.history + (Refinement(source=source, replaced=tuple(records)),)
+    refined = replace(subset, items=items, history=history)
+    return replace(refined, evidence=recorded.merged({}, refined.ids)), records
+
+
+def behaviour(ids: Sequence[str], results: Mapping[str, ItemResult]) -> tuple[str, ...]:
+    """A prompt's behaviour on the items, as the one de-duplication rule of stage 2 sees it: right (a score of at
+    least 0.5: "1"), wrong ("0") or not scored ("."). Prompts that behave as an earlier one did add no evidence."""
+    return tuple("." if i not in results or results[i].score is None else "1" if results[i].score >= 0.5 else "0"
+                 for i in ids)
+
+
+def evidence_columns(ids: Sequence[str],
+                     by_prompt: Mapping[str, Mapping[str, ItemResult]]) -> dict[str, dict[str, str]]:
+    """One ledger column per prompt (sha256 prefix): 1 for a score of at least 0.5, else 0, for the items it scored;
+    one per behaviour (see `behaviour`)."""
+    columns: dict[str, dict[str, str]] = {}
+    seen: set[tuple[str, ...]] = set()
+    for sha, results in by_prompt.items():
+        pattern = behaviour(ids, results)
+        column = {i: mark for i, mark in zip(ids, pattern) if mark != "."}
+        if column and pattern not in seen:
+            seen.add(pattern)
+            columns.setdefault(sha[:subsetfile.SHA_CHARS], column)
+    return columns
+
+
+def refresh_strata(pool: Pool, subset: Subset, settings: SelectionSettings, texts: Sequence[str],
+                   vectors: np.ndarray) -> np.ndarray:
+    """The pool's stage-1 clusters, replayed (answers, or one stratum, when the embeddings are weak): a replaced
+    item's successor comes from the same one, so the subset covers the pool as stage 1 chose."""
+    if weakness(texts, vectors, len(subset.items), subset.embedding_model):
+        strata = answer_strata(pool, len(subset.items)) or [""] * len(pool)
+        return np.unique(np.asarray(strata), return_inverse=True)[1]
+    clusters = int(subset.parameters.get("clusters", settings.clusters))
+    return kmeans_labels(vectors, clusters, int(subset.parameters.get("seed", settings.seed)))
 
 
 @dataclass(frozen=True)
 class Stage2:
     rows: list[int]  # the new subset, as pool rows
     records: list[dict[str, str]]  # one per swap: removed, added, why
-    prompts: int  # the distinct prompts it learned from
 
 
-def stage2(pool: Pool, embeddings: np.ndarray, ids: Sequence[str], by_run: Sequence[Mapping[str, ItemResult]],
-           available: Sequence[int], settings: SelectionSettings, seed: int) -> Stage2:
-    """IPOMP stage 2, the one refresh (`promptci refine`, the pull-request flow, the optimizer between steps).
-
-    The prompts are those that scored every item of `ids`, one per behaviour: a prompt whose block of the
-    performance matrix equals an earlier one's adds nothing. With fewer than two the subset stays as it is.
-    Replacements come from the `available` pool rows."""
+def stage2_in_loop(pool: Pool, embeddings: np.ndarray, ids: Sequence[str],
+                   by_run: Sequence[Mapping[str, ItemResult]], available: Sequence[int], settings: SelectionSettings,
+                   seed: int) -> Stage2:
+    """IPOMP stage 2 inside one optimizer run, between its steps, on the candidates it scored (between runs, the
+    subset file's evidence ledger decides: `refine_scores`). The prompts are those that scored every item of
+    `ids`, one per behaviour (the same rule as the ledger's, see `behaviour`); with fewer than two the subset
+    stays as it is. Replacements come from the `available` pool rows."""
     index = {item.id: n for n, item in enumerate(pool.items)}
     rows = [index[i] for i in ids]
     complete = [r for r in by_run if all(i in r for i in ids)]
-    if len(complete) < 2:
-        return Stage2(rows, [], len(complete))
-    blocks = np.hsplit(performance_matrix(ids, complete), len(complete))
-    distinct = list({block.tobytes(): block for block in blocks}.values())
+    distinct: dict[tuple[str, ...], Mapping[str, ItemResult]] = {}
+    for r in complete:
+        distinct.setdefault(behaviour(ids, r), r)  # the first of each behaviour, as in the ledger
     if len(distinct) < 2:
-        return Stage2(rows, [], len(distinct))
+        return Stage2(rows, [])
     refiner = Refiner(threshold=settings.threshold, replace_share=settings.replace_share,
                       correlation=settings.correlation, random_state=seed)
-    new_rows, swaps = refiner.refine(np.array(rows), np.hstack(distinct), embeddings,
+    new_rows, swaps = refiner.refine(np.array(rows), performance_matrix(ids, list(distinct.values())), embeddings,
                                      np.array(available, dtype=int))
     return Stage2([int(r) for r in new_rows], replacement_records(swaps, [item.id for item in pool.items],
-                                                                  settings.correlation), len(distinct))
+                                                                  settings.correlation))
 
 
 def replacement_records(swaps: Sequence[Replacement], pool_ids: Sequence[str],

@@ -85,6 +85,8 @@ def base_ref(base: str | None, repo: Path, head: str, actions: Actions | None) -
     """--base, else in Actions the merge commit's first parent or the payload's base, else origin/$GITHUB_BASE_REF."""
     if base:
         return base
+    if actions is not None and actions.group is not None:  # a merge queue: its candidate against the base it is on
+        return actions.group.base_sha
     if actions is not None and actions.pr is not None:
         parents = gitdiff.parents(str(repo), head)
         if len(parents) != 2:

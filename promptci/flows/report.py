@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
-from .. import gitdiff, promptfile, prresults
+from .. import gitdiff, progress, promptfile, prresults
 from ..changes import changed_prompts
 from ..errors import EXIT_OK, PromptCIError
+from ..forecast import forecast
 from ..github import actions as github_actions
 from ..github import workflow
 from ..github.publish import PublishSettings
@@ -86,6 +87,8 @@ def plan_shards(repo: Path, base: str | None, head: str, max_shards: int, github
     changes = changed_prompts(str(repo), base_ref(base, repo, head, actions), head)
     with gitdiff.checkout(str(repo), head) as tree:
         shards = plan(changes, tree, max_shards)
+        progress.note(forecast(changes, tree, optimize=True, refresh=True, steps=None, model=None, subset_size=None,
+                               max_calls=None).describe())  # with the prompts' own settings, before any job runs
     text = json.dumps(matrix(shards), separators=(",", ":"))
     if actions is not None:
         workflow.set_outputs(actions.output_path, {"matrix": text, "shards": str(len(shards))})

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 from .. import promptfile, results, subsetfile, subsets
 from ..errors import EXIT_GATE_FAILED, EXIT_OK
 from ..evalset import load_pool
+from ..settings import SelectionSettings
 from ..subsetfile import Subset
 from ..subsets import SelectionParams
 
@@ -87,12 +88,14 @@ def select(request: SelectRequest, on_each: Callable[[Checked | Written], None])
 class RefineOutcome:
     target: Path
     size: int  # items in the subset
-    threshold: float
-    records: list[dict[str, str]]  # one per replaced item (none: the file was left as it was)
+    refined: Subset  # as written (its evidence ledger holds the new scores)
+    settings: SelectionSettings  # what judged it
+    records: list[dict[str, str]]  # one per replaced item
     exit_code: int = EXIT_OK
 
 
 def refine(prompt_path: Path, results_paths: Sequence[Path]) -> RefineOutcome:
+    """Stage 2 from results files: their scores go into the subset file's evidence ledger, which judges."""
     prompt = promptfile.load(prompt_path)
     pool = load_pool(prompt)
     subset, _ = subsets.load(prompt, pool)
@@ -101,6 +104,5 @@ def refine(prompt_path: Path, results_paths: Sequence[Path]) -> RefineOutcome:
     refined, records = subsets.refine(prompt, pool, subset, runs, source=subsets.results_source(results_paths),
                                       settings=s)
     target = subsetfile.path_for(prompt)
-    if records:
-        subsetfile.write(target, refined)
-    return RefineOutcome(target, len(subset.items), s.threshold, records)
+    subsetfile.write(target, refined)  # the scores go into the evidence ledger, whether or not an item changed
+    return RefineOutcome(target, len(subset.items), refined, s, records)

@@ -10,13 +10,8 @@ import base64
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from ..gate import Status
 from ..report.escape import flat
 from .client import Client
-
-ERROR = "error"  # the run stopped before a verdict
-STATE = {Status.PASS: "success", Status.FAIL: "failure", Status.UNDECIDED: "failure", ERROR: "error",
-         Status.NEUTRAL: "success"}  # commit statuses have no neutral state; the description says "not gated"
 DESCRIPTION_LIMIT = 140
 CONTEXT_LIMIT = 255
 

@@ -82,7 +82,9 @@ class Outcome:
     replacements: list[dict] = field(default_factory=list)
     subset_ids: list[str] = field(default_factory=list)
     fault: InfraError | None = None  # set when a model stayed unreachable
-    scored: list[dict[str, ItemResult]] = field(default_factory=list, repr=False)  # every prompt tried, by item
+    scored: dict[str, dict[str, ItemResult]] = field(default_factory=dict, repr=False)  # every prompt tried: sha → item
+    initial_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the input's, by item
+    best_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the best prompt's, by item
 
     @property
     def improved(self) -> bool:
@@ -183,10 +185,11 @@ class DualPhase:
             outcome.fault = InfraError(f"model unreachable: {exc}")
             outcome.stopped = str(outcome.fault)
         outcome.best_text = best.prompt.text
+        outcome.initial_results, outcome.best_results = head.results, best.results
         outcome.best_score = best.score(state.subset) if all(i in best.results for i in state.subset) else \
             outcome.best_score
         outcome.subset_ids = list(state.subset)
-        outcome.scored = [c.results for c in {c.prompt.sha256: c for c in state.scored}.values()]
+        outcome.scored = {c.prompt.sha256: c.results for c in state.scored}
         outcome.initial_on_final = math.nan
         if outcome.fault is None:
             try:
