@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from promptci import forecast, prresults, promptfile
+from promptci import forecast, prresults, promptfile, shards
 from promptci.gitdiff import Change
 from promptci.report import render
 from promptci.settings import GateSettings
@@ -104,7 +104,7 @@ def test_the_report_sets_what_was_spent_against_the_forecast(tmp_path: Path) -> 
     for n in range(2):
         paths.append(tmp_path / f"r{n}.json")
         paths[-1].write_text(json.dumps(_with_forecast()))
-    merged = prresults.merge_files(paths, None)
+    merged = shards.merge_files(paths, None)
     assert merged.forecast is not None and (merged.forecast.calls, merged.forecast.max_calls) == (80, 440)
 
 

@@ -311,10 +311,10 @@ def test_an_uploaded_artifact_is_judged_by_the_base_gate_not_its_own() -> None:
 
 
 def test_shards_of_one_pull_request_merge_with_its_reference() -> None:
-    from promptci import prresults
+    from promptci import prresults, shards
 
     ref = {"number": 7, "head_sha": "ab" * 20}
     a, b = results(prefix="a"), results(prefix="b")
     b["prompts"][0]["path"] = "prompts/b.prompt.yml"
-    merged = prresults.merge([prresults.parse({**a, "pull_request": ref}), prresults.parse({**b, "pull_request": ref})])
+    merged = shards.merge([prresults.parse({**a, "pull_request": ref}), prresults.parse({**b, "pull_request": ref})])
     assert merged.pull_request is not None and merged.pull_request.number == 7 and len(merged.prompts) == 2

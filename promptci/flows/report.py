@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
-from .. import gitdiff, progress, promptfile, prresults
+from .. import gitdiff, progress, promptfile, prresults, shards
 from ..changes import changed_prompts
 from ..errors import EXIT_OK, PromptCIError
 from ..forecast import forecast
@@ -38,7 +38,7 @@ class Rendered:
 
 
 def render_report(request: ReportRequest) -> Rendered:
-    data = prresults.merge_files(request.results, request.plan)
+    data = shards.merge_files(request.results, request.plan)
     if request.format == "terminal":
         text = render.render(data, name=render.TERMINAL)
     elif request.format == "summary":
@@ -53,7 +53,7 @@ def publish_report(request: ReportRequest, repo: Path, settings: PublishSettings
     """In Actions: the merged results published; a missing or broken shard is said in the summary and outputs."""
     actions = actions_run(True)
     try:
-        data = prresults.merge_files(request.results, request.plan)
+        data = shards.merge_files(request.results, request.plan)
     except PromptCIError as exc:
         return stopped(actions, exc)
     out = request.results[0] if request.results[0].is_dir() else request.results[0].parent
