@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from rich.console import Console
@@ -25,9 +26,8 @@ from .report.escape import flat
 from .subsetfile import STAGE1_KINDS
 
 if TYPE_CHECKING:
-    from .flows.pull_request import PROutcome, Written
+    from .flows.pull_request import FlowRequest, PROutcome, PublishSettings, Written
     from .optimize.dualphase import Attempt
-    from .prresults import PRResults
     from .results import Run
 
 # Names, labels, paths and model text print literally: no markup ('[x]'), no emoji codes (':x:'). A line
@@ -177,22 +177,17 @@ def _show_attempt(attempt: Attempt) -> None:
     out.print(f"    {after}")
 
 
-def _flow_request(args: argparse.Namespace):
-    from .flows.pull_request import FlowRequest
-    from .pipeline import Options
-
+def _flow_request(args: argparse.Namespace, flow: ModuleType) -> FlowRequest:
     gate = {k: v for k, v in (("min_score", args.min_score), ("tolerance", args.tolerance)) if v is not None}
-    options = Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,
+    options = flow.Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,
                       max_usd=args.max_usd, steps=args.steps, model=args.model, optimizer_model=args.optimizer_model,
                       subset_size=args.subset_size, gate=gate)
-    return FlowRequest(out=args.out, options=options, template=args.template, prompts=args.prompts or (),
+    return flow.FlowRequest(out=args.out, options=options, template=args.template, prompts=args.prompts or (),
                        shard=getattr(args, "shard", None), max_shards=getattr(args, "max_shards", 10))
 
 
-def _publish_settings(args: argparse.Namespace):
-    from .github.publish import PublishSettings
-
-    return PublishSettings(commit_subsets=not args.no_commit_subsets, suggest=not args.no_suggestions,
+def _publish_settings(args: argparse.Namespace, flow: ModuleType) -> PublishSettings:
+    return flow.PublishSettings(commit_subsets=not args.no_commit_subsets, suggest=not args.no_suggestions,
                            login=args.bot_login, template=args.template)
 
 
@@ -201,8 +196,8 @@ def _cmd_pr(args: argparse.Namespace) -> int:
 
     actions = flow.actions_run(args.github)
     base = flow.base_ref(args.base, args.repo, args.head, actions)
-    outcome = flow.pull_request(_flow_request(args), str(args.repo), base, args.head, actions,
-                                _publish_settings(args), on_changes=_changes(base, args.head, args.shard),
+    outcome = flow.pull_request(_flow_request(args, flow), str(args.repo), base, args.head, actions,
+                                _publish_settings(args, flow), on_changes=_changes(base, args.head, args.shard),
                                 show=_show_pr)
     return _finish(outcome)
 
@@ -214,10 +209,8 @@ def _changes(base: str, head: str, shard: str | None) -> Callable[[int], None]:
     return say
 
 
-def _show_pr(data: PRResults, written: Written) -> None:
-    from .report import render
-
-    out.print(render.render(data, name=render.TERMINAL), markup=False, highlight=False)
+def _show_pr(terminal: str, written: Written) -> None:
+    out.print(terminal, markup=False, highlight=False)
     out.print(f"wrote {written.report} and {written.results}"
               + (f"; refreshed subsets under {written.subsets}" if written.subsets else ""))
 
@@ -240,7 +233,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with flow.demo_repo(args.keep) as demo:
         out.print(f"demo repository {demo.path}: main {demo.base[:12]} ← '{demo.title}' {demo.head[:12]} "
                   f"(changes {demo.prompt})")
-        outcome = flow.pull_request(_flow_request(args), str(demo.path), "main", "trim-examples", None, None,
+        outcome = flow.pull_request(_flow_request(args, flow), str(demo.path), "main", "trim-examples", None, None,
                                     on_changes=_changes("main", "trim-examples", None), show=_show_pr)
     out.print(f"the gate's exit code for this pull request would be {outcome.exit_code}; "
               f"run 'promptci pr --base origin/main' in your own repository")
@@ -257,12 +250,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from .flows import report
-    from .report import render
 
     request = report.ReportRequest(results=args.results, plan=args.plan, format=args.format, template=args.template)
     if args.github:
-        return _finish(report.publish_report(request, args.repo, _publish_settings(args),
-                                             lambda data: sys.stdout.write(render.render(data, name=render.TERMINAL))))
+        return _finish(report.publish_report(request, args.repo, _publish_settings(args, report), sys.stdout.write))
     rendered = report.render_report(request)
     sys.stdout.write(rendered.text)
     return rendered.exit_code

@@ -63,7 +63,7 @@ class PROutcome:
         return self.fault.exit_code if self.fault is not None else self.gate_code
 
 
-Show = Callable[[PRResults, Written], None]  # prints the terminal report (inside the logged part of a job)
+Show = Callable[[str, Written], None]  # prints the terminal report (inside the logged part of a job)
 
 
 def gate_code(data: PRResults) -> int:
@@ -175,7 +175,8 @@ def write(out: Path, data: PRResults, show: Show) -> int:
             raise InputError("a subset path leads outside --out", path=subset.path, field="promptci.subset",
                              fix="use a subset path inside the repository")
         atomic_write_text(target, subset.text)
-    show(data, Written(out / "report.md", out / "results.json", out / "subsets" if refreshed else None))
+    show(render.render(data, name=render.TERMINAL),
+         Written(out / "report.md", out / "results.json", out / "subsets" if refreshed else None))
     return gate_code(data)
 
 

@@ -15,12 +15,11 @@ from ..errors import EXIT_OK, PromptCIError
 from ..forecast import forecast
 from ..github import actions as github_actions
 from ..github import workflow
-from ..github.publish import PublishSettings
 from ..plan import matrix, plan
 from ..prresults import PRResults
 from ..report import render
 from ..settings import GateSettings
-from .pull_request import PROutcome, actions_run, base_ref, gate_code, publish_results, stopped
+from .pull_request import PROutcome, PublishSettings, actions_run, base_ref, gate_code, publish_results, stopped
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def render_report(request: ReportRequest) -> Rendered:
 
 
 def publish_report(request: ReportRequest, repo: Path, settings: PublishSettings,
-                   show: Callable[[PRResults], None]) -> PROutcome:
+                   show: Callable[[str], None]) -> PROutcome:
     """In Actions: the merged results published; a missing or broken shard is said in the summary and outputs."""
     actions = actions_run(True)
     try:
@@ -60,7 +59,7 @@ def publish_report(request: ReportRequest, repo: Path, settings: PublishSettings
     if actions.event_name == github_actions.RUN_EVENT:  # an uploaded artifact: the base's gates judge it
         data = prresults.regate(data, base_gates(repo, data))
     with workflow.commands_off(sys.stdout):  # text from the pull requests is logged
-        show(data)
+        show(render.render(data, name=render.TERMINAL))
     return publish_results(data, actions, str(repo), out, settings, gate_code(data))
 
 
