@@ -164,7 +164,7 @@ class DualPhase:
                           initial_on_final=0.0, steps_done=0, stopped="")
         best = head
         try:
-            await self._score(head, state.subset, required=True)
+            await self._score_candidate(head, state.subset, required=True)
             outcome.initial_score = outcome.best_score = head.score(state.subset)
             state.scored.append(head)
             with progress.step(f"optimizer phase 1: a new instruction written from correct examples "
@@ -193,7 +193,7 @@ class DualPhase:
         outcome.initial_on_final = math.nan
         if outcome.fault is None:
             try:
-                await self._score(head, state.subset, required=True)  # the input on the final subset, to compare
+                await self._score_candidate(head, state.subset, required=True)  # the input on the final subset, to compare
                 outcome.initial_on_final = head.score(state.subset)
             except InfraError as exc:
                 outcome.fault = InfraError(f"model unreachable: {exc}")
@@ -202,7 +202,7 @@ class DualPhase:
 
     # ---- scoring -------------------------------------------------------------------------------
 
-    async def _score(self, candidate: _Candidate, ids: Sequence[str], *, required: bool = False) -> None:
+    async def _score_candidate(self, candidate: _Candidate, ids: Sequence[str], *, required: bool = False) -> None:
         """Score the candidate on the items it has no result for yet: within the budget, unless it is the
         input prompt's own score, which every run needs (it counts, but is never cut)."""
         todo = [i for i in ids if i not in candidate.results]
@@ -235,7 +235,7 @@ class DualPhase:
             attempt.why = f"refused: {refused}"
             self._report(outcome, attempt)
             return head
-        await self._score(candidate, self.state.subset)
+        await self._score_candidate(candidate, self.state.subset)
         self.state.scored.append(candidate)
         attempt.subset_score, before = candidate.score(self.state.subset), head.score(self.state.subset)
         attempt.accepted = attempt.subset_score > before
@@ -302,14 +302,14 @@ class DualPhase:
                 attempt.why = f"refused: {refused}"
                 self._report(outcome, attempt)
                 continue
-            await self._score(candidate, failures)
+            await self._score_candidate(candidate, failures)
             attempt.failure_score = candidate.score(failures)
             if attempt.failure_score < self.settings.quick_filter:
                 attempt.why = (f"quick filter: {attempt.failure_score:.2f} on the {len(failures)} failures < "
                                f"h_f {self.settings.quick_filter}")
                 self._report(outcome, attempt)
                 continue
-            await self._score(candidate, self.state.subset)
+            await self._score_candidate(candidate, self.state.subset)
             self.state.scored.append(candidate)
             attempt.subset_score = score = candidate.score(self.state.subset)
             gain, h_v = score - current, self.settings.min_gain
@@ -378,7 +378,7 @@ class DualPhase:
                 outcome.replacements.append({"step": step, **record})
             if swaps:
                 state.subset = [self.pool.items[r].id for r in found.rows]
-                await self._score(best, state.subset)
+                await self._score_candidate(best, state.subset)
         outcome.best_after_step.append(best.prompt.text)
         score = best.score(state.subset)
         outcome.score_after_step.append(score)
