@@ -48,6 +48,11 @@ class Budget:
                 return False
         return True
 
+    @property
+    def left(self) -> int | None:
+        """Calls left under the limit, less what is reserved (None: no call limit)."""
+        return None if self.max_calls is None else max(0, self.max_calls - self.calls - self.reserved)
+
     def describe(self) -> str:
         limits = []
         if self.max_calls is not None:
@@ -55,3 +60,9 @@ class Budget:
         if self.max_usd is not None:
             limits.append(f"${self.usd:.4f} of ${self.max_usd:.2f}")
         return ", ".join(limits) or f"{self.calls} calls, no limit"
+
+
+def holdout_size(wanted: int, calls_left: int | None) -> int:
+    """Items for the optimizer's held-out check: as asked, but under a call limit at most half the calls left
+    (two per item, the input prompt's and the suggestion's), so that the search keeps the other half."""
+    return wanted if calls_left is None else min(wanted, calls_left // 4)

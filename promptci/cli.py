@@ -517,13 +517,16 @@ def _cmd_pr(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
 
-    from . import gitdiff
+    from . import gitdiff, progress
+    from .forecast import forecast
     from .plan import matrix, plan
 
     actions = _actions(args.github)
     changes = gitdiff.changed_prompts(str(args.repo), _base_ref(args, actions), args.head)
     with gitdiff.checkout(str(args.repo), args.head) as tree:
         shards = plan(changes, tree, args.max_shards)
+        progress.note(forecast(changes, tree, optimize=True, refresh=True, steps=None, model=None, subset_size=None,
+                               max_calls=None).describe())  # with the prompts' own settings, before any job runs
     text = json.dumps(matrix(shards), separators=(",", ":"))
     sys.stdout.write(text + "\n")
     if actions is not None:
@@ -553,6 +556,8 @@ def _base_ref(args: argparse.Namespace, actions) -> str:
 
     if args.base:
         return args.base
+    if actions is not None and actions.group is not None:  # a merge queue: its candidate against the base it is on
+        return actions.group.base_sha
     if actions is not None and actions.pr is not None:
         parents = gitdiff.parents(str(args.repo), args.head)
         if len(parents) != 2:

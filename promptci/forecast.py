@@ -1,68 +1,239 @@
-"""What a pull-request run is about to do, said before it starts: how many prompts, about how many model
-calls, and roughly how long on this machine.
+"""What a pull-request run is about to do, said before it starts: how many prompts, the model calls to expect and
+the most it can make, the dollars they cost at litellm's prices, and roughly how long on this machine.
 
-Rough on purpose: the optimizer stops early once the subset has no failures, answers from the cache
-cost nothing, and an undecided verdict may score more items. The per-call times are what the demo
-measured (benchmarks/README.md, `pr_flow.py`: 298 calls in 116 s on 2 cores with the embedded model).
+The expected figure assumes the first verdict is decided on the subset and the optimizer stops about as early
+as it usually does; answers from the cache cost nothing. The maximum is a bound: every gate extension up to
+the gate's item budget, every optimizer attempt scored on the whole subset, the held-out check, the refresh,
+each scored item judged by every LLM evaluator, and a call limit (`--max-calls`) caps all but the comparison.
+Tokens are estimated from the prompt's and the pool's size (about four characters a token). The per-call
+times are what the demo measured (benchmarks/README.md, `pr_flow.py`: 298 calls in 116 s on 2 cores with the
+embedded model).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 from . import promptfile, subsetfile
+from .budget import holdout_size
 from .errors import InputError
 from .gitdiff import Change
 from .plan import pool_size
+from .settings import GateSettings, Settings
 
 LOCAL_SECONDS_PER_CALL_2_CORES = 0.4
 REMOTE_SECONDS_PER_CALL = 1.0  # divided by the prompt's concurrency
 START_SECONDS = 10.0  # imports, loading the models, embedding a pool
+CHARS_PER_TOKEN = 4
+ANSWER_TOKENS = 256  # a task call's answer when the prompt sets no maxTokens
+ASK_TOKENS = (700, 48)  # the optimizer's longest request, instruct and completion framing (dualphase)
+ASK_OVERHEAD_TOKENS = 600  # what an optimizer request adds to the prompt: the meta-prompt and the failures shown
+JUDGE_TOKENS = (400, 8)  # an LLM evaluator's request and answer
+PHASE1_ASKS = {"instruct": 4, "completion": 6}  # three rationales and the instruction; one per skeleton section
+LOCAL = "local: no cost"
+
+
+@dataclass(frozen=True)
+class Price:
+    """Dollars per token of one model (None: litellm has no price for it), and what the report says of it."""
+
+    model: str
+    input: float | None
+    output: float | None
+    local: bool = False
+
+    @property
+    def known(self) -> bool:
+        return self.local or (self.input is not None and self.output is not None)
+
+    def usd(self, prompt_tokens: float, completion_tokens: float) -> float | None:
+        if self.local:
+            return 0.0
+        if self.input is None or self.output is None:
+            return None
+        return self.input * prompt_tokens + self.output * completion_tokens
+
+
+@dataclass
+class Cost:
+    """Calls and dollars, expected and at most (dollars None when a model has no known price)."""
+
+    calls: int = 0
+    max_calls: int = 0
+    usd: float | None = 0.0
+    max_usd: float | None = 0.0
+
+    def add(self, calls: int, max_calls: int, price: Price, tokens: tuple[float, float]) -> None:
+        self.calls += calls
+        self.max_calls += max_calls
+        one = price.usd(*tokens)
+        self.usd = None if self.usd is None or one is None else self.usd + calls * one
+        self.max_usd = None if self.max_usd is None or one is None else self.max_usd + max_calls * one
 
 
 @dataclass(frozen=True)
 class Forecast:
     prompts: int
-    calls: int
+    calls: int  # expected
     seconds: float
     optimize: bool
+    max_calls: int = 0
+    usd: float | None = 0.0  # expected dollars; None: no price known for a model it calls
+    max_usd: float | None = 0.0
+    prices: tuple[str, ...] = field(default=())  # what is known of each model's price, in words
 
     def describe(self) -> str:
         plural = "s" if self.prompts != 1 else ""
         work = "score, base against head" + (", and improve" if self.optimize else "")
-        return (f"plan: {self.prompts} changed prompt{plural} to {work}; about "
-                f"{self.calls} model calls (answers already in the cache are free), {rough(self.seconds)}")
+        return (f"plan: {self.prompts} changed prompt{plural} to {work}; {self.calls_text()}; {self.dollars_text()}; "
+                f"{rough(self.seconds)}")
+
+    def calls_text(self) -> str:
+        return (f"expected about {self.calls} model calls, at most {self.max_calls} (answers already in the cache "
+                "are free)")
+
+    def dollars_text(self) -> str:
+        if self.usd is None or self.max_usd is None:
+            return "; ".join(self.prices) or "no price known"
+        if self.max_usd == 0:
+            return "; ".join(self.prices) or "no cost"
+        return f"about ${self.usd:.4f}, at most ${self.max_usd:.4f} ({'; '.join(self.prices)})"
+
+    def data(self) -> dict:
+        """The forecast as the results file keeps it (prresults.Forecast)."""
+        return {"calls": self.calls, "max_calls": self.max_calls, "usd": self.usd, "max_usd": self.max_usd,
+                "price": "; ".join(self.prices)}
 
 
 def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: bool, steps: int | None,
-             model: str | None, subset_size: int | None, max_calls: int | None) -> Forecast:
-    """The calls and time of a run over these changes (a prompt that does not load counts for nothing)."""
-    calls, seconds = 0, START_SECONDS
+             model: str | None, subset_size: int | None, max_calls: int | None,
+             optimizer_model: str | None = None) -> Forecast:
+    """The calls, dollars and time of a run over these changes (a prompt that does not load counts for nothing)."""
+    total, seconds, prices = Cost(), START_SECONDS, {}
     for change in changes:
         if change.new_text is None:
             continue
         try:
             head = promptfile.parse(change.new_text, tree / change.new_path)
-            n = _subset_size(head, pool_size(change, tree), subset_size)
+            pool = pool_size(change, tree)
+            n = _subset_size(head, pool, subset_size)
         except InputError:
             continue  # the prompt is reported as failed in its turn
-        compare = n * (2 if change.old_text is not None else 1)
-        extra = 0
-        if optimize and head.settings.optimizer.enabled:
-            extra += _optimizer_calls(n, head.settings.optimizer.steps if steps is None else steps,
-                                      head.settings.optimizer.attempts)
-        if refresh:
-            extra += 2 * min(head.settings.selection.max_replacements,
-                             math.ceil(head.settings.selection.replace_share * n))
-        if max_calls is not None:
-            extra = max(0, min(extra, max_calls - compare))  # the budget never cuts the comparison
-        calls += compare + extra
-        seconds += (compare + extra) * seconds_per_call(model or head.model or "", head.settings.concurrency)
-    return Forecast(prompts=len(changes), calls=calls, seconds=seconds, optimize=optimize)
+        settings = _judge_settings(change, tree) or head.settings
+        task = model or head.model or ""
+        asker = optimizer_model or settings.optimizer.model or task
+        cost = prompt_cost(head, settings, pool=pool, n=n, base=change.old_text is not None,
+                           optimize=optimize and settings.optimizer.enabled, refresh=refresh, steps=steps,
+                           max_calls=max_calls, task=price(task), asker=price(asker),
+                           item_chars=_item_chars(change, tree, head, pool))
+        for p in (price(task),) + ((price(asker),) if optimize and settings.optimizer.enabled else ()):
+            prices[p.model] = _price_words(p)
+        total.calls += cost.calls
+        total.max_calls += cost.max_calls
+        total.usd = None if total.usd is None or cost.usd is None else total.usd + cost.usd
+        total.max_usd = None if total.max_usd is None or cost.max_usd is None else total.max_usd + cost.max_usd
+        seconds += cost.calls * seconds_per_call(task, head.settings.concurrency)
+    return Forecast(prompts=len(changes), calls=total.calls, seconds=seconds, optimize=optimize,
+                    max_calls=total.max_calls, usd=total.usd, max_usd=total.max_usd, prices=tuple(prices.values()))
+
+
+def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n: int, base: bool, optimize: bool,
+                refresh: bool, steps: int | None, max_calls: int | None, task: Price, asker: Price,
+                item_chars: float) -> Cost:
+    """One prompt's calls and dollars, expected and at most, as the flow spends them (pipeline.py): the comparison
+    (never cut by a call limit), the refresh, the optimizer's requests and scoring and its held-out check (two
+    prompts on each held-out item), then gate extensions while the verdict is undecided. Each item scored costs
+    a call, and one more per LLM evaluator."""
+    sides = 2 if base else 1
+    judges = sum(1 for e in head.spec.evaluators if e.llm is not None or e.uses)  # extra calls per scored item
+    compare = n * sides
+    refreshed = (2 * min(settings.selection.max_replacements, math.ceil(settings.selection.replace_share * n))
+                 if refresh else 0)
+    o = settings.optimizer
+    t = o.steps if steps is None else steps
+    left = None if max_calls is None else max(0, max_calls - compare * (1 + judges) - refreshed * (1 + judges))
+    held = min(holdout_size(o.holdout, left), max(0, pool - n) // 2) if optimize else 0
+    style = o.style if o.style != "auto" else "completion" if asker.local else "instruct"
+    failures = math.ceil(n / 4)
+    asks = max_asks = scored = max_scored = 0
+    if optimize:  # phase 1's requests and its candidate on the subset, then per step each attempt's request
+        asks = PHASE1_ASKS[style] + t * o.attempts  # and its score on the failures, one candidate on the rest
+        max_asks = asks
+        scored = n + t * (o.attempts * failures + n - failures) + 2 * held  # (the input's own scores are cached)
+        max_scored = 2 * n + t * o.attempts * n + 2 * held
+    scored += refreshed
+    max_scored += refreshed + sides * max(0, gate_item_limit(settings.gate, pool) - n)
+    if max_calls is not None:  # the limit never cuts the comparison; it cuts all the rest, requests first
+        room = max(0, max_calls - compare * (1 + judges))
+        asks, max_asks = min(asks, room), min(max_asks, room)
+        scored = min(scored, (room - asks) // (1 + judges))
+        max_scored = min(max_scored, (room - max_asks) // (1 + judges))
+    answer = head.spec.modelParameters.max_tokens_sent if head.spec.modelParameters else None
+    prompt_tokens = sum(len(m.content) for m in head.spec.messages) / CHARS_PER_TOKEN
+    cost = Cost()
+    cost.add(compare + scored, compare + max_scored, task,
+             (prompt_tokens + item_chars / CHARS_PER_TOKEN, answer or ANSWER_TOKENS))
+    cost.add(asks, max_asks, asker, (prompt_tokens + ASK_OVERHEAD_TOKENS, ASK_TOKENS[style == "completion"]))
+    if judges:
+        cost.add((compare + scored) * judges, (compare + max_scored) * judges, task, JUDGE_TOKENS)
+    return cost
+
+
+def gate_item_limit(gate: GateSettings, pool: int) -> int:
+    """The most items the gate scores per prompt, extensions included: the one place that reads the gate's item
+    budget (`promptci.gate.max_items` once the sequential gate has it; until then the whole pool)."""
+    limit = getattr(gate, "max_items", None)
+    return pool if limit is None else min(int(limit), pool)
+
+
+@lru_cache(maxsize=64)
+def price(model: str) -> Price:
+    """litellm's price per input and output token for `model` (the name a run calls it by)."""
+    from .llm import LOCAL_PREFIX, _litellm
+
+    if model.startswith(LOCAL_PREFIX):
+        return Price(model, 0.0, 0.0, local=True)
+    try:
+        one_input, _ = _litellm().cost_per_token(model=model, prompt_tokens=1, completion_tokens=0)
+        _, one_output = _litellm().cost_per_token(model=model, prompt_tokens=0, completion_tokens=1)
+    except Exception:  # litellm raises a bare Exception for a model it has no price for
+        return Price(model, None, None)
+    return Price(model, float(one_input), float(one_output))
+
+
+def _price_words(p: Price) -> str:
+    if p.local:
+        return f"{p.model}: {LOCAL}"
+    if not p.known:
+        return f"{p.model}: no price known"
+    return f"{p.model} at ${p.input * 1e6:.2f}/${p.output * 1e6:.2f} per million input/output tokens"
+
+
+def _judge_settings(change: Change, tree: Path) -> Settings | None:
+    """The base version's `promptci:` settings, which judge the change (pipeline.py); None for a new prompt."""
+    if change.old_text is None or change.old_path is None:
+        return None
+    try:
+        return promptfile.parse(change.old_text, tree / change.old_path).settings
+    except InputError:
+        return None
+
+
+def _item_chars(change: Change, tree: Path, head: promptfile.PromptFile, pool: int) -> float:
+    """About how long one item's text is: the pool file's size over its items (its keys and answer included)."""
+    if not pool:
+        return 0.0
+    if head.settings.pool:
+        try:
+            return head.resolve(head.settings.pool, field="promptci.pool").stat().st_size / pool
+        except (OSError, InputError):
+            return 0.0
+    return sum(len(str(row)) for row in head.spec.testData or []) / pool
 
 
 def rough(seconds: float) -> str:
@@ -80,13 +251,6 @@ def _subset_size(prompt: promptfile.PromptFile, pool: int, asked: int | None) ->
         except InputError:
             pass
     return min(asked or prompt.settings.selection.size, pool)
-
-
-def _optimizer_calls(n: int, steps: int, attempts: int) -> int:
-    """Phase 1 (a few requests and the new instruction on the subset), then per step each attempt's request
-    and its score on the failures (about a quarter of the subset), and one candidate on the whole subset."""
-    failures = math.ceil(n / 4)
-    return 5 + n + steps * (attempts * (1 + failures) + failures)
 
 
 def seconds_per_call(model: str, concurrency: int) -> float:

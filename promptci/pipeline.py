@@ -104,6 +104,7 @@ class PRResult:
     cost_usd: float
     wall_s: float
     budget: str
+    forecast: forecast.Forecast | None = None  # what was forecast before scoring, for the report to set against
 
 
 async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client: ModelClient,
@@ -112,9 +113,10 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     which judge it (see the module's docstring)."""
     started = time.perf_counter()
     budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
-    progress.note(forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh,
-                                    steps=options.steps, model=options.model, subset_size=options.subset_size,
-                                    max_calls=options.max_calls).describe())
+    planned = forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh, steps=options.steps,
+                                model=options.model, subset_size=options.subset_size, max_calls=options.max_calls,
+                                optimizer_model=options.optimizer_model)
+    progress.note(planned.describe())
     results = []
     for n, change in enumerate(changes, 1):
         with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
@@ -129,7 +131,7 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     c = client.counters
     return PRResult(prompts=results, verdict=verdict, calls=c.calls, cache_hits=c.cache_hits,
                     prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, cost_usd=c.cost_usd,
-                    wall_s=time.perf_counter() - started, budget=budget.describe())
+                    wall_s=time.perf_counter() - started, budget=budget.describe(), forecast=planned)
 
 
 async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
@@ -173,14 +175,14 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
         progress.note(f"{change.path}: looking for a better prompt, starting from head (optimizer "
                       f"{options.optimizer_model or head.settings.optimizer.model or result.model}; "
                       f"{budget.describe()} so far)")
-        # the PR flow judges the suggestion on the subset: no held-out slice. The refresh comes before
-        # the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
+        # the suggestion is judged on a held-out slice the optimizer never sees (optimize.job). The refresh comes
+        # before the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
         s = head.settings.selection
         budget.reserved = 2 * min(s.max_replacements, math.ceil(s.replace_share * len(ids))) if options.refresh else 0
         try:
             with _timed(result, "optimize"):
-                result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0,
-                                            refresh=False, subset=ids, task_model=options.model,
+                result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=None,
+                                            holdout_always=False, refresh=False, subset=ids, task_model=options.model,
                                             optimizer_model=options.optimizer_model)
         finally:
             budget.reserved = 0

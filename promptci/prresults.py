@@ -26,6 +26,7 @@ from .settings import GateSettings
 from .stats import compare
 
 if TYPE_CHECKING:  # the pipeline imports the models and embeddings: not needed to read or render results
+    from .optimize.job import Job
     from .pipeline import PRResult, PromptResult
 
 FORMAT = "promptci.pr/1"
@@ -79,6 +80,17 @@ class Usage(Model):
     cost_usd: Seconds  # dollars: finite and not negative, like seconds
     wall_s: Seconds
     budget: str
+
+
+class Forecast(Model):
+    """What the run forecast before scoring (forecast.py): model calls expected and at most, and dollars (None:
+    a model it calls has no known price); `price` says what is known of each model's price."""
+
+    calls: Count
+    max_calls: Count
+    usd: Seconds | None
+    max_usd: Seconds | None
+    price: str
 
 
 class Change(Model):
@@ -164,11 +176,24 @@ class Attempt(Model):
     why: str
 
 
+class PoolDemo(Model):
+    """A demonstration of the suggested prompt that is a pool item: left out of every score of the suggestion."""
+
+    item: str
+    text: str
+    where: Literal["subset", "held-out", "training"]
+
+
 class Optimizer(Model):
     improved: bool
     stopped: str
     steps_done: Count
-    subset_score: SubsetScore
+    subset_score: SubsetScore  # on the subset it was tuned on (pool demonstrations out)
+    subset_score_items: Count | None = None  # how many subset items that is (None: an older file)
+    holdout_score: SubsetScore | None = None  # on items the optimizer never saw; None: not scored (holdout_note)
+    holdout_items: Count = 0
+    holdout_note: str = ""
+    pool_demos: list[PoolDemo] = Field(default_factory=list)
     score_after_step: list[Unit]
     best_text: str
     diff: str
@@ -242,6 +267,7 @@ class PRResults(Model):
     pull_request: PullRequestRef | None = None  # which pull request the run tested (in Actions)
     shard: ShardId | None = None  # the shard of `promptci plan` this run gated (sharded workflows)
     plan: dict[ShardId, list[str]] | None = None  # with a shard: every planned shard id -> its prompts
+    forecast: Forecast | None = None  # the calls and dollars forecast before scoring (None: an older file)
 
     @model_validator(mode="after")
     def _shard_has_its_plan(self) -> "PRResults":
@@ -256,7 +282,8 @@ def from_pipeline(result: PRResult) -> PRResults:
         usage={"calls": result.calls, "cache_hits": result.cache_hits, "prompt_tokens": result.prompt_tokens,
                "completion_tokens": result.completion_tokens, "cost_usd": result.cost_usd, "wall_s": result.wall_s,
                "budget": result.budget},
-        prompts=[_prompt(p) for p in result.prompts]), strict=False)
+        prompts=[_prompt(p) for p in result.prompts],
+        forecast=result.forecast.data() if result.forecast is not None else None), strict=False)
 
 
 def dump(data: PRResults) -> str:
@@ -400,8 +427,22 @@ def merge(parts: list[PRResults]) -> PRResults:
     verdict = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
     pulls = {part.pull_request for part in parts if part.pull_request}
     return PRResults(format=FORMAT, verdict=Verdict(status=verdict.status, reason=verdict.reason),
-                     usage=Usage(**usage), prompts=prompts,
+                     usage=Usage(**usage), prompts=prompts, forecast=_merged_forecast(parts),
                      pull_request=pulls.pop() if len(pulls) == 1 else None)  # the shards of one pull request's run
+
+
+def _merged_forecast(parts: list[PRResults]) -> Forecast | None:
+    """The shards' forecasts added up (None unless every shard has one)."""
+    if any(part.forecast is None for part in parts):
+        return None
+    forecasts = [part.forecast for part in parts if part.forecast is not None]
+
+    def total(key: str) -> Any:
+        values = [getattr(f, key) for f in forecasts]
+        return None if any(v is None for v in values) else sum(values)
+
+    return Forecast(calls=total("calls"), max_calls=total("max_calls"), usd=total("usd"), max_usd=total("max_usd"),
+                    price="; ".join(dict.fromkeys(p for f in forecasts for p in f.price.split("; ") if p)))
 
 
 def _prompt(p: PromptResult) -> dict[str, Any]:
@@ -419,11 +460,24 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
         "base": {i: asdict(r) for i, r in p.base.items()}, "head": {i: asdict(r) for i, r in p.head.items()},
         "optimizer": None if job is None else {
             "improved": job.outcome.improved, "stopped": job.outcome.stopped, "steps_done": job.outcome.steps_done,
-            "subset_score": {"head": job.outcome.initial_on_final, "best": job.outcome.best_score},
+            **_honest(job),
             "score_after_step": job.outcome.score_after_step, "best_text": job.outcome.best_text,
             "diff": job.outcome.diff("head", "suggested") if job.outcome.improved else "",
             "attempts": [asdict(a) for a in job.outcome.attempts]},
     }
+
+
+def _honest(job: Job) -> dict[str, Any]:
+    """The suggestion's scores as the report gives them: held-out beside subset, pool demonstrations left out."""
+    o = job.outcome
+    honest = job.subset_best is not None and job.subset_initial is not None
+    subset = {"head": job.subset_initial, "best": job.subset_best} if honest else \
+        {"head": o.initial_on_final, "best": o.best_score}
+    held = all(s is not None and not math.isnan(s) for s in (job.holdout_initial, job.holdout_best))
+    return {"subset_score": subset, "subset_score_items": len(job.subset_items) if honest else None,
+            "holdout_score": {"head": job.holdout_initial, "best": job.holdout_best} if held else None,
+            "holdout_items": len(job.holdout_items) if held else 0, "holdout_note": job.holdout_note,
+            "pool_demos": [asdict(d) for d in job.pool_demos]}
 
 
 def _patch(path: str, old: str | None, new: str | None) -> str:

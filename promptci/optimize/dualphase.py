@@ -84,6 +84,8 @@ class Outcome:
     subset_ids: list[str] = field(default_factory=list)
     fault: str | None = None  # set when a model stayed unreachable
     scored: dict[str, dict[str, ItemResult]] = field(default_factory=dict, repr=False)  # every prompt tried: sha → item
+    initial_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the input's, by item
+    best_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the best prompt's, by item
 
     @property
     def improved(self) -> bool:
@@ -167,6 +169,7 @@ class DualPhase:
         except InfraError as exc:
             outcome.stopped = outcome.fault = f"model unreachable: {exc}"
         outcome.best_text = best.prompt.text
+        outcome.initial_results, outcome.best_results = head.results, best.results
         outcome.best_score = best.score(self.subset) if all(i in best.results for i in self.subset) else \
             outcome.best_score
         outcome.subset_ids = list(self.subset)

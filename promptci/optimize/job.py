@@ -5,11 +5,11 @@ the subset it is judged on, the split of the pool, the search, and the held-out 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .. import subsetfile, subsets
-from ..budget import Budget
+from ..budget import Budget, holdout_size
 from ..errors import InfraError
 from ..evalset import Pool
 from ..llm import ModelClient
@@ -18,6 +18,7 @@ from ..runner import Task, run_or_raise
 from . import split as make_split
 from . import style_for
 from .dualphase import Attempt, DualPhase, Outcome, Split
+from .honest import PoolDemo, pool_demos, score_without
 
 
 @dataclass
@@ -32,6 +33,12 @@ class Job:
     style: str
     holdout_initial: float | None = None
     holdout_best: float | None = None
+    holdout_items: list[str] = field(default_factory=list)  # the held-out items scored (pool demonstrations out)
+    holdout_note: str = ""  # why there is no held-out score, when there is none
+    pool_demos: list[PoolDemo] = field(default_factory=list)  # the suggestion's demonstrations that are pool items
+    subset_initial: float | None = None  # the input and the suggestion on the final subset, pool demonstrations out
+    subset_best: float | None = None
+    subset_items: list[str] = field(default_factory=list)
 
 
 def subset_ids(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
@@ -49,7 +56,7 @@ def subset_ids(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
 async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *,
                    steps: int | None = None, optimizer_model: str | None = None, task_model: str | None = None,
                    holdout: int | None = None, seed: int | None = None, refresh: bool = True,
-                   subset: Sequence[str] | None = None,
+                   subset: Sequence[str] | None = None, holdout_always: bool = True,
                    on_attempt: Callable[[Attempt], None] | None = None,
                    on_step: Callable[[int, float], None] | None = None) -> Job:
     settings = prompt.settings
@@ -57,24 +64,57 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
     optimizer_model = optimizer_model or settings.optimizer.model or task_model
     seed = settings.selection.seed if seed is None else seed
     ids, source = (list(subset), "given") if subset is not None else subset_ids(prompt, pool)
-    split = make_split(pool, ids, holdout=settings.optimizer.holdout if holdout is None else holdout, seed=seed)
+    wanted = settings.optimizer.holdout if holdout is None else holdout
+    split = make_split(pool, ids, holdout=holdout_size(wanted, budget.left), seed=seed)
     style = style_for(optimizer_model, settings.optimizer.style)
     search = DualPhase(client, budget, settings=settings.optimizer, selection=settings.selection,
                        task_model=task_model, optimizer_model=optimizer_model, style=style, refresh=refresh,
                        seed=seed, on_attempt=on_attempt, on_step=on_step)
-    outcome = await search.run(prompt, pool, split, subsets.pool_embeddings(prompt, pool), steps=steps)
+    budget.reserved += 2 * len(split.holdout)  # the held-out check comes first: its calls are kept back
+    try:
+        outcome = await search.run(prompt, pool, split, subsets.pool_embeddings(prompt, pool), steps=steps)
+    finally:
+        budget.reserved -= 2 * len(split.holdout)
     job = Job(outcome=outcome, split=split, subset_source=source, task_model=task_model,
               optimizer_model=optimizer_model, style=style)
-    if split.holdout and outcome.fault is None:
-        items = [pool.items[i] for i in split.holdout]
+    await judge_suggestion(job, prompt, pool, client, budget, holdout_always=holdout_always)
+    return job
+
+
+async def judge_suggestion(job: Job, prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *,
+                           holdout_always: bool = True) -> None:
+    """The suggestion's honest scores: its demonstrations that are pool items flagged and left out, then the input
+    and the suggestion on the subset (from the search's results) and on the held-out slice (scored here, within
+    the budget). `holdout_always`: score the input on the held-out slice even when nothing was suggested."""
+    outcome, split = job.outcome, job.split
+    best = judged_by(parse(outcome.best_text, prompt.path), prompt) if outcome.improved else prompt
+    holdout_ids = [pool.items[i].id for i in split.holdout]
+    if outcome.improved:
+        job.pool_demos = pool_demos(best, pool, subset=outcome.subset_ids, holdout=holdout_ids)
+    excluded = {d.item for d in job.pool_demos}
+    if outcome.best_results:
+        job.subset_initial, job.subset_items = score_without(outcome.initial_results, outcome.subset_ids, excluded)
+        job.subset_best, _ = score_without(outcome.best_results, outcome.subset_ids, excluded)
+    kept = [i for i in holdout_ids if i not in excluded]
+    if not kept:
+        job.holdout_note = ("the pool has no items left to hold out" if not holdout_ids else
+                            "every held-out item is a demonstration of the suggestion")
+    elif not (outcome.improved or holdout_always):
+        job.holdout_note = "no suggestion to check"
+    elif outcome.fault is not None:
+        job.holdout_note = "the model stayed unreachable"
+    elif not budget.allows(len(kept) * (2 if outcome.improved else 1)):
+        job.holdout_note = f"the budget is spent ({budget.describe()})"
+    else:
+        by_id = pool.by_id()
+        items = [by_id[i] for i in kept]
         try:
-            job.holdout_initial = await _mean(prompt, pool, items, client, task_model)
+            job.holdout_initial = await _mean(prompt, pool, items, client, job.task_model)
             job.holdout_best = job.holdout_initial if not outcome.improved else \
-                await _mean(judged_by(parse(outcome.best_text, prompt.path), prompt), pool, items, client,
-                            task_model)
+                await _mean(best, pool, items, client, job.task_model)
+            job.holdout_items = kept
         except InfraError as exc:
             outcome.fault = f"model unreachable while scoring the held-out slice: {exc}"
-    return job
 
 
 async def _mean(prompt: PromptFile, pool: Pool, items: list, client: ModelClient, model: str) -> float:

@@ -114,8 +114,20 @@ def context(data: Results, *, details: bool, publication: Mapping[str, Any] | No
             "prompts": [_prompt(p, details, publication) for p in data.prompts],
             "calls": usage.calls, "cache_hits": usage.cache_hits, "cost_usd": usage.cost_usd,
             "tokens": usage.prompt_tokens + usage.completion_tokens, "wall_s": usage.wall_s,
-            "budget": usage.budget, "read_only": publication.get("read_only", ""),
+            "budget": usage.budget, "forecast": data.forecast, "dollars": _dollars(usage.cost_usd, data.forecast),
+            "read_only": publication.get("read_only", ""),
             "untrusted": publication.get("untrusted", ""), "run_url": publication.get("run_url", "")}
+
+
+def _dollars(spent: float, forecast: prresults.Forecast | None) -> str:
+    """What the run cost in dollars, set against the forecast; in words where no price is known."""
+    if forecast is None:
+        return f"${spent:.4f}"
+    if forecast.usd is None or forecast.max_usd is None:
+        return f"dollars not known ({forecast.price or 'no price known'})"
+    if forecast.max_usd == 0:
+        return f"${spent:.4f} ({forecast.price or 'no cost'})"
+    return f"${spent:.4f} (forecast: about ${forecast.usd:.4f}, at most ${forecast.max_usd:.4f})"
 
 
 def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,6 +142,9 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
     suggestion = None
     if o and o.improved:
         suggestion = {"diff": o.diff, "head": o.subset_score.head, "best": o.subset_score.best,
+                      "subset_items": o.subset_score_items if o.subset_score_items is not None else p.subset_items,
+                      "holdout": o.holdout_score, "holdout_items": o.holdout_items,
+                      "holdout_note": o.holdout_note or "not scored", "pool_demos": o.pool_demos,
                       "steps": o.steps_done, "text": o.best_text, "chart": _chart(o.score_after_step)}
     subset = p.subset
     commit = publication.get("commits", {}).get(subset.path)

@@ -1,0 +1,71 @@
+"""Honest scores for a suggested prompt: which of its demonstrations are pool items, and its scores without them.
+
+A demonstration that is a pool item shows the model that item's gold answer, so the item says nothing about
+the prompt any more: it is flagged in the report and left out of every score of the suggestion (on the
+subset it was tuned on, and on the held-out slice it never saw), for the input prompt as well, so that
+both are compared on the same items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Collection, Mapping, Sequence
+
+from ..evalset import Pool
+from ..promptfile import PromptFile, substitute
+from ..results import mean_score
+from ..subsets import item_text
+from .units import layout
+
+TEXT_LIMIT = 200  # characters of a flagged demonstration's input kept for the report
+
+
+@dataclass(frozen=True)
+class PoolDemo:
+    """A demonstration of the suggested prompt that is a pool item, and where that item was in the split."""
+
+    item: str
+    text: str  # the item's input text, on one line, cut
+    where: str  # subset | held-out | training
+
+
+def _norm(text: str) -> str:
+    """Text as a match compares it: words alone, separated by single spaces, case folded."""
+    return " ".join(text.split()).casefold()
+
+
+def _without_last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return "\n".join(lines[:-1])
+
+
+def pool_demos(prompt: PromptFile, pool: Pool, *, subset: Sequence[str] = (), holdout: Sequence[str] = ()
+               ) -> list[PoolDemo]:
+    """The pool items the prompt demonstrates: a demonstration (less its answer line) whose text is the item's
+    input text, or the prompt's query rendered with the item (less the answer cue), words compared."""
+    lay = layout(prompt)
+    demos = {_norm(_without_last_line(u.body)) for u in lay.units if u.kind == "demo"}
+    demos.discard("")
+    if not demos:
+        return []
+    subset_ids, holdout_ids = set(subset), set(holdout)
+    found = []
+    for item in pool.items:
+        text = item_text(prompt, item)
+        keys = {_norm(text)}
+        if lay.query is not None:
+            rendered = substitute(lay.query, item.data)
+            keys.add(_norm(_without_last_line(rendered) if lay.cue else rendered))
+        if keys & demos:
+            one_line = " ".join(text.split())
+            where = "subset" if item.id in subset_ids else "held-out" if item.id in holdout_ids else "training"
+            found.append(PoolDemo(item=item.id, text=one_line if len(one_line) <= TEXT_LIMIT else
+                                  one_line[: TEXT_LIMIT - 1] + "…", where=where))
+    return found
+
+
+def score_without(results: Mapping[str, object], ids: Sequence[str], excluded: Collection[str]
+                  ) -> tuple[float | None, list[str]]:
+    """The mean score over `ids` less the excluded items, and the ids it is over."""
+    kept = [i for i in ids if i not in excluded]
+    return mean_score(results, kept), kept
