@@ -162,3 +162,11 @@ def test_the_forecast_holds_against_a_real_run(tmp_path: Path) -> None:
     assert f"expected about {f['calls']} model calls, at most {f['max_calls']}" in stderr
     report = (tmp_path / "full" / "report.md").read_text()
     assert f"spent {spent} model calls (forecast: about {f['calls']}, at most {f['max_calls']})" in report
+
+
+def test_the_held_out_check_takes_at_most_half_the_calls_left() -> None:
+    from promptci.budget import holdout_size
+
+    assert holdout_size(100, None) == 100  # no call limit: as asked
+    assert holdout_size(100, 60) == 15  # two prompts on 15 items: 30 of the 60 calls left
+    assert holdout_size(10, 400) == 10 and holdout_size(100, 3) == 0
