@@ -306,7 +306,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
         subset = subsets.select(prompt, pool, choice)
         subsetfile.write(target, subset)
         kinds = ", ".join(f"{sum(e.why.startswith(k) for e in subset.items)} {k}"
-                          for k in ("boundary", "representative", "random") if any(e.why.startswith(k) for e in subset.items))
+                          for k in ("boundary", "representative", "random", "fallback")
+                          if any(e.why.startswith(k) for e in subset.items))
         out.print(f"wrote {target}: {len(subset.items)} of {len(pool)} items ({kinds}), method {choice.method}, "
                   f"seed {choice.seed}, {time.perf_counter() - started:.1f} s")
     return EXIT_GATE_FAILED if stale else EXIT_OK
@@ -322,13 +323,13 @@ def _cmd_refine(args: argparse.Namespace) -> int:
     runs = [run for path in args.results for run in results.read(path)]
     s = prompt.settings.selection
     refined, records = subsets.refine(prompt, pool, subset, runs, source=subsets.results_source(args.results),
-                                      threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation,
-                                      seed=s.seed)
+                                      settings=s)
     target = subsetfile.path_for(prompt)
-    if not records:
-        out.print(f"{target}: no redundant items among {len(subset.items)} (threshold {s.threshold}); unchanged")
-        return EXIT_OK
     subsetfile.write(target, refined)
+    if not records:
+        out.print(f"{target}: no redundant items among {len(subset.items)} (threshold {s.threshold}, judged on at "
+                  f"least {s.min_prompts} prompts; the ledger holds {len(refined.evidence.prompts)}); scores recorded")
+        return EXIT_OK
     out.print(f"rewrote {target}: replaced {len(records)} of {len(subset.items)} items")
     for record in records:
         out.print(f"  - {record['why']}")
@@ -561,6 +562,8 @@ def _base_ref(args: argparse.Namespace, actions) -> str:
 
     if args.base:
         return args.base
+    if actions is not None and actions.group is not None:  # a merge queue: its candidate against the base it is on
+        return actions.group.base_sha
     if actions is not None and actions.pr is not None:
         parents = gitdiff.parents(str(args.repo), args.head)
         if len(parents) != 2:

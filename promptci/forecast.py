@@ -152,7 +152,8 @@ def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n
     sides = 2 if base else 1
     judges = sum(1 for e in head.spec.evaluators if e.llm is not None or e.uses)  # extra calls per scored item
     compare = n * sides
-    refreshed = 2 * math.ceil(settings.selection.replace_share * n) if refresh else 0
+    refreshed = (2 * min(settings.selection.max_replacements, math.ceil(settings.selection.replace_share * n))
+                 if refresh else 0)
     o = settings.optimizer
     t = o.steps if steps is None else steps
     left = None if max_calls is None else max(0, max_calls - compare * (1 + judges) - refreshed * (1 + judges))

@@ -177,7 +177,8 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
                       f"{budget.describe()} so far)")
         # the suggestion is judged on a held-out slice the optimizer never sees (optimize.job). The refresh comes
         # before the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
-        budget.reserved = 2 * math.ceil(head.settings.selection.replace_share * len(ids)) if options.refresh else 0
+        s = head.settings.selection
+        budget.reserved = 2 * min(s.max_replacements, math.ceil(s.replace_share * len(ids))) if options.refresh else 0
         try:
             with _timed(result, "optimize"):
                 result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=None,
@@ -332,20 +333,15 @@ async def _score(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], i
 
 def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: PromptResult,
              budget: Budget) -> tuple[Subset, list[dict]]:
-    """IPOMP stage 2 once, on every prompt scored in this run: base, head and the optimizer's candidates."""
-    ids = subset.ids
-    runs = [r for r in ([result.base, result.head] + (result.job.outcome.scored if result.job else []))
-            if all(i in r for i in ids)]
-    unique = list({tuple((r[i].output, r[i].score) for i in ids): r for r in runs}.values())  # one per behaviour
-    if len(unique) < 2:
-        return subset, []
+    """IPOMP stage 2 once: every prompt scored in this run (base, head, the optimizer's candidates) goes into the
+    subset's evidence ledger; the ledger as the base committed it decides what is replaced (subsets.refine_scores)."""
     s = prompt.settings.selection
-    refined, records = subsets.refine_scores(
-        prompt, pool, subset, unique, source=f"promptci pr: stage 2 on {len(unique)} prompts scored in this run",
-        threshold=s.threshold, replace_share=s.replace_share, correlation=s.correlation, seed=s.seed)
-    if not records or not budget.allows(2 * len(records)):
-        return subset, []
-    return refined, records
+    scored = {result.hashes.get("base", ""): result.base, result.hashes["head"]: result.head,
+              **(result.job.outcome.scored if result.job else {})}
+    cap = s.max_replacements if budget.allows(2 * s.max_replacements) else 0  # new items are scored by base and head
+    return subsets.refine_scores(prompt, pool, subset, {sha: r for sha, r in scored.items() if sha and r},
+                                 source="promptci pr: stage 2 on the subset file's evidence ledger",
+                                 settings=s.model_copy(update={"max_replacements": cap}))
 
 
 async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promptfile.PromptFile | None, pool: Pool,

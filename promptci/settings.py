@@ -59,6 +59,9 @@ class SelectionSettings(Strict):
         "pearson", description="similarity between items' score rows in stage 2")
     threshold: float = Field(0.9, gt=0.0, le=1.0, description="CT, the similarity above which items are redundant")
     replace_share: float = Field(0.5, ge=0.0, le=1.0, description="β, the share of redundant items replaced")
+    min_prompts: int = Field(10, ge=2, le=64, description="stage 2 judges two items only on at least this many "
+                             "prompts that scored both (the subset file's evidence ledger)")
+    max_replacements: int = Field(2, ge=0, description="the most items stage 2 replaces per pull request or refine")
 
 
 class GateSettings(Strict):

@@ -2,18 +2,22 @@
 
 The file names the pool (path relative to the subset file, sha256, size), the embedding model, the
 method with its parameters and seed, one entry per item with *why* it is there (and a preview of its
-text for the reviewer), and the history of refinements. promptci writes it atomically, with no
-timestamps, so the same inputs give the same bytes; it never names an id that is not in the pool.
+text for the reviewer), the history of refinements, and the evidence ledger: which prompts (by sha256
+prefix) got each item right (1) or wrong (0) or did not score it (.), at most EVIDENCE_PROMPTS of them,
+the newest kept. Stage 2 judges redundancy from that ledger as the base revision committed it.
+promptci writes it atomically, with no timestamps, so the same inputs give the same bytes; it never
+names an id that is not in the pool.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
 import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
@@ -27,6 +31,8 @@ from .promptfile import PromptFile, yaml_events
 FORMAT = "promptci.subset/1"
 MAX_BYTES = 512 * 1024  # a subset of 1,000 items with a long history is well under this; parsing it stays fast
 PREVIEW = 100
+EVIDENCE_PROMPTS = 64  # ledger columns kept: 20 items × 64 prompts is 1.3 kB, and 64 prompts settle correlations
+SHA_CHARS = 12
 HEADER = ("Evaluation subset written by promptci (`promptci select`, refined by `promptci refine` and pull-request "
           "runs).\nReview it like code; do not edit the items by hand: `promptci select --check` would flag it.")
 
@@ -47,6 +53,36 @@ class Refinement:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """How prompts scored the subset's items: one column per prompt (sha256 prefix, oldest first), one row
+    per item as a string of 1 (right), 0 (wrong), . (not scored)."""
+
+    prompts: tuple[str, ...] = ()
+    scores: dict[str, str] = field(default_factory=dict)
+
+    def row(self, item: str) -> str:
+        return self.scores.get(item, "." * len(self.prompts))
+
+    def merged(self, columns: dict[str, dict[str, str]], ids: list[str]) -> "Evidence":
+        """This ledger with more columns (sha prefix → item → '1'/'0'), for the items `ids` only: a prompt
+        already in it gets its unknown cells filled, a new prompt is appended, the oldest beyond the bound go."""
+        prompts = list(self.prompts) + [p for p in columns if p not in self.prompts]
+        table = {i: [self.row(i)[n] if n < len(self.prompts) else "." for n in range(len(prompts))] for i in ids}
+        for n, sha in enumerate(prompts):
+            for i, mark in columns.get(sha, {}).items():
+                if i in table and table[i][n] == ".":
+                    table[i][n] = mark
+        keep = slice(max(0, len(prompts) - EVIDENCE_PROMPTS), None)
+        return Evidence(prompts=tuple(prompts[keep]), scores={i: "".join(row[keep]) for i, row in table.items()})
+
+    def matrix(self, ids: list[str]) -> np.ndarray:
+        """One row per item, one column per prompt: 1.0, 0.0 or NaN (not scored)."""
+        value = {"1": 1.0, "0": 0.0, ".": np.nan}
+        rows = [[value[c] for c in self.row(i)] for i in ids]
+        return np.array(rows, dtype=float).reshape(len(ids), len(self.prompts))
+
+
+@dataclass(frozen=True)
 class Subset:
     pool_path: str  # relative to the subset file
     pool_sha256: str
@@ -56,6 +92,7 @@ class Subset:
     parameters: dict[str, Any]
     items: tuple[Entry, ...]
     history: tuple[Refinement, ...] = field(default_factory=tuple)
+    evidence: Evidence = field(default_factory=Evidence)
 
     @property
     def ids(self) -> list[str]:
@@ -114,7 +151,29 @@ def read(path: Path) -> Subset:
         raise InputError(f"subset file is incomplete ({exc})", path=where, fix=fix) from None
     if len(set(subset.ids)) != len(subset.ids):
         raise InputError("subset file names an item twice", path=where, field="items", fix=fix)
-    return subset
+    return replace(subset, evidence=_evidence(data.get("evidence"), subset.ids, where))
+
+
+def _evidence(raw: Any, ids: list[str], where: str) -> Evidence:
+    """The ledger, checked: known shas, one row of the right length per subset item, nothing else."""
+    if raw is None:
+        return Evidence()
+    fix = "restore the evidence section from the base branch, or delete it (the ledger starts again)"
+    if not isinstance(raw, dict) or not isinstance(raw.get("prompts", ""), str) \
+            or not isinstance(raw.get("scores") or {}, dict):
+        raise InputError("the evidence is not {prompts: 'SHA SHA ...', scores: {ID: '01.'}}", path=where,
+                         field="evidence", fix=fix)
+    prompts = tuple(raw.get("prompts", "").split())
+    if len(prompts) > EVIDENCE_PROMPTS or len(set(prompts)) != len(prompts) or not all(
+            len(p) == SHA_CHARS and all(c in "0123456789abcdef" for c in p) for p in prompts):
+        raise InputError(f"evidence.prompts must be at most {EVIDENCE_PROMPTS} different {SHA_CHARS}-digit sha256 "
+                         "prefixes", path=where, field="evidence.prompts", fix=fix)
+    scores = {str(k): str(v) for k, v in (raw.get("scores") or {}).items()}
+    bad = [k for k, v in scores.items() if k not in ids or len(v) != len(prompts) or v.strip("01.")]
+    if bad:
+        raise InputError(f"evidence.scores of {bad[0]} is not a subset item's row of {len(prompts)} characters "
+                         "1, 0 or .", path=where, field="evidence.scores", fix=fix)
+    return Evidence(prompts=prompts, scores=scores)
 
 
 def write(path: Path, subset: Subset) -> None:
@@ -132,6 +191,9 @@ def dumps(subset: Subset) -> str:
     doc["parameters"] = dict(subset.parameters)
     doc["items"] = [{"id": e.id, "why": e.why, "text": e.text} for e in subset.items]
     doc["history"] = [{"source": h.source, "replaced": [dict(r) for r in h.replaced]} for h in subset.history]
+    if subset.evidence.prompts:
+        doc["evidence"] = {"prompts": " ".join(subset.evidence.prompts),
+                           "scores": {i: subset.evidence.row(i) for i in subset.ids}}
     doc.yaml_set_start_comment(HEADER)
     yaml = YAML(typ="rt")
     yaml.width = 4096

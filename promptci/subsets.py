@@ -17,10 +17,14 @@ import numpy as np
 from . import embeddings, subsetfile
 from .errors import InputError
 from .evalset import Item, Pool
-from .promptfile import PromptFile
+from .promptfile import PromptFile, warn
 from .results import ItemResult, Run
-from .selection import Refiner, Replacement, make_selector
+from .selection import Refiner, Replacement, StratifiedSelector, kmeans_labels, make_selector
+from .settings import SelectionSettings
 from .subsetfile import Entry, Refinement, Subset
+from .weakembed import weakness
+
+EMBEDDING_METHODS = ("ipomp", "boundary", "clustering")
 
 NON_INPUT_FIELDS = ("expected", "choices", "id")
 
@@ -42,12 +46,23 @@ def item_text(prompt: PromptFile, item: Item) -> str:
     return "\n".join(str(item.data.get(name, "")) for name in names)
 
 
-def pool_embeddings(prompt: PromptFile, pool: Pool) -> np.ndarray:
-    """Embeddings of the items' input texts, without the prefix they all share (a task preamble, or
-    BIG-bench's 'Utterance:'), which says nothing about how items differ."""
+def input_texts(prompt: PromptFile, pool: Pool) -> list[str]:
+    """The items' input texts without the prefix they all share (a task preamble, or BIG-bench's
+    'Utterance:'), which says nothing about how items differ."""
     texts = [item_text(prompt, item) for item in pool.items]
     shared = len(common_prefix(texts))
-    return embeddings.embed_cached([t[shared:] for t in texts])
+    return [t[shared:] for t in texts]
+
+
+def pool_embeddings(prompt: PromptFile, pool: Pool) -> np.ndarray:
+    """Embeddings of the items' input texts (see input_texts)."""
+    return embeddings.embed_cached(input_texts(prompt, pool))
+
+
+def answer_strata(pool: Pool, size: int) -> list[str] | None:
+    """The items' expected answers as strata when they are labels (2 to `size` different ones), else None."""
+    answers = [str(item.expected) for item in pool.items]
+    return answers if all(i.expected is not None for i in pool.items) and 2 <= len(set(answers)) <= size else None
 
 
 def common_prefix(texts: Sequence[str]) -> str:
@@ -78,9 +93,21 @@ def check(prompt: PromptFile, pool: Pool, choice: Choice) -> None:
 def select(prompt: PromptFile, pool: Pool, choice: Choice) -> Subset:
     """Stage 1 (or a baseline) on the pool's embeddings."""
     check(prompt, pool, choice)
-    vectors = pool_embeddings(prompt, pool)
-    selector = make_selector(choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters,
-                             random_state=choice.seed).fit(vectors)
+    texts = input_texts(prompt, pool)
+    vectors = embeddings.embed_cached(texts)
+    problem = weakness(texts, vectors, choice.size, embeddings.MODEL_NAME) if choice.method in EMBEDDING_METHODS \
+        else None
+    if problem:
+        strata = answer_strata(pool, choice.size)
+        how = "stratified by expected answer" if strata else "at random (seeded)"
+        warn(f"{pool.path or prompt.path}: the embeddings cannot tell the items apart ({problem}: emoji, some "
+             f"scripts and code read as unknown words); chose {choice.size} items {how} instead of {choice.method} "
+             f"(fix: set promptci.embedding_model to an embedding model that reads these inputs)")
+        selector = StratifiedSelector(size=choice.size, random_state=choice.seed,
+                                      note=f"fallback {how}; weak embeddings: {problem}; ").fit(vectors, strata)
+    else:
+        selector = make_selector(choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters,
+                                 random_state=choice.seed).fit(vectors)
     items = tuple(Entry(id=pool.items[i].id, why=why, text=subsetfile.preview(item_text(prompt, pool.items[i])))
                   for i, why in zip(selector.selected_, selector.reasons_))
     target = subsetfile.path_for(prompt)
@@ -132,28 +159,39 @@ def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> 
 
 
 def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], *, source: str,
-           threshold: float, replace_share: float, correlation: str, seed: int) -> tuple[Subset, list[dict[str, str]]]:
-    """Stage 2 from saved results of at least two prompts on the subset's items."""
+           settings: SelectionSettings) -> tuple[Subset, list[dict[str, str]]]:
+    """Stage 2 from saved results of at least two prompts (a maintainer's own runs: they are judged on too)."""
     _check_runs(prompt, pool, runs)
-    return refine_scores(prompt, pool, subset, [{r.id: r for r in run.items} for run in runs], source=source,
-                         threshold=threshold, replace_share=replace_share, correlation=correlation, seed=seed)
+    return refine_scores(prompt, pool, subset, {run.prompt["sha256"]: {r.id: r for r in run.items} for run in runs},
+                         source=source, settings=settings, judge_new=True)
 
 
-def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_run: Sequence[Mapping[str, ItemResult]], *,
-                  source: str, threshold: float, replace_share: float, correlation: str,
-                  seed: int) -> tuple[Subset, list[dict[str, str]]]:
-    """Stage 2 from each prompt's results by item id; the new subset (with its history) and one record per swap."""
+def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_prompt: Mapping[str, Mapping[str, ItemResult]],
+                  *, source: str, settings: SelectionSettings,
+                  judge_new: bool = False) -> tuple[Subset, list[dict[str, str]]]:
+    """The one stage-2 refresh between runs: this run's scores (by prompt sha256, then item id) go into the subset
+    file's evidence ledger, and items the ledger shows redundant are replaced, at most `max_replacements`, each
+    from its own cluster. In a pull request (`judge_new` False) only the ledger as committed judges, so the pull
+    request's own prompts cannot choose what it is judged on; `promptci refine` judges with the new scores too.
+    Returns the new subset (ledger and history) and one record per swap."""
     ids = subset.ids
+    columns = evidence_columns(ids, by_prompt)
+    recorded = subset.evidence.merged(columns, ids)
+    judged = recorded if judge_new else subset.evidence
     index = {item.id: i for i, item in enumerate(pool.items)}
     unavailable = set(ids) | subset.removed_ids()
     available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
-    refiner = Refiner(threshold=threshold, replace_share=replace_share, correlation=correlation, random_state=seed)
-    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), performance_matrix(ids, by_run),
-                                 pool_embeddings(prompt, pool), available)
+    refiner = Refiner(threshold=settings.threshold, replace_share=settings.replace_share,
+                      correlation=settings.correlation, random_state=settings.seed, min_prompts=settings.min_prompts,
+                      max_replacements=settings.max_replacements)
+    texts = input_texts(prompt, pool)
+    vectors = embeddings.embed_cached(texts)
+    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), judged.matrix(ids), vectors, available,
+                                 labels=refresh_strata(pool, subset, settings, texts, vectors))
     if not swaps:
-        return subset, []
+        return replace(subset, evidence=recorded), []
     pool_ids = [item.id for item in pool.items]
-    records = replacement_records(swaps, pool_ids, correlation)
+    records = replacement_records(swaps, pool_ids, "pearson")
     why_added = {r["added"]: r["why"] for r in records}
     items = tuple(
         subset.items[row] if pool_ids[rows[row]] == ids[row] else
@@ -161,7 +199,35 @@ def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_run: Sequen
               text=subsetfile.preview(item_text(prompt, pool.items[rows[row]])))
         for row in range(len(ids)))
     history = subset.history + (Refinement(source=source, replaced=tuple(records)),)
-    return replace(subset, items=items, history=history), records
+    refined = replace(subset, items=items, history=history)
+    return replace(refined, evidence=recorded.merged({}, refined.ids)), records
+
+
+def evidence_columns(ids: Sequence[str],
+                     by_prompt: Mapping[str, Mapping[str, ItemResult]]) -> dict[str, dict[str, str]]:
+    """One ledger column per prompt (sha256 prefix): 1 for a score of at least 0.5, else 0, for the items it scored.
+    Prompts that scored the items exactly as an earlier one did add no evidence and are left out."""
+    columns: dict[str, dict[str, str]] = {}
+    seen: set[tuple[str, ...]] = set()
+    for sha, results in by_prompt.items():
+        column = {i: "1" if results[i].score >= 0.5 else "0" for i in ids
+                  if i in results and results[i].score is not None}
+        pattern = tuple(column.get(i, ".") for i in ids)
+        if column and pattern not in seen:
+            seen.add(pattern)
+            columns.setdefault(sha[:subsetfile.SHA_CHARS], column)
+    return columns
+
+
+def refresh_strata(pool: Pool, subset: Subset, settings: SelectionSettings, texts: Sequence[str],
+                   vectors: np.ndarray) -> np.ndarray:
+    """The pool's stage-1 clusters, replayed (answers, or one stratum, when the embeddings are weak): a replaced
+    item's successor comes from the same one, so the subset covers the pool as stage 1 chose."""
+    if weakness(texts, vectors, len(subset.items), subset.embedding_model):
+        strata = answer_strata(pool, len(subset.items)) or [""] * len(pool)
+        return np.unique(np.asarray(strata), return_inverse=True)[1]
+    clusters = int(subset.parameters.get("clusters", settings.clusters))
+    return kmeans_labels(vectors, clusters, int(subset.parameters.get("seed", settings.seed)))
 
 
 def replacement_records(swaps: Sequence[Replacement], pool_ids: Sequence[str], correlation: str) -> list[dict[str, str]]:

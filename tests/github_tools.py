@@ -127,11 +127,12 @@ def fixture(method: str, path: str, status: int, response: Any, *, headers: dict
 
 
 def publish_flow(repo: str, number: int, sha: str, statuses: int) -> list[dict]:
-    """What publishing a first report asks of GitHub: no comment yet, so one is created, then the statuses."""
+    """What publishing a first report asks of GitHub: no comment yet, so one is created, then a status per prompt,
+    then the overall `promptci` status."""
     where = f"/repos/{repo}"
     return [fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
             fixture("post", f"{where}/issues/{number}/comments", 201, openapi_example("issue-comment"))] + \
-        [fixture("post", f"{where}/statuses/{sha}", 201, openapi_example("status"))] * statuses
+        [fixture("post", f"{where}/statuses/{sha}", 201, openapi_example("status"))] * (statuses + 1)
 
 
 def actions_env(event: Path, tmp_path: Path, *, api: str | None = None, event_name: str = "pull_request",

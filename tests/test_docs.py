@@ -39,7 +39,7 @@ def test_every_test_the_reliability_and_security_tables_name_exists() -> None:
     import ast
     import re
 
-    for doc, at_least in (("reliability.md", 30), ("security.md", 10)):
+    for doc, at_least in (("reliability.md", 30), ("security.md", 10), ("github.md", 10)):
         named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", (ROOT / "docs" / doc).read_text())
         assert len(named) >= at_least, doc
         for module, test in named:

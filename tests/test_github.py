@@ -257,6 +257,8 @@ def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str,
                                     settings=publish.Settings(), stdout=stdout)
     assert published.faults == []  # Prism answers 422 with the rule broken for any invalid request
     assert published.comment_url and set(published.commits) == {"eval_sets/intent_recognition.subset.yml"}
+    # `promptci` on the tested head and on the subset commit promptci pushed on top of it
+    assert published.statuses == [run.pr.head_sha, published.commits["eval_sets/intent_recognition.subset.yml"]]
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith(MARKER) and "Every item compared" in summary
     assert "::error file=prompts/intent.prompt.yml,line=" in stdout.getvalue()  # the demo's regression

@@ -146,7 +146,7 @@ def test_github_failing_for_good_still_leaves_the_summary_and_exits_3(tmp_path: 
     sha = payload["pull_request"]["head"]["sha"]
     down = {"status": 502, "response": {"message": "Server Error"}, "headers": {"retry-after": "0"}}
     flow = [tools.fixture("get", f"{where}/issues/{number}/comments?per_page=100", **down)] * 5 \
-        + [tools.fixture("post", f"{where}/statuses/{sha}", **down)] * 5
+        + [tools.fixture("post", f"{where}/statuses/{sha}", **down)] * 10  # the prompt's, then `promptci`
     with tools.fixtures_server(tmp_path / "scenarios", {"down": flow}) as url:
         api = tools.load_scenario(url, "down")
         proc = run_cli("report", str(out), "--github", "--repo", str(repo),

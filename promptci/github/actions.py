@@ -17,6 +17,7 @@ from ..errors import InputError
 
 PR_EVENTS = ("pull_request", "pull_request_target")
 RUN_EVENT = "workflow_run"  # the trusted half of the fork-safe pattern: it posts what a pull_request run found
+QUEUE_EVENT = "merge_group"  # a merge queue's candidate: only the `promptci` status is set, on its head commit
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,14 @@ class PullRequest:
 
 
 @dataclass(frozen=True)
+class MergeGroup:
+    """A merge queue's candidate commit (`head_sha`: the base branch with the queued pull requests merged)."""
+
+    base_sha: str
+    head_sha: str
+
+
+@dataclass(frozen=True)
 class Actions:
     api_url: str
     server_url: str
@@ -45,6 +54,7 @@ class Actions:
     output_path: Path | None
     summary_path: Path | None
     pr: PullRequest | None
+    group: MergeGroup | None = None
 
     @property
     def run_url(self) -> str:
@@ -64,6 +74,7 @@ def from_environ(environ: Mapping[str, str] = os.environ) -> Actions:
         pr = read_event(Path(environ.get("GITHUB_EVENT_PATH", "")))
     elif event_name == RUN_EVENT:
         pr = read_workflow_run(Path(environ.get("GITHUB_EVENT_PATH", "")))
+    group = read_merge_group(Path(environ.get("GITHUB_EVENT_PATH", ""))) if event_name == QUEUE_EVENT else None
     token = environ.get("PROMPTCI_GITHUB_TOKEN") or environ.get("GITHUB_TOKEN") or ""
     return Actions(
         api_url=environ.get("GITHUB_API_URL", "https://api.github.com"),
@@ -75,6 +86,7 @@ def from_environ(environ: Mapping[str, str] = os.environ) -> Actions:
         output_path=_path(environ.get("GITHUB_OUTPUT")),
         summary_path=_path(environ.get("GITHUB_STEP_SUMMARY")),
         pr=pr,
+        group=group,
     )
 
 
@@ -111,6 +123,17 @@ def read_workflow_run(path: Path) -> PullRequest:
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"the workflow_run payload lacks {exc}", path=path, field="workflow_run",
                          fix="run on the workflow_run event") from None
+
+
+def read_merge_group(path: Path) -> MergeGroup:
+    """The queue's base and candidate commits from a `merge_group` payload."""
+    payload = _payload(path, QUEUE_EVENT)
+    try:
+        group = payload["merge_group"]
+        return MergeGroup(base_sha=str(group["base_sha"]), head_sha=str(group["head_sha"]))
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"the merge_group payload lacks {exc}", path=path, field="merge_group",
+                         fix="run on the merge_group event") from None
 
 
 def _payload(path: Path, event: str) -> dict:

@@ -21,10 +21,11 @@ from typing import TextIO
 from .. import gitdiff, prresults
 from ..errors import EXIT_OK, InfraError, InputError, PromptCIError
 from ..report import escape, render
-from . import suggestions, workflow
+from . import overall, suggestions, workflow
 from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
-from .pulls import STATE, PullRequestAPI
+from .overall import STATE
+from .pulls import PullRequestAPI
 
 OWN_COMMIT = "promptci: refresh the evaluation subset"
 
@@ -44,6 +45,7 @@ class Published:
     comment_url: str = ""
     commits: dict[str, str] = field(default_factory=dict)  # subset path -> commit SHA
     suggestions: int = 0
+    statuses: list[str] = field(default_factory=list)  # the commits given the `promptci` status
     faults: list[str] = field(default_factory=list)
 
 
@@ -130,6 +132,10 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
         print(workflow.annotation("warning", f"promptci did not post to the pull request: {published.read_only}",
                                   title="promptci: report in the job summary only"), file=stdout)
     if not writable:
+        if actions.group is not None and client is not None and actions.token:  # a merge queue: the status only
+            _overall(PullRequestAPI(client, actions.repository, 0), [actions.group.head_sha], data, actions, published)
+            for fault in published.faults:
+                print(workflow.annotation("error", fault, title="promptci: GitHub refused a request"), file=stdout)
         return published
 
     comment = render.render(data, template=settings.template, publication=publication)
@@ -148,6 +154,9 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
             published.suggestions = _suggest(api, pr.head_sha, data)
         except InfraError as exc:
             published.faults.append(str(exc))
+    # the required `promptci` status, last so that it can say whether anything failed: on the tested head, and on
+    # the commit promptci pushed on top of it (a GITHUB_TOKEN push starts no run; only a subset file changed)
+    _overall(api, [pr.head_sha, *list(published.commits.values())[-1:]], data, actions, published)
     for fault in published.faults:
         print(workflow.annotation("error", fault, title="promptci: GitHub refused a request"), file=stdout)
     return published
@@ -244,6 +253,30 @@ def _status(api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings:
     scores = f"{base:.3f} → {head:.3f}: " if base is not None and head is not None else ""
     api.set_status(sha, context=f"{settings.status_prefix}/{p.path}", state=STATE[status],
                    description=f"{scores}{reason}", target_url=actions.run_url)
+
+
+def set_overall_status(api: PullRequestAPI, sha: str, status: str, reason: str, target_url: str = "") -> None:
+    """The `promptci` status, the one a branch rule requires, with the overall verdict (`status`: pass, fail,
+    undecided, neutral or error) on commit `sha`. Any commit promptci pushes gets it too."""
+    api.set_status(sha, context=overall.CONTEXT, state=STATE[status], description=overall.describe(status, reason),
+                   target_url=target_url)
+
+
+def _overall(api: PullRequestAPI, shas: list[str], data: Results, actions: Actions, published: Published) -> None:
+    """The overall verdict on each commit; `error` when a request of this run failed (never a green check that
+    hides a fault: a re-run posts the rest)."""
+    status, reason = data.verdict.status, data.verdict.reason
+    if published.faults:
+        n = len(published.faults)
+        status, reason = "error", f"{n} GitHub request{'s' if n != 1 else ''} failed, re-run the job ({status}: {reason})"
+    for sha in shas:
+        try:
+            set_overall_status(api, sha, status, reason, actions.run_url)
+        except InfraError as exc:
+            published.faults.append(str(exc))
+            return
+        published.statuses.append(sha)
+    workflow.set_outputs(actions.output_path, {"status-set": "true"})  # the action's crash step then stays quiet
 
 
 def _suggest(api: PullRequestAPI, sha: str, data: Results) -> int:

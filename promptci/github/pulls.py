@@ -12,9 +12,6 @@ from urllib.parse import quote
 
 from ..report.escape import flat
 from .client import Client
-
-STATE = {"pass": "success", "fail": "failure", "undecided": "failure", "error": "error",
-         "neutral": "success"}  # commit statuses have no neutral state; the description says "not gated"
 DESCRIPTION_LIMIT = 140
 CONTEXT_LIMIT = 255
 

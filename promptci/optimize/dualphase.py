@@ -83,7 +83,7 @@ class Outcome:
     replacements: list[dict] = field(default_factory=list)
     subset_ids: list[str] = field(default_factory=list)
     fault: str | None = None  # set when a model stayed unreachable
-    scored: list[dict[str, ItemResult]] = field(default_factory=list, repr=False)  # every prompt tried, by item
+    scored: dict[str, dict[str, ItemResult]] = field(default_factory=dict, repr=False)  # every prompt tried: sha → item
     initial_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the input's, by item
     best_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the best prompt's, by item
 
@@ -173,7 +173,7 @@ class DualPhase:
         outcome.best_score = best.score(self.subset) if all(i in best.results for i in self.subset) else \
             outcome.best_score
         outcome.subset_ids = list(self.subset)
-        outcome.scored = [c.results for c in {c.prompt.sha256: c for c in self.scored}.values()]
+        outcome.scored = {c.prompt.sha256: c.results for c in self.scored}
         outcome.initial_on_final = math.nan
         if outcome.fault is None:
             try:

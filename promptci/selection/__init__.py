@@ -5,13 +5,13 @@ Every selector follows scikit-learn's estimator conventions: parameters in the c
 """
 
 from .base import SubsetSelector
-from .baselines import AnchorPointSelector, BoundarySelector, ClusteringSelector, RandomSelector
-from .stage1 import IPOMPSelector, extend_farthest
-from .stage2 import Refiner, Replacement, item_similarity
+from .baselines import AnchorPointSelector, BoundarySelector, ClusteringSelector, RandomSelector, StratifiedSelector
+from .stage1 import IPOMPSelector, extend_farthest, kmeans_labels
+from .stage2 import Refiner, Replacement, evidence_similarity, item_similarity
 
 __all__ = ["AnchorPointSelector", "BoundarySelector", "ClusteringSelector", "IPOMPSelector", "RandomSelector",
-           "Refiner", "Replacement", "SubsetSelector", "extend_farthest", "item_similarity",
-           "make_selector"]
+           "Refiner", "Replacement", "StratifiedSelector", "SubsetSelector", "evidence_similarity", "extend_farthest",
+           "item_similarity", "kmeans_labels", "make_selector"]
 
 
 def make_selector(method: str, *, size: int, alpha: float, n_clusters: int, random_state: int) -> SubsetSelector:

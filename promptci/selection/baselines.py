@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 
-from .base import SubsetSelector, check_size
+from .base import SubsetSelector, check_size, largest_remainder
 from .stage1 import IPOMPSelector
 
 
@@ -27,6 +27,36 @@ class RandomSelector(SubsetSelector, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         self.selected_ = np.sort(rng.choice(len(X), size=self.size, replace=False))
         self.reasons_ = ["random"] * self.size
+        return self
+
+
+class StratifiedSelector(SubsetSelector, BaseEstimator):
+    """N items at random within strata (the items' expected answers) in proportion to their sizes, at least one
+    per stratum when N allows: the fallback when embeddings cannot tell items apart. `fit(X, y)`: y the strata
+    (None: one stratum, i.e. seeded random)."""
+
+    def __init__(self, size: int = 20, random_state: int = 0, note: str = "") -> None:
+        self.size = size
+        self.random_state = random_state
+        self.note = note
+
+    def fit(self, X: np.ndarray, y: object = None) -> "StratifiedSelector":
+        check_size(len(X), self.size)
+        strata = np.asarray(y if y is not None else ["" for _ in range(len(X))], dtype=object).astype(str)
+        names, codes = np.unique(strata, return_inverse=True)
+        sizes = np.bincount(codes, minlength=len(names))
+        quota = largest_remainder(self.size, sizes, at_least_one=self.size >= len(names))
+        rng = np.random.default_rng(self.random_state)
+        picks: list[int] = []
+        reasons: list[str] = []
+        for c, name in enumerate(names):
+            chosen = sorted(int(i) for i in rng.choice(np.flatnonzero(codes == c), size=int(quota[c]), replace=False))
+            where = (f"the items whose answer is '{name}' ({sizes[c]} items, {sizes[c] / len(X):.0%} of the pool)"
+                     if len(names) > 1 else "the pool")
+            picks += chosen
+            reasons += [f"{self.note}drawn at random from {where}"] * len(chosen)
+        self.selected_ = np.asarray(picks, dtype=int)
+        self.reasons_ = reasons
         return self
 
 

@@ -49,14 +49,19 @@ class IPOMPSelector(SubsetSelector, BaseEstimator):
         if n_representative:
             taken = np.zeros(len(X), dtype=bool)
             taken[boundary] = True
-            self.labels_ = KMeans(n_clusters=min(self.n_clusters, len(X)), random_state=self.random_state,
-                                  n_init=3).fit_predict(X)
+            self.labels_ = kmeans_labels(X, self.n_clusters, self.random_state)
             rep, rep_why = representatives(self.labels_, taken, n_representative, self.random_state)
             picks += rep
             reasons += rep_why
         self.selected_ = np.asarray(picks, dtype=int)
         self.reasons_ = reasons
         return self
+
+
+def kmeans_labels(X: np.ndarray, n_clusters: int, random_state: int) -> np.ndarray:
+    """Stage 1's K-means clusters of the pool; stage 2 replays them to replace an item from its own cluster."""
+    X = np.asarray(X, dtype=np.float32)
+    return KMeans(n_clusters=min(n_clusters, len(X)), random_state=random_state, n_init=3).fit_predict(X)
 
 
 def farthest_points(X: np.ndarray, n: int, *, exact_limit: int = 4000) -> tuple[list[int], list[str]]:

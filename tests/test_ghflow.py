@@ -1,0 +1,307 @@
+"""promptci as a required check on a real GitHub (docs/github.md): the one `promptci` status on every run that
+reaches a verdict, the precheck that answers a change touching no prompt before anything is installed, the
+merge queue's `merge_group` event. Real git repositories, GitHub's own webhook payloads and OpenAPI examples,
+the octokit fixtures server checking each request in order; nothing reaches GitHub."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from promptci import demo, gitdiff, prresults
+from promptci.github import actions as gh_actions
+from promptci.github import overall, precheck, publish
+from promptci.github.client import Client
+
+from . import github_tools as tools
+from .helpers import ROOT
+
+HEAD_SHA = "a" * 40
+
+
+def _git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
+                          check=True, capture_output=True, text=True)
+    return proc.stdout.strip()
+
+
+def _no_prompt_results() -> prresults.PRResults:
+    return prresults.PRResults.model_validate({
+        "format": prresults.FORMAT, "verdict": {"status": "pass", "reason": "no prompt file changed; nothing to gate"},
+        "usage": {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+                  "wall_s": 0.0, "budget": ""}, "prompts": []}, strict=False)
+
+
+def _env(tmp_path: Path, payload: dict, event_name: str, api: str) -> dict[str, str]:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(payload))
+    return {**tools.actions_env(event, tmp_path, api=api, event_name=event_name),
+            "GITHUB_REPOSITORY": payload["repository"]["full_name"]}  # no run id: the fixtures server would
+    # rewrite a run URL in the expected body to its own address, so the status carries no target_url here
+
+
+def _status(repo: str, sha: str, state: str, description: str) -> dict:
+    """The `promptci` status request, body and all."""
+    body = {"state": state, "context": "promptci", "description": description}
+    return tools.fixture("post", f"/repos/{repo}/statuses/{sha}", 201, tools.openapi_example("status"), body=body)
+
+
+# ---- the overall status from a full run ---------------------------------------------------------------------
+
+def test_every_verdict_sets_the_promptci_status_and_a_fault_never_leaves_it_green(tmp_path: Path) -> None:
+    payload = copy.deepcopy(tools.webhook_example("pull_request", "synchronize"))
+    repo, number = payload["repository"]["full_name"], payload["number"]
+    sha = payload["pull_request"]["head"]["sha"]
+    comments = f"/repos/{repo}/issues/{number}/comments?per_page=100"
+    down = {"status": 502, "response": {"message": "Server Error"}}
+    scenarios = {
+        "fine": [tools.fixture("get", comments, 200, []),
+                 _status(repo, sha, "success", "pass: no prompt file changed; nothing to gate")],
+        "comment-down": [tools.fixture("get", comments, **down),
+                         _status(repo, sha, "error", "error: 1 GitHub request failed, re-run the job (pass: no "
+                                                     "prompt file changed; nothing to gate)")],
+    }
+    with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
+        for name in ("fine", "comment-down"):
+            url = tools.load_scenario(server, name)
+            run = gh_actions.from_environ(_env(tmp_path, payload, "pull_request", url))
+            with Client(url, run.token, retries=0) as client:
+                published = publish.publish(_no_prompt_results(), run, client, repo_dir=str(ROOT), out_dir=tmp_path,
+                                            settings=publish.Settings(), stdout=io.StringIO())
+            assert published.statuses == [sha] and tools.consumed(url), (name, published.faults)
+            assert (len(published.faults) == 1) == (name == "comment-down")
+    assert "status-set<<" in (tmp_path / "output").read_text()  # the action's crash step stays quiet
+
+
+def test_a_neutral_verdict_is_success_that_says_not_gated_and_an_error_is_never_success() -> None:
+    assert overall.STATE["neutral"] == "success" and overall.describe("neutral", "x").startswith("not gated")
+    assert {overall.STATE[s] for s in ("fail", "undecided", "error")} == {"failure", "error"}
+
+
+def test_a_merge_queue_gets_only_the_promptci_status_on_its_candidate(tmp_path: Path) -> None:
+    payload = tools.webhook_example("merge_group", "checks_requested")
+    repo, group = payload["repository"]["full_name"], payload["merge_group"]
+    scenarios = {"queue": [_status(repo, group["head_sha"], "success",
+                                   "pass: no prompt file changed; nothing to gate")]}
+    with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
+        url = tools.load_scenario(server, "queue")
+        run = gh_actions.from_environ(_env(tmp_path, payload, "merge_group", url))
+        assert run.pr is None and run.group == gh_actions.MergeGroup(group["base_sha"], group["head_sha"])
+        with Client(url, run.token, retries=0) as client:
+            published = publish.publish(_no_prompt_results(), run, client, repo_dir=str(ROOT), out_dir=tmp_path,
+                                        settings=publish.Settings(), stdout=io.StringIO())
+        assert published.statuses == [group["head_sha"]] and not published.comment_url and tools.consumed(url)
+
+
+# ---- the precheck: a change that touches no prompt, decided before any install -----------------------------
+
+def test_the_precheck_suffixes_are_gitdiffs() -> None:
+    assert precheck.PROMPT_SUFFIXES == gitdiff.PROMPT_SUFFIXES
+
+
+def _branch(repo: Path, name: str, edit) -> None:
+    _git(repo, "checkout", "-q", "-B", name, "main")
+    edit(repo)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", name)
+
+
+def test_the_precheck_never_skips_a_change_the_full_rule_counts(tmp_path: Path, monkeypatch) -> None:
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    pool = repo / "eval_sets" / "intent_recognition.jsonl"
+    edits = {
+        "pool": lambda r: pool.write_text(pool.read_text() + pool.read_text().splitlines()[0] + "\n"),
+        "subset": lambda r: (r / "eval_sets" / "intent_recognition.subset.yml").write_text("# edited\n"),
+        "notes": lambda r: (r / "eval_sets" / "NOTES.md").write_text("unrelated\n"),
+        "code": lambda r: (r / "app.py").write_text("print('hi')\n"),
+    }
+    for name, edit in edits.items():
+        _branch(repo, name, edit)
+    monkeypatch.chdir(repo)
+    for name in ["prompt", *edits]:  # the demo's own branch, trim-examples, edits the prompt
+        head = "trim-examples" if name == "prompt" else name
+        _git(repo, "checkout", "-q", head)
+        changed = [d for d in _git(repo, "diff", "--name-only", "main", "HEAD").splitlines() if d]
+        full = bool(gitdiff.changed_prompts(str(repo), "main", "HEAD"))
+        quick = precheck.touches_prompts(changed)
+        assert quick or not full, f"{name}: the precheck would skip a change that touches a prompt"
+        assert quick == (name in ("prompt", "pool", "subset")), name  # and skips the ones that touch none
+
+
+def _merge_checkout(repo: Path, head_branch: str) -> tuple[str, str]:
+    """The `refs/pull/N/merge` commit actions/checkout makes: main merged with the branch, checked out detached."""
+    head = _git(repo, "rev-parse", head_branch)
+    _git(repo, "checkout", "-q", "--detach", "main")
+    _git(repo, "merge", "-q", "--no-ff", "-m", "Merge", head)
+    return _git(repo, "rev-parse", "main"), head
+
+
+def _pull_request(base: str, head: str) -> dict:
+    payload = copy.deepcopy(tools.webhook_example("pull_request", "synchronize"))
+    payload["pull_request"]["head"]["sha"] = head
+    payload["pull_request"]["base"]["sha"] = base
+    return payload
+
+
+def _precheck(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "promptci.github.precheck", *args], cwd=repo, capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env})
+
+
+def test_a_pull_request_that_changes_no_prompt_gets_the_status_in_one_request(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    _branch(repo, "docs", lambda r: (r / "NOTES.md").write_text("notes\n"))
+    base, head = _merge_checkout(repo, "docs")
+    payload = _pull_request(base, head)
+    name = payload["repository"]["full_name"]
+    scenarios = {"none": [_status(name, head, "success", overall.NO_CHANGE)],
+                 "crash": [_status(name, head, "error", overall.CRASHED)]}
+    with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
+        url = tools.load_scenario(server, "none")
+        proc = _precheck(repo, {**_env(tmp_path, payload, "pull_request", url), "IN_MODE": "pr"})
+        assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr  # exactly one request
+        output = (tmp_path / "output").read_text()
+        assert "changed<<" in output and "\nfalse\n" in output and "\npass\n" in output
+        assert overall.NO_CHANGE in (tmp_path / "summary.md").read_text()
+
+        url = tools.load_scenario(server, "crash")  # the gate step failed before it set the status
+        proc = _precheck(repo, {**_env(tmp_path, payload, "pull_request", url), "IN_MODE": "pr"}, "crash")
+        assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr
+
+
+def test_a_prompt_change_or_a_checkout_the_precheck_cannot_read_goes_to_the_full_run(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    base, head = demo.make_repo(repo)
+    _merge_checkout(repo, "trim-examples")
+    nowhere = "http://127.0.0.1:9"  # no request may be made: nothing listens there
+    for case, payload in (("prompt", _pull_request(base, head)),
+                          ("stale merge", _pull_request(base, "f" * 40)),  # GitHub's merge of an earlier head
+                          ("push", {"repository": {"full_name": "o/r"}})):
+        (tmp_path / "output").unlink(missing_ok=True)
+        event = "push" if case == "push" else "pull_request"
+        proc = _precheck(repo, {**_env(tmp_path, payload, event, nowhere), "IN_MODE": "pr"})
+        assert proc.returncode == 0, case + proc.stderr
+        assert (tmp_path / "output").read_text().split("\n")[1] == "true", case  # changed: the full run decides
+
+
+def test_a_sharded_merge_job_whose_plan_is_empty_sets_the_status_without_installing(tmp_path: Path) -> None:
+    payload = _pull_request("b" * 40, HEAD_SHA)
+    name = payload["repository"]["full_name"]
+    with tools.fixtures_server(tmp_path / "scenarios", {"s": [_status(name, HEAD_SHA, "success",
+                                                                      overall.NO_CHANGE)]}) as server:
+        url = tools.load_scenario(server, "s")
+        env = {**_env(tmp_path, payload, "pull_request", url), "IN_MODE": "merge", "IN_PLAN": '{"include":[]}'}
+        proc = _precheck(tmp_path, env)
+        assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("mode", ["plan", "shard"])
+def test_plan_and_shard_jobs_decide_but_never_post(tmp_path: Path, mode: str) -> None:
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    _branch(repo, "docs", lambda r: (r / "NOTES.md").write_text("notes\n"))
+    base, head = _merge_checkout(repo, "docs")
+    proc = _precheck(repo, {**_env(tmp_path, _pull_request(base, head), "pull_request", "http://127.0.0.1:9"),
+                            "IN_MODE": mode})
+    output = (tmp_path / "output").read_text()
+    assert proc.returncode == 0 and "shards<<" in output and '{"include": []}' in output, proc.stderr
+
+
+# ---- under act: the whole workflow on a pull request that changes no prompt --------------------------------
+
+def test_a_pull_request_without_prompt_changes_gets_only_the_promptci_status_under_act(tmp_path: Path) -> None:
+    """The shipped workflow, run by the real `act` runner: the precheck answers before the install step, and the
+    only request to GitHub is the `promptci` status (its time is measured in docs/github.md, not asserted)."""
+    from .test_action import WORKFLOW, _act, _event, _promptci, _workflow
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _promptci(repo)
+    _workflow(WORKFLOW, repo, lambda jobs: None)
+    demo.make_repo(repo)
+    _branch(repo, "docs", lambda r: (r / "NOTES.md").write_text("no prompt here\n"))
+    base, head = _git(repo, "rev-parse", "main"), _git(repo, "rev-parse", "docs")
+    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
+                   check=True)
+    event, payload = _event(tmp_path, base, head, "docs")
+    status = tools.fixture("post", f"/repos/{payload['repository']['full_name']}/statuses/{head}", 201,
+                           tools.openapi_example("status"))  # (its body names the run's URL, which the server rewrites)
+    with tools.fixtures_server(tmp_path / "scenarios", {"none": [status]}) as url:
+        api = tools.load_scenario(url, "none")
+        proc, records, messages = _act(repo, event, api, tmp_path / "home")
+        assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
+        assert f"status `promptci` set to success on {head[:12]}" in messages, messages[-4000:]
+        assert "Install promptci" not in messages.replace("Did any prompt change?", ""), messages[-4000:]
+        assert tools.consumed(api)  # exactly the one request
+
+
+def test_the_fork_post_job_sets_the_status_only_when_githubs_file_list_shows_no_prompt(tmp_path: Path) -> None:
+    # the fork's run found nothing to score and uploaded nothing; its word is not taken: GitHub's list of the
+    # pull request's files is judged against the prompt files of the trusted checkout (the default branch)
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    _git(repo, "checkout", "-q", "main")
+    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
+    head = "c" * 40
+    run_event["workflow_run"].update(event="pull_request", head_sha=head, head_branch="docs", pull_requests=[])
+    owner = run_event["workflow_run"]["head_repository"]["owner"]["login"]
+    name = run_event["repository"]["full_name"]
+    pull = tools.openapi_example("pull-request")
+    opened = {**pull, "number": 5, "head": {**pull["head"], "sha": head}}
+    files = tools.openapi_example("diff-entry-items")
+
+    def flow(changed: list[str]) -> list[dict]:
+        listed = [{**files[0], "filename": path} for path in changed]
+        return [tools.fixture("get", f"/repos/{name}/pulls?head={owner}%3Adocs&state=open", 200, [opened]),
+                tools.fixture("get", f"/repos/{name}/pulls/5", 200, opened),
+                tools.fixture("get", f"/repos/{name}/pulls/5/files?per_page=100&page=1", 200, listed)]
+
+    scenarios = {"docs": flow(["NOTES.md"]) + [_status(name, head, "success", overall.NO_CHANGE)],
+                 "pool": flow(["NOTES.md", "eval_sets/intent_recognition.jsonl"])}
+    with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
+        for scenario, changed in (("docs", "false"), ("pool", "true")):
+            (tmp_path / "output").unlink(missing_ok=True)
+            url = tools.load_scenario(server, scenario)
+            env = {**_env(tmp_path, run_event, "workflow_run", url), "IN_MODE": "merge",
+                   "IN_RESULTS": str(tmp_path / "no-artifact")}
+            proc = _precheck(repo, env)
+            assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr
+            assert (tmp_path / "output").read_text().split("\n")[1] == changed, scenario
+
+
+def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -> None:
+    import yaml
+
+    restores, saves = [], []
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        flow = yaml.safe_load(path.read_text())
+        on = flow[True]  # YAML 1.1 reads the key `on` as true
+        if "pull_request" in on:
+            assert not (on["pull_request"] or {}).get("paths"), f"{path.name}: a paths filter leaves the check pending"
+            if path.name != "promptci-fork-run.yml":  # (a fork pair's post job sets the status)
+                assert "merge_group" in on, f"{path.name}: a merge queue would wait for ever"
+        for job in flow["jobs"].values():
+            for step in job.get("steps", []):
+                uses = step.get("uses", "")
+                assert not uses.startswith("actions/cache@"), f"{path.name}: saves only when the job succeeds"
+                if uses.startswith("actions/cache/restore@"):
+                    restores.append(step["with"])
+                if uses.startswith("actions/cache/save@"):
+                    saves.append(step["with"])
+                    assert step["if"].startswith("always() && steps.promptci.outputs.changed == 'true'"), path.name
+                if "actions/checkout" in uses and "merge_group" in on:
+                    assert "merge_group" in str(step["with"]["fetch-depth"]), path.name  # whole history there
+    assert restores and len(restores) == len(saves)
+    prefix = "promptci-calls-${{ runner.os }}-"
+    paths = {w["path"] for w in restores + saves}
+    assert len(paths) == 1 and "/models" not in paths.pop()  # one cache version everywhere; no model weights
+    assert all(w["restore-keys"] == prefix and w["key"].startswith(prefix + "${{ github.run_id }}") for w in restores)
+    assert [w["key"] for w in restores] == [w["key"] for w in saves]  # each run saves what it restored under a new key
