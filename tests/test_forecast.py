@@ -33,8 +33,10 @@ def _cost(*, max_calls: int | None = None, optimize: bool = True, base: bool = T
 
 def test_the_maximum_bounds_every_extension_the_optimizer_and_its_held_out_check() -> None:
     cost = _cost(optimize=False)
-    # base and head on 20 items; the refresh (2 x 10); extensions: both prompts on the other 80 pool items
-    assert (cost.calls, cost.max_calls) == (40 + 20, 40 + 20 + 160)
+    # base and head on 20 items; the refresh (both on at most max_replacements, 2, new items); extensions: both
+    # prompts on the other 80 pool items
+    assert promptfile.load(EXAMPLE).settings.selection.max_replacements == 2
+    assert (cost.calls, cost.max_calls) == (40 + 4, 40 + 4 + 160)
     with_optimizer = _cost()
     held = min(100, (100 - 20) // 2)  # promptci.optimizer.holdout, at most half the items outside the subset
     attempts = promptfile.load(EXAMPLE).settings.optimizer.attempts
