@@ -105,7 +105,7 @@ def test_the_report_gives_the_held_out_score_beside_the_subset_score_and_flags_p
     assert "0.310 → 0.420 on 99 held-out items the optimizer never saw" in comment
     assert "0.200 → 0.850 on the 19 subset items it was tuned on" in comment
     assert "1 demonstration is a pool item, left out of these scores" in comment
-    assert "pool item `item-7` (held-out)" in comment and "<b>" not in comment
+    assert "pool item `item-7` (a held-out item)" in comment and "<b>" not in comment
     terminal = render.render(data, name=render.TERMINAL)
     assert "held-out: 0.310 -> 0.420 on 99 items the optimizer never saw" in terminal
     assert "subset:   0.200 -> 0.850 on the 19 items it was tuned on" in terminal
