@@ -129,3 +129,13 @@ def test_results_files_written_before_held_out_scores_still_load(tmp_path: Path)
     path.write_text(json.dumps(bad))
     with pytest.raises(Exception, match="where"):
         prresults.load(path)
+
+
+def test_a_chat_style_example_that_is_a_pool_item_is_found() -> None:
+    head = promptfile.load(PROMPT)
+    text = PROMPT.read_text(encoding="utf-8").replace(
+        "  - role: user\n", f"  - role: user\n    content: '{SUBSET_TEXT}'\n  - role: assistant\n    content: "
+                            "add_to_playlist\n  - role: user\n", 1)
+    chat = promptfile.parse(text, PROMPT)
+    assert len(chat.spec.messages) == len(head.spec.messages) + 2
+    assert [d.item for d in pool_demos(chat, load_pool(head))] == [SUBSET_ITEM]
