@@ -172,3 +172,17 @@ def test_the_held_out_check_takes_at_most_half_the_calls_left() -> None:
     assert holdout_size(100, None) == 100  # no call limit: as asked
     assert holdout_size(100, 60) == 15  # two prompts on 15 items: 30 of the 60 calls left
     assert holdout_size(10, 400) == 10 and holdout_size(100, 3) == 0
+
+
+def test_prompts_share_one_call_limit() -> None:
+    text = EXAMPLE.read_text()
+    change = Change(status="modified", old_path="prompts/intent.prompt.yml", new_path="prompts/intent.prompt.yml",
+                    old_text=text, new_text=text, reason="test")
+
+    def run(limit: int | None) -> forecast.Forecast:
+        return forecast.forecast([change, change], ROOT, optimize=True, refresh=True, steps=1, model=None,
+                                 subset_size=None, max_calls=limit)
+
+    assert run(None).max_calls > 200
+    assert (run(100).calls, run(100).max_calls) == (100, 100)  # not 100 each
+    assert run(50).max_calls == 80  # the two comparisons (2 x 2 x 20) are never cut
