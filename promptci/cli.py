@@ -470,9 +470,14 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         out.print(o.diff(f"{args.prompt} (input)", f"{args.prompt} (best)").rstrip(), markup=False, highlight=False)
     else:
         out.print("no candidate beat the input prompt; nothing to suggest")
-    out.print(f"subset score: input {o.initial_on_final:.3f} → best {o.best_score:.3f}")
+    for demo in job.pool_demos:  # left out of the scores below (optimize.honest)
+        out.print(f"warning: a demonstration of the best prompt is pool item {demo.item} ({demo.where}), left out of "
+                  "its scores")
+    honest = job.subset_initial is not None and job.subset_best is not None
+    out.print(f"subset score: input {job.subset_initial if honest else o.initial_on_final:.3f} → best "
+              f"{job.subset_best if honest else o.best_score:.3f}")
     if job.holdout_initial is not None:
-        out.print(f"held-out score ({len(job.split.holdout)} items the optimizer never saw): input "
+        out.print(f"held-out score ({len(job.holdout_items)} items the optimizer never saw): input "
                   f"{job.holdout_initial:.3f} → best {job.holdout_best:.3f}")
     if o.fault:
         print(f"promptci: error: {o.fault}" + (f" (the best prompt so far is in {args.json_out})" if args.json_out
@@ -502,6 +507,7 @@ def _optimize_record(prompt, job, client) -> dict:
                       "holdout": len(job.split.holdout)},
             "subset_score": {"input_first_subset": o.initial_score, "input": o.initial_on_final, "best": o.best_score},
             "holdout_score": {"input": job.holdout_initial, "best": job.holdout_best},
+            "pool_demos": [asdict(d) for d in job.pool_demos],
             "improved": o.improved, "steps_done": o.steps_done, "stopped": o.stopped, "fault": o.fault,
             "attempts": [asdict(a) for a in o.attempts], "subset_replacements": o.replacements,
             "final_subset": o.subset_ids, "best_text": o.best_text, "best_after_step": o.best_after_step,
