@@ -14,7 +14,8 @@ from ..report.escape import flat
 from .client import Client
 
 STATE = {"pass": "success", "fail": "failure", "undecided": "failure", "error": "error",
-         "neutral": "success"}  # commit statuses have no neutral state; the description says "not gated"
+         "neutral": "success", "inconclusive": "success"}  # commit statuses have no neutral state; the
+# description says "not gated" or "inconclusive" (promptci.gate.on_inconclusive: neutral neither blocks nor passes)
 DESCRIPTION_LIMIT = 140
 CONTEXT_LIMIT = 255
 
