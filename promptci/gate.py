@@ -62,6 +62,12 @@ def next_items(ordered: Sequence[str], compared: Sequence[str], gate: GateSettin
     return [i for i in ordered if i not in done][: max(0, min(BATCH, room))]
 
 
+def first_batch(subset: int, pool: int, gate: GateSettings) -> int:
+    """The random items the gate will need whatever the scores (the subset alone shows nothing about the rest
+    of the pool): kept back from the optimizer's budget, like the base/head comparison itself."""
+    return max(0, min(BATCH, gate.max_items - subset, pool - subset))
+
+
 def looks(fixed: int, total: int) -> list[int]:
     """The numbers of items at which the gate decided: the subset, then every batch, then what was scored."""
     points = list(range(fixed, total, BATCH)) if fixed else list(range(BATCH, total, BATCH))

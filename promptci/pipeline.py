@@ -175,6 +175,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
         # the PR flow judges the suggestion on the subset: no held-out slice. The refresh comes before
         # the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
         budget.reserved = 2 * math.ceil(head.settings.selection.replace_share * len(ids)) if options.refresh else 0
+        budget.reserved += 2 * gate.first_batch(len(ids), len(pool.items), head.settings.gate)  # the gate's random items
         try:
             with _timed(result, "optimize"):
                 result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=0,
