@@ -81,7 +81,10 @@ def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
     confidence = f"{100 * (1 - alpha):g}% confidence"
     if e.base is None:
         comparison = compare([], [])
-        return _minimum(e, gate, confidence) or Verdict(PASS, f"new prompt: {_mean(e.head, n)}"), comparison
+        minimum = _minimum(e, gate, confidence)
+        verdict = Verdict(minimum.status, f"new prompt: {minimum.reason}") if minimum else \
+            Verdict(PASS, f"new prompt: {_mean(e.head, n)}; no minimum score is set")
+        return verdict, comparison
     diffs = [h - b for h, b in zip(e.head, e.base)]
     fixed, sample = diffs[: e.fixed], diffs[e.fixed:]
     b, within, worse = sequential.assess(fixed, sample, e.pool, alpha, above=-gate.margin, below=0.0)
@@ -147,8 +150,10 @@ def _minimum(e: Evidence, gate: GateSettings, confidence: str) -> Verdict | None
     fixed, sample = list(e.head[: e.fixed]), list(e.head[e.fixed:])
     if not len(e.head):
         return Verdict(UNDECIDED, "no item scored")
-    b, above, below = sequential.assess(fixed, sample, e.pool, gate.significance, above=gate.min_score,
-                                        below=gate.min_score, lowest=0.0)
+    wide = [[2 * v - 1 for v in part] for part in (fixed, sample)]  # scores in [0, 1] onto the tests' [-1, 1]
+    m = 2 * gate.min_score - 1
+    w, above, below = sequential.assess(wide[0], wide[1], e.pool, gate.significance, above=m, below=m)
+    b = sequential.Bounds((w.mean + 1) / 2, (w.low + 1) / 2, (w.high + 1) / 2, w.exact)
     scored = f"head scores {_mean(e.head, len(e.head))} ({_range(b, points=False)})"
     if below:
         return Verdict(FAIL, f"{scored}: below the minimum {gate.min_score} ({confidence})")

@@ -97,8 +97,9 @@ def rejected(fixed: Sequence[float], sample: Sequence[float], pool: int | None, 
              alpha: float, side: str) -> np.ndarray:
     """Whether each null is rejected by the end of one sample (see `first_rejection`)."""
     fixed_sum, fixed_n, x = float(sum(fixed)), len(fixed), list(sample)
-    if pool is None:
-        fixed_sum, fixed_n, x = 0.0, 0, list(fixed) + x
+    if pool is None:  # draws from an endless pool, in no random order of ours: a fixed shuffle, so that a list
+        fixed_sum, fixed_n = 0.0, 0  # sorted by score does not read as a run of luck
+        x = list(np.random.default_rng(0).permutation(np.array(list(fixed) + x, dtype=float)))
     return np.isfinite(first_rejection(fixed_sum, fixed_n, np.array([x]) if x else np.zeros((1, 0)), pool,
                                        np.asarray(nulls, dtype=float), alpha, side)[0])
 

@@ -138,14 +138,18 @@ def test_report_recomputes_every_verdict_from_the_scores_and_never_trusts_the_fi
     assert "base 1.000  head 0.500  delta -0.500" in proc.stdout
     assert "head is worse than base (95% confidence, 20 items)" in proc.stdout
     assert "whatever the file says" not in proc.stdout
-    data["prompts"][0]["gate"]["min_score"] = 0.6  # a new prompt: only the minimum applies
+    data["prompts"][0]["gate"]["min_score"] = 0.9  # a new prompt: only the minimum applies
     data["prompts"][0]["hashes"].pop("base")
     data["prompts"][0]["base"] = {}
     proc = run_cli("report", str(_write(tmp_path, data)), "--format", "terminal")
-    assert proc.returncode == 1 and "new prompt: 0.500 on 20 items (minimum 0.6)" in proc.stdout, proc.stdout
-    data["prompts"][0]["gate"]["min_score"] = 0.5
+    assert proc.returncode == 1 and "new prompt: head scores 0.500 on 20 items" in proc.stdout
+    assert "below the minimum 0.9 (95% confidence)" in proc.stdout, proc.stdout
+    data["prompts"][0]["gate"]["min_score"] = 0.1  # shown above it (anytime bound), not merely estimated above it
     proc = run_cli("report", str(_write(tmp_path, data)), "--format", "terminal")
     assert proc.returncode == 0 and "PASS - 1 prompt passed the gate" in proc.stdout, proc.stdout
+    data["prompts"][0]["gate"]["min_score"] = 0.5  # an estimate at the minimum shows nothing either way
+    proc = run_cli("report", str(_write(tmp_path, data)), "--format", "terminal")
+    assert proc.returncode == 0 and "INCONCLUSIVE" in proc.stdout, proc.stdout
 
 
 def _hostile_everywhere(data: Any, path: tuple = ()) -> tuple[Any, list[str]]:
