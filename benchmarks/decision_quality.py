@@ -37,7 +37,7 @@ CACHE = ROOT / "benchmarks" / ".cache"
 TASKS = ["intent_recognition", "ruin_names", "social_support"]
 MARGIN = 0.03
 SUBSET = 20
-POLICIES = ["new gate", "today's gate", "20 random + McNemar", "whole pool + McNemar"]
+POLICIES = ["new gate", "new gate, max_items 60", "today's gate", "20 random + McNemar", "whole pool + McNemar"]
 
 
 def load(task: str) -> dict:
@@ -125,7 +125,11 @@ def score(outcomes: list[str], truth_worse: list[bool]) -> dict:
             "agreement_decided": float(right[decided].mean()) if decided.any() else None,
             "catch_rate": float((o[w] == "fail").mean()) if w.any() else None,
             "false_fail_rate": float((o[~w] == "fail").mean()) if (~w).any() else None,
-            "inconclusive_rate": float((~decided).mean()), "pairs": int(len(o)), "worse_pairs": int(w.sum())}
+            "inconclusive_rate": float((~decided).mean()), "pairs": int(len(o)), "worse_pairs": int(w.sum()),
+            # the same runs with on_inconclusive: fail (every inconclusive verdict blocks)
+            "if_inconclusive_fails": {"agreement": float(np.where(w, o != "pass", o == "pass").mean()),
+                                      "catch_rate": float((o[w] != "pass").mean()) if w.any() else None,
+                                      "false_fail_rate": float((o[~w] != "pass").mean()) if (~w).any() else None}}
 
 
 def constructed(d: np.ndarray, target: float, rng: np.random.Generator) -> np.ndarray | None:
@@ -176,10 +180,12 @@ def main() -> None:
             worse = true_d <= -MARGIN + 1e-12
             d = h - b
             o, n = new_gate(d, subset, orders, gate)
+            o60, n60 = new_gate(d, subset, orders, gate.model_copy(update={"max_items": 60}))
             old, old_n = todays_gate(b, h, subset, emb)
             r = ["fail" if mcnemar_fails(b[idx], h[idx]) else "pass" for idx in random20]
             whole = "fail" if mcnemar_fails(b, h) else "pass"
-            for policy, outs, ns in (("new gate", list(o), list(n)), ("today's gate", [old], [old_n]),
+            for policy, outs, ns in (("new gate", list(o), list(n)), ("new gate, max_items 60", list(o60), list(n60)),
+                                     ("today's gate", [old], [old_n]),
                                      ("20 random + McNemar", r, [SUBSET] * len(r)),
                                      ("whole pool + McNemar", [whole], [pool])):
                 outcomes[policy] += outs
