@@ -62,10 +62,13 @@ def next_items(ordered: Sequence[str], compared: Sequence[str], gate: GateSettin
     return [i for i in ordered if i not in done][: max(0, min(BATCH, room))]
 
 
+KEPT_BACK = 2  # batches of the gate's random items kept back from the optimizer's budget
+
+
 def first_batch(subset: int, pool: int, gate: GateSettings) -> int:
-    """The random items the gate will need whatever the scores (the subset alone shows nothing about the rest
-    of the pool): kept back from the optimizer's budget, like the base/head comparison itself."""
-    return max(0, min(BATCH, gate.max_items - subset, pool - subset))
+    """The random items kept back for the gate from the optimizer's budget, like the base/head comparison itself:
+    the subset alone shows nothing about the rest of the pool, and two batches settle clear changes."""
+    return max(0, min(KEPT_BACK * BATCH, gate.max_items - subset, pool - subset))
 
 
 def looks(fixed: int, total: int) -> list[int]:
