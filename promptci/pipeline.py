@@ -12,8 +12,8 @@ IPOMP stage-2 refresh from every prompt scored in the run, with base and head re
 items; the paired comparison and the sequential gate (gate.py), scoring further pool items in a random
 order while the verdict is undecided and the budget allows. Reporting and publishing come after this module, from its result.
 
-The budget never cuts the base/head comparison; the refresh's calls are kept back from the optimizer,
-which gets what is left; extra items for an undecided verdict come last.
+The budget never cuts the base/head comparison; the refresh's calls and the gate's first two random batches
+are kept back from the optimizer, which gets what is left; further items for an undecided verdict come last.
 """
 
 from __future__ import annotations
