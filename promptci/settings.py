@@ -70,7 +70,7 @@ class GateSettings(Strict):
                                       "base by more than this")
     significance: float = Field(0.05, gt=0.0, lt=1.0,
                                 description="α, the chance of each wrong claim: a pass or fail is shown at 1 − α")
-    max_items: int = Field(120, ge=1, description="the most items compared (subset included) before the gate is "
+    max_items: int = Field(160, ge=1, description="the most items compared (subset included) before the gate is "
                                                   "inconclusive")
     on_inconclusive: Literal["fail", "neutral", "pass"] = Field(
         "neutral", description="what an inconclusive gate does: fail, neutral (neither blocks nor passes), pass")

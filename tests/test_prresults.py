@@ -39,7 +39,7 @@ def results(text: str = "plain", *, n: int = 4, flips: int = 2, prefix: str = "i
                    "old_text": "a: 1\n", "new_text": "a: 2\n", "reason": "the prompt file changed"},
         "model": "local/gemma", "seed": 0, "hashes": {"head": "ab" * 32, "base": "cd" * 32, "pool": "ef" * 32},
         "error": None, "timings": {"decide": 0.1},
-        "gate": {"min_score": None, "margin": 0.03, "significance": 0.05, "max_items": 120,
+        "gate": {"min_score": None, "margin": 0.03, "significance": 0.05, "max_items": 160,
                  "on_inconclusive": "neutral"},
         "verdict": {"status": "pass", "reason": "whatever the file says"}, "comparison": None,
         "scores": {"base": 1.0, "head": 1 - flips / n}, "items": ids, "subset_items": n, "subset_note": "committed",
