@@ -182,10 +182,16 @@ def _flow_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--subset-size", type=_positive_int, metavar="N",
                          help="items in a subset this run chooses (when none is committed)")
     command.add_argument("--min-score", type=_share, metavar="X", help="fail below this mean score (promptci.gate)")
-    command.add_argument("--tolerance", type=_share, metavar="X", help="fail when worse than base by more than this")
+    command.add_argument("--margin", type=_share, metavar="X",
+                         help="the smallest drop worth blocking (promptci.gate.margin)")
+    command.add_argument("--tolerance", type=_replaced_by_margin, help=argparse.SUPPRESS)
     command.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the PR comment")
     command.add_argument("--prompts", nargs="+", metavar="GLOB",
                          help="gate only the prompt files matching these globs (default: every .prompt.yml)")
+
+
+def _replaced_by_margin(text: str) -> float:
+    raise argparse.ArgumentTypeError("--tolerance was replaced by --margin, the smallest drop worth blocking")
 
 
 def _positive_int(text: str) -> int:

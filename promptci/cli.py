@@ -155,9 +155,14 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         out.print(o.diff(f"{args.prompt} (input)", f"{args.prompt} (best)").rstrip(), markup=False, highlight=False)
     else:
         out.print("no candidate beat the input prompt; nothing to suggest")
-    out.print(f"subset score: input {o.initial_on_final:.3f} → best {o.best_score:.3f}")
+    for demo in job.pool_demos:  # left out of the scores below (optimize.honest)
+        out.print(f"warning: a demonstration of the best prompt is pool item {demo.item} ({demo.where}), left out of "
+                  "its scores")
+    honest = job.subset_initial is not None and job.subset_best is not None
+    out.print(f"subset score: input {job.subset_initial if honest else o.initial_on_final:.3f} → best "
+              f"{job.subset_best if honest else o.best_score:.3f}")
     if job.holdout_initial is not None:
-        out.print(f"held-out score ({len(job.split.holdout)} items the optimizer never saw): input "
+        out.print(f"held-out score ({len(job.holdout_items)} items the optimizer never saw): input "
                   f"{job.holdout_initial:.3f} → best {job.holdout_best:.3f}")
     if o.fault:
         raise InfraError(f"{o.fault} (the best prompt so far is in {args.json_out})") if args.json_out else o.fault
@@ -178,7 +183,7 @@ def _show_attempt(attempt: Attempt) -> None:
 
 
 def _flow_request(args: argparse.Namespace, flow: ModuleType) -> FlowRequest:
-    gate = {k: v for k, v in (("min_score", args.min_score), ("tolerance", args.tolerance)) if v is not None}
+    gate = {k: v for k, v in (("min_score", args.min_score), ("margin", args.margin)) if v is not None}
     options = flow.Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,
                       max_usd=args.max_usd, steps=args.steps, model=args.model, optimizer_model=args.optimizer_model,
                       subset_size=args.subset_size, gate=gate)

@@ -9,5 +9,6 @@ from enum import StrEnum
 class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
-    UNDECIDED = "undecided"  # more items are needed
+    INCONCLUSIVE = "inconclusive"  # the item budget is spent and neither outcome is shown (on_inconclusive: neutral)
+    UNDECIDED = "undecided"  # more items are needed (only while items are still being added)
     NEUTRAL = "neutral"  # not gated: the prompt has no items to score (it never fails a run, never claims a pass)

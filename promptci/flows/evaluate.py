@@ -104,5 +104,6 @@ def run_plan(request: EvalRequest, plan: EvalPlan) -> EvalOutcome:
         return EvalOutcome(runs, [], InfraError("some items could not be scored because the model was unreachable "
                                                 "(they are marked in the results)"))
     below = [BelowMinimum(r.prompt["name"], r.summary.mean, t.prompt.settings.gate.min_score)
-             for t, r in zip(tasks, runs) if gate.below_minimum(r.summary.mean, t.prompt.settings.gate)]
+             for t, r in zip(tasks, runs)
+             if gate.below_minimum([i.score for i in r.items if i.score is not None], t.prompt.settings.gate)]
     return EvalOutcome(runs, below)

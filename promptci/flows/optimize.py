@@ -87,6 +87,7 @@ def record(prompt: PromptFile, job: Job, client: ModelClient) -> dict:
                       "holdout": len(job.split.holdout)},
             "subset_score": {"input_first_subset": o.initial_score, "input": o.initial_on_final, "best": o.best_score},
             "holdout_score": {"input": job.holdout_initial, "best": job.holdout_best},
+            "pool_demos": [asdict(d) for d in job.pool_demos],
             "improved": o.improved, "steps_done": o.steps_done, "stopped": o.stopped,
             "fault": str(o.fault) if o.fault else None,
             "attempts": [asdict(a) for a in o.attempts], "subset_replacements": o.replacements,

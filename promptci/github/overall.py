@@ -13,7 +13,8 @@ from ..verdicts import Status
 CONTEXT = "promptci"
 ERROR = "error"  # the run stopped before a verdict
 STATE = {Status.PASS: "success", Status.FAIL: "failure", Status.UNDECIDED: "failure", ERROR: "error",
-         Status.NEUTRAL: "success"}  # commit statuses have no neutral state; the description says "not gated"
+         Status.NEUTRAL: "success", Status.INCONCLUSIVE: "success"}  # commit statuses have no neutral state: the
+# description says "not gated" or "inconclusive" (promptci.gate.on_inconclusive: neutral neither blocks nor passes)
 NO_CHANGE = "no prompt changed: no prompt file, pool or subset in this change"
 CRASHED = "promptci stopped before a verdict: see the run's log"
 
