@@ -253,3 +253,46 @@ def test_without_a_subset_file_the_optimizer_judges_on_stage_1_in_memory(tmp_pat
     ids, source = for_optimizer(prompt, load_pool(prompt))
     assert len(ids) == 3 and len(set(ids)) == 3 and "stage 1 in memory" in source
     assert not list(tmp_path.glob("*.subset.yml"))  # nothing written
+
+
+def test_dual_phase_searches_with_any_scorer_and_no_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DualPhase is built whole from the prompt, its split and the scoring it is handed: here a rule (an item is
+    right when its index is even, whatever the prompt), no task model and no runner; only the optimizer model is
+    asked, a real HTTP server on loopback. Every candidate is scored by the rule, and none beats the input."""
+    import asyncio
+
+    import numpy as np
+
+    from promptci.budget import Budget
+    from promptci.evalset import load_pool
+    from promptci.llm import ModelClient
+    from promptci.optimize import DualPhase, Split
+    from promptci.results import ItemResult
+
+    prompt = promptfile.load(EXAMPLE)
+    pool = load_pool(prompt)
+    position = {item.id: n for n, item in enumerate(pool.items)}
+    scored: list[tuple[str, list[str]]] = []
+
+    async def score(candidate: promptfile.PromptFile, items: list) -> list[ItemResult]:
+        scored.append((candidate.sha256, [i.id for i in items]))
+        return [ItemResult(id=i.id, expected=i.expected, output="x", score=float(position[i.id] % 2 == 0))
+                for i in items]
+
+    with OpenAIServer(lambda body: "Answer with the intent's name only.") as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        client = ModelClient(use_cache=False, retries=0)
+        search = DualPhase(prompt, pool, Split(subset=tuple(range(10)), training=tuple(range(10, len(pool))),
+                                               holdout=()), np.eye(len(pool)), score=score, refresh=None,
+                           client=client, budget=Budget(client), settings=prompt.settings.optimizer,
+                           optimizer_model="openai/fake-optimizer", style="instruct", steps=1)
+        try:
+            outcome = asyncio.run(search.run())
+        finally:
+            client.close()
+    assert outcome.fault is None and outcome.steps_done == 1 and not outcome.improved
+    assert outcome.initial_score == outcome.initial_on_final == 0.5  # items 0, 2, 4, 6, 8 of the ten are right
+    assert scored[0] == (prompt.sha256, [pool.items[i].id for i in range(10)])  # the input first, on the subset
+    assert len({sha for sha, _ in scored}) > 1  # and candidates after it, each through the rule
+    assert server.requests and all(r["model"] == "fake-optimizer" for r in server.requests)  # no task-model call
