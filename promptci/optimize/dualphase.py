@@ -193,7 +193,8 @@ class DualPhase:
         outcome.initial_on_final = math.nan
         if outcome.fault is None:
             try:
-                await self._score_candidate(head, state.subset, required=True)  # the input on the final subset, to compare
+                # the input on the final subset, to compare
+                await self._score_candidate(head, state.subset, required=True)
                 outcome.initial_on_final = head.score(state.subset)
             except InfraError as exc:
                 outcome.fault = InfraError(f"model unreachable: {exc}")
