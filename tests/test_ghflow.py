@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci import demo, gitdiff, prresults
+from promptci import changes, demo, gitdiff, prresults
 from promptci.github import actions as gh_actions
 from promptci.github import overall, precheck, publish
 from promptci.github.client import Client
@@ -129,7 +129,7 @@ def test_the_precheck_never_skips_a_change_the_full_rule_counts(tmp_path: Path, 
         head = "trim-examples" if name == "prompt" else name
         _git(repo, "checkout", "-q", head)
         changed = [d for d in _git(repo, "diff", "--name-only", "main", "HEAD").splitlines() if d]
-        full = bool(gitdiff.changed_prompts(str(repo), "main", "HEAD"))
+        full = bool(changes.changed_prompts(str(repo), "main", "HEAD"))
         quick = precheck.touches_prompts(changed)
         assert quick or not full, f"{name}: the precheck would skip a change that touches a prompt"
         assert quick == (name in ("prompt", "pool", "subset")), name  # and skips the ones that touch none

@@ -4,7 +4,7 @@ It runs on the runner's own Python with the standard library and git only (`pyth
 promptci.github.precheck`, with the action's folder on PYTHONPATH), so a pull request that changes no
 prompt gets its `promptci` status in seconds instead of after a model install.
 
-The rule over-approximates gitdiff.changed_prompts, which stays the one definition of what a change
+The rule over-approximates changes.changed_prompts, which stays the one definition of what a change
 touches: a changed path counts when it is a prompt file, a subset file, or a file whose name appears in a
 prompt file's text (its pool, its `promptci.subset`). So a change may go on to the full run and be found
 to touch nothing, but a change that touches a prompt is never skipped. Whatever it cannot decide (a merge
