@@ -15,7 +15,7 @@ import pytest
 from promptci import prresults
 from promptci.errors import InfraError, InputError
 from promptci.github import actions as gh_actions
-from promptci.github import publish, suggestions, workflow
+from promptci.github import gitdata, publish, suggestions, workflow
 from promptci.github.client import APIError, Client
 from promptci.github.pulls import PullRequestAPI
 from promptci.report.render import MARKER
@@ -174,6 +174,46 @@ def test_an_unreachable_github_is_reported_after_retries() -> None:
             client.request("GET", "/repos/o/r")
 
 
+def _tested_pr() -> gh_actions.PullRequest:
+    return gh_actions.PullRequest(number=1, repo="octo/repo", head_sha=TESTED, head_ref="feature/x",
+                                  head_repo="octo/repo", base_ref="main", base_sha="c" * 40)
+
+
+def _commit(url: str, tmp_path: Path) -> tuple[publish.Published, str]:
+    published, stdout = publish.Published(), io.StringIO()
+    with Client(url, "t0ken", retries=0) as client:
+        publish._commit_subsets(SUBSETS, client, _tested_pr(), str(tmp_path), published, stdout)
+    return published, stdout.getvalue()
+
+
+def test_the_subsets_are_one_commit_on_the_tested_head_and_a_fast_forward(fixtures_server: str,
+                                                                           tmp_path: Path) -> None:
+    url = tools.load_scenario(fixtures_server, "commit-subsets")  # each request's body is matched exactly
+    published, log = _commit(url, tmp_path)
+    sha = tools.openapi_example("git-commit")["sha"]
+    assert published.pushed == sha and published.commits == dict.fromkeys(SUBSETS, sha)
+    assert published.faults == [] and "::warning" not in log and tools.consumed(url)
+
+
+@pytest.mark.parametrize("scenario", ["commit-branch-moved", "commit-race-lost"])
+def test_a_branch_the_author_moved_gets_no_commit_but_a_warning(fixtures_server: str, tmp_path: Path,
+                                                                 scenario: str) -> None:
+    url = tools.load_scenario(fixtures_server, scenario)
+    published, log = _commit(url, tmp_path)
+    assert published.pushed == "" and published.commits == {} and published.faults == []
+    assert "::warning title=promptci%3A subset not committed::" in log and "feature/x" in log
+    assert ("is at bbbbbbbbbbbb" if scenario == "commit-branch-moved" else "refused a fast-forward") in log
+    assert tools.consumed(url)  # and no request beyond the scenario's: a later one would not have matched
+
+
+def test_a_crash_halfway_through_the_commit_moves_no_branch(fixtures_server: str, tmp_path: Path) -> None:
+    url = tools.load_scenario(fixtures_server, "commit-crash")  # GitHub fails on the second blob
+    published, _ = _commit(url, tmp_path)
+    assert published.pushed == "" and published.commits == {}
+    assert len(published.faults) == 1 and "500" in published.faults[0]
+    assert tools.consumed(url)  # no tree, no commit, no ref update was asked for
+
+
 def _scenarios() -> dict[str, list[dict]]:
     """Our flows in the fixtures server's format; response bodies are GitHub's own OpenAPI examples."""
     comment = tools.openapi_example("issue-comment")
@@ -217,6 +257,42 @@ def _scenarios() -> dict[str, list[dict]]:
             fixture("post", status_path, 401, {"message": "Bad credentials",
                                                "documentation_url": "https://docs.github.com/rest"}),
         ],
+        **_commit_scenarios(),
+    }
+
+
+TESTED, AUTHORS = "a" * 40, "b" * 40  # the head promptci tested; a commit the author pushed after it
+SUBSETS = {"eval_sets/a.subset.yml": "items: [x, y]\n", "eval_sets/b.subset.yml": "items: [z]\n"}
+
+
+def _commit_scenarios() -> dict[str, list[dict]]:
+    """The Git data API flow of a subset commit: the branch checked, blobs, a tree on the tested head's tree,
+    a commit whose parent is the tested head, a fast-forward-only ref update."""
+    where, fixture = "/repos/octo/repo/git", tools.fixture
+    ref, commit = tools.openapi_example("git-ref"), tools.openapi_example("git-commit")
+    tree, blob = tools.openapi_example("git-tree"), tools.openapi_example("short-blob")
+    head_commit = {**tools.openapi_example("git-commit-2"), "sha": TESTED}
+
+    def at(sha: str) -> dict:
+        return fixture("get", f"{where}/ref/heads/feature/x", 200, {**ref, "object": {**ref["object"], "sha": sha}})
+
+    blobs = [fixture("post", f"{where}/blobs", 201, {**blob, "sha": f"{n}" * 40},
+                     body={"content": text, "encoding": "utf-8"}) for n, text in enumerate(SUBSETS.values(), 1)]
+    entries = [{"path": path, "mode": "100644", "type": "blob", "sha": f"{n}" * 40} for n, path in enumerate(SUBSETS, 1)]
+    made = [at(TESTED), fixture("get", f"{where}/commits/{TESTED}", 200, head_commit)] + blobs + [
+        fixture("post", f"{where}/trees", 201, tree, body={"base_tree": head_commit["tree"]["sha"], "tree": entries}),
+        fixture("post", f"{where}/commits", 201, commit,
+                body={"message": publish.OWN_COMMIT + "\n\n- eval_sets/a.subset.yml\n- eval_sets/b.subset.yml\n",
+                      "tree": tree["sha"], "parents": [TESTED]})]
+    update = f"{where}/refs/heads/feature/x"
+    return {
+        "commit-subsets": made + [fixture("patch", update, 200, {**ref, "object": {**ref["object"], "sha": commit["sha"]}},
+                                          body={"sha": commit["sha"], "force": False})],
+        "commit-branch-moved": [at(AUTHORS)],  # nothing is made at all
+        "commit-race-lost": made + [fixture("patch", update, 422, {"message": "Update is not a fast forward",
+                                                                   "documentation_url": "https://docs.github.com/rest"},
+                                            body={"sha": commit["sha"], "force": False})],
+        "commit-crash": made[:3] + [fixture("post", f"{where}/blobs", 500, {"message": "Server Error"})],
     }
 
 
@@ -250,14 +326,15 @@ def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str,
                                                                     tmp_path: Path) -> None:
     payload = tools.webhook_example("pull_request", "synchronize")
     run = gh_actions.from_environ({**_event(tmp_path, payload), "GITHUB_API_URL": prism})
-    assert demo_results["prompts"][0]["subset"]["text"]  # the demo refreshes the subset: the commit is tried
+    assert demo_results["prompts"][0]["subset"]["text"]  # the demo refreshes the subset: offered, not committed
     stdout = io.StringIO()
     with Client(run.api_url, run.token, retries=0, transport=tools.PrismTransport()) as client:
         published = publish.publish(prresults.parse(demo_results), run, client, repo_dir=".", out_dir=tmp_path,
                                     settings=publish.Settings(), stdout=stdout)
     assert published.faults == []  # Prism answers 422 with the rule broken for any invalid request
-    assert published.comment_url and set(published.commits) == {"eval_sets/intent_recognition.subset.yml"}
+    assert published.comment_url and published.commits == {} and published.pushed == ""  # commit-subsets is off
     summary = (tmp_path / "summary.md").read_text()
+    assert "Apply with `git apply`" in summary and "intent_recognition.subset.yml" in summary
     assert summary.startswith(MARKER) and "Every item compared" in summary
     assert "::error file=prompts/intent.prompt.yml,line=" in stdout.getvalue()  # the demo's regression
     assert "verdict<<" in (tmp_path / "output").read_text()
@@ -276,6 +353,19 @@ def test_a_fork_gets_the_summary_and_a_warning_and_nothing_is_sent(demo_results:
     assert "::warning title=promptci%3A report in the job summary only::" in stdout.getvalue()
     summary = (tmp_path / "summary.md").read_text()
     assert "Not posted to the pull request" in summary and "subset" in summary and "git apply" in summary
+
+
+def test_the_git_data_requests_of_a_subset_commit_are_valid(prism: str) -> None:
+    # static examples: the branch is at the git-ref example's commit, so the whole flow runs
+    tested = tools.openapi_example("git-ref")["object"]["sha"]
+    with Client(prism, "t0ken", retries=0, transport=tools.PrismTransport(),
+                headers={"Prefer": "dynamic=false"}) as client:
+        sha = gitdata.commit_files(client, "octo/repo", "feature/x", tested, SUBSETS, "m")
+        assert sha == tools.openapi_example("git-commit")["sha"]
+        with pytest.raises(APIError) as caught:  # a tree entry GitHub's description does not allow
+            client.request("POST", "/repos/octo/repo/git/trees",
+                           json={"base_tree": "t", "tree": [{"path": "p", "mode": "100645", "type": "blob", "sha": "s"}]})
+    assert caught.value.status == 422
 
 
 def test_a_review_suggestion_is_a_valid_review_comment(prism: str) -> None:

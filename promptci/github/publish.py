@@ -1,7 +1,8 @@
 """Publishing a pull-request result on GitHub (DESIGN.md §4 step 8), in an order that never loses the report.
 
-1. the refreshed subsets, committed to the pull request's branch when the token may push (else they go
-   into the report as a patch);
+1. the refreshed subsets, committed to the pull request's branch when asked (`commit_subsets`, off by
+   default) and the branch is still at the tested head (gitdata.py); otherwise they go into the report as a
+   patch (and into --out/subsets, which the workflow uploads as an artifact);
 2. the job summary and the step outputs, before any other call to GitHub can fail;
 3. the sticky comment (a shorter one when GitHub refuses the long one), a commit status per prompt,
    review suggestions for a better prompt, annotations on the prompt files.
@@ -21,7 +22,7 @@ from typing import TextIO
 from .. import gitdiff, prresults
 from ..errors import EXIT_OK, InfraError, InputError, PromptCIError
 from ..report import escape, render
-from . import suggestions, workflow
+from . import gitdata, suggestions, workflow
 from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
 from .pulls import STATE, PullRequestAPI
@@ -31,7 +32,7 @@ OWN_COMMIT = "promptci: refresh the evaluation subset"
 
 @dataclass
 class Settings:
-    commit_subsets: bool = True
+    commit_subsets: bool = False
     suggest: bool = True
     login: str = "github-actions[bot]"
     template: Path | None = None
@@ -43,6 +44,7 @@ class Published:
     read_only: str = ""  # why nothing was written to the pull request ("" when it could be)
     comment_url: str = ""
     commits: dict[str, str] = field(default_factory=dict)  # subset path -> commit SHA
+    pushed: str = ""  # the commit promptci pushed to the branch ("" when none): its new head, owed the same status
     suggestions: int = 0
     faults: list[str] = field(default_factory=list)
 
@@ -119,7 +121,8 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
     writable = api is not None and not published.read_only
 
     if writable and settings.commit_subsets and not commit_refusal(actions):
-        _commit_subsets(data, api, pr, repo_dir, published)
+        files = {p.subset.path: p.subset.text for p in data.prompts if p.subset.text}
+        _commit_subsets(files, client, pr, repo_dir, published, stdout)
     publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url,
                    "untrusted": UNTRUSTED if actions.event_name == RUN_EVENT else ""}
     workflow.write_summary(actions.summary_path, render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT,
@@ -138,11 +141,12 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
         published.comment_url = found.url if found else ""
     except InfraError as exc:
         published.faults.append(str(exc))
-    for p in data.prompts:
-        try:
-            _status(api, pr.head_sha, p, settings, actions)
-        except InfraError as exc:
-            published.faults.append(str(exc))
+    for sha in filter(None, (pr.head_sha, published.pushed)):  # our own commit changed only subsets: same verdict
+        for p in data.prompts:
+            try:
+                _status(api, sha, p, settings, actions)
+            except InfraError as exc:
+                published.faults.append(str(exc))
     if settings.suggest:
         try:
             published.suggestions = _suggest(api, pr.head_sha, data)
@@ -207,24 +211,29 @@ def _first_changed_line(old: str | None, new: str | None) -> int:
     return 1
 
 
-def _commit_subsets(data: Results, api: PullRequestAPI, pr: PullRequest, repo_dir: str,
-                    published: Published) -> None:
-    if OWN_COMMIT in gitdiff.message(repo_dir, pr.head_sha):
-        return  # the head commit is our own: committing again could loop with a token that starts runs
-    for p in data.prompts:
-        subset = p.subset
-        if not subset.text:
-            continue
-        try:
-            published.commits[subset.path] = api.put_file(
-                subset.path, subset.text, branch=pr.head_ref, message=f"{OWN_COMMIT} of {p.path}",
-                blob_sha=gitdiff.blob_sha(repo_dir, pr.head_sha, subset.path))
-        except APIError as exc:
-            if exc.status not in (403, 404, 409, 422):
-                published.faults.append(str(exc))  # not "may not push here" nor "moved on": a real fault
-            # otherwise the report carries the change as a patch
-        except InfraError as exc:  # unreachable: the summary must still be written, so record and go on
-            published.faults.append(str(exc))
+def _commit_subsets(files: dict[str, str], client: Client, pr: PullRequest, repo_dir: str, published: Published,
+                    stdout: TextIO) -> None:
+    """The refreshed subsets (path -> text) in one commit on the tested head, or none: a moved branch gets
+    the patch, with a warning."""
+    if not files or OWN_COMMIT in gitdiff.message(repo_dir, pr.head_sha):
+        return  # nothing refreshed; or the head commit is our own: committing again could loop
+    message = f"{OWN_COMMIT}\n\n" + "".join(f"- {path}\n" for path in files)
+    try:
+        sha = gitdata.commit_files(client, pr.repo, pr.head_ref, pr.head_sha, files, message)
+    except gitdata.BranchMoved as exc:
+        print(workflow.annotation("warning", f"the refreshed subsets were not committed: {exc}; apply the patch in "
+                                             "the report, or the promptci-subsets artifact",
+                                  title="promptci: subset not committed"), file=stdout)
+        return
+    except APIError as exc:
+        if exc.status not in (403, 404, 409):
+            published.faults.append(str(exc))  # not "may not push here": a real fault
+        return  # either way the report carries the change as a patch
+    except InfraError as exc:  # unreachable: the summary must still be written, so record and go on
+        published.faults.append(str(exc))
+        return
+    published.commits = dict.fromkeys(files, sha)
+    published.pushed = sha
 
 
 def _comment(api: PullRequestAPI, body: str, settings: Settings, actions: Actions, *, create: bool):

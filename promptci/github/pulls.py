@@ -6,9 +6,7 @@ by the bot's login: anyone can paste the marker into a comment, and we must neve
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from ..report.escape import flat
 from .client import Client
@@ -54,18 +52,6 @@ class PullRequestAPI:
         if target_url:
             body["target_url"] = target_url
         self.client.request("POST", f"/repos/{self.repo}/statuses/{sha}", json=body)
-
-    def put_file(self, path: str, text: str, *, branch: str, message: str, blob_sha: str | None) -> str:
-        """Commit one file to `branch` (contents API); `blob_sha` is the file's current blob, None when new.
-
-        Returns the new commit's SHA. A branch that moved on answers 409, which the caller reports.
-        """
-        body = {"message": message, "content": base64.b64encode(text.encode("utf-8")).decode("ascii"),
-                "branch": branch}
-        if blob_sha:
-            body["sha"] = blob_sha
-        answer = self.client.request("PUT", f"/repos/{self.repo}/contents/{quote(path, safe='/')}", json=body)
-        return str((answer.get("commit") or {}).get("sha", ""))
 
     def review_comments(self) -> list[dict]:
         return list(self.client.paginate(f"/repos/{self.repo}/pulls/{self.number}/comments"))
