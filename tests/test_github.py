@@ -17,7 +17,7 @@ from promptci.errors import InfraError, InputError
 from promptci.github import actions as gh_actions
 from promptci.github import gitdata, publish, suggestions, workflow
 from promptci.github.client import APIError, Client
-from promptci.github.pulls import PullRequestAPI
+from promptci.github.pulls import PullRequestAPI, review_comment
 from promptci.report.render import MARKER
 
 from . import github_tools as tools
@@ -368,13 +368,93 @@ def test_the_git_data_requests_of_a_subset_commit_are_valid(prism: str) -> None:
     assert caught.value.status == 422
 
 
-def test_a_review_suggestion_is_a_valid_review_comment(prism: str) -> None:
-    fit, _ = suggestions.suggestions(HEAD, HEAD.replace("c: 3", "c: three\nc2: 3.5"), [range(1, 6)])
+def test_a_review_of_suggestions_is_valid(prism: str) -> None:
+    fit, _ = suggestions.suggestions(HEAD, HEAD.replace("c: 3", "c: three\nc2: 3.5").replace("e: 5\nf: 6", "ef"),
+                                     [range(1, 10)])
+    assert [(s.start, s.end) for s in fit] == [(3, 3), (5, 6)]  # a one-line and a two-line suggestion
     with Client(prism, "t0ken", retries=0, transport=tools.PrismTransport()) as client:
         api = PullRequestAPI(client, "octo/repo", 1)
-        for s in fit:
-            api.suggest("a" * 40, "prompts/a.prompt.yml", s.start, s.end, s.body(suggestions.marker("p", "x")))
+        mark = suggestions.marker("p", "x")
+        api.review("a" * 40, [review_comment("prompts/a.prompt.yml", s.start, s.end, s.body(mark)) for s in fit],
+                   publish.SUGGESTED)
         with pytest.raises(APIError) as caught:  # Prism holds us to the description: a side GitHub does not know
             client.request("POST", "/repos/octo/repo/pulls/1/comments",
                            json={"body": "x", "commit_id": "a" * 40, "path": "p", "line": 1, "side": "MIDDLE"})
     assert caught.value.status == 422  # (the body is generated from the description's 422 schema)
+
+
+# ---- suggestions on the head commit's lines, when the base branch moved under the pull request ----------
+
+PROMPT_LINES = ["name: triage", "model: local/gemma-3-270m", "messages:", "  - role: system",
+                "    content: Sort the ticket.", "  - role: user", "    content: '{{input}}'", "testData:",
+                "  - input: my card was charged twice", "    expected: billing"]
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout.strip()
+
+
+def _moved_base_checkout(tmp_path: Path) -> tuple[Path, str]:
+    """A pull request that changes line 5 of a prompt; after it branched, main added 3 lines at the top.
+    Returned: the fetch-depth 2 checkout of GitHub's merge commit (as actions/checkout makes it) and the
+    pull request's head SHA."""
+    origin, clone, path = tmp_path / "origin", tmp_path / "checkout", "prompts/triage.prompt.yml"
+    origin.mkdir()
+    clone.mkdir()
+    (origin / "prompts").mkdir()
+    (origin / path).write_text("\n".join(PROMPT_LINES) + "\n")
+    _git(origin, "init", "-q", "-b", "main")
+    _git(origin, "add", "-A")
+    _git(origin, "commit", "-qm", "base")
+    _git(origin, "checkout", "-qb", "pr")
+    (origin / path).write_text("\n".join(PROMPT_LINES).replace("Sort the ticket.", "Sort it.") + "\n")
+    _git(origin, "commit", "-qam", "shorter instruction")
+    head = _git(origin, "rev-parse", "HEAD")
+    _git(origin, "checkout", "-q", "main")
+    (origin / path).write_text("# owner: support\n# reviewed: 2025\n# keep labels short\n" + "\n".join(PROMPT_LINES) + "\n")
+    _git(origin, "commit", "-qam", "main adds a header")
+    _git(origin, "merge", "-q", "--no-ff", "-m", "Merge pr into main", "pr")
+    _git(origin, "update-ref", "refs/pull/1/merge", "HEAD")
+    _git(clone, "init", "-q")
+    _git(clone, "fetch", "-q", "--depth=2", f"file://{origin}", "+refs/pull/1/merge:refs/remotes/pull/1/merge")
+    _git(clone, "checkout", "-q", "--detach", "refs/remotes/pull/1/merge")
+    return clone, head
+
+
+def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path) -> None:
+    from promptci import gitdiff
+
+    from .test_prresults import results
+
+    clone, head = _moved_base_checkout(tmp_path)
+    assert gitdiff.parents(str(clone), "HEAD")[1] == head
+    [change] = gitdiff.changed_prompts(str(clone), "HEAD^1", "HEAD")
+    merged = change.new_text.splitlines()
+    assert merged.index("    content: Sort it.") + 1 == 8  # line 8 in the merge commit, line 5 on the head
+    best = change.new_text.replace("Sort it.", "Sort the ticket into one label.").replace(
+        "'{{input}}'", "'Ticket: {{input}}'").replace("expected: billing", "expected: billing  # outside the diff")
+    data = results()
+    prompt = data["prompts"][0]
+    prompt.update(path=change.path, change={**prompt["change"], "old_path": change.old_path,
+                                            "new_path": change.new_path, "old_text": change.old_text,
+                                            "new_text": change.new_text})
+    prompt["optimizer"] = {"improved": True, "stopped": "steps", "steps_done": 1, "subset_score": {"head": 0.5,
+                           "best": 0.75}, "score_after_step": [0.5, 0.75], "best_text": best, "diff": "",
+                           "attempts": []}
+    mark = suggestions.marker(change.path, best)
+    expected = [review_comment(change.path, 5, 5, suggestions.Suggestion(
+        5, 5, ["    content: Sort the ticket into one label.\n"]).body(mark)),
+        review_comment(change.path, 7, 7, suggestions.Suggestion(7, 7, ["    content: 'Ticket: {{input}}'\n"]).body(mark))]
+    where = "/repos/octo/repo/pulls/1"
+    flow = [tools.fixture("get", f"{where}/comments?per_page=100", 200, []),
+            tools.fixture("post", f"{where}/reviews", 200, tools.openapi_example("pull-request-review"),
+                          body={"commit_id": head, "event": "COMMENT", "body": publish.SUGGESTED,
+                                "comments": expected})]
+    with tools.fixtures_server(tmp_path / "scenarios", {"review": flow}) as server:
+        url = tools.load_scenario(server, "review")
+        with Client(url, "t0ken", retries=0) as client:
+            count = publish._suggest(PullRequestAPI(client, "octo/repo", 1), head, prresults.parse(data), str(clone))
+        assert count == 2 and tools.consumed(url)  # on the head's lines (5 and 7, not 8 and 10), in one review

@@ -25,9 +25,10 @@ from ..report import escape, render
 from . import gitdata, suggestions, workflow
 from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
-from .pulls import STATE, PullRequestAPI
+from .pulls import STATE, PullRequestAPI, review_comment
 
 OWN_COMMIT = "promptci: refresh the evaluation subset"
+SUGGESTED = "promptci found a prompt that scores higher on the evaluation subset; each suggestion applies one change."
 
 
 @dataclass
@@ -149,7 +150,7 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
                 published.faults.append(str(exc))
     if settings.suggest:
         try:
-            published.suggestions = _suggest(api, pr.head_sha, data)
+            published.suggestions = _suggest(api, pr.head_sha, data, repo_dir)
         except InfraError as exc:
             published.faults.append(str(exc))
     for fault in published.faults:
@@ -255,28 +256,39 @@ def _status(api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings:
                    description=f"{scores}{reason}", target_url=actions.run_url)
 
 
-def _suggest(api: PullRequestAPI, sha: str, data: Results) -> int:
-    """Review suggestions for each better prompt found, unless the same one was suggested before."""
+def _suggest(api: PullRequestAPI, sha: str, data: Results, repo_dir: str) -> int:
+    """One review with suggestions for each better prompt found, on the lines of the pull request's head
+    commit `sha`, leaving out those suggested before."""
     wanted = []
     for p in data.prompts:
         o, change = p.optimizer, p.change
-        if not o or not o.improved or change.new_text is None:
-            continue
-        mark = suggestions.marker(p.path, o.best_text)
-        allowed = suggestions.commentable(change.old_text, change.new_text)
-        fit, _ = suggestions.suggestions(change.new_text, o.best_text, allowed)
-        wanted += [(change.new_path, mark, s) for s in fit]
-    if not wanted:
-        return 0
-    posted = {(c.get("body") or "").split("\n", 1)[0] for c in api.review_comments()}
-    count = 0
-    for path, mark, s in wanted:
-        if mark in posted:
+        if not o or not o.improved or change.new_text is None or change.new_path is None:
             continue
         try:
-            api.suggest(sha, path, s.start, s.end, s.body(mark))
+            head = gitdiff.read_text(repo_dir, sha, change.new_path)
+        except InputError:
+            head = None  # the head commit is not in this clone: its lines are unknown, the report has the diff
+        if head is None:
+            continue
+        mark = suggestions.marker(p.path, o.best_text)
+        wanted += [(mark, review_comment(change.new_path, s.start, s.end, s.body(mark)))
+                   for s in suggestions.on_head(change.old_text, change.new_text, head, o.best_text)]
+    posted = {(c.get("body") or "").split("\n", 1)[0] for c in api.review_comments()} if wanted else set()
+    comments = [comment for mark, comment in wanted if mark not in posted]
+    if not comments:
+        return 0
+    try:
+        api.review(sha, comments, SUGGESTED)
+        return len(comments)
+    except APIError as exc:
+        if exc.status != 422:
+            raise
+    count = 0  # GitHub refused a line as outside the diff: post the others, each on its own
+    for comment in comments:
+        try:
+            api.review(sha, [comment], SUGGESTED)
             count += 1
         except APIError as exc:
             if exc.status != 422:
-                raise  # 422: the lines are outside the diff after all; the report has the plain diff
+                raise
     return count

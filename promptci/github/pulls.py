@@ -56,10 +56,16 @@ class PullRequestAPI:
     def review_comments(self) -> list[dict]:
         return list(self.client.paginate(f"/repos/{self.repo}/pulls/{self.number}/comments"))
 
-    def suggest(self, sha: str, path: str, start_line: int, end_line: int, body: str) -> None:
-        """A review comment on lines start..end of the head version of `path` (422 when they are outside the diff)."""
-        comment = {"commit_id": sha, "path": path, "line": end_line, "side": "RIGHT", "body": body}
-        if start_line < end_line:
-            comment.update(start_line=start_line, start_side="RIGHT")
-        self.client.request("POST", f"/repos/{self.repo}/pulls/{self.number}/comments", json=comment)
+    def review(self, sha: str, comments: list[dict], body: str) -> None:
+        """One review of the pull request at commit `sha` carrying `comments` (one notification, not one each);
+        422 when a comment's lines are outside the diff."""
+        self.client.request("POST", f"/repos/{self.repo}/pulls/{self.number}/reviews",
+                            json={"commit_id": sha, "event": "COMMENT", "body": body, "comments": comments})
 
+
+def review_comment(path: str, start_line: int, end_line: int, body: str) -> dict:
+    """A review comment on lines start..end of the head version of `path`."""
+    comment = {"path": path, "line": end_line, "side": "RIGHT", "body": body}
+    if start_line < end_line:
+        comment.update(start_line=start_line, start_side="RIGHT")
+    return comment
