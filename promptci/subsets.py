@@ -47,7 +47,7 @@ def pool_embeddings(prompt: PromptFile, pool: Pool) -> np.ndarray:
     BIG-bench's 'Utterance:'), which says nothing about how items differ."""
     texts = [item_text(prompt, item) for item in pool.items]
     shared = len(common_prefix(texts))
-    return embeddings.embed_cached([t[shared:] for t in texts])
+    return embeddings.embed_cached([t[shared:] for t in texts], remote=prompt.settings.embedding_model)
 
 
 def common_prefix(texts: Sequence[str]) -> str:
@@ -90,7 +90,7 @@ def select(prompt: PromptFile, pool: Pool, choice: Choice) -> Subset:
     if choice.method == "ipomp":
         parameters["alpha"] = choice.alpha
     return Subset(pool_path=subsetfile.pool_reference(pool, target), pool_sha256=pool.sha256, pool_size=len(pool),
-                  embedding_model=embeddings.MODEL_NAME, method=choice.method, parameters=parameters, items=items)
+                  embedding_model=prompt.settings.embedding_model or embeddings.MODEL_NAME, method=choice.method, parameters=parameters, items=items)
 
 
 def load(prompt: PromptFile, pool: Pool) -> tuple[Subset, list[Item]]:

@@ -64,11 +64,16 @@ def test_every_job_that_checks_out_may_read_the_contents() -> None:
                 assert scope.get("contents") in ("read", "write"), f"{path.name}: job {name} cannot check out"
 
 
+CACHE_ACTION = "actions/cache@9255dc7a253b0ccc959486e2bca901246202afeb"  # action.yml's restore and save
+ACT_CACHE = ROOT / "tests" / "data" / "act-cache"  # its stand-in under act (see its README.md)
+
+
 def _promptci(target: Path) -> None:
     """promptci itself in `target`, as `uses: ./` finds it."""
-    for name in ("action.yml", "pyproject.toml", "README.md"):
+    for name in ("action.yml", "pyproject.toml", "README.md", "constraints.txt"):
         shutil.copy(ROOT / name, target / name)
     shutil.copytree(ROOT / "promptci", target / "promptci", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "scripts", target / "scripts")
 
 
 def _workflow(source: Path, target: Path, edit) -> None:
@@ -90,6 +95,8 @@ def _repo(target: Path) -> tuple[str, str]:
     def edit(jobs: dict) -> None:
         gate = next(s for s in jobs["gate"]["steps"] if s.get("uses") == "./")
         gate["with"].update({"optimize": "false", "commit-subsets": "false"})
+        # act cannot upload artifacts offline
+        jobs["gate"]["steps"] = [s for s in jobs["gate"]["steps"] if "upload-artifact" not in s.get("uses", "")]
 
     _workflow(WORKFLOW, target, edit)
     base, head = demo.make_repo(target)
@@ -102,9 +109,12 @@ def _repo(target: Path) -> tuple[str, str]:
 def _act(repo: Path, event: Path, api: str, home: Path) -> tuple[subprocess.CompletedProcess, list[dict], str]:
     proc = subprocess.run(
         [tool("act"), "pull_request", "-e", str(event), "-P", "ubuntu-latest=-self-hosted", "--json",
-         "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789"],
+         "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789",
+         "--local-repository", f"{CACHE_ACTION}={ACT_CACHE}"],
         cwd=repo, capture_output=True, text=True, timeout=1500,
-        env={**os.environ, "HOME": str(home), "PIP_CACHE_DIR": _pip_cache()})
+        # no PyTorch index offline: torch comes from the configured indexes
+        env={**os.environ, "HOME": str(home), "PIP_CACHE_DIR": _pip_cache(), "PROMPTCI_TORCH_INDEX": "",
+             "PROMPTCI_ACT_CACHE": str(home / "act-cache")})
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return proc, records, "\n".join(str(r.get("msg", "")) for r in records)
 
