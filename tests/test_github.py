@@ -214,6 +214,14 @@ def test_a_crash_halfway_through_the_commit_moves_no_branch(fixtures_server: str
     assert tools.consumed(url)  # no tree, no commit, no ref update was asked for
 
 
+def test_a_token_that_may_not_push_gets_the_patch_and_a_warning_not_a_fault(fixtures_server: str,
+                                                                            tmp_path: Path) -> None:
+    url = tools.load_scenario(fixtures_server, "commit-forbidden")  # contents: read, as the shipped workflow has
+    published, log = _commit(url, tmp_path)
+    assert published.pushed == "" and published.faults == [] and "contents: write" in log
+    assert tools.consumed(url)
+
+
 def _scenarios() -> dict[str, list[dict]]:
     """Our flows in the fixtures server's format; response bodies are GitHub's own OpenAPI examples."""
     comment = tools.openapi_example("issue-comment")
@@ -293,6 +301,8 @@ def _commit_scenarios() -> dict[str, list[dict]]:
                                                                    "documentation_url": "https://docs.github.com/rest"},
                                             body={"sha": commit["sha"], "force": False})],
         "commit-crash": made[:3] + [fixture("post", f"{where}/blobs", 500, {"message": "Server Error"})],
+        "commit-forbidden": made[:2] + [fixture("post", f"{where}/blobs", 403, {
+            "message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest"})],
     }
 
 

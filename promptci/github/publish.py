@@ -222,19 +222,25 @@ def _commit_subsets(files: dict[str, str], client: Client, pr: PullRequest, repo
     try:
         sha = gitdata.commit_files(client, pr.repo, pr.head_ref, pr.head_sha, files, message)
     except gitdata.BranchMoved as exc:
-        print(workflow.annotation("warning", f"the refreshed subsets were not committed: {exc}; apply the patch in "
-                                             "the report, or the promptci-subsets artifact",
-                                  title="promptci: subset not committed"), file=stdout)
+        _not_committed(str(exc), stdout)
         return
     except APIError as exc:
         if exc.status not in (403, 404, 409):
             published.faults.append(str(exc))  # not "may not push here": a real fault
+        else:
+            _not_committed(f"{exc.status} {exc.api_message} (the token needs contents: write)", stdout)
         return  # either way the report carries the change as a patch
     except InfraError as exc:  # unreachable: the summary must still be written, so record and go on
         published.faults.append(str(exc))
         return
     published.commits = dict.fromkeys(files, sha)
     published.pushed = sha
+
+
+def _not_committed(why: str, stdout: TextIO) -> None:
+    print(workflow.annotation("warning", f"the refreshed subsets were not committed: {why}; apply the patch in the "
+                                         "report, or the promptci-subsets artifact",
+                              title="promptci: subset not committed"), file=stdout)
 
 
 def _comment(api: PullRequestAPI, body: str, settings: Settings, actions: Actions, *, create: bool):
