@@ -191,3 +191,32 @@ def _pip_cache() -> str:
     """The developer's pip cache, so the action's install reuses wheels built by scripts/setup."""
     proc = subprocess.run([sys.executable, "-m", "pip", "cache", "dir"], capture_output=True, text=True)
     return proc.stdout.strip() or str(Path.home() / ".cache" / "pip")
+
+
+@pytest.mark.slow
+def test_a_second_run_restores_the_install_from_the_actions_cache_under_act(tmp_path: Path) -> None:
+    """A remote-only install (no torch), saved to the Actions cache by the first run and restored by the second on
+    a fresh runner (no venv): the install step is skipped, and the restored venv runs the action's own code."""
+    repo, home = tmp_path / "repo", tmp_path / "home"
+    repo.mkdir()
+    _promptci(repo)
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "plan.yml").write_text(yaml.safe_dump({
+        "name": "plan", "on": {"pull_request": {}}, "jobs": {"plan": {"runs-on": "ubuntu-latest", "steps": [
+            {"uses": "actions/checkout@v5"}, {"uses": "./", "with": {"mode": "plan", "extras": ""}}]}}}))
+    base, head = demo.make_repo(repo)
+    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
+                   check=True)
+    event, _ = _event(tmp_path, base, head, "trim-examples")
+    runs = []
+    for _ in range(2):
+        for venv in home.glob(".cache/act/*/tmp/promptci-venv"):  # a fresh runner: the venv is gone
+            shutil.rmtree(venv)
+        proc, records, messages = _act(repo, event, "http://127.0.0.1:9", home)
+        assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
+        assert "shards=1" in messages.replace("::set-output:: ", "") or "shards<<" in messages, messages[-3000:]
+        runs.append(messages)
+    cold, warm = runs
+    assert "cache miss: promptci-venv-" in cold and "Success - Main Install promptci" in cold
+    assert "restored " in warm and "Install promptci" not in warm  # skipped on the exact key
+    assert len(list((home / "act-cache").glob("promptci-venv-*-none-*.tar"))) == 1  # saved once, by the cold run
