@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import forecast, gate, progress, promptfile, subsetfile, subsets
+from . import embeddings, forecast, gate, progress, promptfile, subsetfile, subsets
 from .budget import Budget
 from .errors import InfraError, InputError, redact
 from .evalset import Item, NoItems, Pool, load_pool
@@ -147,6 +147,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
             base = _base(change, base_tree)
             judge = _judge(base, written)
             head = promptfile.judged_by(written, judge.prompt)
+            embeddings.check(head.settings.embedding_model)  # no local embedding model and no remote one: say so now
             pool = judge.pool
             head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
