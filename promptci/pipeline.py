@@ -10,7 +10,8 @@ Per prompt: that judge's pool and committed subset (stage 1 when there is none o
 base and head scored on the same subset items; the optimizer run from head on the same subset; one
 IPOMP stage-2 refresh from every prompt scored in the run, with base and head re-scored on the new
 items; the paired comparison and the sequential gate (gate.py), scoring further pool items in a random
-order while the verdict is undecided and the budget allows. Reporting and publishing come after this module, from its result.
+order while the verdict is undecided and the budget allows. Reporting and publishing come after this
+module, from its result.
 
 The budget never cuts the base/head comparison; the refresh's calls and the gate's first two random batches
 are kept back from the optimizer, which gets what is left; further items for an undecided verdict come last.
@@ -179,7 +180,7 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
         # gate's first random items come before the optimizer in priority: the calls they need are kept back.
         s = head.settings.selection
         budget.reserved = 2 * min(s.max_replacements, math.ceil(s.replace_share * len(ids))) if options.refresh else 0
-        budget.reserved += 2 * gate.first_batch(len(ids), len(pool.items), head.settings.gate)  # the gate's random items
+        budget.reserved += 2 * gate.kept_back(len(ids), len(pool.items), head.settings.gate)  # the gate's random items
         try:
             with _timed(result, "optimize"):
                 result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=None,
