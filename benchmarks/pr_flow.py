@@ -44,7 +44,9 @@ def run(cache: Path, out: Path) -> dict:
             "calls": results["usage"]["calls"], "cache_hits": results["usage"]["cache_hits"],
             "selection_share": selection / wall, "verdict": results["verdict"]["status"],
             "optimizer_steps": (prompt["optimizer"] or {}).get("steps_done"),
-            "suggested": (prompt["optimizer"] or {}).get("subset_score")}
+            "suggested": (prompt["optimizer"] or {}).get("subset_score"),
+            "suggested_held_out": (prompt["optimizer"] or {}).get("holdout_score"),
+            "forecast": results.get("forecast")}
 
 
 def main() -> None:

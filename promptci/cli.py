@@ -218,10 +218,16 @@ def _flow_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--subset-size", type=_positive_int, metavar="N",
                          help="items in a subset this run chooses (when none is committed)")
     command.add_argument("--min-score", type=_share, metavar="X", help="fail below this mean score (promptci.gate)")
-    command.add_argument("--tolerance", type=_share, metavar="X", help="fail when worse than base by more than this")
+    command.add_argument("--margin", type=_share, metavar="X",
+                         help="the smallest drop worth blocking (promptci.gate.margin)")
+    command.add_argument("--tolerance", type=_replaced_by_margin, help=argparse.SUPPRESS)
     command.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the PR comment")
     command.add_argument("--prompts", nargs="+", metavar="GLOB",
                          help="gate only the prompt files matching these globs (default: every .prompt.yml)")
+
+
+def _replaced_by_margin(text: str) -> float:
+    raise argparse.ArgumentTypeError("--tolerance was replaced by --margin, the smallest drop worth blocking")
 
 
 def _positive_int(text: str) -> int:
@@ -470,9 +476,14 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         out.print(o.diff(f"{args.prompt} (input)", f"{args.prompt} (best)").rstrip(), markup=False, highlight=False)
     else:
         out.print("no candidate beat the input prompt; nothing to suggest")
-    out.print(f"subset score: input {o.initial_on_final:.3f} → best {o.best_score:.3f}")
+    for demo in job.pool_demos:  # left out of the scores below (optimize.honest)
+        out.print(f"warning: a demonstration of the best prompt is pool item {demo.item} ({demo.where}), left out of "
+                  "its scores")
+    honest = job.subset_initial is not None and job.subset_best is not None
+    out.print(f"subset score: input {job.subset_initial if honest else o.initial_on_final:.3f} → best "
+              f"{job.subset_best if honest else o.best_score:.3f}")
     if job.holdout_initial is not None:
-        out.print(f"held-out score ({len(job.split.holdout)} items the optimizer never saw): input "
+        out.print(f"held-out score ({len(job.holdout_items)} items the optimizer never saw): input "
                   f"{job.holdout_initial:.3f} → best {job.holdout_best:.3f}")
     if o.fault:
         print(f"promptci: error: {o.fault}" + (f" (the best prompt so far is in {args.json_out})" if args.json_out
@@ -502,6 +513,7 @@ def _optimize_record(prompt, job, client) -> dict:
                       "holdout": len(job.split.holdout)},
             "subset_score": {"input_first_subset": o.initial_score, "input": o.initial_on_final, "best": o.best_score},
             "holdout_score": {"input": job.holdout_initial, "best": job.holdout_best},
+            "pool_demos": [asdict(d) for d in job.pool_demos],
             "improved": o.improved, "steps_done": o.steps_done, "stopped": o.stopped, "fault": o.fault,
             "attempts": [asdict(a) for a in o.attempts], "subset_replacements": o.replacements,
             "final_subset": o.subset_ids, "best_text": o.best_text, "best_after_step": o.best_after_step,
@@ -628,7 +640,7 @@ def _run(args: argparse.Namespace, repo: str, base: str, head: str):
         from fnmatch import fnmatch
         changes = [c for c in changes if any(fnmatch(c.path, glob) for glob in args.prompts)]
     shard = getattr(args, "shard", None)
-    gate = {k: v for k, v in (("min_score", args.min_score), ("tolerance", args.tolerance)) if v is not None}
+    gate = {k: v for k, v in (("min_score", args.min_score), ("margin", args.margin)) if v is not None}
     options = Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,
                       max_usd=args.max_usd, steps=args.steps, model=args.model, optimizer_model=args.optimizer_model,
                       subset_size=args.subset_size, gate=gate)

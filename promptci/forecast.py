@@ -67,6 +67,7 @@ class Cost:
     max_calls: int = 0
     usd: float | None = 0.0
     max_usd: float | None = 0.0
+    comparison: int = 0  # the calls of the base/head comparison, which no call limit cuts
 
     def add(self, calls: int, max_calls: int, price: Price, tokens: tuple[float, float]) -> None:
         self.calls += calls
@@ -135,9 +136,13 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
             prices[p.model] = _price_words(p)
         total.calls += cost.calls
         total.max_calls += cost.max_calls
+        total.comparison += cost.comparison
         total.usd = None if total.usd is None or cost.usd is None else total.usd + cost.usd
         total.max_usd = None if total.max_usd is None or cost.max_usd is None else total.max_usd + cost.max_usd
         seconds += cost.calls * seconds_per_call(task, head.settings.concurrency)
+    if max_calls is not None:  # one limit for the whole run: the prompts share it
+        room = max(max_calls, total.comparison)
+        total.calls, total.max_calls = min(total.calls, room), min(total.max_calls, room)
     return Forecast(prompts=len(changes), calls=total.calls, seconds=seconds, optimize=optimize,
                     max_calls=total.max_calls, usd=total.usd, max_usd=total.max_usd, prices=tuple(prices.values()))
 
@@ -175,7 +180,7 @@ def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n
         max_scored = min(max_scored, (room - max_asks) // (1 + judges))
     answer = head.spec.modelParameters.max_tokens_sent if head.spec.modelParameters else None
     prompt_tokens = sum(len(m.content) for m in head.spec.messages) / CHARS_PER_TOKEN
-    cost = Cost()
+    cost = Cost(comparison=compare * (1 + judges))
     cost.add(compare + scored, compare + max_scored, task,
              (prompt_tokens + item_chars / CHARS_PER_TOKEN, answer or ANSWER_TOKENS))
     cost.add(asks, max_asks, asker, (prompt_tokens + ASK_OVERHEAD_TOKENS, ASK_TOKENS[style == "completion"]))
@@ -185,10 +190,8 @@ def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n
 
 
 def gate_item_limit(gate: GateSettings, pool: int) -> int:
-    """The most items the gate scores per prompt, extensions included: the one place that reads the gate's item
-    budget (`promptci.gate.max_items` once the sequential gate has it; until then the whole pool)."""
-    limit = getattr(gate, "max_items", None)
-    return pool if limit is None else min(int(limit), pool)
+    """The most items the gate scores per prompt, extensions included (`promptci.gate.max_items`)."""
+    return min(gate.max_items, pool)
 
 
 @lru_cache(maxsize=64)

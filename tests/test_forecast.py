@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -33,8 +32,10 @@ def _cost(*, max_calls: int | None = None, optimize: bool = True, base: bool = T
 
 def test_the_maximum_bounds_every_extension_the_optimizer_and_its_held_out_check() -> None:
     cost = _cost(optimize=False)
-    # base and head on 20 items; the refresh (2 x 10); extensions: both prompts on the other 80 pool items
-    assert (cost.calls, cost.max_calls) == (40 + 20, 40 + 20 + 160)
+    # base and head on 20 items; the refresh (both on at most max_replacements, 2, new items); extensions: both
+    # prompts on the other 80 pool items
+    assert promptfile.load(EXAMPLE).settings.selection.max_replacements == 2
+    assert (cost.calls, cost.max_calls) == (40 + 4, 40 + 4 + 160)
     with_optimizer = _cost()
     held = min(100, (100 - 20) // 2)  # promptci.optimizer.holdout, at most half the items outside the subset
     attempts = promptfile.load(EXAMPLE).settings.optimizer.attempts
@@ -52,9 +53,9 @@ def test_a_call_limit_caps_everything_but_the_comparison() -> None:
 
 
 def test_the_gate_item_budget_is_read_in_one_place() -> None:
-    assert forecast.gate_item_limit(GateSettings(), 250) == 250  # today: extensions may reach the whole pool
-    assert forecast.gate_item_limit(SimpleNamespace(max_items=60), 250) == 60  # promptci.gate.max_items
-    assert forecast.gate_item_limit(SimpleNamespace(max_items=60), 40) == 40
+    assert forecast.gate_item_limit(GateSettings(), 250) == GateSettings().max_items == 160
+    assert forecast.gate_item_limit(GateSettings(max_items=60), 250) == 60  # promptci.gate.max_items
+    assert forecast.gate_item_limit(GateSettings(max_items=60), 40) == 40  # never more than the pool
 
 
 def test_dollars_at_litellm_prices_and_in_words_where_none_is_known() -> None:
@@ -162,3 +163,25 @@ def test_the_forecast_holds_against_a_real_run(tmp_path: Path) -> None:
     assert f"expected about {f['calls']} model calls, at most {f['max_calls']}" in stderr
     report = (tmp_path / "full" / "report.md").read_text()
     assert f"spent {spent} model calls (forecast: about {f['calls']}, at most {f['max_calls']})" in report
+
+
+def test_the_held_out_check_takes_at_most_half_the_calls_left() -> None:
+    from promptci.budget import holdout_size
+
+    assert holdout_size(100, None) == 100  # no call limit: as asked
+    assert holdout_size(100, 60) == 15  # two prompts on 15 items: 30 of the 60 calls left
+    assert holdout_size(10, 400) == 10 and holdout_size(100, 3) == 0
+
+
+def test_prompts_share_one_call_limit() -> None:
+    text = EXAMPLE.read_text()
+    change = Change(status="modified", old_path="prompts/intent.prompt.yml", new_path="prompts/intent.prompt.yml",
+                    old_text=text, new_text=text, reason="test")
+
+    def run(limit: int | None) -> forecast.Forecast:
+        return forecast.forecast([change, change], ROOT, optimize=True, refresh=True, steps=1, model=None,
+                                 subset_size=None, max_calls=limit)
+
+    assert run(None).max_calls > 200
+    assert (run(100).calls, run(100).max_calls) == (100, 100)  # not 100 each
+    assert run(50).max_calls == 80  # the two comparisons (2 x 2 x 20) are never cut

@@ -105,7 +105,7 @@ def test_the_report_gives_the_held_out_score_beside_the_subset_score_and_flags_p
     assert "0.310 → 0.420 on 99 held-out items the optimizer never saw" in comment
     assert "0.200 → 0.850 on the 19 subset items it was tuned on" in comment
     assert "1 demonstration is a pool item, left out of these scores" in comment
-    assert "pool item `item-7` (held-out)" in comment and "<b>" not in comment
+    assert "pool item `item-7` (a held-out item)" in comment and "<b>" not in comment
     terminal = render.render(data, name=render.TERMINAL)
     assert "held-out: 0.310 -> 0.420 on 99 items the optimizer never saw" in terminal
     assert "subset:   0.200 -> 0.850 on the 19 items it was tuned on" in terminal
@@ -129,3 +129,13 @@ def test_results_files_written_before_held_out_scores_still_load(tmp_path: Path)
     path.write_text(json.dumps(bad))
     with pytest.raises(Exception, match="where"):
         prresults.load(path)
+
+
+def test_a_chat_style_example_that_is_a_pool_item_is_found() -> None:
+    head = promptfile.load(PROMPT)
+    text = PROMPT.read_text(encoding="utf-8").replace(
+        "  - role: user\n", f"  - role: user\n    content: '{SUBSET_TEXT}'\n  - role: assistant\n    content: "
+                            "add_to_playlist\n  - role: user\n", 1)
+    chat = promptfile.parse(text, PROMPT)
+    assert len(chat.spec.messages) == len(head.spec.messages) + 2
+    assert [d.item for d in pool_demos(chat, load_pool(head))] == [SUBSET_ITEM]

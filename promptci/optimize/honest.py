@@ -41,10 +41,13 @@ def _without_last_line(text: str) -> str:
 
 def pool_demos(prompt: PromptFile, pool: Pool, *, subset: Sequence[str] = (), holdout: Sequence[str] = ()
                ) -> list[PoolDemo]:
-    """The pool items the prompt demonstrates: a demonstration (less its answer line) whose text is the item's
-    input text, or the prompt's query rendered with the item (less the answer cue), words compared."""
+    """The pool items the prompt demonstrates: a demonstration (less its answer line), or a user message of fixed
+    text (a chat-style example), whose text is the item's input text or the prompt's query rendered with the item
+    (less the answer cue), words compared."""
     lay = layout(prompt)
     demos = {_norm(_without_last_line(u.body)) for u in lay.units if u.kind == "demo"}
+    demos |= {_norm(m.content) for m in prompt.spec.messages  # chat-style examples: a user turn of fixed text
+              if m.role == "user" and "{{" not in m.content}
     demos.discard("")
     if not demos:
         return []

@@ -77,6 +77,10 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
         budget.reserved -= 2 * len(split.holdout)
     job = Job(outcome=outcome, split=split, subset_source=source, task_model=task_model,
               optimizer_model=optimizer_model, style=style)
+    if not split.holdout:
+        job.holdout_note = ("no held-out slice asked for (promptci.optimizer.holdout: 0)" if not wanted else
+                            "the call limit left too few calls to hold items out" if len(pool) - len(ids) >= 2 else
+                            "the pool has no items to spare outside the subset")
     await judge_suggestion(job, prompt, pool, client, budget, holdout_always=holdout_always)
     return job
 
@@ -97,8 +101,7 @@ async def judge_suggestion(job: Job, prompt: PromptFile, pool: Pool, client: Mod
         job.subset_best, _ = score_without(outcome.best_results, outcome.subset_ids, excluded)
     kept = [i for i in holdout_ids if i not in excluded]
     if not kept:
-        job.holdout_note = ("the pool has no items left to hold out" if not holdout_ids else
-                            "every held-out item is a demonstration of the suggestion")
+        job.holdout_note = job.holdout_note or "every held-out item is a demonstration of the suggestion"
     elif not (outcome.improved or holdout_always):
         job.holdout_note = "no suggestion to check"
     elif outcome.fault is not None:
