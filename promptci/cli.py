@@ -218,10 +218,16 @@ def _flow_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--subset-size", type=_positive_int, metavar="N",
                          help="items in a subset this run chooses (when none is committed)")
     command.add_argument("--min-score", type=_share, metavar="X", help="fail below this mean score (promptci.gate)")
-    command.add_argument("--tolerance", type=_share, metavar="X", help="fail when worse than base by more than this")
+    command.add_argument("--margin", type=_share, metavar="X",
+                         help="the smallest drop worth blocking (promptci.gate.margin)")
+    command.add_argument("--tolerance", type=_replaced_by_margin, help=argparse.SUPPRESS)
     command.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the PR comment")
     command.add_argument("--prompts", nargs="+", metavar="GLOB",
                          help="gate only the prompt files matching these globs (default: every .prompt.yml)")
+
+
+def _replaced_by_margin(text: str) -> float:
+    raise argparse.ArgumentTypeError("--tolerance was replaced by --margin, the smallest drop worth blocking")
 
 
 def _positive_int(text: str) -> int:
@@ -634,7 +640,7 @@ def _run(args: argparse.Namespace, repo: str, base: str, head: str):
         from fnmatch import fnmatch
         changes = [c for c in changes if any(fnmatch(c.path, glob) for glob in args.prompts)]
     shard = getattr(args, "shard", None)
-    gate = {k: v for k, v in (("min_score", args.min_score), ("tolerance", args.tolerance)) if v is not None}
+    gate = {k: v for k, v in (("min_score", args.min_score), ("margin", args.margin)) if v is not None}
     options = Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,
                       max_usd=args.max_usd, steps=args.steps, model=args.model, optimizer_model=args.optimizer_model,
                       subset_size=args.subset_size, gate=gate)

@@ -190,10 +190,8 @@ def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n
 
 
 def gate_item_limit(gate: GateSettings, pool: int) -> int:
-    """The most items the gate scores per prompt, extensions included: the one place that reads the gate's item
-    budget (`promptci.gate.max_items` once the sequential gate has it; until then the whole pool)."""
-    limit = getattr(gate, "max_items", None)
-    return pool if limit is None else min(int(limit), pool)
+    """The most items the gate scores per prompt, extensions included (`promptci.gate.max_items`)."""
+    return min(gate.max_items, pool)
 
 
 @lru_cache(maxsize=64)

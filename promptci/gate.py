@@ -1,74 +1,201 @@
-"""The merge gate: from a paired comparison of head and base to pass, fail or not yet decided.
+"""The merge gate: a sequential decision with a margin (the `promptci.gate` settings; docs/gate.md).
 
-Policy (the `promptci.gate` settings, DESIGN.md §4 step 6):
-- fail when head's mean is below `min_score`;
-- fail when head is significantly worse than base (p < `significance`, exact McNemar or bootstrap);
-- undecided when head is worse by more than `tolerance` but not significantly so: more items are
-  needed (the pull-request flow scores further pool items in IPOMP order, then decides again);
-- pass otherwise: head is better, the same, or worse within the tolerance.
-When no more items can be scored, an undecided gate is settled by `settle()`: worse by more than the
-tolerance fails, so a regression never passes for want of evidence.
+Per changed prompt, from the scores of base and head on the same items:
+- fail: head is worse than base (the pool's difference is below 0), shown at confidence 1 − `significance`;
+- pass: head is not worse than base by more than `margin` (the difference is above −margin), shown at the
+  same confidence: a pass needs evidence too;
+- undecided: neither is shown yet; more pool items are scored, a batch at a time, in a seeded random order
+  (`order`), until one is shown or `max_items` items are compared;
+- inconclusive when the items run out: settled by `on_inconclusive` (`neutral` by default: the check
+  neither blocks nor claims a pass).
+`min_score` is judged the same way, on head's mean: below it fails, above it is needed to pass.
+The committed subset's items count exactly (they are part of the pool); the other items are a random sample
+of the rest, and the bounds (`sequential.py`) hold at every look, so looking after every batch costs nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import random
+from dataclasses import dataclass, replace
+from typing import Mapping, Sequence
 
+from . import sequential
 from .settings import GateSettings
-from .stats import Comparison
+from .stats import Comparison, compare
 
 PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
+INCONCLUSIVE = "inconclusive"  # the item budget is spent and neither outcome is shown (on_inconclusive: neutral)
 NEUTRAL = "neutral"  # not gated: the prompt has no items to score (it never fails a run, never claims a pass)
+BATCH = 20  # pool items added per look while undecided
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # pass | fail | undecided | neutral
+    status: str  # pass | fail | inconclusive | neutral | undecided (only while items are still being added)
     reason: str
 
 
-def decide(c: Comparison, gate: GateSettings) -> Verdict:
-    if c.n == 0:
-        return Verdict(UNDECIDED, "no item was scored by both prompts")
-    if gate.min_score is not None and c.head_mean < gate.min_score:
-        return Verdict(FAIL, f"head scores {c.head_mean:.3f}, below the minimum {gate.min_score}")
-    if c.delta < 0 and c.p_value < gate.significance:
-        return Verdict(FAIL, f"head is significantly worse than base: {c.delta:+.3f} on {c.n} items "
-                             f"(p = {c.p_value:.3g} < {gate.significance}, {c.method})")
-    if c.delta < -gate.tolerance:
-        return Verdict(UNDECIDED, f"head is worse by {-c.delta:.3f} (tolerance {gate.tolerance}) but not "
-                                  f"significantly on {c.n} items (p = {c.p_value:.3g})")
-    if c.delta < 0:
-        return Verdict(PASS, f"head is worse by {-c.delta:.3f}, within the tolerance {gate.tolerance}")
-    better = "better than" if c.delta > 0 else "as good as"
-    significant = f", p = {c.p_value:.3g}" if c.delta > 0 else ""
-    return Verdict(PASS, f"head is {better} base ({c.delta:+.3f} on {c.n} items{significant})")
+@dataclass(frozen=True)
+class Evidence:
+    """Scores in the order compared: the committed subset's first (`fixed` of them), then the random sample."""
+
+    head: Sequence[float]
+    base: Sequence[float] | None  # None: a new prompt, judged on min_score alone
+    fixed: int
+    pool: int | None  # items in the pool (None: unknown, every item is treated as a random draw)
 
 
-def new_prompt(mean: float | None, n: int, gate: GateSettings) -> Verdict:
-    """A prompt with no base version to compare with: only the minimum score applies."""
-    passed = gate.min_score is None or (mean is not None and mean >= gate.min_score)
-    scored = "no item scored" if mean is None else f"{mean:.3f} on {n} items"
-    minimum = "" if gate.min_score is None else f" (minimum {gate.min_score})"
-    return Verdict(PASS if passed else FAIL, f"new prompt: {scored}{minimum}")
+def order(pool_ids: Sequence[str], subset_ids: Sequence[str], seed: int, salt: str) -> list[str]:
+    """The pool items outside the subset, in the order they are added: uniformly random, seeded by the
+    selection seed and the pool's hash, so a rerun adds the same items and the sample stays unbiased."""
+    taken = set(subset_ids)
+    rest = [i for i in pool_ids if i not in taken]
+    random.Random(f"{seed}:{salt}").shuffle(rest)
+    return rest
 
 
-def settle(verdict: Verdict) -> Verdict:
-    """The final word when no more items can be scored: undecided means worse beyond the tolerance, so fail."""
+def next_items(ordered: Sequence[str], compared: Sequence[str], gate: GateSettings) -> list[str]:
+    """The next batch to score: the first unscored items of the order, within max_items."""
+    room = gate.max_items - len(compared)
+    done = set(compared)
+    return [i for i in ordered if i not in done][: max(0, min(BATCH, room))]
+
+
+KEPT_BACK = 2  # batches of the gate's random items kept back from the optimizer's budget
+
+
+def first_batch(subset: int, pool: int, gate: GateSettings) -> int:
+    """The random items kept back for the gate from the optimizer's budget, like the base/head comparison itself:
+    the subset alone shows nothing about the rest of the pool, and two batches settle clear changes."""
+    return max(0, min(KEPT_BACK * BATCH, gate.max_items - subset, pool - subset))
+
+
+def looks(fixed: int, total: int) -> list[int]:
+    """The numbers of items at which the gate decided: the subset, then every batch, then what was scored."""
+    points = list(range(fixed, total, BATCH)) if fixed else list(range(BATCH, total, BATCH))
+    return [n for n in points if n > 0] + [total]
+
+
+def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
+    """The verdict at one look, and the comparison with its anytime-valid bounds on the pool's difference."""
+    n = len(e.head)
+    alpha = gate.significance
+    confidence = f"{100 * (1 - alpha):g}% confidence"
+    if e.base is None:
+        comparison = compare([], [])
+        minimum = _minimum(e, gate, confidence)
+        verdict = Verdict(minimum.status, f"new prompt: {minimum.reason}") if minimum else \
+            Verdict(PASS, f"new prompt: {_mean(e.head, n)}; no minimum score is set")
+        return verdict, comparison
+    diffs = [h - b for h, b in zip(e.head, e.base)]
+    fixed, sample = diffs[: e.fixed], diffs[e.fixed:]
+    b, within, worse = sequential.assess(fixed, sample, e.pool, alpha, above=-gate.margin, below=0.0)
+    comparison = replace(compare(list(e.base), list(e.head)), low=b.low, high=b.high)
+    if n == 0:
+        return Verdict(UNDECIDED, "no item was scored by both prompts"), comparison
+    minimum = _minimum(e, gate, confidence)
+    told = f"head − base = {_points(b.mean)} ({_range(b)})"
+    if minimum is not None and minimum.status == FAIL:
+        return minimum, comparison
+    if within and (minimum is None or minimum.status == PASS):
+        return Verdict(PASS, f"head is not worse than base by more than {_points(gate.margin, sign=False)} "
+                             f"({confidence}, {n} items): {told}" + (f"; {minimum.reason}" if minimum else "")), \
+            comparison
+    if worse and not within:
+        return Verdict(FAIL, f"head is worse than base ({confidence}, {n} items): {told}"), comparison
+    return Verdict(UNDECIDED, f"not yet shown worse, nor within the margin of "
+                              f"{_points(gate.margin, sign=False)}, on {n} items: {told}" + (f"; {minimum.reason}" if minimum else "")), comparison
+
+
+def settle(verdict: Verdict, gate: GateSettings, why: str) -> Verdict:
+    """The final word when no more items will be scored (`why`): undecided is inconclusive, which
+    `on_inconclusive` turns into a failure, a pass, or a neutral result that neither blocks nor claims a pass."""
     if verdict.status != UNDECIDED:
         return verdict
-    return Verdict(FAIL, verdict.reason + "; no more items could be scored, so the gate fails on the estimate")
+    reason = f"inconclusive: {verdict.reason}; {why}"
+    if gate.on_inconclusive == "fail":
+        return Verdict(FAIL, f"{reason} (promptci.gate.on_inconclusive: fail)")
+    if gate.on_inconclusive == "pass":
+        return Verdict(PASS, f"{reason} (promptci.gate.on_inconclusive: pass; no evidence that head is not worse)")
+    return Verdict(INCONCLUSIVE, reason)
+
+
+def replay(items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping, pool: int | None,
+           gate: GateSettings) -> tuple[Verdict, Comparison | None]:
+    """The verdict a run reached, derived again from its items in the order compared: the first look that
+    decides, else inconclusive (the loop in the pull-request flow looks at the same points)."""
+    verdict, comparison = Verdict(UNDECIDED, "no item was scored"), None
+    for n in looks(fixed, len(items)):
+        verdict, comparison = decide(evidence(items[:n], fixed, base, head, pool), gate)
+        if verdict.status != UNDECIDED:
+            return verdict, comparison
+    why = ("the whole pool is scored" if pool is not None and len(items) >= pool else
+           f"{len(items)} items compared (promptci.gate.max_items: {gate.max_items})"
+           if len(items) >= gate.max_items else f"scoring stopped at {len(items)} items")
+    return settle(verdict, gate, why), comparison
+
+
+def evidence(items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping, pool: int | None) -> Evidence:
+    """The scores of the items that both prompts scored (an item either failed to score is left out)."""
+    kept = [i for i in items if head[i].score is not None and (base is None or base[i].score is not None)]
+    dropped = len(items) - len(kept)
+    kept_set = set(kept)
+    kept_fixed = sum(1 for i in items[:fixed] if i in kept_set)
+    return Evidence(head=[head[i].score for i in kept], base=None if base is None else [base[i].score for i in kept],
+                    fixed=kept_fixed, pool=None if pool is None else pool - dropped)
+
+
+def _minimum(e: Evidence, gate: GateSettings, confidence: str) -> Verdict | None:
+    """min_score on head's mean: fail when shown below, pass when shown at or above, else undecided."""
+    if gate.min_score is None:
+        return None
+    fixed, sample = list(e.head[: e.fixed]), list(e.head[e.fixed:])
+    if not len(e.head):
+        return Verdict(UNDECIDED, "no item scored")
+    wide = [[2 * v - 1 for v in part] for part in (fixed, sample)]  # scores in [0, 1] onto the tests' [-1, 1]
+    m = 2 * gate.min_score - 1
+    w, above, below = sequential.assess(wide[0], wide[1], e.pool, gate.significance, above=m, below=m)
+    b = sequential.Bounds((w.mean + 1) / 2, (w.low + 1) / 2, (w.high + 1) / 2, w.exact)
+    scored = f"head scores {_mean(e.head, len(e.head))} ({_range(b, points=False)})"
+    if below:
+        return Verdict(FAIL, f"{scored}: below the minimum {gate.min_score} ({confidence})")
+    if not above:
+        return Verdict(UNDECIDED, f"{scored}: not yet shown to reach the minimum {gate.min_score}")
+    return Verdict(PASS, f"{scored}: at least the minimum {gate.min_score} ({confidence})")
+
+
+def _points(value: float, sign: bool = True) -> str:
+    """A difference of mean scores in points (hundredths): "+1.5 points", or "3 points" for a margin."""
+    return f"{100 * value:+.1f} points" if sign else f"{100 * value:.1f}".removesuffix(".0") + " points"
+
+
+def _range(b: sequential.Bounds, points: bool = True) -> str:
+    if b.exact:
+        return "exact: every pool item scored"
+    if points:
+        return f"on the whole pool between {100 * b.low:+.1f} and {100 * b.high:+.1f}"
+    return f"on the whole pool between {b.low:.3f} and {b.high:.3f}"
+
+
+def _mean(scores: Sequence[float], n: int) -> str:
+    return "no item scored" if not n else f"{sum(scores) / n:.3f} on {n} items"
 
 
 def overall(statuses: list[str | None]) -> Verdict:
-    """The pull request's verdict from its prompts' verdict statuses: any failure fails it; prompts with no
-    items are not gated, and a pull request with nothing but those is neutral."""
+    """The pull request's verdict from its prompts' verdict statuses: any failure fails it; else any inconclusive
+    prompt makes it inconclusive (not blocked, not passed); prompts with no items are not gated, and a pull
+    request with nothing but those is neutral."""
     failed = sum(1 for s in statuses if s == FAIL)
     if failed:
         return Verdict(FAIL, f"{failed} of {len(statuses)} prompts failed the gate")
     neutral = sum(1 for s in statuses if s == NEUTRAL)
-    passed = len(statuses) - neutral
+    unsure = sum(1 for s in statuses if s in (INCONCLUSIVE, UNDECIDED))
+    passed = len(statuses) - neutral - unsure
     aside = f"; {neutral} not gated (no items)" if neutral else ""
+    if unsure:
+        return Verdict(INCONCLUSIVE, f"{unsure} prompt{'s' if unsure != 1 else ''} inconclusive (neither shown worse "
+                                     f"nor shown within the margin), {passed} passed{aside}")
     if passed:
         return Verdict(PASS, f"{passed} prompt{'s' if passed != 1 else ''} passed the gate{aside}")
     if neutral:

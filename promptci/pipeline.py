@@ -9,11 +9,11 @@ its own files, and the report says so.
 Per prompt: that judge's pool and committed subset (stage 1 when there is none or it is stale);
 base and head scored on the same subset items; the optimizer run from head on the same subset; one
 IPOMP stage-2 refresh from every prompt scored in the run, with base and head re-scored on the new
-items; the paired comparison and the gate, scoring further pool items in IPOMP order while the verdict
-is undecided and the budget allows. Reporting and publishing come after this module, from its result.
+items; the paired comparison and the sequential gate (gate.py), scoring further pool items in a random
+order while the verdict is undecided and the budget allows. Reporting and publishing come after this module, from its result.
 
-The budget never cuts the base/head comparison; the refresh's calls are kept back from the optimizer,
-which gets what is left; extra items for an undecided verdict come last.
+The budget never cuts the base/head comparison; the refresh's calls and the gate's first two random batches
+are kept back from the optimizer, which gets what is left; further items for an undecided verdict come last.
 """
 
 from __future__ import annotations
@@ -33,14 +33,12 @@ from .evalset import Item, NoItems, Pool, load_pool
 from .gitdiff import Change
 from .llm import ModelClient
 from .optimize.job import Job, optimize
-from .results import ItemResult, mean_score
+from .results import ItemResult
 from .runner import Task, run_or_raise
-from .selection import extend_farthest
 from .settings import GateSettings
-from .stats import Comparison, compare
+from .stats import Comparison
 from .subsetfile import Subset
 
-EXTRA_BATCH = 20  # pool items added per round while a verdict is undecided
 TEXT_LIMIT = 300  # characters of an item's input text kept in the results for the report
 
 
@@ -66,6 +64,7 @@ class PromptResult:
     head: dict[str, ItemResult] = field(default_factory=dict)
     items: list[str] = field(default_factory=list)  # the items compared: the final subset, then extra ones
     subset_items: int = 0  # how many of `items` are the subset
+    pool_items: int | None = None  # items in the pool the gate samples from
     comparison: Comparison | None = None
     verdict: gate.Verdict | None = None
     job: Job | None = None
@@ -175,10 +174,11 @@ async def _one(change: Change, tree: Path, base_tree: Path, client: ModelClient,
         progress.note(f"{change.path}: looking for a better prompt, starting from head (optimizer "
                       f"{options.optimizer_model or head.settings.optimizer.model or result.model}; "
                       f"{budget.describe()} so far)")
-        # the suggestion is judged on a held-out slice the optimizer never sees (optimize.job). The refresh comes
-        # before the optimizer in priority: the calls it needs (base and head on each replaced item) are kept back.
+        # the suggestion is judged on a held-out slice the optimizer never sees (optimize.job). The refresh and the
+        # gate's first random items come before the optimizer in priority: the calls they need are kept back.
         s = head.settings.selection
         budget.reserved = 2 * min(s.max_replacements, math.ceil(s.replace_share * len(ids))) if options.refresh else 0
+        budget.reserved += 2 * gate.first_batch(len(ids), len(pool.items), head.settings.gate)  # the gate's random items
         try:
             with _timed(result, "optimize"):
                 result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=None,
@@ -346,29 +346,29 @@ def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: 
 
 async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promptfile.PromptFile | None, pool: Pool,
                   client: ModelClient, budget: Budget, options: Options) -> None:
+    """The sequential gate (gate.py): decide on the subset, then add pool items in the gate's random order,
+    a batch at a time, until the verdict is decided or the items or the budget run out."""
     settings = head.settings.gate.model_copy(update=options.gate)
-    model = options.model
-    result.gate_settings = settings
-    if base is None:
-        result.verdict = gate.new_prompt(mean_score(result.head, result.items), len(result.items), settings)
-        return
-    embeddings = None
-    index = {item.id: n for n, item in enumerate(pool.items)}
+    result.gate_settings, result.pool_items = settings, len(pool.items)
+    by_id = pool.by_id()
+    ordered = gate.order([i.id for i in pool.items], result.items, head.settings.selection.seed, pool.sha256)
+    sides = [(head, result.head, "head")] + ([(base, result.base, "base")] if base is not None else [])
     while True:
-        both = [i for i in result.items if result.base[i].score is not None and result.head[i].score is not None]
-        result.comparison = compare([result.base[i].score for i in both], [result.head[i].score for i in both])
-        result.verdict = gate.decide(result.comparison, settings)
+        result.verdict, result.comparison = gate.decide(
+            gate.evidence(result.items, result.subset_items, result.base if base else None, result.head,
+                          result.pool_items), settings)
+        if base is None:
+            result.comparison = None
         if result.verdict.status != gate.UNDECIDED:
             return
-        if embeddings is None:
-            embeddings = subsets.pool_embeddings(head, pool)
-        extra = extend_farthest(embeddings, [index[i] for i in result.items], EXTRA_BATCH)
-        if not extra or not budget.allows(2 * len(extra)):
-            why = "the pool has no more items" if not extra else f"the budget is spent ({budget.describe()})"
-            result.verdict = gate.settle(gate.Verdict(gate.UNDECIDED, f"{result.verdict.reason}; {why}"))
+        extra = gate.next_items(ordered, result.items, settings)
+        if not extra or not budget.allows(len(sides) * len(extra)):
+            why = (f"the budget is spent ({budget.describe()})" if extra else "the whole pool is scored"
+                   if len(result.items) >= len(pool.items) else
+                   f"{len(result.items)} items compared (promptci.gate.max_items: {settings.max_items})")
+            result.verdict = gate.settle(result.verdict, settings, why)
             return
-        items = [pool.items[n] for n in extra]
-        progress.note(f"{head.path.name}: undecided; scoring {len(items)} more pool items in IPOMP order")
-        await _score(head, pool, items, result.head, client, "head", model)
-        await _score(base, pool, items, result.base, client, "base", model)
-        result.items += [i.id for i in items]
+        progress.note(f"{head.path.name}: undecided; scoring {len(extra)} more pool items in a random order")
+        for prompt, into, which in sides:
+            await _score(prompt, pool, [by_id[i] for i in extra], into, client, which, model=options.model)
+        result.items += extra

@@ -23,7 +23,6 @@ from .errors import EXIT_INFRA, InputError, PromptCIError, redact
 from .fileio import read_input
 from .results import mean_score
 from .settings import GateSettings
-from .stats import compare
 
 if TYPE_CHECKING:  # the pipeline imports the models and embeddings: not needed to read or render results
     from .optimize.job import Job
@@ -58,7 +57,7 @@ Seconds = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
 Signed = Annotated[float, AfterValidator(_signed_or_nan)]
 Sha = Annotated[str, Field(pattern=r"^[0-9a-f]{40,64}$")]
 ShardId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
-Status = Literal["pass", "fail", "undecided", "neutral"]
+Status = Literal["pass", "fail", "inconclusive", "undecided", "neutral"]  # undecided: files of earlier versions
 
 
 class Model(BaseModel):
@@ -204,8 +203,10 @@ class Gate(Model):
     """The gate settings the verdict was reached with (`promptci.gate` and the command line's overrides)."""
 
     min_score: Unit | None
-    tolerance: Unit
+    margin: Unit
     significance: Annotated[float, Field(gt=0.0, lt=1.0)]
+    max_items: Annotated[int, Field(ge=1)]
+    on_inconclusive: Literal["fail", "neutral", "pass"]
 
 
 class PromptResults(Model):
@@ -220,8 +221,9 @@ class PromptResults(Model):
     verdict: Verdict | None
     comparison: Comparison | None
     scores: Scores
-    items: list[str]  # the items compared: the subset, then extra pool items
+    items: list[str]  # the items compared: the subset, then extra pool items in the gate's random order
     subset_items: Count
+    pool_items: Count | None = None  # items in the pool the gate sampled from (None: files of earlier versions)
     subset_note: str
     texts: dict[str, str] = Field(default_factory=dict)  # item id -> input text (compared and swapped items)
     subset: Subset
@@ -340,12 +342,10 @@ def _recompute(p: PromptResults) -> PromptResults:
     elif p.gate is None:
         verdict = gate.Verdict(gate.FAIL, "the results do not record the gate settings")
     elif not p.has_base:
-        verdict = gate.new_prompt(scores.head, len(p.items), _settings(p.gate))
+        verdict, _ = gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, _settings(p.gate))
     else:
-        both = [i for i in p.items if p.base[i].score is not None and p.head[i].score is not None]
-        c = compare([p.base[i].score for i in both], [p.head[i].score for i in both])
-        comparison = Comparison.model_validate(asdict(c), strict=False)
-        verdict = gate.settle(gate.decide(c, _settings(p.gate)))
+        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, p.pool_items, _settings(p.gate))
+        comparison = Comparison.model_validate(asdict(c), strict=False) if c is not None else None
     if p.verdict is not None and p.verdict.status == verdict.status:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)
     return p.model_copy(update={"scores": scores, "comparison": comparison,
@@ -454,7 +454,7 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
         "gate": p.gate_settings.model_dump() if p.gate_settings is not None else None,
         "comparison": asdict(p.comparison) if p.comparison else None,
         "scores": {"base": mean_score(p.base, p.items) if p.base else None, "head": mean_score(p.head, p.items)},
-        "items": p.items, "subset_items": p.subset_items, "subset_note": p.subset_note, "texts": p.texts,
+        "items": p.items, "subset_items": p.subset_items, "pool_items": p.pool_items, "subset_note": p.subset_note, "texts": p.texts,
         "subset": {"path": p.subset_path, "changed": p.subset_changed, "text": subset_text,
                    "patch": _patch(p.subset_path, p.subset_old_text, subset_text), "replacements": p.replacements},
         "base": {i: asdict(r) for i, r in p.base.items()}, "head": {i: asdict(r) for i, r in p.head.items()},

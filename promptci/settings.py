@@ -65,12 +65,27 @@ class SelectionSettings(Strict):
 
 
 class GateSettings(Strict):
-    """When a pull request's head prompt fails the merge gate."""
+    """When a pull request's head prompt passes or fails the merge gate (docs/gate.md)."""
 
-    min_score: float | None = Field(None, ge=0.0, le=1.0, description="fail below this absolute mean score")
-    tolerance: float = Field(0.0, ge=0.0, le=1.0, description="fail when head is worse than base by more than this")
+    min_score: float | None = Field(None, ge=0.0, le=1.0, description="fail when head's mean is shown below this")
+    margin: float = Field(0.03, ge=0.0, le=1.0,
+                          description="δ, the smallest drop worth blocking: pass when head is shown not worse than "
+                                      "base by more than this")
     significance: float = Field(0.05, gt=0.0, lt=1.0,
-                                description="fail when head is significantly worse at this level")
+                                description="α, the chance of each wrong claim: a pass or fail is shown at 1 − α")
+    max_items: int = Field(160, ge=1, description="the most items compared (subset included) before the gate is "
+                                                  "inconclusive")
+    on_inconclusive: Literal["fail", "neutral", "pass"] = Field(
+        "neutral", description="what an inconclusive gate does: fail, neutral (neither blocks nor passes), pass")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_tolerance(cls, data: object) -> object:
+        if isinstance(data, dict) and "tolerance" in data:
+            raise ValueError("promptci.gate.tolerance was replaced by promptci.gate.margin, the smallest drop worth "
+                             "blocking (a pass now needs evidence that head is not worse by more than it): rename "
+                             "tolerance to margin, e.g. margin: 0.03")
+        return data
 
 
 class OptimizerSettings(Strict):

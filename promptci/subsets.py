@@ -177,16 +177,18 @@ def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_prompt: Map
     ids = subset.ids
     columns = evidence_columns(ids, by_prompt)
     recorded = subset.evidence.merged(columns, ids)
-    judged = recorded if judge_new else subset.evidence
-    index = {item.id: i for i, item in enumerate(pool.items)}
-    unavailable = set(ids) | subset.removed_ids()
-    available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
+    judged = (recorded if judge_new else subset.evidence).matrix(ids)
     refiner = Refiner(threshold=settings.threshold, replace_share=settings.replace_share,
                       correlation=settings.correlation, random_state=settings.seed, min_prompts=settings.min_prompts,
                       max_replacements=settings.max_replacements)
+    if settings.max_replacements == 0 or not refiner.redundant_groups(judged):
+        return replace(subset, evidence=recorded), []  # the usual case: no pool embeddings, no K-means needed
+    index = {item.id: i for i, item in enumerate(pool.items)}
+    unavailable = set(ids) | subset.removed_ids()
+    available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
     texts = input_texts(prompt, pool)
     vectors = embeddings.embed_cached(texts)
-    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), judged.matrix(ids), vectors, available,
+    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), judged, vectors, available,
                                  labels=refresh_strata(pool, subset, settings, texts, vectors))
     if not swaps:
         return replace(subset, evidence=recorded), []

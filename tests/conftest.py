@@ -34,7 +34,7 @@ def example_repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-DEMO_CALLS = 120  # the optimizer's share is what is left after base, head and the refresh
+DEMO_CALLS = 200  # the optimizer's share (60) is what is left after base, head, the refresh and the gate's 2 random batches
 
 
 @dataclass

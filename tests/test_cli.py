@@ -306,7 +306,8 @@ def test_select_checks_every_prompt_before_writing_any_subset(example_repo: Path
     ["demo", "--max-usd", "-1"],
     ["optimize", PROMPT, "--budget-usd", "NaN"],
     ["select", PROMPT, "--alpha", "nan"],
-    ["pr", "--base", "HEAD", "--tolerance", "inf"],
+    ["pr", "--base", "HEAD", "--margin", "inf"],
+    ["pr", "--base", "HEAD", "--tolerance", "0.1"],  # replaced by --margin: said so, on one line
 ])
 def test_nan_and_infinite_numbers_are_refused(example_repo: Path, argv: list[str]) -> None:
     """float('nan') passed every limit check, so a budget of NaN dollars was no budget at all."""

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -54,9 +53,9 @@ def test_a_call_limit_caps_everything_but_the_comparison() -> None:
 
 
 def test_the_gate_item_budget_is_read_in_one_place() -> None:
-    assert forecast.gate_item_limit(GateSettings(), 250) == 250  # today: extensions may reach the whole pool
-    assert forecast.gate_item_limit(SimpleNamespace(max_items=60), 250) == 60  # promptci.gate.max_items
-    assert forecast.gate_item_limit(SimpleNamespace(max_items=60), 40) == 40
+    assert forecast.gate_item_limit(GateSettings(), 250) == GateSettings().max_items == 160
+    assert forecast.gate_item_limit(GateSettings(max_items=60), 250) == 60  # promptci.gate.max_items
+    assert forecast.gate_item_limit(GateSettings(max_items=60), 40) == 40  # never more than the pool
 
 
 def test_dollars_at_litellm_prices_and_in_words_where_none_is_known() -> None:

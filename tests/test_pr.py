@@ -137,7 +137,7 @@ def test_the_pull_request_cannot_choose_what_judges_it(repo: Path, tmp_path: Pat
     branch(repo, "better", "main", LIST, PLAIN)
     git(repo, "checkout", "-qb", "attack", "better")
     prompt = repo / "prompts" / "intent.prompt.yml"
-    loose = "  gate:\n    min_score: 0.0\n    tolerance: 1.0\n    significance: 1.0e-9\n"
+    loose = "  gate:\n    min_score: 0.0\n    margin: 1.0\n    significance: 0.5\n    on_inconclusive: pass\n"
     prompt.write_text(prompt.read_text().replace(PLAIN, LIST).split("  gate:")[0] + loose)
     subset = repo / "eval_sets" / "intent_recognition.subset.yml"
     committed = list(subsetfile.read(subset).ids)

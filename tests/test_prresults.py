@@ -39,7 +39,8 @@ def results(text: str = "plain", *, n: int = 4, flips: int = 2, prefix: str = "i
                    "old_text": "a: 1\n", "new_text": "a: 2\n", "reason": "the prompt file changed"},
         "model": "local/gemma", "seed": 0, "hashes": {"head": "ab" * 32, "base": "cd" * 32, "pool": "ef" * 32},
         "error": None, "timings": {"decide": 0.1},
-        "gate": {"min_score": None, "tolerance": 0.0, "significance": 0.05},
+        "gate": {"min_score": None, "margin": 0.03, "significance": 0.05, "max_items": 160,
+                 "on_inconclusive": "neutral"},
         "verdict": {"status": "pass", "reason": "whatever the file says"}, "comparison": None,
         "scores": {"base": 1.0, "head": 1 - flips / n}, "items": ids, "subset_items": n, "subset_note": "committed",
         "texts": texts,
@@ -135,16 +136,20 @@ def test_report_recomputes_every_verdict_from_the_scores_and_never_trusts_the_fi
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the gate fails, whatever the file said
     assert "promptci: FAIL - 1 of 1 prompts failed the gate" in proc.stdout
     assert "base 1.000  head 0.500  delta -0.500" in proc.stdout
-    assert "head is significantly worse than base: -0.500 on 20 items" in proc.stdout
+    assert "head is worse than base (95% confidence, 20 items)" in proc.stdout
     assert "whatever the file says" not in proc.stdout
-    data["prompts"][0]["gate"]["min_score"] = 0.6  # a new prompt: only the minimum applies
+    data["prompts"][0]["gate"]["min_score"] = 0.9  # a new prompt: only the minimum applies
     data["prompts"][0]["hashes"].pop("base")
     data["prompts"][0]["base"] = {}
     proc = run_cli("report", str(_write(tmp_path, data)), "--format", "terminal")
-    assert proc.returncode == 1 and "new prompt: 0.500 on 20 items (minimum 0.6)" in proc.stdout, proc.stdout
-    data["prompts"][0]["gate"]["min_score"] = 0.5
+    assert proc.returncode == 1 and "new prompt: head scores 0.500 on 20 items" in proc.stdout
+    assert "below the minimum 0.9 (95% confidence)" in proc.stdout, proc.stdout
+    data["prompts"][0]["gate"]["min_score"] = 0.1  # shown above it (anytime bound), not merely estimated above it
     proc = run_cli("report", str(_write(tmp_path, data)), "--format", "terminal")
     assert proc.returncode == 0 and "PASS - 1 prompt passed the gate" in proc.stdout, proc.stdout
+    data["prompts"][0]["gate"]["min_score"] = 0.5  # an estimate at the minimum shows nothing either way
+    proc = run_cli("report", str(_write(tmp_path, data)), "--format", "terminal")
+    assert proc.returncode == 0 and "INCONCLUSIVE" in proc.stdout, proc.stdout
 
 
 def _hostile_everywhere(data: Any, path: tuple = ()) -> tuple[Any, list[str]]:
@@ -187,7 +192,7 @@ def test_every_string_field_of_the_results_renders_escaped() -> None:
     # only fields with a fixed vocabulary or shape refuse text: enums, hashes; an item's id must match its key
     # (the keys, the item ids, are hostile already)
     assert {r.rsplit(".", 1)[-1] for r in refused} <= {"format", "status", "kind", "label_method", "error_kind",
-                                                      "head", "base", "pool", "head_sha", "id"}, refused
+                                                      "head", "base", "pool", "head_sha", "id", "on_inconclusive"}, refused
     assert "prompts.0.change.status" in refused and "prompts.0.hashes.head" in refused
     for name in (render.COMMENT, render.SUMMARY):
         text = render.render(data, name=name, limit=render.SUMMARY_LIMIT)
@@ -223,7 +228,7 @@ def test_a_comment_from_an_uploaded_artifact_says_its_scores_are_untrusted(tmp_p
 
 
 def _shard(tmp_path: Path, shard: str, plan: dict[str, list[str]], path: str) -> Path:
-    data = results()
+    data = results(n=20, flips=10)  # a clear failure
     data["prompts"][0]["path"] = path
     data.update(shard=shard, plan=plan)
     return _write(tmp_path, data, f"shard-{shard}/results.json").parent
@@ -299,8 +304,9 @@ def test_an_uploaded_artifact_is_judged_by_the_base_gate_not_its_own() -> None:
     from promptci import prresults
     from promptci.settings import GateSettings
 
-    data = results(n=20, flips=3)  # head 3 points of 20 worse: not significant, but beyond a tolerance of 0.1
-    data["prompts"][0]["gate"] = {"min_score": None, "tolerance": 1.0, "significance": 1e-9}  # the artifact's own
+    data = results(n=20, flips=10)  # head 10 of 20 items worse
+    data["prompts"][0]["gate"] = {"min_score": None, "margin": 1.0, "significance": 0.5, "max_items": 20,
+                                  "on_inconclusive": "pass"}  # the artifact's own: anything passes
     loose = prresults.recompute(prresults.parse(data))
     assert loose.verdict.status == "pass"
     strict = prresults.regate(prresults.parse(data), {"prompts/a.prompt.yml": GateSettings(min_score=0.9)})

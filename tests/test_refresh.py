@@ -3,6 +3,8 @@ replacements from the item's own cluster, and a pull request that cannot choose 
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from promptci.selection import Refiner, evidence_similarity, kmeans_labels
 from promptci.settings import SelectionSettings
 from promptci.subsetfile import EVIDENCE_PROMPTS, Evidence
 
-from .helpers import EXAMPLE, ROOT
+from .helpers import EXAMPLE, ROOT, run_cli
 
 SUBSET = ROOT / "eval_sets" / "intent_recognition.subset.yml"
 
@@ -142,3 +144,32 @@ def test_a_pull_request_cannot_choose_its_judge_and_the_ledger_decides_later() -
     capped, none = subsets.refine_scores(prompt, pool, first, {}, source="t",
                                          settings=settings.model_copy(update={"max_replacements": 0}))
     assert none == [] and capped.ids == ids
+
+
+@pytest.mark.slow
+def test_a_pull_request_records_base_and_head_in_the_offered_ledger(tmp_path: Path) -> None:
+    """The real flow (embedded model, real git): the committed subset judges, nothing is replaced on an empty ledger,
+    and the subset file offered for commit carries base's and head's scores, one column each."""
+    from .test_pr import LIST, PLAIN, branch, git
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "prompts", repo / "prompts")
+    shutil.copytree(ROOT / "eval_sets", repo / "eval_sets")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "the bundled example")
+    branch(repo, "better", "main", LIST, PLAIN)
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--head", "better", "--repo", str(repo), "--out", str(out),
+                   "--no-optimize", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    prompt = json.loads((out / "results.json").read_text())["prompts"][0]
+    committed = subsetfile.read(SUBSET)
+    assert prompt["items"][:20] == committed.ids and prompt["subset"]["replacements"] == []
+    assert prompt["subset"]["changed"] and "evidence:" in prompt["subset"]["patch"]
+    offered = subsetfile.read(out / "subsets" / "eval_sets" / "intent_recognition.subset.yml")
+    shas = [prompt["hashes"]["base"][:12], prompt["hashes"]["head"][:12]]
+    assert list(offered.evidence.prompts) == shas and offered.ids == committed.ids
+    for i in committed.ids:
+        assert offered.evidence.row(i) == "".join("1" if prompt[side][i]["score"] >= 0.5 else "0"
+                                                  for side in ("base", "head"))

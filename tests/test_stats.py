@@ -56,22 +56,3 @@ def test_graded_scores_use_a_paired_bootstrap() -> None:
     flat = compare([0.5, 0.6], [0.5, 0.6])
     assert flat.p_value == 1.0 and flat.low == flat.high == 0.0
 
-
-def test_gate_policy() -> None:
-    from promptci.gate import FAIL, PASS, UNDECIDED, decide, settle
-    from promptci.settings import GateSettings
-    from promptci.stats import compare
-
-    base = [1.0] * 12 + [0.0] * 8
-    much_worse = [0.0] * 10 + [1.0] * 2 + [0.0] * 8  # 10 regressions, 0 improvements: p ≈ 0.002
-    assert decide(compare(base, much_worse), GateSettings()).status == FAIL
-    slightly_worse = [0.0] + [1.0] * 11 + [0.0] * 8  # one regression: not significant
-    v = decide(compare(base, slightly_worse), GateSettings())
-    assert v.status == UNDECIDED and "not significantly" in v.reason
-    assert settle(v).status == FAIL
-    assert decide(compare(base, slightly_worse), GateSettings(tolerance=0.1)).status == PASS
-    better = [1.0] * 20
-    assert decide(compare(base, better), GateSettings()).status == PASS
-    low = decide(compare(base, better[:10] + [0.0] * 10), GateSettings(min_score=0.6))
-    assert low.status == FAIL and "below the minimum" in low.reason
-    assert settle(decide(compare(base, better), GateSettings())).status == PASS

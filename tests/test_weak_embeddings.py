@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from promptci import subsetfile
+from promptci.evalset import Item, Pool
+from promptci.selection import StratifiedSelector
+from promptci.subsets import answer_strata
 from promptci.weakembed import distinct_vectors, weakness
 
 from .helpers import BIGBENCH, run_cli
@@ -84,3 +87,15 @@ def test_weakness_counts_near_identical_vectors_as_one() -> None:
     spread = rng.normal(size=(50, 64))
     spread /= np.linalg.norm(spread, axis=1, keepdims=True)
     assert distinct_vectors(spread, 20) == 20 and weakness(texts, spread, 20, "m") is None
+
+
+def test_free_text_answers_fall_back_to_seeded_random() -> None:
+    X = np.ones((30, 4), dtype=np.float32)
+    first = StratifiedSelector(size=5, random_state=3, note="fallback at random (seeded); ").fit(X, None)
+    again = StratifiedSelector(size=5, random_state=3).fit(X, None)
+    assert len(set(first.selected_.tolist())) == 5 and first.selected_.tolist() == again.selected_.tolist()
+    assert first.reasons_[0] == "fallback at random (seeded); drawn at random from the pool"
+    answers = [f"answer {n}" for n in range(30)]  # every item its own answer: not labels, no strata
+    items = tuple(Item(id=str(n), data={"expected": a}) for n, a in enumerate(answers))
+    pool = Pool(source="t", path=None, items=items, sha256="x")
+    assert answer_strata(pool, 5) is None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 CONTEXT = "promptci"
 STATE = {"pass": "success", "fail": "failure", "undecided": "failure", "error": "error",
-         "neutral": "success"}  # commit statuses have no neutral state; the description says "not gated"
+         "neutral": "success", "inconclusive": "success"}  # commit statuses have no neutral state: the description
+# says "not gated" or "inconclusive" (promptci.gate.on_inconclusive: neutral neither blocks nor claims a pass)
 NO_CHANGE = "no prompt changed: no prompt file, pool or subset in this change"
 CRASHED = "promptci stopped before a verdict: see the run's log"
 
