@@ -1,7 +1,7 @@
 """What a pull-request run is about to do, said before it starts: how many prompts, the model calls to expect and
 the most it can make, the dollars they cost at litellm's prices, and roughly how long on this machine.
 
-The expected figure assumes the first verdict is decided on the subset and the optimizer stops about as early
+The expected figure assumes the gate decides after its first random batches and the optimizer stops about as early
 as it usually does; answers from the cache cost nothing. The maximum is a bound: every gate extension up to
 the gate's item budget, every optimizer attempt scored on the whole subset, the held-out check, the refresh,
 each scored item judged by every LLM evaluator, and a call limit (`--max-calls`) caps all but the comparison.
