@@ -258,7 +258,8 @@ def print_tables(out: dict) -> None:
         for p in POLICIES:
             print(row(p, metrics[p]))
     print("\noperating characteristics of the new gate (pairs built from real pairs' item differences)")
-    print("| task | case | pairs | pass | fail | inconclusive | items (mean, share of pool) |\n|---|---|---|---|---|---|---|")
+    print("| task | case | pairs | pass | fail | inconclusive | items (mean, share of pool) |")
+    print("|---|---|---|---|---|---|---|")
     for task, cases in out["operating_characteristics"].items():
         for case, m in cases.items():
             if m.get("runs"):

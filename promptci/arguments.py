@@ -161,8 +161,9 @@ def _change_arguments(command: argparse.ArgumentParser) -> None:
 
 def _publish_arguments(command: argparse.ArgumentParser) -> None:
     """How `pr --github` and `report --github` publish."""
-    command.add_argument("--no-commit-subsets", action="store_true",
-                         help="with --github: put refreshed subsets in the comment as a patch instead of committing")
+    command.add_argument("--commit-subsets", action=argparse.BooleanOptionalAction, default=False,
+                         help="with --github: commit refreshed subsets to the pull request's branch when it is still "
+                              "at the tested head (default: no, the comment carries them as a patch)")
     command.add_argument("--no-suggestions", action="store_true", help="with --github: no review suggestion comments")
     command.add_argument("--bot-login", default="github-actions[bot]", metavar="LOGIN",
                          help="with --github: the login whose comment is the sticky one (default: github-actions[bot])")

@@ -192,7 +192,7 @@ def _flow_request(args: argparse.Namespace, flow: ModuleType) -> FlowRequest:
 
 
 def _publish_settings(args: argparse.Namespace, flow: ModuleType) -> PublishSettings:
-    return flow.PublishSettings(commit_subsets=not args.no_commit_subsets, suggest=not args.no_suggestions,
+    return flow.PublishSettings(commit_subsets=args.commit_subsets, suggest=not args.no_suggestions,
                            login=args.bot_login, template=args.template)
 
 

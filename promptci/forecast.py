@@ -1,7 +1,7 @@
 """What a pull-request run is about to do, said before it starts: how many prompts, the model calls to expect and
 the most it can make, the dollars they cost at litellm's prices, and roughly how long on this machine.
 
-The expected figure assumes the first verdict is decided on the subset and the optimizer stops about as early
+The expected figure assumes the gate decides after its first random batches and the optimizer stops about as early
 as it usually does; answers from the cache cost nothing. The maximum is a bound: every gate extension up to
 the gate's item budget, every optimizer attempt scored on the whole subset, the held-out check, the refresh,
 each scored item judged by every LLM evaluator, and a call limit (`--max-calls`) caps all but the comparison.
@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from . import promptfile, subsetfile
+from . import gate, promptfile, subsetfile
 from .budget import holdout_size
 from .errors import InputError
 from .gitdiff import Change
@@ -151,17 +151,19 @@ def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n
                 refresh: bool, steps: int | None, max_calls: int | None, task: Price, asker: Price,
                 item_chars: float) -> Cost:
     """One prompt's calls and dollars, expected and at most, as the flow spends them (pipeline.py): the comparison
-    (never cut by a call limit), the refresh, the optimizer's requests and scoring and its held-out check (two
-    prompts on each held-out item), then gate extensions while the verdict is undecided. Each item scored costs
+    (never cut by a call limit), the refresh and the gate's first random batches (kept back from the optimizer),
+    the optimizer's requests and scoring and its held-out check (two prompts on each held-out item), then gate
+    extensions while the verdict is undecided, up to the gate's item budget. Each item scored costs
     a call, and one more per LLM evaluator."""
     sides = 2 if base else 1
     judges = sum(1 for e in head.spec.evaluators if e.llm is not None or e.uses)  # extra calls per scored item
     compare = n * sides
     refreshed = (2 * min(settings.selection.max_replacements, math.ceil(settings.selection.replace_share * n))
                  if refresh else 0)
+    first = sides * gate.kept_back(n, pool, settings.gate)  # the gate's random items: the subset decides nothing
     o = settings.optimizer
     t = o.steps if steps is None else steps
-    left = None if max_calls is None else max(0, max_calls - compare * (1 + judges) - refreshed * (1 + judges))
+    left = None if max_calls is None else max(0, max_calls - (compare + refreshed + first) * (1 + judges))
     held = min(holdout_size(o.holdout, left), max(0, pool - n) // 2) if optimize else 0
     style = o.style if o.style != "auto" else "completion" if asker.local else "instruct"
     failures = math.ceil(n / 4)
@@ -171,7 +173,7 @@ def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n
         max_asks = asks
         scored = n + t * (o.attempts * failures + n - failures) + 2 * held  # (the input's own scores are cached)
         max_scored = 2 * n + t * o.attempts * n + 2 * held
-    scored += refreshed
+    scored += refreshed + first
     max_scored += refreshed + sides * max(0, gate_item_limit(settings.gate, pool) - n)
     if max_calls is not None:  # the limit never cuts the comparison; it cuts all the rest, requests first
         room = max(0, max_calls - compare * (1 + judges))

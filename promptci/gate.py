@@ -15,7 +15,6 @@ of the rest, and the bounds (`sequential.py`) hold at every look, so looking aft
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
@@ -65,7 +64,7 @@ def next_items(ordered: Sequence[str], compared: Sequence[str], gate: GateSettin
 KEPT_BACK = 2  # batches of the gate's random items kept back from the optimizer's budget
 
 
-def first_batch(subset: int, pool: int, gate: GateSettings) -> int:
+def kept_back(subset: int, pool: int, gate: GateSettings) -> int:
     """The random items kept back for the gate from the optimizer's budget, like the base/head comparison itself:
     the subset alone shows nothing about the rest of the pool, and two batches settle clear changes."""
     return max(0, min(KEPT_BACK * BATCH, gate.max_items - subset, pool - subset))
@@ -98,14 +97,15 @@ def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
     told = f"head − base = {_points(b.mean)} ({_range(b)})"
     if minimum is not None and minimum.status == FAIL:
         return minimum, comparison
+    aside = f"; {minimum.reason}" if minimum else ""
     if within and (minimum is None or minimum.status == PASS):
         return Verdict(PASS, f"head is not worse than base by more than {_points(gate.margin, sign=False)} "
-                             f"({confidence}, {n} items): {told}" + (f"; {minimum.reason}" if minimum else "")), \
-            comparison
+                             f"({confidence}, {n} items): {told}{aside}"), comparison
     if worse and not within:
         return Verdict(FAIL, f"head is worse than base ({confidence}, {n} items): {told}"), comparison
-    return Verdict(UNDECIDED, f"not yet shown worse, nor within the margin of "
-                              f"{_points(gate.margin, sign=False)}, on {n} items: {told}" + (f"; {minimum.reason}" if minimum else "")), comparison
+    aside = f"; {minimum.reason}" if minimum else ""
+    return Verdict(UNDECIDED, f"not yet shown worse, nor within the margin of {_points(gate.margin, sign=False)}, "
+                              f"on {n} items: {told}{aside}"), comparison
 
 
 def settle(verdict: Verdict, gate: GateSettings, why: str) -> Verdict:

@@ -97,14 +97,6 @@ def read_text(repo_dir: str, rev: str, path: str) -> str | None:
     return _blob_text(_commit(repo, rev), path)
 
 
-def blob_sha(repo_dir: str, rev: str, path: str) -> str | None:
-    """A file's blob SHA at a commit (GitHub's contents API asks for it to replace the file)."""
-    try:
-        return (_commit(_open(repo_dir), rev).tree / path).hexsha
-    except (KeyError, InputError):
-        return None
-
-
 def message(repo_dir: str, rev: str) -> str:
     """A commit's message ('' when the commit is not in this clone)."""
     try:

@@ -57,6 +57,8 @@ def _litellm() -> Any:
 
         litellm.suppress_debug_info = True
         litellm.telemetry = False
+        # promptci retries itself; litellm's embedding path reads max_retries=0 as "the default", so the default is 0
+        litellm.DEFAULT_MAX_RETRIES = 0
         logging.getLogger("LiteLLM").setLevel(logging.ERROR)  # noise; failures come back as exceptions
         local.register()
         _litellm_module = litellm
@@ -172,6 +174,17 @@ class ModelClient:
         payload, usage = await self._cached("labels", model, messages, params, list(labels), self._labels_uncached)
         return LabelScores(probs=payload["probs"], method=payload["method"], output=payload["output"], usage=usage)
 
+    async def embed(self, model: str, texts: Sequence[str], *, api_base: str | None = None) -> list[list[float]]:
+        """Embeddings of `texts` from a litellm embedding model (such as openai/text-embedding-3-small), in one
+        request, retried like a completion. Not cached here: embeddings.py keeps every vector it gets."""
+        kwargs = {"api_base": api_base} if api_base else {}
+        response = await self._request(model, [], kwargs, embed=list(texts))
+        self.counters.calls += 1
+        rows = sorted(response.data, key=lambda row: row["index"])
+        if len(rows) != len(texts):
+            raise InfraError(f"model '{model}' returned {len(rows)} embeddings for {len(texts)} texts")
+        return [list(row["embedding"]) for row in rows]
+
     # -- cache -----------------------------------------------------------------------------------------------
 
     async def _cached(self, kind: str, model: str, messages: Sequence[dict[str, str]], params: Params,
@@ -250,8 +263,10 @@ class ModelClient:
         probs = _one_hot(labels, raw)
         return {"probs": probs, "method": "generated", "output": _answer(probs, raw), **_usage(model, response)}
 
-    async def _request(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any]) -> Any:
-        """One litellm call with retries on transient faults; errors become InputError or InfraError."""
+    async def _request(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any], *,
+                       embed: list[str] | None = None) -> Any:
+        """One litellm call (a completion, or embeddings of `embed`) with retries on transient faults; errors
+        become InputError or InfraError."""
         lit = _litellm()
         kwargs = {**kwargs, **self._check_model(model, kwargs.get("api_base"))}
         if self._semaphore is None:
@@ -260,6 +275,9 @@ class ModelClient:
         async with self._semaphore:
             while True:
                 try:
+                    if embed is not None:
+                        return await lit.aembedding(model=model, input=embed, timeout=self.timeout_s,
+                                                    max_retries=0, num_retries=0, **kwargs)
                     return await lit.acompletion(model=model, messages=messages, timeout=self.timeout_s,
                                                  max_retries=0, num_retries=0, **kwargs)
                 except _retryable(lit) as exc:

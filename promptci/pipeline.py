@@ -10,7 +10,8 @@ Per prompt: that judge's pool and committed subset (stage 1 when there is none o
 base and head scored on the same subset items; the optimizer run from head on the same subset; one
 IPOMP stage-2 refresh from every prompt scored in the run, with base and head re-scored on the new
 items; the paired comparison and the sequential gate (gate.py), scoring further pool items in a random
-order while the verdict is undecided and the budget allows. Reporting and publishing come after this module, from its result.
+order while the verdict is undecided and the budget allows. Reporting and publishing come after this
+module, from its result.
 
 The budget never cuts the base/head comparison; the refresh's calls and the gate's first two random batches
 are kept back from the optimizer, which gets what is left; further items for an undecided verdict come last.
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import forecast, gate, progress, promptfile, subsetfile, subsets
+from . import embeddings, forecast, gate, progress, promptfile, subsetfile, subsets
 from .budget import Budget
 from .errors import InfraError, InputError, redact
 from .evalset import Item, NoItems, Pool, load_pool
@@ -141,6 +142,7 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
             base = _base(change, base_tree)
             judge = _judge(base, written)
             head = promptfile.judged_by(written, judge.prompt)
+            embeddings.check(head.settings.embedding_model)  # no local embedding model and no remote one: say so now
             pool = judge.pool
             head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
@@ -172,7 +174,7 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
         # gate's first random items come before the optimizer in priority: the calls they need are kept back.
         s = head.settings.selection
         kept = 2 * min(s.max_replacements, math.ceil(s.replace_share * len(ids))) if options.refresh else 0
-        kept += 2 * gate.first_batch(len(ids), len(pool.items), head.settings.gate)  # the gate's random items
+        kept += 2 * gate.kept_back(len(ids), len(pool.items), head.settings.gate)  # the gate's random items
         with budget.keeping_back(kept), _timed(result, "optimize"):
             result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=None,
                                         holdout_always=False, refresh=False, subset=ids, task_model=options.model,

@@ -144,6 +144,9 @@ class Settings(Strict):
                                                 "as a GitHub Models id")
     judge_model: str | None = Field(None, description="model of the built-in github/ judges; default: GitHub "
                                                       "Models' openai/gpt-4o")
+    embedding_model: str | None = Field(
+        None, description="litellm embedding model for choosing subsets (e.g. openai/text-embedding-3-small); "
+                          "default: the bundled all-MiniLM-L6-v2 (the local extra)")
     concurrency: int = Field(4, ge=1, le=256, description="model calls in flight at once")
     evaluators: list[PromptciEvaluator] = Field(default_factory=list, description="promptci's own evaluators")
     selection: SelectionSettings = Field(default_factory=SelectionSettings)

@@ -69,7 +69,7 @@ def input_texts(prompt: PromptFile, pool: Pool) -> list[str]:
 
 def pool_embeddings(prompt: PromptFile, pool: Pool) -> np.ndarray:
     """Embeddings of the items' input texts (see input_texts)."""
-    return embeddings.embed_cached(input_texts(prompt, pool))
+    return embeddings.embed_cached(input_texts(prompt, pool), remote=prompt.settings.embedding_model)
 
 
 def answer_strata(pool: Pool, size: int) -> list[str] | None:
@@ -130,7 +130,7 @@ def select(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> Subset:
     if choice.method == "ipomp":
         parameters["alpha"] = choice.alpha
     return Subset(pool_path=subsetfile.pool_reference(pool, target), pool_sha256=pool.sha256, pool_size=len(pool),
-                  embedding_model=embeddings.MODEL_NAME, method=choice.method, parameters=parameters, items=items)
+                  embedding_model=prompt.settings.embedding_model or embeddings.MODEL_NAME, method=choice.method, parameters=parameters, items=items)
 
 
 def load(prompt: PromptFile, pool: Pool) -> tuple[Subset, list[Item]]:

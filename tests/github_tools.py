@@ -61,17 +61,19 @@ def wait_until(ready: Callable[[], bool], timeout: float, proc: subprocess.Popen
 class PrismTransport(httpx.HTTPTransport):
     """Two known limits of Prism, worked around on the wire (GITHUB_TESTING.md §7.5):
 
-    - a slash inside the `{path}` of the contents endpoint does not route, so it is sent as %2F
-      (GitHub itself takes the slashes as they are, which is what the client sends);
+    - a slash inside the `{path}` of the contents endpoint, or the `{ref}` of the Git refs endpoints
+      (`heads/BRANCH`), does not route, so it is sent as %2F (GitHub itself takes the slashes as they are,
+      which is what the client sends);
     - the `Link` header Prism copies from the description's examples points at api.github.com (the
       client rightly refuses to follow it there), and stateless Prism has no second page anyway."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        head, found, rest = request.url.raw_path.partition(b"/contents/")
-        if found:
-            path, _, query = rest.partition(b"?")
-            raw = head + found + path.replace(b"/", b"%2F") + (b"?" + query if query else b"")
-            request.url = request.url.copy_with(raw_path=raw)
+        for slashed in (b"/contents/", b"/git/ref/", b"/git/refs/"):
+            head, found, rest = request.url.raw_path.partition(slashed)
+            if found:
+                path, _, query = rest.partition(b"?")
+                raw = head + found + path.replace(b"/", b"%2F") + (b"?" + query if query else b"")
+                request.url = request.url.copy_with(raw_path=raw)
         response = super().handle_request(request)
         if "api.github.com" in response.headers.get("link", ""):
             del response.headers["link"]

@@ -2,11 +2,14 @@
 
 It speaks the chat-completions wire format litellm's OpenAI client sends and parses; what it answers
 is up to the test (`reply(request_json) -> str`). This stands in for a remote optimizer model, which
-cannot run here; the task model in those tests is still the real embedded one.
+cannot run here; the task model in those tests is still the real embedded one. It also answers
+`/embeddings` (`embed(text) -> vector`, default a fixed vector per text from its hash), standing in for a
+remote embedding model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -25,9 +28,16 @@ class Fault:
     time_remaining: float | None = None  # GitHub Models' x-ratelimit-timeremaining header
 
 
+def hashed_vector(text: str) -> list[float]:
+    """Eight numbers fixed by the text: equal texts embed equal, different ones (almost surely) differ."""
+    return [b / 255 - 0.5 for b in hashlib.sha256(text.encode()).digest()[:8]]
+
+
 class OpenAIServer:
-    def __init__(self, reply: Callable[[dict[str, Any]], "str | Fault"]) -> None:
+    def __init__(self, reply: Callable[[dict[str, Any]], "str | Fault"] = lambda body: "",
+                 embed: Callable[[str], "list[float] | Fault"] = hashed_vector) -> None:
         self.reply = reply
+        self.embed = embed
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []  # each request's path, and its headers (names in lower case)
         self.headers: list[dict[str, str]] = []
@@ -39,7 +49,16 @@ class OpenAIServer:
                 server.requests.append(body)
                 server.paths.append(self.path)
                 server.headers.append({k.lower(): v for k, v in self.headers.items()})
-                content = server.reply(body)
+                if self.path.rstrip("/").endswith("/embeddings"):
+                    texts = body.get("input") or []
+                    vectors = [server.embed(t) for t in ([texts] if isinstance(texts, str) else texts)]
+                    fault = next((v for v in vectors if isinstance(v, Fault)), None)
+                    content: Any = fault or {"object": "list", "model": body.get("model", "fake"),
+                                             "data": [{"object": "embedding", "index": i, "embedding": v}
+                                                      for i, v in enumerate(vectors)],
+                                             "usage": {"prompt_tokens": len(vectors), "total_tokens": len(vectors)}}
+                else:
+                    content = server.reply(body)
                 if isinstance(content, Fault):
                     time.sleep(content.delay_s)
                     error = json.dumps({"error": {"message": f"fault {content.status}", "type": "server_error"}})
@@ -53,7 +72,7 @@ class OpenAIServer:
                     self.end_headers()
                     self.wfile.write(error.encode())
                     return
-                payload = json.dumps({
+                payload = json.dumps(content).encode() if isinstance(content, dict) else json.dumps({
                     "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", "fake"),
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": content},

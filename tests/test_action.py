@@ -64,11 +64,16 @@ def test_every_job_that_checks_out_may_read_the_contents() -> None:
                 assert scope.get("contents") in ("read", "write"), f"{path.name}: job {name} cannot check out"
 
 
+CACHE_ACTION = "actions/cache@9255dc7a253b0ccc959486e2bca901246202afeb"  # action.yml's restore and save
+ACT_CACHE = ROOT / "tests" / "data" / "act-cache"  # its stand-in under act (see its README.md)
+
+
 def _promptci(target: Path) -> None:
     """promptci itself in `target`, as `uses: ./` finds it."""
-    for name in ("action.yml", "pyproject.toml", "README.md"):
+    for name in ("action.yml", "pyproject.toml", "README.md", "constraints.txt"):
         shutil.copy(ROOT / name, target / name)
     shutil.copytree(ROOT / "promptci", target / "promptci", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "scripts", target / "scripts")
 
 
 def _workflow(source: Path, target: Path, edit) -> None:
@@ -76,8 +81,9 @@ def _workflow(source: Path, target: Path, edit) -> None:
     flow = yaml.safe_load(source.read_text())
     flow["on"] = flow.pop(True)  # YAML 1.1 reads the key `on` as true
     for job in flow["jobs"].values():
-        # act runs no remote action offline except its built-in checkout: the cache steps go
-        job["steps"] = [s for s in job["steps"] if "actions/cache" not in s.get("uses", "")]
+        # act runs no remote action offline except its built-in checkout: the cache and artifact steps go
+        job["steps"] = [s for s in job["steps"]
+                        if not any(a in s.get("uses", "") for a in ("actions/cache", "upload-artifact"))]
     edit(flow["jobs"])
     (target / ".github" / "workflows").mkdir(parents=True)
     (target / ".github" / "workflows" / source.name).write_text(yaml.safe_dump(flow, sort_keys=False))
@@ -102,9 +108,12 @@ def _repo(target: Path) -> tuple[str, str]:
 def _act(repo: Path, event: Path, api: str, home: Path) -> tuple[subprocess.CompletedProcess, list[dict], str]:
     proc = subprocess.run(
         [tool("act"), "pull_request", "-e", str(event), "-P", "ubuntu-latest=-self-hosted", "--json",
-         "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789"],
+         "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789",
+         "--local-repository", f"{CACHE_ACTION}={ACT_CACHE}"],
         cwd=repo, capture_output=True, text=True, timeout=1500,
-        env={**os.environ, "HOME": str(home), "PIP_CACHE_DIR": _pip_cache()})
+        # no PyTorch index offline: torch comes from the configured indexes
+        env={**os.environ, "HOME": str(home), "PIP_CACHE_DIR": _pip_cache(), "PROMPTCI_TORCH_INDEX": "",
+             "PROMPTCI_ACT_CACHE": str(home / "act-cache")})
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return proc, records, "\n".join(str(r.get("msg", "")) for r in records)
 
@@ -181,3 +190,32 @@ def _pip_cache() -> str:
     """The developer's pip cache, so the action's install reuses wheels built by scripts/setup."""
     proc = subprocess.run([sys.executable, "-m", "pip", "cache", "dir"], capture_output=True, text=True)
     return proc.stdout.strip() or str(Path.home() / ".cache" / "pip")
+
+
+@pytest.mark.slow
+def test_a_second_run_restores_the_install_from_the_actions_cache_under_act(tmp_path: Path) -> None:
+    """A remote-only install (no torch), saved to the Actions cache by the first run and restored by the second on
+    a fresh runner (no venv): the install step is skipped, and the restored venv runs the action's own code."""
+    repo, home = tmp_path / "repo", tmp_path / "home"
+    repo.mkdir()
+    _promptci(repo)
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "plan.yml").write_text(yaml.safe_dump({
+        "name": "plan", "on": {"pull_request": {}}, "jobs": {"plan": {"runs-on": "ubuntu-latest", "steps": [
+            {"uses": "actions/checkout@v5"}, {"uses": "./", "with": {"mode": "plan", "extras": ""}}]}}}))
+    base, head = demo.make_repo(repo)
+    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
+                   check=True)
+    event, _ = _event(tmp_path, base, head, "trim-examples")
+    runs = []
+    for _ in range(2):
+        for venv in home.glob(".cache/act/*/tmp/promptci-venv"):  # a fresh runner: the venv is gone
+            shutil.rmtree(venv)
+        proc, records, messages = _act(repo, event, "http://127.0.0.1:9", home)
+        assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
+        assert "shards=1" in messages.replace("::set-output:: ", "") or "shards<<" in messages, messages[-3000:]
+        runs.append(messages)
+    cold, warm = runs
+    assert "cache miss: promptci-venv-" in cold and "Success - Main Install promptci" in cold
+    assert "restored " in warm and "Install promptci" not in warm  # skipped on the exact key
+    assert len(list((home / "act-cache").glob("promptci-venv-*-none-*.tar"))) == 1  # saved once, by the cold run

@@ -142,3 +142,12 @@ def test_bad_gate_settings_are_one_line_errors(tmp_path, gate_yaml: str, field: 
     assert field in text and len(text.splitlines()) == 1
     if "tolerance" in gate_yaml:
         assert "replaced by promptci.gate.margin" in text
+
+
+def test_an_inconclusive_prompt_makes_the_pull_request_inconclusive_unless_another_fails() -> None:
+    assert gate.overall([gate.PASS, gate.INCONCLUSIVE]).status == gate.INCONCLUSIVE
+    assert gate.overall([gate.FAIL, gate.INCONCLUSIVE]).status == gate.FAIL
+    assert gate.overall([gate.PASS, gate.NEUTRAL]).status == gate.PASS
+    from promptci.github.pulls import STATE
+
+    assert STATE[gate.INCONCLUSIVE] == "success"  # neutral: the commit status neither blocks nor claims a pass

@@ -15,9 +15,9 @@ import pytest
 from promptci import prresults
 from promptci.errors import InfraError, InputError
 from promptci.github import actions as gh_actions
-from promptci.github import publish, suggestions, workflow
+from promptci.github import gitdata, publish, suggestions, workflow
 from promptci.github.client import APIError, Client
-from promptci.github.pulls import PullRequestAPI
+from promptci.github.pulls import PullRequestAPI, review_comment
 from promptci.report.render import MARKER
 
 from . import github_tools as tools
@@ -174,6 +174,54 @@ def test_an_unreachable_github_is_reported_after_retries() -> None:
             client.request("GET", "/repos/o/r")
 
 
+def _tested_pr() -> gh_actions.PullRequest:
+    return gh_actions.PullRequest(number=1, repo="octo/repo", head_sha=TESTED, head_ref="feature/x",
+                                  head_repo="octo/repo", base_ref="main", base_sha="c" * 40)
+
+
+def _commit(url: str, tmp_path: Path) -> tuple[publish.Published, str]:
+    published, stdout = publish.Published(), io.StringIO()
+    with Client(url, "t0ken", retries=0) as client:
+        publish._commit_subsets(SUBSETS, client, _tested_pr(), str(tmp_path), published, stdout)
+    return published, stdout.getvalue()
+
+
+def test_the_subsets_are_one_commit_on_the_tested_head_and_a_fast_forward(fixtures_server: str,
+                                                                           tmp_path: Path) -> None:
+    url = tools.load_scenario(fixtures_server, "commit-subsets")  # each request's body is matched exactly
+    published, log = _commit(url, tmp_path)
+    sha = tools.openapi_example("git-commit")["sha"]
+    assert published.pushed == sha and published.commits == dict.fromkeys(SUBSETS, sha)
+    assert published.faults == [] and "::warning" not in log and tools.consumed(url)
+
+
+@pytest.mark.parametrize("scenario", ["commit-branch-moved", "commit-race-lost"])
+def test_a_branch_the_author_moved_gets_no_commit_but_a_warning(fixtures_server: str, tmp_path: Path,
+                                                                 scenario: str) -> None:
+    url = tools.load_scenario(fixtures_server, scenario)
+    published, log = _commit(url, tmp_path)
+    assert published.pushed == "" and published.commits == {} and published.faults == []
+    assert "::warning title=promptci%3A subset not committed::" in log and "feature/x" in log
+    assert ("is at bbbbbbbbbbbb" if scenario == "commit-branch-moved" else "refused a fast-forward") in log
+    assert tools.consumed(url)  # and no request beyond the scenario's: a later one would not have matched
+
+
+def test_a_crash_halfway_through_the_commit_moves_no_branch(fixtures_server: str, tmp_path: Path) -> None:
+    url = tools.load_scenario(fixtures_server, "commit-crash")  # GitHub fails on the second blob
+    published, _ = _commit(url, tmp_path)
+    assert published.pushed == "" and published.commits == {}
+    assert len(published.faults) == 1 and "500" in published.faults[0]
+    assert tools.consumed(url)  # no tree, no commit, no ref update was asked for
+
+
+def test_a_token_that_may_not_push_gets_the_patch_and_a_warning_not_a_fault(fixtures_server: str,
+                                                                            tmp_path: Path) -> None:
+    url = tools.load_scenario(fixtures_server, "commit-forbidden")  # contents: read, as the shipped workflow has
+    published, log = _commit(url, tmp_path)
+    assert published.pushed == "" and published.faults == [] and "contents: write" in log
+    assert tools.consumed(url)
+
+
 def _scenarios() -> dict[str, list[dict]]:
     """Our flows in the fixtures server's format; response bodies are GitHub's own OpenAPI examples."""
     comment = tools.openapi_example("issue-comment")
@@ -217,6 +265,44 @@ def _scenarios() -> dict[str, list[dict]]:
             fixture("post", status_path, 401, {"message": "Bad credentials",
                                                "documentation_url": "https://docs.github.com/rest"}),
         ],
+        **_commit_scenarios(),
+    }
+
+
+TESTED, AUTHORS = "a" * 40, "b" * 40  # the head promptci tested; a commit the author pushed after it
+SUBSETS = {"eval_sets/a.subset.yml": "items: [x, y]\n", "eval_sets/b.subset.yml": "items: [z]\n"}
+
+
+def _commit_scenarios() -> dict[str, list[dict]]:
+    """The Git data API flow of a subset commit: the branch checked, blobs, a tree on the tested head's tree,
+    a commit whose parent is the tested head, a fast-forward-only ref update."""
+    where, fixture = "/repos/octo/repo/git", tools.fixture
+    ref, commit = tools.openapi_example("git-ref"), tools.openapi_example("git-commit")
+    tree, blob = tools.openapi_example("git-tree"), tools.openapi_example("short-blob")
+    head_commit = {**tools.openapi_example("git-commit-2"), "sha": TESTED}
+
+    def at(sha: str) -> dict:
+        return fixture("get", f"{where}/ref/heads/feature/x", 200, {**ref, "object": {**ref["object"], "sha": sha}})
+
+    blobs = [fixture("post", f"{where}/blobs", 201, {**blob, "sha": f"{n}" * 40},
+                     body={"content": text, "encoding": "utf-8"}) for n, text in enumerate(SUBSETS.values(), 1)]
+    entries = [{"path": path, "mode": "100644", "type": "blob", "sha": f"{n}" * 40} for n, path in enumerate(SUBSETS, 1)]
+    made = [at(TESTED), fixture("get", f"{where}/commits/{TESTED}", 200, head_commit)] + blobs + [
+        fixture("post", f"{where}/trees", 201, tree, body={"base_tree": head_commit["tree"]["sha"], "tree": entries}),
+        fixture("post", f"{where}/commits", 201, commit,
+                body={"message": publish.OWN_COMMIT + "\n\n- eval_sets/a.subset.yml\n- eval_sets/b.subset.yml\n",
+                      "tree": tree["sha"], "parents": [TESTED]})]
+    update = f"{where}/refs/heads/feature/x"
+    return {
+        "commit-subsets": made + [fixture("patch", update, 200, {**ref, "object": {**ref["object"], "sha": commit["sha"]}},
+                                          body={"sha": commit["sha"], "force": False})],
+        "commit-branch-moved": [at(AUTHORS)],  # nothing is made at all
+        "commit-race-lost": made + [fixture("patch", update, 422, {"message": "Update is not a fast forward",
+                                                                   "documentation_url": "https://docs.github.com/rest"},
+                                            body={"sha": commit["sha"], "force": False})],
+        "commit-crash": made[:3] + [fixture("post", f"{where}/blobs", 500, {"message": "Server Error"})],
+        "commit-forbidden": made[:2] + [fixture("post", f"{where}/blobs", 403, {
+            "message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest"})],
     }
 
 
@@ -250,16 +336,16 @@ def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str,
                                                                     tmp_path: Path) -> None:
     payload = tools.webhook_example("pull_request", "synchronize")
     run = gh_actions.from_environ({**_event(tmp_path, payload), "GITHUB_API_URL": prism})
-    assert demo_results["prompts"][0]["subset"]["text"]  # the demo refreshes the subset: the commit is tried
+    assert demo_results["prompts"][0]["subset"]["text"]  # the demo refreshes the subset: offered, not committed
     stdout = io.StringIO()
     with Client(run.api_url, run.token, retries=0, transport=tools.PrismTransport()) as client:
         published = publish.publish(prresults.parse(demo_results), run, client, repo_dir=".", out_dir=tmp_path,
                                     settings=publish.PublishSettings(), stdout=stdout)
     assert published.faults == []  # Prism answers 422 with the rule broken for any invalid request
-    assert published.comment_url and set(published.commits) == {"eval_sets/intent_recognition.subset.yml"}
-    # `promptci` on the tested head and on the subset commit promptci pushed on top of it
-    assert published.statuses == [run.pr.head_sha, published.commits["eval_sets/intent_recognition.subset.yml"]]
+    assert published.comment_url and published.commits == {} and published.pushed == ""  # commit-subsets is off
+    assert published.statuses == [run.pr.head_sha]  # `promptci` on the tested head (no commit of promptci's own)
     summary = (tmp_path / "summary.md").read_text()
+    assert "Apply with `git apply`" in summary and "intent_recognition.subset.yml" in summary
     assert summary.startswith(MARKER) and "Every item compared" in summary
     assert "::error file=prompts/intent.prompt.yml,line=" in stdout.getvalue()  # the demo's regression
     assert "verdict<<" in (tmp_path / "output").read_text()
@@ -280,13 +366,106 @@ def test_a_fork_gets_the_summary_and_a_warning_and_nothing_is_sent(demo_results:
     assert "Not posted to the pull request" in summary and "subset" in summary and "git apply" in summary
 
 
-def test_a_review_suggestion_is_a_valid_review_comment(prism: str) -> None:
-    fit, _ = suggestions.suggestions(HEAD, HEAD.replace("c: 3", "c: three\nc2: 3.5"), [range(1, 6)])
+def test_the_git_data_requests_of_a_subset_commit_are_valid(prism: str) -> None:
+    # static examples: the branch is at the git-ref example's commit, so the whole flow runs
+    tested = tools.openapi_example("git-ref")["object"]["sha"]
+    with Client(prism, "t0ken", retries=0, transport=tools.PrismTransport(),
+                headers={"Prefer": "dynamic=false"}) as client:
+        sha = gitdata.commit_files(client, "octo/repo", "feature/x", tested, SUBSETS, "m")
+        assert sha == tools.openapi_example("git-commit")["sha"]
+        with pytest.raises(APIError) as caught:  # a tree entry GitHub's description does not allow
+            client.request("POST", "/repos/octo/repo/git/trees",
+                           json={"base_tree": "t", "tree": [{"path": "p", "mode": "100645", "type": "blob", "sha": "s"}]})
+    assert caught.value.status == 422
+
+
+def test_a_review_of_suggestions_is_valid(prism: str) -> None:
+    fit, _ = suggestions.suggestions(HEAD, HEAD.replace("c: 3", "c: three\nc2: 3.5").replace("e: 5\nf: 6", "ef"),
+                                     [range(1, 10)])
+    assert [(s.start, s.end) for s in fit] == [(3, 3), (5, 6)]  # a one-line and a two-line suggestion
     with Client(prism, "t0ken", retries=0, transport=tools.PrismTransport()) as client:
         api = PullRequestAPI(client, "octo/repo", 1)
-        for s in fit:
-            api.suggest("a" * 40, "prompts/a.prompt.yml", s.start, s.end, s.body(suggestions.marker("p", "x")))
+        mark = suggestions.marker("p", "x")
+        api.review("a" * 40, [review_comment("prompts/a.prompt.yml", s.start, s.end, s.body(mark)) for s in fit],
+                   publish.SUGGESTED)
         with pytest.raises(APIError) as caught:  # Prism holds us to the description: a side GitHub does not know
             client.request("POST", "/repos/octo/repo/pulls/1/comments",
                            json={"body": "x", "commit_id": "a" * 40, "path": "p", "line": 1, "side": "MIDDLE"})
     assert caught.value.status == 422  # (the body is generated from the description's 422 schema)
+
+
+# ---- suggestions on the head commit's lines, when the base branch moved under the pull request ----------
+
+PROMPT_LINES = ["name: triage", "model: local/gemma-3-270m", "messages:", "  - role: system",
+                "    content: Sort the ticket.", "  - role: user", "    content: '{{input}}'", "testData:",
+                "  - input: my card was charged twice", "    expected: billing"]
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout.strip()
+
+
+def _moved_base_checkout(tmp_path: Path) -> tuple[Path, str]:
+    """A pull request that changes line 5 of a prompt; after it branched, main added 3 lines at the top.
+    Returned: the fetch-depth 2 checkout of GitHub's merge commit (as actions/checkout makes it) and the
+    pull request's head SHA."""
+    origin, clone, path = tmp_path / "origin", tmp_path / "checkout", "prompts/triage.prompt.yml"
+    origin.mkdir()
+    clone.mkdir()
+    (origin / "prompts").mkdir()
+    (origin / path).write_text("\n".join(PROMPT_LINES) + "\n")
+    _git(origin, "init", "-q", "-b", "main")
+    _git(origin, "add", "-A")
+    _git(origin, "commit", "-qm", "base")
+    _git(origin, "checkout", "-qb", "pr")
+    (origin / path).write_text("\n".join(PROMPT_LINES).replace("Sort the ticket.", "Sort it.") + "\n")
+    _git(origin, "commit", "-qam", "shorter instruction")
+    head = _git(origin, "rev-parse", "HEAD")
+    _git(origin, "checkout", "-q", "main")
+    (origin / path).write_text("# owner: support\n# reviewed: 2025\n# keep labels short\n" + "\n".join(PROMPT_LINES) + "\n")
+    _git(origin, "commit", "-qam", "main adds a header")
+    _git(origin, "merge", "-q", "--no-ff", "-m", "Merge pr into main", "pr")
+    _git(origin, "update-ref", "refs/pull/1/merge", "HEAD")
+    _git(clone, "init", "-q")
+    _git(clone, "fetch", "-q", "--depth=2", f"file://{origin}", "+refs/pull/1/merge:refs/remotes/pull/1/merge")
+    _git(clone, "checkout", "-q", "--detach", "refs/remotes/pull/1/merge")
+    return clone, head
+
+
+def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path) -> None:
+    from promptci import gitdiff
+
+    from .test_prresults import results
+
+    clone, head = _moved_base_checkout(tmp_path)
+    assert gitdiff.parents(str(clone), "HEAD")[1] == head
+    [change] = gitdiff.changed_prompts(str(clone), "HEAD^1", "HEAD")
+    merged = change.new_text.splitlines()
+    assert merged.index("    content: Sort it.") + 1 == 8  # line 8 in the merge commit, line 5 on the head
+    best = change.new_text.replace("Sort it.", "Sort the ticket into one label.").replace(
+        "'{{input}}'", "'Ticket: {{input}}'").replace("expected: billing", "expected: billing  # outside the diff")
+    data = results()
+    prompt = data["prompts"][0]
+    prompt.update(path=change.path, change={**prompt["change"], "old_path": change.old_path,
+                                            "new_path": change.new_path, "old_text": change.old_text,
+                                            "new_text": change.new_text})
+    prompt["optimizer"] = {"improved": True, "stopped": "steps", "steps_done": 1, "subset_score": {"head": 0.5,
+                           "best": 0.75}, "score_after_step": [0.5, 0.75], "best_text": best, "diff": "",
+                           "attempts": []}
+    mark = suggestions.marker(change.path, best)
+    expected = [review_comment(change.path, 5, 5, suggestions.Suggestion(
+        5, 5, ["    content: Sort the ticket into one label.\n"]).body(mark)),
+        review_comment(change.path, 7, 7, suggestions.Suggestion(7, 7, ["    content: 'Ticket: {{input}}'\n"]).body(mark))]
+    where = "/repos/octo/repo/pulls/1"
+    flow = [tools.fixture("get", f"{where}/comments?per_page=100", 200, []),
+            tools.fixture("post", f"{where}/reviews", 200, tools.openapi_example("pull-request-review"),
+                          body={"commit_id": head, "event": "COMMENT", "body": publish.SUGGESTED,
+                                "comments": expected})]
+    with tools.fixtures_server(tmp_path / "scenarios", {"review": flow}) as server:
+        url = tools.load_scenario(server, "review")
+        with Client(url, "t0ken", retries=0) as client:
+            count = publish._suggest(PullRequestAPI(client, "octo/repo", 1), head, prresults.parse(data), str(clone))
+        assert count == 2 and tools.consumed(url)  # on the head's lines (5 and 7, not 8 and 10), in one review

@@ -1,7 +1,8 @@
 """Publishing a pull-request result on GitHub (DESIGN.md §4 step 8), in an order that never loses the report.
 
-1. the refreshed subsets, committed to the pull request's branch when the token may push (else they go
-   into the report as a patch);
+1. the refreshed subsets, committed to the pull request's branch when asked (`commit_subsets`, off by
+   default) and the branch is still at the tested head (gitdata.py); otherwise they go into the report as a
+   patch (and into --out/subsets, which the workflow uploads as an artifact);
 2. the job summary and the step outputs, before any other call to GitHub can fail;
 3. the sticky comment (a shorter one when GitHub refuses the long one), a commit status per prompt,
    review suggestions for a better prompt, annotations on the prompt files.
@@ -21,18 +22,19 @@ from typing import TextIO
 from .. import gate, gitdiff, prresults
 from ..errors import EXIT_OK, InfraError, InputError, PromptCIError
 from ..report import escape, render
-from . import overall, suggestions, workflow
+from . import gitdata, overall, suggestions, workflow
 from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
 from .overall import ERROR, STATE
-from .pulls import PullRequestAPI
+from .pulls import PullRequestAPI, review_comment
 
 OWN_COMMIT = "promptci: refresh the evaluation subset"
+SUGGESTED = "promptci found a prompt that scores higher on the evaluation subset; each suggestion applies one change."
 
 
 @dataclass
 class PublishSettings:
-    commit_subsets: bool = True
+    commit_subsets: bool = False
     suggest: bool = True
     login: str = "github-actions[bot]"
     template: Path | None = None
@@ -44,6 +46,7 @@ class Published:
     read_only: str = ""  # why nothing was written to the pull request ("" when it could be)
     comment_url: str = ""
     commits: dict[str, str] = field(default_factory=dict)  # subset path -> commit SHA
+    pushed: str = ""  # the commit promptci pushed to the branch ("" when none): its new head, owed the same status
     suggestions: int = 0
     statuses: list[str] = field(default_factory=list)  # the commits given the `promptci` status
     faults: list[str] = field(default_factory=list)
@@ -121,7 +124,8 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
     writable = api is not None and not published.read_only
 
     if writable and settings.commit_subsets and not commit_refusal(actions):
-        _commit_subsets(data, api, pr, repo_dir, published)
+        files = {p.subset.path: p.subset.text for p in data.prompts if p.subset.text}
+        _commit_subsets(files, client, pr, repo_dir, published, stdout)
     publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url,
                    "untrusted": UNTRUSTED if actions.event_name == RUN_EVENT else ""}
     workflow.write_summary(actions.summary_path, render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT,
@@ -144,19 +148,20 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
         published.comment_url = found.url if found else ""
     except InfraError as exc:
         published.faults.append(str(exc))
-    for p in data.prompts:
-        try:
-            _status(api, pr.head_sha, p, settings, actions)
-        except InfraError as exc:
-            published.faults.append(str(exc))
+    for sha in filter(None, (pr.head_sha, published.pushed)):  # our own commit changed only subsets: same verdict
+        for p in data.prompts:
+            try:
+                _status(api, sha, p, settings, actions)
+            except InfraError as exc:
+                published.faults.append(str(exc))
     if settings.suggest:
         try:
-            published.suggestions = _suggest(api, pr.head_sha, data)
+            published.suggestions = _suggest(api, pr.head_sha, data, repo_dir)
         except InfraError as exc:
             published.faults.append(str(exc))
     # the required `promptci` status, last so that it can say whether anything failed: on the tested head, and on
     # the commit promptci pushed on top of it (a GITHUB_TOKEN push starts no run; only a subset file changed)
-    _overall(api, [pr.head_sha, *list(published.commits.values())[-1:]], data, actions, published)
+    _overall(api, [sha for sha in (pr.head_sha, published.pushed) if sha], data, actions, published)
     for fault in published.faults:
         print(workflow.annotation("error", fault, title="promptci: GitHub refused a request"), file=stdout)
     return published
@@ -213,24 +218,35 @@ def _first_changed_line(old: str | None, new: str | None) -> int:
     return 1
 
 
-def _commit_subsets(data: Results, api: PullRequestAPI, pr: PullRequest, repo_dir: str,
-                    published: Published) -> None:
-    if OWN_COMMIT in gitdiff.message(repo_dir, pr.head_sha):
-        return  # the head commit is our own: committing again could loop with a token that starts runs
-    for p in data.prompts:
-        subset = p.subset
-        if not subset.text:
-            continue
-        try:
-            published.commits[subset.path] = api.put_file(
-                subset.path, subset.text, branch=pr.head_ref, message=f"{OWN_COMMIT} of {p.path}",
-                blob_sha=gitdiff.blob_sha(repo_dir, pr.head_sha, subset.path))
-        except APIError as exc:
-            if exc.status not in (403, 404, 409, 422):
-                published.faults.append(str(exc))  # not "may not push here" nor "moved on": a real fault
-            # otherwise the report carries the change as a patch
-        except InfraError as exc:  # unreachable: the summary must still be written, so record and go on
-            published.faults.append(str(exc))
+def _commit_subsets(files: dict[str, str], client: Client, pr: PullRequest, repo_dir: str, published: Published,
+                    stdout: TextIO) -> None:
+    """The refreshed subsets (path -> text) in one commit on the tested head, or none: a moved branch gets
+    the patch, with a warning."""
+    if not files or OWN_COMMIT in gitdiff.message(repo_dir, pr.head_sha):
+        return  # nothing refreshed; or the head commit is our own: committing again could loop
+    message = f"{OWN_COMMIT}\n\n" + "".join(f"- {path}\n" for path in files)
+    try:
+        sha = gitdata.commit_files(client, pr.repo, pr.head_ref, pr.head_sha, files, message)
+    except gitdata.BranchMoved as exc:
+        _not_committed(str(exc), stdout)
+        return
+    except APIError as exc:
+        if exc.status not in (403, 404, 409):
+            published.faults.append(str(exc))  # not "may not push here": a real fault
+        else:
+            _not_committed(f"{exc.status} {exc.api_message} (the token needs contents: write)", stdout)
+        return  # either way the report carries the change as a patch
+    except InfraError as exc:  # unreachable: the summary must still be written, so record and go on
+        published.faults.append(str(exc))
+        return
+    published.commits = dict.fromkeys(files, sha)
+    published.pushed = sha
+
+
+def _not_committed(why: str, stdout: TextIO) -> None:
+    print(workflow.annotation("warning", f"the refreshed subsets were not committed: {why}; apply the patch in the "
+                                         "report, or the promptci-subsets artifact",
+                              title="promptci: subset not committed"), file=stdout)
 
 
 def _comment(api: PullRequestAPI, body: str, settings: PublishSettings, actions: Actions, *, create: bool):
@@ -276,28 +292,39 @@ def _overall(api: PullRequestAPI, shas: list[str], data: Results, actions: Actio
     workflow.set_outputs(actions.output_path, {"status-set": "true"})  # the action's crash step then stays quiet
 
 
-def _suggest(api: PullRequestAPI, sha: str, data: Results) -> int:
-    """Review suggestions for each better prompt found, unless the same one was suggested before."""
+def _suggest(api: PullRequestAPI, sha: str, data: Results, repo_dir: str) -> int:
+    """One review with suggestions for each better prompt found, on the lines of the pull request's head
+    commit `sha`, leaving out those suggested before."""
     wanted = []
     for p in data.prompts:
         o, change = p.optimizer, p.change
-        if not o or not o.improved or change.new_text is None:
-            continue
-        mark = suggestions.marker(p.path, o.best_text)
-        allowed = suggestions.commentable(change.old_text, change.new_text)
-        fit, _ = suggestions.suggestions(change.new_text, o.best_text, allowed)
-        wanted += [(change.new_path, mark, s) for s in fit]
-    if not wanted:
-        return 0
-    posted = {(c.get("body") or "").split("\n", 1)[0] for c in api.review_comments()}
-    count = 0
-    for path, mark, s in wanted:
-        if mark in posted:
+        if not o or not o.improved or change.new_text is None or change.new_path is None:
             continue
         try:
-            api.suggest(sha, path, s.start, s.end, s.body(mark))
+            head = gitdiff.read_text(repo_dir, sha, change.new_path)
+        except InputError:
+            head = None  # the head commit is not in this clone: its lines are unknown, the report has the diff
+        if head is None:
+            continue
+        mark = suggestions.marker(p.path, o.best_text)
+        wanted += [(mark, review_comment(change.new_path, s.start, s.end, s.body(mark)))
+                   for s in suggestions.on_head(change.old_text, change.new_text, head, o.best_text)]
+    posted = {(c.get("body") or "").split("\n", 1)[0] for c in api.review_comments()} if wanted else set()
+    comments = [comment for mark, comment in wanted if mark not in posted]
+    if not comments:
+        return 0
+    try:
+        api.review(sha, comments, SUGGESTED)
+        return len(comments)
+    except APIError as exc:
+        if exc.status != 422:
+            raise
+    count = 0  # GitHub refused a line as outside the diff: post the others, each on its own
+    for comment in comments:
+        try:
+            api.review(sha, [comment], SUGGESTED)
             count += 1
         except APIError as exc:
             if exc.status != 422:
-                raise  # 422: the lines are outside the diff after all; the report has the plain diff
+                raise
     return count

@@ -6,9 +6,7 @@ by the bot's login: anyone can paste the marker into a comment, and we must neve
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from ..report.escape import flat
 from .client import Client
@@ -52,25 +50,19 @@ class PullRequestAPI:
             body["target_url"] = target_url
         self.client.request("POST", f"/repos/{self.repo}/statuses/{sha}", json=body)
 
-    def put_file(self, path: str, text: str, *, branch: str, message: str, blob_sha: str | None) -> str:
-        """Commit one file to `branch` (contents API); `blob_sha` is the file's current blob, None when new.
-
-        Returns the new commit's SHA. A branch that moved on answers 409, which the caller reports.
-        """
-        body = {"message": message, "content": base64.b64encode(text.encode("utf-8")).decode("ascii"),
-                "branch": branch}
-        if blob_sha:
-            body["sha"] = blob_sha
-        answer = self.client.request("PUT", f"/repos/{self.repo}/contents/{quote(path, safe='/')}", json=body)
-        return str((answer.get("commit") or {}).get("sha", ""))
-
     def review_comments(self) -> list[dict]:
         return list(self.client.paginate(f"/repos/{self.repo}/pulls/{self.number}/comments"))
 
-    def suggest(self, sha: str, path: str, start_line: int, end_line: int, body: str) -> None:
-        """A review comment on lines start..end of the head version of `path` (422 when they are outside the diff)."""
-        comment = {"commit_id": sha, "path": path, "line": end_line, "side": "RIGHT", "body": body}
-        if start_line < end_line:
-            comment.update(start_line=start_line, start_side="RIGHT")
-        self.client.request("POST", f"/repos/{self.repo}/pulls/{self.number}/comments", json=comment)
+    def review(self, sha: str, comments: list[dict], body: str) -> None:
+        """One review of the pull request at commit `sha` carrying `comments` (one notification, not one each);
+        422 when a comment's lines are outside the diff."""
+        self.client.request("POST", f"/repos/{self.repo}/pulls/{self.number}/reviews",
+                            json={"commit_id": sha, "event": "COMMENT", "body": body, "comments": comments})
 
+
+def review_comment(path: str, start_line: int, end_line: int, body: str) -> dict:
+    """A review comment on lines start..end of the head version of `path`."""
+    comment = {"path": path, "line": end_line, "side": "RIGHT", "body": body}
+    if start_line < end_line:
+        comment.update(start_line=start_line, start_side="RIGHT")
+    return comment

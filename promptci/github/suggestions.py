@@ -4,13 +4,18 @@ GitHub accepts a review comment only on lines inside the pull request's diff hun
 part of the diff"), and a multi-line one only inside a single hunk. `commentable()` finds those hunks
 the way `git diff` shows them (3 lines of context); a suggestion that does not fit one is left to the
 plain diff in the report.
+
+The optimizer rewrites the file as the merge commit has it, but a review comment's lines are those of
+the pull request's head commit: when the base branch added lines above the change since the branch was
+cut, the two differ. `on_head()` moves each suggestion to the head's lines, and drops one whose lines the
+head does not have as they are.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..report import escape
 
@@ -65,6 +70,22 @@ def suggestions(head: str, suggested: str, allowed: list[range]) -> tuple[list[S
         else:
             left_out += 1
     return fit, left_out
+
+
+def on_head(old: str | None, merged: str, head: str, suggested: str) -> list[Suggestion]:
+    """The suggestions that turn `merged` (the file in the merge commit, which the pull request's diff from
+    `old` shows) into `suggested`, on the lines of `head` (the file in the pull request's head commit)."""
+    fit, _ = suggestions(merged, suggested, commentable(old, merged))
+    where: dict[int, int] = {}  # a merged line -> the same line in head (1-based), where it is unchanged
+    matcher = difflib.SequenceMatcher(None, merged.splitlines(), head.splitlines(), autojunk=False)
+    for i, j, n in matcher.get_matching_blocks():
+        where.update((i + k + 1, j + k + 1) for k in range(n))
+    moved = []
+    for s in fit:
+        lines = [where.get(n) for n in range(s.start, s.end + 1)]
+        if None not in lines and lines == list(range(lines[0], lines[0] + len(lines))):
+            moved.append(replace(s, start=lines[0], end=lines[-1]))
+    return moved
 
 
 def marker(path: str, suggested: str) -> str:
