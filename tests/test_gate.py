@@ -148,6 +148,6 @@ def test_an_inconclusive_prompt_makes_the_pull_request_inconclusive_unless_anoth
     assert gate.overall([gate.PASS, gate.INCONCLUSIVE]).status == gate.INCONCLUSIVE
     assert gate.overall([gate.FAIL, gate.INCONCLUSIVE]).status == gate.FAIL
     assert gate.overall([gate.PASS, gate.NEUTRAL]).status == gate.PASS
-    from promptci.github.pulls import STATE
+    from promptci.github.overall import STATE
 
     assert STATE[gate.INCONCLUSIVE] == "success"  # neutral: the commit status neither blocks nor claims a pass
