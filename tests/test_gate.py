@@ -151,3 +151,15 @@ def test_an_inconclusive_prompt_makes_the_pull_request_inconclusive_unless_anoth
     from promptci.github.overall import STATE
 
     assert STATE[gate.INCONCLUSIVE] == "success"  # neutral: the commit status neither blocks nor claims a pass
+
+
+def test_eval_asks_the_gates_minimum_on_the_scores_it_has() -> None:
+    """`promptci eval`'s exit code is the gate's minimum-score rule on what eval scored, taken as the whole
+    population: below the minimum fails, at it passes, no score at all fails."""
+    from promptci.settings import GateSettings
+
+    settings = GateSettings(min_score=0.6)
+    assert gate.below_minimum([1.0, 1.0, 0.0, 0.0, 0.0], settings)  # 0.4
+    assert not gate.below_minimum([1.0, 1.0, 1.0, 0.0, 0.0], settings)  # exactly 0.6
+    assert gate.below_minimum([0.59], settings) and not gate.below_minimum([0.61], settings)
+    assert gate.below_minimum([], settings) and not gate.below_minimum([], GateSettings())
