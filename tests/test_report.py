@@ -26,7 +26,10 @@ MD = MarkdownIt("commonmark").enable("table")
 def test_the_comment_leads_with_the_verdict_then_scores_flips_and_subset(demo_results: dict) -> None:
     comment = render.render(demo_results)
     lines = comment.splitlines()
-    assert lines[0] == MARKER and lines[1].startswith("## ❌ promptci:")  # the demo's change fails the gate
+    # the demo's change (about 15 points worse, but 9 items up for 20 down on 60) is not passed: with the fixture's
+    # budget of calls the gate either shows it worse or says inconclusive, with its bounds, never a pass
+    assert lines[0] == MARKER and lines[1].startswith(("## ❌ promptci:", "## ⚠️ promptci:"))
+    assert demo_results["prompts"][0]["verdict"]["status"] in ("fail", "inconclusive")
     p = demo_results["prompts"][0]
     assert f"{p['scores']['base']:.3f}" in comment and f"{p['scores']['head']:.3f}" in comment
     assert "Items that flipped" in comment and "IPOMP stage 2" in comment
@@ -82,7 +85,8 @@ def test_a_huge_report_is_cut_to_githubs_limit_with_the_marker_kept(demo_results
 def test_a_user_template_renders_in_the_sandbox_and_must_keep_the_marker(demo_results: dict, tmp_path: Path) -> None:
     good = tmp_path / "good.md.j2"
     good.write_text("{{ marker }}\n{% for p in prompts %}{{ p.path | code }}: {{ p.verdict.status }}\n{% endfor %}")
-    assert render.render(demo_results, template=good).startswith(f"{MARKER}\n`prompts/intent.prompt.yml`: fail")
+    status = demo_results["prompts"][0]["verdict"]["status"]
+    assert render.render(demo_results, template=good).startswith(f"{MARKER}\n`prompts/intent.prompt.yml`: {status}")
     lost = tmp_path / "lost.md.j2"
     lost.write_text("{{ verdict.status }}")
     with pytest.raises(InputError, match="lost.md.j2.*hidden marker"):
