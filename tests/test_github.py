@@ -436,13 +436,13 @@ def _moved_base_checkout(tmp_path: Path) -> tuple[Path, str]:
 
 
 def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path) -> None:
-    from promptci import gitdiff
+    from promptci import changes, gitdiff
 
     from .test_prresults import results
 
     clone, head = _moved_base_checkout(tmp_path)
     assert gitdiff.parents(str(clone), "HEAD")[1] == head
-    [change] = gitdiff.changed_prompts(str(clone), "HEAD^1", "HEAD")
+    [change] = changes.changed_prompts(str(clone), "HEAD^1", "HEAD")
     merged = change.new_text.splitlines()
     assert merged.index("    content: Sort it.") + 1 == 8  # line 8 in the merge commit, line 5 on the head
     best = change.new_text.replace("Sort it.", "Sort the ticket into one label.").replace(
