@@ -39,11 +39,11 @@ def require(data: prresults.PRResults, actions: Actions, repo_dir: str,
         raise InfraError(f"{exc} (the pull request's file list is needed to check the results; re-run the job)") \
             from None
     if changed is None:
-        lacking = ["(GitHub lists only the first 3,000 files of this pull request)"]
+        reason = "results cannot be checked: GitHub lists only the first 3,000 files of this pull request"
     else:
         lacking = missing(data, changed, repo_dir)
-    if not lacking:
-        return data
-    reason = f"results do not cover {', '.join(lacking)} changed by the pull request: re-run"
+        if not lacking:
+            return data
+        reason = f"results do not cover {', '.join(lacking)} changed by the pull request: re-run"
     return data.model_copy(update={"verdict": prresults.Verdict(status="fail", reason=reason)})
 
