@@ -309,9 +309,11 @@ def test_a_fork_upload_that_leaves_out_a_changed_prompt_fails_the_check(tmp_path
                        overall.describe("fail", omitted.format("prompts/x.prompt.yml"))),
         "pool": flow(["eval_sets/intent_recognition.jsonl"], "failure",
                      overall.describe("fail", omitted.format(demo.PROMPT))),
-        "complete": flow(["NOTES.md"], "success", overall.describe("pass", claimed.verdict.reason))}
+        "complete": flow(["NOTES.md"], "success", overall.describe("pass", claimed.verdict.reason)),
+        "unlisted": flow([], "", "")[:1] + [tools.fixture("get", f"/repos/{name}/pulls/{number}/files?per_page=100"
+                                                          "&page=1", 404, {"message": "Not Found"})]}
     with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
-        for scenario, code in (("prompt", 1), ("pool", 1), ("complete", 0)):
+        for scenario, code in (("prompt", 1), ("pool", 1), ("complete", 0), ("unlisted", 3)):
             url = tools.load_scenario(server, scenario)
             (tmp_path / "output").unlink(missing_ok=True)
             (tmp_path / "event.json").write_text(json.dumps(run_event))
@@ -320,6 +322,9 @@ def test_a_fork_upload_that_leaves_out_a_changed_prompt_fails_the_check(tmp_path
             proc = run_cli("report", "--github", "--repo", str(repo), "--no-commit-subsets", "--no-suggestions",
                            str(upload), env=env)
             assert proc.returncode == code and tools.consumed(url), scenario + proc.stdout[-3000:] + proc.stderr
+            if code == 3:  # no file list, nothing posted: the action's crash step sets `error`
+                assert "file list is needed" in proc.stderr and not (tmp_path / "output").exists(), proc.stderr
+                continue
             lines = (tmp_path / "output").read_text().split("\n")
             verdict = lines[next(i for i, line in enumerate(lines) if line.startswith("verdict<<")) + 1]
             assert verdict == ("fail" if code else "pass"), scenario  # the step output agrees with the status

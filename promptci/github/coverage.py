@@ -24,7 +24,8 @@ def missing(data: prresults.PRResults, changed: list[str], repo_dir: str) -> lis
     try:
         touched = precheck.prompts_touched(changed, cwd=repo_dir)
     except (subprocess.CalledProcessError, OSError) as exc:
-        raise InfraError(f"could not tell which prompts the pull request changes: {exc} (fix: re-run the job)") from None
+        raise InfraError(f"could not tell which prompts the pull request changes: {exc} (fix: re-run the job)") \
+            from None
     return [path for path in touched if path not in covered]
 
 
