@@ -76,17 +76,12 @@ def touches(event: str, payload: dict) -> bool | None:
 
 def touches_prompts(changed: list[str], rev: str = "HEAD") -> bool:
     """Whether any of the changed paths is a prompt file, a subset file, or named in a prompt file at `rev`."""
-    if any(p.endswith(PROMPT_SUFFIXES + (SUBSET_SUFFIX,)) for p in changed):
+    if any(p.endswith(SUBSET_SUFFIX) for p in changed):
         return True
-    names = sorted({posixpath.basename(p) for p in changed})
-    if not names:
-        return False
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as patterns:
-        patterns.write("\n".join(names) + "\n")
-        patterns.flush()
-        found = subprocess.run(["git", "grep", "-q", "-F", "-f", patterns.name, rev, "--",
-                                *(f"*{s}" for s in PROMPT_SUFFIXES)], capture_output=True)
-    return found.returncode != 1  # 0: a prompt names one of them; 1: none does; anything else: cannot tell
+    try:
+        return bool(prompts_touched(changed, rev))
+    except OSError:
+        return True  # git could not tell: the full run decides
 
 
 def prompts_touched(changed: list[str], rev: str = "HEAD", cwd: str | None = None) -> list[str]:
