@@ -697,13 +697,15 @@ def _write(args: argparse.Namespace, data) -> int:
 
 
 def _publish(args: argparse.Namespace, data, actions, repo: str, code: int) -> int:
-    from .github import publish
+    from .github import coverage, publish
     from .github.client import Client
 
     settings = publish.Settings(commit_subsets=args.commit_subsets, suggest=not args.no_suggestions,
                                 login=args.bot_login, template=args.template)
     with Client(actions.api_url, actions.token) as client:
         actions = publish.confirm_pull_request(actions, data, client)
+        data = coverage.require(data, actions, repo)  # fork-post: every changed prompt must be in the results
+        code = max(code, _gate_code(data))
         published = publish.publish(data, actions, client, repo_dir=repo, out_dir=args.out, settings=settings)
     if published.comment_url:
         out.print(f"report posted: {published.comment_url}")
