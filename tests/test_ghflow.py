@@ -20,7 +20,7 @@ from promptci.github import overall, precheck, publish
 from promptci.github.client import Client
 
 from . import github_tools as tools
-from .helpers import ROOT
+from .helpers import ROOT, run_cli
 
 HEAD_SHA = "a" * 40
 
@@ -275,6 +275,59 @@ def test_the_fork_post_job_sets_the_status_only_when_githubs_file_list_shows_no_
             proc = _precheck(repo, env)
             assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr
             assert (tmp_path / "output").read_text().split("\n")[1] == changed, scenario
+
+
+def test_a_fork_upload_that_leaves_out_a_changed_prompt_fails_the_check(tmp_path: Path) -> None:
+    # the fork's run uploads results that claim no prompt changed (or fewer than changed): the post job takes the
+    # set of prompts from GitHub's list of the pull request's files, judged on the trusted checkout (main)
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    _git(repo, "checkout", "-q", "main")
+    head, number = "c" * 40, 5
+    upload = tmp_path / "results" / "run"
+    upload.mkdir(parents=True)
+    claimed = _no_prompt_results().model_copy(update={"pull_request": prresults.PullRequestRef(number=number,
+                                                                                                 head_sha=head)})
+    (upload / "results.json").write_text(prresults.dump(claimed))
+    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
+    run_event["workflow_run"].update(event="pull_request", head_sha=head, head_branch="change", pull_requests=[])
+    name = run_event["repository"]["full_name"]
+    pull = tools.openapi_example("pull-request")
+    entry = tools.openapi_example("diff-entry-items")[0]
+
+    def flow(changed: list[str], state: str, description: str) -> list[dict]:
+        listed = [{**entry, "filename": path, "previous_filename": None} for path in changed]
+        return [tools.fixture("get", f"/repos/{name}/pulls/{number}", 200,
+                              {**pull, "number": number, "head": {**pull["head"], "sha": head}}),
+                tools.fixture("get", f"/repos/{name}/pulls/{number}/files?per_page=100&page=1", 200, listed),
+                tools.fixture("get", f"/repos/{name}/issues/{number}/comments?per_page=100", 200, []),
+                _status(name, head, state, description)]
+
+    omitted = "results do not cover {} changed by the pull request: re-run"
+    scenarios = {
+        "prompt": flow(["NOTES.md", "prompts/x.prompt.yml"], "failure",
+                       overall.describe("fail", omitted.format("prompts/x.prompt.yml"))),
+        "pool": flow(["eval_sets/intent_recognition.jsonl"], "failure",
+                     overall.describe("fail", omitted.format(demo.PROMPT))),
+        "complete": flow(["NOTES.md"], "success", overall.describe("pass", claimed.verdict.reason)),
+        "unlisted": flow([], "", "")[:1] + [tools.fixture("get", f"/repos/{name}/pulls/{number}/files?per_page=100"
+                                                          "&page=1", 404, {"message": "Not Found"})]}
+    with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
+        for scenario, code in (("prompt", 1), ("pool", 1), ("complete", 0), ("unlisted", 3)):
+            url = tools.load_scenario(server, scenario)
+            (tmp_path / "output").unlink(missing_ok=True)
+            (tmp_path / "event.json").write_text(json.dumps(run_event))
+            env = {**tools.actions_env(tmp_path / "event.json", tmp_path, api=url, event_name="workflow_run",
+                                       token="ghs_write"), "GITHUB_REPOSITORY": name}
+            proc = run_cli("report", "--github", "--repo", str(repo), "--no-commit-subsets", "--no-suggestions",
+                           str(upload), env=env)
+            assert proc.returncode == code and tools.consumed(url), scenario + proc.stdout[-3000:] + proc.stderr
+            if code == 3:  # no file list, nothing posted: the action's crash step sets `error`
+                assert "file list is needed" in proc.stderr and not (tmp_path / "output").exists(), proc.stderr
+                continue
+            lines = (tmp_path / "output").read_text().split("\n")
+            verdict = lines[next(i for i, line in enumerate(lines) if line.startswith("verdict<<")) + 1]
+            assert verdict == ("fail" if code else "pass"), scenario  # the step output agrees with the status
 
 
 def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -> None:

@@ -188,7 +188,9 @@ def test_the_fork_safe_pattern_posts_results_only_on_the_pull_request_github_con
         return tools.fixture("get", f"/repos/{repository}/pulls/{number}", 200,
                              {**pull, "head": {**pull["head"], "sha": sha}})
 
-    scenarios = {"post": [pulls(head)] + tools.publish_flow(repository, number, head, statuses=1),
+    listed = [{**tools.openapi_example("diff-entry-items")[0], "filename": "prompts/a.prompt.yml"}]
+    files = tools.fixture("get", f"/repos/{repository}/pulls/{number}/files?per_page=100&page=1", 200, listed)
+    scenarios = {"post": [pulls(head), files] + tools.publish_flow(repository, number, head, statuses=1),
                  "moved": [pulls("f" * 40)]}
     with tools.fixtures_server(tmp_path / "scenarios", scenarios) as url:
         def post(scenario: str, *flags: str) -> tuple[subprocess.CompletedProcess, str]:

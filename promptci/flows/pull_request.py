@@ -18,7 +18,7 @@ from ..changes import changed_prompts
 from ..errors import EXIT_GATE_FAILED, EXIT_OK, InfraError, InputError, PromptCIError
 from ..fileio import atomic_write_text
 from ..github import actions as github_actions
-from ..github import publish, workflow
+from ..github import coverage, publish, workflow
 from ..github.actions import Actions
 from ..github.client import Client
 from ..github.publish import Published, PublishSettings
@@ -185,6 +185,8 @@ def publish_results(data: PRResults, actions: Actions, repo: str, out: Path, set
     """The comment, statuses, suggestions, summary and outputs; GitHub's faults become exit 3 (after the rest)."""
     with Client(actions.api_url, actions.token) as client:
         actions = publish.confirm_pull_request(actions, data, client)
+        data = coverage.require(data, actions, repo)  # fork-post: every changed prompt must be in the results
+        code = max(code, gate_code(data))
         published = publish.publish(data, actions, client, repo_dir=repo, out_dir=out, settings=settings)
     outcome = PROutcome(data=data, published=published, gate_code=code)
     if published.faults and code == EXIT_OK:

@@ -76,17 +76,29 @@ def touches(event: str, payload: dict) -> bool | None:
 
 def touches_prompts(changed: list[str], rev: str = "HEAD") -> bool:
     """Whether any of the changed paths is a prompt file, a subset file, or named in a prompt file at `rev`."""
-    if any(p.endswith(PROMPT_SUFFIXES + (SUBSET_SUFFIX,)) for p in changed):
+    if any(p.endswith(SUBSET_SUFFIX) for p in changed):
         return True
-    names = sorted({posixpath.basename(p) for p in changed})
-    if not names:
-        return False
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as patterns:
-        patterns.write("\n".join(names) + "\n")
-        patterns.flush()
-        found = subprocess.run(["git", "grep", "-q", "-F", "-f", patterns.name, rev, "--",
-                                *(f"*{s}" for s in PROMPT_SUFFIXES)], capture_output=True)
-    return found.returncode != 1  # 0: a prompt names one of them; 1: none does; anything else: cannot tell
+    try:
+        return bool(prompts_touched(changed, rev))
+    except OSError:
+        return True  # git could not tell: the full run decides
+
+
+def prompts_touched(changed: list[str], rev: str = "HEAD", cwd: str | None = None) -> list[str]:
+    """The prompt files among the changed paths, and those at `rev` that name a changed path's file name (its
+    pool, its subset): touches_prompts's rule, prompt by prompt."""
+    found = {p for p in changed if p.endswith(PROMPT_SUFFIXES)}
+    names = sorted({posixpath.basename(p) for p in changed if not p.endswith(PROMPT_SUFFIXES)})
+    if names:
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as patterns:
+            patterns.write("\n".join(names) + "\n")
+            patterns.flush()
+            listed = subprocess.run(["git", "grep", "-l", "-F", "-f", patterns.name, rev, "--",
+                                     *(f"*{s}" for s in PROMPT_SUFFIXES)], capture_output=True, text=True, cwd=cwd)
+        if listed.returncode not in (0, 1):
+            raise OSError(f"git grep failed: {listed.stderr.strip()}")
+        found |= {line.split(":", 1)[1] for line in listed.stdout.splitlines() if ":" in line}
+    return sorted(found)
 
 
 def status_sha(event: str, payload: dict) -> str:
@@ -182,16 +194,23 @@ def _fork_post_unchanged(environ: Mapping[str, str], payload: dict) -> bool:
                        if p["head"]["sha"] == head]
         if len(numbers) != 1 or _api(environ, "GET", f"/repos/{repo}/pulls/{numbers[0]}")["head"]["sha"] != head:
             return False
-        files: list[str] = []
-        for page in range(1, FILE_PAGES + 1):
-            answer = _api(environ, "GET", f"/repos/{repo}/pulls/{numbers[0]}/files?per_page=100&page={page}")
-            files += [name for f in answer for name in (f["filename"], f.get("previous_filename")) if name]
-            if len(answer) < 100:
-                return not touches_prompts(files)
-        return False  # GitHub lists at most 3,000 files: beyond that it cannot be told
+        files = pull_request_files(environ, repo, numbers[0])
+        return files is not None and not touches_prompts(files)
     except (GitHubError, KeyError, TypeError, IndexError) as exc:
         print(f"::warning title=promptci::could not confirm that the pull request changes no prompt: {exc}")
         return False
+
+
+def pull_request_files(environ: Mapping[str, str], repo: str, number: int) -> list[str] | None:
+    """Every path GitHub lists as changed by pull request `number` (a rename's old path too); None past GitHub's
+    3,000-file limit, where the list cannot be complete. Raises GitHubError."""
+    files: list[str] = []
+    for page in range(1, FILE_PAGES + 1):
+        answer = _api(environ, "GET", f"/repos/{repo}/pulls/{number}/files?per_page=100&page={page}")
+        files += [name for f in answer for name in (f["filename"], f.get("previous_filename")) if name]
+        if len(answer) < 100:
+            return files
+    return None
 
 
 def _api(environ: Mapping[str, str], method: str, path: str, body: dict | None = None):
