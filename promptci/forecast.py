@@ -25,6 +25,7 @@ from .errors import InputError
 from .gitdiff import Change
 from .plan import pool_size
 from .settings import GateSettings, Settings
+from .subsets import SelectionParams
 
 LOCAL_SECONDS_PER_CALL_2_CORES = 0.4
 REMOTE_SECONDS_PER_CALL = 1.0  # divided by the prompt's concurrency
@@ -255,7 +256,7 @@ def _subset_size(prompt: promptfile.PromptFile, pool: int, asked: int | None) ->
             return len(subsetfile.read(path).items)
         except InputError:
             pass
-    return min(asked or prompt.settings.selection.size, pool)
+    return SelectionParams.from_settings(prompt.settings.selection, size=asked).at_most(pool).size  # as the flow sizes it
 
 
 def seconds_per_call(model: str, concurrency: int) -> float:
