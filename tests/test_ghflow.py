@@ -133,6 +133,10 @@ def test_the_precheck_never_skips_a_change_the_full_rule_counts(tmp_path: Path, 
         quick = precheck.touches_prompts(changed)
         assert quick or not full, f"{name}: the precheck would skip a change that touches a prompt"
         assert quick == (name in ("prompt", "pool", "subset")), name  # and skips the ones that touch none
+        # prompt by prompt (the fork-post coverage check): a subset file of the default name, which the prompt
+        # does not mention, belongs to the prompt whose pool it is named after
+        touched = precheck.prompts_touched(changed)
+        assert touched == ([] if name in ("notes", "code") else ["prompts/intent.prompt.yml"]), name
 
 
 def _merge_checkout(repo: Path, head_branch: str) -> tuple[str, str]:

@@ -88,7 +88,16 @@ def prompts_touched(changed: list[str], rev: str = "HEAD", cwd: str | None = Non
     """The prompt files among the changed paths, and those at `rev` that name a changed path's file name (its
     pool, its subset): touches_prompts's rule, prompt by prompt."""
     found = {p for p in changed if p.endswith(PROMPT_SUFFIXES)}
-    names = sorted({posixpath.basename(p) for p in changed if not p.endswith(PROMPT_SUFFIXES)})
+    names = {posixpath.basename(p) for p in changed if not p.endswith(PROMPT_SUFFIXES)}
+    # a subset file of the default name names no prompt: it is `<pool>.subset.yml` or `<prompt>.subset.yml`
+    stems = {n[:-len(SUBSET_SUFFIX)] for n in names if n.endswith(SUBSET_SUFFIX)}
+    names = sorted(names | {f"{s}." for s in stems})
+    if stems:
+        tree = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev], capture_output=True, text=True, cwd=cwd)
+        if tree.returncode:
+            raise OSError(f"git ls-tree failed: {tree.stderr.strip()}")
+        found |= {p for p in tree.stdout.splitlines() for s in PROMPT_SUFFIXES
+                  if p.endswith(s) and posixpath.basename(p)[:-len(s)] in stems}
     if names:
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as patterns:
             patterns.write("\n".join(names) + "\n")
