@@ -107,7 +107,7 @@ def select(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> Subset:
     """Stage 1 (or a baseline) on the pool's embeddings."""
     check(prompt, pool, choice)
     texts = input_texts(prompt, pool)
-    vectors = embeddings.embed_cached(texts)
+    vectors = embeddings.embed_cached(texts, remote=prompt.settings.embedding_model)
     problem = weakness(texts, vectors, choice.size, embeddings.MODEL_NAME) if choice.method in EMBEDDING_METHODS \
         else None
     if problem:
@@ -226,7 +226,7 @@ def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_prompt: Map
     unavailable = set(ids) | subset.removed_ids()
     available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
     texts = input_texts(prompt, pool)
-    vectors = embeddings.embed_cached(texts)
+    vectors = embeddings.embed_cached(texts, remote=prompt.settings.embedding_model)
     rows, swaps = refiner.refine(np.array([index[i] for i in ids]), judged, vectors, available,
                                  labels=refresh_strata(pool, subset, settings, texts, vectors))
     if not swaps:

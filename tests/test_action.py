@@ -81,12 +81,18 @@ def _workflow(source: Path, target: Path, edit) -> None:
     flow = yaml.safe_load(source.read_text())
     flow["on"] = flow.pop(True)  # YAML 1.1 reads the key `on` as true
     for job in flow["jobs"].values():
-        # act runs no remote action offline except its built-in checkout: the cache and artifact steps go
-        job["steps"] = [s for s in job["steps"]
-                        if not any(a in s.get("uses", "") for a in ("actions/cache", "upload-artifact"))]
+        # act runs no remote action offline except its built-in checkout: the cache steps go (and `edit` says
+        # what becomes of the artifact steps)
+        job["steps"] = [s for s in job["steps"] if "actions/cache" not in s.get("uses", "")]
     edit(flow["jobs"])
     (target / ".github" / "workflows").mkdir(parents=True)
     (target / ".github" / "workflows" / source.name).write_text(yaml.safe_dump(flow, sort_keys=False))
+
+
+def no_artifacts(jobs: dict) -> None:
+    """act cannot upload artifacts offline: the upload steps go."""
+    for job in jobs.values():
+        job["steps"] = [s for s in job["steps"] if "upload-artifact" not in s.get("uses", "")]
 
 
 def _repo(target: Path) -> tuple[str, str]:
@@ -96,6 +102,7 @@ def _repo(target: Path) -> tuple[str, str]:
     def edit(jobs: dict) -> None:
         gate = next(s for s in jobs["gate"]["steps"] if s.get("uses") == "./")
         gate["with"].update({"optimize": "false", "commit-subsets": "false"})
+        no_artifacts(jobs)
 
     _workflow(WORKFLOW, target, edit)
     base, head = demo.make_repo(target)

@@ -224,12 +224,12 @@ def test_plan_and_shard_jobs_decide_but_never_post(tmp_path: Path, mode: str) ->
 def test_a_pull_request_without_prompt_changes_gets_only_the_promptci_status_under_act(tmp_path: Path) -> None:
     """The shipped workflow, run by the real `act` runner: the precheck answers before the install step, and the
     only request to GitHub is the `promptci` status (its time is measured in docs/github.md, not asserted)."""
-    from .test_action import WORKFLOW, _act, _event, _promptci, _workflow
+    from .test_action import WORKFLOW, _act, _event, _promptci, _workflow, no_artifacts
 
     repo = tmp_path / "repo"
     repo.mkdir()
     _promptci(repo)
-    _workflow(WORKFLOW, repo, lambda jobs: None)
+    _workflow(WORKFLOW, repo, no_artifacts)
     demo.make_repo(repo)
     _branch(repo, "docs", lambda r: (r / "NOTES.md").write_text("no prompt here\n"))
     base, head = _git(repo, "rev-parse", "main"), _git(repo, "rev-parse", "docs")
