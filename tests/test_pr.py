@@ -25,7 +25,11 @@ def git(repo: Path, *args: str) -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
+    return example_repo(tmp_path / "repo")
+
+
+def example_repo(repo: Path) -> Path:
+    """A git repository whose main branch is the bundled example, committed."""
     shutil.copytree(ROOT / "prompts", repo / "prompts")
     shutil.copytree(ROOT / "eval_sets", repo / "eval_sets")
     git(repo, "init", "-q", "-b", "main")

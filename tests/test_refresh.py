@@ -4,7 +4,6 @@ replacements from the item's own cluster, and a pull request that cannot choose 
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -150,14 +149,9 @@ def test_a_pull_request_cannot_choose_its_judge_and_the_ledger_decides_later() -
 def test_a_pull_request_records_base_and_head_in_the_offered_ledger(tmp_path: Path) -> None:
     """The real flow (embedded model, real git): the committed subset judges, nothing is replaced on an empty ledger,
     and the subset file offered for commit carries base's and head's scores, one column each."""
-    from .test_pr import LIST, PLAIN, branch, git
+    from .test_pr import LIST, PLAIN, branch, example_repo
 
-    repo = tmp_path / "repo"
-    shutil.copytree(ROOT / "prompts", repo / "prompts")
-    shutil.copytree(ROOT / "eval_sets", repo / "eval_sets")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "the bundled example")
+    repo = example_repo(tmp_path / "repo")
     branch(repo, "better", "main", LIST, PLAIN)
     out = tmp_path / "out"
     proc = run_cli("pr", "--base", "main", "--head", "better", "--repo", str(repo), "--out", str(out),
