@@ -1,230 +1,315 @@
-"""Optimizer benchmark: dual-phase with IPOMP against baselines at the same model-call budget.
+"""Optimizer benchmark: does a suggestion help on prompts nobody tuned promptci for?
 
-Per task (BIG-bench, the same splits as subset_quality.py: a 200-item optimizer pool and a disjoint
-test split) and seed, four methods start from the same initial prompt:
-  initial        the initial prompt, unchanged (step 0 of every method);
-  dual-phase     phase 1 + phase 2, judged on an IPOMP subset refreshed by stage 2 after every step;
-  dual-random    the same optimizer judged on a random subset, never refreshed;
-  ape            APE-style resample-and-select: instructions sampled from the optimizer model with APE's
-                 forward template (6 per round), each scored on the IPOMP stage-1 subset, best kept.
-Every method stops at the same budget of model calls. Calls count every request a live run would
-make, cache hits included, so a re-run spends the same and takes the same path; responses are cached
-on disk (benchmarks/.cache), so a re-run is cheap. Test accuracy is measured for the best prompt after
-each step 0-5 (not counted as calls: it is the benchmark's measurement, not the optimizer's cost).
+Per task (BIG-bench with the embedded model, the splits of subset_quality.py: a 200-item optimizer pool and a
+disjoint test split the optimizer never sees, of which the first 60 items are scored; emojis_emotion_prediction,
+a small task, has 64 and 43), per starting prompt and
+seed, every method gets the same budget of model calls (cache hits counted, so a re-run spends the same and takes
+the same path):
 
-    python benchmarks/optimizer.py [--tasks intent_recognition social_support ruin_names] [--seeds 0 1 2]
-        [--budget 300] [--model local/gemma-3-270m] [--optimizer-model M]
+  start        the starting prompt, unchanged;
+  dual-phase   promptci's optimizer with its defaults (`DualPhase`, IPOMP subset refreshed after every step);
+  ape          APE (Zhou et al. 2022): instructions induced with the forward template, 6 per round, each
+               scored on the IPOMP subset, the best kept;
+  random-k     DSPy's LabeledFewShot with random search: k random training items as demonstrations,
+               a fresh draw per round, each scored on the subset, the best kept;
+  knn-k        k nearest demonstrations (DSPy's KNN few-shot, for a static prompt): the training items most
+               like the current best prompt's subset failures, every answer shown (`demos.choose`), per round.
 
-The initial prompt of intent_recognition is the bundled prompts/intent.prompt.yml; of the other tasks,
-the task's own BIG-bench instruction with three demonstrations (candidate i0-d0 of subset_quality.py).
-Nothing is tuned on the test split: the optimizer runs with promptci's defaults.
+Starting prompts: the bare zero-shot template `Q: {{input}}\\nA:`, and the task's own BIG-bench instruction with
+three hand-written demonstrations (candidate i0-d0 of subset_quality.py; the demonstrations are items outside
+the pool and the test split). The held-out accuracy of each method's best prompt so far is measured on the test
+split at every half of the budget (not counted as calls: it is the benchmark's measurement). Nothing is tuned
+on the test split: every method runs with promptci's defaults (k = `promptci.optimizer.demos`).
+
+    python benchmarks/optimizer.py [--tasks social_support intent_recognition emojis_emotion_prediction]
+        [--seeds 0 1 2] [--starts zero-shot few-shot] [--methods ...] [--budget 200] [--model local/gemma-3-270m]
+
+Tasks: the prompt-sensitive ones of ../shared/datasets/bigbench/README.md that two cores can run five methods on,
+twice, three times, in about an hour (ruin_names is left out: its long items cost four times as much per call,
+and none of its 24 scored variants moves it by more than 7 points).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
+import random
 import statistics
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import Awaitable, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "benchmarks" / ".cache"
-METHODS = ["initial", "dual-phase", "dual-random", "ape"]
-STEPS = 5
+METHODS = ["start", "dual-phase", "ape", "random-k", "knn-k"]
+STARTS = ["zero-shot", "few-shot"]
+CHECKPOINTS = 2  # held-out accuracy at every half of the budget
+TEST_ITEMS = 60  # of the test split, for time: two cores score every method on every task three times
 APE_PER_ROUND = 6
 
 
-def initial_prompt(task, model: str):
+def starting_prompt(task, start: str, model: str):
+    import json as _json
+
     from promptci import promptfile
     from subset_quality import candidate_text
 
     path = ROOT / "prompts" / f"{task.name}.prompt.yml"
-    text = (ROOT / "prompts" / "intent.prompt.yml").read_text() if task.name == "intent_recognition" else \
-        candidate_text(task, 0, 0)
-    text = text.replace("model: local/gemma-3-270m", f"model: {model}")
-    return promptfile.parse(text, path)
+    query = f"{task.input_prefix}{{{{input}}}}{task.output_prefix}".strip("\n")  # as candidate_text's
+    if start == "few-shot":
+        text = candidate_text(task, 0, 0)
+    else:
+        text = (f"name: {task.name} zero-shot\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n"
+                f"    content: {_json.dumps(query)}\npromptci:\n  labels: {_json.dumps(task.labels)}\n")
+    return promptfile.parse(text.replace("model: local/gemma-3-270m", f"model: {model}"), path)
 
 
-def subset_for(method: str, embeddings: np.ndarray, seed: int) -> list[int]:
-    from promptci.selection import make_selector
+class Trajectory:
+    """The best prompt so far after each candidate, against the calls spent when it became the best."""
 
-    kind = "random" if method == "dual-random" else "ipomp"
-    return [int(i) for i in make_selector(kind, size=20, alpha=0.5, n_clusters=5, random_state=seed)
-            .fit_select(embeddings)]
+    def __init__(self, budget, text: str) -> None:
+        self.budget, self.points = budget, [(0, text)]
+
+    def best(self, text: str) -> None:
+        if text != self.points[-1][1]:
+            self.points.append((self.budget.calls, text))
+
+    def at(self, calls: int) -> str:
+        return [t for c, t in self.points if c <= calls][-1]
 
 
-async def run_one(task, method: str, seed: int, budget_calls: int, model: str, optimizer_model: str | None) -> dict:
-    from promptci.budget import Budget
+async def run_one(task, start: str, method: str, seed: int, budget_calls: int, model: str) -> dict:
+    from promptci.budget import Budget, judged_size
     from promptci.llm import ModelClient
-    from promptci.optimize import Split, style_for
+    from promptci.optimize import Split, split as make_split, style_for
     from promptci.optimize.dualphase import DualPhase
     from promptci.optimize.job import refresher, scorer
     from promptci.runner import Task, run
+    from promptci.selection import make_selector
     from promptci.subsets import pool_embeddings
     from subset_quality import task_pool
 
-    prompt = initial_prompt(task, model)
+    prompt = starting_prompt(task, start, model)
     pool, test = task_pool(task)
+    test = test[:TEST_ITEMS]
     embeddings = pool_embeddings(prompt, pool)
-    chosen = subset_for(method, embeddings, seed)
-    split = Split(subset=tuple(chosen), training=tuple(i for i in range(len(pool)) if i not in chosen), holdout=())
-    optimizer_model = optimizer_model or model
+    chosen = [int(i) for i in make_selector("ipomp", size=20, alpha=0.5, n_clusters=5, random_state=seed)
+              .fit_select(embeddings)]
+    settings = prompt.settings.optimizer
     client = ModelClient(concurrency=1)
     budget = Budget(client, max_calls=budget_calls, count_hits=True)
+    split = make_split(pool, [pool.items[i].id for i in chosen], holdout=0, seed=seed,
+                       judged=judged_size(settings.filter_items, budget.left))  # as optimize.job splits
+    trajectory = Trajectory(budget, prompt.text)
     started = time.perf_counter()
-    if method == "initial":
-        texts, stopped = [prompt.text], "unchanged"
-    elif method == "ape":
-        texts, stopped = await ape(prompt, pool, split, client, budget, model, optimizer_model, seed)
-    else:
+    stopped = "unchanged"
+    if method == "dual-phase":
+        spent: list[int] = []  # calls when each step ended
         search = DualPhase(prompt, pool, split, embeddings, score=scorer(prompt, pool, client, model),
-                           refresh=refresher(pool, embeddings, prompt.settings.selection)
-                           if method == "dual-phase" else None, client=client, budget=budget,
-                           settings=prompt.settings.optimizer, optimizer_model=optimizer_model,
-                           style=style_for(optimizer_model), seed=seed, steps=STEPS)
+                           refresh=refresher(pool, embeddings, prompt.settings.selection), client=client,
+                           budget=budget, settings=settings, optimizer_model=model, style=style_for(model),
+                           seed=seed, on_step=lambda step, score: spent.append(budget.calls))
         outcome = await search.run()
-        texts, stopped = outcome.best_after_step or [prompt.text], outcome.stopped
+        trajectory.points += [(c, t) for c, t in zip(spent, outcome.best_after_step) if t != trajectory.points[-1][1]]
+        trajectory.best(outcome.best_text)  # the best when the budget ran out mid-step
+        stopped = outcome.stopped
+    elif method != "start":
+        subset = [pool.items[i] for i in split.subset]
+        training = Split(subset=split.subset, training=split.training, holdout=())
+        propose = {"ape": ape, "random-k": random_k, "knn-k": knn_k}[method]
+        stopped = await search_by_subset(prompt, pool, subset, training, embeddings, client, budget, model, seed,
+                                         propose, trajectory)
     wall = time.perf_counter() - started
-    calls, tokens = budget.calls, client.counters.prompt_tokens + client.counters.completion_tokens
-    texts = (texts + [texts[-1]] * (STEPS + 1))[: STEPS + 1]
+    calls = budget.calls
     from promptci import promptfile
 
     accuracy: dict[str, float] = {}
+    marks = [round(budget_calls * (n + 1) / CHECKPOINTS) for n in range(CHECKPOINTS)]
+    texts = [prompt.text] + [trajectory.at(m) for m in marks]
     for text in dict.fromkeys(texts):
-        result = await run(Task(prompt=promptfile.parse(text, prompt.path), pool=pool, items=test, model=model), client)
+        result = await run(Task(prompt=promptfile.parse(text, prompt.path), pool=pool, items=test, model=model),
+                           client)
         accuracy[text] = float(result.summary.mean or 0.0)
     client.close()
-    return {"task": task.name, "method": method, "seed": seed, "budget": budget_calls, "calls": calls,
-            "tokens": tokens, "wall_s": wall, "stopped": stopped,
-            "test_accuracy_by_step": [accuracy[t] for t in texts], "final_text": texts[-1]}
+    return {"task": task.name, "start": start, "method": method, "seed": seed, "budget": budget_calls,
+            "calls": calls, "wall_s": wall, "stopped": stopped, "checkpoints": [0, *marks],
+            "test_accuracy": [accuracy[t] for t in texts], "final_text": texts[-1]}
 
 
-async def ape(prompt, pool, split, client, budget, model, optimizer_model, seed) -> tuple[list[str], str]:
-    """APE (Zhou et al. 2022), forward generation: 'The instruction was' continued from input-output pairs;
-    resample per round, score each on the subset, keep the best."""
-    import random
+Propose = Callable[..., Awaitable[str | None]]
 
+
+async def search_by_subset(prompt, pool, subset, split, embeddings, client, budget, model, seed, propose: Propose,
+                           trajectory: Trajectory) -> str:
+    """The baselines' loop: a candidate per round from `propose`, scored on the subset, the best kept."""
     from promptci import promptfile
-    from promptci.llm import Params
-    from promptci.optimize import framing, style_for
-    from promptci.optimize.units import layout, same_variables, with_instruction
     from promptci.runner import Task, run
-    from promptci.subsets import item_text
 
     rng = random.Random(seed)
-    subset = [pool.items[i] for i in split.subset]
-    train = [pool.items[i] for i in split.training]
-    instruct = style_for(optimizer_model) == "instruct"
 
-    async def score(candidate) -> float:
+    async def score(candidate):
         result = await run(Task(prompt=candidate, pool=pool, items=subset, model=model), client)
-        return float(result.summary.mean or 0.0)
+        return result
 
-    best, best_score = prompt, await score(prompt)
-    texts, samples = [prompt.text], 0
-    for _ in range(STEPS):
-        for _ in range(APE_PER_ROUND):
-            if not budget.allows(1 + len(subset)):
-                return texts + [best.text], f"budget spent ({budget.describe()})"
-            shown = rng.sample(train, 5)
-            pairs = "\n\n".join(f"Input: {item_text(prompt, i)}\nOutput: {i.expected}" for i in shown)
-            request = ("I gave a friend an instruction and five inputs. The friend read the instruction and wrote an "
-                       f"output for every one of the inputs. Here are the input-output pairs:\n\n{pairs}\n\n")
-            request += "What was the instruction? Reply with the instruction only." if instruct else \
-                "The instruction was to"
-            samples += 1
-            reply = await client.complete(optimizer_model, [{"role": "user", "content": request}],
-                                          Params(temperature=0.7, max_tokens=80, stop=() if instruct else ("\n",),
-                                                 seed=seed * 100_003 + samples))
-            try:
-                line = framing.parse_sentence(reply.text if instruct else "To " + reply.text.strip(), "")
-                contents = with_instruction(layout(prompt), line).contents()
-                if not same_variables(prompt, contents):
-                    continue
-                candidate = promptfile.parse(prompt.with_message_contents(contents), prompt.path)
-            except Exception:  # an unusable sample costs its call, as in a live run
-                continue
-            value = await score(candidate)
-            if value > best_score:
-                best, best_score = candidate, value
-        texts.append(best.text)
-    return texts, f"{STEPS} rounds done"
+    best = prompt
+    best_result = await score(prompt)
+    rounds = 0
+    while budget.allows(len(subset) + 1):
+        rounds += 1
+        failures = [r.id for r in best_result.items if (r.score or 0.0) < 1.0]
+        text = await propose(prompt, pool, split, embeddings, client, model, seed, rng, rounds, failures, budget)
+        if text is None:
+            continue
+        try:
+            candidate = promptfile.parse(text, prompt.path)
+        except Exception:  # an unusable candidate costs what it cost, as in a live run
+            continue
+        result = await score(candidate)
+        if (result.summary.mean or 0.0) > (best_result.summary.mean or 0.0):
+            best, best_result = candidate, result
+            trajectory.best(best.text)
+    return f"budget spent after {rounds} rounds ({budget.describe()})"
 
 
-def summarise(runs: list[dict], tasks: list[str]) -> dict:
-    out: dict = {}
-    for task in tasks:
-        rows = {}
-        for method in METHODS:
-            sel = [r for r in runs if r["task"] == task and r["method"] == method]
-            if not sel:
-                continue
-            by_step = list(zip(*[r["test_accuracy_by_step"] for r in sel]))
-            rows[method] = {"accuracy_by_step": [statistics.mean(s) for s in by_step],
-                            "sd_by_step": [statistics.pstdev(s) for s in by_step],
-                            "calls": statistics.mean(r["calls"] for r in sel),
-                            "tokens": statistics.mean(r["tokens"] for r in sel),
-                            "wall_s": statistics.mean(r["wall_s"] for r in sel), "seeds": len(sel)}
-        out[task] = rows
-    return out
+def with_demos(prompt, pool, rows: list[int]) -> str | None:
+    """The prompt with its demonstrations replaced by the given pool rows (with their gold answers)."""
+    from promptci.optimize.units import UnitKind, layout
+
+    lay = layout(prompt)
+    if lay.shape is None:
+        return None
+    for i in reversed(lay.indices(UnitKind.DEMO)):
+        lay = lay.without(i)
+    for row in rows:
+        item = pool.items[row]
+        lay = lay.with_demo(lay.demonstration(item.data, str(item.expected)))
+    return prompt.with_message_contents(lay.contents())
 
 
-def print_table(summary: dict, budget: int) -> None:
-    for task, rows in summary.items():
-        print(f"\n{task} (test accuracy, mean ± SD over seeds; budget {budget} calls)")
-        print(f"{'method':12} " + " ".join(f"{'step ' + str(s):>14}" for s in range(STEPS + 1)) +
-              f" {'calls':>6} {'tokens':>9}")
-        for method, r in rows.items():
-            cells = " ".join(f"{m:.3f} ± {sd:.3f}".rjust(14) for m, sd in zip(r["accuracy_by_step"], r["sd_by_step"]))
-            print(f"{method:12} {cells} {r['calls']:>6.0f} {r['tokens']:>9.0f}")
+async def random_k(prompt, pool, split, embeddings, client, model, seed, rng, round_, failures, budget):
+    k = prompt.settings.optimizer.demos
+    return with_demos(prompt, pool, rng.sample(list(split.training), min(k, len(split.training))))
+
+
+async def knn_k(prompt, pool, split, embeddings, client, model, seed, rng, round_, failures, budget):
+    from promptci.optimize import demos
+
+    index = {item.id: i for i, item in enumerate(pool.items)}
+    near = [index[i] for i in failures]
+    rng.shuffle(near)  # a different order of the failures per round: another set of nearest items
+    rows = [r for r in split.training if rng.random() < 0.8] if round_ > 1 else list(split.training)
+    return with_demos(prompt, pool, demos.choose(pool, rows, embeddings, near=near, k=prompt.settings.optimizer.demos))
+
+
+async def ape(prompt, pool, split, embeddings, client, model, seed, rng, round_, failures, budget):
+    """APE's forward template on 5 training pairs, continued by the optimizer model; the instruction replaces
+    the prompt's own (or goes first)."""
+    from promptci.optimize import framing, style_for
+    from promptci.optimize.units import layout, same_variables, with_instruction
+    from promptci.optimize.writer import Writer
+    from promptci.subsets import item_text
+
+    writer = Writer(client, model, style_for(model), budget, temperature=0.7, seed=seed * 1000 + round_)
+    shown = rng.sample(list(split.training), 5)
+    pairs = [framing.Example(item_text(prompt, pool.items[r]), str(pool.items[r].expected)) for r in shown]
+    try:
+        line = await writer.induce(pairs)
+    except framing.Refused:
+        return None
+    contents = with_instruction(layout(prompt), line).contents()
+    return prompt.with_message_contents(contents) if same_variables(prompt, contents) else None
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    rows = []
+    for key in dict.fromkeys((r["task"], r["start"], r["method"]) for r in runs):
+        sel = [r for r in runs if (r["task"], r["start"], r["method"]) == key]
+        by_mark = list(zip(*[r["test_accuracy"] for r in sel]))
+        rows.append({"task": key[0], "start": key[1], "method": key[2], "seeds": len(sel),
+                     "checkpoints": sel[0]["checkpoints"],
+                     "accuracy": [statistics.mean(m) for m in by_mark],
+                     "sd": [statistics.pstdev(m) for m in by_mark],
+                     "gain": statistics.mean(r["test_accuracy"][-1] - r["test_accuracy"][0] for r in sel),
+                     "calls": statistics.mean(r["calls"] for r in sel),
+                     "wall_s": statistics.mean(r["wall_s"] for r in sel)})
+    return rows
+
+
+def print_table(rows: list[dict], budget: int) -> None:
+    marks = rows[0]["checkpoints"] if rows else []
+    print(f"\nheld-out (test split) accuracy of the best prompt so far, mean ± SD over seeds, at calls "
+          f"{', '.join(map(str, marks))} (budget {budget})")
+    print(f"{'task':20} {'start':10} {'method':11} " + " ".join(f"{m:>13}" for m in marks) +
+          f" {'gain':>7} {'calls':>6} {'wall s':>7}")
+    for r in rows:
+        cells = " ".join(f"{m:.3f} ± {sd:.3f}".rjust(13) for m, sd in zip(r["accuracy"], r["sd"]))
+        print(f"{r['task']:20} {r['start']:10} {r['method']:11} {cells} {r['gain']:+7.3f} {r['calls']:6.0f} "
+              f"{r['wall_s']:7.0f}")
+
+
+@contextlib.contextmanager
+def model_lock():
+    """One run at a time holds the machine's model lock (PROMPTCI_MODEL_LOCK, a file path), so that other
+    model work can go between runs: two llama.cpp processes on a small machine slow each other tenfold."""
+    path = os.environ.get("PROMPTCI_MODEL_LOCK")
+    if not path:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=["intent_recognition", "social_support", "ruin_names"])
+    parser.add_argument("--tasks", nargs="+", default=["social_support", "intent_recognition",
+                                                         "emojis_emotion_prediction"])
+    parser.add_argument("--starts", nargs="+", default=STARTS, choices=STARTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--budget", type=int, default=300, help="model calls per run, cache hits included")
-    parser.add_argument("--model", default="local/gemma-3-270m", help="task model (any litellm model)")
-    parser.add_argument("--optimizer-model", default=None, help="optimizer model (default: the task model)")
+    parser.add_argument("--budget", type=int, default=200, help="model calls per run, cache hits included")
+    parser.add_argument("--model", default="local/gemma-3-270m", help="task and optimizer model (any litellm model)")
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     parser.add_argument("--out", type=Path, default=RESULTS / "optimizer.json")
     args = parser.parse_args()
     os.environ.setdefault("PROMPTCI_CACHE_DIR", str(CACHE))
     from subset_quality import load_task
 
-    done = CACHE / "optimizer_runs"
+    done = CACHE / "optimizer_runs_v2"
     done.mkdir(parents=True, exist_ok=True)
     runs = []
     for name in args.tasks:
         task = load_task(name)
-        for seed in args.seeds:
-            for method in args.methods:
-                key = f"{name}-{method}-{seed}-{args.budget}-{args.model}-{args.optimizer_model}".replace("/", "_")
-                record_path = done / f"{key}.json"
-                if record_path.exists():
-                    record = json.loads(record_path.read_text())
-                else:
-                    record = asyncio.run(run_one(task, method, seed, args.budget, args.model, args.optimizer_model))
-                    record_path.write_text(json.dumps(record) + "\n")
-                runs.append(record)
-                steps = " ".join(f"{a:.2f}" for a in record["test_accuracy_by_step"])
-                print(f"{name} {method} seed {seed}: test by step {steps}; {record['calls']} calls, "
-                      f"{record['wall_s']:.0f} s; {record['stopped']}", file=sys.stderr, flush=True)
-    summary = summarise(runs, args.tasks)
+        for start in args.starts:
+            for seed in args.seeds:
+                for method in args.methods:
+                    key = f"{name}-{start}-{method}-{seed}-{args.budget}-{args.model}".replace("/", "_")
+                    record_path = done / f"{key}.json"
+                    if record_path.exists():
+                        record = json.loads(record_path.read_text())
+                    else:
+                        with model_lock():
+                            record = asyncio.run(run_one(task, start, method, seed, args.budget, args.model))
+                        record_path.write_text(json.dumps(record) + "\n")
+                    runs.append(record)
+                    marks = " ".join(f"{a:.2f}" for a in record["test_accuracy"])
+                    print(f"{name} {start} {method} seed {seed}: held-out {marks}; {record['calls']} calls, "
+                          f"{record['wall_s']:.0f} s; {record['stopped']}", file=sys.stderr, flush=True)
+    rows = summarise(runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"budget": args.budget, "model": args.model,
-                                    "optimizer_model": args.optimizer_model or args.model,
-                                    "runs": runs, "summary": summary}, indent=2) + "\n")
-    print_table(summary, args.budget)
+    args.out.write_text(json.dumps({"budget": args.budget, "model": args.model, "runs": runs, "summary": rows},
+                                   indent=2) + "\n")
+    print_table(rows, args.budget)
     print(f"raw: {args.out}")
 
 

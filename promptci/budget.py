@@ -77,3 +77,9 @@ def holdout_size(wanted: int, calls_left: int | None) -> int:
     """Items for the optimizer's held-out check: as asked, but under a call limit at most half the calls left
     (two per item, the input prompt's and the suggestion's), so that the search keeps the other half."""
     return wanted if calls_left is None else min(wanted, calls_left // 4)
+
+
+def judged_size(wanted: int, calls_left: int | None) -> int:
+    """Training items every optimizer candidate is judged on besides the subset: as asked, but under a call limit
+    at most an eighth of the calls left, so that a few candidates can be judged."""
+    return wanted if calls_left is None else min(wanted, calls_left // 8)

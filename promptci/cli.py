@@ -27,7 +27,7 @@ from .subsetfile import STAGE1_KINDS
 
 if TYPE_CHECKING:
     from .flows.pull_request import FlowRequest, PROutcome, PublishSettings, Written
-    from .optimize.dualphase import Attempt
+    from .optimize.outcome import Attempt
     from .results import Run
 
 # Names, labels, paths and model text print literally: no markup ('[x]'), no emoji codes (':x:'). A line
@@ -145,25 +145,34 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     result = optimize.run(request, loaded, _show_attempt)
     job, o = result.job, result.job.outcome
     split = job.split
-    out.print(f"subset: {job.subset_source}; {len(split.subset)} items judged, {len(split.training)} to learn from, "
-              f"{len(split.holdout)} held out · task model {job.task_model} · optimizer {job.optimizer_model} "
-              f"({job.style})")
+    out.print(f"subset: {job.subset_source}; {len(split.subset)} items and {len(split.judged)} training items judged, "
+              f"{len(split.training) - len(split.judged)} to learn from, {len(split.holdout)} held out · task model "
+              f"{job.task_model} · optimizer {job.optimizer_model} ({job.style})")
     out.print(f"stopped: {o.stopped} (after step {o.steps_done}; {result.budget})")
     if o.replacements:
         out.print(f"subset refreshed by IPOMP stage 2: {len(o.replacements)} items replaced")
     if o.improved:
         out.print(o.diff(f"{args.prompt} (input)", f"{args.prompt} (best)").rstrip(), markup=False, highlight=False)
     else:
-        out.print("no candidate beat the input prompt; nothing to suggest")
-    for demo in job.pool_demos:  # left out of the scores below (optimize.honest)
-        out.print(f"warning: a demonstration of the best prompt is pool item {demo.item} ({demo.where}), left out of "
-                  "its scores")
+        out.print(f"nothing to suggest: {o.why_unchanged()}")
+    chosen = [d.item for d in job.pool_demos if d.where == "training"]
+    if chosen:  # left out of the scores below (optimize.honest)
+        out.print(f"demonstrations from the training split: pool items {', '.join(chosen)}")
+    for demo in job.pool_demos:
+        if demo.where != "training":
+            out.print(f"warning: a demonstration of the best prompt is pool item {demo.item} ({demo.where}), left "
+                      "out of its scores")
     honest = job.subset_initial is not None and job.subset_best is not None
     out.print(f"subset score: input {job.subset_initial if honest else o.initial_on_final:.3f} → best "
               f"{job.subset_best if honest else o.best_score:.3f}")
     if job.holdout_initial is not None:
         out.print(f"held-out score ({len(job.holdout_items)} items the optimizer never saw): input "
                   f"{job.holdout_initial:.3f} → best {job.holdout_best:.3f}")
+        if o.improved and job.holdout_best is not None and job.holdout_best <= job.holdout_initial:
+            out.print("warning: the suggestion does not beat the input on the held-out items: its gain on the items "
+                      "it was tuned on does not carry over; do not adopt it as it is")
+    elif o.improved and job.holdout_note:
+        out.print(f"no held-out score: {job.holdout_note}")
     if o.fault:
         raise InfraError(f"{o.fault} (the best prompt so far is in {args.json_out})") if args.json_out else o.fault
     if result.written:
@@ -173,7 +182,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
 def _show_attempt(attempt: Attempt) -> None:
     verdict = ("accepted", "green") if attempt.accepted else ("rejected", "dim")
-    where = "phase 1" if attempt.unit is None else f"{attempt.kind} #{attempt.unit}"
+    where = attempt.kind + (f" #{attempt.unit}" if attempt.unit is not None else "")
     after = flat(attempt.after, 160) if attempt.after else "—"
     scores = " ".join(f"{name} {value:.3f}" for name, value in
                       (("failures", attempt.failure_score), ("subset", attempt.subset_score)) if value is not None)

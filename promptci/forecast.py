@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import gate, promptfile, subsetfile
-from .budget import holdout_size
+from .budget import holdout_size, judged_size
 from .errors import InputError
 from .gitdiff import Change
 from .plan import pool_size
@@ -35,7 +35,10 @@ ANSWER_TOKENS = 256  # a task call's answer when the prompt sets no maxTokens
 ASK_TOKENS = (700, 48)  # the optimizer's longest request, instruct and completion framing (dualphase)
 ASK_OVERHEAD_TOKENS = 600  # what an optimizer request adds to the prompt: the meta-prompt and the failures shown
 JUDGE_TOKENS = (400, 8)  # an LLM evaluator's request and answer
-PHASE1_ASKS = {"instruct": 4, "completion": 6}  # three rationales and the instruction; one per skeleton section
+# Phase 1: instructions induced (1 instruct, 2 completion), the meta-instruction (three rationales and it, or one
+# ask per skeleton section), and k demonstrations chosen from data (no ask): its requests and its proposals.
+PHASE1_ASKS = {"instruct": 5, "completion": 8}
+PHASE1_PROPOSALS = {"instruct": 3, "completion": 4}
 LOCAL = "local: no cost"
 
 
@@ -167,13 +170,15 @@ def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n
     left = None if max_calls is None else max(0, max_calls - (compare + refreshed + first) * (1 + judges))
     held = min(holdout_size(o.holdout, left), max(0, pool - n) // 2) if optimize else 0
     style = o.style if o.style != "auto" else "completion" if asker.local else "instruct"
-    failures = math.ceil(n / 4)
+    judged = min(judged_size(o.filter_items, left), max(0, pool - n - held) // 2)  # judged with the subset
+    items = n + judged
+    failures = math.ceil(items / 4)
     asks = max_asks = scored = max_scored = 0
-    if optimize:  # phase 1's requests and its candidate on the subset, then per step each attempt's request
-        asks = PHASE1_ASKS[style] + t * o.attempts  # and its score on the failures, one candidate on the rest
-        max_asks = asks
-        scored = n + t * (o.attempts * failures + n - failures) + 2 * held  # (the input's own scores are cached)
-        max_scored = 2 * n + t * o.attempts * n + 2 * held
+    if optimize:  # phase 1's requests, then per step each attempt's request; every candidate is scored on the
+        tries = PHASE1_PROPOSALS[style] + t * o.attempts  # failures, and one per phase and step on the rest
+        asks = max_asks = PHASE1_ASKS[style] + t * o.attempts
+        scored = n + judged + tries * failures + (1 + t) * (items - failures) + 2 * held
+        max_scored = 2 * n + judged + tries * items + 2 * held  # (the input's own scores are cached)
     scored += refreshed + first
     max_scored += refreshed + sides * max(0, gate_item_limit(settings.gate, pool) - n)
     if max_calls is not None:  # the limit never cuts the comparison; it cuts all the rest, requests first

@@ -160,7 +160,8 @@ class SubsetScore(Model):
 class Attempt(Model):
     step: Count
     unit: Count | None
-    kind: Literal["instruction", "sentence", "demo", "header", "query", "blank"]
+    kind: Literal["instruction", "demos", "rewrite", "swap", "add", "insert", "remove",  # older files: the unit kind
+                  "sentence", "demo", "header", "query", "blank"]
     before: str
     after: str | None
     failure_score: Unit | None

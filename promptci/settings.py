@@ -99,7 +99,13 @@ class OptimizerSettings(Strict):
     steps: int = Field(5, ge=0, description="T, the most refinement steps")
     attempts: int = Field(6, ge=1, description="candidate rewrites tried per step")
     quick_filter: float = Field(0.3, ge=0.0, le=1.0, description="h_f, the accuracy a rewrite needs on the failures")
-    min_gain: float = Field(0.1, ge=0.0, le=1.0, description="h_v, the gain a rewrite needs on the subset")
+    min_gain: float = Field(0.02, ge=0.0, le=1.0, description="h_v, the gain in mean a rewrite needs on the judged "
+                            "items (the subset and filter_items training items)")
+    accept_p: float = Field(0.1, gt=0.0, le=1.0, description="the p-value a rewrite needs in a one-sided sign test "
+                            "against the current prompt on the judged items")
+    filter_items: int = Field(30, ge=0, description="training items every candidate is judged on besides the subset")
+    demos: int = Field(4, ge=0, description="k: demonstrations chosen from the training split for phase 1's few-shot "
+                       "candidate; phase 2 adds at most k beyond the input's own")
     reward_mix: float = Field(0.4, ge=0.0, le=1.0, description="α in the EXP3 reward")
     learning_rate: float = Field(0.055, gt=0.0, description="μ in the EXP3 weight update")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature of the optimizer model")

@@ -41,7 +41,9 @@ def test_the_maximum_bounds_every_extension_the_optimizer_and_its_held_out_check
     held = min(100, (100 - 20) // 2)  # promptci.optimizer.holdout, at most half the items outside the subset
     attempts = promptfile.load(EXAMPLE).settings.optimizer.attempts
     asks = forecast.PHASE1_ASKS["completion"] + attempts
-    assert with_optimizer.max_calls == cost.max_calls + asks + 2 * 20 + attempts * 20 + 2 * held
+    judged = min(30, (100 - 20 - held) // 2)  # promptci.optimizer.filter_items, at most half the training items
+    tries = forecast.PHASE1_PROPOSALS["completion"] + attempts  # each scored on the subset and the judged items
+    assert with_optimizer.max_calls == cost.max_calls + asks + 2 * 20 + judged + tries * (20 + judged) + 2 * held
     assert cost.calls < with_optimizer.calls < with_optimizer.max_calls
     assert with_optimizer.usd == with_optimizer.max_usd == 0.0  # the embedded model costs nothing
 

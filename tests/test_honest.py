@@ -14,7 +14,7 @@ from promptci import promptfile, prresults
 from promptci.budget import Budget
 from promptci.evalset import load_pool
 from promptci.llm import ModelClient
-from promptci.optimize.dualphase import Outcome, Split
+from promptci.optimize import Outcome, Split
 from promptci.optimize.honest import pool_demos, score_without
 from promptci.optimize.job import Job, judge_suggestion
 from promptci.report import render

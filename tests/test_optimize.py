@@ -47,8 +47,7 @@ def test_layout_of_the_bundled_example_finds_sentences_demos_and_the_query() -> 
     lay = layout(prompt)
     assert lay.contents() == [m.content for m in prompt.spec.messages]
     assert [u.kind for u in lay.units] == ["sentence"] * 2 + ["demo"] * 7 + ["query"]
-    assert lay.cue == "Intent:"
-    assert lay.units[2].body.endswith("Intent: play_music")
+    assert lay.units[2].body.endswith("Intent: play_music") and lay.answer_of(lay.units[2].body) == "play_music"
 
 
 def test_layout_freezes_headers_keeps_list_items_whole_and_round_trips(tmp_path: Path) -> None:
@@ -60,7 +59,7 @@ def test_layout_freezes_headers_keeps_list_items_whole_and_round_trips(tmp_path:
     assert kinds["- Read the whole text, e.g. twice."] == "sentence"  # one unit despite "e.g."
     assert kinds["Task type: This is a classification task."] == "sentence"
     assert kinds["Q: Is the sky green?\nA: no"] == "demo"
-    assert lay.cue == "A:"
+    assert lay.answer_of("Q: Is the sky green?\nA: no") == "no"
     assert all(not lay.units[i].kind == "header" for i in lay.editable)
     edited = lay.with_body(lay.editable[0], "Task type: This is a yes/no question.")
     assert edited.contents()[0].startswith("###Task type###\nTask type: This is a yes/no question. It has two labels.")
@@ -126,7 +125,7 @@ def test_rationales_are_kept_only_when_they_reach_the_gold_answer() -> None:
 def _small_budget_settings(repo: Path, **optimizer: object) -> Path:
     """The example prompt with fewer optimizer attempts, so an end-to-end run takes about a minute."""
     path = repo / "prompts" / "intent.prompt.yml"
-    extra = "".join(f"\n    {k}: {v}" for k, v in {"attempts": 2, **optimizer}.items())
+    extra = "".join(f"\n    {k}: {v}" for k, v in {"attempts": 2, "filter_items": 10, **optimizer}.items())
     path.write_text(path.read_text().replace("  gate:\n", f"  optimizer:{extra}\n  gate:\n"))
     return path
 
@@ -143,13 +142,16 @@ def test_optimize_with_the_embedded_model_end_to_end(example_repo: Path, tmp_pat
     assert record["format"] == "promptci.optimize/1" and record["style"] == "completion"
     steps = [a["step"] for a in record["attempts"]]
     assert steps[0] == 0 and set(steps) <= {0, 1} and steps.count(1) <= 2
-    phase1 = record["attempts"][0]
-    assert phase1["kind"] == "instruction"
-    if phase1["after"]:  # the base model filled the skeleton line by line
-        assert all(h in phase1["after"] for h in ("###Task type###", "###Tips###"))
+    # phase 1: k demonstrations chosen from the training split, two instructions induced (APE), the skeleton
+    phase1 = [a for a in record["attempts"] if a["step"] == 0]
+    assert [a["kind"] for a in phase1] == ["demos", "instruction", "instruction", "instruction"]
+    if phase1[-1]["after"]:  # the base model filled the skeleton line by line, where it could
+        assert sum(h in phase1[-1]["after"] for h in ("###Task type###", "###Tips###", "###Task detailed")) >= 2
     best = promptfile.parse(record["best_text"], path)
     assert best.variables == {"input"}
-    assert record["split"] == {"subset": 20, "training": 653, "holdout": 20}
+    assert record["split"] == {"subset": 20, "training": 653, "judged": 10, "holdout": 20}
+    subset, held_out = set(record["final_subset"]), set(record["holdout_items"])
+    assert not set(record["demonstrations"]) & (subset | held_out)  # shown items come from the training split
     assert record["holdout_score"]["input"] is not None
     assert "subset score: input" in proc.stdout and "held-out score (20 items" in proc.stdout
     if record["improved"]:
@@ -160,7 +162,7 @@ def test_optimize_with_the_embedded_model_end_to_end(example_repo: Path, tmp_pat
         assert "--- " in proc.stdout  # the diff
     else:
         assert path.read_text() == before
-        assert "no candidate beat the input prompt" in proc.stdout
+        assert "nothing to suggest: no candidate beat the input" in proc.stdout
 
 
 def _fake_optimizer_run(repo: Path, tmp_path: Path, reply, *extra: str, timeout: float = 600):
@@ -183,16 +185,17 @@ def test_bad_optimizer_replies_are_refused_and_never_written(example_repo: Path,
     path = example_repo / "prompts" / "intent.prompt.yml"
     text = path.read_text()  # no demonstrations: every phase-2 attempt is a sentence rewrite
     path.write_text(text[:text.index("      Utterance: Play")] + text[text.index("      {{input}}"):])
-    before = _small_budget_settings(example_repo, attempts=3).read_text()
+    before = _small_budget_settings(example_repo, attempts=3, demos=0).read_text()  # only what the model writes
     path, proc, record, requests = _fake_optimizer_run(example_repo, tmp_path, lambda body: next(replies))
     assert proc.returncode == 0, proc.stderr
     assert requests and all(r["model"] == "fake" for r in requests)
-    whys = [a["why"] for a in record["attempts"]]
-    assert whys[0].startswith("refused:")  # phase 1: the skeleton could not be filled
-    refused = [w for w in whys[1:] if w.startswith("refused:")]
-    assert len(refused) == len(whys) - 1 == 3
-    assert all(re.search(r"empty|garbled|over-long|template variable|valid prompt", w) for w in refused)
-    assert not record["improved"] and path.read_text() == before
+    written = [a for a in record["attempts"] if a["kind"] in ("instruction", "rewrite", "insert")]
+    assert [a["kind"] for a in written[:2]] == ["instruction", "instruction"]  # phase 1: induced, the skeleton
+    refusal = r"^refused: .*(empty|garbled|over-long|off-format|template variable|valid prompt)"
+    assert written and all(re.search(refusal, a["why"]) for a in written)
+    assert all(bad not in record["best_text"] for bad in ("\x00", "x" * 100, "{{secret}}", "{{expected}}"))
+    if not record["improved"]:  # a sentence removed is the only edit that could win here
+        assert path.read_text() == before
     assert "sk-test-not-a-secret" not in proc.stdout + proc.stderr + json.dumps(record)
 
 
@@ -237,8 +240,8 @@ def test_no_failures_to_learn_from_stops_early_and_says_so(example_repo: Path, t
                                              "  gate:\n"))  # every answer passes: nothing is ever wrong
     _, proc, record, _ = _fake_optimizer_run(example_repo, tmp_path, lambda body: "Decide the intent.")
     assert proc.returncode == 0, proc.stderr
-    assert record["stopped"].startswith("no failures to learn from after step 0")
-    assert {a["step"] for a in record["attempts"]} == {0} and not record["improved"]
+    assert record["stopped"].startswith("no failures to learn from: the input gets every judged item right")
+    assert record["attempts"] == [] and not record["improved"]
     assert "no failures to learn from" in proc.stdout
 
 

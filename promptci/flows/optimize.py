@@ -14,7 +14,7 @@ from ..errors import EXIT_INFRA, EXIT_OK
 from ..evalset import Pool, load_pool
 from ..fileio import atomic_write_text
 from ..llm import ModelClient
-from ..optimize.dualphase import Attempt
+from ..optimize.outcome import Attempt
 from ..optimize.job import Job, optimize
 from ..promptfile import PromptFile
 
@@ -84,11 +84,12 @@ def record(prompt: PromptFile, job: Job, client: ModelClient) -> dict:
             "task_model": job.task_model, "optimizer_model": job.optimizer_model, "style": job.style,
             "subset_source": job.subset_source,
             "split": {"subset": len(job.split.subset), "training": len(job.split.training),
-                      "holdout": len(job.split.holdout)},
+                      "judged": len(job.split.judged), "holdout": len(job.split.holdout)},
             "subset_score": {"input_first_subset": o.initial_score, "input": o.initial_on_final, "best": o.best_score},
-            "holdout_score": {"input": job.holdout_initial, "best": job.holdout_best},
+            "holdout_score": {"input": job.holdout_initial, "best": job.holdout_best}, "holdout_items": job.holdout_items,
             "pool_demos": [asdict(d) for d in job.pool_demos],
-            "improved": o.improved, "steps_done": o.steps_done, "stopped": o.stopped,
+            "improved": o.improved, "why_unchanged": o.why_unchanged(), "demonstrations": o.demonstrations,
+            "steps_done": o.steps_done, "stopped": o.stopped,
             "fault": str(o.fault) if o.fault else None,
             "attempts": [asdict(a) for a in o.attempts], "subset_replacements": o.replacements,
             "final_subset": o.subset_ids, "best_text": o.best_text, "best_after_step": o.best_after_step,

@@ -1,15 +1,18 @@
 """The dual-phase prompt optimizer with IPOMP in the loop (ALGORITHMS.md §2–§4).
 
-`units` cuts a prompt into editable pieces, `framing` says what the optimizer model is asked and
-checks its replies, `dualphase` runs the search, `splits` decides which pool items the optimizer
-is judged on, which it may learn from, and which it never sees (the held-out slice), and `job`
-runs it all on a prompt file.
+`units` cuts a prompt into editable pieces, `writer` asks the optimizer model for text (`framing` says how,
+and checks its replies), `demos` chooses demonstrations from labelled data, `judge` says whether a candidate
+beats the current prompt, `dualphase` runs the search and `outcome` records it, `splits` decides which pool
+items the optimizer is judged on, which it may learn from, and which it never sees (the held-out slice), and
+`job` runs it all on a prompt file.
 """
 
 from __future__ import annotations
 
-from .dualphase import Attempt, DualPhase, Outcome
+from . import demos, judge
+from .dualphase import DualPhase
 from .framing import style_for
+from .outcome import Attempt, Outcome
 from .splits import Split, split
 
-__all__ = ["Attempt", "DualPhase", "Outcome", "Split", "split", "style_for"]
+__all__ = ["Attempt", "DualPhase", "Outcome", "Split", "demos", "judge", "split", "style_for"]

@@ -1,26 +1,25 @@
 """The dual-phase optimizer (ALGORITHMS.md §2) with IPOMP stage 2 in the loop (§4).
 
-Phase 1 asks the optimizer model for a five-part instruction from correct examples and keeps it
-only if it scores better than the prompt it started from. Phase 2 edits one unit per attempt,
-chosen by EXP3 softmax weights: a sentence is rewritten by the optimizer model from the current
-failures; a demonstration is swapped for the pool item most like a current failure, with its gold
-answer (the "previous tuning experience"), which is what makes a base model that cannot rewrite
-text useful. A candidate must pass the quick filter on the failures (h_f) and beat the current
-prompt on the evaluation subset (h_v, with the near-ceiling rule) to be accepted. After every
-step the subset is refreshed by IPOMP stage 2 from every prompt scored on it so far.
+Phase 1 proposes whole new starting points: instructions induced from training examples (APE's forward
+template, which even a base model continues), the five-part meta-instruction filled where the model can,
+and k demonstrations chosen from the training split (`demos.choose`); the best that beats the input is kept.
+Phase 2 makes one edit per attempt, chosen by EXP3 softmax weights over every edit the prompt allows:
+rewrite a sentence (the optimizer model, from the current failures), swap a demonstration for the training
+item most like a failure, add one, insert an instruction sentence where there is none, remove a sentence or
+a demonstration. Every candidate is judged alike (`judge`): the quick filter on the current failures among
+the judged items, then a paired comparison on all of them. After every step the subset is refreshed by IPOMP
+stage 2 from every prompt scored on it so far.
 
-Items the optimizer learns from (demonstrations, phase-1 examples, stage-2 replacements) come from
-`Split.training` only; the held-out slice is never seen here.
+Items the optimizer learns from (demonstrations, examples shown to it, stage-2 replacements) come from
+`Split.training` less `Split.judged`; the held-out slice is never seen here.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import random
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
@@ -29,89 +28,44 @@ from .. import progress, promptfile
 from ..budget import Budget
 from ..errors import InfraError, InputError
 from ..evalset import Item, Pool
-from ..llm import ModelClient, Params
+from ..llm import ModelClient
 from ..promptfile import PromptFile
 from ..results import ItemResult
 from ..settings import OptimizerSettings
 from ..subsets import Stage2, item_text
-from . import framing
+from . import demos, framing, judge
+from .outcome import Attempt, AttemptKind, Outcome, Stop
 from .splits import Split
-from .units import Layout, Unit, UnitKind, instruction_text, layout, same_variables, with_instruction
+from .writer import Writer
+from .units import Layout, UnitKind, instruction_text, instruction_units, layout, same_variables, with_instruction
 
 MAX_FAILURES_SHOWN = 5
-PHASE1_EXAMPLES = 3
-
-
-class AttemptKind(StrEnum):
-    """What an attempt changed: phase 1's new instruction, or (phase 2) the kind of the unit it edited."""
-
-    INSTRUCTION = "instruction"
-    SENTENCE = UnitKind.SENTENCE.value
-    DEMO = UnitKind.DEMO.value
-
-
-@dataclass
-class Attempt:
-    """One candidate tried: where it came from, how it scored, and what became of it."""
-
-    step: int
-    unit: int | None
-    kind: AttemptKind
-    before: str
-    after: str | None
-    failure_score: float | None = None
-    subset_score: float | None = None
-    accepted: bool = False
-    why: str = ""
-
-
-@dataclass
-class Outcome:
-    """What an optimizer run found. `best_text` is always a valid prompt file (the input when nothing won)."""
-
-    initial_text: str
-    best_text: str
-    initial_score: float  # on the first subset
-    best_score: float  # on the final subset
-    initial_on_final: float  # the input prompt re-scored on the final subset, for a fair comparison
-    steps_done: int
-    stopped: str
-    attempts: list[Attempt] = field(default_factory=list)
-    best_after_step: list[str] = field(default_factory=list)  # the best prompt's text after step 0, 1, ...
-    score_after_step: list[float] = field(default_factory=list)  # and its subset score then
-    replacements: list[dict] = field(default_factory=list)
-    subset_ids: list[str] = field(default_factory=list)
-    fault: InfraError | None = None  # set when a model stayed unreachable
-    scored: dict[str, dict[str, ItemResult]] = field(default_factory=dict, repr=False)  # every prompt tried: sha → item
-    initial_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the input's, by item
-    best_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the best prompt's, by item
-
-    @property
-    def improved(self) -> bool:
-        return self.best_text != self.initial_text
-
-    def diff(self, before: str, after: str) -> str:
-        """The best prompt as a unified diff against the input."""
-        return "".join(difflib.unified_diff(self.initial_text.splitlines(keepends=True),
-                                            self.best_text.splitlines(keepends=True), fromfile=before, tofile=after))
-
-
-class _Stop(Exception):
-    """Ends the run cleanly with the best prompt so far; the message says why."""
+PHASE1_EXAMPLES = 3  # correct examples shown with the meta-instruction
+INDUCTION_EXAMPLES = 5  # input/output pairs APE's template shows
+INDUCTIONS = {"completion": 2, "instruct": 1}  # instructions induced in phase 1, by framing
 
 
 @dataclass
 class _Candidate:
     layout: Layout
     prompt: PromptFile
-    weights: list[float]  # EXP3 weight per unit, carried from the prompt this one was accepted over
+    weights: dict[tuple[str, str], float] = field(default_factory=dict)  # EXP3 weight per (edit, unit text)
+    shows: dict[str, str] = field(default_factory=dict)  # demonstration text → the pool item it shows
     results: dict[str, ItemResult] = field(default_factory=dict)
 
     def score(self, ids: Sequence[str]) -> float:
         return sum(self.results[i].score or 0.0 for i in ids) / len(ids)
 
-    def failures(self, ids: Sequence[str]) -> list[str]:
-        return [i for i in ids if (self.results[i].score or 0.0) < 1.0]
+
+@dataclass(frozen=True)
+class _Edit:
+    """One arm of phase 2: what to do, and to which unit (None: add or insert)."""
+
+    kind: AttemptKind
+    unit: int | None
+
+    def key(self, lay: Layout) -> tuple[str, str]:
+        return self.kind.value, lay.units[self.unit].body if self.unit is not None else ""
 
 
 Score = Callable[[PromptFile, Sequence[Item]], Awaitable[Sequence[ItemResult]]]
@@ -126,11 +80,16 @@ class _State:
     """What one run changes as it goes."""
 
     subset: list[str]  # the evaluation subset's item ids (stage 2 replaces some after a step)
+    judged: list[str]  # training items judged on besides the subset (fixed)
     started: float = field(default_factory=time.monotonic)
     removed: set[str] = field(default_factory=set)  # items stage 2 took out; they never come back
-    scored: list[_Candidate] = field(default_factory=list)  # every candidate scored on the whole current subset
-    used_demos: set[str] = field(default_factory=set)  # training items already made demonstrations
-    samples: int = 0  # optimizer-model requests so far (each gets its own seed)
+    scored: list[_Candidate] = field(default_factory=list)  # every candidate scored on every judged item
+    used_demos: set[str] = field(default_factory=set)  # training items shown by an accepted prompt
+    tried: set[str] = field(default_factory=set)  # every prompt judged (sha256), the input's included
+
+    @property
+    def items(self) -> list[str]:
+        return self.subset + self.judged
 
 
 class DualPhase:
@@ -143,8 +102,7 @@ class DualPhase:
                  optimizer_model: str, style: str, seed: int = 0, steps: int | None = None,
                  on_attempt: Callable[[Attempt], None] | None = None,
                  on_step: Callable[[int, float], None] | None = None) -> None:
-        if style not in ("instruct", "completion"):
-            raise ValueError("style must be instruct or completion")
+        self.writer = Writer(client, optimizer_model, style, budget, temperature=settings.temperature, seed=seed)
         self.head_prompt, self.pool, self.split, self.embeddings = prompt, pool, split, embeddings
         self.score_items, self.refresh = score, refresh
         self.client, self.budget, self.settings = client, budget, settings
@@ -154,37 +112,45 @@ class DualPhase:
         self.rng = random.Random(seed)
         self.by_id = pool.by_id()
         self.index = {item.id: i for i, item in enumerate(pool.items)}
-        self.can_swap_demos = any(pool.items[i].expected is not None for i in split.training)
-        self.state = _State(subset=[pool.items[i].id for i in split.subset])
+        self.learn_from = [i for i in split.training if i not in set(split.judged)
+                           and pool.items[i].expected is not None]  # rows that may be shown
+        self.state = _State(subset=[pool.items[i].id for i in split.subset],
+                            judged=[pool.items[i].id for i in split.judged])
 
     async def run(self) -> Outcome:
         prompt, steps, state = self.head_prompt, self.steps, self.state
-        head = self._candidate(layout(prompt), prompt, relayout=True)
+        head = self._candidate(layout(prompt).contents())
+        self.demo_cap = len(head.layout.indices(UnitKind.DEMO)) + self.settings.demos
         outcome = Outcome(initial_text=prompt.text, best_text=prompt.text, initial_score=0.0, best_score=0.0,
-                          initial_on_final=0.0, steps_done=0, stopped="")
+                          initial_on_final=0.0, steps_done=0, stopped="", judged_ids=list(state.judged))
         best = head
         try:
             await self._score_candidate(head, state.subset, required=True)
             outcome.initial_score = outcome.best_score = head.score(state.subset)
+            await self._score_candidate(head, state.judged)
             state.scored.append(head)
-            with progress.step(f"optimizer phase 1: a new instruction written from correct examples "
+            state.tried.add(head.prompt.sha256)
+            if not judge.failures(head.results, state.items):
+                raise Stop("no failures to learn from: the input gets every judged item right")
+            with progress.step(f"optimizer phase 1: new instructions and demonstrations from the training items "
                                f"({self.optimizer_model})"):
                 best = await self._phase1(best, outcome)
                 best = await self._after_step(0, best, outcome)
             outcome.stopped = f"{steps} steps done"
             for step in range(1, steps + 1):
-                if not best.failures(state.subset):
-                    raise _Stop(f"no failures to learn from after step {step - 1}: every subset item is right")
+                if not judge.failures(best.results, state.items):
+                    raise Stop(f"no failures to learn from after step {step - 1}: every judged item is right")
                 with progress.step(f"optimizer step {step} of {steps}: up to {self.settings.attempts} edits of "
-                                   f"one sentence or example each"):
+                                   f"one sentence or demonstration each"):
                     accepted = await self._phase2_step(step, best, outcome)
                     best = await self._after_step(step, accepted or best, outcome)
-        except _Stop as stop:
+        except Stop as stop:
             outcome.stopped = str(stop)
         except InfraError as exc:
             outcome.fault = InfraError(f"model unreachable: {exc}")
             outcome.stopped = str(outcome.fault)
         outcome.best_text = best.prompt.text
+        outcome.demonstrations = sorted(best.shows.values())
         outcome.initial_results, outcome.best_results = head.results, best.results
         outcome.best_score = best.score(state.subset) if all(i in best.results for i in state.subset) else \
             outcome.best_score
@@ -201,164 +167,215 @@ class DualPhase:
                 outcome.stopped = str(outcome.fault)
         return outcome
 
-    # ---- scoring -------------------------------------------------------------------------------
+    # ---- scoring and judging -------------------------------------------------------------------
 
     async def _score_candidate(self, candidate: _Candidate, ids: Sequence[str], *, required: bool = False) -> None:
         """Score the candidate on the items it has no result for yet: within the budget, unless it is the
-        input prompt's own score, which every run needs (it counts, but is never cut)."""
+        input prompt's own score on the subset, which every run needs (it counts, but is never cut)."""
         todo = [i for i in ids if i not in candidate.results]
         if not todo:
             return
         if not required and not self.budget.allows(len(todo)):
-            raise _Stop(f"budget spent ({self.budget.describe()}); kept the best prompt so far")
+            raise Stop(f"budget spent ({self.budget.describe()}); kept the best prompt so far")
         scored = await self.score_items(candidate.prompt, [self.by_id[i] for i in todo])
         candidate.results.update({r.id: r for r in scored})
 
-    async def _ask(self, text: str, *, max_tokens: int, stop: Sequence[str] = ()) -> str:
-        if not self.budget.allows(1):
-            raise _Stop(f"budget spent ({self.budget.describe()}); kept the best prompt so far")
-        self.state.samples += 1
-        params = Params(temperature=self.settings.temperature, max_tokens=max_tokens, stop=tuple(stop),
-                        seed=self.seed * 100_003 + self.state.samples)
-        completion = await self.client.complete(self.optimizer_model, [{"role": "user", "content": text}], params)
-        return completion.text
+    async def _judge(self, candidate: _Candidate, current: _Candidate, attempt: Attempt) -> bool:
+        """The quick filter on the current prompt's failures, then the paired comparison on every judged item."""
+        if candidate.prompt.sha256 in self.state.tried:
+            attempt.why = "refused: the same prompt was tried before"
+            return False
+        self.state.tried.add(candidate.prompt.sha256)
+        items = self.state.items
+        failed = judge.failures(current.results, items)
+        if failed:
+            await self._score_candidate(candidate, failed)
+            attempt.failure_score, stopped = judge.quick_filter(candidate.results, failed, self.settings)
+            if stopped:
+                attempt.why = stopped
+                return False
+        await self._score_candidate(candidate, items)
+        self.state.scored.append(candidate)
+        attempt.subset_score = candidate.score(self.state.subset)
+        attempt.accepted, attempt.why = judge.accepts(judge.paired(current.results, candidate.results, items),
+                                                      self.settings)
+        return attempt.accepted
 
     # ---- phase 1 -------------------------------------------------------------------------------
 
     async def _phase1(self, head: _Candidate, outcome: Outcome) -> _Candidate:
-        attempt = Attempt(step=0, unit=None, kind=AttemptKind.INSTRUCTION, before=instruction_text(head.layout),
-                          after=None)
-        try:
-            examples = await self._examples()
-            attempt.after = await self._initial_instruction(examples, attempt.before or None)
-            candidate = self._candidate(with_instruction(head.layout, attempt.after), head.prompt, relayout=True)
-        except framing.Refused as refused:
-            attempt.why = f"refused: {refused}"
-            self._report(outcome, attempt)
-            return head
-        await self._score_candidate(candidate, self.state.subset)
-        self.state.scored.append(candidate)
-        attempt.subset_score, before = candidate.score(self.state.subset), head.score(self.state.subset)
-        attempt.accepted = attempt.subset_score > before
-        attempt.why = (f"better than the input ({attempt.subset_score:.3f} > {before:.3f})" if attempt.accepted else
-                       f"not better than the input ({attempt.subset_score:.3f} ≤ {before:.3f}); phase 2 starts "
-                       "from the input")
-        self._report(outcome, attempt)
-        return candidate if attempt.accepted else head
-
-    async def _initial_instruction(self, examples: list[framing.Example], current: str | None) -> str:
-        if self.style == "instruct":
-            reply = await self._ask(framing.meta_instruction(examples, current), max_tokens=700)
-            return framing.parse_instruction(reply)
-        text = framing.meta_completion_lead(examples, current)
-        lines = []
-        for header, start in framing.SECTION_STARTS:
-            text += (f"{header}\n" if header else "") + start
-            line = framing.section_line(await self._ask(text, max_tokens=48, stop=("\n",)), header or start)
-            text += f" {line}\n"
-            lines += [header] if header else []
-            lines.append(f"{start} {line}")
-        return framing.parse_instruction("\n".join(lines))
-
-    async def _examples(self) -> list[framing.Example]:
-        """Correct examples for the meta-instruction: training items with their gold answers, one per answer
-        where possible; with the instruct framing, each gets a rationale kept only when it reaches the gold one."""
-        items = [self.pool.items[i] for i in self.split.training if self.pool.items[i].expected is not None]
-        self.rng.shuffle(items)
-        chosen: list[Item] = []
-        for item in items:
-            if len(chosen) == PHASE1_EXAMPLES:
-                break
-            if str(item.expected) not in {str(c.expected) for c in chosen}:
-                chosen.append(item)
-        chosen += [i for i in items if i not in chosen][: PHASE1_EXAMPLES - len(chosen)]
-        examples = []
-        for item in chosen:
-            example = framing.Example(input=self._text(item), answer=str(item.expected))
-            if self.style == "instruct":
-                reply = await self._ask(framing.rationale_request(example), max_tokens=300)
-                example = framing.Example(example.input, example.answer, framing.parse_rationale(reply, example.answer))
-            examples.append(example)
-        return examples
-
-    # ---- phase 2 -------------------------------------------------------------------------------
-
-    async def _phase2_step(self, step: int, best: _Candidate, outcome: Outcome) -> _Candidate | None:
-        editable = [i for i in best.layout.editable
-                    if best.layout.units[i].kind == UnitKind.SENTENCE or self.can_swap_demos]
-        if not editable:
-            raise _Stop("nothing to edit: the prompt has no editable sentence or demonstration")
-        weights = best.weights
-        current = best.score(self.state.subset)
-        failures = best.failures(self.state.subset)
-        for _ in range(self.settings.attempts):
-            probs = _softmax([weights[i] for i in editable])
-            k = editable[self.rng.choices(range(len(editable)), weights=probs)[0]]
-            unit = best.layout.units[k]
-            attempt = Attempt(step=step, unit=k, kind=AttemptKind(unit.kind), before=unit.body, after=None)
+        """Every proposal judged against the input; the best of those that beat it is where phase 2 starts."""
+        before = instruction_text(head.layout)
+        proposals: list[tuple[AttemptKind, str, Callable[[], Awaitable[_Candidate]]]] = []
+        if head.layout.shape is not None and self.settings.demos and self.learn_from:  # first: it needs no model
+            shown = "\n".join(head.layout.units[i].body for i in head.layout.indices(UnitKind.DEMO))
+            proposals.append((AttemptKind.DEMOS, shown, lambda: self._demo_set(head)))
+        for _ in range(INDUCTIONS[self.style]):
+            proposals.append((AttemptKind.INSTRUCTION, before, lambda: self._new_instruction(head, induced=True)))
+        proposals.append((AttemptKind.INSTRUCTION, before, lambda: self._new_instruction(head, induced=False)))
+        winners: list[tuple[_Candidate, Attempt]] = []
+        for kind, was, make in proposals:
+            attempt = Attempt(step=0, unit=None, kind=kind, before=was, after=None)
             try:
-                attempt.after, source = await self._edit(best, unit, failures)
-                candidate = self._candidate(best.layout.with_body(k, attempt.after), best.prompt)
+                candidate = await make()
             except framing.Refused as refused:
                 attempt.why = f"refused: {refused}"
                 self._report(outcome, attempt)
                 continue
-            await self._score_candidate(candidate, failures)
-            attempt.failure_score = candidate.score(failures)
-            if attempt.failure_score < self.settings.quick_filter:
-                attempt.why = (f"quick filter: {attempt.failure_score:.2f} on the {len(failures)} failures < "
-                               f"h_f {self.settings.quick_filter}")
+            attempt.after = "\n".join(candidate.layout.units[i].body for i in candidate.layout.indices(
+                UnitKind.DEMO)) if kind == AttemptKind.DEMOS else instruction_text(candidate.layout)
+            if await self._judge(candidate, head, attempt):
+                winners.append((candidate, attempt))
+            self._report(outcome, attempt)
+        if not winners:
+            progress.note("optimizer phase 1: no proposal beat the input; phase 2 starts from the input")
+            return head
+        best, chosen = max(winners, key=lambda w: w[0].score(self.state.items))
+        for _, attempt in winners:
+            if attempt is not chosen:
+                attempt.accepted = False
+                attempt.why += "; another phase-1 proposal scored higher"
+        self.state.used_demos |= set(best.shows.values())
+        return best
+
+    async def _new_instruction(self, head: _Candidate, *, induced: bool) -> _Candidate:
+        """The prompt with a new instruction: induced from input/output pairs, or the meta-instruction."""
+        current = instruction_text(head.layout) or None
+        text = await self._induce() if induced else await self.writer.instruction(await self._examples(), current)
+        return self._candidate(with_instruction(head.layout, text).contents())
+
+    async def _induce(self) -> str:
+        """An instruction induced from training pairs, one per answer where possible."""
+        pairs = [framing.Example(self._text(self.pool.items[r]), str(self.pool.items[r].expected))
+                 for r in self._spread(INDUCTION_EXAMPLES)]
+        if not pairs:
+            raise framing.Refused("no training item with a gold answer to induce an instruction from")
+        return await self.writer.induce(pairs)
+
+    def _spread(self, k: int) -> list[int]:
+        """k training rows that may be shown, in a seeded order, one per answer before any answer repeats."""
+        rows = list(self.learn_from)
+        self.rng.shuffle(rows)
+        chosen: list[int] = []
+        for row in rows:
+            if str(self.pool.items[row].expected) not in {str(self.pool.items[c].expected) for c in chosen}:
+                chosen.append(row)
+        return (chosen + [r for r in rows if r not in chosen])[:k]
+
+    async def _examples(self) -> list[framing.Example]:
+        """Correct examples for the meta-instruction."""
+        items = [self.pool.items[row] for row in self._spread(PHASE1_EXAMPLES)]
+        return await self.writer.with_rationales([framing.Example(self._text(i), str(i.expected)) for i in items])
+
+    async def _demo_set(self, head: _Candidate) -> _Candidate:
+        """The input with its demonstrations replaced by k chosen from the training split: like its failures,
+        every answer shown."""
+        lay = head.layout
+        for i in reversed(lay.indices(UnitKind.DEMO)):
+            lay = lay.without(i)
+        near = [self.index[i] for i in judge.failures(head.results, self.state.items)]
+        self.rng.shuffle(near)
+        shows = {}
+        for row in demos.choose(self.pool, self._unshown(), self.embeddings, near=near, k=self.settings.demos):
+            text = self._demonstration(lay, row)
+            lay, shows[text] = lay.with_demo(text), self.pool.items[row].id
+        if not shows:
+            raise framing.Refused("no training item fits the query to demonstrate with")
+        return self._candidate(lay.contents(), shows)
+
+    # ---- phase 2 -------------------------------------------------------------------------------
+
+    def _edits(self, best: _Candidate) -> list[_Edit]:
+        """Every edit the prompt allows now."""
+        lay, data = best.layout, bool(self.learn_from)
+        out: list[_Edit] = []
+        for i, unit in enumerate(lay.units):
+            if unit.kind == UnitKind.SENTENCE:
+                out += [_Edit(AttemptKind.REWRITE, i), _Edit(AttemptKind.REMOVE, i)]
+            elif unit.kind == UnitKind.DEMO:
+                out += [_Edit(AttemptKind.SWAP, i)] if data else []
+                out.append(_Edit(AttemptKind.REMOVE, i))
+        if data and lay.shape is not None and len(lay.indices(UnitKind.DEMO)) < self.demo_cap:
+            out.append(_Edit(AttemptKind.ADD, None))
+        if not any(lay.units[i].kind == UnitKind.SENTENCE for i in instruction_units(lay)):
+            out.append(_Edit(AttemptKind.INSERT, None))
+        return out
+
+    async def _phase2_step(self, step: int, best: _Candidate, outcome: Outcome) -> _Candidate | None:
+        edits = self._edits(best)
+        if not edits:
+            raise Stop("nothing to edit: the prompt has no sentence or demonstration, and no query to add one to")
+        failures = judge.failures(best.results, self.state.items)
+        for _ in range(self.settings.attempts):
+            probs = _softmax([best.weights.get(e.key(best.layout), 1.0) for e in edits])
+            edit = edits[self.rng.choices(range(len(edits)), weights=probs)[0]]
+            before = best.layout.units[edit.unit].body if edit.unit is not None else ""
+            attempt = Attempt(step=step, unit=edit.unit, kind=edit.kind, before=before, after=None)
+            try:
+                candidate = await self._apply(best, edit, failures)
+            except framing.Refused as refused:
+                attempt.why = f"refused: {refused}"
                 self._report(outcome, attempt)
                 continue
-            await self._score_candidate(candidate, self.state.subset)
-            self.state.scored.append(candidate)
-            attempt.subset_score = score = candidate.score(self.state.subset)
-            gain, h_v = score - current, self.settings.min_gain
-            if not (gain > 0 and (gain >= h_v - 1e-9 or current >= 1 - h_v)):
-                attempt.why = f"subset {score:.3f} vs {current:.3f}: gain {gain:+.3f} below h_v {h_v}"
+            attempt.after = _changed(best.layout, candidate.layout)
+            if not await self._judge(candidate, best, attempt):
                 self._report(outcome, attempt)
                 continue
-            attempt.accepted = True
-            attempt.why = f"subset {score:.3f} vs {current:.3f}: gain {gain:+.3f}"
-            reward = self.settings.reward_mix * score + (1 - self.settings.reward_mix) * attempt.failure_score
-            p_k = probs[editable.index(k)]
-            candidate.weights = list(weights)
-            candidate.weights[k] *= math.exp(self.settings.learning_rate * reward / (p_k * len(editable)))
-            if source:
-                self.state.used_demos.add(source)
+            reward = self.settings.reward_mix * candidate.score(self.state.items) + \
+                (1 - self.settings.reward_mix) * (attempt.failure_score or 0.0)
+            key, p_k = edit.key(best.layout), probs[edits.index(edit)]
+            candidate.weights = dict(best.weights)
+            candidate.weights[key] = best.weights.get(key, 1.0) * math.exp(
+                self.settings.learning_rate * reward / (p_k * len(edits)))
+            self.state.used_demos |= set(candidate.shows.values())
             self._report(outcome, attempt)
             return candidate
         return None
 
-    async def _edit(self, best: _Candidate, unit: Unit, failures: list[str]) -> tuple[str, str | None]:
-        """The unit's new text, and the pool item it was made from (demonstrations only)."""
-        if unit.kind == UnitKind.DEMO:
-            return self._swap_demo(best, unit, failures)
-        shown = self.rng.sample(failures, min(MAX_FAILURES_SHOWN, len(failures)))
-        cases = [(self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected)) for i in shown]
-        request = framing.rewrite_request(self.style, _prompt_text(best.layout), unit.body, cases)
-        reply = await self._ask(request, max_tokens=200 if self.style == "instruct" else 60,
-                                stop=() if self.style == "instruct" else ("\n",))
-        return framing.parse_sentence(reply, unit.body), None
+    async def _apply(self, best: _Candidate, edit: _Edit, failures: list[str]) -> _Candidate:
+        """The candidate an edit makes of the best prompt."""
+        lay, shows = best.layout, dict(best.shows)
+        unit = lay.units[edit.unit] if edit.unit is not None else None
+        if edit.kind == AttemptKind.REMOVE:
+            shows.pop(unit.body, None)
+            lay = lay.without(edit.unit)
+        elif edit.kind in (AttemptKind.SWAP, AttemptKind.ADD):
+            row = self._like_a_failure(best, failures, unit.body if unit else None)
+            text = self._demonstration(lay, row)
+            if unit is not None:
+                shows.pop(unit.body, None)
+            lay = lay.with_body(edit.unit, text) if unit else lay.with_demo(text)
+            shows[text] = self.pool.items[row].id
+        elif edit.kind == AttemptKind.INSERT:
+            lay = with_instruction(lay, await self._induce())
+        else:
+            shown = self.rng.sample(failures, min(MAX_FAILURES_SHOWN, len(failures)))
+            cases = [(self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected))
+                     for i in shown]
+            lay = lay.with_body(edit.unit, await self.writer.rewrite(_prompt_text(lay), unit.body, cases))
+        return self._candidate(lay.contents(), shows)
 
-    def _swap_demo(self, best: _Candidate, unit: Unit, failures: list[str]) -> tuple[str, str]:
-        """The training item most like a failure, with its gold answer, as a demonstration. A failure whose
-        answer is the one the old demonstration shows is preferred, so the prompt keeps showing every answer."""
-        shown = unit.body.strip().splitlines()[-1].strip()[len(best.layout.cue or ""):].strip()
+    def _like_a_failure(self, best: _Candidate, failures: list[str], replacing: str | None) -> int:
+        """The training row most like a failure, with its gold answer. Swapping, a failure whose answer is the one
+        the old demonstration shows is preferred, so the prompt keeps showing every answer."""
+        shown = best.layout.answer_of(replacing) if replacing else None
         alike = [i for i in failures if str(self.by_id[i].expected).strip() == shown]
-        failure = self.by_id[self.rng.choice(alike or failures)]
-        taken = self.state.used_demos | set(self.state.subset)
-        pool_rows = [i for i in self.split.training if self.pool.items[i].expected is not None
-                     and self.pool.items[i].id not in taken]
-        if not pool_rows:
+        failure = self.index[self.rng.choice(alike or failures)]
+        chosen = demos.choose(self.pool, self._unshown(), self.embeddings, near=[failure], k=1)
+        if not chosen:
             raise framing.Refused("no unused training item left to demonstrate with")
-        same = [i for i in pool_rows if str(self.pool.items[i].expected) == str(failure.expected)] or pool_rows
-        cosines = self.embeddings[same] @ self.embeddings[self.index[failure.id]]
-        chosen = self.pool.items[same[int(np.argmax(cosines))]]
+        return chosen[0]
+
+    def _unshown(self) -> list[int]:
+        taken = self.state.used_demos | set(self.state.subset)
+        return [r for r in self.learn_from if self.pool.items[r].id not in taken]
+
+    def _demonstration(self, lay: Layout, row: int) -> str:
+        item = self.pool.items[row]
         try:
-            return best.layout.demonstration(chosen.data, str(chosen.expected)), chosen.id
+            return lay.demonstration(item.data, str(item.expected))
         except InputError as exc:
-            raise framing.Refused(f"the item {chosen.id} does not fit the query template: {exc.problem}") from None
+            raise framing.Refused(f"the item {item.id} does not fit the query template: {exc.problem}") from None
 
     # ---- between steps -------------------------------------------------------------------------
 
@@ -367,9 +384,8 @@ class DualPhase:
         outcome.steps_done = step
         state = self.state
         if self.refresh is not None:
-            available = [i for i in self.split.training if self.pool.items[i].id not in state.subset
-                         and self.pool.items[i].id not in state.removed
-                         and self.pool.items[i].id not in state.used_demos]
+            taken = state.removed | state.used_demos | set(state.subset) | set(state.judged)
+            available = [i for i in self.split.training if self.pool.items[i].id not in taken]
             found = self.refresh(state.subset, [c.results for c in state.scored], available, self.seed + step)
             swaps = found.records
             if swaps and not self.budget.allows(len(swaps)):
@@ -392,22 +408,19 @@ class DualPhase:
 
     # ---- helpers -------------------------------------------------------------------------------
 
-    def _candidate(self, new: Layout, like: PromptFile, *, relayout: bool = False) -> _Candidate:
-        """A candidate prompt file, refused unless it reads exactly the template variables of the input.
-        A phase-2 edit keeps the units as they were (so EXP3 weights stay with their units); a new
-        instruction is cut into units afresh, with fresh weights."""
-        contents = new.contents()
+    def _candidate(self, contents: list[str], shows: Mapping[str, str] | None = None) -> _Candidate:
+        """A candidate prompt file, refused unless it reads exactly the template variables of the input; cut
+        into units afresh (EXP3 weights follow a unit's text, so they survive units added or removed)."""
+        head = self.head_prompt
         try:
-            if not same_variables(like, contents):
+            if not same_variables(head, contents):
                 raise framing.Refused("the rewrite drops or invents a template variable")
-            text = like.with_message_contents(contents)
-            prompt = promptfile.judged_by(promptfile.parse(text, like.path), like)
+            prompt = promptfile.judged_by(promptfile.parse(head.with_message_contents(contents), head.path), head)
         except InputError as exc:
             raise framing.Refused(f"the rewrite is not a valid prompt: {exc}") from None
-        if relayout:
-            fresh = layout(prompt)
-            return _Candidate(fresh, prompt, [1.0] * len(fresh.units))
-        return _Candidate(new, prompt, [])
+        lay = layout(prompt)
+        bodies = {u.body for u in lay.units}
+        return _Candidate(lay, prompt, shows={body: item for body, item in (shows or {}).items() if body in bodies})
 
     def _text(self, item: Item) -> str:
         return item_text(self.head_prompt, item)
@@ -427,3 +440,10 @@ def _softmax(weights: Sequence[float]) -> list[float]:
 
 def _prompt_text(lay: Layout) -> str:
     return "\n\n".join(c for c in lay.contents() if c)
+
+
+def _changed(before: Layout, after: Layout) -> str:
+    """What an edit changed, as the candidate's new units (or what it removed)."""
+    old, new = [u.body for u in before.units], [u.body for u in after.units]
+    added = [b for b in new if b not in old]
+    return "\n".join(added) if added else "removed: " + "\n".join(b for b in old if b not in new)

@@ -109,6 +109,29 @@ def rewrite_request(style: str, prompt_text: str, sentence: str, failures: Seque
     return f"Each sentence of a prompt, rewritten to be clearer and more precise.\n\n{pairs}\n\nSentence: {sentence}\nBetter:"
 
 
+def induction_request(style: str, examples: Sequence[Example]) -> str:
+    """APE's forward template (Zhou et al. 2022): the instruction induced from input/output pairs. A base model
+    continues "The instruction was to"; a chat model is asked for the instruction."""
+    pairs = "\n\n".join(f"Input: {e.input}\nOutput: {e.answer}" for e in examples)
+    lead = (f"I gave a friend an instruction and {len(examples)} inputs. The friend read the instruction and wrote an "
+            f"output for every one of the inputs. Here are the input-output pairs:\n\n{pairs}\n\n")
+    return lead + ("What was the instruction? Reply with the instruction only, one sentence."
+                   if style == "instruct" else "The instruction was to")
+
+
+def parse_induction(reply: str, style: str) -> str:
+    """An induced instruction as one sentence; a base model's continuation of "The instruction was to" becomes
+    an imperative ("classify the text." → "Classify the text.")."""
+    text = _clean(reply).split("\n")[0].strip() if style != "instruct" else _clean(reply)
+    text = re.sub(r"(?i)^(the instruction (was|is)( to)?|instruction)\s*:?\s*", "", text).strip()
+    if not text:
+        raise Refused("empty reply")
+    text = text[0].upper() + text[1:]
+    if not text.endswith((".", "!", "?")):
+        text += "."
+    return parse_sentence(text, "")
+
+
 def rationale_request(example: Example) -> str:
     """Ask for a chain of thought ending in an answer; kept only when the answer is the gold one."""
     return (f"Input: {example.input}\nThink step by step in two or three sentences, then give the final answer on "

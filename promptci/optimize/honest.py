@@ -34,32 +34,26 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _without_last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return "\n".join(lines[:-1])
-
-
 def pool_demos(prompt: PromptFile, pool: Pool, *, subset: Sequence[str] = (), holdout: Sequence[str] = ()
                ) -> list[PoolDemo]:
-    """The pool items the prompt demonstrates: a demonstration (less its answer line), or a user message of fixed
-    text (a chat-style example), whose text is the item's input text or the prompt's query rendered with the item
-    (less the answer cue), words compared."""
+    """The pool items the prompt demonstrates: a demonstration that is the prompt's query rendered with the item
+    and followed by an answer, or a user message of fixed text (a chat-style example) that is the item's input
+    text, words compared."""
     lay = layout(prompt)
-    demos = {_norm(_without_last_line(u.body)) for u in lay.units if u.kind == "demo"}
-    demos |= {_norm(m.content) for m in prompt.spec.messages  # chat-style examples: a user turn of fixed text
-              if m.role == "user" and "{{" not in m.content}
-    demos.discard("")
-    if not demos:
+    demos = [_norm(u.body) for u in lay.units if u.kind == "demo"]
+    fixed = {_norm(m.content) for m in prompt.spec.messages  # chat-style examples: a user turn of fixed text
+             if m.role == "user" and "{{" not in m.content}
+    if not (demos or fixed):
         return []
     subset_ids, holdout_ids = set(subset), set(holdout)
     found = []
     for item in pool.items:
         text = item_text(prompt, item)
-        keys = {_norm(text)}
-        if lay.query is not None:
-            rendered = substitute(lay.query, item.data)
-            keys.add(_norm(_without_last_line(rendered) if lay.cue else rendered))
-        if keys & demos:
+        shown = _norm(text) in fixed
+        if not shown and lay.query is not None and demos:
+            rendered = _norm(substitute(lay.query, item.data))
+            shown = any(d == rendered or d.startswith(rendered + " ") for d in demos)
+        if shown:
             one_line = " ".join(text.split())
             where = "subset" if item.id in subset_ids else "held-out" if item.id in holdout_ids else "training"
             found.append(PoolDemo(item=item.id, text=one_line if len(one_line) <= TEXT_LIMIT else

@@ -11,7 +11,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .. import subsets
-from ..budget import Budget, holdout_size
+from ..budget import Budget, holdout_size, judged_size
 from ..errors import InfraError
 from ..evalset import Item, Pool
 from ..llm import ModelClient
@@ -19,7 +19,8 @@ from ..promptfile import PromptFile, judged_by, parse
 from ..results import ItemResult
 from ..runner import Task, run_or_raise
 from ..settings import SelectionSettings
-from .dualphase import Attempt, DualPhase, Outcome, Refresh, Score
+from .dualphase import DualPhase, Refresh, Score
+from .outcome import Attempt, Outcome
 from .framing import style_for
 from .honest import PoolDemo, pool_demos, score_without
 from .splits import Split
@@ -58,7 +59,8 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
     seed = settings.selection.seed if seed is None else seed
     ids, source = (list(subset), "given") if subset is not None else subsets.for_optimizer(prompt, pool)
     wanted = settings.optimizer.holdout if holdout is None else holdout
-    split = make_split(pool, ids, holdout=holdout_size(wanted, budget.left), seed=seed)
+    split = make_split(pool, ids, holdout=holdout_size(wanted, budget.left), seed=seed,
+                       judged=judged_size(settings.optimizer.filter_items, budget.left))
     style = style_for(optimizer_model, settings.optimizer.style)
     embeddings = subsets.pool_embeddings(prompt, pool)
     search = DualPhase(prompt, pool, split, embeddings, score=scorer(prompt, pool, client, task_model),
