@@ -1,7 +1,7 @@
 """Optimizer benchmark: does a suggestion help on prompts nobody tuned promptci for?
 
 Per task (BIG-bench with the embedded model, the splits of subset_quality.py: a 200-item optimizer pool and a
-disjoint test split the optimizer never sees, of which the first 60 items are scored; emojis_emotion_prediction,
+disjoint test split the optimizer never sees, of which the first 50 items are scored; emojis_emotion_prediction,
 a small task, has 64 and 43), per starting prompt and
 seed, every method gets the same budget of model calls (cache hits counted, so a re-run spends the same and takes
 the same path):
@@ -22,7 +22,7 @@ split at every half of the budget (not counted as calls: it is the benchmark's m
 on the test split: every method runs with promptci's defaults (k = `promptci.optimizer.demos`).
 
     python benchmarks/optimizer.py [--tasks social_support intent_recognition emojis_emotion_prediction]
-        [--seeds 0 1 2] [--starts zero-shot few-shot] [--methods ...] [--budget 200] [--model local/gemma-3-270m]
+        [--seeds 0 1 2] [--starts zero-shot few-shot] [--methods ...] [--budget 150] [--model local/gemma-3-270m]
 
 Tasks: the prompt-sensitive ones of ../shared/datasets/bigbench/README.md that two cores can run five methods on,
 twice, three times, in about an hour (ruin_names is left out: its long items cost four times as much per call,
@@ -52,7 +52,7 @@ CACHE = ROOT / "benchmarks" / ".cache"
 METHODS = ["start", "dual-phase", "ape", "random-k", "knn-k"]
 STARTS = ["zero-shot", "few-shot"]
 CHECKPOINTS = 2  # held-out accuracy at every half of the budget
-TEST_ITEMS = 60  # of the test split, for time: two cores score every method on every task three times
+TEST_ITEMS = 50  # of the test split, for time: two cores score every method on every task three times
 APE_PER_ROUND = 6
 
 
@@ -277,7 +277,7 @@ def main() -> None:
                                                          "emojis_emotion_prediction"])
     parser.add_argument("--starts", nargs="+", default=STARTS, choices=STARTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--budget", type=int, default=200, help="model calls per run, cache hits included")
+    parser.add_argument("--budget", type=int, default=150, help="model calls per run, cache hits included")
     parser.add_argument("--model", default="local/gemma-3-270m", help="task and optimizer model (any litellm model)")
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     parser.add_argument("--out", type=Path, default=RESULTS / "optimizer.json")
@@ -288,10 +288,10 @@ def main() -> None:
     done = CACHE / "optimizer_runs_v2"
     done.mkdir(parents=True, exist_ok=True)
     runs = []
-    for name in args.tasks:
-        task = load_task(name)
-        for start in args.starts:
-            for seed in args.seeds:
+    tasks = {name: load_task(name) for name in args.tasks}
+    for seed in args.seeds:  # seed by seed, so that a run cut short still has every method on every task
+        for name, task in tasks.items():
+            for start in args.starts:
                 for method in args.methods:
                     key = f"{name}-{start}-{method}-{seed}-{args.budget}-{args.model}".replace("/", "_")
                     record_path = done / f"{key}.json"

@@ -64,7 +64,8 @@ def test_a_bare_template_gets_its_first_demonstration_as_a_paragraph_of_its_own(
         added = lay.with_demo(lay.demonstration({"input": "2+2"}, "4")).contents()[0]
         assert added == made
         again = layout(_prompt(added))
-        assert len(again.indices(UnitKind.DEMO)) == 1 and again.answer_of(again.units[again.indices("demo")[0]].body) == "4"
+        shown = again.indices(UnitKind.DEMO)
+        assert len(shown) == 1 and again.answer_of(again.units[shown[0]].body) == "4"
     assert layout(_prompt("{{input}}")).shape is None  # no literal text: nothing to recognise a demonstration by
 
 

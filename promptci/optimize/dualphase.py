@@ -114,13 +114,13 @@ class DualPhase:
         self.index = {item.id: i for i, item in enumerate(pool.items)}
         self.learn_from = [i for i in split.training if i not in set(split.judged)
                            and pool.items[i].expected is not None]  # rows that may be shown
+        self.demo_cap = len(layout(prompt).indices(UnitKind.DEMO)) + settings.demos  # the most phase 2 adds up to
         self.state = _State(subset=[pool.items[i].id for i in split.subset],
                             judged=[pool.items[i].id for i in split.judged])
 
     async def run(self) -> Outcome:
         prompt, steps, state = self.head_prompt, self.steps, self.state
         head = self._candidate(layout(prompt).contents())
-        self.demo_cap = len(head.layout.indices(UnitKind.DEMO)) + self.settings.demos
         outcome = Outcome(initial_text=prompt.text, best_text=prompt.text, initial_score=0.0, best_score=0.0,
                           initial_on_final=0.0, steps_done=0, stopped="", judged_ids=list(state.judged))
         best = head
