@@ -112,14 +112,12 @@ async def run_one(task, start: str, method: str, seed: int, budget_calls: int, m
     started = time.perf_counter()
     stopped = "unchanged"
     if method == "dual-phase":
-        spent: list[int] = []  # calls when each step ended
         search = DualPhase(prompt, pool, split, embeddings, score=scorer(prompt, pool, client, model),
                            refresh=refresher(pool, embeddings, prompt.settings.selection), client=client,
                            budget=budget, settings=settings, optimizer_model=model, style=style_for(model),
-                           seed=seed, on_step=lambda step, score: spent.append(budget.calls))
+                           seed=seed, on_attempt=lambda attempt: attempt.accepted and trajectory.best(
+                               search.state.best.prompt.text))  # reported once accepted: the new best
         outcome = await search.run()
-        trajectory.points += [(c, t) for c, t in zip(spent, outcome.best_after_step) if t != trajectory.points[-1][1]]
-        trajectory.best(outcome.best_text)  # the best when the budget ran out mid-step
         stopped = outcome.stopped
     elif method != "start":
         subset = [pool.items[i] for i in split.subset]

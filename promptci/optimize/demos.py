@@ -8,6 +8,7 @@ showing every answer it may give, none a near copy of another. Candidates are al
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from typing import Sequence
 
@@ -49,3 +50,15 @@ def choose(pool: Pool, rows: Sequence[int], embeddings: np.ndarray, *, near: Seq
             break
         take([r for r in rows if answer[r] == answer[n]] or rows, [n])
     return chosen[:k]
+
+
+def spread(pool: Pool, rows: Sequence[int], k: int, rng: random.Random) -> list[int]:
+    """k of `rows` in a seeded order, one per answer before any answer repeats: examples shown to the optimizer
+    model, so that it sees what the answers are."""
+    order = list(rows)
+    rng.shuffle(order)
+    chosen: list[int] = []
+    for row in order:
+        if str(pool.items[row].expected) not in {str(pool.items[c].expected) for c in chosen}:
+            chosen.append(row)
+    return (chosen + [r for r in order if r not in chosen])[:k]

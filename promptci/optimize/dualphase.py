@@ -2,7 +2,8 @@
 
 Phase 1 proposes whole new starting points: instructions induced from training examples (APE's forward
 template, which even a base model continues), the five-part meta-instruction filled where the model can,
-and k demonstrations chosen from the training split (`demos.choose`); the best that beats the input is kept.
+and k demonstrations chosen from the training split (`demos.choose`), in turn, each made from the best prompt so
+far and kept when it beats it (so an instruction comes on top of the demonstrations that won).
 Phase 2 makes one edit per attempt, chosen by EXP3 softmax weights over every edit the prompt allows:
 rewrite a sentence (the optimizer model, from the current failures), swap a demonstration for the training
 item most like a failure, add one, insert an instruction sentence where there is none, remove a sentence or
@@ -79,6 +80,7 @@ Refresh = Callable[[Sequence[str], Sequence[Mapping[str, ItemResult]], Sequence[
 class _State:
     """What one run changes as it goes."""
 
+    best: _Candidate  # the best prompt so far: the input until a candidate is accepted
     subset: list[str]  # the evaluation subset's item ids (stage 2 replaces some after a step)
     judged: list[str]  # training items judged on besides the subset (fixed)
     started: float = field(default_factory=time.monotonic)
@@ -115,15 +117,15 @@ class DualPhase:
         self.learn_from = [i for i in split.training if i not in set(split.judged)
                            and pool.items[i].expected is not None]  # rows that may be shown
         self.demo_cap = len(layout(prompt).indices(UnitKind.DEMO)) + settings.demos  # the most phase 2 adds up to
-        self.state = _State(subset=[pool.items[i].id for i in split.subset],
+        self.state = _State(best=self._candidate(layout(prompt).contents()),
+                            subset=[pool.items[i].id for i in split.subset],
                             judged=[pool.items[i].id for i in split.judged])
 
     async def run(self) -> Outcome:
         prompt, steps, state = self.head_prompt, self.steps, self.state
-        head = self._candidate(layout(prompt).contents())
+        head = state.best
         outcome = Outcome(initial_text=prompt.text, best_text=prompt.text, initial_score=0.0, best_score=0.0,
                           initial_on_final=0.0, steps_done=0, stopped="", judged_ids=list(state.judged))
-        best = head
         try:
             await self._score_candidate(head, state.subset, required=True)
             outcome.initial_score = outcome.best_score = head.score(state.subset)
@@ -134,21 +136,22 @@ class DualPhase:
                 raise Stop("no failures to learn from: the input gets every judged item right")
             with progress.step(f"optimizer phase 1: new instructions and demonstrations from the training items "
                                f"({self.optimizer_model})"):
-                best = await self._phase1(best, outcome)
-                best = await self._after_step(0, best, outcome)
+                await self._phase1(outcome)
+                await self._after_step(0, outcome)
             outcome.stopped = f"{steps} steps done"
             for step in range(1, steps + 1):
-                if not judge.failures(best.results, state.items):
+                if not judge.failures(state.best.results, state.items):
                     raise Stop(f"no failures to learn from after step {step - 1}: every judged item is right")
                 with progress.step(f"optimizer step {step} of {steps}: up to {self.settings.attempts} edits of "
                                    f"one sentence or demonstration each"):
-                    accepted = await self._phase2_step(step, best, outcome)
-                    best = await self._after_step(step, accepted or best, outcome)
+                    await self._phase2_step(step, outcome)
+                    await self._after_step(step, outcome)
         except Stop as stop:
             outcome.stopped = str(stop)
         except InfraError as exc:
             outcome.fault = InfraError(f"model unreachable: {exc}")
             outcome.stopped = str(outcome.fault)
+        best = state.best
         outcome.best_text = best.prompt.text
         outcome.demonstrations = sorted(best.shows.values())
         outcome.initial_results, outcome.best_results = head.results, best.results
@@ -203,77 +206,64 @@ class DualPhase:
 
     # ---- phase 1 -------------------------------------------------------------------------------
 
-    async def _phase1(self, head: _Candidate, outcome: Outcome) -> _Candidate:
-        """Every proposal judged against the input; the best of those that beat it is where phase 2 starts."""
-        before = instruction_text(head.layout)
-        proposals: list[tuple[AttemptKind, str, Callable[[], Awaitable[_Candidate]]]] = []
-        if head.layout.shape is not None and self.settings.demos and self.learn_from:  # first: it needs no model
-            shown = "\n".join(head.layout.units[i].body for i in head.layout.indices(UnitKind.DEMO))
-            proposals.append((AttemptKind.DEMOS, shown, lambda: self._demo_set(head)))
-        for _ in range(INDUCTIONS[self.style]):
-            proposals.append((AttemptKind.INSTRUCTION, before, lambda: self._new_instruction(head, induced=True)))
-        proposals.append((AttemptKind.INSTRUCTION, before, lambda: self._new_instruction(head, induced=False)))
-        winners: list[tuple[_Candidate, Attempt]] = []
-        for kind, was, make in proposals:
-            attempt = Attempt(step=0, unit=None, kind=kind, before=was, after=None)
+    async def _phase1(self, outcome: Outcome) -> None:
+        """Proposals in turn, each made from the best prompt so far and kept when it beats it: k demonstrations
+        chosen from data first (no model needed), then new instructions over whatever demonstrations won."""
+        proposals: list[tuple[AttemptKind, Callable[[_Candidate], Awaitable[_Candidate]]]] = []
+        if self.state.best.layout.shape is not None and self.settings.demos and self.learn_from:
+            proposals.append((AttemptKind.DEMOS, self._demo_set))
+        proposals += [(AttemptKind.INSTRUCTION, self._induced)] * INDUCTIONS[self.style]
+        proposals.append((AttemptKind.INSTRUCTION, self._meta_instruction))
+        start = self.state.best
+        for kind, make in proposals:
+            current = self.state.best
+            attempt = Attempt(step=0, unit=None, kind=kind, before=_described(kind, current.layout), after=None)
             try:
-                candidate = await make()
+                candidate = await make(current)
             except framing.Refused as refused:
                 attempt.why = f"refused: {refused}"
                 self._report(outcome, attempt)
                 continue
-            attempt.after = "\n".join(candidate.layout.units[i].body for i in candidate.layout.indices(
-                UnitKind.DEMO)) if kind == AttemptKind.DEMOS else instruction_text(candidate.layout)
-            if await self._judge(candidate, head, attempt):
-                winners.append((candidate, attempt))
+            attempt.after = _described(kind, candidate.layout)
+            if await self._judge(candidate, current, attempt):
+                self._accept(candidate)
             self._report(outcome, attempt)
-        if not winners:
+        if self.state.best is start:
             progress.note("optimizer phase 1: no proposal beat the input; phase 2 starts from the input")
-            return head
-        best, chosen = max(winners, key=lambda w: w[0].score(self.state.items))
-        for _, attempt in winners:
-            if attempt is not chosen:
-                attempt.accepted = False
-                attempt.why += "; another phase-1 proposal scored higher"
-        self.state.used_demos |= set(best.shows.values())
-        return best
 
-    async def _new_instruction(self, head: _Candidate, *, induced: bool) -> _Candidate:
-        """The prompt with a new instruction: induced from input/output pairs, or the meta-instruction."""
-        current = instruction_text(head.layout) or None
-        text = await self._induce() if induced else await self.writer.instruction(await self._examples(), current)
-        return self._candidate(with_instruction(head.layout, text).contents())
+    def _accept(self, candidate: _Candidate) -> None:
+        self.state.best = candidate
+        self.state.used_demos |= set(candidate.shows.values())
+
+    async def _induced(self, current: _Candidate) -> _Candidate:
+        """The prompt with an instruction induced from training pairs (APE), in place of its own."""
+        return self._candidate(with_instruction(current.layout, await self._induce()).contents(), current.shows)
+
+    async def _meta_instruction(self, current: _Candidate) -> _Candidate:
+        """The prompt with the five-part meta-instruction, seeded with its own, in place of it."""
+        text = await self.writer.instruction(await self._examples(), instruction_text(current.layout) or None)
+        return self._candidate(with_instruction(current.layout, text).contents(), current.shows)
 
     async def _induce(self) -> str:
         """An instruction induced from training pairs, one per answer where possible."""
         pairs = [framing.Example(self._text(self.pool.items[r]), str(self.pool.items[r].expected))
-                 for r in self._spread(INDUCTION_EXAMPLES)]
+                 for r in demos.spread(self.pool, self.learn_from, INDUCTION_EXAMPLES, self.rng)]
         if not pairs:
             raise framing.Refused("no training item with a gold answer to induce an instruction from")
         return await self.writer.induce(pairs)
 
-    def _spread(self, k: int) -> list[int]:
-        """k training rows that may be shown, in a seeded order, one per answer before any answer repeats."""
-        rows = list(self.learn_from)
-        self.rng.shuffle(rows)
-        chosen: list[int] = []
-        for row in rows:
-            if str(self.pool.items[row].expected) not in {str(self.pool.items[c].expected) for c in chosen}:
-                chosen.append(row)
-        return (chosen + [r for r in rows if r not in chosen])[:k]
-
     async def _examples(self) -> list[framing.Example]:
         """Correct examples for the meta-instruction."""
-        items = [self.pool.items[row] for row in self._spread(PHASE1_EXAMPLES)]
+        items = [self.pool.items[row] for row in demos.spread(self.pool, self.learn_from, PHASE1_EXAMPLES, self.rng)]
         return await self.writer.with_rationales([framing.Example(self._text(i), str(i.expected)) for i in items])
 
-    async def _demo_set(self, head: _Candidate) -> _Candidate:
-        """The input with its demonstrations replaced by k chosen from the training split: like its failures,
+    async def _demo_set(self, current: _Candidate) -> _Candidate:
+        """The prompt with its demonstrations replaced by k chosen from the training split: like its failures,
         every answer shown."""
-        lay = head.layout
+        lay = current.layout
         for i in reversed(lay.indices(UnitKind.DEMO)):
             lay = lay.without(i)
-        near = [self.index[i] for i in judge.failures(head.results, self.state.items)]
+        near = [self.index[i] for i in judge.failures(current.results, self.state.items)]
         self.rng.shuffle(near)
         shows = {}
         for row in demos.choose(self.pool, self._unshown(), self.embeddings, near=near, k=self.settings.demos):
@@ -301,7 +291,9 @@ class DualPhase:
             out.append(_Edit(AttemptKind.INSERT, None))
         return out
 
-    async def _phase2_step(self, step: int, best: _Candidate, outcome: Outcome) -> _Candidate | None:
+    async def _phase2_step(self, step: int, outcome: Outcome) -> None:
+        """Up to `attempts` edits of the best prompt, until one is accepted."""
+        best = self.state.best
         edits = self._edits(best)
         if not edits:
             raise Stop("nothing to edit: the prompt has no sentence or demonstration, and no query to add one to")
@@ -327,10 +319,9 @@ class DualPhase:
             candidate.weights = dict(best.weights)
             candidate.weights[key] = best.weights.get(key, 1.0) * math.exp(
                 self.settings.learning_rate * reward / (p_k * len(edits)))
-            self.state.used_demos |= set(candidate.shows.values())
+            self._accept(candidate)
             self._report(outcome, attempt)
-            return candidate
-        return None
+            return
 
     async def _apply(self, best: _Candidate, edit: _Edit, failures: list[str]) -> _Candidate:
         """The candidate an edit makes of the best prompt."""
@@ -379,10 +370,10 @@ class DualPhase:
 
     # ---- between steps -------------------------------------------------------------------------
 
-    async def _after_step(self, step: int, best: _Candidate, outcome: Outcome) -> _Candidate:
+    async def _after_step(self, step: int, outcome: Outcome) -> None:
         """IPOMP stage 2 on every prompt scored on the whole subset, then the best prompt on the new items."""
         outcome.steps_done = step
-        state = self.state
+        state, best = self.state, self.state.best
         if self.refresh is not None:
             taken = state.removed | state.used_demos | set(state.subset) | set(state.judged)
             available = [i for i in self.split.training if self.pool.items[i].id not in taken]
@@ -404,7 +395,6 @@ class DualPhase:
                       f"{self.budget.describe()} · {progress.duration(time.monotonic() - state.started)}")
         if self.on_step:
             self.on_step(step, score)
-        return best
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -440,6 +430,13 @@ def _softmax(weights: Sequence[float]) -> list[float]:
 
 def _prompt_text(lay: Layout) -> str:
     return "\n\n".join(c for c in lay.contents() if c)
+
+
+def _described(kind: AttemptKind, lay: Layout) -> str:
+    """What a phase-1 proposal replaces or brings: the prompt's demonstrations, or its instruction."""
+    if kind == AttemptKind.DEMOS:
+        return "\n".join(lay.units[i].body for i in lay.indices(UnitKind.DEMO))
+    return instruction_text(lay)
 
 
 def _changed(before: Layout, after: Layout) -> str:
