@@ -21,6 +21,7 @@ from promptci.github.client import Client
 
 from . import github_tools as tools
 from .helpers import ROOT, run_cli
+from .test_gitdiff import HOSTILE_NAMES, add_hostile_names
 
 HEAD_SHA = "a" * 40
 
@@ -194,6 +195,19 @@ def test_a_prompt_change_or_a_checkout_the_precheck_cannot_read_goes_to_the_full
         proc = _precheck(repo, {**_env(tmp_path, payload, event, nowhere), "IN_MODE": "pr"})
         assert proc.returncode == 0, case + proc.stderr
         assert (tmp_path / "output").read_text().split("\n")[1] == "true", case  # changed: the full run decides
+
+
+def test_a_file_name_that_is_not_utf8_sends_the_precheck_to_the_full_run(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    base, _ = demo.make_repo(repo)
+    _git(repo, "checkout", "-q", "trim-examples")
+    add_hostile_names(repo)  # beside the prompt change: git names them in bytes the precheck must not choke on
+    _, head = _merge_checkout(repo, "trim-examples")
+    proc = _precheck(repo, {**_env(tmp_path, _pull_request(base, head), "pull_request", "http://127.0.0.1:9"),
+                            "IN_MODE": "pr"})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "output").read_text().split("\n")[1] == "true"  # changed: the full run decides
+    assert precheck.touches_prompts([HOSTILE_NAMES[1]]) is True  # fail safe, prompt by prompt too
 
 
 def test_a_sharded_merge_job_whose_plan_is_empty_sets_the_status_without_installing(tmp_path: Path) -> None:

@@ -70,8 +70,8 @@ def touches(event: str, payload: dict) -> bool | None:
             return None
         changed = _git("diff", "--name-only", "-z", "--no-renames", base, "HEAD").split("\0")
         return touches_prompts([p for p in changed if p])
-    except (subprocess.CalledProcessError, OSError, KeyError, TypeError, AttributeError):
-        return None
+    except (subprocess.CalledProcessError, OSError, KeyError, TypeError, AttributeError, UnicodeError):
+        return None  # (a file name that is not UTF-8 included): the full run decides
 
 
 def touches_prompts(changed: list[str], rev: str = "HEAD") -> bool:
@@ -80,8 +80,8 @@ def touches_prompts(changed: list[str], rev: str = "HEAD") -> bool:
         return True
     try:
         return bool(prompts_touched(changed, rev))
-    except OSError:
-        return True  # git could not tell: the full run decides
+    except (OSError, UnicodeError):
+        return True  # git could not tell, or named a file that is not UTF-8: the full run decides
 
 
 def prompts_touched(changed: list[str], rev: str = "HEAD", cwd: str | None = None) -> list[str]:
