@@ -69,6 +69,15 @@ def test_every_python_the_action_starts_in_the_checkout_ignores_the_working_dire
     assert all({"-P", "-I"} & set(flags.split()) for _, flags in calls), calls
 
 
+def test_a_run_that_fails_is_cancelled_or_times_out_never_leaves_the_status_pending() -> None:
+    """The last step sets `promptci` to error when the gate step stopped without a status: after a failure, and
+    after a cancellation or `timeout-minutes` (GitHub skips `failure()` steps then; the status stayed pending)."""
+    last = _action_steps()[-1]
+    assert last["name"] == "Report a run that stopped" and "precheck crash" in last["run"]
+    condition = last["if"].replace(" ", "")
+    assert condition.startswith("(failure()||cancelled())&&steps.gate.outputs.status-set!='true'"), last["if"]
+
+
 def test_a_pull_request_shipping_its_own_promptci_package_runs_none_of_it(tmp_path: Path) -> None:
     """The precheck and crash steps, as action.yml writes them, in a checkout holding promptci/github/precheck.py."""
     repo = tmp_path / "repo"
