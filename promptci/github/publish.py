@@ -236,8 +236,8 @@ def _commit_subsets(files: dict[str, str], client: Client, pr: PullRequest, repo
         else:
             _not_committed(f"{exc.status} {exc.api_message} (the token needs contents: write)", stdout)
         return  # either way the report carries the change as a patch
-    except InfraError as exc:  # unreachable: the summary must still be written, so record and go on
-        published.faults.append(str(exc))
+    except (InfraError, InputError) as exc:  # unreachable, or a path no subset may have (nothing was sent): the
+        published.faults.append(str(exc))  # summary must still be written, so record and go on
         return
     published.commits = dict.fromkeys(files, sha)
     published.pushed = sha
