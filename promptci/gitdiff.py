@@ -99,7 +99,7 @@ def _name_status(repo: git.Repo, start: git.Commit, head: git.Commit) -> list[tu
     such a name. Names are decoded as GitPython decodes tree entries (UTF-8, surrogateescape), and any
     record this does not understand is an error, never a smaller list."""
     raw = repo.git.diff_tree("-r", "-z", "--name-status", "--find-renames", "--no-color", start.hexsha, head.hexsha,
-                             stdout_as_string=False)
+                             stdout_as_string=False, strip_newline_in_stdout=False)
     fields = raw.split(b"\0")
     if fields[-1] == b"":
         fields.pop()  # the terminating NUL
