@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Sequence
 
 import git
 
-from .errors import InputError
+from .errors import InfraError, InputError
 
 PROMPT_SUFFIXES = (".prompt.yml", ".prompt.yaml")
 
@@ -64,12 +64,9 @@ def changed_prompts(repo_dir: str, base: str, head: str, *, inputs_of: InputsOf)
     repo = _open(repo_dir)
     head_commit = _commit(repo, head)
     start = _start(repo, _commit(repo, base), head_commit)
-    diffs = start.diff(head_commit, find_renames=True)
     changes: dict[str, Change] = {}
     touched: dict[str, str] = {}  # every changed path -> how
-    for d in diffs:
-        kind = {"A": "added", "D": "deleted", "R": "renamed"}.get(d.change_type[0], "modified")
-        old, new = d.a_path if kind != "added" else None, d.b_path if kind != "deleted" else None
+    for kind, old, new in _name_status(repo, start, head_commit):
         for p in filter(None, (old, new)):
             touched[p] = kind
         if is_prompt(old or "") or is_prompt(new or ""):
@@ -89,6 +86,36 @@ def changed_prompts(repo_dir: str, base: str, head: str, *, inputs_of: InputsOf)
                                    old_text=_blob_text(start, path), new_text=text,
                                    reason=", ".join(f"{p} {touched[p]}" for p in inputs))
     return sorted(changes.values(), key=lambda c: c.path)
+
+
+_KINDS = {"A": "added", "D": "deleted", "R": "renamed", "M": "modified", "T": "modified"}
+
+
+def _name_status(repo: git.Repo, start: git.Commit, head: git.Commit) -> list[tuple[str, str | None, str | None]]:
+    """Each changed path as (kind, old path, new path), from `git diff-tree -z` read as bytes and split on NUL.
+
+    Not GitPython's `diff`: its parser silently drops every record after a file name holding a newline and
+    a colon, and fails on a name that is not UTF-8, so a pull request could hide its prompt change behind
+    such a name. Names are decoded as GitPython decodes tree entries (UTF-8, surrogateescape), and any
+    record this does not understand is an error, never a smaller list."""
+    raw = repo.git.diff_tree("-r", "-z", "--name-status", "--find-renames", "--no-color", start.hexsha, head.hexsha,
+                             stdout_as_string=False, strip_newline_in_stdout=False)
+    fields = raw.split(b"\0")
+    if fields[-1] == b"":
+        fields.pop()  # the terminating NUL
+    records: list[tuple[str, str | None, str | None]] = []
+    i = 0
+    while i < len(fields):
+        letter = fields[i][:1].decode("ascii", "replace")
+        kind, width = _KINDS.get(letter), 2 if letter == "R" else 1
+        names = [f.decode("utf-8", "surrogateescape") for f in fields[i + 1:i + 1 + width]]
+        if kind is None or len(names) != width or not all(names):
+            raise InfraError(f"git diff-tree {start.hexsha[:12]} {head.hexsha[:12]}: unreadable record "
+                             f"{fields[i][:20]!r} (git's output format is not what promptci expects)")
+        old, new = (names[0], names[-1])
+        records.append((kind, None if kind == "added" else old, None if kind == "deleted" else new))
+        i += 1 + width
+    return records
 
 
 def read_text(repo_dir: str, rev: str, path: str) -> str | None:

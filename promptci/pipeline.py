@@ -146,6 +146,9 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
             pool = judge.pool
             head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
+            result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
+                                                                   subsetfile.relative_path(written)))
+            subsetfile.check_destination(result.subset_path, subset_file)  # never another prompt, pool, workflow
             base_text, committed = _committed(judge.prompt, pool)
             subset, result.subset_note = subsets.for_pull_request(judge.prompt, pool, committed, options.subset_size)
             result.subset_note = "; ".join(filter(None, (judge.note, result.subset_note)))
@@ -193,8 +196,6 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
             await _score_into(head, pool, new, result.head, client, "head", options.model)
             if base is not None:
                 await _score_into(base, pool, new, result.base, client, "base", options.model)
-    result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
-                                                           subsetfile.relative_path(written)))
     result.subset_old_text, head_subset = _subset_file(subset_file)
     if judge.prompt is not written and result.subset_old_text != base_text:
         result.subset_note += "; this pull request edits the subset file: it was not used to judge (the base's was)"

@@ -27,6 +27,7 @@ from ruamel.yaml.error import YAMLError
 from .errors import InputError
 from .evalset import Pool
 from .fileio import atomic_write_text, check_output_file, read_input
+from .gitdiff import is_prompt
 from .promptfile import PromptFile, yaml_events
 
 FORMAT = "promptci.subset/1"
@@ -154,6 +155,28 @@ def relative_path(prompt: PromptFile) -> str:
         pool = PurePosixPath(settings.pool)
         return str(pool.with_name(pool.name.removesuffix(".jsonl") + ".subset.yml"))
     return prompt.name.replace("/", "_") + ".subset.yml"
+
+
+def check_destination(repo_path: str, existing: Path | None = None) -> None:
+    """Refuse a subset path that promptci must never write: with commit-subsets the refreshed subset is committed
+    there, in a commit that inherits the check's status, and the path is the pull request's own `promptci.subset`.
+    Refused: a prompt file, anything under `.github/`, and (given `existing`, where the file is in the tested
+    head's tree) a file that exists and is not a subset file, a pool say. The one rule: the pull-request run
+    checks it before any model call, and the commit checks each path's name again."""
+    problem = ""
+    if is_prompt(repo_path):
+        problem = "is a prompt file"
+    elif PurePosixPath(repo_path).parts[:1] == (".github",):
+        problem = "lies under .github/"
+    elif existing is not None and (existing.exists() or existing.is_symlink()):
+        try:
+            read(existing)
+        except InputError as exc:
+            problem = f"is a file that is not a subset file ({exc.problem})"
+    if problem:
+        raise InputError(f"the subset path {repo_path} {problem}: promptci would overwrite it", field="promptci.subset",
+                         fix="name a .subset.yml file of the prompt's own, or drop promptci.subset for the default "
+                             "<pool>.subset.yml")
 
 
 def read(path: Path) -> Subset:

@@ -52,6 +52,51 @@ def test_zizmor_finds_nothing() -> None:
     assert proc.returncode == 0 and "No findings" in proc.stdout, proc.stdout + proc.stderr
 
 
+def _action_steps() -> list[dict]:
+    return yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+
+
+def test_every_python_the_action_starts_in_the_checkout_ignores_the_working_directory() -> None:
+    """The steps run in the pull request's checkout: `python -m x` (or `-c`) would import a module of that name
+    from it (a pull request adding promptci/github/precheck.py, or pip/, ran its own code with the token)."""
+    import re
+
+    scripts = [s["run"] for s in _action_steps() if "run" in s]
+    scripts += [(ROOT / name).read_text() for name in sorted(set(re.findall(r"\$GITHUB_ACTION_PATH/(scripts/\w+)",
+                                                                             "\n".join(scripts))))]
+    calls = re.findall(r"(\S*(?:python3?|PYTHON)\S*)\s+((?:-[A-Za-z]\s+)*)-[mc]\s", "\n".join(scripts))
+    assert len(calls) >= 6, calls  # the precheck, its crash step, the version checks, venv and pip
+    assert all({"-P", "-I"} & set(flags.split()) for _, flags in calls), calls
+
+
+def test_a_run_that_fails_is_cancelled_or_times_out_never_leaves_the_status_pending() -> None:
+    """The last step sets `promptci` to error when the gate step stopped without a status: after a failure, and
+    after a cancellation or `timeout-minutes` (GitHub skips `failure()` steps then; the status stayed pending)."""
+    last = _action_steps()[-1]
+    assert last["name"] == "Report a run that stopped" and "precheck crash" in last["run"]
+    condition = last["if"].replace(" ", "")
+    assert condition.startswith("(failure()||cancelled())&&steps.gate.outputs.status-set!='true'"), last["if"]
+
+
+def test_a_pull_request_shipping_its_own_promptci_package_runs_none_of_it(tmp_path: Path) -> None:
+    """The precheck and crash steps, as action.yml writes them, in a checkout holding promptci/github/precheck.py."""
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    shadow = repo / "promptci" / "github"
+    shadow.mkdir(parents=True)
+    for folder in (repo / "promptci", shadow):
+        (folder / "__init__.py").write_text("")
+    (shadow / "precheck.py").write_text("import pathlib; pathlib.Path('pwned').write_text('ran')\n")
+    steps = {s.get("name"): s["run"] for s in _action_steps() if "run" in s}
+    env = {"PATH": os.environ["PATH"], "PROMPTCI_PYTHON": sys.executable, "GITHUB_ACTION_PATH": str(ROOT),
+           "IN_MODE": "pr", "GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_EVENT_NAME": "push"}
+    for name in ("Did any prompt change?", "Report a run that stopped"):
+        proc = subprocess.run(["bash", "-e", "-c", steps[name]], cwd=repo, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0 and not (repo / "pwned").exists(), (name, proc.stdout + proc.stderr)
+    assert "changed<<" in (tmp_path / "output").read_text()  # the action's own precheck ran
+
+
 def test_every_job_that_checks_out_may_read_the_contents() -> None:
     # a job's `permissions:` replaces the workflow's; without contents: read, actions/checkout fails on a
     # private repository (GitHub docs, "Assigning permissions to jobs")

@@ -46,3 +46,20 @@ def test_every_test_the_reliability_and_security_tables_name_exists() -> None:
             tree = ast.parse((ROOT / "tests" / module).read_text())
             functions = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
             assert test in functions, f"docs/{doc} names {module}::{test}, which does not exist"
+
+
+def test_the_python_promptci_claims_is_one_it_runs_on() -> None:
+    """pyproject, action.yml and the README name one minimum Python, and it is at least what the code needs:
+    `enum.StrEnum` is 3.11's (the precheck, on the runner's own Python, crashed on ubuntu-22.04's 3.10)."""
+    import ast
+    import re
+    import tomllib
+
+    claimed = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    minimum = re.fullmatch(r">=(3\.\d+)", claimed).group(1)
+    assert f"({minimum} or later)" in (ROOT / "action.yml").read_text()
+    assert f"Python ≥ {minimum}," in (ROOT / "README.md").read_text()
+    strenum = [str(path.relative_to(ROOT)) for path in (ROOT / "promptci").rglob("*.py")
+               if any(isinstance(n, ast.ImportFrom) and n.module == "enum" and any(a.name == "StrEnum" for a in n.names)
+                      for n in ast.walk(ast.parse(path.read_text())))]
+    assert not strenum or tuple(map(int, minimum.split("."))) >= (3, 11), strenum

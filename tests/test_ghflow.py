@@ -18,9 +18,12 @@ from promptci import changes, demo, gitdiff, prresults
 from promptci.github import actions as gh_actions
 from promptci.github import overall, precheck, publish
 from promptci.github.client import Client
+from promptci.github.pulls import DESCRIPTION_LIMIT
+from promptci.report.escape import flat
 
 from . import github_tools as tools
 from .helpers import ROOT, run_cli
+from .test_gitdiff import HOSTILE_NAMES, add_hostile_names
 
 HEAD_SHA = "a" * 40
 
@@ -196,6 +199,19 @@ def test_a_prompt_change_or_a_checkout_the_precheck_cannot_read_goes_to_the_full
         assert (tmp_path / "output").read_text().split("\n")[1] == "true", case  # changed: the full run decides
 
 
+def test_a_file_name_that_is_not_utf8_sends_the_precheck_to_the_full_run(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    base, _ = demo.make_repo(repo)
+    _git(repo, "checkout", "-q", "trim-examples")
+    add_hostile_names(repo)  # beside the prompt change: git names them in bytes the precheck must not choke on
+    _, head = _merge_checkout(repo, "trim-examples")
+    proc = _precheck(repo, {**_env(tmp_path, _pull_request(base, head), "pull_request", "http://127.0.0.1:9"),
+                            "IN_MODE": "pr"})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "output").read_text().split("\n")[1] == "true"  # changed: the full run decides
+    assert precheck.touches_prompts([HOSTILE_NAMES[1]]) is True  # fail safe, prompt by prompt too
+
+
 def test_a_sharded_merge_job_whose_plan_is_empty_sets_the_status_without_installing(tmp_path: Path) -> None:
     payload = _pull_request("b" * 40, HEAD_SHA)
     name = payload["repository"]["full_name"]
@@ -362,3 +378,105 @@ def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -
     assert len(paths) == 1 and "/models" not in paths.pop()  # one cache version everywhere; no model weights
     assert all(w["restore-keys"] == prefix and w["key"].startswith(prefix + "${{ github.run_id }}") for w in restores)
     assert [w["key"] for w in restores] == [w["key"] for w in saves]  # each run saves what it restored under a new key
+
+
+def _forgeries() -> dict[str, dict]:
+    """The reviewer's forged uploads (a fork's run writes results.json, so every byte is its author's), each of a
+    head that is wrong on 30 of 40 items: told honestly, a failure."""
+    from .test_prresults import results
+
+    honest = results(n=40, flips=30)
+    forged = {"honest": honest}
+    deleted = copy.deepcopy(honest)
+    deleted["prompts"][0]["change"]["new_text"] = None  # "deleted, nothing to score": a pass
+    forged["deleted"] = deleted
+    empty = copy.deepcopy(honest)
+    empty["prompts"][0].update(items=[], base={}, head={}, subset_items=0, verdict={"status": "neutral",
+                                                                                    "reason": "no items"})
+    forged["no items"] = empty  # neutral: `success` by commit statuses' lights
+    ghost = copy.deepcopy(honest)
+    ghost["prompts"][0]["path"] = "ghost.prompt.yml"  # no base gate found for it: its own loose one kept
+    ghost["prompts"][0]["gate"].update(margin=1.0, min_score=0.0, on_inconclusive="pass")
+    forged["ghost path"] = ghost
+    other = copy.deepcopy(honest)  # one "renamed away" entry for b covers b; a's entry says a pass
+    other["prompts"].append(copy.deepcopy(other["prompts"][0]))
+    other["prompts"][1].update(path="prompts/b.prompt.yml")
+    other["prompts"][1]["change"].update(status="renamed", old_path="prompts/b.prompt.yml", new_path=None,
+                                         new_text=None)
+    other["prompts"][0].update(items=[], base={}, head={}, subset_items=0, verdict={"status": "neutral",
+                                                                                    "reason": "no items"})
+    forged["old path"] = other
+    for data in forged.values():
+        data["pull_request"] = {"number": 5, "head_sha": "c" * 40}
+    return forged
+
+
+def test_a_forks_upload_never_passes_the_check(tmp_path: Path) -> None:
+    """Forged results from a fork's run: a false claim GitHub's file list contradicts is a failure; what only
+    the untrusted scores say is a pass (or not gated) leaves `promptci` pending, "needs a trusted run"."""
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    _git(repo, "checkout", "-q", "main")
+    head, number = "c" * 40, 5
+    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
+    run_event["workflow_run"].update(event="pull_request", head_sha=head, head_branch="change", pull_requests=[])
+    name = run_event["repository"]["full_name"]
+    pull, entry = tools.openapi_example("pull-request"), tools.openapi_example("diff-entry-items")[0]
+
+    def listed(data: dict) -> list[dict]:  # GitHub's word: the prompts the upload covers, each modified
+        return [{**entry, "filename": f"prompts/{k}.prompt.yml", "status": "modified", "previous_filename": None}
+                for k in "ab"[:len(data["prompts"])]]
+
+    reason = "results call prompts/{}.prompt.yml deleted, which the pull request does not remove: re-run"
+    expected = {  # the `promptci` status each upload ends in
+        "honest": ("failure", None),
+        "deleted": ("failure", reason.format("a")),
+        "no items": ("pending", None),
+        "ghost path": ("failure", "results file ghost.prompt.yml under another path than its change's: re-run"),
+        "old path": ("failure", reason.format("b")),
+    }
+    where = f"/repos/{name}"
+    scenarios = {}
+    for key, data in _forgeries().items():
+        state, why = expected[key]
+        verdict = prresults.recompute(prresults.parse(data)).verdict
+        description = overall.state(verdict.status, verdict.reason, trusted=False)[1] if why is None else \
+            overall.describe("fail", why)
+        scenarios[key.replace(" ", "-")] = [
+            tools.fixture("get", f"{where}/pulls/{number}", 200, {**pull, "number": number,
+                                                                  "head": {**pull["head"], "sha": head}}),
+            tools.fixture("get", f"{where}/pulls/{number}/files?per_page=100&page=1", 200, listed(data)),
+            tools.fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
+            tools.fixture("post", f"{where}/issues/{number}/comments", 201, tools.openapi_example("issue-comment")),
+            *[tools.fixture("post", f"{where}/statuses/{head}", 201, tools.openapi_example("status"))] *
+            len(data["prompts"]),
+            _status(name, head, state, flat(description, DESCRIPTION_LIMIT))]
+    with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
+        for key, data in _forgeries().items():
+            upload = tmp_path / key.replace(" ", "-") / "run"
+            upload.mkdir(parents=True)
+            (upload / "results.json").write_text(json.dumps(data))
+            url = tools.load_scenario(server, key.replace(" ", "-"))
+            (tmp_path / "event.json").write_text(json.dumps(run_event))
+            env = {**tools.actions_env(tmp_path / "event.json", tmp_path, api=url, event_name="workflow_run",
+                                       token="ghs_write"), "GITHUB_REPOSITORY": name}
+            proc = run_cli("report", "--github", "--repo", str(repo), "--no-commit-subsets", "--no-suggestions",
+                           str(upload), env=env)
+            assert tools.consumed(url), key + proc.stdout[-3000:] + proc.stderr  # the status body matched
+            assert proc.returncode == (0 if expected[key][0] == "pending" else 1), key + proc.stderr
+    assert expected["no items"][0] != overall.STATE["neutral"]  # what the forgery was after
+
+
+def test_results_for_another_commit_are_refused_in_the_fork_post_job(tmp_path: Path) -> None:
+    data = _forgeries()["honest"]
+    data["pull_request"]["head_sha"] = "d" * 40  # an older run's upload, replayed
+    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
+    run_event["workflow_run"].update(event="pull_request", head_sha="c" * 40, pull_requests=[])
+    upload = tmp_path / "results" / "run"
+    upload.mkdir(parents=True)
+    (upload / "results.json").write_text(json.dumps(data))
+    (tmp_path / "event.json").write_text(json.dumps(run_event))
+    env = tools.actions_env(tmp_path / "event.json", tmp_path, api="http://127.0.0.1:9", event_name="workflow_run")
+    proc = run_cli("report", "--github", "--repo", str(ROOT), str(upload), env=env)
+    assert proc.returncode == 2 and "pull_request.head_sha" in proc.stderr and "not cccccccccccc" in proc.stderr, \
+        proc.stderr

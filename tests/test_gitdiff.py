@@ -3,6 +3,7 @@ a full clone, and a `fetch-depth: 2` clone of the pull request's merge commit (r
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -124,3 +125,28 @@ def test_unknown_revision_and_non_repository_are_input_errors(origin: Path, tmp_
         changed_prompts(str(origin), "no-such-branch", "pr")
     with pytest.raises(InputError, match="not a git repository"):
         changed_prompts(str(tmp_path / "nowhere"), "main", "pr")
+
+
+HOSTILE_NAMES = ("a\nb:zzz", os.fsdecode(b"weird\xff.md"))  # a newline then a colon; bytes that are not UTF-8
+
+
+def add_hostile_names(repo: Path) -> None:
+    """Commit, next to whatever is staged, the two file names GitPython's diff parser mishandled: it dropped
+    every record after the first and failed on the second, so a prompt change beside them went unseen."""
+    for name in HOSTILE_NAMES:
+        (repo / name).write_text("x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "hostile names")
+
+
+def test_file_names_with_a_newline_or_not_utf8_hide_no_prompt_change(origin: Path) -> None:
+    git(origin, "checkout", "-qb", "hostile", "pr")
+    add_hostile_names(origin)
+    changes = {c.path: c for c in changed_prompts(str(origin), "main", "hostile")}
+    assert set(changes) == {"prompts/a.prompt.yml", "prompts/b2.prompt.yml", "prompts/new.prompt.yml",
+                            "prompts/d.prompt.yml"}
+    assert changes["prompts/b2.prompt.yml"].status == "renamed"  # renames are still found
+    git(origin, "checkout", "-qb", "only-hostile", "main")
+    write(origin, "prompts/a.prompt.yml", PROMPT.format(name="a", body="v9", pool="a"))
+    add_hostile_names(origin)
+    assert [c.path for c in changed_prompts(str(origin), "main", "only-hostile")] == ["prompts/a.prompt.yml"]

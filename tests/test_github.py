@@ -469,3 +469,15 @@ def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path
         with Client(url, "t0ken", retries=0) as client:
             count = publish._suggest(PullRequestAPI(client, "octo/repo", 1), head, prresults.parse(data), str(clone))
         assert count == 2 and tools.consumed(url)  # on the head's lines (5 and 7, not 8 and 10), in one review
+
+
+@pytest.mark.parametrize("path", ["prompts/a.prompt.yml", ".github/workflows/ci.yml"])
+def test_a_subset_commit_never_writes_a_prompt_or_a_workflow(tmp_path: Path, path: str) -> None:
+    """The commit checks each path by the pull-request run's rule again (subsetfile.check_destination), before
+    any request: nothing here listens, so a request would be an unreachable-GitHub fault, not this refusal."""
+    with Client("http://127.0.0.1:9", "t0ken", retries=0) as client:
+        with pytest.raises(InputError, match="promptci.subset"):
+            gitdata.commit_files(client, "octo/repo", "feature/x", TESTED, {**SUBSETS, path: "x: 1\n"}, "m")
+        published, stdout = publish.Published(), io.StringIO()
+        publish._commit_subsets({path: "x: 1\n"}, client, _tested_pr(), str(tmp_path), published, stdout)
+    assert not published.pushed and len(published.faults) == 1 and path in published.faults[0]

@@ -15,6 +15,7 @@ from promptci.plan import matrix, plan
 
 from . import github_tools as tools
 from .helpers import run_cli
+from .test_gitdiff import add_hostile_names
 
 PROMPT = """name: {name}
 model: local/gemma-3-270m
@@ -228,3 +229,17 @@ def test_a_merge_commit_made_for_an_earlier_head_is_refused(tmp_path: Path) -> N
     stale = run_cli("plan", "--github", "--repo", str(repo), env=env)
     assert stale.returncode == 2 and "re-run the job" in stale.stderr and head[:12] in stale.stderr
     assert len(stale.stderr.strip().splitlines()) == 1 and not (tmp_path / "output").exists()
+
+
+def test_a_prompt_change_beside_hostile_file_names_is_gated(tmp_path: Path) -> None:
+    """`promptci pr` on a change that also adds a file named with a newline and a colon and one that is not
+    UTF-8: GitPython's parser lost the prompt behind them and the run passed as 'no prompt file changed'."""
+    repo = tmp_path / "repo"
+    reworded_repo(repo, {"a": 2})
+    add_hostile_names(repo)
+    out = tmp_path / "out"
+    proc = run_cli("pr", "--base", "main", "--repo", str(repo), "--out", str(out), "--no-optimize", "--no-refresh")
+    assert proc.returncode in (0, 1), proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert [p["path"] for p in results["prompts"]] == ["prompts/a.prompt.yml"]
+    assert "no prompt file changed" not in results["verdict"]["reason"]

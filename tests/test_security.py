@@ -241,3 +241,29 @@ def test_a_prompt_file_that_links_out_of_the_repository_is_not_read(repo: Path, 
     outside.write_text("aws_secret_access_key: not-for-promptci\n")
     os.symlink(outside, repo / "prompts" / "evil.prompt.yml")
     refused(run_cli("eval", "prompts/evil.prompt.yml", cwd=repo), "a link to a file outside the repository")
+
+
+def test_a_subset_path_at_a_prompt_a_pool_or_a_workflow_is_refused_before_any_model_call(repo: Path,
+                                                                                         tmp_path: Path) -> None:
+    """With commit-subsets the refreshed subset is committed at the head's `promptci.subset`, in a commit that
+    inherits the check: pointed at another prompt, the pool or a workflow, it would overwrite that file."""
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "ci.yml").write_text("on: push\n")
+    (repo / "prompts" / "other.prompt.yml").write_text(PROMPT.replace("name: t", "name: other"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more files")
+    for target, words in (("other.prompt.yml", "is a prompt file"), ("../eval_sets/t.jsonl", "not a subset file"),
+                          ("../.github/workflows/ci.yml", "lies under .github/"),
+                          ("../.github/new.subset.yml", "lies under .github/")):
+        git(repo, "checkout", "-q", "-B", "attack", "main")
+        (repo / "prompts" / "t.prompt.yml").write_text(PROMPT.replace("Answer:", "Reply:") + f"  subset: {target}\n")
+        git(repo, "commit", "-qam", "attack")
+        out = tmp_path / "out"
+        proc = run_cli("pr", "--base", "main", "--head", "attack", "--repo", str(repo), "--out", str(out),
+                       "--no-optimize", "--no-refresh")
+        assert proc.returncode == 1, proc.stderr
+        results = json.loads((out / "results.json").read_text())
+        prompt = results["prompts"][0]
+        assert prompt["verdict"]["status"] == "fail" and "promptci.subset" in prompt["error"], prompt["error"]
+        assert words in prompt["error"] and not prompt["subset"]["text"]  # nothing to commit
+        assert results["usage"]["calls"] == 0, target  # refused before any model call

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from ..subsetfile import check_destination
 from .client import APIError, Client
 
 FILE_MODE = "100644"
@@ -28,7 +29,10 @@ class BranchMoved(Exception):
 def commit_files(client: Client, repo: str, branch: str, parent: str, files: dict[str, str], message: str) -> str:
     """Commit `files` (path -> text) on top of `parent` and fast-forward `branch` to it; the new commit's SHA.
 
-    Raises BranchMoved, having committed nothing, when `branch` is not at `parent`."""
+    Raises BranchMoved, having committed nothing, when `branch` is not at `parent`; InputError, having sent
+    nothing, for a path no subset may have (a prompt file, .github/: subsetfile.check_destination)."""
+    for path in files:
+        check_destination(path)
     where, ref = f"/repos/{repo}/git", "heads/" + quote(branch, safe="/")
     at = str(client.request("GET", f"{where}/ref/{ref}")["object"]["sha"])
     if at != parent:  # also catches a branch reset to an older commit, which a fast-forward would undo

@@ -24,3 +24,15 @@ def describe(status: str, reason: str) -> str:
     if status == Status.NEUTRAL:
         return f"not gated: {reason}"
     return f"{status}: {reason}"
+
+
+UNTRUSTED = "untrusted fork results"
+
+
+def state(status: str, reason: str, *, trusted: bool = True) -> tuple[str, str]:
+    """A commit status's state and description for a verdict. Scores that a fork's own run uploaded (the
+    fork-post job) can fail a check but never pass it: every byte of them is the pull request's, so where they
+    would give `success` the state is `pending`, and the description says a trusted run must gate the commit."""
+    if not trusted and STATE[status] == "success":
+        return "pending", f"{UNTRUSTED}: {status} (needs a trusted run): {reason}"
+    return STATE[status], describe(status, reason)

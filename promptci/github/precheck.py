@@ -70,8 +70,8 @@ def touches(event: str, payload: dict) -> bool | None:
             return None
         changed = _git("diff", "--name-only", "-z", "--no-renames", base, "HEAD").split("\0")
         return touches_prompts([p for p in changed if p])
-    except (subprocess.CalledProcessError, OSError, KeyError, TypeError, AttributeError):
-        return None
+    except (subprocess.CalledProcessError, OSError, KeyError, TypeError, AttributeError, UnicodeError):
+        return None  # (a file name that is not UTF-8 included): the full run decides
 
 
 def touches_prompts(changed: list[str], rev: str = "HEAD") -> bool:
@@ -80,8 +80,8 @@ def touches_prompts(changed: list[str], rev: str = "HEAD") -> bool:
         return True
     try:
         return bool(prompts_touched(changed, rev))
-    except OSError:
-        return True  # git could not tell: the full run decides
+    except (OSError, UnicodeError):
+        return True  # git could not tell, or named a file that is not UTF-8: the full run decides
 
 
 def prompts_touched(changed: list[str], rev: str = "HEAD", cwd: str | None = None) -> list[str]:
@@ -213,12 +213,21 @@ def _fork_post_unchanged(environ: Mapping[str, str], payload: dict) -> bool:
 def pull_request_files(environ: Mapping[str, str], repo: str, number: int) -> list[str] | None:
     """Every path GitHub lists as changed by pull request `number` (a rename's old path too); None past GitHub's
     3,000-file limit, where the list cannot be complete. Raises GitHubError."""
-    files: list[str] = []
+    entries = pull_request_file_entries(environ, repo, number)
+    if entries is None:
+        return None
+    return [name for f in entries for name in (f["filename"], f.get("previous_filename")) if name]
+
+
+def pull_request_file_entries(environ: Mapping[str, str], repo: str, number: int) -> list[dict] | None:
+    """GitHub's entries for the files pull request `number` changes (`filename`, `status`: added, removed,
+    modified, renamed..., `previous_filename`); None past the 3,000-file limit. Raises GitHubError."""
+    entries: list[dict] = []
     for page in range(1, FILE_PAGES + 1):
         answer = _api(environ, "GET", f"/repos/{repo}/pulls/{number}/files?per_page=100&page={page}")
-        files += [name for f in answer for name in (f["filename"], f.get("previous_filename")) if name]
+        entries += answer
         if len(answer) < 100:
-            return files
+            return entries
     return None
 
 

@@ -54,7 +54,10 @@ class Published:
 
 Results = prresults.PRResults
 UNTRUSTED = ("The scores in this report come from an untrusted run: the pull request's own workflow run uploaded "
-             "them, so its code could have written any numbers. The verdict was recomputed from those scores.")
+             "them, so its code could have written any numbers. The verdict was recomputed from those scores: a "
+             "failure stands, but a pass cannot pass the `promptci` check, which stays pending until a trusted run "
+             "gates this commit (a maintainer pushes the branch to this repository and opens a pull request from "
+             "it; see 'Pull requests from forks' in promptci's README).")
 
 
 def read_only_reason(actions: Actions) -> str:
@@ -99,6 +102,11 @@ def confirm_pull_request(actions: Actions, data: Results, client: Client) -> Act
     """
     if actions.event_name != RUN_EVENT or actions.pr is None:
         return actions
+    tested = data.pull_request.head_sha if data.pull_request else "none"
+    if tested != actions.pr.head_sha:  # results another run wrote (or none named): they judge another commit
+        raise InputError(f"the results are for commit {tested[:12]}, not {actions.pr.head_sha[:12]}, the commit the "
+                         "finished run tested", field="pull_request.head_sha",
+                         fix="upload the results.json that 'promptci pr --github' wrote in that run")
     number = actions.pr.number
     if not number:
         number = data.pull_request.number if data.pull_request else 0
@@ -236,8 +244,8 @@ def _commit_subsets(files: dict[str, str], client: Client, pr: PullRequest, repo
         else:
             _not_committed(f"{exc.status} {exc.api_message} (the token needs contents: write)", stdout)
         return  # either way the report carries the change as a patch
-    except InfraError as exc:  # unreachable: the summary must still be written, so record and go on
-        published.faults.append(str(exc))
+    except (InfraError, InputError) as exc:  # unreachable, or a path no subset may have (nothing was sent): the
+        published.faults.append(str(exc))  # summary must still be written, so record and go on
         return
     published.commits = dict.fromkeys(files, sha)
     published.pushed = sha
@@ -264,15 +272,20 @@ def _status(api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings:
     status, reason = (p.verdict.status, p.verdict.reason) if p.verdict else (ERROR, p.error or "not scored")
     base, head = p.scores.base, p.scores.head
     scores = f"{base:.3f} → {head:.3f}: " if base is not None and head is not None else ""
-    api.set_status(sha, context=f"{settings.status_prefix}/{p.path}", state=STATE[status],
-                   description=f"{scores}{reason}", target_url=actions.run_url)
+    state, description = overall.state(status, f"{scores}{reason}", trusted=actions.event_name != RUN_EVENT)
+    if state == STATE[status]:
+        description = f"{scores}{reason}"  # a prompt's own status: the scores say the verdict
+    api.set_status(sha, context=f"{settings.status_prefix}/{p.path}", state=state, description=description,
+                   target_url=actions.run_url)
 
 
-def set_overall_status(api: PullRequestAPI, sha: str, status: str, reason: str, target_url: str = "") -> None:
+def set_overall_status(api: PullRequestAPI, sha: str, status: str, reason: str, target_url: str = "", *,
+                       trusted: bool = True) -> None:
     """The `promptci` status, the one a branch rule requires, with the overall verdict (`status`: pass, fail,
-    undecided, neutral or error) on commit `sha`. Any commit promptci pushes gets it too."""
-    api.set_status(sha, context=overall.CONTEXT, state=STATE[status], description=overall.describe(status, reason),
-                   target_url=target_url)
+    undecided, neutral or error) on commit `sha`. Any commit promptci pushes gets it too. From untrusted
+    scores (a fork's upload) it is never `success` (overall.state)."""
+    state, description = overall.state(status, reason, trusted=trusted)
+    api.set_status(sha, context=overall.CONTEXT, state=state, description=description, target_url=target_url)
 
 
 def _overall(api: PullRequestAPI, shas: list[str], data: Results, actions: Actions, published: Published) -> None:
@@ -284,12 +297,18 @@ def _overall(api: PullRequestAPI, shas: list[str], data: Results, actions: Actio
         status, reason = "error", f"{n} GitHub request{'s' if n != 1 else ''} failed, re-run the job ({status}: {reason})"
     for sha in shas:
         try:
-            set_overall_status(api, sha, status, reason, actions.run_url)
+            set_overall_status(api, sha, status, reason, actions.run_url, trusted=_trusted(actions, data))
         except InfraError as exc:
             published.faults.append(str(exc))
             return
         published.statuses.append(sha)
     workflow.set_outputs(actions.output_path, {"status-set": "true"})  # the action's crash step then stays quiet
+
+
+def _trusted(actions: Actions, data: Results) -> bool:
+    """Whether the verdict rests on no untrusted score: not a fork's upload (the fork-post job), or an upload with no
+    prompt in it, which coverage.require has checked against GitHub's own list of the pull request's files."""
+    return actions.event_name != RUN_EVENT or not data.prompts
 
 
 def _suggest(api: PullRequestAPI, sha: str, data: Results, repo_dir: str) -> int:
