@@ -126,34 +126,40 @@ def test_induced_instructions_are_cleaned_into_one_imperative_sentence() -> None
     assert request.endswith("The instruction was to") and "Input: 2+2\nOutput: 4" in request
 
 
-def test_from_a_bare_template_the_search_adds_demonstrations_from_training_items_only(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A rule scores prompts: an item is right when the prompt shows a demonstration with its answer. From the bare
-    template every item is wrong; phase 1's k demonstrations from data fix most, and they must be training items,
-    never the subset's, the judged items' or the held-out ones."""
+def _search_by_rule(monkeypatch: pytest.MonkeyPatch, max_calls: int | None = None):
+    """The search from the bare template `Q: {{input}}\nA:`, four answers, scored by a rule: an item is right when
+    the prompt shows a demonstration with its answer. Each item scored counts as a call, as the runner's would."""
     labels = ["a", "b", "c", "d"]
     pool, emb = _pool(labels, per_label=12)
     prompt = _prompt("Q: {{input}}\nA:", labels=labels)
-    rng = np.random.default_rng(0)
-    order = [int(i) for i in rng.permutation(len(pool))]
+    order = [int(i) for i in np.random.default_rng(0).permutation(len(pool))]
     split = Split(subset=tuple(sorted(order[:8])), holdout=tuple(sorted(order[8:16])),
                   training=tuple(sorted(order[16:])), judged=tuple(sorted(order[16:26])))
-
-    async def score(candidate: promptfile.PromptFile, items: list) -> list[ItemResult]:
-        shown = {layout(candidate).answer_of(u.body) for u in layout(candidate).units if u.kind == "demo"}
-        return [ItemResult(id=i.id, expected=i.expected, output="x", score=float(i.expected in shown)) for i in items]
-
     with OpenAIServer(lambda body: "Answer with the letter of the case.") as server:
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
         client = ModelClient(use_cache=False, retries=0)
-        search = DualPhase(prompt, pool, split, emb, score=score, refresh=None, client=client, budget=Budget(client),
-                           settings=OptimizerSettings(demos=3, attempts=4), optimizer_model="openai/fake",
-                           style="instruct", steps=2)
+
+        async def score(candidate: promptfile.PromptFile, items: list) -> list[ItemResult]:
+            client.counters.calls += len(items)
+            shown = {layout(candidate).answer_of(u.body) for u in layout(candidate).units if u.kind == "demo"}
+            return [ItemResult(id=i.id, expected=i.expected, output="x", score=float(i.expected in shown))
+                    for i in items]
+
+        search = DualPhase(prompt, pool, split, emb, score=score, refresh=None, client=client,
+                           budget=Budget(client, max_calls=max_calls), settings=OptimizerSettings(demos=3, attempts=4),
+                           optimizer_model="openai/fake", style="instruct", steps=2)
         try:
-            outcome = asyncio.run(search.run())
+            return pool, split, prompt, asyncio.run(search.run())
         finally:
             client.close()
+
+
+def test_from_a_bare_template_the_search_adds_demonstrations_from_training_items_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """From the bare template every item is wrong; phase 1's k demonstrations from data fix most, and they must be
+    training items, never the subset's, the judged items' or the held-out ones."""
+    pool, split, prompt, outcome = _search_by_rule(monkeypatch)
     assert outcome.improved and outcome.fault is None
     first = outcome.attempts[0]
     assert first.kind == "demos" and first.accepted and "p = " in first.why
@@ -175,3 +181,12 @@ def test_a_hostile_paragraph_is_matched_in_linear_time_and_long_text_is_never_a_
     assert lay.shape is not None and lay.shape.answer(hostile) == "yes"
     assert lay.shape.answer("and " * 30 + "\nA: yes") is None  # too few to fill forty variables
     assert lay.shape.answer("x " + "and " * 5000 + "A: yes") is None  # over MAX_DEMO_CHARS: never searched
+
+
+def test_a_budget_spent_in_phase_1_keeps_the_proposal_already_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """36 calls: the input on the 8 subset and 10 judged items (all wrong), the demonstrations on those 18
+    failures; the first induced instruction then finds no call left. The accepted demonstrations are the result."""
+    _, _, _, outcome = _search_by_rule(monkeypatch, max_calls=36)
+    assert outcome.stopped.startswith("budget spent") and outcome.fault is None
+    assert [(a.kind.value, a.accepted) for a in outcome.attempts] == [("demos", True)]
+    assert outcome.improved and len(outcome.demonstrations) == 3
