@@ -68,7 +68,8 @@ def starting_prompt(task, start: str, model: str):
         text = candidate_text(task, 0, 0)
     else:
         text = (f"name: {task.name} zero-shot\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n"
-                f"    content: {_json.dumps(query)}\npromptci:\n  labels: {_json.dumps(task.labels)}\n")
+                f"    content: {_json.dumps(query, ensure_ascii=False)}\n"
+                f"promptci:\n  labels: {_json.dumps(task.labels)}\n")
     return promptfile.parse(text.replace("model: local/gemma-3-270m", f"model: {model}"), path)
 
 

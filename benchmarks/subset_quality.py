@@ -104,7 +104,7 @@ def candidate_text(task: TaskData, instruction: int, demo_set: int) -> str:
                         else [*shots, query])
     labels = json.dumps(task.labels)
     return (f"name: {task.name} i{instruction} d{demo_set}\nmodel: local/gemma-3-270m\nmessages:\n"
-            f"  - role: user\n    content: {json.dumps(body)}\npromptci:\n  labels: {labels}\n")
+            f"  - role: user\n    content: {json.dumps(body, ensure_ascii=False)}\npromptci:\n  labels: {labels}\n")
 
 
 def score_bank(task: TaskData) -> dict:

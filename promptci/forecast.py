@@ -35,10 +35,10 @@ ANSWER_TOKENS = 256  # a task call's answer when the prompt sets no maxTokens
 ASK_TOKENS = (700, 48)  # the optimizer's longest request, instruct and completion framing (dualphase)
 ASK_OVERHEAD_TOKENS = 600  # what an optimizer request adds to the prompt: the meta-prompt and the failures shown
 JUDGE_TOKENS = (400, 8)  # an LLM evaluator's request and answer
-# Phase 1: instructions induced (1 instruct, 2 completion), the meta-instruction (three rationales and it, or one
-# ask per skeleton section), and k demonstrations chosen from data (no ask): its requests and its proposals.
+# Phase 1: two sets of k demonstrations chosen from data (no ask), instructions induced (1 instruct, 2 completion),
+# the meta-instruction (three rationales and it, or one ask per skeleton section): its requests and its proposals.
 PHASE1_ASKS = {"instruct": 5, "completion": 8}
-PHASE1_PROPOSALS = {"instruct": 3, "completion": 4}
+PHASE1_PROPOSALS = {"instruct": 4, "completion": 5}
 LOCAL = "local: no cost"
 
 

@@ -142,9 +142,9 @@ def test_optimize_with_the_embedded_model_end_to_end(example_repo: Path, tmp_pat
     assert record["format"] == "promptci.optimize/1" and record["style"] == "completion"
     steps = [a["step"] for a in record["attempts"]]
     assert steps[0] == 0 and set(steps) <= {0, 1} and steps.count(1) <= 2
-    # phase 1: k demonstrations chosen from the training split, two instructions induced (APE), the skeleton
+    # phase 1: k demonstrations like the failures, k one per answer, two instructions induced (APE), the skeleton
     phase1 = [a for a in record["attempts"] if a["step"] == 0]
-    assert [a["kind"] for a in phase1] == ["demos", "instruction", "instruction", "instruction"]
+    assert [a["kind"] for a in phase1] == ["demos", "demos", "instruction", "instruction", "instruction"]
     if phase1[-1]["after"]:  # the base model filled the skeleton line by line, where it could
         assert sum(h in phase1[-1]["after"] for h in ("###Task type###", "###Tips###", "###Task detailed")) >= 2
     best = promptfile.parse(record["best_text"], path)

@@ -91,8 +91,10 @@ def test_demonstrations_are_chosen_near_the_failures_showing_every_answer_and_on
     assert set(chosen) <= set(allowed)
     one = demos.choose(pool, [r for r in allowed if r != index["c-3"]], emb, near=[index["c-3"]], k=1)
     assert [pool.items[r].expected for r in one] == ["c"]  # one slot: the failure's own answer
-    twins = Pool(source="t", path=None, items=pool.items[:2], sha256="t")
-    assert len(demos.choose(twins, [0, 1], np.array([[1.0, 0.0], [1.0, 0.0]]), near=[], k=2)) == 1  # near copies
+    inputs = ["Hi", " hi ", "Bye"]  # a copy of the first, and another input the embedding cannot tell apart
+    same = Pool(source="t", path=None, sha256="t",
+                items=tuple(Item(id=f"x{n}", data={"input": text, "expected": "a"}) for n, text in enumerate(inputs)))
+    assert demos.choose(same, [0, 1, 2], np.array([[1.0, 0.0]] * 3), near=[0, 1, 2], k=3) == [0, 2]
 
 
 def _results(scores: dict[str, float]) -> dict[str, ItemResult]:

@@ -16,16 +16,14 @@ import numpy as np
 
 from ..evalset import Pool
 
-NEAR_COPY = 0.98  # cosine at or above which two inputs count as the same example
-
-
 def choose(pool: Pool, rows: Sequence[int], embeddings: np.ndarray, *, near: Sequence[int], k: int) -> list[int]:
     """Up to k of `rows` (pool rows with a gold answer) to show as demonstrations, in order.
 
     First one per answer, the answers of the `near` items (the failures) first, most frequent first, then the
     others: each the row nearest the failures with that answer (or all of them). Then, while slots are left,
     the row nearest each failure in turn with that failure's answer. An open-ended task (more distinct answers
-    than 2k) skips the first pass. Near copies of a chosen row are never chosen."""
+    than 2k) skips the first pass. A row whose input is a chosen row's is never chosen (inputs compared, not
+    embeddings: a weak embedding model gives different inputs the same vector)."""
     rows = [r for r in rows if pool.items[r].expected is not None]
     near = [n for n in near if pool.items[n].expected is not None]
     if not rows or k <= 0:
@@ -36,8 +34,8 @@ def choose(pool: Pool, rows: Sequence[int], embeddings: np.ndarray, *, near: Seq
     chosen: list[int] = []
 
     def take(candidates: list[int], targets: Sequence[int]) -> None:
-        free = [r for r in candidates if r not in chosen and
-                not any(float(embeddings[r] @ embeddings[c]) >= NEAR_COPY for c in chosen)]
+        shown = {_input(pool, c) for c in chosen}
+        free = [r for r in candidates if _input(pool, r) not in shown]
         if free:
             centre = embeddings[list(targets)].mean(axis=0) if len(targets) else embeddings[rows].mean(axis=0)
             chosen.append(free[int(np.argmax(embeddings[free] @ centre))])
@@ -62,3 +60,9 @@ def spread(pool: Pool, rows: Sequence[int], k: int, rng: random.Random) -> list[
         if str(pool.items[row].expected) not in {str(pool.items[c].expected) for c in chosen}:
             chosen.append(row)
     return (chosen + [r for r in order if r not in chosen])[:k]
+
+
+def _input(pool: Pool, row: int) -> str:
+    """An item's input, as what makes two demonstrations the same: every field but the answer."""
+    data = pool.items[row].data
+    return "\n".join(" ".join(str(data[k]).split()).casefold() for k in sorted(data) if k != "expected")

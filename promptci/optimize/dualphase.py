@@ -1,9 +1,9 @@
 """The dual-phase optimizer (ALGORITHMS.md §2) with IPOMP stage 2 in the loop (§4).
 
-Phase 1 proposes whole new starting points: instructions induced from training examples (APE's forward
-template, which even a base model continues), the five-part meta-instruction filled where the model can,
-and k demonstrations chosen from the training split (`demos.choose`), in turn, each made from the best prompt so
-far and kept when it beats it (so an instruction comes on top of the demonstrations that won).
+Phase 1 proposes whole new starting points, in turn, each made from the best prompt so far and kept when it
+beats it: k demonstrations from the training split (like the failures, or one per answer at random), then
+instructions induced from training examples (APE's forward template, which even a base model continues) and
+the five-part meta-instruction filled where the model can, on top of the demonstrations that won.
 Phase 2 makes one edit per attempt, chosen by EXP3 softmax weights over every edit the prompt allows:
 rewrite a sentence (the optimizer model, from the current failures), swap a demonstration for the training
 item most like a failure, add one, insert an instruction sentence where there is none, remove a sentence or
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
+from scipy.special import softmax
 
 from .. import progress, promptfile
 from ..budget import Budget
@@ -211,7 +212,7 @@ class DualPhase:
         chosen from data first (no model needed), then new instructions over whatever demonstrations won."""
         proposals: list[tuple[AttemptKind, Callable[[_Candidate], Awaitable[_Candidate]]]] = []
         if self.state.best.layout.shape is not None and self.settings.demos and self.learn_from:
-            proposals.append((AttemptKind.DEMOS, self._demo_set))
+            proposals += [(AttemptKind.DEMOS, self._demos_like_failures), (AttemptKind.DEMOS, self._demos_spread)]
         proposals += [(AttemptKind.INSTRUCTION, self._induced)] * INDUCTIONS[self.style]
         proposals.append((AttemptKind.INSTRUCTION, self._meta_instruction))
         start = self.state.best
@@ -257,16 +258,24 @@ class DualPhase:
         items = [self.pool.items[row] for row in demos.spread(self.pool, self.learn_from, PHASE1_EXAMPLES, self.rng)]
         return await self.writer.with_rationales([framing.Example(self._text(i), str(i.expected)) for i in items])
 
-    async def _demo_set(self, current: _Candidate) -> _Candidate:
-        """The prompt with its demonstrations replaced by k chosen from the training split: like its failures,
-        every answer shown."""
+    async def _demos_like_failures(self, current: _Candidate) -> _Candidate:
+        """k training items most like the prompt's failures, every answer shown (DSPy's KNN few-shot)."""
+        near = [self.index[i] for i in judge.failures(current.results, self.state.items)]
+        self.rng.shuffle(near)
+        return self._with_demos(current, demos.choose(self.pool, self._unshown(), self.embeddings, near=near,
+                                                      k=self.settings.demos))
+
+    async def _demos_spread(self, current: _Candidate) -> _Candidate:
+        """k training items drawn at random, one per answer first (DSPy's LabeledFewShot)."""
+        return self._with_demos(current, demos.spread(self.pool, self._unshown(), self.settings.demos, self.rng))
+
+    def _with_demos(self, current: _Candidate, rows: Sequence[int]) -> _Candidate:
+        """The prompt with its demonstrations replaced by these training rows, with their gold answers."""
         lay = current.layout
         for i in reversed(lay.indices(UnitKind.DEMO)):
             lay = lay.without(i)
-        near = [self.index[i] for i in judge.failures(current.results, self.state.items)]
-        self.rng.shuffle(near)
         shows = {}
-        for row in demos.choose(self.pool, self._unshown(), self.embeddings, near=near, k=self.settings.demos):
+        for row in rows:
             text = self._demonstration(lay, row)
             lay, shows[text] = lay.with_demo(text), self.pool.items[row].id
         if not shows:
@@ -299,7 +308,7 @@ class DualPhase:
             raise Stop("nothing to edit: the prompt has no sentence or demonstration, and no query to add one to")
         failures = judge.failures(best.results, self.state.items)
         for _ in range(self.settings.attempts):
-            probs = _softmax([best.weights.get(e.key(best.layout), 1.0) for e in edits])
+            probs = list(softmax([best.weights.get(e.key(best.layout), 1.0) for e in edits]))
             edit = edits[self.rng.choices(range(len(edits)), weights=probs)[0]]
             before = best.layout.units[edit.unit].body if edit.unit is not None else ""
             attempt = Attempt(step=step, unit=edit.unit, kind=edit.kind, before=before, after=None)
@@ -343,7 +352,8 @@ class DualPhase:
             shown = self.rng.sample(failures, min(MAX_FAILURES_SHOWN, len(failures)))
             cases = [(self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected))
                      for i in shown]
-            lay = lay.with_body(edit.unit, await self.writer.rewrite(_prompt_text(lay), unit.body, cases))
+            whole = "\n\n".join(c for c in lay.contents() if c)
+            lay = lay.with_body(edit.unit, await self.writer.rewrite(whole, unit.body, cases))
         return self._candidate(lay.contents(), shows)
 
     def _like_a_failure(self, best: _Candidate, failures: list[str], replacing: str | None) -> int:
@@ -419,17 +429,6 @@ class DualPhase:
         outcome.attempts.append(attempt)
         if self.on_attempt:
             self.on_attempt(attempt)
-
-
-def _softmax(weights: Sequence[float]) -> list[float]:
-    top = max(weights)
-    exps = [math.exp(w - top) for w in weights]
-    total = sum(exps)
-    return [e / total for e in exps]
-
-
-def _prompt_text(lay: Layout) -> str:
-    return "\n\n".join(c for c in lay.contents() if c)
 
 
 def _described(kind: AttemptKind, lay: Layout) -> str:
