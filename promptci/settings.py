@@ -98,7 +98,8 @@ class OptimizerSettings(Strict):
     holdout: int = Field(100, ge=0, description="pool items held out from the optimizer to judge its result")
     steps: int = Field(5, ge=0, description="T, the most refinement steps")
     attempts: int = Field(6, ge=1, description="candidate rewrites tried per step")
-    quick_filter: float = Field(0.3, ge=0.0, le=1.0, description="h_f, the accuracy a rewrite needs on the failures")
+    quick_filter: float = Field(0.0, ge=0.0, le=1.0, description="h_f, the accuracy a rewrite needs on the failures "
+                                "(besides fixing as many as acceptance needs won)")
     min_gain: float = Field(0.02, ge=0.0, le=1.0, description="h_v, the gain in mean a rewrite needs on the judged "
                             "items (the subset and filter_items training items)")
     accept_p: float = Field(0.1, gt=0.0, le=1.0, description="the p-value a rewrite needs in a one-sided sign test "

@@ -113,9 +113,14 @@ def test_a_one_item_gain_on_twenty_is_noise_and_a_clear_gain_is_accepted() -> No
     assert ok and "6 better, 0 worse" in why
     swapped = _results({i: float(5 <= n < 16) for n, i in enumerate(ids)})  # 6 won, 5 lost: +1 item
     assert not judge.accepts(judge.paired(current, swapped, ids), settings)[0]
-    fixed, stopped = judge.quick_filter(six_more, judge.failures(current, ids), settings)
+    fixed, stopped = judge.quick_filter(six_more, judge.failures(current, ids), len(ids), settings)
     assert fixed == pytest.approx(0.6) and stopped is None
-    assert judge.quick_filter(one_more, judge.failures(current, ids), settings)[1].startswith("quick filter: 0.10")
+    three_more = _results({i: float(n < 13) for n, i in enumerate(ids)})  # 3 won: p = 0.125 even with no loss
+    assert judge.quick_filter(three_more, judge.failures(current, ids), len(ids), settings)[1] == \
+        "quick filter: fixes 3 of the 10 failures; acceptance needs at least 4 items won"
+    strict = OptimizerSettings(quick_filter=0.7)
+    assert judge.quick_filter(six_more, judge.failures(current, ids), len(ids), strict)[1].startswith(
+        "quick filter: 0.60 on the 10 failures < h_f 0.7")
 
 
 def test_induced_instructions_are_cleaned_into_one_imperative_sentence() -> None:

@@ -194,7 +194,7 @@ class DualPhase:
         failed = judge.failures(current.results, items)
         if failed:
             await self._score_candidate(candidate, failed)
-            attempt.failure_score, stopped = judge.quick_filter(candidate.results, failed, self.settings)
+            attempt.failure_score, stopped = judge.quick_filter(candidate.results, failed, len(items), self.settings)
             if stopped:
                 attempt.why = stopped
                 return False

@@ -2,8 +2,9 @@
 
 Both look at the *judged items*: the evaluation subset and `filter_items` training items, so that the failures
 are dozens where the subset alone has a handful (4 failures of 20 at 0.80, where one item is 25 points).
-The quick filter is cheap: the candidate is scored on the current prompt's failures only, and must get at least
-h_f of them right. A candidate that passes is scored on every judged item and compared with the current prompt
+The quick filter is cheap: the candidate is scored on the current prompt's failures only, and is stopped when it
+fixes too few to be accepted even if it broke nothing (fewer items than the sign test needs won, or less than
+`min_gain`), or fewer than h_f of them (a stricter bar a user may set to save calls). A candidate that passes is scored on every judged item and compared with the current prompt
 item by item: it must win more items than it loses, by more than chance would (one-sided sign test on the items
 where the two differ, p ≤ `accept_p`), and gain at least `min_gain` in mean. One item won of twenty is p = 0.5:
 noise, rejected.
@@ -11,6 +12,7 @@ noise, rejected.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -29,13 +31,23 @@ def failures(results: Mapping[str, ItemResult], ids: Sequence[str]) -> list[str]
     return [i for i in ids if _score(results, i) < 1.0]
 
 
-def quick_filter(candidate: Mapping[str, ItemResult], failed: Sequence[str], settings: OptimizerSettings
-                 ) -> tuple[float, str | None]:
+def wins_needed(settings: OptimizerSettings, items: int) -> int:
+    """The fewest items a candidate must win to be accepted, had it lost none: the sign test's p ≤ accept_p
+    (0.5 to the power of the wins) and a gain of min_gain."""
+    return max(math.ceil(math.log2(1 / settings.accept_p) - 1e-9), math.ceil(settings.min_gain * items - 1e-9), 1)
+
+
+def quick_filter(candidate: Mapping[str, ItemResult], failed: Sequence[str], items: int,
+                 settings: OptimizerSettings) -> tuple[float, str | None]:
     """The candidate's accuracy on the current prompt's failures, and why it is stopped here (None: it passes)."""
-    fixed = sum(_score(candidate, i) for i in failed) / len(failed)
-    if fixed < settings.quick_filter:
-        return fixed, f"quick filter: {fixed:.2f} on the {len(failed)} failures < h_f {settings.quick_filter}"
-    return fixed, None
+    fixed = sum(_score(candidate, i) for i in failed)
+    share, needed = fixed / len(failed), wins_needed(settings, items)
+    if fixed < needed:
+        return share, (f"quick filter: fixes {fixed:g} of the {len(failed)} failures; acceptance needs at least "
+                       f"{needed} items won")
+    if share < settings.quick_filter:
+        return share, f"quick filter: {share:.2f} on the {len(failed)} failures < h_f {settings.quick_filter}"
+    return share, None
 
 
 @dataclass(frozen=True)
