@@ -106,7 +106,8 @@ def rewrite_request(style: str, prompt_text: str, sentence: str, failures: Seque
                 "answers for the same inputs, rewrite this sentence so the AI understands the task more fully and "
                 "does it better. Reply only with the revised sentence, no explanation.")
     pairs = "\n\n".join(f"Sentence: {plain}\nBetter: {better}" for plain, better in _REWRITE_PAIRS)
-    return f"Each sentence of a prompt, rewritten to be clearer and more precise.\n\n{pairs}\n\nSentence: {sentence}\nBetter:"
+    return (f"Each sentence of a prompt, rewritten to be clearer and more precise.\n\n{pairs}\n\n"
+            f"Sentence: {sentence}\nBetter:")
 
 
 def induction_request(style: str, examples: Sequence[Example]) -> str:

@@ -4,9 +4,10 @@ Both look at the *judged items*: the evaluation subset and `filter_items` traini
 are dozens where the subset alone has a handful (4 failures of 20 at 0.80, where one item is 25 points).
 The quick filter is cheap: the candidate is scored on the current prompt's failures only, and is stopped when it
 fixes too few to be accepted even if it broke nothing (fewer items than the sign test needs won, or less than
-`min_gain`), or fewer than h_f of them (a stricter bar a user may set to save calls). A candidate that passes is scored on every judged item and compared with the current prompt
-item by item: it must win more items than it loses, by more than chance would (one-sided sign test on the items
-where the two differ, p ≤ `accept_p`), and gain at least `min_gain` in mean. One item won of twenty is p = 0.5:
+`min_gain`), or fewer than h_f of them (a stricter bar a user may set to save calls). A candidate that passes
+is scored on every judged item and compared with the current prompt item by item: it must win more items than it
+loses, by more than chance would (one-sided sign test on the items where the two differ, p ≤ `accept_p`), and
+gain at least `min_gain` in mean. One item won of twenty is p = 0.5:
 noise, rejected.
 """
 

@@ -56,7 +56,7 @@ class Outcome:
     judged_ids: list[str] = field(default_factory=list)  # the training items judged on besides the subset
     demonstrations: list[str] = field(default_factory=list)  # pool items the best prompt shows, chosen here
     fault: InfraError | None = None  # set when a model stayed unreachable
-    scored: dict[str, dict[str, ItemResult]] = field(default_factory=dict, repr=False)  # every prompt tried: sha → item
+    scored: dict[str, dict[str, ItemResult]] = field(default_factory=dict, repr=False)  # each prompt tried, by sha
     initial_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the input's, by item
     best_results: dict[str, ItemResult] = field(default_factory=dict, repr=False)  # the best prompt's, by item
 
