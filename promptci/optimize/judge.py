@@ -7,8 +7,7 @@ fixes too few to be accepted even if it broke nothing (fewer items than the sign
 `min_gain`), or fewer than h_f of them (a stricter bar a user may set to save calls). A candidate that passes
 is scored on every judged item and compared with the current prompt item by item: it must win more items than it
 loses, by more than chance would (one-sided sign test on the items where the two differ, p ≤ `accept_p`), and
-gain at least `min_gain` in mean. One item won of twenty is p = 0.5:
-noise, rejected.
+gain at least `min_gain` in mean. One item won of twenty is p = 0.5: noise, rejected.
 """
 
 from __future__ import annotations
