@@ -149,6 +149,11 @@ class DualPhase:
                     await self._after_step(step, outcome)
         except Stop as stop:
             outcome.stopped = str(stop)
+            where = f"step {outcome.steps_done + 1}" if outcome.best_after_step else "phase 1"
+            scored = all(i in state.best.results for i in state.subset)
+            progress.note(f"optimizer {where} stopped early: {str(stop).split(';')[0]}; best prompt so far "
+                          + (f"{state.best.score(state.subset):.3f} on the subset · " if scored else "")
+                          + f"{self.budget.describe()} · {progress.duration(time.monotonic() - state.started)}")
         except InfraError as exc:
             outcome.fault = InfraError(f"model unreachable: {exc}")
             outcome.stopped = str(outcome.fault)
