@@ -180,17 +180,13 @@ async def search_by_subset(prompt, pool, subset, split, embeddings, client, budg
 
 def with_demos(prompt, pool, rows: list[int]) -> str | None:
     """The prompt with its demonstrations replaced by the given pool rows (with their gold answers)."""
-    from promptci.optimize.units import UnitKind, layout
+    from promptci.optimize.units import layout
 
     lay = layout(prompt)
     if lay.shape is None:
         return None
-    for i in reversed(lay.indices(UnitKind.DEMO)):
-        lay = lay.without(i)
-    for row in rows:
-        item = pool.items[row]
-        lay = lay.with_demo(lay.demonstration(item.data, str(item.expected)))
-    return prompt.with_message_contents(lay.contents())
+    shown = [lay.demonstration(pool.items[r].data, str(pool.items[r].expected)) for r in rows]
+    return prompt.with_message_contents(lay.with_demos(shown).contents())
 
 
 async def random_k(prompt, pool, split, embeddings, client, model, seed, rng, round_, failures, budget):

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..evalset import Pool
 
+
 def choose(pool: Pool, rows: Sequence[int], embeddings: np.ndarray, *, near: Sequence[int], k: int) -> list[int]:
     """Up to k of `rows` (pool rows with a gold answer) to show as demonstrations, in order.
 

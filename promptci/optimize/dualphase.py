@@ -108,7 +108,7 @@ class DualPhase:
         self.writer = Writer(client, optimizer_model, style, budget, temperature=settings.temperature, seed=seed)
         self.head_prompt, self.pool, self.split, self.embeddings = prompt, pool, split, embeddings
         self.score_items, self.refresh = score, refresh
-        self.client, self.budget, self.settings = client, budget, settings
+        self.budget, self.settings = budget, settings
         self.optimizer_model, self.style, self.seed = optimizer_model, style, seed
         self.steps = settings.steps if steps is None else steps
         self.on_attempt, self.on_step = on_attempt, on_step
@@ -185,7 +185,7 @@ class DualPhase:
         if not todo:
             return
         if not required and not self.budget.allows(len(todo)):
-            raise Stop(f"budget spent ({self.budget.describe()}); kept the best prompt so far")
+            raise Stop.spent(self.budget)
         scored = await self.score_items(candidate.prompt, [self.by_id[i] for i in todo])
         candidate.results.update({r.id: r for r in scored})
 
@@ -276,16 +276,11 @@ class DualPhase:
 
     def _with_demos(self, current: _Candidate, rows: Sequence[int]) -> _Candidate:
         """The prompt with its demonstrations replaced by these training rows, with their gold answers."""
-        lay = current.layout
-        for i in reversed(lay.indices(UnitKind.DEMO)):
-            lay = lay.without(i)
-        shows = {}
-        for row in rows:
-            text = self._demonstration(lay, row)
-            lay, shows[text] = lay.with_demo(text), self.pool.items[row].id
-        if not shows:
+        texts = [self._demonstration(current.layout, row) for row in rows]
+        if not texts:
             raise framing.Refused("no training item fits the query to demonstrate with")
-        return self._candidate(lay.contents(), shows)
+        shows = dict(zip(texts, (self.pool.items[row].id for row in rows)))
+        return self._candidate(current.layout.with_demos(texts).contents(), shows)
 
     # ---- phase 2 -------------------------------------------------------------------------------
 

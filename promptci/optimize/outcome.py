@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ..budget import Budget
 from ..errors import InfraError
 from ..results import ItemResult
 
@@ -84,3 +85,8 @@ class Outcome:
 
 class Stop(Exception):
     """Ends the run cleanly with the best prompt so far; the message says why."""
+
+    @classmethod
+    def spent(cls, budget: Budget) -> Stop:
+        """The budget allows no more of the run's work."""
+        return cls(f"budget spent ({budget.describe()}); kept the best prompt so far")

@@ -111,6 +111,15 @@ class Layout:
             units.insert(at, Unit(message, text, "\n\n", UnitKind.DEMO))
         return replace(self, units=tuple(units))
 
+    def with_demos(self, texts: Sequence[str]) -> "Layout":
+        """The layout with its demonstrations replaced by these, in order (placed as `with_demo` places them)."""
+        lay = self
+        for i in reversed(self.indices(UnitKind.DEMO)):
+            lay = lay.without(i)
+        for text in texts:
+            lay = lay.with_demo(text)
+        return lay
+
     def demonstration(self, data: Mapping[str, Any], answer: str) -> str:
         """A demonstration made from a pool item: the query rendered with its data, then its gold answer."""
         if self.query is None or self.shape is None:

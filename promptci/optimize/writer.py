@@ -26,7 +26,7 @@ class Writer:
 
     async def ask(self, text: str, *, max_tokens: int, stop: Sequence[str] = ()) -> str:
         if not self.budget.allows(1):
-            raise Stop(f"budget spent ({self.budget.describe()}); kept the best prompt so far")
+            raise Stop.spent(self.budget)
         self.samples += 1
         params = Params(temperature=self.temperature, max_tokens=max_tokens, stop=tuple(stop),
                         seed=self.seed * 100_003 + self.samples)
