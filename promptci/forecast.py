@@ -205,9 +205,9 @@ def gate_item_limit(gate: GateSettings, pool: int) -> int:
 @lru_cache(maxsize=64)
 def price(model: str) -> Price:
     """litellm's price per input and output token for `model` (the name a run calls it by)."""
-    from .llm import LOCAL_PREFIX, _litellm
+    from .llm import _litellm, in_process
 
-    if model.startswith(LOCAL_PREFIX):
+    if in_process(model):
         return Price(model, 0.0, 0.0, local=True)
     try:
         one_input, _ = _litellm().cost_per_token(model=model, prompt_tokens=1, completion_tokens=0)

@@ -42,6 +42,12 @@ TOP_LOGPROBS = 20
 LONG_WAIT_S = 120.0
 """A rate limit that asks to wait longer than this is reported at once instead of waited out."""
 LOCAL_PREFIX = "local/"
+MOCK_PREFIX = "mockllm/"
+
+
+def in_process(model: str) -> bool:
+    """The embedded model or the mock: answered in this process, exact label scores, no cost, no key."""
+    return model.startswith((LOCAL_PREFIX, MOCK_PREFIX))
 
 _litellm_module: Any = None
 
@@ -53,7 +59,7 @@ def _litellm() -> Any:
     if _litellm_module is None:
         import litellm
 
-        from . import local
+        from . import local, mockllm
 
         litellm.suppress_debug_info = True
         litellm.telemetry = False
@@ -61,6 +67,7 @@ def _litellm() -> Any:
         litellm.DEFAULT_MAX_RETRIES = 0
         logging.getLogger("LiteLLM").setLevel(logging.ERROR)  # noise; failures come back as exceptions
         local.register()
+        mockllm.register()
         _litellm_module = litellm
     return _litellm_module
 
@@ -232,7 +239,7 @@ class ModelClient:
     async def _labels_uncached(self, model: str, messages: list[dict[str, str]], params: Params,
                                labels: list[str]) -> dict[str, Any]:
         kwargs = replace(params, temperature=0.0).litellm_kwargs()
-        if model.startswith(LOCAL_PREFIX):
+        if in_process(model):
             response = await self._request(model, messages, {**kwargs, "max_tokens": 1,
                                                              "extra_body": {"labels": labels}})
             logprobs = {e["token"]: e["logprob"] for e in _top_logprobs(response)}
@@ -312,7 +319,7 @@ class ModelClient:
         `api_base` that needs none (litellm's OpenAI client insists on one)."""
         if (model, api_base) in self._checked_models:
             return self._checked_models[model, api_base]
-        from . import local
+        from . import local, mockllm
 
         lit = _litellm()
         extra: dict[str, Any] = {}
@@ -320,6 +327,10 @@ class ModelClient:
             if model != local.DEFAULT_MODEL:
                 raise InputError(f"unknown local model '{model}'", field="model",
                                  fix=f"the embedded model is {local.DEFAULT_MODEL}")
+        elif model.startswith(MOCK_PREFIX):
+            if model not in (mockllm.MODEL, mockllm.EMBED_MODEL):
+                raise InputError(f"unknown mock model '{model}'", field="model",
+                                 fix=f"the mock is {mockllm.MODEL} (embeddings: {mockllm.EMBED_MODEL})")
         elif model.startswith(ghmodels.PREFIX):
             extra = ghmodels.request_kwargs(model, api_base)
         else:
@@ -349,7 +360,7 @@ def _usage(model: str, response: Any) -> dict[str, Any]:
     usage = getattr(response, "usage", None)
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-    if model.startswith(LOCAL_PREFIX):
+    if in_process(model):
         cost: float | None = 0.0
     else:
         try:

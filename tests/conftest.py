@@ -1,5 +1,10 @@
-"""Shared fixtures. The tests use the real embedded model and the real embedding model; nothing is mocked
-except where a test says so."""
+"""Shared fixtures and the two tiers.
+
+The default tier is fast: units, the command line in process, and whole flows on the mock model
+(`mockllm/model`, part of the product); it never runs the embedded model (a test that tries fails and says so).
+The integration tier (`@pytest.mark.integration`, run with `--integration`, as CI does) runs the real components:
+the embedded Gemma model, the demo, real processes where the process is the subject, and the real `act` runner.
+Nothing is mocked except where a test says so."""
 
 from __future__ import annotations
 
@@ -15,7 +20,36 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, run_cli
+from .helpers import DATA, ROOT, run_cli
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--integration", action="store_true",
+                     help="also run the integration tier: the embedded model, the demo, act, real processes")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without --integration the integration tier is deselected (not skipped: it did not run, and says so)."""
+    if config.getoption("--integration"):
+        return
+    fast = [item for item in items if item.get_closest_marker("integration") is None]
+    if len(fast) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("integration")])
+        items[:] = fast
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_runs_no_embedded_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast tier's promise, enforced: a test that reaches the embedded model fails with the reason."""
+    if request.node.get_closest_marker("integration") is not None:
+        return
+    from promptci import local
+
+    def refuse() -> None:
+        pytest.fail("this test runs the embedded model: use mockllm/model, or mark it @pytest.mark.integration",
+                    pytrace=False)
+
+    monkeypatch.setattr(local, "engine", refuse)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,7 +99,12 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return DemoRun(json.loads((out / "results.json").read_text()), lines, time.monotonic() - started)
 
 
-@pytest.fixture(scope="session")
-def demo_results(demo_run: DemoRun) -> dict:
-    """A real pull-request result: `promptci demo` with the embedded model on a small budget."""
-    return demo_run.results
+DEMO_RESULTS = DATA / "demo" / "results.json"
+
+
+@pytest.fixture
+def demo_results() -> dict:
+    """A real pull-request result, committed: `promptci demo --max-calls 200` with the embedded model
+    (tests/data/demo/README.md says how it was made; the integration tier checks that a live demo still
+    writes the same shape)."""
+    return json.loads(DEMO_RESULTS.read_text())

@@ -183,7 +183,7 @@ def _event(tmp_path: Path, base: str, head: str, branch: str) -> tuple[Path, dic
     return event, payload
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_action_gates_a_pull_request_under_act(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -201,7 +201,7 @@ def test_the_action_gates_a_pull_request_under_act(tmp_path: Path) -> None:
         assert tools.consumed(api)  # exactly the expected requests, in order
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_sharded_workflow_plans_gates_two_shards_and_merges_under_act(tmp_path: Path) -> None:
     from .test_plan import reworded_repo
 
@@ -244,7 +244,7 @@ def _pip_cache() -> str:
     return proc.stdout.strip() or str(Path.home() / ".cache" / "pip")
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_second_run_restores_the_install_from_the_actions_cache_under_act(tmp_path: Path) -> None:
     """A remote-only install (no torch), saved to the Actions cache by the first run and restored by the second on
     a fresh runner (no venv): the install step is skipped, and the restored venv runs the action's own code."""

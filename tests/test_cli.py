@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci import results
+from promptci import local, mockllm, results
 
 from .helpers import BIGBENCH, run_cli
 
@@ -36,14 +36,19 @@ def assert_clean_failure(proc, code: int, *words: str) -> str:  # noqa: ANN001
     return lines[0]
 
 
-def test_eval_writes_results_and_a_rerun_hits_the_cache(example_repo: Path) -> None:
+MODELS = [mockllm.MODEL, pytest.param(local.DEFAULT_MODEL, marks=pytest.mark.integration)]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_eval_writes_results_and_a_rerun_hits_the_cache(example_repo: Path, model: str) -> None:
     prompt = set_gate(example_repo, None)
+    prompt.write_text(prompt.read_text().replace(f"model: {local.DEFAULT_MODEL}", f"model: {model}"))
     out = example_repo / "out.json"
     first = run_cli("eval", str(prompt), "--limit", "8", "--json", str(out), cwd=example_repo)
     assert first.returncode == 0, first.stderr
     assert re.search(r"score\s+[01]\.\d{3}\s+95% CI \[[01]\.\d{3}, [01]\.\d{3}\] \(wilson\)\s+n=8", first.stdout)
     [run] = results.read(out)
-    assert run.model == "local/gemma-3-270m" and run.selection == "full-first-8" and run.pool["size"] == 693
+    assert run.model == model and run.selection == "full-first-8" and run.pool["size"] == 693
     assert run.summary.calls == 8 and run.summary.cache_hits == 0 and run.summary.errors == 0
     low, high = run.summary.ci95
     assert low <= run.summary.mean <= high
@@ -69,7 +74,7 @@ def test_eval_writes_results_and_a_rerun_hits_the_cache(example_repo: Path) -> N
 
 def test_gate_min_score_fails_with_exit_1(example_repo: Path) -> None:
     prompt = set_gate(example_repo, 1.0)
-    proc = run_cli("eval", str(prompt), "--limit", "3", cwd=example_repo)
+    proc = run_cli("eval", str(prompt), "--limit", "3", "--model", mockllm.MODEL, cwd=example_repo)
     assert proc.returncode == 1, proc.stderr
     assert "gate failed" in proc.stderr and "below promptci.gate.min_score 1.0" in proc.stderr
 
@@ -151,6 +156,7 @@ def test_usage_errors_exit_2() -> None:
     assert run_cli().returncode == 2
 
 
+@pytest.mark.integration
 def test_no_network_at_any_point(example_repo: Path) -> None:
     """The embedded model and the embedding model run with every network connection refused."""
     guard = """

@@ -144,7 +144,7 @@ def _pr(repo: Path, out: Path, *flags: str) -> tuple[dict, str]:
     return json.loads((out / "results.json").read_text()), proc.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_forecast_holds_against_a_real_run(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     _tiny_repo(repo)

@@ -331,7 +331,6 @@ def prism():
         yield url
 
 
-@pytest.mark.slow
 def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str, demo_results: dict,
                                                                     tmp_path: Path) -> None:
     payload = tools.webhook_example("pull_request", "synchronize")
@@ -351,7 +350,6 @@ def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str,
     assert "verdict<<" in (tmp_path / "output").read_text()
 
 
-@pytest.mark.slow
 def test_a_fork_gets_the_summary_and_a_warning_and_nothing_is_sent(demo_results: dict, tmp_path: Path) -> None:
     payload = copy.deepcopy(tools.webhook_example("pull_request", "synchronize"))
     payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"

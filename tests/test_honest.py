@@ -56,7 +56,7 @@ def test_scores_without_the_flagged_items() -> None:
     assert score_without(results_, ["a", "b", "c"], set())[0] == pytest.approx(2 / 3)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_flagged_items_are_left_out_of_the_subset_and_the_held_out_scores() -> None:
     """With the embedded model: the held-out slice is scored without the demonstrated item, for both prompts."""
     head = promptfile.load(PROMPT)

@@ -72,7 +72,7 @@ def _remote_only_repo(tmp_path: Path, embedding_model: str | None) -> tuple[Path
 def test_a_remote_only_install_chooses_a_subset_with_a_remote_embedding_model(tmp_path: Path) -> None:
     repo, env = _remote_only_repo(tmp_path, REMOTE)
     with OpenAIServer() as server:
-        proc = run_cli("select", "prompts/intent.prompt.yml", cwd=repo, env={**env, **server.env()})
+        proc = run_cli("select", "prompts/intent.prompt.yml", cwd=repo, env={**env, **server.env()}, isolated=True)
     assert proc.returncode == 0, proc.stderr
     assert len(server.requests) == 3 and all(p == "/v1/embeddings" for p in server.paths)  # 693 items, 256 a request
     written = (repo / "eval_sets" / "intent_recognition.subset.yml").read_text()
@@ -81,7 +81,7 @@ def test_a_remote_only_install_chooses_a_subset_with_a_remote_embedding_model(tm
 
 def test_a_remote_only_install_without_an_embedding_model_says_how_to_get_one(tmp_path: Path) -> None:
     repo, env = _remote_only_repo(tmp_path, None)
-    proc = run_cli("select", "prompts/intent.prompt.yml", cwd=repo, env=env)
+    proc = run_cli("select", "prompts/intent.prompt.yml", cwd=repo, env=env, isolated=True)
     assert proc.returncode == 2, proc.stderr
     assert "promptci.embedding_model" in proc.stderr and "promptci-gate[local]" in proc.stderr
     assert "Traceback" not in proc.stderr and not (repo / "eval_sets" / "intent_recognition.subset.yml").exists()
@@ -90,7 +90,7 @@ def test_a_remote_only_install_without_an_embedding_model_says_how_to_get_one(tm
 def test_an_embedding_server_that_keeps_failing_is_exit_3(tmp_path: Path) -> None:
     repo, env = _remote_only_repo(tmp_path, REMOTE)
     with OpenAIServer(embed=lambda text: Fault(503)) as server:
-        proc = run_cli("select", "prompts/intent.prompt.yml", cwd=repo, env={**env, **server.env()})
+        proc = run_cli("select", "prompts/intent.prompt.yml", cwd=repo, env={**env, **server.env()}, isolated=True)
     assert proc.returncode == 3, proc.stderr
     assert "text-embedding-3-small" in proc.stderr and len(server.requests) == 4  # the first try and 3 retries
     assert not (repo / "eval_sets" / "intent_recognition.subset.yml").exists()

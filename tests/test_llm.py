@@ -1,4 +1,5 @@
-"""The model layer on the real embedded model: label scoring, generation, cache, retries, errors."""
+"""The model layer: label scoring and generation on the real embedded model (integration tier); the cache,
+retries and errors on the mock model, which takes the same path through litellm."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from promptci import evalset, local, promptfile
+from promptci import evalset, local, mockllm, promptfile
 from promptci.errors import InfraError, InputError, redact
 from promptci.llm import ModelClient, Params, _first_token_probs, _top_logprobs
 
 from .helpers import EXAMPLE
 
 MODEL = local.DEFAULT_MODEL
+MOCK = mockllm.MODEL
 SENTIMENT = [{"role": "user", "content": "Review: I loved it.\nSentiment: positive\n\nReview: Awful film."
                                          "\nSentiment: negative\n\nReview: What a great film!\nSentiment:"}]
 
@@ -30,6 +32,7 @@ def example_items(n: int) -> tuple[promptfile.PromptFile, list[evalset.Item]]:
     return prompt, list(evalset.load_pool(prompt).items[:n])
 
 
+@pytest.mark.integration
 def test_exact_label_scores_are_probabilities(tmp_path: Path) -> None:
     client = ModelClient(cache_path=tmp_path)
     scores = arun(client.score_labels(MODEL, SENTIMENT, ["positive", "negative", "neutral"]))
@@ -39,6 +42,7 @@ def test_exact_label_scores_are_probabilities(tmp_path: Path) -> None:
     assert scores.usage.prompt_tokens > 10 and not scores.usage.cached
 
 
+@pytest.mark.integration
 def test_kv_reuse_gives_the_same_numbers_as_a_fresh_evaluation() -> None:
     """Scoring labels together (the prompt's KV state reused) equals scoring each alone, from any prior state."""
     engine = local.engine()
@@ -52,6 +56,7 @@ def test_kv_reuse_gives_the_same_numbers_as_a_fresh_evaluation() -> None:
     assert together == pytest.approx(list(reversed(fresh)), abs=1e-3)
 
 
+@pytest.mark.integration
 def test_label_scoring_agrees_with_generation(tmp_path: Path) -> None:
     """On real items, the label the model generates greedily is the label that scores highest."""
     prompt, items = example_items(12)
@@ -72,32 +77,45 @@ def test_label_scoring_agrees_with_generation(tmp_path: Path) -> None:
 
 
 def test_a_cache_hit_costs_no_call(tmp_path: Path) -> None:
-    engine = local.engine()
     first = ModelClient(cache_path=tmp_path)
-    a = arun(first.score_labels(MODEL, SENTIMENT, ["positive", "negative"]))
-    b = arun(first.complete(MODEL, SENTIMENT, Params(max_tokens=3)))
+    a = arun(first.score_labels(MOCK, SENTIMENT, ["positive", "negative"]))
+    b = arun(first.complete(MOCK, SENTIMENT, Params(max_tokens=3)))
     first.close()
-    calls = engine.calls
+    calls = mockllm.MockProvider.calls
     second = ModelClient(cache_path=tmp_path)  # a new client, as in a second process
-    a2 = arun(second.score_labels(MODEL, SENTIMENT, ["positive", "negative"]))
-    b2 = arun(second.complete(MODEL, SENTIMENT, Params(max_tokens=3)))
-    assert engine.calls == calls, "a cache hit reached the model"
+    a2 = arun(second.score_labels(MOCK, SENTIMENT, ["positive", "negative"]))
+    b2 = arun(second.complete(MOCK, SENTIMENT, Params(max_tokens=3)))
+    assert mockllm.MockProvider.calls == calls, "a cache hit reached the model"
     assert a2.usage.cached and b2.usage.cached and second.counters.calls == 0 and second.counters.cache_hits == 2
     assert (a2.probs, b2.text) == (a.probs, b.text)
     assert a2.usage.prompt_tokens == a.usage.prompt_tokens  # hits keep the tokens they once cost
     # anything in the key changes the answer's identity: other labels, other parameters
-    arun(second.score_labels(MODEL, SENTIMENT, ["negative", "positive"]))
-    arun(second.complete(MODEL, SENTIMENT, Params(max_tokens=4)))
-    assert engine.calls == calls + 2
+    arun(second.score_labels(MOCK, SENTIMENT, ["negative", "positive"]))
+    arun(second.complete(MOCK, SENTIMENT, Params(max_tokens=4)))
+    assert mockllm.MockProvider.calls == calls + 2
 
 
 def test_no_cache_always_calls(tmp_path: Path) -> None:
-    engine = local.engine()
     client = ModelClient(use_cache=False)
-    calls = engine.calls
+    calls = mockllm.MockProvider.calls
     for _ in range(2):
-        arun(client.complete(MODEL, SENTIMENT, Params(max_tokens=2)))
-    assert engine.calls == calls + 2 and client.counters.cache_hits == 0
+        arun(client.complete(MOCK, SENTIMENT, Params(max_tokens=2)))
+    assert mockllm.MockProvider.calls == calls + 2 and client.counters.cache_hits == 0
+
+
+def test_the_mock_answers_the_label_named_last_and_plants_answers(tmp_path: Path) -> None:
+    """The mock's rules, which the fast tier's flow tests steer by: exact scores through litellm, no cost."""
+    client = ModelClient(cache_path=tmp_path)
+    scores = arun(client.score_labels(MOCK, SENTIMENT, ["positive", "negative", "neutral"]))
+    assert scores.method == "exact" and scores.best == "negative"  # 'negative' is the last label the text names
+    assert math.isclose(sum(scores.probs.values()), 1.0, rel_tol=1e-9) and scores.probs["negative"] > 0.9
+    assert scores.usage.cost_usd == 0.0 and scores.usage.prompt_tokens > 0
+    planted = [{"role": "user", "content": "Say it.\nANSWER: forty-two\nmore"}]
+    assert arun(client.complete(MOCK, planted)).text == "forty-two"
+    assert arun(client.complete(MOCK, SENTIMENT)).text in mockllm.SENTENCES
+    vectors = arun(client.embed(mockllm.EMBED_MODEL, ["the cat sat", "the cat sat down", "stock prices fell"]))
+    near, far = (sum(a * b for a, b in zip(vectors[0], v)) for v in vectors[1:])
+    assert near > 0.8 > far
 
 
 def _closed_port() -> int:
@@ -128,6 +146,7 @@ def test_models_that_cannot_work_fail_at_once(tmp_path: Path, monkeypatch: pytes
     assert client.counters.calls == 0
 
 
+@pytest.mark.integration
 def test_prompt_longer_than_the_context_is_an_input_error(tmp_path: Path) -> None:
     client = ModelClient(cache_path=tmp_path)
     long = [{"role": "user", "content": "word " * 5000}]

@@ -130,7 +130,7 @@ def _small_budget_settings(repo: Path, **optimizer: object) -> Path:
     return path
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_optimize_with_the_embedded_model_end_to_end(example_repo: Path, tmp_path: Path) -> None:
     path = _small_budget_settings(example_repo)
     before = path.read_text()
@@ -177,7 +177,7 @@ def _fake_optimizer_run(repo: Path, tmp_path: Path, reply, *extra: str, timeout:
     return path, proc, json.loads(out.read_text()) if out.exists() else None, requests
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_bad_optimizer_replies_are_refused_and_never_written(example_repo: Path, tmp_path: Path) -> None:
     # "{% for %}" is no longer a bad reply: prompt text is not a template language since issue 16, so it is text;
     # a rewrite that reaches for the answer ({{expected}}) is one
@@ -199,7 +199,7 @@ def test_bad_optimizer_replies_are_refused_and_never_written(example_repo: Path,
     assert "sk-test-not-a-secret" not in proc.stdout + proc.stderr + json.dumps(record)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_unreachable_optimizer_model_exits_3_with_the_best_prompt_so_far(example_repo: Path, tmp_path: Path) -> None:
     import socket
 
@@ -220,7 +220,7 @@ def test_unreachable_optimizer_model_exits_3_with_the_best_prompt_so_far(example
     assert path.read_text() == before
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_budget_stops_cleanly_with_the_best_prompt_so_far(example_repo: Path, tmp_path: Path) -> None:
     path, proc, record, _ = _fake_optimizer_run(
         example_repo, tmp_path, lambda body: "Decide which of the intents the utterance asks for.",
@@ -233,7 +233,7 @@ def test_budget_stops_cleanly_with_the_best_prompt_so_far(example_repo: Path, tm
     promptfile.parse(record["best_text"], path)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_no_failures_to_learn_from_stops_early_and_says_so(example_repo: Path, tmp_path: Path) -> None:
     path = example_repo / "prompts" / "intent.prompt.yml"
     path.write_text(path.read_text().replace("  gate:\n", '  evaluators:\n    - name: anything\n      regex: "."\n'

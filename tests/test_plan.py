@@ -18,7 +18,7 @@ from .helpers import run_cli
 from .test_gitdiff import add_hostile_names
 
 PROMPT = """name: {name}
-model: local/gemma-3-270m
+model: mockllm/model
 modelParameters: {{maxTokens: 4}}
 messages:
   - role: user

@@ -52,7 +52,7 @@ LIST = ("The possible intents are: add_to_playlist,\n      book_restaurant, get_
 PLAIN = "Answer with the intent's name only."
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_pr_passes_an_improvement_and_fails_a_regression_with_the_flipped_items(repo: Path, tmp_path: Path) -> None:
     # the embedded base model does far better without the list of intents in its instruction (0.35 -> ~0.85)
     branch(repo, "better", "main", LIST, PLAIN)
@@ -117,7 +117,7 @@ def test_a_missing_base_is_a_one_line_error(repo: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_pool_change_reruns_the_prompt_on_a_new_subset(repo: Path, tmp_path: Path) -> None:
     git(repo, "checkout", "-qb", "more-data")
     pool = repo / "eval_sets" / "intent_recognition.jsonl"
@@ -135,7 +135,7 @@ def test_a_pool_change_reruns_the_prompt_on_a_new_subset(repo: Path, tmp_path: P
     assert (out / "subsets" / "eval_sets" / "intent_recognition.subset.yml").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_pull_request_cannot_choose_what_judges_it(repo: Path, tmp_path: Path) -> None:
     # an attacker's pull request puts the harmful list back, hand-picks the subset items, and loosens the gate
     branch(repo, "better", "main", LIST, PLAIN)

@@ -8,6 +8,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from promptci import noise
 from promptci.progress import Reporter
 
@@ -91,6 +93,7 @@ RAW_LIBRARY_OUTPUT = ("Warning", "warnings.warn", "Traceback", "llama_", "ggml_"
                       "it/s]")
 
 
+@pytest.mark.integration
 def test_the_demo_says_what_it_does_and_is_never_silent_for_30_s(demo_run: DemoRun) -> None:
     times = [0.0] + [t for t, _ in demo_run.stderr] + [demo_run.wall_s]
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]

@@ -145,7 +145,7 @@ def test_a_pull_request_cannot_choose_its_judge_and_the_ledger_decides_later() -
     assert none == [] and capped.ids == ids
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_pull_request_records_base_and_head_in_the_offered_ledger(tmp_path: Path) -> None:
     """The real flow (embedded model, real git): the committed subset judges, nothing is replaced on an empty ledger,
     and the subset file offered for commit carries base's and head's scores, one column each."""

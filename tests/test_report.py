@@ -22,7 +22,6 @@ HOSTILE = "<img src=x onerror=alert(1)> @octo-org/admins ```` </details> <!-- | 
 MD = MarkdownIt("commonmark").enable("table")
 
 
-@pytest.mark.slow
 def test_the_comment_leads_with_the_verdict_then_scores_flips_and_subset(demo_results: dict) -> None:
     comment = render.render(demo_results)
     lines = comment.splitlines()
@@ -37,7 +36,6 @@ def test_the_comment_leads_with_the_verdict_then_scores_flips_and_subset(demo_re
     assert "model calls" in comment and "cache hits" in comment
 
 
-@pytest.mark.slow
 def test_a_budget_cuts_the_optimizer_never_the_comparison(demo_results: dict) -> None:
     p = demo_results["prompts"][0]
     assert p["comparison"]["n"] >= p["subset_items"] == 20  # base and head on every subset item
@@ -46,7 +44,6 @@ def test_a_budget_cuts_the_optimizer_never_the_comparison(demo_results: dict) ->
     assert optimizer["steps_done"] < 5 and "budget" in optimizer["stopped"]
 
 
-@pytest.mark.slow
 def test_pull_request_content_cannot_add_html_mentions_or_break_out(demo_results: dict) -> None:
     data = copy.deepcopy(demo_results)
     p = data["prompts"][0]
@@ -69,7 +66,6 @@ def test_pull_request_content_cannot_add_html_mentions_or_break_out(demo_results
         assert opened == sum(1 for h in html if h.strip() == "</details>") > 0  # every section closes where we close it
 
 
-@pytest.mark.slow
 def test_a_huge_report_is_cut_to_githubs_limit_with_the_marker_kept(demo_results: dict) -> None:
     data = copy.deepcopy(demo_results)
     p = data["prompts"][0]
@@ -81,7 +77,6 @@ def test_a_huge_report_is_cut_to_githubs_limit_with_the_marker_kept(demo_results
     assert comment.startswith(MARKER) and "job summary" in comment
 
 
-@pytest.mark.slow
 def test_a_user_template_renders_in_the_sandbox_and_must_keep_the_marker(demo_results: dict, tmp_path: Path) -> None:
     good = tmp_path / "good.md.j2"
     good.write_text("{{ marker }}\n{% for p in prompts %}{{ p.path | code }}: {{ p.verdict.status }}\n{% endfor %}")

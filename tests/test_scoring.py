@@ -100,6 +100,7 @@ def test_similarity_uses_the_bundled_minilm(tmp_path: Path, no_github_token: Non
     assert close > 0.7 > 0.3 > far
 
 
+@pytest.mark.integration
 def test_llm_judge_with_the_embedded_model(tmp_path: Path) -> None:
     checks = checks_for(tmp_path, """evaluators:
   - name: judge

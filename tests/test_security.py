@@ -18,7 +18,7 @@ from promptci.errors import InputError
 from .helpers import run_cli
 
 PROMPT = """name: t
-model: local/gemma-3-270m
+model: mockllm/model
 messages:
   - role: user
     content: "Answer: {{input}}"

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from promptci import results, subsetfile
+from promptci import mockllm, results, subsetfile
 
 from .helpers import run_cli
 
 SUBSET = Path("eval_sets/intent_recognition.subset.yml")
 PROMPT = "prompts/intent.prompt.yml"
+
+
+MOCK = ("--model", mockllm.MODEL)
 
 
 def select(repo: Path, *args: str) -> str:
@@ -92,7 +95,7 @@ def test_refine_from_two_prompts_and_eval_subset(example_repo: Path) -> None:
     select(example_repo)
     original = subsetfile.read(example_repo / SUBSET)
     a = example_repo / "a.json"
-    proc = run_cli("eval", PROMPT, "--subset", "--json", str(a), cwd=example_repo)
+    proc = run_cli("eval", PROMPT, "--subset", "--json", str(a), *MOCK, cwd=example_repo)
     assert proc.returncode in (0, 1), proc.stderr
     [run] = results.read(a)
     assert run.selection == "subset" and [i.id for i in run.items] == original.ids
@@ -102,7 +105,7 @@ def test_refine_from_two_prompts_and_eval_subset(example_repo: Path) -> None:
     variant.write_text(text.replace("pool: ../eval_sets/intent_recognition.jsonl",
                                     "pool: ../eval_sets/intent_recognition.jsonl\n  subset: ../eval_sets/intent_recognition.subset.yml"))
     b = example_repo / "b.json"
-    assert run_cli("eval", str(variant), "--subset", "--json", str(b), cwd=example_repo).returncode in (0, 1)
+    assert run_cli("eval", str(variant), "--subset", "--json", str(b), *MOCK, cwd=example_repo).returncode in (0, 1)
 
     lonely = run_cli("refine", PROMPT, "--results", str(a), cwd=example_repo)
     assert lonely.returncode == 2 and "at least two different prompts" in lonely.stderr
@@ -124,7 +127,8 @@ def test_refine_from_two_prompts_and_eval_subset(example_repo: Path) -> None:
 def test_refine_rejects_results_from_another_pool(example_repo: Path) -> None:
     select(example_repo)
     a = example_repo / "a.json"
-    assert run_cli("eval", PROMPT, "--subset", "--limit", "2", "--json", str(a), cwd=example_repo).returncode in (0, 1)
+    assert run_cli("eval", PROMPT, "--subset", "--limit", "2", "--json", str(a), *MOCK,
+                   cwd=example_repo).returncode in (0, 1)
     data = json.loads(a.read_text())
     other = json.loads(a.read_text())
     other["runs"][0]["prompt"]["sha256"] = "0" * 64

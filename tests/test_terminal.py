@@ -12,7 +12,7 @@ from .test_progress import LINE
 from .test_gitdiff import git, write
 
 PROMPT = """name: "x [/y] :smile:"
-model: local/gemma-3-270m
+model: mockllm/model
 messages:
   - role: user
     content: "Weather or music? {{{{input}}}}{tail}"
@@ -41,8 +41,8 @@ def test_eval_prints_a_bracketed_name_as_it_is(tmp_path: Path) -> None:
     proc = run_cli("eval", f"{WHERE}/p.prompt.yml", "--limit", "2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "MarkupError" not in proc.stderr
-    assert proc.stdout.startswith("x [/y] :smile: · local/gemma-3-270m · full-first-2 · pool.jsonl"), proc.stdout
-    assert "x [/y] :smile: (local/gemma-3-270m): scoring 2 items of pool.jsonl" in proc.stderr, proc.stderr
+    assert proc.stdout.startswith("x [/y] :smile: · mockllm/model · full-first-2 · pool.jsonl"), proc.stdout
+    assert "x [/y] :smile: (mockllm/model): scoring 2 items of pool.jsonl" in proc.stderr, proc.stderr
     assert all(LINE.match(line) for line in proc.stderr.splitlines()), proc.stderr  # progress only, nothing raw
 
 

@@ -125,7 +125,8 @@ def _from_fork(actions: Actions) -> bool:
 
 
 def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir: str, out_dir: Path,
-            settings: PublishSettings, stdout: TextIO = sys.stdout) -> Published:
+            settings: PublishSettings, stdout: TextIO | None = None) -> Published:
+    stdout = stdout or sys.stdout  # looked up now, not at import: a caller may have redirected it
     published = Published(read_only=read_only_reason(actions))
     pr = actions.pr
     api = PullRequestAPI(client, pr.repo, pr.number) if pr is not None and client is not None else None
@@ -175,7 +176,7 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
     return published
 
 
-def fault(actions: Actions, exc: PromptCIError, stdout: TextIO = sys.stdout) -> int:
+def fault(actions: Actions, exc: PromptCIError, stdout: TextIO | None = None) -> int:
     """The run stopped before a verdict: say so in the summary and outputs; the exit code it ends with.
 
     A fork's pull request has no secrets, so a model that needs a key cannot be reached: that is a

@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap
 from .. import ghmodels
 from ..errors import InputError
 from ..fileio import confine
+from ..llm import in_process
 from ..settings import Settings
 from .problems import input_error, line_of
 from .schema import FORMAT_HELP, PromptSpec, ignored_keys
@@ -52,8 +53,9 @@ class PromptFile:
 
     def litellm_name(self, model_id: str) -> str:
         """A model the file names (`model:`, an llm judge's `modelId`) as litellm knows it: a GitHub Models
-        catalog id, unless it is the embedded `local/` model or `promptci.api_base` names the server."""
-        if model_id.startswith("local/") or self.settings.api_base:
+        catalog id, unless it is answered in process (`local/`, `mockllm/`) or `promptci.api_base` names the
+        server."""
+        if in_process(model_id) or self.settings.api_base:
             return model_id
         return ghmodels.litellm_name(model_id)
 
