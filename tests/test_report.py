@@ -102,3 +102,19 @@ def test_bad_templates_and_results_files_are_one_line_errors(tmp_path: Path) -> 
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = run_cli("pr", "--base", "HEAD", "--template", str(broken), "--repo", str(tmp_path))
     assert proc.returncode == 2 and "broken.md.j2:1: template syntax error" in proc.stderr
+
+
+@pytest.mark.integration
+def test_the_committed_demo_results_have_the_shape_a_live_demo_writes(demo_run, demo_results: dict) -> None:  # noqa: ANN001
+    """The fast tier reads tests/data/demo/results.json; a live demo on the embedded model must still write
+    the same format, keys and kinds of verdict, or that file is stale (tests/data/demo/README.md: make it again)."""
+    live = demo_run.results
+
+    def keys(data: dict) -> tuple[str, ...]:
+        return tuple(sorted(data))
+
+    assert live["format"] == demo_results["format"] and keys(live) == keys(demo_results)
+    for part in ("verdict", "comparison", "subset", "gate"):
+        assert keys(live["prompts"][0][part]) == keys(demo_results["prompts"][0][part]), part
+    assert keys(live["prompts"][0]) == keys(demo_results["prompts"][0])
+    assert live["prompts"][0]["model"] == demo_results["prompts"][0]["model"] == "local/gemma-3-270m"
