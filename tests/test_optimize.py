@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci import promptfile
+from promptci import mockllm, promptfile
 from promptci.optimize import framing, split
 from promptci.optimize.units import layout, same_variables
 
@@ -172,12 +172,12 @@ def _fake_optimizer_run(repo: Path, tmp_path: Path, reply, *extra: str, timeout:
     out = tmp_path / "opt.json"
     with OpenAIServer(reply) as server:
         proc = run_cli("optimize", str(path), "--steps", "1", "--holdout", "0", "--optimizer-model", "openai/fake",
-                       "--json", str(out), "--write", *extra, env=server.env(), timeout=timeout)
+                       "--model", mockllm.MODEL, "--json", str(out), "--write", *extra, env=server.env(),
+                       timeout=timeout)
         requests = list(server.requests)
     return path, proc, json.loads(out.read_text()) if out.exists() else None, requests
 
 
-@pytest.mark.integration
 def test_bad_optimizer_replies_are_refused_and_never_written(example_repo: Path, tmp_path: Path) -> None:
     # "{% for %}" is no longer a bad reply: prompt text is not a template language since issue 16, so it is text;
     # a rewrite that reaches for the answer ({{expected}}) is one
@@ -199,7 +199,6 @@ def test_bad_optimizer_replies_are_refused_and_never_written(example_repo: Path,
     assert "sk-test-not-a-secret" not in proc.stdout + proc.stderr + json.dumps(record)
 
 
-@pytest.mark.integration
 def test_unreachable_optimizer_model_exits_3_with_the_best_prompt_so_far(example_repo: Path, tmp_path: Path) -> None:
     import socket
 
@@ -211,7 +210,7 @@ def test_unreachable_optimizer_model_exits_3_with_the_best_prompt_so_far(example
     out = tmp_path / "opt.json"
     url = f"http://127.0.0.1:{port}/v1"
     proc = run_cli("optimize", str(path), "--steps", "1", "--holdout", "0", "--optimizer-model", "openai/fake",
-                   "--json", str(out), "--write", env={"OPENAI_API_BASE": url, "OPENAI_BASE_URL": url,
+                   "--model", mockllm.MODEL, "--json", str(out), "--write", env={"OPENAI_API_BASE": url, "OPENAI_BASE_URL": url,
                                                       "OPENAI_API_KEY": "sk-test"}, timeout=600)
     assert proc.returncode == 3, proc.stderr
     assert "model unreachable" in proc.stderr and str(out) in proc.stderr
@@ -220,7 +219,6 @@ def test_unreachable_optimizer_model_exits_3_with_the_best_prompt_so_far(example
     assert path.read_text() == before
 
 
-@pytest.mark.integration
 def test_budget_stops_cleanly_with_the_best_prompt_so_far(example_repo: Path, tmp_path: Path) -> None:
     path, proc, record, _ = _fake_optimizer_run(
         example_repo, tmp_path, lambda body: "Decide which of the intents the utterance asks for.",
@@ -233,7 +231,6 @@ def test_budget_stops_cleanly_with_the_best_prompt_so_far(example_repo: Path, tm
     promptfile.parse(record["best_text"], path)
 
 
-@pytest.mark.integration
 def test_no_failures_to_learn_from_stops_early_and_says_so(example_repo: Path, tmp_path: Path) -> None:
     path = example_repo / "prompts" / "intent.prompt.yml"
     path.write_text(path.read_text().replace("  gate:\n", '  evaluators:\n    - name: anything\n      regex: "."\n'
