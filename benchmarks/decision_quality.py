@@ -127,7 +127,7 @@ def score(outcomes: list[str], truth_worse: list[bool]) -> dict:
             "agreement_decided": float(right[decided].mean()) if decided.any() else None,
             "catch_rate": float((o[w] == "fail").mean()) if w.any() else None,
             "false_fail_rate": float((o[~w] == "fail").mean()) if (~w).any() else None,
-            "inconclusive_rate": float((~decided).mean()), "pairs": int(len(o)), "worse_pairs": int(w.sum()),
+            "inconclusive_rate": float((~decided).mean()), "pairs": len(o), "worse_pairs": int(w.sum()),
             # the same runs with on_inconclusive: fail (every inconclusive verdict blocks)
             "if_inconclusive_fails": {"agreement": float(np.where(w, o != "pass", o == "pass").mean()),
                                       "catch_rate": float((o[w] != "pass").mean()) if w.any() else None,

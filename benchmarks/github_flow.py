@@ -26,6 +26,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -40,9 +41,9 @@ BIN = Path(sys.executable).parent
 class _GitHub(BaseHTTPRequestHandler):
     """Accepts any POST (the status) and records it."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:  # http.server's name
         self.rfile.read(int(self.headers.get("content-length") or 0))
         _GitHub.seen.append(f"POST {self.path}")
         body = b'{"state": "success"}'

@@ -93,7 +93,7 @@ class Evidence:
     def row(self, item: str) -> str:
         return self.scores.get(item, "." * len(self.prompts))
 
-    def merged(self, columns: dict[str, dict[str, str]], ids: list[str]) -> "Evidence":
+    def merged(self, columns: dict[str, dict[str, str]], ids: list[str]) -> Evidence:
         """This ledger with more columns (sha prefix → item → '1'/'0'), for the items `ids` only: a prompt
         already in it gets its unknown cells filled, a new prompt is appended, the oldest beyond the bound go."""
         prompts = list(self.prompts) + [p for p in columns if p not in self.prompts]

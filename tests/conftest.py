@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, run_cli
+from .helpers import ROOT
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,7 +26,7 @@ def set_gate(repo: Path, minimum: float | None) -> Path:
     return prompt
 
 
-def assert_clean_failure(proc, code: int, *words: str) -> str:  # noqa: ANN001
+def assert_clean_failure(proc, code: int, *words: str) -> str:
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.startswith("promptci: error:")]
@@ -186,7 +186,7 @@ def unreachable(repo: Path) -> dict[str, str]:
     return {"OPENAI_API_KEY": "sk-test-0123456789"}
 
 
-def assert_at_the_door(proc, *words: str) -> str:  # noqa: ANN001
+def assert_at_the_door(proc, *words: str) -> str:
     """Exit 2, one line naming what is wrong and the fix; nothing reached a model (see unreachable)."""
     line = assert_clean_failure(proc, 2, *words, "fix:")
     assert "unreachable" not in proc.stderr

@@ -48,7 +48,7 @@ def test_jsonl_pool_with_and_without_ids(tmp_path: Path) -> None:
         "",
         '{"question": "3+3", "expected": "6"}',
     ]))
-    assert [i.id for i in pool.items][0] == "a"
+    assert pool.items[0].id == "a"
     hashed = pool.items[1].id
     assert len(hashed) == evalset.ID_LENGTH and hashed == evalset.content_id({"question": "3+3", "expected": "6"})
     assert pool.items[1].expected == "6" and pool.source == "pool.jsonl" and len(pool.sha256) == 64
@@ -83,7 +83,7 @@ def test_missing_and_non_utf8_pools(tmp_path: Path) -> None:
     message = pool_error(tmp_path, '{"question": "caf\xe9"}\n'.encode("latin-1"))
     assert "pool.jsonl:1: pool is not UTF-8" in message
     (tmp_path / "t.prompt.yml").write_text(PROMPT.replace("pool.jsonl", "missing.jsonl"))
-    with pytest.raises(InputError, match="missing.jsonl: promptci.pool: pool file not found"):
+    with pytest.raises(InputError, match=r"missing.jsonl: promptci.pool: pool file not found"):
         evalset.load_pool(promptfile.load(tmp_path / "t.prompt.yml"))
 
 
@@ -166,7 +166,7 @@ def test_import_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="neither 'target_scores' nor 'target'"):
         importers.import_bigbench(bad, tmp_path / "o.jsonl")
     bad.write_text("{not json")
-    with pytest.raises(InputError, match="bad.json:1: invalid JSON"):
+    with pytest.raises(InputError, match=r"bad.json:1: invalid JSON"):
         importers.import_bigbench(bad, tmp_path / "o.jsonl")
     assert not (tmp_path / "o.jsonl").exists()
 

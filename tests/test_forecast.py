@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci import forecast, prresults, promptfile, shards
+from promptci import forecast, promptfile, shards
 from promptci.gitdiff import Change
 from promptci.report import render
 from promptci.settings import GateSettings

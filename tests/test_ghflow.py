@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from promptci import changes, demo, gitdiff, prresults
-from promptci.github import actions as gh_actions
-from promptci.github import overall, precheck, publish
+from promptci.github import actions as gh_actions, overall, precheck, publish
 from promptci.github.client import Client
 from promptci.github.pulls import DESCRIPTION_LIMIT
 from promptci.report.escape import flat
@@ -256,7 +255,7 @@ def test_a_pull_request_without_prompt_changes_gets_only_the_promptci_status_und
                            tools.openapi_example("status"))  # (its body names the run's URL, which the server rewrites)
     with tools.fixtures_server(tmp_path / "scenarios", {"none": [status]}) as url:
         api = tools.load_scenario(url, "none")
-        proc, records, messages = _act(repo, event, api, tmp_path / "home")
+        proc, _records, messages = _act(repo, event, api, tmp_path / "home")
         assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
         assert f"status `promptci` set to success on {head[:12]}" in messages, messages[-4000:]
         assert "Install promptci" not in messages.replace("Did any prompt change?", ""), messages[-4000:]

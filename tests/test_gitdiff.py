@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from promptci.errors import InputError
 from promptci.changes import changed_prompts
+from promptci.errors import InputError
 from promptci.gitdiff import read_text
 
 PROMPT = """name: {name}

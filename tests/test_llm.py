@@ -21,7 +21,7 @@ SENTIMENT = [{"role": "user", "content": "Review: I loved it.\nSentiment: positi
                                          "\nSentiment: negative\n\nReview: What a great film!\nSentiment:"}]
 
 
-def arun(coro):  # noqa: ANN001, ANN201
+def arun(coro):
     return asyncio.run(coro)
 
 
@@ -109,7 +109,7 @@ def _closed_port() -> int:
 def test_closed_port_is_retried_then_infra_error(tmp_path: Path) -> None:
     client = ModelClient(cache_path=tmp_path, retries=2, backoff_s=0.05)
     started = time.perf_counter()
-    with pytest.raises(InfraError, match="unreachable after 3 attempts.*Connection error"):
+    with pytest.raises(InfraError, match=r"unreachable after 3 attempts.*Connection error"):
         arun(client.complete("openai/some-model", SENTIMENT, Params(api_base=f"http://127.0.0.1:{_closed_port()}/v1")))
     assert time.perf_counter() - started < 30
 

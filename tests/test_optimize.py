@@ -60,7 +60,7 @@ def test_layout_freezes_headers_keeps_list_items_whole_and_round_trips(tmp_path:
     assert kinds["Task type: This is a classification task."] == "sentence"
     assert kinds["Q: Is the sky green?\nA: no"] == "demo"
     assert lay.answer_of("Q: Is the sky green?\nA: no") == "no"
-    assert all(not lay.units[i].kind == "header" for i in lay.editable)
+    assert all(lay.units[i].kind != "header" for i in lay.editable)
     edited = lay.with_body(lay.editable[0], "Task type: This is a yes/no question.")
     assert edited.contents()[0].startswith("###Task type###\nTask type: This is a yes/no question. It has two labels.")
     assert edited.contents()[1] == lay.contents()[1]

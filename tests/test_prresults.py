@@ -3,7 +3,6 @@ is checked before anything is rendered or gated from it, and how shards are merg
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -215,9 +214,10 @@ def test_a_comment_from_an_uploaded_artifact_says_its_scores_are_untrusted(tmp_p
                        output_path=tmp_path / "output", summary_path=tmp_path / f"{event}.md", pr=pr)
 
     data = prresults.recompute(prresults.parse(results()))
-    for event in ("workflow_run", "pull_request"):
-        publish.publish(data, actions(event), None, repo_dir=str(tmp_path), out_dir=tmp_path,
-                        settings=publish.PublishSettings(), stdout=open(tmp_path / "log", "w"))
+    with open(tmp_path / "log", "w") as log:
+        for event in ("workflow_run", "pull_request"):
+            publish.publish(data, actions(event), None, repo_dir=str(tmp_path), out_dir=tmp_path,
+                            settings=publish.PublishSettings(), stdout=log)
     assert "come from an untrusted run" in (tmp_path / "workflow_run.md").read_text()
     assert "untrusted" not in (tmp_path / "pull_request.md").read_text()
     assert publish.commit_refusal(actions("workflow_run")) and publish.commit_refusal(actions("pull_request_target"))
