@@ -172,9 +172,9 @@ def main() -> None:
         rest = np.array([i for i in range(pool) if i not in set(subset)])
         orders = np.array([rng.permutation(rest) for _ in range(args.orders)])
         random20 = np.array([rng.choice(pool, SUBSET, replace=False) for _ in range(args.orders)])
-        outcomes = {p: [] for p in POLICIES}
-        truths = {p: [] for p in POLICIES}
-        items = {p: [] for p in POLICIES}
+        outcomes: dict[str, list] = {p: [] for p in POLICIES}
+        truths: dict[str, list] = {p: [] for p in POLICIES}
+        items: dict[str, list] = {p: [] for p in POLICIES}
         pairs = []
         for bi, hi in itertools.permutations(range(len(data["cands"])), 2):
             b, h = s[bi, :pool], s[hi, :pool]

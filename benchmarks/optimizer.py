@@ -116,8 +116,8 @@ async def run_one(task, start: str, method: str, seed: int, budget_calls: int, m
         search = DualPhase(prompt, pool, split, embeddings, score=scorer(prompt, pool, client, model),
                            refresh=refresher(pool, embeddings, prompt.settings.selection), client=client,
                            budget=budget, settings=settings, optimizer_model=model, style=style_for(model),
-                           seed=seed, on_attempt=lambda attempt: attempt.accepted and trajectory.best(
-                               search.state.best.prompt.text))  # reported once accepted: the new best
+                           seed=seed, on_attempt=lambda attempt: trajectory.best(search.state.best.prompt.text)
+                           if attempt.accepted else None)  # reported once accepted: the new best
         outcome = await search.run()
         stopped = outcome.stopped
     elif method != "start":

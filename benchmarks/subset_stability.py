@@ -73,7 +73,7 @@ def run_sequence(task_name: str, seed: int, refresh: str) -> dict:
     prompts = {c: promptfile.parse(candidate_text(task, int(c.split("-")[0][1:]), int(c.split("-")[1][1:])),
                                    Path(f"{task_name}-{c}.prompt.yml")) for c in names}
     settings = SelectionSettings(seed=seed)
-    choice = subsets.Choice(method="ipomp", size=SIZE, alpha=settings.alpha, clusters=settings.clusters, seed=seed)
+    choice = subsets.SelectionParams.from_settings(settings, method="ipomp", size=SIZE, seed=seed)
     subset = subsets.select(prompts[names[0]], pool, choice)
     rng = random.Random(seed)
     base = rng.choice(names)

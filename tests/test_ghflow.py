@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ def test_every_verdict_sets_the_promptci_status_and_a_fault_never_leaves_it_gree
     repo, number = payload["repository"]["full_name"], payload["number"]
     sha = payload["pull_request"]["head"]["sha"]
     comments = f"/repos/{repo}/issues/{number}/comments?per_page=100"
-    down = {"status": 502, "response": {"message": "Server Error"}}
+    down: dict[str, Any] = {"status": 502, "response": {"message": "Server Error"}}
     scenarios = {
         "fine": [tools.fixture("get", comments, 200, []),
                  _status(repo, sha, "success", "pass: no prompt file changed; nothing to gate")],

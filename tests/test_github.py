@@ -50,7 +50,7 @@ def test_a_fork_pull_request_is_read_only_and_says_why(tmp_path: Path) -> None:
     payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
     jsonschema.validate(payload, tools.webhook_schema("pull_request", "synchronize"))  # still a valid payload
     run = gh_actions.from_environ(_event(tmp_path, payload))
-    assert run.pr.from_fork and "fork" in publish.read_only_reason(run)
+    assert run.pr is not None and run.pr.from_fork and "fork" in publish.read_only_reason(run)
 
 
 def test_a_payload_without_the_head_commit_is_refused_with_the_field(tmp_path: Path) -> None:
@@ -341,7 +341,7 @@ def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str,
                                     settings=publish.PublishSettings(), stdout=stdout)
     assert published.faults == []  # Prism answers 422 with the rule broken for any invalid request
     assert published.comment_url and published.commits == {} and published.pushed == ""  # commit-subsets is off
-    assert published.statuses == [run.pr.head_sha]  # `promptci` on the tested head (no commit of promptci's own)
+    assert run.pr is not None and published.statuses == [run.pr.head_sha]  # `promptci` on the tested head (no commit of promptci's own)
     summary = (tmp_path / "summary.md").read_text()
     assert "Apply with `git apply`" in summary and "intent_recognition.subset.yml" in summary
     assert summary.startswith(MARKER) and "Every item compared" in summary
@@ -441,6 +441,7 @@ def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path
     clone, head = _moved_base_checkout(tmp_path)
     assert gitdiff.parents(str(clone), "HEAD")[1] == head
     [change] = changes.changed_prompts(str(clone), "HEAD^1", "HEAD")
+    assert change.new_text is not None
     merged = change.new_text.splitlines()
     assert merged.index("    content: Sort it.") + 1 == 8  # line 8 in the merge commit, line 5 on the head
     best = change.new_text.replace("Sort it.", "Sort the ticket into one label.").replace(

@@ -55,6 +55,7 @@ def test_kv_reuse_gives_the_same_numbers_as_a_fresh_evaluation() -> None:
 def test_label_scoring_agrees_with_generation(tmp_path: Path) -> None:
     """On real items, the label the model generates greedily is the label that scores highest."""
     prompt, items = example_items(12)
+    assert isinstance(prompt.settings.labels, list)
     labels = list(prompt.settings.labels)
     client = ModelClient(cache_path=tmp_path)
 

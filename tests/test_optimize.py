@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -267,7 +268,7 @@ def test_dual_phase_searches_with_any_scorer_and_no_runner(monkeypatch: pytest.M
     import numpy as np
 
     from promptci.budget import Budget
-    from promptci.evalset import load_pool
+    from promptci.evalset import Item, load_pool
     from promptci.llm import ModelClient
     from promptci.optimize import DualPhase, Split
     from promptci.results import ItemResult
@@ -277,7 +278,7 @@ def test_dual_phase_searches_with_any_scorer_and_no_runner(monkeypatch: pytest.M
     position = {item.id: n for n, item in enumerate(pool.items)}
     scored: list[tuple[str, list[str]]] = []
 
-    async def score(candidate: promptfile.PromptFile, items: list) -> list[ItemResult]:
+    async def score(candidate: promptfile.PromptFile, items: Sequence[Item]) -> list[ItemResult]:
         scored.append((candidate.sha256, [i.id for i in items]))
         return [ItemResult(id=i.id, expected=i.expected, output="x", score=float(position[i.id] % 2 == 0))
                 for i in items]

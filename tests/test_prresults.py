@@ -310,8 +310,9 @@ def test_an_uploaded_artifact_is_judged_by_the_base_gate_not_its_own() -> None:
     loose = prresults.recompute(prresults.parse(data))
     assert loose.verdict.status == "pass"
     strict = prresults.regate(prresults.parse(data), {"prompts/a.prompt.yml": GateSettings(min_score=0.9)})
-    assert strict.prompts[0].gate.min_score == 0.9 and strict.verdict.status == "fail"
-    assert "below the minimum 0.9" in strict.prompts[0].verdict.reason
+    gated, verdict = strict.prompts[0].gate, strict.prompts[0].verdict
+    assert gated is not None and gated.min_score == 0.9 and strict.verdict.status == "fail"
+    assert verdict is not None and "below the minimum 0.9" in verdict.reason
     untouched = prresults.regate(prresults.parse(data), {"prompts/other.prompt.yml": GateSettings(min_score=0.9)})
     assert untouched.verdict.status == "pass"  # a prompt the base does not have keeps what was recorded
 
