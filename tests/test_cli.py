@@ -196,6 +196,20 @@ def assert_at_the_door(proc, *words: str) -> str:
 
 PROMPT = "prompts/intent.prompt.yml"
 
+
+@pytest.mark.parametrize("command", [["eval", "--limit", "1"], ["optimize", "--steps", "1"]])
+def test_a_prompt_without_a_model_is_refused_in_one_line(example_repo: Path, command: list[str],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A prompt file may leave out `model:` (gh's format allows it); with no --model either, eval and optimize
+    say there is no model to call, exit 2 (they crashed on the missing name). In process: nothing is scored."""
+    from promptci import cli
+
+    prompt = example_repo / PROMPT
+    prompt.write_text(prompt.read_text().replace("model: local/gemma-3-270m\n", ""))
+    assert cli.main([command[0], str(prompt), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert "no model to call" in err and "fix: add model:" in err and "Traceback" not in err
+
 # (command line with {dir} a folder, {file} a plain file, {new} a path that does not exist yet; the option named)
 BAD_OUTPUTS = {
     "eval --json at a folder": (["eval", PROMPT, "--json", "{dir}"], "--json", "is a folder"),

@@ -28,6 +28,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from . import overall, workflow
 
@@ -231,7 +232,7 @@ def pull_request_file_entries(environ: Mapping[str, str], repo: str, number: int
     return None
 
 
-def _api(environ: Mapping[str, str], method: str, path: str, body: dict | None = None):
+def _api(environ: Mapping[str, str], method: str, path: str, body: dict | None = None) -> Any:
     """One REST call, retried on 5xx, 429 and refused connections; its JSON answer."""
     url = f"{environ.get('GITHUB_API_URL', 'https://api.github.com').rstrip('/')}{path}"
     request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, method=method, headers={

@@ -26,7 +26,7 @@ from . import gitdata, overall, suggestions, workflow
 from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
 from .overall import ERROR, STATE
-from .pulls import PullRequestAPI, review_comment
+from .pulls import Comment, PullRequestAPI, review_comment
 
 OWN_COMMIT = "promptci: refresh the evaluation subset"
 SUGGESTED = "promptci found a prompt that scores higher on the evaluation subset; each suggestion applies one change."
@@ -129,9 +129,9 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
     published = Published(read_only=read_only_reason(actions))
     pr = actions.pr
     api = PullRequestAPI(client, pr.repo, pr.number) if pr is not None and client is not None else None
-    writable = api is not None and not published.read_only  # (pr and api are tested again below for mypy)
 
-    if writable and pr is not None and api is not None and settings.commit_subsets and not commit_refusal(actions):
+    if (pr is not None and api is not None and not published.read_only and settings.commit_subsets
+            and not commit_refusal(actions)):
         files = {p.subset.path: p.subset.text for p in data.prompts if p.subset.text}
         _commit_subsets(files, api.client, pr, repo_dir, published, stdout)
     publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url,
@@ -143,7 +143,7 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
     if published.read_only:
         print(workflow.annotation("warning", f"promptci did not post to the pull request: {published.read_only}",
                                   title="promptci: report in the job summary only"), file=stdout)
-    if not writable or pr is None or api is None:
+    if pr is None or api is None or published.read_only:  # nothing is posted on the pull request
         if actions.group is not None and client is not None and actions.token:  # a merge queue: the status only
             _overall(PullRequestAPI(client, actions.repository, 0), [actions.group.head_sha], data, actions, published)
             for fault in published.faults:
@@ -257,7 +257,8 @@ def _not_committed(why: str, stdout: TextIO) -> None:
                               title="promptci: subset not committed"), file=stdout)
 
 
-def _comment(api: PullRequestAPI, body: str, settings: PublishSettings, actions: Actions, *, create: bool):
+def _comment(api: PullRequestAPI, body: str, settings: PublishSettings, actions: Actions, *,
+             create: bool) -> Comment | None:
     try:
         return api.upsert_comment(body, marker=render.MARKER, login=settings.login, create=create)
     except APIError as exc:
