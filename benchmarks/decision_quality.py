@@ -127,7 +127,7 @@ def score(outcomes: list[str], truth_worse: list[bool]) -> dict:
             "agreement_decided": float(right[decided].mean()) if decided.any() else None,
             "catch_rate": float((o[w] == "fail").mean()) if w.any() else None,
             "false_fail_rate": float((o[~w] == "fail").mean()) if (~w).any() else None,
-            "inconclusive_rate": float((~decided).mean()), "pairs": int(len(o)), "worse_pairs": int(w.sum()),
+            "inconclusive_rate": float((~decided).mean()), "pairs": len(o), "worse_pairs": int(w.sum()),
             # the same runs with on_inconclusive: fail (every inconclusive verdict blocks)
             "if_inconclusive_fails": {"agreement": float(np.where(w, o != "pass", o == "pass").mean()),
                                       "catch_rate": float((o[w] != "pass").mean()) if w.any() else None,
@@ -172,9 +172,9 @@ def main() -> None:
         rest = np.array([i for i in range(pool) if i not in set(subset)])
         orders = np.array([rng.permutation(rest) for _ in range(args.orders)])
         random20 = np.array([rng.choice(pool, SUBSET, replace=False) for _ in range(args.orders)])
-        outcomes = {p: [] for p in POLICIES}
-        truths = {p: [] for p in POLICIES}
-        items = {p: [] for p in POLICIES}
+        outcomes: dict[str, list] = {p: [] for p in POLICIES}
+        truths: dict[str, list] = {p: [] for p in POLICIES}
+        items: dict[str, list] = {p: [] for p in POLICIES}
         pairs = []
         for bi, hi in itertools.permutations(range(len(data["cands"])), 2):
             b, h = s[bi, :pool], s[hi, :pool]

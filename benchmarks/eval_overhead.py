@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = ROOT / "prompts" / "intent.prompt.yml"
@@ -58,14 +59,15 @@ print(json.dumps(answers))
 """
 
 
-def peak_rss_mb(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, object], float]:
+def peak_rss_mb(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float]:
     """Like timed(), with the child's own peak RSS from wait4."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None  # (PIPE)
     out_chunks = []
-    for line in proc.stdout:  # type: ignore[union-attr]
+    for line in proc.stdout:
         out_chunks.append(line)
-    stderr = proc.stderr.read()  # type: ignore[union-attr]
+    stderr = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
@@ -86,6 +88,7 @@ def main() -> None:
     prompt = promptfile.load(PROMPT)
     items = evalset.load_pool(prompt).items[: args.items]
     rendered = [local.join_messages(prompt.render(item.data)) for item in items]
+    assert isinstance(prompt.settings.labels, list)
     labels = list(prompt.settings.labels)
     model_path = str(local.model_path())
 

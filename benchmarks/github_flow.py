@@ -26,6 +26,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import yaml
 
@@ -40,9 +41,9 @@ BIN = Path(sys.executable).parent
 class _GitHub(BaseHTTPRequestHandler):
     """Accepts any POST (the status) and records it."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:  # http.server's name
         self.rfile.read(int(self.headers.get("content-length") or 0))
         _GitHub.seen.append(f"POST {self.path}")
         body = b'{"state": "success"}'
@@ -86,7 +87,7 @@ def no_change(repeats: int) -> dict:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     api = f"http://127.0.0.1:{server.server_address[1]}"
-    runs = []
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="promptci-bench-") as tmp:
         repo = Path(tmp) / "repo"
         repo.mkdir()
@@ -119,7 +120,8 @@ def _step_times(records: list[dict]) -> dict[str, float]:
     """Seconds per step, from the timestamps act logs when a step starts and ends."""
     from datetime import datetime
 
-    started, took = {}, {}
+    started: dict[str, float] = {}
+    took: dict[str, float] = {}
     for r in records:
         step, stage, at = r.get("step"), r.get("stepResult"), r.get("time")
         if not step or not at:
@@ -133,7 +135,7 @@ def _step_times(records: list[dict]) -> dict[str, float]:
 
 def warm_cache() -> dict:
     py = sys.executable
-    figures = {}
+    figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="promptci-bench-") as tmp:
         repo = Path(tmp) / "repo"
         demo.make_repo(repo)

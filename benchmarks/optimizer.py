@@ -41,8 +41,8 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -116,8 +116,8 @@ async def run_one(task, start: str, method: str, seed: int, budget_calls: int, m
         search = DualPhase(prompt, pool, split, embeddings, score=scorer(prompt, pool, client, model),
                            refresh=refresher(pool, embeddings, prompt.settings.selection), client=client,
                            budget=budget, settings=settings, optimizer_model=model, style=style_for(model),
-                           seed=seed, on_attempt=lambda attempt: attempt.accepted and trajectory.best(
-                               search.state.best.prompt.text))  # reported once accepted: the new best
+                           seed=seed, on_attempt=lambda attempt: trajectory.best(search.state.best.prompt.text)
+                           if attempt.accepted else None)  # reported once accepted: the new best
         outcome = await search.run()
         stopped = outcome.stopped
     elif method != "start":

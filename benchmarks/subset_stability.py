@@ -15,7 +15,9 @@ Two refreshes, each promptci's own code:
 Measured after every pull request: churn (items replaced ÷ 20) and fidelity, Kendall τ between the 24 prompts'
 accuracies on the subset and on all 300 items. Nothing here is tuned: the settings are promptci's defaults.
 
-    python benchmarks/subset_stability.py [--tasks intent_recognition ruin_names social_support] [--seeds 0 1 2 ...]  # 0-8
+    python benchmarks/subset_stability.py [--tasks intent_recognition ruin_names social_support] [--seeds 0 1 2 ...]
+
+with seeds from 0 to 8.
 """
 
 from __future__ import annotations
@@ -35,13 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from subset_quality import RESULTS, candidate_text, load_task, task_pool  # noqa: E402
-
 from promptci import promptfile, subsets  # noqa: E402
 from promptci.results import ItemResult  # noqa: E402
 from promptci.selection import Refiner  # noqa: E402
 from promptci.settings import SelectionSettings  # noqa: E402
 from promptci.subsetfile import Entry, Refinement  # noqa: E402
+from subset_quality import RESULTS, candidate_text, load_task, task_pool  # noqa: E402
 
 PULL_REQUESTS, SIZE, OPTIMIZER_CANDIDATES = 10, 20, 4
 TASKS = ["intent_recognition", "ruin_names", "social_support"]
@@ -72,7 +73,7 @@ def run_sequence(task_name: str, seed: int, refresh: str) -> dict:
     prompts = {c: promptfile.parse(candidate_text(task, int(c.split("-")[0][1:]), int(c.split("-")[1][1:])),
                                    Path(f"{task_name}-{c}.prompt.yml")) for c in names}
     settings = SelectionSettings(seed=seed)
-    choice = subsets.Choice(method="ipomp", size=SIZE, alpha=settings.alpha, clusters=settings.clusters, seed=seed)
+    choice = subsets.SelectionParams.from_settings(settings, method="ipomp", size=SIZE, seed=seed)
     subset = subsets.select(prompts[names[0]], pool, choice)
     rng = random.Random(seed)
     base = rng.choice(names)

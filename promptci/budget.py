@@ -8,9 +8,9 @@ limit is checked against the average price of the calls made so far.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from .llm import ModelClient
 

@@ -16,9 +16,10 @@ import importlib.util
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,7 @@ def _remote(name: str, texts: Sequence[str]) -> np.ndarray:
 def embed_cached(texts: Sequence[str], *, cache_path: Path | None = None, remote: str | None = None) -> np.ndarray:
     """Like embed(), but every text's vector is looked up in, and added to, the on-disk cache."""
     name = remote or MODEL_NAME
-    keys = [hashlib.sha256(f"{name}\0{t}".encode("utf-8")).hexdigest() for t in texts]
+    keys = [hashlib.sha256(f"{name}\0{t}".encode()).hexdigest() for t in texts]
     path = cache_path or cache_dir() / "embeddings.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path, timeout=60) as db:

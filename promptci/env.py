@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
 
 from .errors import InputError
 
@@ -52,6 +53,10 @@ def check() -> None:
                          fix="set PROMPTCI_CACHE_DIR to a folder promptci may write in") from None
 
 
+@overload
+def _whole_number(name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def _whole_number(name: str, default: None, low: int, high: int) -> int | None: ...
 def _whole_number(name: str, default: int | None, low: int, high: int) -> int | None:
     text = os.environ.get(name, "").strip()
     if not text:

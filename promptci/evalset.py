@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .errors import InputError
 from .fileio import atomic_write_text, read_input
@@ -95,8 +96,8 @@ def read_jsonl(path: Path, *, source: str | None = None) -> Pool:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError("pool is not UTF-8", path=where, line=line, fix="save the pool as UTF-8") from None
+        bad_line = data[: exc.start].count(b"\n") + 1
+        raise InputError("pool is not UTF-8", path=where, line=bad_line, fix="save the pool as UTF-8") from None
     rows: list[tuple[int, Any]] = []
     for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may be inside a string
         if not line.strip():
@@ -201,7 +202,6 @@ def _check_labels(prompt: PromptFile, pool: Pool) -> None:
         return
     outside = []
     for item in pool.items:
-        options = labels
         if isinstance(labels, str):
             options = item.data.get(labels)
             fix = (f"give every item a '{labels}' list of at least two distinct options, "
@@ -213,6 +213,8 @@ def _check_labels(prompt: PromptFile, pool: Pool) -> None:
             if problem:
                 raise InputError(f"item '{item.id}' field '{labels}': {problem}", path=prompt.path,
                                  field="promptci.labels", fix=fix)
+        else:
+            options = labels
         if "expected" in item.data and label_key(str(item.expected)) not in {label_key(o) for o in options}:
             outside.append(item)
     if outside:

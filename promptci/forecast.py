@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 from . import gate, promptfile, subsetfile
 from .budget import holdout_size, judged_size
@@ -121,7 +121,7 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
     """The calls, dollars and time of a run over these changes (a prompt that does not load counts for nothing)."""
     total, seconds, prices = Cost(), START_SECONDS, {}
     for change in changes:
-        if change.new_text is None:
+        if change.new_text is None or change.new_path is None:
             continue
         try:
             head = promptfile.parse(change.new_text, tree / change.new_path)
@@ -220,7 +220,7 @@ def price(model: str) -> Price:
 def _price_words(p: Price) -> str:
     if p.local:
         return f"{p.model}: {LOCAL}"
-    if not p.known:
+    if p.input is None or p.output is None:
         return f"{p.model}: no price known"
     return f"{p.model} at ${p.input * 1e6:.2f}/${p.output * 1e6:.2f} per million input/output tokens"
 

@@ -16,8 +16,8 @@ of the rest, and the bounds (`sequential.py`) hold at every look, so looking aft
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
 
 from . import sequential
 from .settings import GateSettings

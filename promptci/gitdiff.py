@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import git
 
@@ -201,7 +201,8 @@ def _blob_text(commit: git.Commit | None, path: str) -> str | None:
 
 
 def _prompt_paths(commit: git.Commit) -> list[str]:
-    return sorted(b.path for b in commit.tree.traverse() if b.type == "blob" and is_prompt(b.path))
+    blobs = (os.fspath(b.path) for b in commit.tree.traverse() if isinstance(b, git.Blob))  # (paths are str)
+    return sorted(p for p in blobs if is_prompt(p))
 
 
 @contextmanager

@@ -26,9 +26,10 @@ import logging
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import diskcache
 
@@ -64,7 +65,7 @@ def _litellm() -> Any:
         litellm.suppress_debug_info = True
         litellm.telemetry = False
         # promptci retries itself; litellm's embedding path reads max_retries=0 as "the default", so the default is 0
-        litellm.DEFAULT_MAX_RETRIES = 0
+        litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[misc]  # litellm types it Final; promptci sets it once
         logging.getLogger("LiteLLM").setLevel(logging.ERROR)  # noise; failures come back as exceptions
         local.register()
         mockllm.register()
@@ -383,7 +384,7 @@ def _top_logprobs(response: Any) -> list[dict[str, Any]]:
     out = []
     for entry in tops or []:
         token = entry.get("token") if isinstance(entry, dict) else entry.token
-        logprob = entry.get("logprob") if isinstance(entry, dict) else entry.logprob
+        logprob: Any = entry.get("logprob") if isinstance(entry, dict) else entry.logprob  # a number, as sent
         out.append({"token": token, "logprob": float(logprob)})
     return out
 

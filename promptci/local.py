@@ -21,8 +21,9 @@ import atexit
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import litellm
 from litellm import CustomLLM
@@ -30,6 +31,9 @@ from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, Choi
 
 from . import env, progress
 from .paths import cache_dir
+
+if TYPE_CHECKING:  # imported when the engine starts: llama.cpp loads a native library
+    import llama_cpp
 
 PROVIDER = "local"
 MODEL = "gemma-3-270m"
@@ -76,15 +80,22 @@ class Engine:
         self._llama_cpp = llama_cpp
         self._lock = threading.Lock()
         self.n_ctx = n_ctx
-        self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 2,
-                                   verbose=False)
+        self._llm: llama_cpp.Llama | None = llama_cpp.Llama(
+            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 2, verbose=False)
         self.calls = 0  # requests served, for tests that prove a cache hit costs no call
+
+    @property
+    def llm(self) -> llama_cpp.Llama:
+        """The loaded model; an engine is not used after close()."""
+        if self._llm is None:
+            raise RuntimeError("the local model's engine is closed")
+        return self._llm
 
     def close(self) -> None:
         with self._lock:
-            if self.llm is not None:
-                self.llm.close()
-                self.llm = None
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
 
     def generate(self, prompt: str, *, max_tokens: int, temperature: float, top_p: float,
                  stop: list[str] | None, seed: int | None) -> tuple[str, int, int, str]:
@@ -93,9 +104,10 @@ class Engine:
             self.calls += 1
             tokens = self._tokens(prompt)
             room = self.n_ctx - len(tokens)
-            out = self.llm.create_completion(tokens, max_tokens=max(1, min(max_tokens, room)),
-                                             temperature=temperature, top_p=top_p, stop=stop or [],
-                                             seed=seed if seed is not None else 0)
+            # not streamed: one response (llama_cpp types the call as a response or an iterator)
+            out = cast("llama_cpp.llama_types.CreateCompletionResponse", self.llm.create_completion(
+                tokens, max_tokens=max(1, min(max_tokens, room)), temperature=temperature, top_p=top_p,
+                stop=stop or [], seed=seed if seed is not None else 0))
         choice = out["choices"][0]
         usage = out["usage"]
         return choice["text"], usage["prompt_tokens"], usage["completion_tokens"], choice["finish_reason"] or "stop"
@@ -208,7 +220,7 @@ class LocalProvider(CustomLLM):
             else:
                 text, prompt_tokens, completion_tokens, finish = engine().generate(
                     prompt, max_tokens=int(params.get("max_tokens") or 256),
-                    temperature=float(params.get("temperature") if params.get("temperature") is not None else 0.0),
+                    temperature=float(temperature if (temperature := params.get("temperature")) is not None else 0.0),
                     top_p=float(params.get("top_p") or 1.0), stop=_stops(params.get("stop")), seed=params.get("seed"))
                 logprobs = None
         except ContextTooLong as exc:

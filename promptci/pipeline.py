@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 import posixpath
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from . import embeddings, forecast, gate, progress, promptfile, subsetfile, subsets
 from .budget import Budget
@@ -131,7 +131,7 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
 async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
                         options: Options) -> PromptResult:
     result = PromptResult(change=change)
-    if change.new_text is None:
+    if change.new_text is None or change.new_path is None:
         result.verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
         return result
     try:

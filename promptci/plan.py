@@ -7,9 +7,9 @@ The plan depends only on the change, so every job that computes it gets the same
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 

@@ -14,8 +14,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 INTERVAL = 15.0  # the most often a count prints a plain line
 QUIET = 20.0  # the longest a step may go without a line
@@ -28,7 +29,7 @@ def interactive() -> bool:
 
 def duration(seconds: float) -> str:
     """'42 s', '3 min 5 s', '1 h 2 min': short enough for a log line."""
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:
@@ -44,7 +45,7 @@ def _one_line(text: str) -> str:
 class Counter:
     """Items of one task done so far; `status()` says how many, how fast, and how long is left."""
 
-    def __init__(self, reporter: "Reporter", label: str, total: int, unit: str) -> None:
+    def __init__(self, reporter: Reporter, label: str, total: int, unit: str) -> None:
         self.reporter, self.label, self.total, self.unit = reporter, _one_line(label), total, unit
         self.done = 0
         self.started = time.monotonic()
@@ -180,8 +181,14 @@ class Reporter:
 
     def _progress_bar(self) -> Any:
         if self._bar is None:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=self._terminal(), transient=True)

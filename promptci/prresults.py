@@ -12,9 +12,10 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -26,9 +27,9 @@ from .settings import GateSettings
 
 if TYPE_CHECKING:  # the pipeline imports the models and embeddings: not needed to read or render results
     from .optimize.job import Job
-    from .pipeline import PRResult, PromptResult
+    from .pipeline import PromptResult, PRResult
 
-FORMAT = "promptci.pr/1"
+FORMAT: Final = "promptci.pr/1"
 MAX_BYTES = 64 * 1024 * 1024  # a results file larger than this is refused before it is parsed
 
 
@@ -52,6 +53,11 @@ Sha = Annotated[str, Field(pattern=r"^[0-9a-f]{40,64}$")]
 ShardId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 Status = Literal["pass", "fail", "inconclusive", "undecided", "neutral"]  # undecided: files of earlier versions
 assert set(get_args(Status)) == set(gate.Status), "a results file records the gate's statuses"
+
+
+def file_verdict(v: gate.Verdict) -> Verdict:
+    """A gate verdict as a results file records it (the gate's statuses are the file's: the assert above)."""
+    return Verdict(status=cast(Status, v.status), reason=v.reason)
 
 
 class Model(BaseModel):
@@ -227,7 +233,7 @@ class PromptResults(Model):
     optimizer: Optimizer | None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "PromptResults":
+    def _consistent(self) -> PromptResults:
         if len(set(self.items)) != len(self.items):
             raise ValueError("items: an item id appears twice")
         if self.subset_items > len(self.items):
@@ -267,8 +273,8 @@ class PRResults(Model):
     forecast: Forecast | None = None  # the calls and dollars forecast before scoring (None: an older file)
 
     @model_validator(mode="after")
-    def _shard_has_its_plan(self) -> "PRResults":
-        if (self.shard is None) != (self.plan is None) or (self.shard is not None and self.shard not in self.plan):
+    def _shard_has_its_plan(self) -> PRResults:
+        if (self.shard is None) != (self.plan is None) or (self.plan is not None and self.shard not in self.plan):
             raise ValueError("shard: a shard's results carry the plan that includes it, and only a shard's do")
         return self
 
@@ -320,7 +326,7 @@ def recompute(data: PRResults) -> PRResults:
     Where the file's status agrees, its reason is kept: the run's words say more (why it stopped scoring)."""
     prompts = [_recompute(p) for p in data.prompts]
     overall = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
-    return data.model_copy(update={"prompts": prompts, "verdict": Verdict(status=overall.status, reason=overall.reason)})
+    return data.model_copy(update={"prompts": prompts, "verdict": file_verdict(overall)})
 
 
 def _recompute(p: PromptResults) -> PromptResults:
@@ -342,7 +348,7 @@ def _recompute(p: PromptResults) -> PromptResults:
     if p.verdict is not None and p.verdict.status == verdict.status:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)
     return p.model_copy(update={"scores": scores, "comparison": comparison,
-                                "verdict": Verdict(status=verdict.status, reason=verdict.reason)})
+                                "verdict": file_verdict(verdict)})
 
 
 def regate(data: PRResults, gates: Mapping[str, GateSettings]) -> PRResults:

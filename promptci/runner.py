@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Callable, Sequence
+from datetime import UTC, datetime
 
 from . import __version__, progress
 from .errors import InfraError, InputError
@@ -51,14 +51,20 @@ def request_params(prompt: PromptFile) -> Params:
                   top_p=mp.top_p_sent, response_format=response_format, api_base=prompt.settings.api_base)
 
 
+def model_to_call(prompt: PromptFile, asked: str | None = None) -> str:
+    """The model a prompt's items are scored on: the one asked for, else the prompt's; none is bad input."""
+    model = asked or prompt.model
+    if not model:
+        raise InputError("no model to call", path=prompt.path, field="model",
+                         fix="add model: (a GitHub Models id such as openai/gpt-4o), set promptci.model or pass --model")
+    return model
+
+
 async def run(task: Task, client: ModelClient, *,
               on_item: Callable[[ItemResult], None] | None = None) -> Run:
     """Score every item of the task; results come back in the items' order."""
     prompt = task.prompt
-    model = task.model or prompt.model
-    if not model:
-        raise InputError("no model to call", path=prompt.path, field="model",
-                         fix="add model: (a GitHub Models id such as openai/gpt-4o), set promptci.model or pass --model")
+    model = model_to_call(prompt, task.model)
     params = request_params(prompt)
     checks = build_checks(prompt, client)
     before = replace(client.counters)
@@ -88,7 +94,7 @@ async def run(task: Task, client: ModelClient, *,
         selection=task.selection, items=items,
         summary=summarise(items, wall_s=time.perf_counter() - started,
                           **used.as_dict()),
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), promptci_version=__version__)
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), promptci_version=__version__)
 
 
 async def run_or_raise(task: Task, client: ModelClient) -> Run:

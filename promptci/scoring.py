@@ -14,7 +14,8 @@ and an unlabelled one by exact match against `expected`.
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import jsonschema
 import regex
@@ -22,10 +23,9 @@ import regex
 from . import ghmodels
 from .errors import InputError
 from .evalset import Item
-from .llm import ModelClient, Params
-from .promptfile import Evaluator as GitHubEvaluator
 from .judges import BUILTINS
-from .promptfile import PromptFile, substitute
+from .llm import ModelClient, Params
+from .promptfile import Evaluator as GitHubEvaluator, PromptFile, substitute
 from .results import Evaluation
 from .settings import PromptciEvaluator, label_key
 
@@ -71,14 +71,14 @@ def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client:
         raise InputError(f"unknown evaluator '{uses}'", path=prompt.path, field=f"{where}.uses",
                          fix="use github/similarity, coherence, fluency, relevance or groundedness, a string: check "
                              "or an llm: judge (gh scores an unknown one 0)")
-    model = builtin_judge_model(prompt)
-    if model is None:
+    judge_model = builtin_judge_model(prompt)
+    if judge_model is None:
         if builtin.name == "similarity":
             return _similarity(spec.name or "similarity-minilm")
         raise InputError(f"'{uses}' needs a judge model and none is set", path=prompt.path, field=f"{where}.uses",
                          fix="set promptci.judge_model (any litellm model, e.g. local/gemma-3-270m) or GITHUB_TOKEN "
                              "for GitHub Models' openai/gpt-4o")
-    return _judge(name, model, builtin.prompt, builtin.system, list(builtin.choices), client)
+    return _judge(name, judge_model, builtin.prompt, builtin.system, list(builtin.choices), client)
 
 
 def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> Check:
@@ -94,7 +94,7 @@ def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> 
         return _regex(spec.name, pattern)
     if spec.json_valid is not None:
         return _json_valid(spec.name)
-    schema = spec.json_schema
+    schema: Any = spec.json_schema  # the one check left (PromptciEvaluator has exactly one); then any JSON
     if isinstance(schema, str):
         try:
             schema = json.loads(schema)

@@ -15,8 +15,8 @@ scores (values in [-1, 1]); when every item of the pool is scored the answer is 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -82,18 +82,18 @@ def first_rejection(fixed_sum: float, fixed_n: int, sample: np.ndarray, pool: in
         squares = squares + (xi - mean_hat) ** 2
         seen = seen + xi
         mean_hat = seen / (i + 1)
-    if not math.isinf(rest):
+    if pool is not None:  # (rest is finite)
         scored = min(steps, rest)
         if scored == rest:  # the whole pool: the mean is known
-            exact = (fixed_sum + seen) / pool
-            first = np.where((sign * (exact - nulls) > 0) & np.isinf(first), scored, first)
+            exact_means = (fixed_sum + seen) / pool
+            first = np.where((sign * (exact_means - nulls) > 0) & np.isinf(first), scored, first)
         else:
             mu = (rest * target - seen) / (rest - scored)
             first = np.where((sign * mu < -1.0) & np.isinf(first), scored, first)
     return first
 
 
-def rejected(fixed: Sequence[float], sample: Sequence[float], pool: int | None, nulls: Sequence[float],
+def rejected(fixed: Sequence[float], sample: Sequence[float], pool: int | None, nulls: Sequence[float] | np.ndarray,
              alpha: float, side: str) -> np.ndarray:
     """Whether each null is rejected by the end of one sample (see `first_rejection`)."""
     fixed_sum, fixed_n, x = float(sum(fixed)), len(fixed), list(sample)

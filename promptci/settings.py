@@ -7,10 +7,10 @@ GitHub Models fields without breaking that tool. Every setting has a default; th
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 
 SEED_MAX = 2**32 - 1
 """The largest seed numpy and scikit-learn accept."""
@@ -132,7 +132,7 @@ class PromptciEvaluator(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "PromptciEvaluator":
+    def _exactly_one(self) -> PromptciEvaluator:
         chosen = [k for k in ("label", "regex", "json_valid", "json_schema") if getattr(self, k) is not None]
         if len(chosen) != 1:
             raise ValueError("needs exactly one of label, regex, json, jsonSchema")

@@ -3,13 +3,14 @@ exactly once, with the prompts it was planned with), usage added up, the verdict
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 from . import gate
 from .errors import EXIT_INFRA, InputError, PromptCIError
 from .plan import read_matrix
-from .prresults import FORMAT, Forecast, PRResults, Usage, Verdict, load
+from .prresults import FORMAT, Forecast, PRResults, Usage, file_verdict, load
 from .usage import Counters
 
 
@@ -58,10 +59,7 @@ def merge_files(paths: Sequence[Path], plan_path: Path | None) -> PRResults:
 
 def _planned(sharded: list[tuple[Path, PRResults]], plan_path: Path | None) -> dict[str, list[str]]:
     """The plan: the plan job's matrix when given, else the one the shards recorded; every shard must agree."""
-    if plan_path is not None:
-        planned = read_matrix(plan_path)
-    else:
-        planned = sharded[0][1].plan or {}
+    planned = read_matrix(plan_path) if plan_path is not None else sharded[0][1].plan or {}
     for file, part in sharded:
         if part.plan != planned:
             raise InputError(f"shard {part.shard} was cut from another plan", path=file, field="plan",
@@ -79,7 +77,7 @@ def merge(parts: list[PRResults]) -> PRResults:
     usage["budget"] = "; ".join(dict.fromkeys(part.usage.budget for part in parts))
     verdict = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
     pulls = {part.pull_request for part in parts if part.pull_request}
-    return PRResults(format=FORMAT, verdict=Verdict(status=verdict.status, reason=verdict.reason),
+    return PRResults(format=FORMAT, verdict=file_verdict(verdict),
                      usage=Usage(**usage), prompts=prompts, forecast=_merged_forecast(parts),
                      pull_request=pulls.pop() if len(pulls) == 1 else None)  # the shards of one pull request's run
 

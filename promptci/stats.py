@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (numpy is imported where it is used)
+    import numpy as np
 
 CONFIDENCE = 0.95
 
@@ -91,7 +95,7 @@ def compare(base: Sequence[float], head: Sequence[float], *, confidence: float =
                       float(result.confidence_interval.high), float(p), "bootstrap", improved, regressed)
 
 
-def _mean(x, axis=-1):
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
     import numpy as np
 
     return np.mean(x, axis=axis)

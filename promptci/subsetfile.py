@@ -93,7 +93,7 @@ class Evidence:
     def row(self, item: str) -> str:
         return self.scores.get(item, "." * len(self.prompts))
 
-    def merged(self, columns: dict[str, dict[str, str]], ids: list[str]) -> "Evidence":
+    def merged(self, columns: dict[str, dict[str, str]], ids: list[str]) -> Evidence:
         """This ledger with more columns (sha prefix → item → '1'/'0'), for the items `ids` only: a prompt
         already in it gets its unknown cells filled, a new prompt is appended, the oldest beyond the bound go."""
         prompts = list(self.prompts) + [p for p in columns if p not in self.prompts]
@@ -196,9 +196,7 @@ def read(path: Path) -> Subset:
         raise InputError(f"not a {FORMAT} file", path=where, field="format", fix=fix)
     try:
         pool = data["pool"]
-        items = tuple(Entry(id=str(e["id"]), why=str(e.get("why", "")), text=str(e.get("text", "")),
-                            kind=EntryKind(e["kind"]) if "kind" in e else None)  # type: ignore[arg-type]
-                      for e in data["items"])
+        items = tuple(_entry(e) for e in data["items"])
         history = tuple(Refinement(source=str(h["source"]),
                                    replaced=tuple({k: str(v) for k, v in r.items()} for r in h.get("replaced") or []))
                         for h in data.get("history") or [])
@@ -210,6 +208,12 @@ def read(path: Path) -> Subset:
     if len(set(subset.ids)) != len(subset.ids):
         raise InputError("subset file names an item twice", path=where, field="items", fix=fix)
     return replace(subset, evidence=_evidence(data.get("evidence"), subset.ids, where))
+
+
+def _entry(e: Any) -> Entry:
+    """An item as the file has it; one that records no kind gets the kind its `why` names."""
+    id_, why, text = str(e["id"]), str(e.get("why", "")), str(e.get("text", ""))
+    return Entry(id=id_, why=why, text=text, kind=EntryKind(e["kind"]) if "kind" in e else EntryKind.of(why))
 
 
 def _evidence(raw: Any, ids: list[str], where: str) -> Evidence:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from .errors import InputError
 from .evalset import Item, Pool
 from .promptfile import PromptFile, warn
 from .results import ItemResult, Run
-from .selection import Refiner, Replacement, StratifiedSelector, kmeans_labels, make_selector
+from .selection import Refiner, Replacement, StratifiedSelector, SubsetSelector, kmeans_labels, make_selector
 from .settings import SelectionSettings
 from .subsetfile import Entry, EntryKind, Refinement, Subset
 from .weakembed import weakness
@@ -82,7 +82,7 @@ def common_prefix(texts: Sequence[str]) -> str:
     """The longest prefix of whole words that every text starts with (none for a single text)."""
     if len(texts) < 2:
         return ""
-    prefix = os.path.commonprefix(list(texts))
+    prefix = os.path.commonprefix(list(texts))  # noqa: RUF071 (a prefix of text, cut at a word below)
     if all(len(t) == len(prefix) or t[len(prefix)].isspace() for t in texts):
         return prefix
     cut = max(prefix.rfind(" "), prefix.rfind("\n"))
@@ -116,7 +116,7 @@ def select(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> Subset:
         warn(f"{pool.path or prompt.path}: the embeddings cannot tell the items apart ({problem}: emoji, some "
              f"scripts and code read as unknown words); chose {choice.size} items {how} instead of {choice.method} "
              f"(fix: set promptci.embedding_model to an embedding model that reads these inputs)")
-        selector = StratifiedSelector(size=choice.size, random_state=choice.seed,
+        selector: SubsetSelector = StratifiedSelector(size=choice.size, random_state=choice.seed,
                                       note=f"fallback {how}; weak embeddings: {problem}; ").fit(vectors, strata)
     else:
         selector = make_selector(choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters,
@@ -124,7 +124,7 @@ def select(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> Subset:
     items = tuple(Entry(id=pool.items[i].id, why=why, text=subsetfile.preview(item_text(prompt, pool.items[i])))
                   for i, why in zip(selector.selected_, selector.reasons_))
     target = subsetfile.path_for(prompt)
-    parameters = {"size": choice.size, "seed": choice.seed}
+    parameters: dict[str, float] = {"size": choice.size, "seed": choice.seed}
     if choice.method in ("ipomp", "clustering"):
         parameters["clusters"] = choice.clusters
     if choice.method == "ipomp":
@@ -247,8 +247,12 @@ def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_prompt: Map
 def behaviour(ids: Sequence[str], results: Mapping[str, ItemResult]) -> tuple[str, ...]:
     """A prompt's behaviour on the items, as the one de-duplication rule of stage 2 sees it: right (a score of at
     least 0.5: "1"), wrong ("0") or not scored ("."). Prompts that behave as an earlier one did add no evidence."""
-    return tuple("." if i not in results or results[i].score is None else "1" if results[i].score >= 0.5 else "0"
-                 for i in ids)
+    return tuple("." if score is None else "1" if score >= 0.5 else "0" for score in scores_of(ids, results))
+
+
+def scores_of(ids: Sequence[str], results: Mapping[str, ItemResult]) -> list[float | None]:
+    """Each item's score; None where it has none (not scored, or scored with an error)."""
+    return [results[i].score if i in results else None for i in ids]
 
 
 def evidence_columns(ids: Sequence[str],
@@ -323,13 +327,13 @@ def performance_matrix(ids: Sequence[str], by_run: Sequence[Mapping[str, ItemRes
     all_probs = all(r is not None and r.label_probs for r in found)
     blocks = []
     for results in by_run:
-        if all_probs and len(label_sets) == 1:
+        if all_probs and len(label_sets) == 1:  # (all_probs: every result has label_probs)
             labels = next(iter(label_sets))
-            block = [[results[i].label_probs[lab] for lab in labels] for i in ids]
+            block = [[(results[i].label_probs or {})[lab] for lab in labels] for i in ids]
         elif all_probs:
-            block = [[results[i].label_probs.get(str(results[i].expected), 0.0)] for i in ids]
+            block = [[(results[i].label_probs or {}).get(str(results[i].expected), 0.0)] for i in ids]
         else:
-            block = [[results[i].score if i in results and results[i].score is not None else 0.0] for i in ids]
+            block = [[0.0 if score is None else score] for score in scores_of(ids, results)]
         blocks.append(np.asarray(block, dtype=float))
     return np.hstack(blocks)
 

@@ -23,7 +23,7 @@ class Counters:
     def __sub__(self, other: Counters) -> Counters:
         return Counters(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(Counters)))
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:  # ints and a float, by field
         return asdict(self)
 
     @classmethod

@@ -9,7 +9,7 @@ needs no embeddings (stratified by expected answer, else seeded random) and says
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import DATA, ROOT, run_cli
+from .helpers import DATA, ROOT
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,6 +91,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
                             text=True, env={**os.environ, "CI": "true"})
     timer = threading.Timer(900, proc.kill)  # a hung demo fails the session instead of blocking it
     timer.start()
+    assert proc.stderr is not None  # (stderr=PIPE)
     try:
         lines = [(time.monotonic() - started, line.rstrip("\n")) for line in proc.stderr]
     finally:

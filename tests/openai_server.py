@@ -13,9 +13,10 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ def hashed_vector(text: str) -> list[float]:
 
 
 class OpenAIServer:
-    def __init__(self, reply: Callable[[dict[str, Any]], "str | Fault"] = lambda body: "",
-                 embed: Callable[[str], "list[float] | Fault"] = hashed_vector) -> None:
+    def __init__(self, reply: Callable[[dict[str, Any]], str | Fault] = lambda body: "",
+                 embed: Callable[[str], list[float] | Fault] = hashed_vector) -> None:
         self.reply = reply
         self.embed = embed
         self.requests: list[dict[str, Any]] = []
@@ -44,7 +45,7 @@ class OpenAIServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_POST(self) -> None:  # the stdlib's name
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 server.requests.append(body)
                 server.paths.append(self.path)
@@ -91,7 +92,7 @@ class OpenAIServer:
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "OpenAIServer":
+    def __enter__(self) -> OpenAIServer:
         self._thread.start()
         return self
 

@@ -229,7 +229,7 @@ def test_the_sharded_workflow_plans_gates_two_shards_and_merges_under_act(tmp_pa
     flow = tools.publish_flow(payload["repository"]["full_name"], payload["number"], head, statuses=2)
     with tools.fixtures_server(tmp_path / "scenarios", {"sharded": flow}) as url:
         api = tools.load_scenario(url, "sharded")
-        proc, records, messages = _act(repo, event, api, tmp_path / "home")
+        proc, _records, messages = _act(repo, event, api, tmp_path / "home")
         assert sorted(p.name for p in artifacts.iterdir()) == ["shard-1", "shard-2"], messages[-4000:]
         shards = [json.loads((artifacts / f"shard-{n}" / "results.json").read_text()) for n in (1, 2)]
         assert sorted(p["path"] for s in shards for p in s["prompts"]) == ["prompts/a.prompt.yml",
@@ -263,7 +263,7 @@ def test_a_second_run_restores_the_install_from_the_actions_cache_under_act(tmp_
     for _ in range(2):
         for venv in home.glob(".cache/act/*/tmp/promptci-venv"):  # a fresh runner: the venv is gone
             shutil.rmtree(venv)
-        proc, records, messages = _act(repo, event, "http://127.0.0.1:9", home)
+        proc, _records, messages = _act(repo, event, "http://127.0.0.1:9", home)
         assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
         assert "shards=1" in messages.replace("::set-output:: ", "") or "shards<<" in messages, messages[-3000:]
         runs.append(messages)

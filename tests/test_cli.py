@@ -26,7 +26,7 @@ def set_gate(repo: Path, minimum: float | None) -> Path:
     return prompt
 
 
-def assert_clean_failure(proc, code: int, *words: str) -> str:  # noqa: ANN001
+def assert_clean_failure(proc, code: int, *words: str) -> str:
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.startswith("promptci: error:")]
@@ -50,15 +50,16 @@ def test_eval_writes_results_and_a_rerun_hits_the_cache(example_repo: Path, mode
     [run] = results.read(out)
     assert run.model == model and run.selection == "full-first-8" and run.pool["size"] == 693
     assert run.summary.calls == 8 and run.summary.cache_hits == 0 and run.summary.errors == 0
+    assert run.summary.ci95 is not None and run.summary.mean is not None
     low, high = run.summary.ci95
     assert low <= run.summary.mean <= high
     labels = 7
     for item in run.items:
-        assert item.error is None and item.output in item.label_probs
+        assert item.error is None and item.label_probs is not None and item.output in item.label_probs
         assert len(item.label_probs) == labels and abs(sum(item.label_probs.values()) - 1) < 1e-9
         assert item.score == float(item.output == item.expected)
         assert item.prompt_tokens > 0 and item.latency_s > 0 and not item.cached and item.label_method == "exact"
-    assert run.summary.mean == sum(i.score for i in run.items) / 8
+    assert run.summary.mean == sum(i.score or 0.0 for i in run.items) / 8  # (every item scored, above)
 
     second = run_cli("eval", str(prompt), "--limit", "8", "--json", str(out), cwd=example_repo)
     assert second.returncode == 0, second.stderr
@@ -137,8 +138,8 @@ def test_closed_port_exits_3_with_every_item_marked(example_repo: Path) -> None:
     assert "Traceback" not in proc.stderr and "model was unreachable" in proc.stderr
     [run] = results.read(out)
     assert len(run.items) == 10 and all(i.error and i.error_kind == "infra" and i.score is None for i in run.items)
-    assert any("not attempted" in i.error for i in run.items)  # the breaker spared the rest
-    assert any("Connection error" in i.error for i in run.items)
+    assert any("not attempted" in (i.error or "") for i in run.items)  # the breaker spared the rest
+    assert any("Connection error" in (i.error or "") for i in run.items)
     assert secret not in proc.stdout + proc.stderr + out.read_text()
 
 
@@ -192,7 +193,7 @@ def unreachable(repo: Path) -> dict[str, str]:
     return {"OPENAI_API_KEY": "sk-test-0123456789"}
 
 
-def assert_at_the_door(proc, *words: str) -> str:  # noqa: ANN001
+def assert_at_the_door(proc, *words: str) -> str:
     """Exit 2, one line naming what is wrong and the fix; nothing reached a model (see unreachable)."""
     line = assert_clean_failure(proc, 2, *words, "fix:")
     assert "unreachable" not in proc.stderr
@@ -200,6 +201,20 @@ def assert_at_the_door(proc, *words: str) -> str:  # noqa: ANN001
 
 
 PROMPT = "prompts/intent.prompt.yml"
+
+
+@pytest.mark.parametrize("command", [["eval", "--limit", "1"], ["optimize", "--steps", "1"]])
+def test_a_prompt_without_a_model_is_refused_in_one_line(example_repo: Path, command: list[str],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A prompt file may leave out `model:` (gh's format allows it); with no --model either, eval and optimize
+    say there is no model to call, exit 2 (they crashed on the missing name). In process: nothing is scored."""
+    from promptci import cli
+
+    prompt = example_repo / PROMPT
+    prompt.write_text(prompt.read_text().replace("model: local/gemma-3-270m\n", ""))
+    assert cli.main([command[0], str(prompt), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert "no model to call" in err and "fix: add model:" in err and "Traceback" not in err
 
 # (command line with {dir} a folder, {file} a plain file, {new} a path that does not exist yet; the option named)
 BAD_OUTPUTS = {

@@ -56,7 +56,9 @@ def test_the_python_promptci_claims_is_one_it_runs_on() -> None:
     import tomllib
 
     claimed = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    minimum = re.fullmatch(r">=(3\.\d+)", claimed).group(1)
+    found = re.fullmatch(r">=(3\.\d+)", claimed)
+    assert found is not None, claimed
+    minimum = found.group(1)
     assert f"({minimum} or later)" in (ROOT / "action.yml").read_text()
     assert f"Python ≥ {minimum}," in (ROOT / "README.md").read_text()
     strenum = [str(path.relative_to(ROOT)) for path in (ROOT / "promptci").rglob("*.py")

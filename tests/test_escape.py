@@ -6,8 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
+from hypothesis import example, given, settings, strategies as st
 from markdown_it import MarkdownIt
 
 from promptci.report import escape

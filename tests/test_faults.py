@@ -27,6 +27,7 @@ testData:
 
 def _answer(body: dict) -> str:
     a = re.search(r"(\d+) \+ (\d+)", body["messages"][-1]["content"])
+    assert a is not None, body
     return str(int(a.group(1)) + int(a.group(2)))
 
 

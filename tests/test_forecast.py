@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci import forecast, prresults, promptfile, shards
+from promptci import forecast, promptfile, shards
 from promptci.gitdiff import Change
 from promptci.report import render
 from promptci.settings import GateSettings
@@ -63,6 +63,7 @@ def test_the_gate_item_budget_is_read_in_one_place() -> None:
 
 def test_dollars_at_litellm_prices_and_in_words_where_none_is_known() -> None:
     priced = forecast.price("openai/gpt-4o-mini")
+    assert priced.input is not None and priced.output is not None
     assert priced.known and priced.input > 0 and priced.output > priced.input
     assert not forecast.price("openai/no-such-model-promptci").known
     assert forecast.price("local/gemma-3-270m").local
@@ -73,7 +74,7 @@ def test_dollars_at_litellm_prices_and_in_words_where_none_is_known() -> None:
                                  max_calls=None) for m in ("openai/gpt-4o-mini", "openai/no-such-model-promptci",
                                                            None)}
     paid = runs["openai/gpt-4o-mini"]
-    assert paid.usd is not None and 0 < paid.usd < paid.max_usd
+    assert paid.usd is not None and paid.max_usd is not None and 0 < paid.usd < paid.max_usd
     assert re.search(r"about \$0\.\d{4}, at most \$\d+\.\d{4} \(openai/gpt-4o-mini at \$0\.15/\$0\.60 per million",
                      paid.describe())
     assert runs["openai/no-such-model-promptci"].usd is None

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 from markdown_it import MarkdownIt
 
 from promptci import evalset, promptfile, subsetfile
@@ -91,7 +91,7 @@ ALLOWED_HTML = re.compile(r"^(<!-- promptci:report -->|</?details>|<details><sum
 def _results(text: str, outputs: list[str]) -> dict:
     """A results document of the promptci.pr/1 shape whose every string came from the pull request."""
     items = [f"i{n}" for n in range(len(outputs))]
-    run = {i: {"id": i, "output": o, "expected": text, "score": float(n % 2)} for n, (i, o) in
+    run: dict[str, dict[str, Any]] = {i: {"id": i, "output": o, "expected": text, "score": float(n % 2)} for n, (i, o) in
            enumerate(zip(items, outputs))}
     flipped = {i: {**r, "score": 1.0 - r["score"]} for i, r in run.items()}
     prompt = {"path": f"prompts/{text}.prompt.yml", "change": {"status": "modified", "reason": text,

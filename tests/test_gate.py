@@ -4,6 +4,7 @@ evidence, and a spent item budget is inconclusive, settled by promptci.gate.on_i
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -91,7 +92,8 @@ def test_a_clear_non_regression_passes_with_evidence_not_for_want_of_it() -> Non
 
 @pytest.mark.parametrize("setting, status", [("neutral", gate.INCONCLUSIVE), ("fail", gate.FAIL),
                                              ("pass", gate.PASS)])
-def test_a_spent_item_budget_is_inconclusive_and_settled_by_on_inconclusive(setting: str, status: str) -> None:
+def test_a_spent_item_budget_is_inconclusive_and_settled_by_on_inconclusive(
+        setting: Literal["fail", "neutral", "pass"], status: str) -> None:
     base, head = _pair(random.Random(4), 10, 12)  # 1 point worse: neither outcome shows on 60 items
     verdict = _run(base, head, GateSettings(max_items=60, on_inconclusive=setting))
     assert verdict.status == status and verdict.reason.startswith("inconclusive: ")

@@ -11,12 +11,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from promptci import changes, demo, gitdiff, prresults
-from promptci.github import actions as gh_actions
-from promptci.github import overall, precheck, publish
+from promptci.github import actions as gh_actions, overall, precheck, publish
 from promptci.github.client import Client
 from promptci.github.pulls import DESCRIPTION_LIMIT
 from promptci.report.escape import flat
@@ -62,7 +62,7 @@ def test_every_verdict_sets_the_promptci_status_and_a_fault_never_leaves_it_gree
     repo, number = payload["repository"]["full_name"], payload["number"]
     sha = payload["pull_request"]["head"]["sha"]
     comments = f"/repos/{repo}/issues/{number}/comments?per_page=100"
-    down = {"status": 502, "response": {"message": "Server Error"}}
+    down: dict[str, Any] = {"status": 502, "response": {"message": "Server Error"}}
     scenarios = {
         "fine": [tools.fixture("get", comments, 200, []),
                  _status(repo, sha, "success", "pass: no prompt file changed; nothing to gate")],
@@ -256,7 +256,7 @@ def test_a_pull_request_without_prompt_changes_gets_only_the_promptci_status_und
                            tools.openapi_example("status"))  # (its body names the run's URL, which the server rewrites)
     with tools.fixtures_server(tmp_path / "scenarios", {"none": [status]}) as url:
         api = tools.load_scenario(url, "none")
-        proc, records, messages = _act(repo, event, api, tmp_path / "home")
+        proc, _records, messages = _act(repo, event, api, tmp_path / "home")
         assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
         assert f"status `promptci` set to success on {head[:12]}" in messages, messages[-4000:]
         assert "Install promptci" not in messages.replace("Did any prompt change?", ""), messages[-4000:]

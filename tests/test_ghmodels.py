@@ -135,7 +135,8 @@ def test_loading_warns_about_what_gh_ignores(capsys: pytest.CaptureFixture[str])
     assert (mp.max_tokens_sent, mp.top_p_sent, mp.temperature) == (256, 0.9, 0.2)
     promptfile.load(DATA / "checks.prompt.yml")
     assert "evaluators[0].string has contains, endsWith; gh checks only 'contains'" in capsys.readouterr().err
-    assert promptfile.load(DATA / "checks.prompt.yml").spec.evaluators[0].string.condition == ("contains", "{{expected}}")
+    check = promptfile.load(DATA / "checks.prompt.yml").spec.evaluators[0].string
+    assert check is not None and check.condition == ("contains", "{{expected}}")
 
 
 def test_placeholders_no_row_fills_stay_and_some_rows_lack_are_named(capsys: pytest.CaptureFixture[str]) -> None:
@@ -206,7 +207,8 @@ def test_scalars_read_as_text_as_gh_reads_them(tmp_path: Path) -> None:
                     "evaluators: [{string: {equals: 7}}]\n")
     prompt = promptfile.load(path)
     assert [m.content for m in prompt.spec.messages] == ["42", "true"]
-    assert prompt.spec.evaluators[0].string.condition == ("equals", "7")
+    check = prompt.spec.evaluators[0].string
+    assert check is not None and check.condition == ("equals", "7")
     path.write_text("model: openai/gpt-4o\nmessages: [{role: system}, {role: user, content: hi}]\n")
     assert promptfile.load(path).render({}) == [{"role": "system", "content": ""}, {"role": "user", "content": "hi"}]
 

@@ -14,8 +14,7 @@ import pytest
 
 from promptci import prresults
 from promptci.errors import InfraError, InputError
-from promptci.github import actions as gh_actions
-from promptci.github import gitdata, publish, suggestions, workflow
+from promptci.github import actions as gh_actions, gitdata, publish, suggestions, workflow
 from promptci.github.client import APIError, Client
 from promptci.github.pulls import PullRequestAPI, review_comment
 from promptci.report.render import MARKER
@@ -51,7 +50,7 @@ def test_a_fork_pull_request_is_read_only_and_says_why(tmp_path: Path) -> None:
     payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
     jsonschema.validate(payload, tools.webhook_schema("pull_request", "synchronize"))  # still a valid payload
     run = gh_actions.from_environ(_event(tmp_path, payload))
-    assert run.pr.from_fork and "fork" in publish.read_only_reason(run)
+    assert run.pr is not None and run.pr.from_fork and "fork" in publish.read_only_reason(run)
 
 
 def test_a_payload_without_the_head_commit_is_refused_with_the_field(tmp_path: Path) -> None:
@@ -59,7 +58,7 @@ def test_a_payload_without_the_head_commit_is_refused_with_the_field(tmp_path: P
     del payload["pull_request"]["head"]["sha"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(payload, tools.webhook_schema("pull_request", "synchronize"))
-    with pytest.raises(InputError, match="event.json.*pull_request.*'sha'"):
+    with pytest.raises(InputError, match=r"event.json.*pull_request.*'sha'"):
         gh_actions.from_environ(_event(tmp_path, payload))
 
 
@@ -138,9 +137,8 @@ def test_server_errors_and_rate_limits_are_retried(fixtures_server: str) -> None
 
 def test_a_refused_token_is_an_infrastructure_error_that_names_the_fix_not_the_token(fixtures_server: str) -> None:
     url = tools.load_scenario(fixtures_server, "unauthorized")
-    with Client(url, "ghs_secret_value_123456", sleep=lambda _: None) as client:
-        with pytest.raises(APIError) as caught:
-            PullRequestAPI(client, "octo/repo", 1).set_status("a" * 40, context="c", state="success", description="d")
+    with Client(url, "ghs_secret_value_123456", sleep=lambda _: None) as client, pytest.raises(APIError) as caught:
+        PullRequestAPI(client, "octo/repo", 1).set_status("a" * 40, context="c", state="success", description="d")
     assert isinstance(caught.value, InfraError) and caught.value.exit_code == 3 and caught.value.status == 401
     assert "Bad credentials" in str(caught.value) and "token" in str(caught.value)
     assert "ghs_secret" not in str(caught.value)
@@ -169,9 +167,9 @@ def test_a_fault_on_a_fork_is_neutral_and_anywhere_else_an_error(tmp_path: Path)
 
 
 def test_an_unreachable_github_is_reported_after_retries() -> None:
-    with Client("http://127.0.0.1:9", "t", sleep=lambda _: None, retries=2) as client:
-        with pytest.raises(InfraError, match="unreachable after 3 tries"):
-            client.request("GET", "/repos/o/r")
+    with (Client("http://127.0.0.1:9", "t", sleep=lambda _: None, retries=2) as client,
+          pytest.raises(InfraError, match="unreachable after 3 tries")):
+        client.request("GET", "/repos/o/r")
 
 
 def _tested_pr() -> gh_actions.PullRequest:
@@ -342,7 +340,7 @@ def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str,
                                     settings=publish.PublishSettings(), stdout=stdout)
     assert published.faults == []  # Prism answers 422 with the rule broken for any invalid request
     assert published.comment_url and published.commits == {} and published.pushed == ""  # commit-subsets is off
-    assert published.statuses == [run.pr.head_sha]  # `promptci` on the tested head (no commit of promptci's own)
+    assert run.pr is not None and published.statuses == [run.pr.head_sha]  # `promptci` on the tested head (no commit of promptci's own)
     summary = (tmp_path / "summary.md").read_text()
     assert "Apply with `git apply`" in summary and "intent_recognition.subset.yml" in summary
     assert summary.startswith(MARKER) and "Every item compared" in summary
@@ -441,6 +439,7 @@ def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path
     clone, head = _moved_base_checkout(tmp_path)
     assert gitdiff.parents(str(clone), "HEAD")[1] == head
     [change] = changes.changed_prompts(str(clone), "HEAD^1", "HEAD")
+    assert change.new_text is not None
     merged = change.new_text.splitlines()
     assert merged.index("    content: Sort it.") + 1 == 8  # line 8 in the merge commit, line 5 on the head
     best = change.new_text.replace("Sort it.", "Sort the ticket into one label.").replace(
@@ -474,7 +473,7 @@ def test_a_subset_commit_never_writes_a_prompt_or_a_workflow(tmp_path: Path, pat
     """The commit checks each path by the pull-request run's rule again (subsetfile.check_destination), before
     any request: nothing here listens, so a request would be an unreachable-GitHub fault, not this refusal."""
     with Client("http://127.0.0.1:9", "t0ken", retries=0) as client:
-        with pytest.raises(InputError, match="promptci.subset"):
+        with pytest.raises(InputError, match=r"promptci.subset"):
             gitdata.commit_files(client, "octo/repo", "feature/x", TESTED, {**SUBSETS, path: "x: 1\n"}, "m")
         published, stdout = publish.Published(), io.StringIO()
         publish._commit_subsets({path: "x: 1\n"}, client, _tested_pr(), str(tmp_path), published, stdout)

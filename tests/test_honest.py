@@ -72,6 +72,7 @@ def test_the_flagged_items_are_left_out_of_the_subset_and_the_held_out_scores() 
                       initial_on_final=0.75, steps_done=1, stopped="1 steps done", subset_ids=subset,
                       initial_results=initial, best_results=best_results)
     split = Split(subset=tuple(index[i] for i in subset), training=(), holdout=tuple(sorted(index[i] for i in held)))
+    assert head.model is not None
     job = Job(outcome=outcome, split=split, subset_source="given", task_model=head.model, optimizer_model=head.model,
               style="completion")
     client = ModelClient(use_cache=False)
@@ -124,7 +125,8 @@ def test_results_files_written_before_held_out_scores_still_load(tmp_path: Path)
     path = tmp_path / "results.json"
     path.write_text(prresults.dump(prresults.parse(copy.deepcopy(data))))
     loaded = prresults.load(path)
-    assert loaded.prompts[0].optimizer.holdout_score is None and loaded.prompts[0].optimizer.pool_demos == []
+    optimizer = loaded.prompts[0].optimizer
+    assert optimizer is not None and optimizer.holdout_score is None and optimizer.pool_demos == []
     bad = _with_suggestion(pool_demos=[{"item": "x", "text": "t", "where": "elsewhere"}])
     path.write_text(json.dumps(bad))
     with pytest.raises(Exception, match="where"):

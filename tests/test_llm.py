@@ -23,7 +23,7 @@ SENTIMENT = [{"role": "user", "content": "Review: I loved it.\nSentiment: positi
                                          "\nSentiment: negative\n\nReview: What a great film!\nSentiment:"}]
 
 
-def arun(coro):  # noqa: ANN001, ANN201
+def arun(coro):
     return asyncio.run(coro)
 
 
@@ -60,6 +60,7 @@ def test_kv_reuse_gives_the_same_numbers_as_a_fresh_evaluation() -> None:
 def test_label_scoring_agrees_with_generation(tmp_path: Path) -> None:
     """On real items, the label the model generates greedily is the label that scores highest."""
     prompt, items = example_items(12)
+    assert isinstance(prompt.settings.labels, list)
     labels = list(prompt.settings.labels)
     client = ModelClient(cache_path=tmp_path)
 
@@ -127,7 +128,7 @@ def _closed_port() -> int:
 def test_closed_port_is_retried_then_infra_error(tmp_path: Path) -> None:
     client = ModelClient(cache_path=tmp_path, retries=2, backoff_s=0.05)
     started = time.perf_counter()
-    with pytest.raises(InfraError, match="unreachable after 3 attempts.*Connection error"):
+    with pytest.raises(InfraError, match=r"unreachable after 3 attempts.*Connection error"):
         arun(client.complete("openai/some-model", SENTIMENT, Params(api_base=f"http://127.0.0.1:{_closed_port()}/v1")))
     assert time.perf_counter() - started < 30
 

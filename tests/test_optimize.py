@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_layout_freezes_headers_keeps_list_items_whole_and_round_trips(tmp_path:
     assert kinds["Task type: This is a classification task."] == "sentence"
     assert kinds["Q: Is the sky green?\nA: no"] == "demo"
     assert lay.answer_of("Q: Is the sky green?\nA: no") == "no"
-    assert all(not lay.units[i].kind == "header" for i in lay.editable)
+    assert all(lay.units[i].kind != "header" for i in lay.editable)
     edited = lay.with_body(lay.editable[0], "Task type: This is a yes/no question.")
     assert edited.contents()[0].startswith("###Task type###\nTask type: This is a yes/no question. It has two labels.")
     assert edited.contents()[1] == lay.contents()[1]
@@ -264,7 +265,7 @@ def test_dual_phase_searches_with_any_scorer_and_no_runner(monkeypatch: pytest.M
     import numpy as np
 
     from promptci.budget import Budget
-    from promptci.evalset import load_pool
+    from promptci.evalset import Item, load_pool
     from promptci.llm import ModelClient
     from promptci.optimize import DualPhase, Split
     from promptci.results import ItemResult
@@ -274,7 +275,7 @@ def test_dual_phase_searches_with_any_scorer_and_no_runner(monkeypatch: pytest.M
     position = {item.id: n for n, item in enumerate(pool.items)}
     scored: list[tuple[str, list[str]]] = []
 
-    async def score(candidate: promptfile.PromptFile, items: list) -> list[ItemResult]:
+    async def score(candidate: promptfile.PromptFile, items: Sequence[Item]) -> list[ItemResult]:
         scored.append((candidate.sha256, [i.id for i in items]))
         return [ItemResult(id=i.id, expected=i.expected, output="x", score=float(position[i.id] % 2 == 0))
                 for i in items]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,7 @@ def test_a_one_item_gain_on_twenty_is_noise_and_a_clear_gain_is_accepted() -> No
     assert judge.quick_filter(three_more, judge.failures(current, ids), len(ids), settings)[1] == \
         "quick filter: fixes 3 of the 10 failures; acceptance needs at least 4 items won"
     strict = OptimizerSettings(quick_filter=0.7)
-    assert judge.quick_filter(six_more, judge.failures(current, ids), len(ids), strict)[1].startswith(
+    assert (judge.quick_filter(six_more, judge.failures(current, ids), len(ids), strict)[1] or "").startswith(
         "quick filter: 0.60 on the 10 failures < h_f 0.7")
 
 
@@ -147,7 +148,7 @@ def _search_by_rule(monkeypatch: pytest.MonkeyPatch, max_calls: int | None = Non
             monkeypatch.setenv(name, value)
         client = ModelClient(use_cache=False, retries=0)
 
-        async def score(candidate: promptfile.PromptFile, items: list) -> list[ItemResult]:
+        async def score(candidate: promptfile.PromptFile, items: Sequence[Item]) -> list[ItemResult]:
             client.counters.calls += len(items)
             shown = {layout(candidate).answer_of(u.body) for u in layout(candidate).units if u.kind == "demo"}
             return [ItemResult(id=i.id, expected=i.expected, output="x", score=float(i.expected in shown))

@@ -7,6 +7,7 @@ import copy
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
@@ -145,7 +146,7 @@ def test_github_failing_for_good_still_leaves_the_summary_and_exits_3(tmp_path: 
     event, payload = _pull_request_event(tmp_path)
     where, number = f"/repos/{payload['repository']['full_name']}", payload["number"]
     sha = payload["pull_request"]["head"]["sha"]
-    down = {"status": 502, "response": {"message": "Server Error"}, "headers": {"retry-after": "0"}}
+    down: dict[str, Any] = {"status": 502, "response": {"message": "Server Error"}, "headers": {"retry-after": "0"}}
     flow = [tools.fixture("get", f"{where}/issues/{number}/comments?per_page=100", **down)] * 5 \
         + [tools.fixture("post", f"{where}/statuses/{sha}", **down)] * 10  # the prompt's, then `promptci`
     with tools.fixtures_server(tmp_path / "scenarios", {"down": flow}) as url:

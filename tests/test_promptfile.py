@@ -83,11 +83,12 @@ def test_every_github_models_field_loads(tmp_path: Path) -> None:
     spec = prompt.spec
     assert spec.name == "Summarizer" and spec.model == "openai/gpt-4o-mini"
     assert (spec.modelParameters.maxTokens, spec.modelParameters.temperature, spec.modelParameters.topP) == (100, 0.5, 0.9)
-    assert spec.responseFormat == "json_schema" and '"summary"' in spec.jsonSchema
+    assert spec.responseFormat == "json_schema" and spec.jsonSchema and '"summary"' in spec.jsonSchema
     assert [m.role for m in spec.messages] == ["system", "user", "assistant"]
-    assert len(spec.testData) == 2 and spec.testData[0]["expected"] == "A fox jumps over a dog."
+    assert spec.testData and len(spec.testData) == 2 and spec.testData[0]["expected"] == "A fox jumps over a dog."
     assert [e.name for e in spec.evaluators] == ["starts", "has fox", "ends", "exact", "judge", "similar"]
-    assert spec.evaluators[4].llm.choices[0].score == 1.0
+    judge = spec.evaluators[4].llm
+    assert judge is not None and judge.choices[0].score == 1.0
     assert prompt.variables == {"input"}
     assert prompt.settings.selection.size == 20  # defaults fill the promptci block
 
@@ -95,7 +96,7 @@ def test_every_github_models_field_loads(tmp_path: Path) -> None:
 def test_bundled_example_loads_with_its_settings() -> None:
     prompt = promptfile.load(EXAMPLE)
     assert prompt.model == "local/gemma-3-270m"
-    assert len(prompt.settings.labels) == 7
+    assert isinstance(prompt.settings.labels, list) and len(prompt.settings.labels) == 7
     assert prompt.variables == {"input"}
 
 

@@ -3,7 +3,6 @@ is checked before anything is rendered or gated from it, and how shards are merg
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -215,9 +214,10 @@ def test_a_comment_from_an_uploaded_artifact_says_its_scores_are_untrusted(tmp_p
                        output_path=tmp_path / "output", summary_path=tmp_path / f"{event}.md", pr=pr)
 
     data = prresults.recompute(prresults.parse(results()))
-    for event in ("workflow_run", "pull_request"):
-        publish.publish(data, actions(event), None, repo_dir=str(tmp_path), out_dir=tmp_path,
-                        settings=publish.PublishSettings(), stdout=open(tmp_path / "log", "w"))
+    with open(tmp_path / "log", "w") as log:
+        for event in ("workflow_run", "pull_request"):
+            publish.publish(data, actions(event), None, repo_dir=str(tmp_path), out_dir=tmp_path,
+                            settings=publish.PublishSettings(), stdout=log)
     assert "come from an untrusted run" in (tmp_path / "workflow_run.md").read_text()
     assert "untrusted" not in (tmp_path / "pull_request.md").read_text()
     assert publish.commit_refusal(actions("workflow_run")) and publish.commit_refusal(actions("pull_request_target"))
@@ -310,8 +310,9 @@ def test_an_uploaded_artifact_is_judged_by_the_base_gate_not_its_own() -> None:
     loose = prresults.recompute(prresults.parse(data))
     assert loose.verdict.status == "pass"
     strict = prresults.regate(prresults.parse(data), {"prompts/a.prompt.yml": GateSettings(min_score=0.9)})
-    assert strict.prompts[0].gate.min_score == 0.9 and strict.verdict.status == "fail"
-    assert "below the minimum 0.9" in strict.prompts[0].verdict.reason
+    gated, verdict = strict.prompts[0].gate, strict.prompts[0].verdict
+    assert gated is not None and gated.min_score == 0.9 and strict.verdict.status == "fail"
+    assert verdict is not None and "below the minimum 0.9" in verdict.reason
     untouched = prresults.regate(prresults.parse(data), {"prompts/other.prompt.yml": GateSettings(min_score=0.9)})
     assert untouched.verdict.status == "pass"  # a prompt the base does not have keeps what was recorded
 

@@ -84,11 +84,11 @@ def test_a_user_template_renders_in_the_sandbox_and_must_keep_the_marker(demo_re
     assert render.render(demo_results, template=good).startswith(f"{MARKER}\n`prompts/intent.prompt.yml`: {status}")
     lost = tmp_path / "lost.md.j2"
     lost.write_text("{{ verdict.status }}")
-    with pytest.raises(InputError, match="lost.md.j2.*hidden marker"):
+    with pytest.raises(InputError, match=r"lost.md.j2.*hidden marker"):
         render.render(demo_results, template=lost)
     escape = tmp_path / "escape.md.j2"
     escape.write_text("{{ marker }}{{ ''.__class__.__mro__[1].__subclasses__() }}")
-    with pytest.raises(InputError, match="escape.md.j2.*template failed"):
+    with pytest.raises(InputError, match=r"escape.md.j2.*template failed"):
         render.render(demo_results, template=escape)
 
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,7 +194,8 @@ def test_catastrophic_regexes_deep_outputs_and_remote_schemas_cost_a_failed_item
     text = ("model: openai/gpt-4o\nmessages: [{role: user, content: '{{q}}'}]\n"
             "promptci:\n  evaluators:\n    - {name: slow, regex: '^(a|aa)+$'}\n    - {name: json, json: true}\n")
     prompt = promptfile.parse(text, tmp_path / "p.prompt.yml")
-    checks = scoring.build_checks(prompt, client=None)
+    no_client: Any = None  # no judge here: the checks call no model
+    checks = scoring.build_checks(prompt, client=no_client)
     started = time.monotonic()
     results = asyncio.run(scoring.evaluate(checks, "a" * 60 + "!", Item(id="1", data={"q": "x"})))
     assert time.monotonic() - started < 10 and results[0].score == 0.0 and "ran over" in results[0].reason
@@ -201,7 +203,7 @@ def test_catastrophic_regexes_deep_outputs_and_remote_schemas_cost_a_failed_item
     assert deep[1].score == 0.0 and "nested too deeply" in deep[1].reason
     remote = text.replace("- {name: json, json: true}", "- {name: s, json_schema: '{\"$ref\": \"https://example.com/s.json\"}'}")
     with pytest.raises(InputError, match="outside itself"):
-        scoring.build_checks(promptfile.parse(remote, tmp_path / "p.prompt.yml"), client=None)
+        scoring.build_checks(promptfile.parse(remote, tmp_path / "p.prompt.yml"), client=no_client)
     with pytest.raises(InputError, match="nested too deeply"):
         promptfile.parse(text + "responseFormat: json_object\njsonSchema: '" + "[" * 100_000 + "'\n",
                          tmp_path / "p.prompt.yml")

@@ -8,6 +8,7 @@ rest by running the suite from a copy of the clone with nothing beside it.
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from pathlib import Path
 
 from .helpers import ROOT
@@ -21,7 +22,7 @@ OUTSIDE = re.compile(
 )
 
 
-def outside_references(folder: Path, skip: set[Path] = frozenset()) -> list[str]:
+def outside_references(folder: Path, skip: Set[Path] = frozenset()) -> list[str]:
     """`file:line: text` for each line under `folder` that names a path outside the repository."""
     found = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p not in skip and "__pycache__" not in p.parts):

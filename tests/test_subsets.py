@@ -38,7 +38,7 @@ def test_select_writes_a_reviewable_deterministic_subset(example_repo: Path) -> 
     assert select(example_repo) == first  # same seed, same bytes
     assert select(example_repo, "--seed", "7") != first
     smaller = subsetfile.read(example_repo / SUBSET) if select(example_repo, "--size", "8", "--alpha", "0.25") else None
-    assert len(smaller.items) == 8 and sum(e.why.startswith("boundary") for e in smaller.items) == 6
+    assert smaller is not None and len(smaller.items) == 8 and sum(e.why.startswith("boundary") for e in smaller.items) == 6
 
 
 def test_committed_subset_is_what_select_writes(example_repo: Path, tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from .helpers import run_cli
-from .test_progress import LINE
 from .test_gitdiff import git, write
+from .test_progress import LINE
 
 PROMPT = """name: "x [/y] :smile:"
 model: mockllm/model

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from .. import gate, progress, promptfile, results
 from ..errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_OK, InfraError
@@ -13,7 +14,7 @@ from ..evalset import NoItems, load_pool
 from ..forecast import rough, seconds_per_call
 from ..llm import ModelClient
 from ..results import Run
-from ..runner import Task, run
+from ..runner import Task, model_to_call, run
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def run_plan(request: EvalRequest, plan: EvalPlan) -> EvalOutcome:
     async def run_all() -> list[Run]:
         runs = []
         for task in tasks:
-            seconds = len(task.items) * seconds_per_call(task.model or task.prompt.model, concurrency)
+            seconds = len(task.items) * seconds_per_call(model_to_call(task.prompt, task.model), concurrency)
             progress.note(f"{task.label}: scoring {len(task.items)} items of {task.pool.source}, "
                           f"{rough(seconds)} (answers already in the cache are free)")
             runs.append(await run(task, client))
@@ -103,7 +104,10 @@ def run_plan(request: EvalRequest, plan: EvalPlan) -> EvalOutcome:
     if any(r.fault for r in runs):
         return EvalOutcome(runs, [], InfraError("some items could not be scored because the model was unreachable "
                                                 "(they are marked in the results)"))
-    below = [BelowMinimum(r.prompt["name"], r.summary.mean, t.prompt.settings.gate.min_score)
-             for t, r in zip(tasks, runs)
-             if gate.below_minimum([i.score for i in r.items if i.score is not None], t.prompt.settings.gate)]
+    below = []
+    for t, r in zip(tasks, runs):
+        minimum = t.prompt.settings.gate.min_score  # below_minimum is False without one
+        if minimum is not None and gate.below_minimum([i.score for i in r.items if i.score is not None],
+                                                      t.prompt.settings.gate):
+            below.append(BelowMinimum(r.prompt["name"], r.summary.mean, minimum))
     return EvalOutcome(runs, below)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from .. import promptfile
 from ..budget import Budget
@@ -14,8 +14,8 @@ from ..errors import EXIT_INFRA, EXIT_OK
 from ..evalset import Pool, load_pool
 from ..fileio import atomic_write_text
 from ..llm import ModelClient
-from ..optimize.outcome import Attempt
 from ..optimize.job import Job, optimize
+from ..optimize.outcome import Attempt
 from ..promptfile import PromptFile
 
 FORMAT = "promptci.optimize/1"

@@ -7,22 +7,22 @@ import asyncio
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Literal, overload
 
 from .. import demo, gate, gitdiff, progress, prresults
 from ..changes import changed_prompts
 from ..errors import EXIT_GATE_FAILED, EXIT_OK, InfraError, InputError, PromptCIError
 from ..fileio import atomic_write_text
-from ..github import actions as github_actions
-from ..github import coverage, publish, workflow
+from ..gitdiff import Change
+from ..github import actions as github_actions, coverage, publish, workflow
 from ..github.actions import Actions
 from ..github.client import Client
 from ..github.publish import Published, PublishSettings
-from ..gitdiff import Change
 from ..llm import ModelClient
 from ..pipeline import Options, run_pr
 from ..plan import plan
@@ -71,6 +71,10 @@ def gate_code(data: PRResults) -> int:
     return EXIT_GATE_FAILED if data.verdict.status == gate.FAIL else EXIT_OK
 
 
+@overload
+def actions_run(github: Literal[True]) -> Actions: ...
+@overload
+def actions_run(github: bool) -> Actions | None: ...
 def actions_run(github: bool) -> Actions | None:
     """The Actions run when --github is given (its token masked in the log from here on), else None."""
     if not github:
@@ -167,14 +171,14 @@ def write(out: Path, data: PRResults, show: Show) -> int:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "results.json", prresults.dump(data))
     atomic_write_text(out / "report.md", render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT))
-    refreshed = [p.subset for p in data.prompts if p.subset.text]
+    refreshed = [(p.subset.path, p.subset.text) for p in data.prompts if p.subset.text]
     folder = (out / "subsets").resolve()
-    for subset in refreshed:
-        target = (folder / subset.path).resolve()
+    for path, text in refreshed:
+        target = (folder / path).resolve()
         if not target.is_relative_to(folder):  # the pipeline confines subset paths; never write outside --out
-            raise InputError("a subset path leads outside --out", path=subset.path, field="promptci.subset",
+            raise InputError("a subset path leads outside --out", path=path, field="promptci.subset",
                              fix="use a subset path inside the repository")
-        atomic_write_text(target, subset.text)
+        atomic_write_text(target, text)
     show(render.render(data, name=render.TERMINAL),
          Written(out / "report.md", out / "results.json", out / "subsets" if refreshed else None))
     return gate_code(data)

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 from .. import gitdiff, progress, promptfile, prresults, shards
 from ..changes import changed_prompts
 from ..errors import EXIT_OK, PromptCIError
 from ..forecast import forecast
-from ..github import actions as github_actions
-from ..github import workflow
+from ..github import actions as github_actions, workflow
 from ..plan import matrix, plan
 from ..prresults import PRResults
 from ..report import render
@@ -48,7 +48,7 @@ def render_report(request: ReportRequest) -> Rendered:
 
 
 def publish_report(request: ReportRequest, repo: Path, settings: PublishSettings,
-                   show: Callable[[str], None]) -> PROutcome:
+                   show: Callable[[str], object]) -> PROutcome:
     """In Actions: the merged results published; a missing or broken shard is said in the summary and outputs."""
     actions = actions_run(True)
     try:

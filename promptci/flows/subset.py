@@ -4,9 +4,9 @@ saved results)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .. import promptfile, results, subsetfile, subsets
 from ..errors import EXIT_GATE_FAILED, EXIT_OK

@@ -9,7 +9,8 @@ message, with the token never in it.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 
@@ -65,7 +66,7 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -79,7 +80,7 @@ class Client:
     def paginate(self, path: str, params: dict | None = None) -> Iterator[Any]:
         """Every element of a list endpoint, following `Link: rel="next"` exactly as GitHub gives it."""
         url: str | None = path
-        query = {"per_page": 100, **(params or {})}
+        query: dict | None = {"per_page": 100, **(params or {})}
         while url:
             response = self._send("GET", url, params=query)
             yield from response.json()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Mapping
+from collections.abc import Mapping
 
 from .. import prresults
 from ..errors import InfraError

@@ -26,8 +26,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import Any
 
 from . import overall, workflow
 
@@ -91,16 +92,16 @@ def prompts_touched(changed: list[str], rev: str = "HEAD", cwd: str | None = Non
     names = {posixpath.basename(p) for p in changed if not p.endswith(PROMPT_SUFFIXES)}
     # a subset file of the default name names no prompt: it is `<pool>.subset.yml` or `<prompt>.subset.yml`
     stems = {n[:-len(SUBSET_SUFFIX)] for n in names if n.endswith(SUBSET_SUFFIX)}
-    names = sorted(names | {f"{s}." for s in stems})
+    wanted = sorted(names | {f"{s}." for s in stems})
     if stems:
         tree = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev], capture_output=True, text=True, cwd=cwd)
         if tree.returncode:
             raise OSError(f"git ls-tree failed: {tree.stderr.strip()}")
         found |= {p for p in tree.stdout.splitlines() for s in PROMPT_SUFFIXES
                   if p.endswith(s) and posixpath.basename(p)[:-len(s)] in stems}
-    if names:
+    if wanted:
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as patterns:
-            patterns.write("\n".join(names) + "\n")
+            patterns.write("\n".join(wanted) + "\n")
             patterns.flush()
             listed = subprocess.run(["git", "grep", "-l", "-F", "-f", patterns.name, rev, "--",
                                      *(f"*{s}" for s in PROMPT_SUFFIXES)], capture_output=True, text=True, cwd=cwd)
@@ -231,7 +232,7 @@ def pull_request_file_entries(environ: Mapping[str, str], repo: str, number: int
     return None
 
 
-def _api(environ: Mapping[str, str], method: str, path: str, body: dict | None = None):
+def _api(environ: Mapping[str, str], method: str, path: str, body: dict | None = None) -> Any:
     """One REST call, retried on 5xx, 429 and refused connections; its JSON answer."""
     url = f"{environ.get('GITHUB_API_URL', 'https://api.github.com').rstrip('/')}{path}"
     request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, method=method, headers={

@@ -26,7 +26,7 @@ from . import gitdata, overall, suggestions, workflow
 from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
 from .overall import ERROR, STATE
-from .pulls import PullRequestAPI, review_comment
+from .pulls import Comment, PullRequestAPI, review_comment
 
 OWN_COMMIT = "promptci: refresh the evaluation subset"
 SUGGESTED = "promptci found a prompt that scores higher on the evaluation subset; each suggestion applies one change."
@@ -130,21 +130,21 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
     published = Published(read_only=read_only_reason(actions))
     pr = actions.pr
     api = PullRequestAPI(client, pr.repo, pr.number) if pr is not None and client is not None else None
-    writable = api is not None and not published.read_only
 
-    if writable and settings.commit_subsets and not commit_refusal(actions):
+    if (pr is not None and api is not None and not published.read_only and settings.commit_subsets
+            and not commit_refusal(actions)):
         files = {p.subset.path: p.subset.text for p in data.prompts if p.subset.text}
-        _commit_subsets(files, client, pr, repo_dir, published, stdout)
+        _commit_subsets(files, api.client, pr, repo_dir, published, stdout)
     publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url,
                    "untrusted": UNTRUSTED if actions.event_name == RUN_EVENT else ""}
     workflow.write_summary(actions.summary_path, render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT,
                                                                publication=publication))
     workflow.set_outputs(actions.output_path, outputs(data, out_dir))
-    workflow.annotate(stdout, annotations(data))
+    workflow.annotate(stdout, error_annotations(data))
     if published.read_only:
         print(workflow.annotation("warning", f"promptci did not post to the pull request: {published.read_only}",
                                   title="promptci: report in the job summary only"), file=stdout)
-    if not writable:
+    if pr is None or api is None or published.read_only:  # nothing is posted on the pull request
         if actions.group is not None and client is not None and actions.token:  # a merge queue: the status only
             _overall(PullRequestAPI(client, actions.repository, 0), [actions.group.head_sha], data, actions, published)
             for fault in published.faults:
@@ -206,7 +206,7 @@ def outputs(data: Results, out_dir: Path) -> dict[str, str]:
             "results": str(out_dir / "results.json")}
 
 
-def annotations(data: Results) -> list[tuple[str, str, dict]]:
+def error_annotations(data: Results) -> list[tuple[str, str, dict]]:
     """An error on each prompt file that failed the gate, at its first changed line."""
     found = []
     for p in data.prompts:
@@ -258,7 +258,8 @@ def _not_committed(why: str, stdout: TextIO) -> None:
                               title="promptci: subset not committed"), file=stdout)
 
 
-def _comment(api: PullRequestAPI, body: str, settings: PublishSettings, actions: Actions, *, create: bool):
+def _comment(api: PullRequestAPI, body: str, settings: PublishSettings, actions: Actions, *,
+             create: bool) -> Comment | None:
     try:
         return api.upsert_comment(body, marker=render.MARKER, login=settings.login, create=create)
     except APIError as exc:
@@ -292,7 +293,8 @@ def set_overall_status(api: PullRequestAPI, sha: str, status: str, reason: str, 
 def _overall(api: PullRequestAPI, shas: list[str], data: Results, actions: Actions, published: Published) -> None:
     """The overall verdict on each commit; `error` when a request of this run failed (never a green check that
     hides a fault: a re-run posts the rest)."""
-    status, reason = data.verdict.status, data.verdict.reason
+    status: str = data.verdict.status
+    reason = data.verdict.reason
     if published.faults:
         n = len(published.faults)
         status, reason = "error", f"{n} GitHub request{'s' if n != 1 else ''} failed, re-run the job ({status}: {reason})"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..report.escape import flat
 from .client import Client
+
 DESCRIPTION_LIMIT = 140
 CONTEXT_LIMIT = 255
 

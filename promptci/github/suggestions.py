@@ -82,8 +82,9 @@ def on_head(old: str | None, merged: str, head: str, suggested: str) -> list[Sug
         where.update((i + k + 1, j + k + 1) for k in range(n))
     moved = []
     for s in fit:
-        lines = [where.get(n) for n in range(s.start, s.end + 1)]
-        if None not in lines and lines == list(range(lines[0], lines[0] + len(lines))):
+        span = range(s.start, s.end + 1)
+        lines = [where[n] for n in span if n in where]
+        if len(lines) == len(span) and lines == list(range(lines[0], lines[0] + len(lines))):
             moved.append(replace(s, start=lines[0], end=lines[-1]))
     return moved
 

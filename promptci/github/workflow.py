@@ -8,9 +8,10 @@ a pull request cannot start a command of its own.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, TextIO
+from typing import TextIO
 
 SUMMARY_LIMIT_BYTES = 1024 * 1024
 ANNOTATIONS_PER_LEVEL = 10

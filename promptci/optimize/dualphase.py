@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.special import softmax
@@ -38,8 +38,8 @@ from ..subsets import Stage2, item_text
 from . import demos, framing, judge
 from .outcome import Attempt, AttemptKind, Outcome, Stop
 from .splits import Split
-from .writer import Writer
 from .units import Layout, UnitKind, instruction_text, instruction_units, layout, same_variables, with_instruction
+from .writer import Writer
 
 MAX_FAILURES_SHOWN = 5
 PHASE1_EXAMPLES = 3  # correct examples shown with the meta-instruction
@@ -337,6 +337,7 @@ class DualPhase:
         lay, shows = best.layout, dict(best.shows)
         unit = lay.units[edit.unit] if edit.unit is not None else None
         if edit.kind == AttemptKind.REMOVE:
+            assert edit.unit is not None and unit is not None  # a removal names its unit
             shows.pop(unit.body, None)
             lay = lay.without(edit.unit)
         elif edit.kind in (AttemptKind.SWAP, AttemptKind.ADD):
@@ -344,7 +345,7 @@ class DualPhase:
             text = self._demonstration(lay, row)
             if unit is not None:
                 shows.pop(unit.body, None)
-            lay = lay.with_body(edit.unit, text) if unit else lay.with_demo(text)
+            lay = lay.with_body(edit.unit, text) if edit.unit is not None else lay.with_demo(text)
             shows[text] = self.pool.items[row].id
         elif edit.kind == AttemptKind.INSERT:
             lay = with_instruction(lay, await self._induce())
@@ -353,6 +354,7 @@ class DualPhase:
             cases = [(self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected))
                      for i in shown]
             whole = "\n\n".join(c for c in lay.contents() if c)
+            assert edit.unit is not None and unit is not None  # a rewrite names its unit
             lay = lay.with_body(edit.unit, await self.writer.rewrite(whole, unit.body, cases))
         return self._candidate(lay.contents(), shows)
 

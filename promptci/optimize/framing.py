@@ -13,8 +13,8 @@ with a reason the trajectory shows. Nothing here is ever executed or rendered as
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..llm import LOCAL_PREFIX
 

@@ -8,8 +8,8 @@ both are compared on the same items.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Collection, Mapping, Sequence
 
 from ..evalset import Pool
 from ..promptfile import PromptFile, substitute

@@ -5,8 +5,8 @@ the subset it is judged on, the split of the pool, the search, and the held-out 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -17,14 +17,13 @@ from ..evalset import Item, Pool
 from ..llm import ModelClient
 from ..promptfile import PromptFile, judged_by, parse
 from ..results import ItemResult
-from ..runner import Task, run_or_raise
+from ..runner import Task, model_to_call, run_or_raise
 from ..settings import SelectionSettings
 from .dualphase import DualPhase, Refresh, Score
-from .outcome import Attempt, Outcome
 from .framing import style_for
 from .honest import PoolDemo, pool_demos, score_without
-from .splits import Split
-from .splits import split as make_split
+from .outcome import Attempt, Outcome
+from .splits import Split, split as make_split
 
 
 @dataclass
@@ -54,7 +53,7 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
                    on_attempt: Callable[[Attempt], None] | None = None,
                    on_step: Callable[[int, float], None] | None = None) -> Job:
     settings = prompt.settings
-    task_model = task_model or prompt.model
+    task_model = model_to_call(prompt, task_model)
     optimizer_model = optimizer_model or settings.optimizer.model or task_model
     seed = settings.selection.seed if seed is None else seed
     ids, source = (list(subset), "given") if subset is not None else subsets.for_optimizer(prompt, pool)

@@ -13,8 +13,8 @@ gain at least `min_gain` in mean. One item won of twenty is p = 0.5: noise, reje
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from scipy.stats import binomtest
 

@@ -16,10 +16,11 @@ An edit replaces, inserts or removes whole units, and nothing else.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..promptfile import PromptFile, placeholders_of, substitute
 
@@ -61,7 +62,7 @@ class Layout:
     units: tuple[Unit, ...]
     messages: int
     query: str | None  # the template text items are rendered into
-    shape: "Shape | None"  # what a demonstration looks like: the query filled, then an answer
+    shape: Shape | None  # what a demonstration looks like: the query filled, then an answer
 
     @property
     def editable(self) -> list[int]:
@@ -77,12 +78,12 @@ class Layout:
             out[unit.message] += unit.body + unit.trail
         return out
 
-    def with_body(self, index: int, body: str) -> "Layout":
+    def with_body(self, index: int, body: str) -> Layout:
         units = list(self.units)
         units[index] = replace(units[index], body=body)
         return replace(self, units=tuple(units))
 
-    def without(self, index: int) -> "Layout":
+    def without(self, index: int) -> Layout:
         """The layout less one unit; the unit before it takes its separator when it ended its paragraph."""
         units = list(self.units)
         gone = units.pop(index)
@@ -91,7 +92,7 @@ class Layout:
             units[index - 1] = replace(units[index - 1], trail=gone.trail)
         return replace(self, units=tuple(units))
 
-    def with_demo(self, text: str) -> "Layout":
+    def with_demo(self, text: str) -> Layout:
         """The layout with one more demonstration, after the last one (or just before the query)."""
         demos, query = self.indices(UnitKind.DEMO), self.indices(UnitKind.QUERY)
         if not query:
@@ -111,7 +112,7 @@ class Layout:
             units.insert(at, Unit(message, text, "\n\n", UnitKind.DEMO))
         return replace(self, units=tuple(units))
 
-    def with_demos(self, texts: Sequence[str]) -> "Layout":
+    def with_demos(self, texts: Sequence[str]) -> Layout:
         """The layout with its demonstrations replaced by these, in order (placed as `with_demo` places them)."""
         lay = self
         for i in reversed(self.indices(UnitKind.DEMO)):

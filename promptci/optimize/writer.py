@@ -6,7 +6,7 @@ Every request is within the budget (`Stop` when it is spent) and seeded on its o
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..budget import Budget
 from ..llm import ModelClient, Params

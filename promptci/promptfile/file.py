@@ -6,10 +6,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
@@ -23,6 +24,7 @@ from .problems import input_error, line_of
 from .schema import FORMAT_HELP, PromptSpec, ignored_keys
 from .templates import placeholders, placeholders_of, substitute
 from .yamlio import check_text, dump_yaml, load_yaml, read_text, same_style
+
 
 @dataclass(frozen=True)
 class PromptFile:

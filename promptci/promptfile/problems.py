@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ..errors import InputError
 from .schema import FORMAT_HELP, PromptSpec
+
 
 def input_error(exc: ValidationError, doc: CommentedMap, path: Path) -> InputError:
     """Turn pydantic's first complaint into one line naming the field, its line and the fix."""

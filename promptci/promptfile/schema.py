@@ -96,7 +96,7 @@ class StringCheck(_GitHubModel):
     endsWith: GoStr = ""
 
     @model_validator(mode="after")
-    def _one_at_least(self) -> "StringCheck":
+    def _one_at_least(self) -> StringCheck:
         if not self.conditions:
             raise ValueError("needs one of equals, contains, startsWith, endsWith "
                              "(gh fails such a check: 'no string evaluation criteria specified')")
@@ -135,7 +135,7 @@ class Evaluator(_GitHubModel):
     uses: GoStr = ""
 
     @model_validator(mode="after")
-    def _one_at_least(self) -> "Evaluator":
+    def _one_at_least(self) -> Evaluator:
         if not self.kinds:
             raise ValueError("needs one of string, llm, uses (gh fails it: 'no evaluation method specified')")
         return self
@@ -192,7 +192,7 @@ class PromptSpec(_GitHubModel):
         return text
 
     @model_validator(mode="after")
-    def _schema_when_needed(self) -> "PromptSpec":
+    def _schema_when_needed(self) -> PromptSpec:
         if self.responseFormat == "json_schema":
             if self.jsonSchema is None:
                 raise ValueError("responseFormat json_schema needs a jsonSchema")

@@ -4,8 +4,9 @@ stays text. No template language runs, so a pull request's prompt text can never
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{\{([^{}]+)\}\}")
 
@@ -47,7 +48,7 @@ def _go_float(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value == 0:
         return "0"
-    sign, digit_tuple, exp = Decimal(repr(abs(value))).normalize().as_tuple()
+    _sign, digit_tuple, exp = Decimal(repr(abs(value))).normalize().as_tuple()
     digits = "".join(map(str, digit_tuple))
     exponent = len(digits) + int(exp) - 1
     sign_text = "-" if value < 0 else ""

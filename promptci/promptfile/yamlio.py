@@ -5,8 +5,9 @@ prompt keeps its comments, key order and quoting."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml as pyyaml
 from ruamel.yaml import YAML
@@ -38,7 +39,7 @@ def check_text(content: int | bytes | str, path: Path) -> None:
         raise InputError(f"file is {size} {'bytes' if not isinstance(content, str) else 'characters'}, over the "
                          f"{MAX_FILE_BYTES}-byte limit for prompt files", path=path,
                          fix="move eval data to a JSONL pool (promptci.pool)")
-    if not isinstance(content, int) and ("\0" if isinstance(content, str) else b"\0") in content:
+    if (isinstance(content, str) and "\0" in content) or (isinstance(content, bytes) and b"\0" in content):
         raise InputError("file holds binary data", path=path, fix="a prompt file must be UTF-8 YAML text")
 
 
@@ -105,7 +106,7 @@ def yaml_events(text: str) -> Iterator[pyyaml.Event]:
 def _expanded_size(text: str) -> int:
     """Nodes the document would have with every alias expanded, counted from libyaml's parser events: fast
     enough (a million nodes in about a second) to refuse a huge file before the slow round-trip load."""
-    sizes: dict[str, int] = {}
+    sizes: dict[str | None, int] = {}  # (an alias always names an anchor; the stubs allow None)
     stack: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far] per open collection
     total = 0
     try:

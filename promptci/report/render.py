@@ -9,8 +9,9 @@ comment is found by.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jinja2
 
@@ -160,8 +161,9 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
                              for r in subset.replacements],
             "subset_patch": subset.patch if details and not commit else "",
             "optimizer_stopped": o.stopped if o else None,
-            "items": [{"id": i, "text": texts.get(i, ""), "expected": (head.get(i) or base.get(i)).expected
-                       if (head.get(i) or base.get(i)) else None, "base": base.get(i), "head": head.get(i)}
+            "items": [{"id": i, "text": texts.get(i, ""),
+                       "expected": scored.expected if (scored := head.get(i) or base.get(i)) else None,
+                       "base": base.get(i), "head": head.get(i)}
                       for i in p.items] if details else []}
 
 

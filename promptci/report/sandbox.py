@@ -12,8 +12,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import jinja2
 from jinja2 import nodes

@@ -8,6 +8,8 @@ input and `random_state` give the same subset.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Self
+
 import numpy as np
 
 
@@ -17,8 +19,14 @@ class SubsetSelector:
     #: True for methods that need model scores of warm-up prompts on the whole pool (a declared cost).
     needs_scores = False
 
+    if TYPE_CHECKING:  # what each selector defines
+        selected_: np.ndarray
+        reasons_: list[str]
+
+        def fit(self, X: np.ndarray, y: object = None) -> Self: ...
+
     def fit_select(self, X: np.ndarray) -> np.ndarray:
-        return self.fit(X).selected_  # type: ignore[attr-defined]
+        return self.fit(X).selected_
 
 
 def check_size(pool_size: int, size: int) -> None:

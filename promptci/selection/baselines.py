@@ -22,7 +22,7 @@ class RandomSelector(SubsetSelector, BaseEstimator):
         self.size = size
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: object = None) -> "RandomSelector":
+    def fit(self, X: np.ndarray, y: object = None) -> RandomSelector:
         check_size(len(X), self.size)
         rng = np.random.default_rng(self.random_state)
         self.selected_ = np.sort(rng.choice(len(X), size=self.size, replace=False))
@@ -40,7 +40,7 @@ class StratifiedSelector(SubsetSelector, BaseEstimator):
         self.random_state = random_state
         self.note = note
 
-    def fit(self, X: np.ndarray, y: object = None) -> "StratifiedSelector":
+    def fit(self, X: np.ndarray, y: object = None) -> StratifiedSelector:
         check_size(len(X), self.size)
         strata = np.asarray(y if y is not None else ["" for _ in range(len(X))], dtype=object).astype(str)
         names, codes = np.unique(strata, return_inverse=True)
@@ -86,7 +86,7 @@ class AnchorPointSelector(SubsetSelector, BaseEstimator):
         self.n_init = n_init
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: object = None) -> "AnchorPointSelector":
+    def fit(self, X: np.ndarray, y: object = None) -> AnchorPointSelector:
         X = np.asarray(X, dtype=np.float64)
         check_size(len(X), self.size)
         km = KMeans(n_clusters=self.size, n_init=self.n_init, random_state=self.random_state).fit(X)

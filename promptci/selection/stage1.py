@@ -13,8 +13,8 @@ spirit and O(n·d).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Set
 from itertools import islice
-from typing import Iterator
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -34,12 +34,12 @@ class IPOMPSelector(SubsetSelector, BaseEstimator):
         self.random_state = random_state
         self.exact_limit = exact_limit
 
-    def fit(self, X: np.ndarray, y: object = None) -> "IPOMPSelector":
+    def fit(self, X: np.ndarray, y: object = None) -> IPOMPSelector:
         X = np.asarray(X, dtype=np.float32)
         check_size(len(X), self.size)
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be within [0, 1], not {self.alpha}")
-        n_representative = int(round(self.alpha * self.size))
+        n_representative = round(self.alpha * self.size)
         n_boundary = self.size - n_representative
         if n_representative and self.size < self.n_clusters:
             raise ValueError(f"the subset size {self.size} is smaller than the {self.n_clusters} clusters")
@@ -72,8 +72,8 @@ def farthest_points(X: np.ndarray, n: int, *, exact_limit: int = 4000) -> tuple[
     if size <= exact_limit:
         sims = X @ X.T
         np.fill_diagonal(sims, np.inf)
-        a, b = np.unravel_index(int(np.argmin(sims)), sims.shape)
-        a, b = int(a), int(b)
+        row, column = np.unravel_index(int(np.argmin(sims)), sims.shape)
+        a, b = int(row), int(column)
         how = "the least similar pair in the pool"
     else:
         a = int(np.argmin(X @ X.mean(axis=0)))
@@ -105,7 +105,7 @@ def _least_similar(X: np.ndarray, total: np.ndarray, blocked: np.ndarray, count:
         count += 1
 
 
-def extend_farthest(X: np.ndarray, chosen: list[int], n: int, exclude: set[int] = frozenset()) -> list[int]:
+def extend_farthest(X: np.ndarray, chosen: list[int], n: int, exclude: Set[int] = frozenset()) -> list[int]:
     """The next n items in IPOMP's boundary order after `chosen`: each time the item of least mean similarity
     to everything chosen so far. Used to add items when a verdict needs more evidence."""
     X = np.asarray(X, dtype=np.float32)

@@ -86,7 +86,7 @@ class Refiner(BaseEstimator):
         subset = original.copy()
         performance = np.asarray(performance, dtype=float)
         groups = self.redundant_groups(performance)
-        total = int(round(self.replace_share * sum(len(g) for g in groups)))
+        total = round(self.replace_share * sum(len(g) for g in groups))
         if self.max_replacements is not None:
             total = min(total, self.max_replacements)
         if not groups or total == 0 or len(available) == 0:
