@@ -47,7 +47,7 @@ class Strict(BaseModel):
 
 
 class SelectionSettings(Strict):
-    """How the evaluation subset is chosen (IPOMP, ALGORITHMS.md §1)."""
+    """How the evaluation subset is chosen (IPOMP, docs/algorithms.md)."""
 
     method: Literal["ipomp", "random", "boundary", "clustering", "anchor"] = Field(
         "ipomp", description="selection method for the subset")
@@ -89,7 +89,7 @@ class GateSettings(Strict):
 
 
 class OptimizerSettings(Strict):
-    """The dual-phase optimizer (ALGORITHMS.md §2)."""
+    """The dual-phase optimizer (docs/algorithms.md)."""
 
     enabled: bool = Field(True, description="suggest a better prompt on pull requests")
     model: str | None = Field(None, description="optimizer model (any litellm model); default: the prompt's model")
