@@ -1,30 +1,38 @@
-"""The README stays true: every setting documented, the two set-up commands present and wired to CI."""
+"""The README and docs/ stay true: every setting documented, the two set-up commands present and wired to CI."""
 
 from __future__ import annotations
 
+import runpy
+
 from pydantic import BaseModel
 
-from promptci.settings import Settings
+from promptci.settings import PromptciEvaluator, Settings
 
 from .helpers import ROOT
 
 
-def _setting_names(model: type[BaseModel], prefix: str) -> set[str]:
-    names = set()
+def _leaf_settings(model: type[BaseModel], prefix: str) -> dict[str, str | None]:
+    """Every leaf setting of `model` with its description."""
+    found: dict[str, str | None] = {}
     for name, info in model.model_fields.items():
         key = f"{prefix}.{info.alias or name}"
         inner = info.annotation if isinstance(info.annotation, type) else None
         if inner is not None and issubclass(inner, BaseModel):
-            names |= _setting_names(inner, key)
+            found |= _leaf_settings(inner, key)
         else:
-            names.add(key)
-    return names
+            found[key] = info.description
+    return found
 
 
-def test_every_setting_is_in_the_readme_table() -> None:
-    readme = (ROOT / "README.md").read_text()
-    missing = [n for n in sorted(_setting_names(Settings, "promptci")) if f"| `{n}` |" not in readme]
-    assert not missing, f"document these settings in README.md: {missing}"
+def test_every_setting_has_a_description_and_the_reference_is_written_from_them() -> None:
+    """docs/settings.md is generated from the models' descriptions (scripts/settings_reference), so each text
+    exists once; a setting without one, or a page not regenerated after a change, fails here."""
+    settings = _leaf_settings(Settings, "promptci") | _leaf_settings(PromptciEvaluator, "evaluator")
+    assert not [name for name, text in settings.items() if not text], "describe these settings with Field(description=)"
+    page = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    assert all(f"| `{name}` |" in page for name in _leaf_settings(Settings, "promptci"))
+    render = runpy.run_path(str(ROOT / "scripts" / "settings_reference"))["render"]
+    assert page == render(), "docs/settings.md is out of date: run scripts/settings_reference"
 
 
 def test_readme_commands_exist_and_ci_runs_the_test_command() -> None:
