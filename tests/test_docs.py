@@ -71,3 +71,36 @@ def test_the_python_promptci_claims_is_one_it_runs_on() -> None:
                if any(isinstance(n, ast.ImportFrom) and n.module == "enum" and any(a.name == "StrEnum" for a in n.names)
                       for n in ast.walk(ast.parse(path.read_text())))]
     assert not strenum or tuple(map(int, minimum.split("."))) >= (3, 11), strenum
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    import re
+
+    anchors = set()
+    for heading in re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE):
+        text = re.sub(r"[^\w\- ]", "", heading.replace("`", "").strip().lower())
+        anchors.add(text.replace(" ", "-"))
+    return anchors
+
+
+def test_every_link_between_the_documents_leads_somewhere() -> None:
+    """A link in the README, CONTRIBUTING.md, docs/ or benchmarks/README.md names a file of the repository (and, for
+    a page, a heading it has), so moving a section cannot leave a reader at a dead end."""
+    import re
+
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "benchmarks" / "README.md",
+             *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            if not resolved.exists() or ROOT.resolve() not in resolved.parents and resolved != ROOT.resolve():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+            elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved.read_text(encoding="utf-8")):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "links that lead nowhere:\n" + "\n".join(broken)
