@@ -104,3 +104,23 @@ def test_every_link_between_the_documents_leads_somewhere() -> None:
             elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved.read_text(encoding="utf-8")):
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, "links that lead nowhere:\n" + "\n".join(broken)
+
+
+EXAMPLE_START, EXAMPLE_END = "<!-- the report of scripts/demo: start -->", "<!-- the report of scripts/demo: end -->"
+
+
+def test_the_readmes_picture_is_the_report_promptci_renders_from_a_real_run(capsys) -> None:
+    """docs/example-comment.md is `promptci report` of the committed results of a real `scripts/demo` run
+    (docs/example/results.json), and the README shows a part of it, so the picture stays what promptci posts.
+    After a change to the report: `promptci report docs/example/results.json > docs/example-comment.md`."""
+    from promptci import cli
+
+    code = cli.main(["report", str(ROOT / "docs" / "example" / "results.json")])
+    rendered = capsys.readouterr().out
+    assert code == 1, "the demo's change fails the gate, and the report's exit code says so"
+    assert (ROOT / "docs" / "example-comment.md").read_text(encoding="utf-8") == rendered, (
+        "docs/example-comment.md is out of date: promptci report docs/example/results.json > docs/example-comment.md")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = readme.split(EXAMPLE_START, 1)[1].split(EXAMPLE_END, 1)[0].strip().splitlines()
+    excerpt = "\n".join(line.removeprefix(">").removeprefix(" ") for line in quoted)  # shown as a quote
+    assert len(excerpt.splitlines()) >= 5 and excerpt in rendered, "the README's excerpt is not part of the report"
