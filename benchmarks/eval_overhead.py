@@ -7,7 +7,7 @@ from outside the process (start-up, imports and model load included, as a user s
 
     python benchmarks/eval_overhead.py [--items 250] [--repeats 3] [--out benchmarks/results/eval_overhead.json]
 
-Targets (issue 2): uncached ratio <= 1.10; cached re-run <= 5% of uncached; peak RSS <= 1.5 GB.
+Targets: uncached ratio <= 1.10; cached re-run <= 5% of uncached; peak RSS <= 1.5 GB.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 
     python benchmarks/github_flow.py [--repeats 3] [--skip-warm] [--out benchmarks/results/github_flow.json]
 
-Target (issue 13): the no-change run <= 20 s.
+Target: the no-change run <= 20 s.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ offline: a restore here is a local tar extraction, where GitHub downloads the ar
 
     python benchmarks/install_times.py [--variants remote local] [--out benchmarks/results/install_times.json]
 
-Targets (issue 13): warm <= 60 s; remote-only cold <= 2 min.
+Targets: warm <= 60 s; remote-only cold <= 2 min.
 """
 
 from __future__ import annotations

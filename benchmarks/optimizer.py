@@ -24,7 +24,7 @@ on the test split: every method runs with promptci's defaults (k = `promptci.opt
     python benchmarks/optimizer.py [--tasks social_support intent_recognition emojis_emotion_prediction]
         [--seeds 0 1 2] [--starts zero-shot few-shot] [--methods ...] [--budget 150] [--model local/gemma-3-270m]
 
-Tasks: the prompt-sensitive ones of ../shared/datasets/bigbench/README.md that two cores can run five methods on,
+Tasks: the prompt-sensitive ones of benchmarks/README.md ("The BIG-bench tasks") that two cores can run five methods on,
 twice, three times, in about an hour (ruin_names is left out: its long items cost four times as much per call,
 and none of its 24 scored variants moves it by more than 7 points).
 """

@@ -10,7 +10,7 @@ model calls, cache hits, and the share of time spent choosing and refreshing the
 
     python benchmarks/pr_flow.py [--out benchmarks/results/pr_flow.json]
 
-Targets (issue 5): <= 3 minutes end to end; the cached re-run <= 20 s with 0 model calls; selection and
+Targets: <= 3 minutes end to end; the cached re-run <= 20 s with 0 model calls; selection and
 refinement < 1% of the time.
 """
 

@@ -2,7 +2,7 @@
 
 Real components throughout except where said: a git repository with 100 prompt files, each with its own
 10,000-item pool drawn (seeded) from a corpus of 20,000 distinct texts made from the BIG-bench inputs in
-../shared/datasets (as selection_scale.py makes them), MiniLM embeddings, the promptci commands in fresh
+$BIGBENCH_DIR (as selection_scale.py makes them), MiniLM embeddings, the promptci commands in fresh
 processes, peak RSS per process. Phases:
 
 1. embed the corpus into an empty cache (`promptci select` on a prompt whose pool is the whole corpus):
@@ -17,7 +17,7 @@ The 100,000-item pool is measured by selection_scale.py (its raw file is read an
 
     python benchmarks/scale.py [--prompts 100] [--pool 10000] [--corpus 20000]
 
-Targets (issue 6): planning <= 10 s; stage 1 for all 100 pools <= 10 minutes on 2 cores with cached
+Targets: planning <= 10 s; stage 1 for all 100 pools <= 10 minutes on 2 cores with cached
 embeddings; peak <= 4 GB; the comment within GitHub's limits.
 """
 

@@ -1,6 +1,7 @@
 """IPOMP stage 1 at scale: a pool of 100,000 items on 2 cores.
 
-The pool is built from the BIG-bench task inputs in ../shared/datasets/bigbench (every input of every task,
+The pool is built from the BIG-bench task files in $BIGBENCH_DIR (default benchmarks/data/bigbench, fetched as
+docs/install.md says; every input of every task,
 then pairs of them joined, deterministically, until there are enough distinct texts). Each phase runs in its
 own process so its peak RSS is its own:
 
@@ -10,7 +11,7 @@ own process so its peak RSS is its own:
 
     python benchmarks/selection_scale.py [--items 100000] [--out benchmarks/results/selection_scale.json]
 
-Targets (issue 3): stage 1 <= 2 minutes beyond the embedding time, <= 3 GB peak; the second run reuses the cache.
+Targets: stage 1 <= 2 minutes beyond the embedding time, <= 3 GB peak; the second run reuses the cache.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIGBENCH = ROOT.parent / "shared" / "datasets" / "bigbench"
+BIGBENCH = Path(os.environ.get("BIGBENCH_DIR") or ROOT / "benchmarks" / "data" / "bigbench")  # docs/install.md
 
 PHASE = r"""
 import json, resource, sys, time

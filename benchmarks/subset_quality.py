@@ -36,7 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BIGBENCH = ROOT.parent / "shared" / "datasets" / "bigbench"
+BIGBENCH = Path(os.environ.get("BIGBENCH_DIR") or ROOT / "benchmarks" / "data" / "bigbench")  # docs/install.md
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "benchmarks" / ".cache"
 

@@ -1,4 +1,4 @@
-"""Subset stability: churn and fidelity of the committed subset over a sequence of pull requests (issue 17, item 3).
+"""Subset stability: churn and fidelity of the committed subset over a sequence of pull requests.
 
 On the real score tables of `subset_quality.py` (24 prompts × 300 items per task, exact label scoring with the
 embedded model, committed under `results/`), a subset of 20 is chosen by IPOMP stage 1 and then lives through ten
@@ -7,7 +7,7 @@ or another set of demonstrations), the optimizer scores a few neighbours of head
 current subset; then stage 2 refreshes the subset, and head is merged (it becomes the next base).
 
 Two refreshes, each promptci's own code:
-- old: one run's prompts decide (`Refiner` with the paper's defaults on `performance_matrix`), as before issue 17;
+- old: one run's prompts decide (`Refiner` with the paper's defaults on `performance_matrix`), as before the evidence ledger;
 - new: `subsets.refine_scores`, the pull-request refresh: the run's 0/1 scores go into the subset file's evidence
   ledger, only the ledger as committed before the run judges, pairs need `min_prompts` shared prompts, at most
   `max_replacements` swaps, each from the item's own stage-1 cluster (promptci's default settings).
@@ -99,7 +99,7 @@ def run_sequence(task_name: str, seed: int, refresh: str) -> dict:
 
 
 def old_refresh(prompt, pool, subset, by_run: list[dict], seed: int):
-    """The refresh as it was before issue 17 (subsets.refine_scores at cf1a8d5): one run's prompts decide."""
+    """The refresh as it was before the evidence ledger (subsets.refine_scores at cf1a8d5): one run's prompts decide."""
     ids = subset.ids
     index = {item.id: n for n, item in enumerate(pool.items)}
     unavailable = set(ids) | subset.removed_ids()

@@ -1,6 +1,6 @@
 """The command line: parse arguments (`arguments.py`), run the command's flow (`flows/`), print what it found.
 
-Exit codes (DESIGN.md §7): 0 passed · 1 gate failed · 2 bad input or usage · 3 a model or GitHub
+Exit codes (docs/design.md, "Exit codes and errors"): 0 passed · 1 gate failed · 2 bad input or usage · 3 a model or GitHub
 unreachable after retries. Errors are one line on stderr, never a traceback, printed by `_error` alone.
 
 Each command imports its flow when it runs, on purpose: the pull-request flow brings scikit-learn and the

@@ -1,4 +1,4 @@
-"""The two kinds of failure promptci reports, each with its exit code (DESIGN.md §7).
+"""The two kinds of failure promptci reports, each with its exit code (docs/design.md, "Exit codes and errors").
 
 Every error is one line that names the file, the field and the fix, so the CLI can print it
 without a traceback. Messages are built from our own words and the user's file paths, never

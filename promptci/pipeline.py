@@ -1,4 +1,4 @@
-"""The pull-request flow (DESIGN.md §4) for every changed prompt, up to the verdict.
+"""The pull-request flow (docs/design.md, "The pull-request flow") for every changed prompt, up to the verdict.
 
 What judges a change is the base revision's, never the pull request's: a changed prompt is scored on the
 pool and the committed subset as they are at the base revision, with the base version's evaluators and

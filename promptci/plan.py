@@ -1,4 +1,4 @@
-"""Splitting a pull request's changed prompts into shards for GitHub Actions' matrix (DESIGN.md §6).
+"""Splitting a pull request's changed prompts into shards for GitHub Actions' matrix (docs/design.md, "Scale").
 
 One shard per changed prompt up to `max_shards`; beyond that, balanced groups: prompts by pool size,
 largest first, each to the shard with the fewest pool items so far (longest-processing-time first).

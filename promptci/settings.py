@@ -1,8 +1,8 @@
 """promptci's own settings: everything under the one top-level `promptci:` key of a prompt file.
 
 GitHub Models' `gh models eval` ignores keys it does not know, so these settings live beside the
-GitHub Models fields without breaking that tool. Every setting has a default; the README's
-"Settings" table documents each one (a test keeps the two in step).
+GitHub Models fields without breaking that tool. Every setting has a default, and its `description` is
+its documentation: scripts/settings_reference writes docs/settings.md from them (a test keeps the two in step).
 """
 
 from __future__ import annotations
@@ -47,36 +47,42 @@ class Strict(BaseModel):
 
 
 class SelectionSettings(Strict):
-    """How the evaluation subset is chosen (IPOMP, ALGORITHMS.md §1)."""
+    """How the evaluation subset is chosen (IPOMP, docs/algorithms.md)."""
 
     method: Literal["ipomp", "random", "boundary", "clustering", "anchor"] = Field(
-        "ipomp", description="selection method for the subset")
-    size: int = Field(20, ge=1, description="N, the number of items in the subset")
-    alpha: float = Field(0.5, ge=0.0, le=1.0, description="α, the share of representative (cluster) items")
-    clusters: int = Field(5, ge=1, description="k, the number of K-means clusters")
+        "ipomp", description="how the subset is chosen: IPOMP, or one of the baselines it is compared with")
+    size: int = Field(20, ge=1, description="N, items in the subset")
+    alpha: float = Field(0.5, ge=0.0, le=1.0,
+                         description="α, the share of representative (cluster) items; the rest are boundary items")
+    clusters: int = Field(5, ge=1, description="k, K-means clusters")
     seed: int = Field(0, ge=0, le=SEED_MAX, description="seed for every random choice")
     correlation: Literal["pearson", "cosine"] = Field(
-        "pearson", description="similarity between items' score rows in stage 2")
-    threshold: float = Field(0.9, gt=0.0, le=1.0, description="CT, the similarity above which items are redundant")
+        "pearson", description="similarity of items' score rows in the optimizer's stage 2 (between runs, the "
+                   "ledger's 0/1 rows are always compared by Pearson correlation)")
+    threshold: float = Field(0.9, gt=0.0, le=1.0, description="CT: items more similar than this are redundant")
     replace_share: float = Field(0.5, ge=0.0, le=1.0, description="β, the share of redundant items replaced")
-    min_prompts: int = Field(10, ge=2, le=64, description="stage 2 judges two items only on at least this many "
-                             "prompts that scored both (the subset file's evidence ledger)")
-    max_replacements: int = Field(2, ge=0, description="the most items stage 2 replaces per pull request or refine")
+    min_prompts: int = Field(10, ge=2, le=64, description="stage 2 judges two items redundant only on at least "
+                             "this many prompts that scored both (from the subset file's evidence ledger)")
+    max_replacements: int = Field(2, ge=0, description="the most items stage 2 replaces per pull request or "
+                                   "`refine` (0: never)")
 
 
 class GateSettings(Strict):
     """When a pull request's head prompt passes or fails the merge gate (docs/gate.md)."""
 
-    min_score: float | None = Field(None, ge=0.0, le=1.0, description="fail when head's mean is shown below this")
+    min_score: float | None = Field(None, ge=0.0, le=1.0, description="fail when head's mean is shown below "
+                                "this; a pass needs it shown at or above")
     margin: float = Field(0.03, ge=0.0, le=1.0,
                           description="δ, the smallest drop worth blocking: pass when head is shown not worse than "
-                                      "base by more than this")
+                                      "base by more than this (replaces `tolerance`, which is now an error naming it)")
     significance: float = Field(0.05, gt=0.0, lt=1.0,
-                                description="α, the chance of each wrong claim: a pass or fail is shown at 1 − α")
+                                description="α, the chance of each wrong claim: a fail or a pass is shown at "
+                                "confidence 1 − α, at every look")
     max_items: int = Field(160, ge=1, description="the most items compared (subset included) before the gate is "
                                                   "inconclusive")
     on_inconclusive: Literal["fail", "neutral", "pass"] = Field(
-        "neutral", description="what an inconclusive gate does: fail, neutral (neither blocks nor passes), pass")
+        "neutral", description="what an inconclusive gate does: `neutral` (neither blocks nor passes), `fail`, or "
+                   "`pass`")
 
     @model_validator(mode="before")
     @classmethod
@@ -89,26 +95,33 @@ class GateSettings(Strict):
 
 
 class OptimizerSettings(Strict):
-    """The dual-phase optimizer (ALGORITHMS.md §2)."""
+    """The dual-phase optimizer (docs/algorithms.md)."""
 
     enabled: bool = Field(True, description="suggest a better prompt on pull requests")
-    model: str | None = Field(None, description="optimizer model (any litellm model); default: the prompt's model")
+    model: str | None = Field(None, description="the optimizer model (any litellm model); default: the "
+                                   "prompt's model")
     style: Literal["auto", "instruct", "completion"] = Field(
-        "auto", description="how the optimizer model is asked: completion for base models (auto: for local/ models)")
-    holdout: int = Field(100, ge=0, description="pool items held out from the optimizer to judge its result")
+        "auto", description="how the optimizer model is asked: `completion` (a pattern to continue, for base models) "
+                "or `instruct`; `auto` picks completion for `local/` models")
+    holdout: int = Field(100, ge=0, description="pool items held out from the optimizer, to judge its result "
+                         "on data it never saw (the suggestion's score in a pull request's report)")
     steps: int = Field(5, ge=0, description="T, the most refinement steps")
-    attempts: int = Field(6, ge=1, description="candidate rewrites tried per step")
-    quick_filter: float = Field(0.0, ge=0.0, le=1.0, description="h_f, the accuracy a rewrite needs on the failures "
-                                "(besides fixing as many as acceptance needs won)")
-    min_gain: float = Field(0.02, ge=0.0, le=1.0, description="h_v, the gain in mean a rewrite needs on the judged "
-                            "items (the subset and filter_items training items)")
-    accept_p: float = Field(0.1, gt=0.0, le=1.0, description="the p-value a rewrite needs in a one-sided sign test "
+    attempts: int = Field(6, ge=1, description="candidate edits per step")
+    quick_filter: float = Field(0.0, ge=0.0, le=1.0, description="h_f: the accuracy a candidate needs on the current "
+                                "prompt's failures among the judged items, besides fixing as many of them as "
+                                "acceptance needs won (4 at `accept_p` 0.1); raise it to spend fewer calls (the "
+                                "paper's 0.3 stopped net gains of demonstration sets on an 8-answer task)")
+    min_gain: float = Field(0.02, ge=0.0, le=1.0, description="h_v: the gain in mean a candidate needs on the judged "
+                            "items (the subset and `filter_items` training items)")
+    accept_p: float = Field(0.1, gt=0.0, le=1.0, description="the p-value a candidate needs in a one-sided sign test "
                             "against the current prompt on the judged items")
-    filter_items: int = Field(30, ge=0, description="training items every candidate is judged on besides the subset")
+    filter_items: int = Field(30, ge=0, description="training items every candidate is judged on besides the "
+                              "subset (never shown as demonstrations; under a call limit at most an eighth of the "
+                              "calls left)")
     demos: int = Field(4, ge=0, description="k: demonstrations chosen from the training split for phase 1's few-shot "
-                       "candidate; phase 2 adds at most k beyond the input's own")
-    reward_mix: float = Field(0.4, ge=0.0, le=1.0, description="α in the EXP3 reward")
-    learning_rate: float = Field(0.055, gt=0.0, description="μ in the EXP3 weight update")
+                       "proposal; phase 2 adds at most k beyond the input's own")
+    reward_mix: float = Field(0.4, ge=0.0, le=1.0, description="α of the EXP3 reward")
+    learning_rate: float = Field(0.055, gt=0.0, description="μ of the EXP3 weight update")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature of the optimizer model")
 
 
@@ -116,18 +129,20 @@ class BudgetSettings(Strict):
     """Hard limits on model use per run; the optimizer degrades first, never the base/head comparison."""
 
     max_calls: int | None = Field(None, ge=1, description="the most uncached model calls per run")
-    max_usd: float | None = Field(None, gt=0.0, description="the most dollars spent per run")
+    max_usd: float | None = Field(None, gt=0.0, description="the most dollars per run")
 
 
 class PromptciEvaluator(Strict):
     """An evaluator promptci adds to GitHub Models' own: exactly one of the checks below."""
 
-    name: str
-    label: str | None = Field(None, description="output equals this item field (case-insensitive)")
-    regex: str | None = Field(None, description="output matches this regular expression (re.search)")
+    name: str = Field(description="the evaluator's name in the report")
+    label: str | None = Field(None, description="output equals this item field, ignoring case and surrounding space")
+    regex: str | None = Field(None, description="a search with the `regex` module, which reads Python `re` syntax; "
+                              "a pattern that runs over 1 s on an output scores 0 for it")
     json_valid: bool | None = Field(None, alias="json", description="output parses as JSON")
     json_schema: dict | str | None = Field(None, alias="jsonSchema",
-                                           description="output is JSON valid against this schema")
+                                           description="output is JSON valid against the schema, a mapping or a "
+                                                       "JSON string; only `#/...` references")
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True)
 
@@ -142,20 +157,28 @@ class PromptciEvaluator(Strict):
 class Settings(Strict):
     """The `promptci:` block. Paths are relative to the prompt file."""
 
-    pool: str | None = Field(None, description="JSONL pool of eval items; default: the file's testData")
-    subset: str | None = Field(None, description="subset file; default: the pool's name with .subset.yml")
+    pool: str | None = Field(None, description="JSONL pool of eval items; default: the file's `testData`")
+    subset: str | None = Field(None, description="the committed evaluation subset; default: the pool's "
+                                                 "name with `.subset.yml`")
     labels: list[str] | str | None = Field(
-        None, description="label set scored by log-probability, or the item field holding each item's options")
-    api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server")
-    model: str | None = Field(None, description="model to call (a litellm name); default: the file's model: "
-                                                "as a GitHub Models id")
-    judge_model: str | None = Field(None, description="model of the built-in github/ judges; default: GitHub "
-                                                      "Models' openai/gpt-4o")
+        None, description="the label set (a list): each item is scored by the log-probability of every label; or the "
+                          "name of an item field holding that item's own options")
+    api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server (with "
+                                                   "`model: openai/<name>`)")
+    model: str | None = Field(None, description="the model to call, as a litellm name (`openai/gpt-4o-mini`, "
+                                                "`anthropic/...`, `local/gemma-3-270m`); `--model` overrides it; "
+                                                "default: the file's `model:`, called on GitHub Models")
+    judge_model: str | None = Field(None, description="the model of the built-in judges (`uses: github/similarity`, "
+                                                      "`coherence`, `fluency`, `relevance`, `groundedness`), as a "
+                                                      "litellm name; default: GitHub Models' `openai/gpt-4o`")
     embedding_model: str | None = Field(
-        None, description="litellm embedding model for choosing subsets (e.g. openai/text-embedding-3-small); "
-                          "default: the bundled all-MiniLM-L6-v2 (the local extra)")
+        None, description="a litellm embedding model (e.g. `openai/text-embedding-3-small`) for the pool's "
+                          "embeddings that choose the subset; with it, an install without the `local` extra (no "
+                          "torch) can choose subsets; default: the bundled `all-MiniLM-L6-v2` (needs the `local` "
+                          "extra)")
     concurrency: int = Field(4, ge=1, le=256, description="model calls in flight at once")
-    evaluators: list[PromptciEvaluator] = Field(default_factory=list, description="promptci's own evaluators")
+    evaluators: list[PromptciEvaluator] = Field(default_factory=list, description="promptci's own evaluators, "
+                                                  "each `{name: ..., <one check>}` (below)")
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)

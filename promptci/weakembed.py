@@ -1,4 +1,4 @@
-"""Embeddings that cannot tell a pool's items apart, found before stage 1 leans on them (issue 17).
+"""Embeddings that cannot tell a pool's items apart, found before stage 1 leans on them.
 
 MiniLM reads emoji, most non-Latin scripts and much code as one unknown token, so a pool of such inputs
 gets one vector for every item; K-means then warns and farthest-point selection picks arbitrary items.

@@ -1,4 +1,4 @@
-"""The real GitHub test stack of GITHUB_TESTING.md, started for the tests: Prism serving GitHub's OpenAPI
+"""The real GitHub test stack of docs/testing.md, started for the tests: Prism serving GitHub's OpenAPI
 description, the octokit fixtures server with recorded and our own scenarios, real webhook payloads.
 
 The npm packages come from package.json via `npm ci` (scripts/setup). When they are missing a test
@@ -60,7 +60,7 @@ def wait_until(ready: Callable[[], bool], timeout: float, proc: subprocess.Popen
 
 
 class PrismTransport(httpx.HTTPTransport):
-    """Two known limits of Prism, worked around on the wire (GITHUB_TESTING.md §7.5):
+    """Two known limits of Prism, worked around on the wire (docs/testing.md, "Prism: the contract"):
 
     - a slash inside the `{path}` of the contents endpoint, or the `{ref}` of the Git refs endpoints
       (`heads/BRANCH`), does not route, so it is sent as %2F (GitHub itself takes the slashes as they are,

@@ -82,11 +82,11 @@ def test_gate_min_score_fails_with_exit_1(example_repo: Path) -> None:
 
 BAD_PROMPTS = {
     "malformed": ("messages:\n  - role: user\n    content: [oops\n", ":5", "malformed YAML"),
-    # issue 16: gh ignores unknown GitHub Models keys, so only promptci's own block refuses them
+    # compatible with gh: it ignores unknown GitHub Models keys, so only promptci's own block refuses them
     "unknown field": ("messages: [{role: user, content: hi}]\npromptci:\n  poool: x.jsonl\n", ":5",
                       "promptci.poool: unknown field"),
     "missing pool": ("promptci:\n  pool: nowhere.jsonl\n", "nowhere.jsonl", "pool file not found"),
-    # issue 16: a placeholder no item fills is text, as in gh; one naming the answer is refused
+    # compatible with gh: a placeholder no item fills is text; one naming the answer is refused
     "answer": ("promptci:\n  pool: ../eval_sets/intent_recognition.jsonl\n", "messages[0].content",
                "answer field 'expected'"),
     "evaluator": ("evaluators:\n  - {name: x, uses: acme/magic}\n", "evaluators[0].uses", "unknown evaluator"),

@@ -1,30 +1,38 @@
-"""The README stays true: every setting documented, the two set-up commands present and wired to CI."""
+"""The README and docs/ stay true: every setting documented, the two set-up commands present and wired to CI."""
 
 from __future__ import annotations
 
+import runpy
+
 from pydantic import BaseModel
 
-from promptci.settings import Settings
+from promptci.settings import PromptciEvaluator, Settings
 
 from .helpers import ROOT
 
 
-def _setting_names(model: type[BaseModel], prefix: str) -> set[str]:
-    names = set()
+def _leaf_settings(model: type[BaseModel], prefix: str) -> dict[str, str | None]:
+    """Every leaf setting of `model` with its description."""
+    found: dict[str, str | None] = {}
     for name, info in model.model_fields.items():
         key = f"{prefix}.{info.alias or name}"
         inner = info.annotation if isinstance(info.annotation, type) else None
         if inner is not None and issubclass(inner, BaseModel):
-            names |= _setting_names(inner, key)
+            found |= _leaf_settings(inner, key)
         else:
-            names.add(key)
-    return names
+            found[key] = info.description
+    return found
 
 
-def test_every_setting_is_in_the_readme_table() -> None:
-    readme = (ROOT / "README.md").read_text()
-    missing = [n for n in sorted(_setting_names(Settings, "promptci")) if f"| `{n}` |" not in readme]
-    assert not missing, f"document these settings in README.md: {missing}"
+def test_every_setting_has_a_description_and_the_reference_is_written_from_them() -> None:
+    """docs/settings.md is generated from the models' descriptions (scripts/settings_reference), so each text
+    exists once; a setting without one, or a page not regenerated after a change, fails here."""
+    settings = _leaf_settings(Settings, "promptci") | _leaf_settings(PromptciEvaluator, "evaluator")
+    assert not [name for name, text in settings.items() if not text], "describe these settings with Field(description=)"
+    page = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    assert all(f"| `{name}` |" in page for name in _leaf_settings(Settings, "promptci"))
+    render = runpy.run_path(str(ROOT / "scripts" / "settings_reference"))["render"]
+    assert page == render(), "docs/settings.md is out of date: run scripts/settings_reference"
 
 
 def test_readme_commands_exist_and_ci_runs_the_test_command() -> None:
@@ -65,3 +73,56 @@ def test_the_python_promptci_claims_is_one_it_runs_on() -> None:
                if any(isinstance(n, ast.ImportFrom) and n.module == "enum" and any(a.name == "StrEnum" for a in n.names)
                       for n in ast.walk(ast.parse(path.read_text())))]
     assert not strenum or tuple(map(int, minimum.split("."))) >= (3, 11), strenum
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    import re
+
+    anchors = set()
+    for heading in re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE):
+        text = re.sub(r"[^\w\- ]", "", heading.replace("`", "").strip().lower())
+        anchors.add(text.replace(" ", "-"))
+    return anchors
+
+
+def test_every_link_between_the_documents_leads_somewhere() -> None:
+    """A link in the README, CONTRIBUTING.md, docs/ or benchmarks/README.md names a file of the repository (and, for
+    a page, a heading it has), so moving a section cannot leave a reader at a dead end."""
+    import re
+
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "benchmarks" / "README.md",
+             *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            if not resolved.exists() or ROOT.resolve() not in resolved.parents and resolved != ROOT.resolve():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+            elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved.read_text(encoding="utf-8")):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "links that lead nowhere:\n" + "\n".join(broken)
+
+
+EXAMPLE_START, EXAMPLE_END = "<!-- the report of scripts/demo: start -->", "<!-- the report of scripts/demo: end -->"
+
+
+def test_the_readmes_picture_is_the_report_promptci_renders_from_a_real_run(capsys) -> None:
+    """docs/example-comment.md is `promptci report` of the committed results of a real `scripts/demo` run
+    (docs/example/results.json), and the README shows a part of it, so the picture stays what promptci posts.
+    After a change to the report: `promptci report docs/example/results.json > docs/example-comment.md`."""
+    from promptci import cli
+
+    code = cli.main(["report", str(ROOT / "docs" / "example" / "results.json")])
+    rendered = capsys.readouterr().out
+    assert code == 1, "the demo's change fails the gate, and the report's exit code says so"
+    assert (ROOT / "docs" / "example-comment.md").read_text(encoding="utf-8") == rendered, (
+        "docs/example-comment.md is out of date: promptci report docs/example/results.json > docs/example-comment.md")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = readme.split(EXAMPLE_START, 1)[1].split(EXAMPLE_END, 1)[0].strip().splitlines()
+    excerpt = "\n".join(line.removeprefix(">").removeprefix(" ") for line in quoted)  # shown as a quote
+    assert len(excerpt.splitlines()) >= 5 and excerpt in rendered, "the README's excerpt is not part of the report"

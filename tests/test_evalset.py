@@ -88,7 +88,7 @@ def test_missing_and_non_utf8_pools(tmp_path: Path) -> None:
 
 
 def test_no_items_at_all(tmp_path: Path) -> None:
-    """gh reports 0/0 and exits 0 for a file without testData; promptci says "not gated" (issue 16)."""
+    """gh reports 0/0 and exits 0 for a file without testData; promptci says "not gated" (docs/github-models.md)."""
     path = tmp_path / "t.prompt.yml"
     for tail in ("", "testData: []\n", "testData:\n"):
         path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n", tail))
@@ -99,7 +99,7 @@ def test_no_items_at_all(tmp_path: Path) -> None:
 
 def test_placeholder_some_items_lack_is_a_warning_naming_them(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    """gh sends a placeholder a row cannot fill as text; promptci does the same and says which rows (issue 16)."""
+    """gh sends a placeholder a row cannot fill as text; promptci does the same and says which rows (docs/github-models.md)."""
     pool = evalset.load_pool(prompt_with_pool(tmp_path, ['{"id": "a", "other": "q"}', '{"id": "b", "question": "r"}']))
     assert "placeholder {{question}} is not filled for item 'a' of pool pool.jsonl" in capsys.readouterr().err
     assert pool.items[0].id == "a" and pool.items[0].data == {"other": "q"}
@@ -108,7 +108,7 @@ def test_placeholder_some_items_lack_is_a_warning_naming_them(tmp_path: Path,
 
 
 def test_test_data_rows_are_read_as_gh_reads_them(tmp_path: Path) -> None:
-    """A row's own `id` is a variable like any other key, and a repeated row is a second item (issue 16)."""
+    """A row's own `id` is a variable like any other key, and a repeated row is a second item, as in gh (docs/github-models.md)."""
     path = tmp_path / "t.prompt.yml"
     rows = "testData:\n  - {id: 7, question: a}\n  - {id: 7, question: a}\n  - {question: b}\n  - {question: b}\n"
     path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n", rows))

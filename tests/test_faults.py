@@ -20,7 +20,7 @@ messages:
     content: "{{input}} ="
 promptci:
   concurrency: 1
-  model: openai/fake-adder  # a litellm name: the file's model: alone is a GitHub Models id (issue 16)
+  model: openai/fake-adder  # a litellm name: the file's model: alone is a GitHub Models id (docs/github-models.md)
 testData:
 """ + "".join(f"  - {{input: '{k} + {k}', expected: '{2 * k}'}}\n" for k in range(N))
 

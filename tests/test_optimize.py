@@ -180,7 +180,7 @@ def _fake_optimizer_run(repo: Path, tmp_path: Path, reply, *extra: str, timeout:
 
 
 def test_bad_optimizer_replies_are_refused_and_never_written(example_repo: Path, tmp_path: Path) -> None:
-    # "{% for %}" is no longer a bad reply: prompt text is not a template language since issue 16, so it is text;
+    # "{% for %}" is no longer a bad reply: prompt text is not a template language (gh's literal {{key}} substitution), so it is text;
     # a rewrite that reaches for the answer ({{expected}}) is one
     replies = iter(["", "\x00\x00\x00", "x" * 9000, "Use {{secret}} to decide.", "Answer {{expected}} always."] * 40)
     path = example_repo / "prompts" / "intent.prompt.yml"

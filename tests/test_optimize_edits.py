@@ -1,4 +1,4 @@
-"""Issue 14: demonstrations recognised in the template's own shape, demonstrations chosen from labelled data,
+"""The optimizer's edits: demonstrations recognised in the template's own shape, demonstrations chosen from labelled data,
 edits that add and remove, and candidates judged on enough evidence.
 
 The search test scores prompts with a rule instead of a task model (an item is right when the prompt shows a

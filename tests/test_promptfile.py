@@ -101,8 +101,8 @@ def test_bundled_example_loads_with_its_settings() -> None:
 
 
 def test_render_substitutes_row_keys_literally_and_runs_nothing(tmp_path: Path) -> None:
-    """gh's templating (pkg/prompt TemplateString): `{{key}}` for each row key, all else is text. Issue 16
-    replaced the Jinja sandbox: no template language runs, so there is nothing for a pull request to escape."""
+    """gh's templating (pkg/prompt TemplateString): `{{key}}` for each row key, all else is text. This
+    replaced an earlier Jinja sandbox: no template language runs, so there is nothing for a pull request to escape."""
     prompt = promptfile.load(write(tmp_path, GH_FULL))
     messages = prompt.render({"input": "Hello {{not a template}}"})
     assert messages[1] == {"role": "user", "content": "Summarize: Hello {{not a template}}"}
@@ -158,7 +158,7 @@ def test_malformed_yaml_names_the_line(tmp_path: Path, text: str, line: int | No
 
 
 def test_unknown_field_suggests_the_right_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # gh ignores unknown GitHub Models keys, so promptci does too, with a warning (issue 16); promptci: stays strict
+    # gh ignores unknown GitHub Models keys, so promptci does too, with a warning (docs/github-models.md); promptci: stays strict
     promptfile.load(write(tmp_path, GH_FULL.replace("description:", "descripton:")))
     assert "keys gh ignores, ignored here too: descripton" in capsys.readouterr().err
     err = error_of(write(tmp_path, GH_FULL + "promptci:\n  selection:\n    sise: 10\n"))
@@ -178,7 +178,7 @@ def test_missing_and_invalid_fields(tmp_path: Path) -> None:
 
 
 def test_placeholder_of_an_answer_field_is_refused(tmp_path: Path) -> None:
-    """Issue 16: a prompt that reads {{expected}} would score the answer it was given; gh would send it."""
+    """A prompt that reads {{expected}} would score the answer it was given; gh would send it."""
     err = error_of(write(tmp_path, GH_FULL.replace("'Summarize: {{input}}'", "'Summarize: {{input}} ({{expected}})'")))
     assert "messages[1].content" in str(err) and "answer field 'expected'" in str(err) and ":17:" in str(err)
 

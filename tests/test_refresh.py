@@ -1,4 +1,4 @@
-"""Stage 2 between runs acts on evidence (issue 17): the subset file's ledger, the minimum of prompts, the cap per run,
+"""Stage 2 between runs acts on evidence (docs/algorithms.md): the subset file's ledger, the minimum of prompts, the cap per run,
 replacements from the item's own cluster, and a pull request that cannot choose its own judge."""
 
 from __future__ import annotations

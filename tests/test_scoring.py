@@ -81,7 +81,7 @@ def test_bad_evaluators_fail_before_any_call(tmp_path: Path, extra: str, words: 
 def test_unknown_evaluator_kind_is_a_load_error(tmp_path: Path) -> None:
     path = tmp_path / "t.prompt.yml"
     path.write_text(BASE + "evaluators:\n  - {name: x, python: 'import os'}\n")
-    # gh ignores the unknown key (issue 16), and then the evaluator has no method: gh fails it, promptci at load
+    # gh ignores the unknown key (docs/github-models.md), and then the evaluator has no method: gh fails it, promptci at load
     with pytest.raises(InputError, match="evaluators\\[0\\]: needs one of string, llm, uses"):
         promptfile.load(path)
 
@@ -120,5 +120,5 @@ def test_llm_judge_with_the_embedded_model(tmp_path: Path) -> None:
         - {choice: 'no', score: 0}
 """)
     results = asyncio.run(evaluate(checks, "Paris", Item(id="i", data={"input": "x"})))
-    # gh's reading (issue 16): the judge answers in text; the first choice it contains gives the score
+    # gh's reading (docs/github-models.md): the judge answers in text; the first choice it contains gives the score
     assert results[0].score in (0.0, 1.0) and "judge answer" in results[0].reason

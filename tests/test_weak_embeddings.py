@@ -1,4 +1,4 @@
-"""Embeddings that cannot tell items apart (issue 17): found, said in one line, and a documented fallback chosen.
+"""Embeddings that cannot tell items apart: found, said in one line, and a documented fallback chosen.
 
 The emoji pool is BIG-bench's emojis_emotion_prediction (vendored in tests/data/bigbench): the bundled MiniLM reads
 every emoji as one unknown token, so stage 1 used to degenerate with only scikit-learn's ConvergenceWarning to show.

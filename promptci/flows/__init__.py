@@ -1,4 +1,4 @@
-"""The application layer: one module per command (DESIGN.md §7, docs/architecture.md).
+"""The application layer: one module per command (docs/design.md, docs/architecture.md).
 
 Each flow takes typed inputs (a request dataclass, not argparse's namespace), does the work through the
 modules below it, and returns a typed outcome that carries its exit code. Faults stay typed exceptions

@@ -1,4 +1,4 @@
-"""Publishing a pull-request result on GitHub (DESIGN.md §4 step 8), in an order that never loses the report.
+"""Publishing a pull-request result on GitHub (docs/design.md, "The pull-request flow", step 8), in an order that never loses the report.
 
 1. the refreshed subsets, committed to the pull request's branch when asked (`commit_subsets`, off by
    default) and the branch is still at the tested head (gitdata.py); otherwise they go into the report as a

@@ -1,4 +1,4 @@
-"""The dual-phase prompt optimizer with IPOMP in the loop (ALGORITHMS.md §2–§4).
+"""The dual-phase prompt optimizer with IPOMP in the loop (docs/algorithms.md).
 
 `units` cuts a prompt into editable pieces, `writer` asks the optimizer model for text (`framing` says how,
 and checks its replies), `demos` chooses demonstrations from labelled data, `judge` says whether a candidate

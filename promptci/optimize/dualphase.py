@@ -1,4 +1,4 @@
-"""The dual-phase optimizer (ALGORITHMS.md §2) with IPOMP stage 2 in the loop (§4).
+"""The dual-phase optimizer (docs/algorithms.md) with IPOMP stage 2 in the loop.
 
 Phase 1 proposes whole new starting points, in turn, each made from the best prompt so far and kept when it
 beats it: k demonstrations from the training split (like the failures, or one per answer at random), then

@@ -1,7 +1,7 @@
 """What the optimizer model is asked, in two framings, and how its replies are checked.
 
 *instruct* is the faithful path for chat models that follow instructions: the meta-instruction of
-ALGORITHMS.md §2.1 and the sentence rewrite of §2.2, worded as the paper's code words them.
+docs/algorithms.md (phase 1) and the sentence rewrite of phase 2, worded as the paper's code words them.
 *completion* is for base models such as the embedded Gemma 270M, which continue text and follow no
 instruction: each request is a pattern the model can continue (examples, then a skeleton to fill;
 pairs of plain and improved sentences, then one to improve), cut at the first line break or blank line.
@@ -68,7 +68,7 @@ SKELETON_HEADERS = tuple(header for header, _ in SECTION_STARTS if header)
 
 
 def meta_instruction(examples: Sequence[Example], current: str | None) -> str:
-    """Phase 1's request with the instruct framing (ALGORITHMS.md §2.1)."""
+    """Phase 1's request with the instruct framing (docs/algorithms.md, "Phase 1")."""
     shown = "\n\n".join(
         f"Input: {e.input}\n" + (f"Chain of thought: {e.rationale}\n" if e.rationale else "") + f"Output: {e.answer}"
         for e in examples)

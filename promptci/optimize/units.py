@@ -1,4 +1,4 @@
-"""A prompt as a sequence of units the optimizer may edit one at a time (ALGORITHMS.md §2.2).
+"""A prompt as a sequence of units the optimizer may edit one at a time (docs/algorithms.md, "Phase 2").
 
 Each message is cut into paragraphs at blank lines, then:
 - a paragraph that reads a template variable is the *query* (frozen: it is where items go in);

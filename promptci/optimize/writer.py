@@ -43,7 +43,7 @@ class Writer:
         return framing.parse_induction(reply, self.style)
 
     async def instruction(self, examples: Sequence[framing.Example], current: str | None) -> str:
-        """The five-part meta-instruction (ALGORITHMS.md §2.1). A base model fills the skeleton one started line
+        """The five-part meta-instruction (docs/algorithms.md, "Phase 1"). A base model fills the skeleton one started line
         at a time; a section it leaves empty is left out."""
         if self.style == "instruct":
             return framing.parse_instruction(await self.ask(framing.meta_instruction(examples, current),

@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from ..settings import Settings
 
-FORMAT_HELP = "see 'Prompt files' in the README"
+FORMAT_HELP = "see docs/prompt-files.md"
 
 
 def _go_string(value: Any) -> Any:
@@ -57,8 +57,9 @@ class _GitHubModel(BaseModel):
 
 
 class Message(_GitHubModel):
-    role: Literal["system", "user", "assistant"]
-    content: GoStr = ""  # gh reads a message without `content:` as an empty one (Go's zero value)
+    role: Literal["system", "user", "assistant"] = Field(description="`system`, `user` or `assistant`, any case")
+    content: GoStr = Field("", description="the text; each `{{key}}` of the item's keys is replaced by its value, "
+                           "literally, and everything else is sent as written")  # absent: empty, as in gh
 
     @field_validator("role", mode="before")
     @classmethod
@@ -70,11 +71,13 @@ class ModelParameters(_GitHubModel):
     """gh reads maxTokens/temperature/topP; `max_tokens`/`top_p`, as GitHub's prompt editor writes them, are
     honoured too (the camel-case spelling wins when both are given)."""
 
-    maxTokens: GoInt | None = Field(None, ge=1)
-    temperature: GoFloat | None = Field(None, ge=0.0, le=2.0)
-    topP: GoFloat | None = Field(None, gt=0.0, le=1.0)
-    max_tokens: GoInt | None = Field(None, ge=1)
-    top_p: GoFloat | None = Field(None, gt=0.0, le=1.0)
+    maxTokens: GoInt | None = Field(None, ge=1, description="the most tokens of an answer")
+    temperature: GoFloat | None = Field(None, ge=0.0, le=2.0,
+                                        description="sampling temperature; promptci sends 0 when it is not set, so "
+                                                    "runs repeat")
+    topP: GoFloat | None = Field(None, gt=0.0, le=1.0, description="nucleus sampling")
+    max_tokens: GoInt | None = Field(None, ge=1, description="as GitHub's prompt editor writes `maxTokens`")
+    top_p: GoFloat | None = Field(None, gt=0.0, le=1.0, description="as GitHub's prompt editor writes `topP`")
 
     @property
     def max_tokens_sent(self) -> int | None:
@@ -90,10 +93,10 @@ STRING_KINDS = ("equals", "contains", "startsWith", "endsWith")
 
 
 class StringCheck(_GitHubModel):
-    equals: GoStr = ""
-    contains: GoStr = ""
-    startsWith: GoStr = ""
-    endsWith: GoStr = ""
+    equals: GoStr = Field("", description="output equals this, exactly")
+    contains: GoStr = Field("", description="output contains this, ignoring case")
+    startsWith: GoStr = Field("", description="output starts with this, ignoring case")
+    endsWith: GoStr = Field("", description="output ends with this, ignoring case")
 
     @model_validator(mode="after")
     def _one_at_least(self) -> StringCheck:
@@ -113,15 +116,15 @@ class StringCheck(_GitHubModel):
 
 
 class JudgeChoice(_GitHubModel):
-    choice: GoStr
-    score: GoFloat
+    choice: GoStr = Field(description="a text the judge may answer")
+    score: GoFloat = Field(description="the item's score when the judge's answer contains it")
 
 
 class LLMJudge(_GitHubModel):
-    modelId: GoStr = Field(min_length=1)
-    prompt: GoStr
-    choices: list[JudgeChoice] = Field(default_factory=list)
-    systemPrompt: GoStr = ""
+    modelId: GoStr = Field(min_length=1, description="the judge's model, a GitHub Models id")
+    prompt: GoStr = Field(description="the judge's prompt, with `{{completion}}` and the item's keys")
+    choices: list[JudgeChoice] = Field(default_factory=list, description="the answers it may give, with scores")
+    systemPrompt: GoStr = Field("", description="the judge's system message")
 
 
 EVALUATOR_KINDS = ("string", "llm", "uses")
@@ -129,10 +132,15 @@ EVALUATOR_KINDS = ("string", "llm", "uses")
 
 
 class Evaluator(_GitHubModel):
-    name: GoStr = ""
-    string: StringCheck | None = None
-    llm: LLMJudge | None = None
-    uses: GoStr = ""
+    """One of gh's evaluators; with several kinds given, the first of string, llm, uses runs, as in gh."""
+
+    name: GoStr = Field("", description="the evaluator's name in the report")
+    string: StringCheck | None = Field(None, description="a string check: the first of its non-empty conditions "
+                                       "decides; values may use `{{key}}` placeholders")
+    llm: LLMJudge | None = Field(None, description="an LLM judge: it answers in text, and the first choice its "
+                                    "answer contains gives the score (none: 0)")
+    uses: GoStr = Field("", description="a built-in judge: `github/similarity`, `coherence`, `fluency`, "
+                        "`relevance`, `groundedness`, run on `promptci.judge_model`")
 
     @model_validator(mode="after")
     def _one_at_least(self) -> Evaluator:
@@ -152,16 +160,22 @@ class Evaluator(_GitHubModel):
 class PromptSpec(_GitHubModel):
     """Every field of the GitHub Models prompt format, plus `promptci:`."""
 
-    name: GoStr | None = None
-    description: GoStr | None = None
-    model: GoStr | None = None
-    modelParameters: ModelParameters = Field(default_factory=ModelParameters)
-    responseFormat: Literal["text", "json_object", "json_schema"] | None = None
-    jsonSchema: str | None = None
-    messages: list[Message] = Field(min_length=1)
-    testData: list[dict[str, Any]] | None = None
-    evaluators: list[Evaluator] = Field(default_factory=list)
-    promptci: Settings = Field(default_factory=Settings)
+    name: GoStr | None = Field(None, description="the prompt's name in the report")
+    description: GoStr | None = Field(None, description="what the prompt is for")
+    model: GoStr | None = Field(None, description="a GitHub Models catalog id (`openai/gpt-4o`), called on GitHub "
+                                "Models with the workflow's token; `promptci.model` or `--model` overrides it")
+    modelParameters: ModelParameters = Field(default_factory=ModelParameters, description="request parameters")
+    responseFormat: Literal["text", "json_object", "json_schema"] | None = Field(
+        None, description="`text`, `json_object`, or `json_schema` with `jsonSchema`")
+    jsonSchema: str | None = Field(None, description="a JSON string with `name` and `schema`")
+    messages: list[Message] = Field(min_length=1, description="the conversation sent for each item")
+    testData: list[dict[str, Any]] | None = Field(
+        None, description="rows of template variables and `expected`: the pool when `promptci.pool` is not set (a "
+                          "row's `id` is a variable too; a repeated row is a second item)")
+    evaluators: list[Evaluator] = Field(default_factory=list, description="how each answer is scored; none: label "
+                                        "match against `expected` with `promptci.labels`, exact match otherwise")
+    promptci: Settings = Field(default_factory=Settings, description="promptci's own settings (the "
+                                   "`promptci:` block)")
 
     @field_validator("modelParameters", "evaluators", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""The baselines IPOMP is compared with (ALGORITHMS.md §1.6), with the same interface.
+"""The baselines IPOMP is compared with (docs/algorithms.md, "Baselines"), with the same interface.
 
 Boundary-only and clustering-only are IPOMP's stage 1 with α = 0 and α = 1. Anchor points
 (Vivek et al., 2024) clusters items by their *scores* under warm-up prompts, so it needs every pool

@@ -1,4 +1,4 @@
-"""IPOMP stage 1 (ALGORITHMS.md §1.2): a diverse subset from embeddings alone, before any model call.
+"""IPOMP stage 1 (docs/algorithms.md, "Stage 1"): a diverse subset from embeddings alone, before any model call.
 
 (1 − α)·N *boundary* items by farthest-point selection on mean cosine similarity, seeded with the
 least similar pair, and α·N *representative* items drawn at random from K-means clusters in

@@ -1,4 +1,4 @@
-"""IPOMP stage 2 (ALGORITHMS.md §1.3): refine a subset from how prompts actually scored on it.
+"""IPOMP stage 2 (docs/algorithms.md, "Stage 2"): refine a subset from how prompts actually scored on it.
 
 Items whose score rows (label probabilities, or 0/1 correctness when a provider gives none) move
 together across the prompts scored are redundant: they rank prompts the same way. Redundant items
@@ -7,7 +7,7 @@ of the grouped items is replaced (at least one member of every group stays, so n
 disappears), each by the unused pool item least similar to it in embedding space. The subset keeps
 its size and its order; every replacement is recorded with the correlation that made it redundant.
 
-Between pull requests (issue 17) the same step acts only on evidence: the score matrix may hold NaN
+Between pull requests the same step acts only on evidence: the score matrix may hold NaN
 for "not scored" (the subset file's ledger of many prompts, see subsets.py), a pair of items is
 judged only on the prompts that scored both and only when there are at least `min_prompts` of them,
 at most `max_replacements` items change per call, and with `labels` (the pool's stage-1 clusters) an
@@ -131,7 +131,7 @@ def item_similarity(performance: np.ndarray, correlation: str = "pearson") -> np
     in redundant groups, one of 14 items with 6 different answers; centred rows grouped 11, by answer.)
     cosine: the raw rows, as the IPOMP authors' code does with its gold-slot encoding.
     A row that is constant as scored (every prompt right, or every prompt wrong) says nothing about how
-    prompts rank and is similar to nothing (ALGORITHMS.md §1.3), and so is an all-zero row under cosine."""
+    prompts rank and is similar to nothing (docs/algorithms.md, "Stage 2"), and so is an all-zero row under cosine."""
     rows = np.asarray(performance, dtype=float)
     if correlation == "pearson":
         dead = np.ptp(rows, axis=1) <= 1e-12
