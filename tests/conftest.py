@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import DATA, ROOT
+from .helpers import ROOT
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -100,12 +100,12 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return DemoRun(json.loads((out / "results.json").read_text()), lines, time.monotonic() - started)
 
 
-DEMO_RESULTS = DATA / "demo" / "results.json"
+DEMO_RESULTS = ROOT / "docs" / "example" / "results.json"
 
 
 @pytest.fixture
 def demo_results() -> dict:
-    """A real pull-request result, committed: `promptci demo --max-calls 200` with the embedded model
-    (tests/data/demo/README.md says how it was made; the integration tier checks that a live demo still
-    writes the same shape)."""
+    """A real pull-request result, committed: `scripts/demo` with the embedded model under a call limit
+    (docs/example/README.md says how it was made; the integration tier checks that a live demo still writes the
+    same shape)."""
     return json.loads(DEMO_RESULTS.read_text())
