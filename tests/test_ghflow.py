@@ -334,8 +334,9 @@ def test_plan_and_shard_jobs_decide_but_never_post(tmp_path: Path, mode: str) ->
 # ---- under act: the whole workflow on a pull request that changes no prompt --------------------------------
 
 def test_a_pull_request_without_prompt_changes_gets_only_the_promptci_status_under_act(tmp_path: Path) -> None:
-    """The shipped workflow, run by the real `act` runner: the precheck answers before the install step, and the
-    only request to GitHub is the `promptci` status (its time is measured in docs/github.md, not asserted)."""
+    """The shipped workflow, run by the real `act` runner: the precheck answers before the install step, and its
+    requests to GitHub are the list of comments (no earlier report to retire) and the `promptci` status (its time
+    is measured in docs/github.md, not asserted)."""
     from .test_action import WORKFLOW, _act, _event, _promptci, _workflow, no_artifacts
 
     repo = tmp_path / "repo"
@@ -348,15 +349,17 @@ def test_a_pull_request_without_prompt_changes_gets_only_the_promptci_status_und
     subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
                    check=True)
     event, payload = _event(tmp_path, base, head, "docs")
-    status = tools.fixture("post", f"/repos/{payload['repository']['full_name']}/statuses/{head}", 201,
+    name, number = payload["repository"]["full_name"], payload["number"]
+    status = tools.fixture("post", f"/repos/{name}/statuses/{head}", 201,
                            tools.openapi_example("status"))  # (its body names the run's URL, which the server rewrites)
-    with tools.fixtures_server(tmp_path / "scenarios", {"none": [status]}) as url:
+    comments = tools.fixture("get", f"/repos/{name}/issues/{number}/comments?per_page=100&page=1", 200, [])
+    with tools.fixtures_server(tmp_path / "scenarios", {"none": [comments, status]}) as url:
         api = tools.load_scenario(url, "none")
         proc, records, messages = _act(repo, event, api, tmp_path / "home")
         assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
         assert f"status `promptci` set to success on {head[:12]}" in messages, messages[-4000:]
         assert "Install promptci" not in messages.replace("Did any prompt change?", ""), messages[-4000:]
-        assert tools.consumed(api)  # exactly the one request
+        assert tools.consumed(api)  # exactly these two requests
 
 
 def test_the_fork_post_job_sets_the_status_only_when_githubs_file_list_shows_no_prompt(tmp_path: Path) -> None:

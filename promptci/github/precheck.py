@@ -2,7 +2,8 @@
 
 It runs on the runner's own Python with the standard library and git only (`python3 -m
 promptci.github.precheck`, with the action's folder on PYTHONPATH), so a pull request that changes no
-prompt gets its `promptci` status in seconds instead of after a model install.
+prompt gets its `promptci` status in seconds instead of after a model install (and the bot's sticky comment,
+if an earlier push left one, says that nothing is gated now).
 
 The rule over-approximates changes.changed_prompts, which stays the one definition of what a change
 touches: a changed path counts when it is a prompt file, a subset file, or a file whose name appears in a
@@ -45,7 +46,7 @@ STOPPED_MODE = "stopped"  # a workflow step after a cancelled or timed-out job: 
 SAME_REPOSITORY = ("the fork-safe post job acts only on pull requests from forks: this pull request's branch is in "
                    "the repository, and its own promptci run sets the `promptci` status")
 RETRIES = 4
-FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request, 100 a page
+PAGES = 30  # 100 a page: GitHub lists at most 3,000 files of a pull request (comments are read as far)
 
 
 def main(argv: list[str], environ: Mapping[str, str] = os.environ) -> int:
@@ -239,11 +240,11 @@ def _retire_comment(environ: Mapping[str, str], payload: dict) -> str:
     """A pull request that now touches no prompt: the bot's sticky comment, if an earlier push left one, says so
     instead of showing that push's verdict. '' when done or there is none; else what failed."""
     pr, repo = payload.get("pull_request") or {}, _repo(environ, payload)
-    login = environ.get("IN_BOT_LOGIN") or "github-actions[bot]"
+    login = environ.get("IN_BOT_LOGIN") or overall.BOT_LOGIN
     if not pr.get("number") or not repo or not _token(environ) or _from_fork(pr):
         return ""
     try:
-        for page in range(1, FILE_PAGES + 1):
+        for page in range(1, PAGES + 1):
             comments = _api(environ, "GET", f"/repos/{repo}/issues/{pr['number']}/comments?per_page=100&page={page}")
             mine = next((c for c in comments if overall.MARKER in (c.get("body") or "")
                          and (c.get("user") or {}).get("login") == login), None)
@@ -308,7 +309,7 @@ def pull_request_file_entries(environ: Mapping[str, str], repo: str, number: int
     """GitHub's entries for the files pull request `number` changes (`filename`, `status`: added, removed,
     modified, renamed..., `previous_filename`); None past the 3,000-file limit. Raises GitHubError."""
     entries: list[dict] = []
-    for page in range(1, FILE_PAGES + 1):
+    for page in range(1, PAGES + 1):
         answer = _api(environ, "GET", f"/repos/{repo}/pulls/{number}/files?per_page=100&page={page}")
         entries += answer
         if len(answer) < 100:

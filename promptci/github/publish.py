@@ -39,7 +39,7 @@ SUGGESTED = "promptci found a prompt that scores higher on the evaluation subset
 class PublishSettings:
     commit_subsets: bool = False
     suggest: bool = True
-    login: str = "github-actions[bot]"
+    login: str = overall.BOT_LOGIN
     template: Path | None = None
     status_prefix: str = "promptci"
 
