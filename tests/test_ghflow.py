@@ -311,8 +311,9 @@ def test_a_file_name_that_is_not_utf8_sends_the_precheck_to_the_full_run(tmp_pat
 def test_a_sharded_merge_job_whose_plan_is_empty_sets_the_status_without_installing(tmp_path: Path) -> None:
     payload = _pull_request("b" * 40, HEAD_SHA)
     name = payload["repository"]["full_name"]
-    with tools.fixtures_server(tmp_path / "scenarios", {"s": [_status(name, HEAD_SHA, "success",
-                                                                      overall.NO_CHANGE)]}) as server:
+    comments = tools.fixture("get", f"/repos/{name}/issues/{payload['number']}/comments?per_page=100&page=1", 200, [])
+    with tools.fixtures_server(tmp_path / "scenarios", {"s": [comments, _status(name, HEAD_SHA, "success",
+                                                                                overall.NO_CHANGE)]}) as server:
         url = tools.load_scenario(server, "s")
         env = {**_env(tmp_path, payload, "pull_request", url), "IN_MODE": "merge", "IN_PLAN": '{"include":[]}'}
         proc = _precheck(tmp_path, env)

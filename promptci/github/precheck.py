@@ -80,8 +80,7 @@ def main(argv: list[str], environ: Mapping[str, str] = os.environ) -> int:
     print(f"promptci: {overall.NO_CHANGE}")
     if mode not in POSTING_MODES:
         return 0
-    stale = _retire_comment(environ, payload) if mode == "pr" else ""
-    if stale:
+    if _retire_comment(environ, payload):
         return _post(environ, payload, "error", f"1 GitHub request failed, re-run the job (pass: {overall.NO_CHANGE})")
     return _post(environ, payload, "success", overall.NO_CHANGE)
 
