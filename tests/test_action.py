@@ -162,10 +162,12 @@ def _workflow(source: Path, target: Path, edit) -> None:
     flow = yaml.safe_load(source.read_text())
     flow["on"] = flow.pop(True)  # YAML 1.1 reads the key `on` as true
     for job in flow["jobs"].values():
-        # act runs no remote action offline except its built-in checkout: the cache and Python steps go (this
-        # host's Python is 3.11 too), and `edit` says what becomes of the artifact steps
+        # act runs no remote action offline except its built-in checkout of this repository: the cache and Python
+        # steps go (this host's Python is 3.11 too), so does a merge queue's checkout of its base commit (never
+        # run on the events act plays here), and `edit` says what becomes of the artifact steps
         job["steps"] = [s for s in job["steps"]
-                        if not s.get("uses", "").startswith(("actions/cache", "actions/setup-python"))]
+                        if not s.get("uses", "").startswith(("actions/cache", "actions/setup-python"))
+                        and s.get("if") != "github.event_name == 'merge_group'"]
     edit(flow["jobs"])
     (target / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
     (target / ".github" / "workflows" / source.name).write_text(yaml.safe_dump(flow, sort_keys=False))
