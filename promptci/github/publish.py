@@ -72,7 +72,7 @@ def read_only_reason(actions: Actions) -> str:
                 "repository, and its own promptci run reports on it")
     if _from_fork(actions):
         return ("this pull request comes from a fork, so its token is read-only and no secrets are passed; "
-                f"the report is in this job's summary. {overall.FORK_UNBLOCK[0].upper()}{overall.FORK_UNBLOCK[1:]}")
+                f"the report is in this job's summary. {overall.FORK_UNBLOCK}")
     if not actions.token:
         return "no token was given (the action's `token` input)"
     return ""
@@ -144,7 +144,7 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
     if writable and settings.commit_subsets and not commit_refusal(actions):
         files = {p.subset.path: p.subset.text for p in data.prompts if p.subset.text}
         _commit_subsets(files, client, pr, repo_dir, published, stdout,
-                        job_token=settings.login == PublishSettings.login)
+                        job_token=settings.login == overall.BOT_LOGIN)
     publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url,
                    "untrusted": UNTRUSTED if actions.event_name == RUN_EVENT else ""}
     workflow.write_summary(actions.summary_path, render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT,
