@@ -93,7 +93,8 @@ def test_every_action_is_pinned_to_a_full_commit_of_a_release_and_dependabot_kee
 
 def test_every_job_that_runs_promptci_first_sets_up_the_python_the_lock_is_tested_on() -> None:
     """ubuntu-latest's own Python moves with the image (3.14 on Ubuntu 26.04); the lock (constraints.txt) and CI
-    are Python 3.11, pyproject's minimum. So each job pins it with actions/setup-python before anything else."""
+    are Python 3.11, pyproject's minimum. So each job pins it with actions/setup-python before anything else, on a
+    named image (setup-python builds Python per image, and a new image can lack the version)."""
     import tomllib
 
     minimum = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"].removeprefix(">=")
@@ -101,6 +102,7 @@ def test_every_job_that_runs_promptci_first_sets_up_the_python_the_lock_is_teste
     for path in sorted(WORKFLOWS.glob("*.yml")):
         for name, job in yaml.safe_load(path.read_text())["jobs"].items():
             if any(step.get("uses") == "./" for step in job["steps"]):
+                assert not job["runs-on"].endswith("-latest"), (path.name, name)
                 first = job["steps"][0]
                 assert first["uses"].startswith("actions/setup-python@"), (path.name, name)
                 assert first["with"]["python-version"] == minimum, (path.name, name)
@@ -197,7 +199,8 @@ def _repo(target: Path) -> tuple[str, str]:
 
 
 def _act_command(event: Path, api: str, name: str = "pull_request") -> list[str]:
-    return [tool("act"), name, "-e", str(event), "-P", "ubuntu-latest=-self-hosted", "--json",
+    return [tool("act"), name, "-e", str(event), "-P", "ubuntu-latest=-self-hosted", "-P", "ubuntu-24.04=-self-hosted",
+            "--json",
             "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789",
             "--local-repository", f"{CACHE_ACTION}={ACT_CACHE}"]
 
@@ -313,9 +316,9 @@ def test_the_install_is_saved_on_the_default_branch_and_restored_by_a_pull_reque
                    check=True)
     event, payload = _event(tmp_path, base, head, "trim-examples")
     dispatch = tmp_path / "dispatch.json"
-    dispatch.write_text(json.dumps({"ref": "refs/heads/main", "repository": payload["repository"],
-                                    "sender": payload["sender"], "inputs": {}}))
-    assert payload["repository"]["default_branch"] == "main"
+    repository = {**payload["repository"], "default_branch": "main"}  # (the example's is master)
+    dispatch.write_text(json.dumps({"ref": "refs/heads/main", "repository": repository, "sender": payload["sender"],
+                                    "inputs": {}}))
     runs, saved = [], []
     for name, path in (("pull_request", event), ("workflow_dispatch", dispatch), ("pull_request", event)):
         for venv in home.glob(".cache/act/*/tmp/promptci-venv"):  # a fresh runner: the venv is gone
