@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ACT = Path(sys.executable).parent / "act"
-CACHE_ACTION = "actions/cache@9255dc7a253b0ccc959486e2bca901246202afeb"
+CACHE_ACTION = "actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae"
 STEP = re.compile(r"(Success|Failure|Skipped) - Main (.+?) \[([0-9hms.µ]+)\]")
 
 WORKFLOW = """name: install

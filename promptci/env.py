@@ -6,7 +6,8 @@ any work, never a model that "was unreachable" minutes later. The variables:
 - `PROMPTCI_CACHE_DIR`: the cache folder (else `$XDG_CACHE_HOME/promptci`, else `~/.cache/promptci`);
 - `PROMPTCI_LOCAL_N_CTX`: the embedded model's context in tokens (default 2048);
 - `PROMPTCI_LOCAL_THREADS`: the embedded model's CPU threads (default: all cores);
-- `PROMPTCI_GITHUB_TOKEN`: read with the other Actions variables in github/actions.py; any text is a token.
+- `PROMPTCI_GITHUB_TOKEN`: read with the other Actions variables in github/actions.py; any text is a token;
+- `PROMPTCI_MODELS_TOKEN`: the token for GitHub Models (ghmodels.TOKEN_ENVS), never the REST one above.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ ENDPOINT = "https://models.github.ai/inference"
 ENDPOINT_ENV = "PROMPTCI_GITHUB_MODELS_URL"
 """Overrides ENDPOINT: an organisation's endpoint (`.../orgs/ORG/inference`) or a test's stand-in server."""
 
-TOKEN_ENVS = ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_KEY", "PROMPTCI_GITHUB_TOKEN")
-"""Where the token is looked for; the Action passes its `token` input (the job's token) as the last."""
+TOKEN_ENVS = ("PROMPTCI_MODELS_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_KEY")
+"""Where the token is looked for; the Action passes its `models-token` input (the job's token by default) as the
+first. Its `token` input (PROMPTCI_GITHUB_TOKEN, for the REST API) is never sent to a model."""
 
 DEFAULT_JUDGE = PREFIX + "openai/gpt-4o"
 """The model gh's built-in judges run on."""

@@ -177,6 +177,22 @@ def webhook_example(event: str, action: str) -> dict:
     return payload
 
 
+def fork_run_event(head_sha: str, branch: str) -> dict:
+    """GitHub's `workflow_run` payload of a finished `pull_request` run for a pull request from a fork: its head
+    repository is the fork, and (as for every fork) it lists no pull request."""
+    import copy
+
+    import jsonschema
+
+    payload = copy.deepcopy(webhook_example("workflow_run", "completed"))
+    run = payload["workflow_run"]
+    run.update(event="pull_request", head_sha=head_sha, head_branch=branch, pull_requests=[])
+    fork = run["head_repository"]
+    fork.update(full_name=f"mallory/{fork['name']}", owner={**fork["owner"], "login": "mallory"})
+    jsonschema.validate(payload, webhook_schema("workflow_run", "completed"))
+    return payload
+
+
 def webhook_schema(event: str, action: str) -> dict:
     schema = json.loads(need(WEBHOOK_SCHEMA).read_text())
     return {**schema, "$ref": f"#/definitions/{event}${action}"}

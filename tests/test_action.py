@@ -4,6 +4,7 @@ against the octokit fixtures server playing GitHub (a scenario of the exact requ
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -20,8 +21,9 @@ from . import github_tools as tools
 from .helpers import ROOT
 
 BIN = Path(sys.executable).parent
-WORKFLOW = ROOT / ".github" / "workflows" / "promptci.yml"
-SHARDED = ROOT / ".github" / "workflows" / "promptci-sharded.yml"
+WORKFLOWS = ROOT / ".github" / "workflows"
+WORKFLOW = WORKFLOWS / "promptci.yml"
+SHARDED = WORKFLOWS / "promptci-sharded.yml"
 
 
 def tool(name: str) -> str:
@@ -38,8 +40,8 @@ def test_actionlint_checks_the_workflow_and_the_action_it_uses() -> None:
 
 
 @pytest.mark.parametrize("schema,paths", [("vendor.github-actions", ["action.yml"]),
-                                          ("vendor.github-workflows",
-                                           sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml")))])
+                                          ("vendor.github-workflows", sorted(str(p) for p in WORKFLOWS.glob("*.yml"))),
+                                          ("vendor.dependabot", [".github/dependabot.yml"])])
 def test_action_and_workflow_match_githubs_schemas(schema: str, paths: list[str]) -> None:
     proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", schema, *paths], cwd=ROOT,
                           capture_output=True, text=True)
@@ -69,13 +71,49 @@ def test_every_python_the_action_starts_in_the_checkout_ignores_the_working_dire
     assert all({"-P", "-I"} & set(flags.split()) for _, flags in calls), calls
 
 
-def test_a_run_that_fails_is_cancelled_or_times_out_never_leaves_the_status_pending() -> None:
-    """The last step sets `promptci` to error when the gate step stopped without a status: after a failure, and
-    after a cancellation or `timeout-minutes` (GitHub skips `failure()` steps then; the status stayed pending)."""
-    last = _action_steps()[-1]
-    assert last["name"] == "Report a run that stopped" and "precheck crash" in last["run"]
-    condition = last["if"].replace(" ", "")
-    assert condition.startswith("(failure()||cancelled())&&steps.gate.outputs.status-set!='true'"), last["if"]
+def _uses(path: Path) -> list[str]:
+    """Every `uses:` line of a workflow or of action.yml, as written (with its comment)."""
+    return [line.split("uses:", 1)[1].strip() for line in path.read_text().splitlines()
+            if line.strip().startswith(("uses:", "- uses:"))]
+
+
+def test_every_action_is_pinned_to_a_full_commit_of_a_release_and_dependabot_keeps_them_current() -> None:
+    import re
+
+    used = [u for path in (ROOT / "action.yml", *sorted(WORKFLOWS.glob("*.yml"))) for u in _uses(path)]
+    remote = [u for u in used if not u.startswith("./")]
+    assert len(remote) >= 10, used
+    bad = [u for u in remote if not re.fullmatch(r"actions/[\w-]+(/\w+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+", u)]
+    assert not bad, bad  # a full SHA (a tag can be moved), with the release it is as a comment
+    for name in {u.split("@")[0] for u in remote}:  # one release of each action everywhere
+        assert len({u.split("@")[1] for u in remote if u.split("@")[0].split("/")[:2] == name.split("/")[:2]}) == 1
+    updates = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())["updates"]
+    assert {"package-ecosystem": "github-actions", "directory": "/"}.items() <= updates[0].items()
+
+
+def test_every_job_that_runs_promptci_first_sets_up_the_python_the_lock_is_tested_on() -> None:
+    """ubuntu-latest's own Python moves with the image (3.14 on Ubuntu 26.04); the lock (constraints.txt) and CI
+    are Python 3.11, pyproject's minimum. So each job pins it with actions/setup-python before anything else, on a
+    named image (setup-python builds Python per image, and a new image can lack the version)."""
+    import tomllib
+
+    minimum = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"].removeprefix(">=")
+    jobs = 0
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            if any(step.get("uses") == "./" for step in job["steps"]):
+                assert not job["runs-on"].endswith("-latest"), (path.name, name)
+                first = job["steps"][0]
+                assert first["uses"].startswith("actions/setup-python@"), (path.name, name)
+                assert first["with"]["python-version"] == minimum, (path.name, name)
+                jobs += 1
+    assert jobs >= 7
+
+
+def test_the_readmes_workflow_is_the_shipped_one() -> None:
+    readme = (ROOT / "README.md").read_text()
+    shipped = WORKFLOW.read_text().replace("uses: ./", "uses: <owner>/promptci@<sha>")
+    assert f"```yaml\n{shipped}```" in readme
 
 
 def test_a_pull_request_shipping_its_own_promptci_package_runs_none_of_it(tmp_path: Path) -> None:
@@ -105,11 +143,11 @@ def test_every_job_that_checks_out_may_read_the_contents() -> None:
         for name, job in workflow["jobs"].items():
             checks_out = any("actions/checkout" in str(step.get("uses", "")) for step in job.get("steps", []))
             scope = job.get("permissions", workflow.get("permissions", {}))
-            if checks_out and isinstance(scope, dict):
-                assert scope.get("contents") in ("read", "write"), f"{path.name}: job {name} cannot check out"
+            if checks_out and isinstance(scope, dict):  # and never write: only commit-subsets needs it, off here
+                assert scope.get("contents") == "read", f"{path.name}: job {name}"
 
 
-CACHE_ACTION = "actions/cache@9255dc7a253b0ccc959486e2bca901246202afeb"  # action.yml's restore and save
+CACHE_ACTION = "actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae"  # action.yml's restore and save
 ACT_CACHE = ROOT / "tests" / "data" / "act-cache"  # its stand-in under act (see its README.md)
 
 
@@ -126,11 +164,14 @@ def _workflow(source: Path, target: Path, edit) -> None:
     flow = yaml.safe_load(source.read_text())
     flow["on"] = flow.pop(True)  # YAML 1.1 reads the key `on` as true
     for job in flow["jobs"].values():
-        # act runs no remote action offline except its built-in checkout: the cache steps go (and `edit` says
-        # what becomes of the artifact steps)
-        job["steps"] = [s for s in job["steps"] if "actions/cache" not in s.get("uses", "")]
+        # act runs no remote action offline except its built-in checkout of this repository: the cache and Python
+        # steps go (this host's Python is 3.11 too), so does a merge queue's checkout of its base commit (never
+        # run on the events act plays here), and `edit` says what becomes of the artifact steps
+        job["steps"] = [s for s in job["steps"]
+                        if not s.get("uses", "").startswith(("actions/cache", "actions/setup-python"))
+                        and s.get("if") != "github.event_name == 'merge_group'"]
     edit(flow["jobs"])
-    (target / ".github" / "workflows").mkdir(parents=True)
+    (target / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
     (target / ".github" / "workflows" / source.name).write_text(yaml.safe_dump(flow, sort_keys=False))
 
 
@@ -157,17 +198,29 @@ def _repo(target: Path) -> tuple[str, str]:
     return base, head
 
 
-def _act(repo: Path, event: Path, api: str, home: Path) -> tuple[subprocess.CompletedProcess, list[dict], str]:
-    proc = subprocess.run(
-        [tool("act"), "pull_request", "-e", str(event), "-P", "ubuntu-latest=-self-hosted", "--json",
-         "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789",
-         "--local-repository", f"{CACHE_ACTION}={ACT_CACHE}"],
-        cwd=repo, capture_output=True, text=True, timeout=1500,
-        # no PyTorch index offline: torch comes from the configured indexes
-        env={**os.environ, "HOME": str(home), "PIP_CACHE_DIR": _pip_cache(), "PROMPTCI_TORCH_INDEX": "",
-             "PROMPTCI_ACT_CACHE": str(home / "act-cache")})
-    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return proc, records, "\n".join(str(r.get("msg", "")) for r in records)
+def _act_command(event: Path, api: str, name: str = "pull_request") -> list[str]:
+    return [tool("act"), name, "-e", str(event), "-P", "ubuntu-latest=-self-hosted", "-P", "ubuntu-24.04=-self-hosted",
+            "--json",
+            "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789",
+            "--local-repository", f"{CACHE_ACTION}={ACT_CACHE}"]
+
+
+def _act_env(home: Path) -> dict[str, str]:
+    # no PyTorch index offline: torch comes from the configured indexes
+    return {**os.environ, "HOME": str(home), "PIP_CACHE_DIR": _pip_cache(), "PROMPTCI_TORCH_INDEX": "",
+            "PROMPTCI_ACT_CACHE": str(home / "act-cache")}
+
+
+def _records(stdout: str) -> tuple[list[dict], str]:
+    records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return records, "\n".join(str(r.get("msg", "")) for r in records)
+
+
+def _act(repo: Path, event: Path, api: str, home: Path,
+         name: str = "pull_request") -> tuple[subprocess.CompletedProcess, list[dict], str]:
+    proc = subprocess.run(_act_command(event, api, name), cwd=repo, capture_output=True, text=True, timeout=1500,
+                          env=_act_env(home))
+    return (proc, *_records(proc.stdout))
 
 
 def _event(tmp_path: Path, base: str, head: str, branch: str) -> tuple[Path, dict]:
@@ -245,29 +298,162 @@ def _pip_cache() -> str:
 
 
 @pytest.mark.integration
-def test_a_second_run_restores_the_install_from_the_actions_cache_under_act(tmp_path: Path) -> None:
-    """A remote-only install (no torch), saved to the Actions cache by the first run and restored by the second on
-    a fresh runner (no venv): the install step is skipped, and the restored venv runs the action's own code."""
+def test_the_install_is_saved_on_the_default_branch_and_restored_by_a_pull_request_under_act(tmp_path: Path) -> None:
+    """A remote-only install (no torch), saved to the Actions cache by a run on the default branch (a manual run
+    of the warm workflow, say) and restored by a pull request's run on a fresh runner (no venv): the install step
+    is skipped, the restored venv runs the action's own code, and the pull request saves nothing (its caches are
+    its own alone, and GB-class installs per pull request would crowd out the answer caches)."""
     repo, home = tmp_path / "repo", tmp_path / "home"
     repo.mkdir()
     _promptci(repo)
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "plan.yml").write_text(yaml.safe_dump({
-        "name": "plan", "on": {"pull_request": {}}, "jobs": {"plan": {"runs-on": "ubuntu-latest", "steps": [
-            {"uses": "actions/checkout@v5"}, {"uses": "./", "with": {"mode": "plan", "extras": ""}}]}}}))
+        "name": "plan", "on": {"pull_request": {}, "workflow_dispatch": {}}, "jobs": {"plan": {
+            "runs-on": "ubuntu-latest", "steps": [{"uses": "actions/checkout@v5"}, {"uses": "./", "with": {
+                # a pull request plans; the default branch's run warms no prompt (it has only to install)
+                "mode": "${{ github.event_name == 'workflow_dispatch' && 'warm' || 'plan' }}",
+                "prompts": "${{ github.event_name == 'workflow_dispatch' && 'none/*.prompt.yml' || '' }}",
+                "extras": ""}}]}}}))
     base, head = demo.make_repo(repo)
     subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
                    check=True)
-    event, _ = _event(tmp_path, base, head, "trim-examples")
-    runs = []
-    for _ in range(2):
+    event, payload = _event(tmp_path, base, head, "trim-examples")
+    dispatch = tmp_path / "dispatch.json"
+    repository = {**payload["repository"], "default_branch": "main"}  # (the example's is master)
+    dispatch.write_text(json.dumps({"ref": "refs/heads/main", "repository": repository, "sender": payload["sender"],
+                                    "inputs": {}}))
+    runs, saved = [], []
+    for name, path in (("pull_request", event), ("workflow_dispatch", dispatch), ("pull_request", event)):
         for venv in home.glob(".cache/act/*/tmp/promptci-venv"):  # a fresh runner: the venv is gone
             shutil.rmtree(venv)
-        proc, _records, messages = _act(repo, event, "http://127.0.0.1:9", home)
+        proc, _records, messages = _act(repo, path, "http://127.0.0.1:9", home, name)
         assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
-        assert "shards=1" in messages.replace("::set-output:: ", "") or "shards<<" in messages, messages[-3000:]
+        done = "shards=" in messages.replace("::set-output:: ", "") or "shards<<" in messages
+        assert done or "no committed prompt file to warm" in messages, messages[-3000:]
         runs.append(messages)
-    cold, warm = runs
-    assert "cache miss: promptci-venv-" in cold and "Success - Main Install promptci" in cold
+        saved.append(len(list((home / "act-cache").glob("promptci-venv-*-none-*.tar"))))
+    pull, default, warm = runs
+    assert "Success - Main Install promptci" in pull and saved[0] == 0  # installed, not saved
+    assert "cache miss: promptci-venv-" in default and "Success - Main Install promptci" in default
+    assert saved[1:] == [1, 1]  # saved once, on the default branch
     assert "restored " in warm and "Install promptci" not in warm  # skipped on the exact key
-    assert len(list((home / "act-cache").glob("promptci-venv-*-none-*.tar"))) == 1  # saved once, by the cold run
+
+
+def _docs_repo(repo: Path, workflows: dict[Path, object]) -> tuple[str, str]:
+    """promptci, the given workflows (each edited for act by its function), the demo, and a pull request branch
+    `docs` that changes no prompt."""
+    repo.mkdir()
+    _promptci(repo)
+    for source, edit in workflows.items():
+        _workflow(source, repo, edit)
+    base, _ = demo.make_repo(repo)
+    subprocess.run(["git", "checkout", "-q", "-b", "docs", "main"], cwd=repo, check=True)
+    (repo / "NOTES.md").write_text("no prompt here\n")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "docs"], cwd=repo,
+                   check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True,
+                          text=True).stdout.strip()
+    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
+                   check=True)
+    return base, head
+
+
+def _ran(messages: str) -> bool:
+    """Whether the job reached the action (its first step's name shows in act's log)."""
+    return "Did any prompt change?" in messages
+
+
+def test_the_fork_pair_acts_only_on_pull_requests_from_forks_under_act(tmp_path: Path) -> None:
+    """Both fork-safe workflows, run by the real `act` runner on GitHub's own payloads: a pull request from a branch
+    of the repository starts neither job (promptci.yml's verdict is never overwritten); one from a fork does."""
+    def post(jobs: dict) -> None:
+        jobs["post"]["steps"] = [s for s in jobs["post"]["steps"] if "download-artifact" not in s.get("uses", "")]
+
+    repo = tmp_path / "repo"
+    base, head = _docs_repo(repo, {WORKFLOWS / "promptci-fork-run.yml": no_artifacts,
+                                   WORKFLOWS / "promptci-fork-post.yml": post})
+    nowhere = "http://127.0.0.1:9"  # the jobs that run here make no request
+    event, payload = _event(tmp_path, base, head, "docs")
+    proc, _, messages = _act(repo, event, nowhere, tmp_path / "home")
+    assert proc.returncode == 0 and not _ran(messages), messages[-3000:] + proc.stderr[-2000:]
+
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"  # the same change, from a fork
+    event.write_text(json.dumps(payload))
+    proc, _, messages = _act(repo, event, nowhere, tmp_path / "home")
+    assert proc.returncode == 0 and _ran(messages), messages[-3000:] + proc.stderr[-2000:]
+    assert "no prompt changed" in messages  # (the shard posts nothing; the post job asks GitHub, tested elsewhere)
+
+    run = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
+    run["workflow_run"].update(event="pull_request", head_sha=head, head_branch="docs", pull_requests=[])
+    run["repository"]["full_name"] = run["workflow_run"]["head_repository"]["full_name"] = "Codertocat/Hello-World"
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    proc, _, messages = _act(repo, tmp_path / "run.json", nowhere, tmp_path / "home", "workflow_run")
+    assert proc.returncode == 0 and not _ran(messages), messages[-3000:] + proc.stderr[-2000:]
+
+
+def test_an_edit_runs_the_gate_only_when_it_moves_the_base_under_act(tmp_path: Path) -> None:
+    """promptci.yml listens to `edited`: a pull request moved to another base branch is gated again; an edit of its
+    title or text starts no job (and, in a group of its own, cancels no run)."""
+    repo = tmp_path / "repo"
+    base, head = _docs_repo(repo, {WORKFLOW: no_artifacts})
+    event, payload = _event(tmp_path, base, head, "docs")
+    payload["action"] = "edited"
+    name, number = payload["repository"]["full_name"], payload["number"]
+    flow = [tools.fixture("get", f"/repos/{name}/issues/{number}/comments?per_page=100&page=1", 200, []),
+            tools.fixture("post", f"/repos/{name}/statuses/{head}", 201, tools.openapi_example("status"))]
+    with tools.fixtures_server(tmp_path / "scenarios", {"retarget": flow}) as url:
+        for changes, runs in (({"title": {"from": "an older title"}}, False),
+                              ({"base": {"ref": {"from": "release"}, "sha": {"from": "f" * 40}}}, True)):
+            event.write_text(json.dumps({**payload, "changes": changes}))
+            api = tools.load_scenario(url, "retarget")
+            proc, _, messages = _act(repo, event, api, tmp_path / "home")
+            assert proc.returncode == 0 and _ran(messages) == runs, messages[-3000:] + proc.stderr[-2000:]
+            assert tools.consumed(api) == runs  # the new base's verdict: the `promptci` status again
+
+
+def test_a_cancelled_job_sets_the_promptci_status_to_error_under_act(tmp_path: Path) -> None:
+    """The shipped workflow under the real `act` runner, cancelled (SIGINT, the signal a runner's cancellation
+    sends) while a step of the action hangs (its install, replaced here by a sleep): the runner stops the whole
+    composite action, whose own last step never runs, and the workflow's `mode: stopped` step sets `promptci` to
+    error. A job past `timeout-minutes` is cancelled the same way (GitHub's docs; act does not enforce it)."""
+    import signal
+    import threading
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _promptci(repo)
+    (repo / "scripts" / "install").write_text("#!/usr/bin/env bash\necho 'install hangs'\nsleep 600\n")
+
+    def edit(jobs: dict) -> None:
+        gate = next(s for s in jobs["gate"]["steps"] if s.get("id") == "promptci")
+        gate["with"]["cache-install"] = "false"
+        no_artifacts(jobs)
+
+    _workflow(WORKFLOW, repo, edit)
+    base, head = demo.make_repo(repo)  # the demo's pull request changes a prompt: the action goes on to install
+    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
+                   check=True)
+    event, payload = _event(tmp_path, base, head, "trim-examples")
+    name = payload["repository"]["full_name"]
+    flow = [tools.fixture("get", f"/repos/{name}/commits/{head}/statuses?per_page=100", 200, []),  # no later run
+            tools.fixture("post", f"/repos/{name}/statuses/{head}", 201, tools.openapi_example("status"))]
+    with tools.fixtures_server(tmp_path / "scenarios", {"cancel": flow}) as url:
+        api = tools.load_scenario(url, "cancel")
+        proc = subprocess.Popen(_act_command(event, api), cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=_act_env(tmp_path / "home"))
+        guard = threading.Timer(600, proc.kill)
+        guard.start()
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "install hangs" in line:
+                proc.send_signal(signal.SIGINT)  # cancel the job
+                break
+        stdout, stderr = proc.communicate(timeout=300)
+        guard.cancel()
+        _, messages = _records("".join(seen) + stdout)
+        assert "install hangs" in messages, messages[-3000:] + stderr[-2000:]
+        assert f"status `promptci` set to error on {head[:12]}" in messages, messages[-4000:] + stderr[-2000:]
+        assert "Report a run that stopped" not in messages  # the composite's own last step never ran
+        assert tools.consumed(api)  # exactly: no later run's status found, then `error`

@@ -49,6 +49,13 @@ def _env(tmp_path: Path, payload: dict, event_name: str, api: str) -> dict[str, 
     # rewrite a run URL in the expected body to its own address, so the status carries no target_url here
 
 
+def _pull(number: int, head: str, base: str, base_ref: str = "main") -> dict:
+    """GitHub's pull request (its OpenAPI example) at head commit `head`, into `base_ref` at commit `base`."""
+    pull = tools.openapi_example("pull-request")
+    return {**pull, "number": number, "head": {**pull["head"], "sha": head},
+            "base": {**pull["base"], "sha": base, "ref": base_ref}}
+
+
 def _status(repo: str, sha: str, state: str, description: str) -> dict:
     """The `promptci` status request, body and all."""
     body = {"state": state, "context": "promptci", "description": description}
@@ -100,6 +107,39 @@ def test_a_merge_queue_gets_only_the_promptci_status_on_its_candidate(tmp_path: 
             published = publish.publish(_no_prompt_results(), run, client, repo_dir=str(ROOT), out_dir=tmp_path,
                                         settings=publish.PublishSettings(), stdout=io.StringIO())
         assert published.statuses == [group["head_sha"]] and not published.comment_url and tools.consumed(url)
+
+
+def test_a_merge_queue_needs_only_its_base_and_candidate_one_commit_deep_and_skips_the_optimizer(
+        tmp_path: Path) -> None:
+    """The workflows fetch a merge group's base commit and its candidate, each one commit deep (two
+    actions/checkout steps into one clone), not the history: that is enough to find and read what changed. And a
+    queue's run neither optimizes nor refreshes (nothing can be suggested or committed without a pull request)."""
+    from promptci.flows import pull_request as flow
+
+    origin = tmp_path / "origin"
+    base, _ = demo.make_repo(origin)
+    _merge_checkout(origin, "trim-examples")
+    candidate = _git(origin, "rev-parse", "HEAD")  # main with the queued pull request merged
+    _git(origin, "config", "uploadpack.allowAnySHA1InWant", "true")
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    _git(clone, "init", "-q")
+    _git(clone, "remote", "add", "origin", origin.as_uri())
+    for sha in (base, candidate):  # as actions/checkout does it: `git fetch --depth=1 origin <sha>`
+        _git(clone, "fetch", "-q", "--no-tags", "--depth=1", "origin", sha)
+    _git(clone, "checkout", "-q", "--detach", candidate)
+    assert _git(clone, "rev-list", "--count", "HEAD") == "1"  # one commit deep: no history at all
+    payload = copy.deepcopy(tools.webhook_example("merge_group", "checks_requested"))
+    payload["merge_group"].update(base_sha=base, head_sha=candidate)
+    proc = _precheck(clone, {**_env(tmp_path, payload, "merge_group", "http://127.0.0.1:9"), "IN_MODE": "pr"})
+    assert proc.returncode == 0 and (tmp_path / "output").read_text().split("\n")[1] == "true", proc.stderr
+    assert [c.path for c in changes.changed_prompts(str(clone), base, "HEAD")] == [demo.PROMPT]
+
+    run = gh_actions.from_environ(_env(tmp_path, payload, "merge_group", "http://127.0.0.1:9"))
+    request = flow.FlowRequest(out=tmp_path / "out", options=flow.Options())
+    queued = flow.for_event(request, run).options
+    assert (queued.optimize, queued.refresh) == (False, False) and request.options.optimize
+    assert flow.for_event(request, None) is request  # outside a queue, nothing changes
 
 
 # ---- the precheck: a change that touches no prompt, decided before any install -----------------------------
@@ -162,26 +202,82 @@ def _precheck(repo: Path, env: dict[str, str], *args: str) -> subprocess.Complet
                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env})
 
 
-def test_a_pull_request_that_changes_no_prompt_gets_the_status_in_one_request(tmp_path: Path) -> None:
+def _comment(number: int, login: str, body: str) -> dict:
+    comment = tools.openapi_example("issue-comment")
+    return {**comment, "id": number, "body": body, "user": {**comment["user"], "login": login}}
+
+
+def test_a_pull_request_that_changes_no_prompt_gets_the_status_and_no_stale_report(tmp_path: Path) -> None:
+    """No prompt changed: `promptci` is success, and an earlier push's sticky comment (a "fail", say) is replaced
+    by one saying that nothing is gated now; a comment someone else wrote with the marker is left alone."""
     repo = tmp_path / "repo"
     demo.make_repo(repo)
     _branch(repo, "docs", lambda r: (r / "NOTES.md").write_text("notes\n"))
     base, head = _merge_checkout(repo, "docs")
     payload = _pull_request(base, head)
-    name = payload["repository"]["full_name"]
-    scenarios = {"none": [_status(name, head, "success", overall.NO_CHANGE)],
+    name, number = payload["repository"]["full_name"], payload["number"]
+    comments = f"/repos/{name}/issues/{number}/comments?per_page=100&page=1"
+    earlier = [_comment(7, "mallory", f"{overall.MARKER} planted"),
+               _comment(8, "github-actions[bot]", f"{overall.MARKER}\n## ❌ promptci: fail")]
+    retired = (f"{overall.MARKER}\n## ✅ promptci: {overall.NO_CHANGE}\n\nAt {head[:12]} this pull request changes no "
+               "prompt file, pool or subset, so nothing is gated; the report of an earlier push no longer applies.\n")
+    scenarios = {"none": [tools.fixture("get", comments, 200, []), _status(name, head, "success", overall.NO_CHANGE)],
+                 "stale": [tools.fixture("get", comments, 200, earlier),
+                           tools.fixture("patch", f"/repos/{name}/issues/comments/8", 200,
+                                         tools.openapi_example("issue-comment"), body={"body": retired}),
+                           _status(name, head, "success", overall.NO_CHANGE)],
                  "crash": [_status(name, head, "error", overall.CRASHED)]}
     with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
-        url = tools.load_scenario(server, "none")
-        proc = _precheck(repo, {**_env(tmp_path, payload, "pull_request", url), "IN_MODE": "pr"})
-        assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr  # exactly one request
+        for scenario in ("none", "stale"):
+            url = tools.load_scenario(server, scenario)
+            proc = _precheck(repo, {**_env(tmp_path, payload, "pull_request", url), "IN_MODE": "pr"})
+            assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr  # exactly these requests
         output = (tmp_path / "output").read_text()
         assert "changed<<" in output and "\nfalse\n" in output and "\npass\n" in output
+        assert "status-set<<" in output  # a later step that reports a stopped run stays quiet
         assert overall.NO_CHANGE in (tmp_path / "summary.md").read_text()
 
         url = tools.load_scenario(server, "crash")  # the gate step failed before it set the status
         proc = _precheck(repo, {**_env(tmp_path, payload, "pull_request", url), "IN_MODE": "pr"}, "crash")
         assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr
+
+
+def test_a_stopped_run_sets_error_unless_a_later_run_has_set_the_status(tmp_path: Path) -> None:
+    """The workflow's `mode: stopped` step (after a cancelled or timed-out job) sets `promptci` to error, but never
+    over the status a later run of the workflow set on the same commit (the run that cancelled this one)."""
+    payload = _pull_request("b" * 40, HEAD_SHA)
+    name = payload["repository"]["full_name"]
+    statuses = f"/repos/{name}/commits/{HEAD_SHA}/statuses?per_page=100"
+    by_run = lambda run: {**tools.openapi_example("status"), "context": "promptci",  # noqa: E731
+                          "target_url": f"https://github.com/{name}/actions/runs/{run}"}
+    scenarios = {"earlier": [tools.fixture("get", statuses, 200, [by_run(41)]),
+                             tools.fixture("post", f"/repos/{name}/statuses/{HEAD_SHA}", 201,
+                                           tools.openapi_example("status"))],
+                 "later": [tools.fixture("get", statuses, 200, [by_run(43)])]}
+    with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
+        for scenario, posted in (("earlier", True), ("later", False)):
+            url = tools.load_scenario(server, scenario)
+            (tmp_path / "output").unlink(missing_ok=True)
+            env = {**_env(tmp_path, payload, "pull_request", url), "IN_MODE": "stopped", "GITHUB_RUN_ID": "42"}
+            proc = _precheck(tmp_path, env)
+            assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr
+            assert ("set to error" in proc.stdout) == posted and ("run 43 set" in proc.stdout) != posted, proc.stdout
+            assert "changed<<" in (tmp_path / "output").read_text()  # nothing else of the action runs
+
+
+def test_a_fork_in_the_recommended_setup_is_told_how_its_check_gets_set(tmp_path: Path) -> None:
+    """With promptci.yml alone, a fork's run has a read-only token and cannot set `promptci`, so the required check
+    stays expected, docs-only pull requests included: the run says so, and how to unblock it."""
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    _branch(repo, "docs", lambda r: (r / "NOTES.md").write_text("notes\n"))
+    base, head = _merge_checkout(repo, "docs")
+    payload = _pull_request(base, head)
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    proc = _precheck(repo, {**_env(tmp_path, payload, "pull_request", "http://127.0.0.1:9"), "IN_MODE": "pr"})
+    assert proc.returncode == 0 and "::warning title=promptci: no status from a fork::" in proc.stdout, proc.stdout
+    assert "promptci-fork-post.yml" in proc.stdout and "git fetch origin pull/N/head" in proc.stdout
+    assert "status-set<<" not in (tmp_path / "output").read_text()  # nothing was set, and nothing was sent
 
 
 def test_a_prompt_change_or_a_checkout_the_precheck_cannot_read_goes_to_the_full_run(tmp_path: Path) -> None:
@@ -215,8 +311,9 @@ def test_a_file_name_that_is_not_utf8_sends_the_precheck_to_the_full_run(tmp_pat
 def test_a_sharded_merge_job_whose_plan_is_empty_sets_the_status_without_installing(tmp_path: Path) -> None:
     payload = _pull_request("b" * 40, HEAD_SHA)
     name = payload["repository"]["full_name"]
-    with tools.fixtures_server(tmp_path / "scenarios", {"s": [_status(name, HEAD_SHA, "success",
-                                                                      overall.NO_CHANGE)]}) as server:
+    comments = tools.fixture("get", f"/repos/{name}/issues/{payload['number']}/comments?per_page=100&page=1", 200, [])
+    with tools.fixtures_server(tmp_path / "scenarios", {"s": [comments, _status(name, HEAD_SHA, "success",
+                                                                                overall.NO_CHANGE)]}) as server:
         url = tools.load_scenario(server, "s")
         env = {**_env(tmp_path, payload, "pull_request", url), "IN_MODE": "merge", "IN_PLAN": '{"include":[]}'}
         proc = _precheck(tmp_path, env)
@@ -238,8 +335,9 @@ def test_plan_and_shard_jobs_decide_but_never_post(tmp_path: Path, mode: str) ->
 # ---- under act: the whole workflow on a pull request that changes no prompt --------------------------------
 
 def test_a_pull_request_without_prompt_changes_gets_only_the_promptci_status_under_act(tmp_path: Path) -> None:
-    """The shipped workflow, run by the real `act` runner: the precheck answers before the install step, and the
-    only request to GitHub is the `promptci` status (its time is measured in docs/github.md, not asserted)."""
+    """The shipped workflow, run by the real `act` runner: the precheck answers before the install step, and its
+    requests to GitHub are the list of comments (no earlier report to retire) and the `promptci` status (its time
+    is measured in docs/github.md, not asserted)."""
     from .test_action import WORKFLOW, _act, _event, _promptci, _workflow, no_artifacts
 
     repo = tmp_path / "repo"
@@ -252,15 +350,17 @@ def test_a_pull_request_without_prompt_changes_gets_only_the_promptci_status_und
     subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
                    check=True)
     event, payload = _event(tmp_path, base, head, "docs")
-    status = tools.fixture("post", f"/repos/{payload['repository']['full_name']}/statuses/{head}", 201,
+    name, number = payload["repository"]["full_name"], payload["number"]
+    status = tools.fixture("post", f"/repos/{name}/statuses/{head}", 201,
                            tools.openapi_example("status"))  # (its body names the run's URL, which the server rewrites)
-    with tools.fixtures_server(tmp_path / "scenarios", {"none": [status]}) as url:
+    comments = tools.fixture("get", f"/repos/{name}/issues/{number}/comments?per_page=100&page=1", 200, [])
+    with tools.fixtures_server(tmp_path / "scenarios", {"none": [comments, status]}) as url:
         api = tools.load_scenario(url, "none")
         proc, _records, messages = _act(repo, event, api, tmp_path / "home")
         assert proc.returncode == 0, messages[-4000:] + proc.stderr[-2000:]
         assert f"status `promptci` set to success on {head[:12]}" in messages, messages[-4000:]
         assert "Install promptci" not in messages.replace("Did any prompt change?", ""), messages[-4000:]
-        assert tools.consumed(api)  # exactly the one request
+        assert tools.consumed(api)  # exactly these two requests
 
 
 def test_the_fork_post_job_sets_the_status_only_when_githubs_file_list_shows_no_prompt(tmp_path: Path) -> None:
@@ -269,13 +369,11 @@ def test_the_fork_post_job_sets_the_status_only_when_githubs_file_list_shows_no_
     repo = tmp_path / "repo"
     demo.make_repo(repo)
     _git(repo, "checkout", "-q", "main")
-    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
     head = "c" * 40
-    run_event["workflow_run"].update(event="pull_request", head_sha=head, head_branch="docs", pull_requests=[])
+    run_event = tools.fork_run_event(head, "docs")
     owner = run_event["workflow_run"]["head_repository"]["owner"]["login"]
     name = run_event["repository"]["full_name"]
-    pull = tools.openapi_example("pull-request")
-    opened = {**pull, "number": 5, "head": {**pull["head"], "sha": head}}
+    opened = _pull(5, head, _git(repo, "rev-parse", "main"))
     files = tools.openapi_example("diff-entry-items")
 
     def flow(changed: list[str]) -> list[dict]:
@@ -297,6 +395,33 @@ def test_the_fork_post_job_sets_the_status_only_when_githubs_file_list_shows_no_
             assert (tmp_path / "output").read_text().split("\n")[1] == changed, scenario
 
 
+def test_the_fork_post_job_acts_only_on_pull_requests_from_forks(tmp_path: Path) -> None:
+    """A same-repository pull request is gated by promptci.yml, whose verdict the fork-safe post job (finishing
+    later) must never overwrite: the action's first step ends the job without a request, and `report` run there
+    posts nothing (the same pull request's run as a fork's is acted on, as the tests above show)."""
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    _git(repo, "checkout", "-q", "main")
+    same = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
+    same["workflow_run"].update(event="pull_request", head_sha=HEAD_SHA, head_branch="change", pull_requests=[])
+    assert same["workflow_run"]["head_repository"]["full_name"] == same["repository"]["full_name"]
+    nowhere = "http://127.0.0.1:9"  # nothing listens there: any request would fail (after retries), and say so
+    env = {**_env(tmp_path, same, "workflow_run", nowhere), "IN_MODE": "merge",
+           "IN_RESULTS": str(tmp_path / "no-artifact")}
+    proc = _precheck(repo, env)
+    assert proc.returncode == 0 and precheck.SAME_REPOSITORY in proc.stdout and "::" not in proc.stdout, proc.stdout
+    assert (tmp_path / "output").read_text().split("\n")[1] == "false"  # nothing else of the action runs
+
+    upload = tmp_path / "results" / "run"
+    upload.mkdir(parents=True)
+    forged = _forgeries()["deleted"]  # what a pass the post job would have posted looks like
+    forged["pull_request"]["head_sha"] = HEAD_SHA
+    (upload / "results.json").write_text(json.dumps(forged))
+    proc = run_cli("report", "--github", "--repo", str(repo), str(upload), env=env)
+    assert "GitHub" not in proc.stderr and "unreachable" not in proc.stdout, proc.stdout + proc.stderr
+    assert "reports only on pull requests from forks" in (tmp_path / "summary.md").read_text()
+
+
 def test_a_fork_upload_that_leaves_out_a_changed_prompt_fails_the_check(tmp_path: Path) -> None:
     # the fork's run uploads results that claim no prompt changed (or fewer than changed): the post job takes the
     # set of prompts from GitHub's list of the pull request's files, judged on the trusted checkout (main)
@@ -309,16 +434,14 @@ def test_a_fork_upload_that_leaves_out_a_changed_prompt_fails_the_check(tmp_path
     claimed = _no_prompt_results().model_copy(update={"pull_request": prresults.PullRequestRef(number=number,
                                                                                                  head_sha=head)})
     (upload / "results.json").write_text(prresults.dump(claimed))
-    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
-    run_event["workflow_run"].update(event="pull_request", head_sha=head, head_branch="change", pull_requests=[])
+    run_event = tools.fork_run_event(head, "change")
     name = run_event["repository"]["full_name"]
-    pull = tools.openapi_example("pull-request")
     entry = tools.openapi_example("diff-entry-items")[0]
+    main = _git(repo, "rev-parse", "main")
 
     def flow(changed: list[str], state: str, description: str) -> list[dict]:
         listed = [{**entry, "filename": path, "previous_filename": None} for path in changed]
-        return [tools.fixture("get", f"/repos/{name}/pulls/{number}", 200,
-                              {**pull, "number": number, "head": {**pull["head"], "sha": head}}),
+        return [tools.fixture("get", f"/repos/{name}/pulls/{number}", 200, _pull(number, head, main)),
                 tools.fixture("get", f"/repos/{name}/pulls/{number}/files?per_page=100&page=1", 200, listed),
                 tools.fixture("get", f"/repos/{name}/issues/{number}/comments?per_page=100", 200, []),
                 _status(name, head, state, description)]
@@ -350,6 +473,54 @@ def test_a_fork_upload_that_leaves_out_a_changed_prompt_fails_the_check(tmp_path
             assert verdict == ("fail" if code else "pass"), scenario  # the step output agrees with the status
 
 
+def test_the_fork_post_job_judges_coverage_against_the_pull_requests_base_branch(tmp_path: Path) -> None:
+    """A fork's pull request into `release` that changes a pool only `release`'s prompt uses: the post job runs from
+    the default branch, which has no such prompt, but the prompts to cover are those of the pull request's base
+    commit as GitHub names it. A forged "no prompt changed" (an upload, or none) is then a failure, not a pass."""
+    repo = tmp_path / "repo"
+    demo.make_repo(repo)
+    _branch(repo, "release", lambda r: [(r / "prompts" / "rel.prompt.yml").write_text(
+        "name: rel\npromptci:\n  pool: ../eval_sets/rel.jsonl\n"), (r / "eval_sets" / "rel.jsonl").write_text("{}\n")])
+    release = _git(repo, "rev-parse", "release")
+    _git(repo, "checkout", "-q", "main")  # the post job's checkout: the default branch (with every branch's history)
+    head, number = "c" * 40, 5
+    run_event = tools.fork_run_event(head, "change")
+    name = run_event["repository"]["full_name"]
+    listed = [{**tools.openapi_example("diff-entry-items")[0], "filename": "eval_sets/rel.jsonl",
+               "previous_filename": None}]
+    pull = [tools.fixture("get", f"/repos/{name}/pulls/{number}", 200, _pull(number, head, release, "release")),
+            tools.fixture("get", f"/repos/{name}/pulls/{number}/files?per_page=100&page=1", 200, listed)]
+    opened = _pull(number, head, release, "release")
+    owner = run_event["workflow_run"]["head_repository"]["owner"]["login"]
+    why = overall.describe("fail", "results do not cover prompts/rel.prompt.yml changed by the pull request: re-run")
+    scenarios = {
+        "upload": pull + [tools.fixture("get", f"/repos/{name}/issues/{number}/comments?per_page=100", 200, []),
+                          _status(name, head, "failure", flat(why, DESCRIPTION_LIMIT))],
+        "none": [tools.fixture("get", f"/repos/{name}/pulls?head={owner}%3Achange&state=open", 200, [opened]),
+                 *pull]}
+    upload = tmp_path / "results" / "run"
+    upload.mkdir(parents=True)
+    claimed = _no_prompt_results().model_copy(update={"pull_request": prresults.PullRequestRef(number=number,
+                                                                                                 head_sha=head)})
+    (upload / "results.json").write_text(prresults.dump(claimed))
+    (tmp_path / "event.json").write_text(json.dumps(run_event))
+    with tools.fixtures_server(tmp_path / "scenarios", scenarios) as server:
+        url = tools.load_scenario(server, "upload")
+        env = {**tools.actions_env(tmp_path / "event.json", tmp_path, api=url, event_name="workflow_run",
+                                   token="ghs_write"), "GITHUB_REPOSITORY": name}
+        proc = run_cli("report", "--github", "--repo", str(repo), "--no-commit-subsets", "--no-suggestions",
+                       str(upload), env=env)
+        assert proc.returncode == 1 and tools.consumed(url), proc.stdout[-3000:] + proc.stderr
+
+        url = tools.load_scenario(server, "none")  # no upload at all: the first step must not say "no change"
+        (tmp_path / "output").unlink(missing_ok=True)
+        env = {**_env(tmp_path, run_event, "workflow_run", url), "IN_MODE": "merge",
+               "IN_RESULTS": str(tmp_path / "no-artifact")}
+        proc = _precheck(repo, env)
+        assert proc.returncode == 0 and tools.consumed(url), proc.stdout + proc.stderr
+        assert (tmp_path / "output").read_text().split("\n")[1] == "true"  # the full run, which fails closed
+
+
 def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -> None:
     import yaml
 
@@ -370,8 +541,15 @@ def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -
                 if uses.startswith("actions/cache/save@"):
                     saves.append(step["with"])
                     assert step["if"].startswith("always() && steps.promptci.outputs.changed == 'true'"), path.name
-                if "actions/checkout" in uses and "merge_group" in on:
-                    assert "merge_group" in str(step["with"]["fetch-depth"]), path.name  # whole history there
+                if uses.startswith("actions/upload-artifact@"):  # a re-run of a job is the same run: a name
+                    assert step["with"]["overwrite"] is True, path.name  # it uploaded before would fail it
+                if "actions/checkout" in uses:  # never the whole history: see the merge queue test below
+                    assert str(step["with"].get("fetch-depth")) != "0" or "fork-post" in path.name, path.name
+            gates = [s for s in job.get("steps", []) if s.get("uses") == "./" and s.get("with", {}).get("mode") not in
+                     ("stopped", "warm")]
+            if gates and "merge_group" in on:  # the queue's base commit, one deep, then its candidate
+                assert any(s.get("with", {}).get("ref") == "${{ github.event.merge_group.base_sha }}" and
+                           s["with"]["fetch-depth"] == 1 for s in job["steps"]), path.name
     assert restores and len(restores) == len(saves)
     prefix = "promptci-calls-${{ runner.os }}-"
     paths = {w["path"] for w in restores + saves}
@@ -418,10 +596,10 @@ def test_a_forks_upload_never_passes_the_check(tmp_path: Path) -> None:
     demo.make_repo(repo)
     _git(repo, "checkout", "-q", "main")
     head, number = "c" * 40, 5
-    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
-    run_event["workflow_run"].update(event="pull_request", head_sha=head, head_branch="change", pull_requests=[])
+    run_event = tools.fork_run_event(head, "change")
     name = run_event["repository"]["full_name"]
-    pull, entry = tools.openapi_example("pull-request"), tools.openapi_example("diff-entry-items")[0]
+    entry = tools.openapi_example("diff-entry-items")[0]
+    main = _git(repo, "rev-parse", "main")
 
     def listed(data: dict) -> list[dict]:  # GitHub's word: the prompts the upload covers, each modified
         return [{**entry, "filename": f"prompts/{k}.prompt.yml", "status": "modified", "previous_filename": None}
@@ -443,8 +621,7 @@ def test_a_forks_upload_never_passes_the_check(tmp_path: Path) -> None:
         description = overall.state(verdict.status, verdict.reason, trusted=False)[1] if why is None else \
             overall.describe("fail", why)
         scenarios[key.replace(" ", "-")] = [
-            tools.fixture("get", f"{where}/pulls/{number}", 200, {**pull, "number": number,
-                                                                  "head": {**pull["head"], "sha": head}}),
+            tools.fixture("get", f"{where}/pulls/{number}", 200, _pull(number, head, main)),
             tools.fixture("get", f"{where}/pulls/{number}/files?per_page=100&page=1", 200, listed(data)),
             tools.fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
             tools.fixture("post", f"{where}/issues/{number}/comments", 201, tools.openapi_example("issue-comment")),
@@ -470,8 +647,7 @@ def test_a_forks_upload_never_passes_the_check(tmp_path: Path) -> None:
 def test_results_for_another_commit_are_refused_in_the_fork_post_job(tmp_path: Path) -> None:
     data = _forgeries()["honest"]
     data["pull_request"]["head_sha"] = "d" * 40  # an older run's upload, replayed
-    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
-    run_event["workflow_run"].update(event="pull_request", head_sha="c" * 40, pull_requests=[])
+    run_event = tools.fork_run_event("c" * 40, "change")
     upload = tmp_path / "results" / "run"
     upload.mkdir(parents=True)
     (upload / "results.json").write_text(json.dumps(data))

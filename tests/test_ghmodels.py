@@ -282,3 +282,15 @@ def test_judge_model_moves_every_judge_to_another_provider(monkeypatch: pytest.M
                                            _first_item(prompt)))
             assert [(r.name, r.score) for r in results] == expected
     assert len(server.requests) == 7 and {body["model"] for body in server.requests} == {"judge"}
+
+
+def test_the_rest_token_never_goes_to_models_and_the_models_token_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The action's `token` (PROMPTCI_GITHUB_TOKEN, the REST API's) and `models-token` (PROMPTCI_MODELS_TOKEN) are
+    separate inputs: a GitHub Models call gets the second, and without it none of the first."""
+    for name in (*ghmodels.TOKEN_ENVS, "PROMPTCI_GITHUB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PROMPTCI_GITHUB_TOKEN", "ghs_rest_token")
+    with pytest.raises(InputError, match="needs a token"):
+        ghmodels.request_kwargs("github/openai/gpt-4o", None)
+    monkeypatch.setenv("PROMPTCI_MODELS_TOKEN", "ghs_models_token")
+    assert ghmodels.request_kwargs("github/openai/gpt-4o", None)["api_key"] == "ghs_models_token"

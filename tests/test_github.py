@@ -177,10 +177,11 @@ def _tested_pr() -> gh_actions.PullRequest:
                                   head_repo="octo/repo", base_ref="main", base_sha="c" * 40)
 
 
-def _commit(url: str, tmp_path: Path) -> tuple[publish.Published, str]:
+def _commit(url: str, tmp_path: Path, *, job_token: bool = False) -> tuple[publish.Published, str]:
     published, stdout = publish.Published(), io.StringIO()
     with Client(url, "t0ken", retries=0) as client:
-        publish._commit_subsets(SUBSETS, client, _tested_pr(), str(tmp_path), published, stdout)
+        publish._commit_subsets(SUBSETS, client, _tested_pr(), str(tmp_path), published, stdout,
+                                job_token=job_token)
     return published, stdout.getvalue()
 
 
@@ -191,6 +192,17 @@ def test_the_subsets_are_one_commit_on_the_tested_head_and_a_fast_forward(fixtur
     sha = tools.openapi_example("git-commit")["sha"]
     assert published.pushed == sha and published.commits == dict.fromkeys(SUBSETS, sha)
     assert published.faults == [] and "::warning" not in log and tools.consumed(url)
+
+
+def test_a_subset_commit_pushed_with_the_jobs_token_says_other_checks_will_not_run_on_it(fixtures_server: str,
+                                                                                         tmp_path: Path) -> None:
+    """With GITHUB_TOKEN (the default bot login) promptci's commit starts no workflow: the repository's other
+    required checks never run on the new head, and a warning on the run says so and what to do."""
+    url = tools.load_scenario(fixtures_server, "commit-subsets")
+    published, log = _commit(url, tmp_path, job_token=True)
+    assert published.pushed and tools.consumed(url)
+    assert "::warning title=promptci%3A other checks do not run on its commit::" in log
+    assert publish.NO_RUN_ON_OWN_COMMIT in log and "app's token" in log
 
 
 @pytest.mark.parametrize("scenario", ["commit-branch-moved", "commit-race-lost"])
@@ -476,5 +488,6 @@ def test_a_subset_commit_never_writes_a_prompt_or_a_workflow(tmp_path: Path, pat
         with pytest.raises(InputError, match=r"promptci.subset"):
             gitdata.commit_files(client, "octo/repo", "feature/x", TESTED, {**SUBSETS, path: "x: 1\n"}, "m")
         published, stdout = publish.Published(), io.StringIO()
-        publish._commit_subsets({path: "x: 1\n"}, client, _tested_pr(), str(tmp_path), published, stdout)
+        publish._commit_subsets({path: "x: 1\n"}, client, _tested_pr(), str(tmp_path), published, stdout,
+                                job_token=False)
     assert not published.pushed and len(published.faults) == 1 and path in published.faults[0]

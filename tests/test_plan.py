@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 
 from promptci.gitdiff import Change
 from promptci.plan import matrix, plan
@@ -179,16 +178,14 @@ def test_the_fork_safe_pattern_posts_results_only_on_the_pull_request_github_con
     assert json.loads((out / "results.json").read_text())["pull_request"] == {"number": number, "head_sha": head}
 
     # part 2: the trusted workflow_run job, from GitHub's own payload (a fork's run lists no pull requests)
-    run_event = copy.deepcopy(tools.webhook_example("workflow_run", "completed"))
-    run_event["workflow_run"].update(event="pull_request", head_sha=head, head_branch="change", pull_requests=[])
-    jsonschema.validate(run_event, tools.webhook_schema("workflow_run", "completed"))
+    run_event = tools.fork_run_event(head, "change")
     (tmp_path / "run.json").write_text(json.dumps(run_event))
     repository = run_event["repository"]["full_name"]
     pull = tools.openapi_example("pull-request")
 
     def pulls(sha: str) -> dict:
         return tools.fixture("get", f"/repos/{repository}/pulls/{number}", 200,
-                             {**pull, "head": {**pull["head"], "sha": sha}})
+                             {**pull, "head": {**pull["head"], "sha": sha}, "base": {**pull["base"], "sha": base}})
 
     listed = [{**tools.openapi_example("diff-entry-items")[0], "filename": "prompts/a.prompt.yml"}]
     files = tools.fixture("get", f"/repos/{repository}/pulls/{number}/files?per_page=100&page=1", 200, listed)
@@ -199,7 +196,7 @@ def test_the_fork_safe_pattern_posts_results_only_on_the_pull_request_github_con
             api = tools.load_scenario(url, scenario)
             env = tools.actions_env(tmp_path / "run.json", tmp_path, api=api, event_name="workflow_run",
                                     token="ghs_write")
-            return run_cli("report", "--github", *flags, str(out), env=env), api
+            return run_cli("report", "--github", "--repo", str(repo), *flags, str(out), env=env), api
 
         proc, api = post("post", "--no-commit-subsets")
         assert proc.returncode == 0, proc.stderr
@@ -228,7 +225,11 @@ def test_a_merge_commit_made_for_an_earlier_head_is_refused(tmp_path: Path) -> N
     event.write_text(json.dumps(payload))
     (tmp_path / "output").unlink()
     stale = run_cli("plan", "--github", "--repo", str(repo), env=env)
-    assert stale.returncode == 2 and "re-run the job" in stale.stderr and head[:12] in stale.stderr
+    assert stale.returncode == 2 and head[:12] in stale.stderr
+    # a re-run checks out the same merge commit (GitHub: a re-run uses the same GITHUB_SHA), so the advice is a
+    # new event: a push, or closing and reopening the pull request
+    assert "push a commit, or close and reopen the pull request" in stale.stderr and "re-run the job" not in \
+        stale.stderr
     assert len(stale.stderr.strip().splitlines()) == 1 and not (tmp_path / "output").exists()
 
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Literal, overload
@@ -99,16 +99,30 @@ def base_ref(base: str | None, repo: Path, head: str, actions: Actions | None) -
             # actions/checkout can fetch a merge commit GitHub made for an earlier head (a force-push meanwhile)
             raise InputError(f"the checked-out merge commit is of head {parents[1][:12]}, but this run is for "
                              f"{actions.pr.head_sha[:12]}: its files are not the pull request's", field="--head",
-                             fix="re-run the job (GitHub has made a new merge commit by now); nothing was posted")
+                             fix=STALE_MERGE_FIX)
         return f"{head}^1"
     if os.environ.get("GITHUB_BASE_REF"):
         return f"origin/{os.environ['GITHUB_BASE_REF']}"
     raise InputError("no base to compare with", field="--base", fix="pass --base REF, e.g. --base origin/main")
 
 
+STALE_MERGE_FIX = ("push a commit, or close and reopen the pull request, so that GitHub starts a run on a new merge "
+                   "commit (a re-run of this job checks out the same one); nothing was posted")
+
+
+def for_event(request: FlowRequest, actions: Actions | None) -> FlowRequest:
+    """The request as this event allows: a merge queue's candidate gets no optimizer and no subset refresh, since
+    nothing can be suggested or committed there (it has no pull request), so they would cost calls for nothing."""
+    if actions is None or actions.group is None or not (request.options.optimize or request.options.refresh):
+        return request
+    print("promptci: a merge queue's candidate is gated only: no optimizer, no subset refresh")
+    return replace(request, options=replace(request.options, optimize=False, refresh=False))
+
+
 def pull_request(request: FlowRequest, repo: str, base: str, head: str, actions: Actions | None,
                  settings: PublishSettings | None, *, on_changes: Callable[[int], None], show: Show) -> PROutcome:
     """Run the flow from base to head, write the reports, and publish them when in Actions (`settings`)."""
+    request = for_event(request, actions)
     if actions is None:
         data = run(request, repo, base, head, on_changes)
         return PROutcome(data=data, gate_code=write(request.out, data, show))

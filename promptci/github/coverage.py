@@ -1,8 +1,9 @@
 """The fork-safe post job's check that the uploaded results cover the pull request's change.
 
 The results come from the pull request's own run, so they may leave a prompt out: the set of prompts to
-report is taken from GitHub's list of the pull request's files, judged by the precheck's rule against
-the trusted checkout (the default branch), and a prompt that list touches but the results lack makes the
+report is taken from GitHub's list of the pull request's files, judged by the precheck's rule at the pull
+request's base commit as GitHub names it (the branch it merges into, not the default branch the post job
+runs from), and a prompt that list touches but the results lack makes the
 verdict a failure. Anything that cannot be checked fails too (never a pass on a partial upload). The
 claims a pass could rest on are checked against that list as well: a prompt said to be deleted must be
 removed there, one judged without a base must be added there, and each result is filed under its own
@@ -22,11 +23,15 @@ from . import precheck
 from .actions import RUN_EVENT, Actions
 
 
-def missing(data: prresults.PRResults, changed: list[str], repo_dir: str) -> list[str]:
-    """The prompts the changed paths touch (at the checkout's HEAD, or by their own path) that no result covers."""
+def missing(data: prresults.PRResults, changed: list[str], repo_dir: str, base: str) -> list[str]:
+    """The prompts the changed paths touch (at commit `base`, or by their own path) that no result covers."""
     covered = {path for p in data.prompts for path in (p.path, p.change.old_path, p.change.new_path) if path}
+    if not base or subprocess.run(["git", "cat-file", "-e", f"{base}^{{commit}}"], cwd=repo_dir,
+                                  capture_output=True).returncode:
+        raise InfraError(f"the pull request's base commit {base[:12] or '(none)'} is not in this checkout (fix: "
+                         "check out with fetch-depth: 0, as promptci-fork-post.yml does, and re-run the job)")
     try:
-        touched = precheck.prompts_touched(changed, cwd=repo_dir)
+        touched = precheck.prompts_touched(changed, base, cwd=repo_dir)
     except (subprocess.CalledProcessError, OSError) as exc:
         raise InfraError(f"could not tell which prompts the pull request changes: {exc} (fix: re-run the job)") \
             from None
@@ -36,8 +41,8 @@ def missing(data: prresults.PRResults, changed: list[str], repo_dir: str) -> lis
 def require(data: prresults.PRResults, actions: Actions, repo_dir: str,
             environ: Mapping[str, str] = os.environ) -> prresults.PRResults:
     """`data`, or a failing verdict naming the changed prompts it lacks; only in the workflow_run (post) job."""
-    if actions.event_name != RUN_EVENT or actions.pr is None:
-        return data
+    if actions.event_name != RUN_EVENT or actions.pr is None or not actions.pr.from_fork:
+        return data  # (not from a fork: the post job posts nothing)
     try:
         entries = precheck.pull_request_file_entries(environ, actions.pr.repo, actions.pr.number)
     except (precheck.GitHubError, KeyError, TypeError) as exc:
@@ -47,7 +52,7 @@ def require(data: prresults.PRResults, actions: Actions, repo_dir: str,
         reason = "results cannot be checked: GitHub lists only the first 3,000 files of this pull request"
     else:
         changed = [name for f in entries for name in (f["filename"], f.get("previous_filename")) if name]
-        lacking = missing(data, changed, repo_dir)
+        lacking = missing(data, changed, repo_dir, actions.pr.base_sha)
         wrong = false_claims(data, entries)
         if not lacking and not wrong:
             return data

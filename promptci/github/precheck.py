@@ -2,7 +2,8 @@
 
 It runs on the runner's own Python with the standard library and git only (`python3 -m
 promptci.github.precheck`, with the action's folder on PYTHONPATH), so a pull request that changes no
-prompt gets its `promptci` status in seconds instead of after a model install.
+prompt gets its `promptci` status in seconds instead of after a model install (and the bot's sticky comment,
+if an earlier push left one, says that nothing is gated now).
 
 The rule over-approximates changes.changed_prompts, which stays the one definition of what a change
 touches: a changed path counts when it is a prompt file, a subset file, or a file whose name appears in a
@@ -11,7 +12,13 @@ to touch nothing, but a change that touches a prompt is never skipped. Whatever 
 commit of another head, an event it does not know) goes on to the full run, which reports it.
 
 `python3 -m promptci.github.precheck crash` is the action's last step when the gate step failed without
-setting the `promptci` status: it sets `error`, so a crash can never leave the required check green.
+setting the `promptci` status: it sets `error`, so a crash can never leave the required check green. The
+action's `mode: stopped` (a workflow step of its own, outside the composite action, which the runner stops
+whole on cancellation) sets `error` for a job that was cancelled or timed out, unless a later run of the
+workflow has set the status on that commit since.
+
+In the fork-safe post job (`merge` on `workflow_run`) only a pull request from a fork is acted on: a
+same-repository pull request's own run sets `promptci`, and a post job finishing after it must not touch it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,8 +43,11 @@ from . import overall, workflow
 PROMPT_SUFFIXES = (".prompt.yml", ".prompt.yaml")  # as gitdiff.PROMPT_SUFFIXES (a test keeps them equal)
 SUBSET_SUFFIX = ".subset.yml"  # a subset file's default name (subsetfile.relative_path)
 POSTING_MODES = ("pr", "merge")  # the modes whose job may set statuses (plan and shard jobs only read)
+STOPPED_MODE = "stopped"  # a workflow step after a cancelled or timed-out job: `promptci` is set to error
+SAME_REPOSITORY = ("the fork-safe post job acts only on pull requests from forks: this pull request's branch is in "
+                   "the repository, and its own promptci run sets the `promptci` status")
 RETRIES = 4
-FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request, 100 a page
+PAGES = 30  # 100 a page: GitHub lists at most 3,000 files of a pull request (comments are read as far)
 
 
 def main(argv: list[str], environ: Mapping[str, str] = os.environ) -> int:
@@ -46,6 +57,16 @@ def main(argv: list[str], environ: Mapping[str, str] = os.environ) -> int:
     if argv[:1] == ["crash"]:
         if mode in POSTING_MODES:
             return _post(environ, payload, "error", overall.CRASHED)
+        return 0
+    if mode == STOPPED_MODE:
+        _outputs(environ, {"changed": "false"})  # nothing else of the action runs
+        if _later_run_set(environ, payload):
+            return 0
+        return _post(environ, payload, "error", overall.STOPPED)
+    if mode == "merge" and event == "workflow_run" and not _fork_run(payload):
+        _outputs(environ, {"changed": "false"})
+        _summary(environ, f"## promptci: nothing to post\n\n{SAME_REPOSITORY}\n")
+        print(f"promptci: {SAME_REPOSITORY}")
         return 0
     if mode == "merge":  # the planner found no prompt, or (fork-post) GitHub's file list shows none
         unchanged = _plan_is_empty(environ.get("IN_PLAN", "")) or _fork_post_unchanged(environ, payload)
@@ -58,9 +79,11 @@ def main(argv: list[str], environ: Mapping[str, str] = os.environ) -> int:
                        "matrix": json.dumps({"include": []}), "report": "", "results": ""})
     _summary(environ, f"## ✅ promptci: {overall.NO_CHANGE}\n\nNothing was installed or scored.\n")
     print(f"promptci: {overall.NO_CHANGE}")
-    if mode in POSTING_MODES:
-        return _post(environ, payload, "success", overall.NO_CHANGE)
-    return 0
+    if mode not in POSTING_MODES:
+        return 0
+    if _retire_comment(environ, payload):
+        return _post(environ, payload, "error", f"1 GitHub request failed, re-run the job (pass: {overall.NO_CHANGE})")
+    return _post(environ, payload, "success", overall.NO_CHANGE)
 
 
 def touches(event: str, payload: dict) -> bool | None:
@@ -163,14 +186,12 @@ def _post(environ: Mapping[str, str], payload: dict, state: str, description: st
     """Set the `promptci` status on this event's commit, retrying GitHub's faults; 3 when it cannot be set."""
     sha = status_sha(environ.get("GITHUB_EVENT_NAME", ""), payload)
     pr = payload.get("pull_request") or {}
-    head_repo = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
     repo = _repo(environ, payload)
     if not sha or not _token(environ) or not repo:
         print(f"::warning title=promptci::no `{overall.CONTEXT}` status set: no commit, token or repository")
         return 0
-    if pr and head_repo != ((pr.get("base") or {}).get("repo") or {}).get("full_name"):
-        print("::warning title=promptci::a pull request from a fork gets a read-only token: the status is set by "
-              "the fork-safe post workflow")
+    if pr and _from_fork(pr):
+        print(f"::warning title=promptci: no status from a fork::{overall.FORK_UNBLOCK}")
         return 0
     body = {"state": state, "context": overall.CONTEXT, "description": description[:140]}
     run_id = environ.get("GITHUB_RUN_ID")
@@ -183,13 +204,76 @@ def _post(environ: Mapping[str, str], payload: dict, state: str, description: st
               "permissions; re-run the job)")
         return 3
     print(f"promptci: status `{overall.CONTEXT}` set to {state} on {sha[:12]}")
+    _outputs(environ, {"status-set": "true"})  # a later step that would report a stopped run stays quiet
     return 0
+
+
+def _fork_run(payload: dict) -> bool:
+    """Whether the finished run of a `workflow_run` event was for a pull request from a fork (or from a deleted
+    one): its head repository is not this repository."""
+    run = payload.get("workflow_run") or {}
+    head = (run.get("head_repository") or {}).get("full_name")
+    return head != (payload.get("repository") or {}).get("full_name")
+
+
+def _later_run_set(environ: Mapping[str, str], payload: dict) -> bool:
+    """Whether the newest `promptci` status on this event's commit comes from a later run of the workflow (one
+    that cancelled this run, say): a stopped run must not overwrite its verdict. Any doubt: False."""
+    sha, repo = status_sha(environ.get("GITHUB_EVENT_NAME", ""), payload), _repo(environ, payload)
+    if not sha or not repo or not _token(environ):
+        return False
+    try:
+        statuses = _api(environ, "GET", f"/repos/{repo}/commits/{sha}/statuses?per_page=100")
+        newest = next((s for s in statuses if s.get("context") == overall.CONTEXT), None)
+    except (GitHubError, TypeError, AttributeError):
+        return False
+    found = re.search(r"/actions/runs/(\d+)", str((newest or {}).get("target_url") or ""))
+    ours = environ.get("GITHUB_RUN_ID", "")
+    if found and ours.isdigit() and int(found.group(1)) > int(ours):
+        print(f"promptci: run {found.group(1)} set `{overall.CONTEXT}` on {sha[:12]} after this one started; "
+              "it is left as it is")
+        return True
+    return False
+
+
+def _retire_comment(environ: Mapping[str, str], payload: dict) -> str:
+    """A pull request that now touches no prompt: the bot's sticky comment, if an earlier push left one, says so
+    instead of showing that push's verdict. '' when done or there is none; else what failed."""
+    pr, repo = payload.get("pull_request") or {}, _repo(environ, payload)
+    login = environ.get("IN_BOT_LOGIN") or overall.BOT_LOGIN
+    if not pr.get("number") or not repo or not _token(environ) or _from_fork(pr):
+        return ""
+    try:
+        for page in range(1, PAGES + 1):
+            comments = _api(environ, "GET", f"/repos/{repo}/issues/{pr['number']}/comments?per_page=100&page={page}")
+            mine = next((c for c in comments if overall.MARKER in (c.get("body") or "")
+                         and (c.get("user") or {}).get("login") == login), None)
+            if mine is not None:
+                sha = str((pr.get("head") or {}).get("sha", ""))[:12]
+                body = (f"{overall.MARKER}\n## ✅ promptci: {overall.NO_CHANGE}\n\nAt {sha} this pull request changes "
+                        "no prompt file, pool or subset, so nothing is gated; the report of an earlier push no longer "
+                        "applies.\n")
+                _api(environ, "PATCH", f"/repos/{repo}/issues/comments/{mine['id']}", {"body": body})
+                print(f"promptci: the sticky comment now says that no prompt changed at {sha}")
+                return ""
+            if len(comments) < 100:
+                return ""
+    except (GitHubError, KeyError, TypeError, AttributeError) as exc:
+        print(f"::error title=promptci::could not update the earlier report: {exc}")
+        return str(exc)
+    return ""
+
+
+def _from_fork(pr: dict) -> bool:
+    head = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
+    return head != ((pr.get("base") or {}).get("repo") or {}).get("full_name")
 
 
 def _fork_post_unchanged(environ: Mapping[str, str], payload: dict) -> bool:
     """The trusted fork-post job got no results because the pull request's run found no prompt changed: true only
-    when GitHub's own list of the pull request's files touches no prompt file of this checkout (the default
-    branch). The run's word is never taken: an untrusted run could skip anything."""
+    when GitHub's own list of the pull request's files touches no prompt file of the pull request's base commit
+    (as GitHub names it; the checkout holds every branch's history). The run's word is never taken: an untrusted
+    run could skip anything."""
     results = environ.get("IN_RESULTS", "")
     run = payload.get("workflow_run") or {}
     if not results or any(Path(results).glob("*/results.json")) or run.get("event") != "pull_request":
@@ -202,10 +286,11 @@ def _fork_post_unchanged(environ: Mapping[str, str], payload: dict) -> bool:
             query = urllib.parse.urlencode({"head": f"{owner}:{run.get('head_branch', '')}", "state": "open"})
             numbers = [p["number"] for p in _api(environ, "GET", f"/repos/{repo}/pulls?{query}")
                        if p["head"]["sha"] == head]
-        if len(numbers) != 1 or _api(environ, "GET", f"/repos/{repo}/pulls/{numbers[0]}")["head"]["sha"] != head:
+        pull = _api(environ, "GET", f"/repos/{repo}/pulls/{numbers[0]}") if len(numbers) == 1 else {}
+        if not pull or pull["head"]["sha"] != head:
             return False
         files = pull_request_files(environ, repo, numbers[0])
-        return files is not None and not touches_prompts(files)
+        return files is not None and not touches_prompts(files, rev=str(pull["base"]["sha"]))
     except (GitHubError, KeyError, TypeError, IndexError) as exc:
         print(f"::warning title=promptci::could not confirm that the pull request changes no prompt: {exc}")
         return False
@@ -224,7 +309,7 @@ def pull_request_file_entries(environ: Mapping[str, str], repo: str, number: int
     """GitHub's entries for the files pull request `number` changes (`filename`, `status`: added, removed,
     modified, renamed..., `previous_filename`); None past the 3,000-file limit. Raises GitHubError."""
     entries: list[dict] = []
-    for page in range(1, FILE_PAGES + 1):
+    for page in range(1, PAGES + 1):
         answer = _api(environ, "GET", f"/repos/{repo}/pulls/{number}/files?per_page=100&page={page}")
         entries += answer
         if len(answer) < 100:

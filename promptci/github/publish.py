@@ -29,6 +29,9 @@ from .overall import ERROR, STATE
 from .pulls import Comment, PullRequestAPI, review_comment
 
 OWN_COMMIT = "promptci: refresh the evaluation subset"
+NO_RUN_ON_OWN_COMMIT = ("a push made with the job's GITHUB_TOKEN starts no workflow, so the repository's other "
+                        "required checks will not run on that commit (promptci sets its own status there): push any "
+                        "commit on top, or give the action an app's token (`token`), whose pushes start workflows")
 SUGGESTED = "promptci found a prompt that scores higher on the evaluation subset; each suggestion applies one change."
 
 
@@ -36,7 +39,7 @@ SUGGESTED = "promptci found a prompt that scores higher on the evaluation subset
 class PublishSettings:
     commit_subsets: bool = False
     suggest: bool = True
-    login: str = "github-actions[bot]"
+    login: str = overall.BOT_LOGIN
     template: Path | None = None
     status_prefix: str = "promptci"
 
@@ -64,9 +67,12 @@ def read_only_reason(actions: Actions) -> str:
     """Why this run may not write to the pull request, or ''."""
     if actions.pr is None:
         return f"the {actions.event_name or 'unknown'} event has no pull request to report on"
+    if actions.event_name == RUN_EVENT and not actions.pr.from_fork:
+        return ("the fork-safe post job reports only on pull requests from forks; this one's branch is in the "
+                "repository, and its own promptci run reports on it")
     if _from_fork(actions):
         return ("this pull request comes from a fork, so its token is read-only and no secrets are passed; "
-                "the report is in this job's summary (see 'Pull requests from forks' in promptci's README)")
+                f"the report is in this job's summary. {overall.FORK_UNBLOCK}")
     if not actions.token:
         return "no token was given (the action's `token` input)"
     return ""
@@ -94,14 +100,15 @@ def commit_refusal(actions: Actions) -> str:
 
 
 def confirm_pull_request(actions: Actions, data: Results, client: Client) -> Actions:
-    """In a `workflow_run` job: the pull request to post on, checked with GitHub.
+    """In a `workflow_run` job: the pull request to post on, checked with GitHub, with its base as GitHub has it.
 
     The number comes from GitHub's payload when it has one, else from the results the pull_request run
     uploaded — data from the pull request, so it is trusted only when GitHub says that pull request's
-    head is the commit the finished run tested.
+    head is the commit the finished run tested. Its base (which the payload lacks) is what the results must
+    cover (coverage.require): the branch it merges into, not the default branch.
     """
-    if actions.event_name != RUN_EVENT or actions.pr is None:
-        return actions
+    if actions.event_name != RUN_EVENT or actions.pr is None or not actions.pr.from_fork:
+        return actions  # (not from a fork: nothing is posted, read_only_reason says why)
     tested = data.pull_request.head_sha if data.pull_request else "none"
     if tested != actions.pr.head_sha:  # results another run wrote (or none named): they judge another commit
         raise InputError(f"the results are for commit {tested[:12]}, not {actions.pr.head_sha[:12]}, the commit the "
@@ -113,11 +120,14 @@ def confirm_pull_request(actions: Actions, data: Results, client: Client) -> Act
     if number <= 0:
         raise InputError("the results do not say which pull request they are for", field="pull_request",
                          fix="upload the results.json that 'promptci pr --github' wrote in the pull_request run")
-    head = PullRequestAPI(client, actions.pr.repo, number).head_sha()
+    found = PullRequestAPI(client, actions.pr.repo, number).get()
+    head = str(found["head"]["sha"])
     if head != actions.pr.head_sha:
         raise InputError(f"pull request #{number} is at {head[:12]}, not at the tested {actions.pr.head_sha[:12]}",
                          field="pull_request", fix="nothing to post: a newer run will report on the new head")
-    return replace(actions, pr=replace(actions.pr, number=number))
+    base = found["base"]
+    return replace(actions, pr=replace(actions.pr, number=number, base_ref=str(base["ref"]),
+                                       base_sha=str(base["sha"])))
 
 
 def _from_fork(actions: Actions) -> bool:
@@ -134,7 +144,8 @@ def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir:
     if (pr is not None and api is not None and not published.read_only and settings.commit_subsets
             and not commit_refusal(actions)):
         files = {p.subset.path: p.subset.text for p in data.prompts if p.subset.text}
-        _commit_subsets(files, api.client, pr, repo_dir, published, stdout)
+        _commit_subsets(files, api.client, pr, repo_dir, published, stdout,
+                        job_token=settings.login == overall.BOT_LOGIN)
     publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url,
                    "untrusted": UNTRUSTED if actions.event_name == RUN_EVENT else ""}
     workflow.write_summary(actions.summary_path, render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT,
@@ -228,9 +239,10 @@ def _first_changed_line(old: str | None, new: str | None) -> int:
 
 
 def _commit_subsets(files: dict[str, str], client: Client, pr: PullRequest, repo_dir: str, published: Published,
-                    stdout: TextIO) -> None:
+                    stdout: TextIO, *, job_token: bool) -> None:
     """The refreshed subsets (path -> text) in one commit on the tested head, or none: a moved branch gets
-    the patch, with a warning."""
+    the patch, with a warning. Pushed with the job's own token (`job_token`), the commit starts no workflow:
+    a warning says so, since the repository's other required checks will then not run on it."""
     if not files or OWN_COMMIT in gitdiff.message(repo_dir, pr.head_sha):
         return  # nothing refreshed; or the head commit is our own: committing again could loop
     message = f"{OWN_COMMIT}\n\n" + "".join(f"- {path}\n" for path in files)
@@ -250,6 +262,9 @@ def _commit_subsets(files: dict[str, str], client: Client, pr: PullRequest, repo
         return
     published.commits = dict.fromkeys(files, sha)
     published.pushed = sha
+    if job_token:
+        print(workflow.annotation("warning", f"promptci pushed {sha[:12]} to the branch; {NO_RUN_ON_OWN_COMMIT}",
+                                  title="promptci: other checks do not run on its commit"), file=stdout)
 
 
 def _not_committed(why: str, stdout: TextIO) -> None:

@@ -40,9 +40,9 @@ class PullRequestAPI:
         created = self.client.request("POST", f"/repos/{self.repo}/issues/{self.number}/comments", json={"body": body})
         return Comment(id=created["id"], url=created.get("html_url", ""), created=True)
 
-    def head_sha(self) -> str:
-        """The pull request's current head commit."""
-        return str(self.client.request("GET", f"/repos/{self.repo}/pulls/{self.number}")["head"]["sha"])
+    def get(self) -> dict:
+        """The pull request as GitHub has it now (`head.sha`, `base.ref`, `base.sha`...)."""
+        return self.client.request("GET", f"/repos/{self.repo}/pulls/{self.number}")
 
     def set_status(self, sha: str, *, context: str, state: str, description: str, target_url: str = "") -> None:
         """A commit status on the pull request's head commit."""

@@ -18,11 +18,11 @@ import jinja2
 from .. import __version__, prresults
 from ..errors import InputError, redact
 from ..fileio import read_input
+from ..github.overall import MARKER
 from . import escape, sandbox
 
 Results = prresults.PRResults | Mapping[str, Any]  # a results model, or its data as read from JSON
 
-MARKER = "<!-- promptci:report -->"
 COMMENT_LIMIT = 65_536  # characters (GitHub: "Body is too long (maximum is 65536 characters)")
 SUMMARY_LIMIT = 1_000_000  # characters; github.workflow cuts the summary at 1 MiB of UTF-8 as well
 TEMPLATES = Path(__file__).parent / "templates"
