@@ -23,7 +23,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import math
 import random
 import time
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from typing import Any
 
 import diskcache
 
-from . import ghmodels
+from . import ghmodels, labelprobs
 from .errors import InfraError, InputError, redact
 from .paths import cache_dir
 from .usage import Counters
@@ -49,6 +48,7 @@ MOCK_PREFIX = "mockllm/"
 def in_process(model: str) -> bool:
     """The embedded model or the mock: answered in this process, exact label scores, no cost, no key."""
     return model.startswith((LOCAL_PREFIX, MOCK_PREFIX))
+
 
 _litellm_module: Any = None
 
@@ -74,8 +74,14 @@ def _litellm() -> Any:
 
 
 def _retryable(lit: Any) -> tuple[type[Exception], ...]:
-    return (lit.RateLimitError, lit.Timeout, lit.APIConnectionError, lit.InternalServerError,
-            lit.ServiceUnavailableError, lit.BadGatewayError)
+    return (
+        lit.RateLimitError,
+        lit.Timeout,
+        lit.APIConnectionError,
+        lit.InternalServerError,
+        lit.ServiceUnavailableError,
+        lit.BadGatewayError,
+    )
 
 
 def _fix_for(exc: Exception) -> str:
@@ -173,12 +179,14 @@ class ModelClient:
         payload, usage = await self._cached("complete", model, messages, params, None, self._complete_uncached)
         return Completion(text=payload["text"], usage=usage)
 
-    async def score_labels(self, model: str, messages: Sequence[dict[str, str]], labels: Sequence[str],
-                           params: Params = Params()) -> LabelScores:
+    async def score_labels(
+        self, model: str, messages: Sequence[dict[str, str]], labels: Sequence[str], params: Params = Params()
+    ) -> LabelScores:
         """A probability for each label as the answer to `messages`."""
         if len(labels) < 2:
-            raise InputError("label scoring needs at least two labels", field="promptci.labels",
-                             fix="list the possible answers")
+            raise InputError(
+                "label scoring needs at least two labels", field="promptci.labels", fix="list the possible answers"
+            )
         payload, usage = await self._cached("labels", model, messages, params, list(labels), self._labels_uncached)
         return LabelScores(probs=payload["probs"], method=payload["method"], output=payload["output"], usage=usage)
 
@@ -195,21 +203,38 @@ class ModelClient:
 
     # -- cache -----------------------------------------------------------------------------------------------
 
-    async def _cached(self, kind: str, model: str, messages: Sequence[dict[str, str]], params: Params,
-                      labels: list[str] | None, compute: Any) -> tuple[dict[str, Any], Usage]:
+    async def _cached(
+        self,
+        kind: str,
+        model: str,
+        messages: Sequence[dict[str, str]],
+        params: Params,
+        labels: list[str] | None,
+        compute: Any,
+    ) -> tuple[dict[str, Any], Usage]:
         key = self._key(kind, model, messages, params, labels)
         started = time.perf_counter()
         if self._cache is not None:
             hit = self._cache.get(key)
             if hit is not None:
-                usage = Usage(prompt_tokens=hit["prompt_tokens"], completion_tokens=hit["completion_tokens"],
-                              cost_usd=hit["cost_usd"], latency_s=time.perf_counter() - started, cached=True)
+                usage = Usage(
+                    prompt_tokens=hit["prompt_tokens"],
+                    completion_tokens=hit["completion_tokens"],
+                    cost_usd=hit["cost_usd"],
+                    latency_s=time.perf_counter() - started,
+                    cached=True,
+                )
                 self.counters.cache_hits += 1
                 self._count_tokens(usage)
                 return hit, usage
         payload = await compute(model, list(messages), params, labels)
-        usage = Usage(prompt_tokens=payload["prompt_tokens"], completion_tokens=payload["completion_tokens"],
-                      cost_usd=payload["cost_usd"], latency_s=time.perf_counter() - started, cached=False)
+        usage = Usage(
+            prompt_tokens=payload["prompt_tokens"],
+            completion_tokens=payload["completion_tokens"],
+            cost_usd=payload["cost_usd"],
+            latency_s=time.perf_counter() - started,
+            cached=False,
+        )
         self.counters.calls += 1
         self._count_tokens(usage)
         if usage.cost_usd:
@@ -223,56 +248,102 @@ class ModelClient:
         self.counters.completion_tokens += usage.completion_tokens
 
     @staticmethod
-    def _key(kind: str, model: str, messages: Sequence[dict[str, str]], params: Params,
-             labels: list[str] | None) -> str:
-        material = {"v": CACHE_VERSION, "kind": kind, "model": model, "messages": list(messages),
-                    "params": params.litellm_kwargs(), "labels": labels}
+    def _key(
+        kind: str, model: str, messages: Sequence[dict[str, str]], params: Params, labels: list[str] | None
+    ) -> str:
+        material = {
+            "v": CACHE_VERSION,
+            "kind": kind,
+            "model": model,
+            "messages": list(messages),
+            "params": params.litellm_kwargs(),
+            "labels": labels,
+        }
         canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     # -- the calls -------------------------------------------------------------------------------------------
 
-    async def _complete_uncached(self, model: str, messages: list[dict[str, str]], params: Params,
-                                 labels: None) -> dict[str, Any]:
+    async def _complete_uncached(
+        self, model: str, messages: list[dict[str, str]], params: Params, labels: None
+    ) -> dict[str, Any]:
         response = await self._request(model, messages, params.litellm_kwargs())
         return {"text": _content(response), **_usage(model, response)}
 
-    async def _labels_uncached(self, model: str, messages: list[dict[str, str]], params: Params,
-                               labels: list[str]) -> dict[str, Any]:
+    async def _labels_uncached(
+        self, model: str, messages: list[dict[str, str]], params: Params, labels: list[str]
+    ) -> dict[str, Any]:
         kwargs = replace(params, temperature=0.0).litellm_kwargs()
         if in_process(model):
-            response = await self._request(model, messages, {**kwargs, "max_tokens": 1,
-                                                             "extra_body": {"labels": labels}})
-            logprobs = {e["token"]: e["logprob"] for e in _top_logprobs(response)}
-            probs = _softmax({lab: logprobs.get(lab) for lab in labels})
+            response = await self._request(
+                model, messages, {**kwargs, "max_tokens": 1, "extra_body": {"labels": labels}}
+            )
+            logprobs = {e["token"]: e["logprob"] for e in labelprobs.top_logprobs(response)}
+            probs = labelprobs.softmax({lab: logprobs.get(lab) for lab in labels})
             return {"probs": probs, "method": "exact", "output": _content(response), **_usage(model, response)}
         supported = set(_litellm().get_supported_openai_params(model=model) or [])
         if {"logprobs", "top_logprobs"} <= supported:
-            response = await self._request(model, messages, {**kwargs, "logprobs": True,
-                                                             "top_logprobs": TOP_LOGPROBS,
-                                                             "max_tokens": kwargs.get("max_tokens") or 16})
+            response = await self._request(
+                model,
+                messages,
+                {
+                    **kwargs,
+                    "logprobs": True,
+                    "top_logprobs": TOP_LOGPROBS,
+                    "max_tokens": kwargs.get("max_tokens") or 16,
+                },
+            )
             raw = _content(response)
-            probs = _first_token_probs(_top_logprobs(response), labels, raw)
-            return {"probs": probs, "method": "top_logprobs", "output": _answer(probs, raw), **_usage(model, response)}
+            probs = labelprobs.first_token_probs(labelprobs.top_logprobs(response), labels, raw)
+            return {
+                "probs": probs,
+                "method": "top_logprobs",
+                "output": labelprobs.answer(probs, raw),
+                **_usage(model, response),
+            }
         if "response_format" in supported:
-            schema = {"type": "object", "properties": {"label": {"type": "string", "enum": labels}},
-                      "required": ["label"], "additionalProperties": False}
-            response = await self._request(model, messages, {**kwargs, "response_format": {
-                "type": "json_schema", "json_schema": {"name": "label", "schema": schema, "strict": True}}})
+            schema = {
+                "type": "object",
+                "properties": {"label": {"type": "string", "enum": labels}},
+                "required": ["label"],
+                "additionalProperties": False,
+            }
+            response = await self._request(
+                model,
+                messages,
+                {
+                    **kwargs,
+                    "response_format": {
+                        "type": "json_schema",
+                        "json_schema": {"name": "label", "schema": schema, "strict": True},
+                    },
+                },
+            )
             output = _content(response)
             try:
                 answer = str(json.loads(output).get("label", ""))
             except (ValueError, AttributeError):
                 answer = output
-            probs = _one_hot(labels, answer)
-            return {"probs": probs, "method": "constrained", "output": _answer(probs, answer), **_usage(model, response)}
+            probs = labelprobs.one_hot(labels, answer)
+            return {
+                "probs": probs,
+                "method": "constrained",
+                "output": labelprobs.answer(probs, answer),
+                **_usage(model, response),
+            }
         response = await self._request(model, messages, kwargs)
         raw = _content(response)
-        probs = _one_hot(labels, raw)
-        return {"probs": probs, "method": "generated", "output": _answer(probs, raw), **_usage(model, response)}
+        probs = labelprobs.one_hot(labels, raw)
+        return {
+            "probs": probs,
+            "method": "generated",
+            "output": labelprobs.answer(probs, raw),
+            **_usage(model, response),
+        }
 
-    async def _request(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any], *,
-                       embed: list[str] | None = None) -> Any:
+    async def _request(
+        self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any], *, embed: list[str] | None = None
+    ) -> Any:
         """One litellm call (a completion, or embeddings of `embed`) with retries on transient faults; errors
         become InputError or InfraError."""
         lit = _litellm()
@@ -284,24 +355,30 @@ class ModelClient:
             while True:
                 try:
                     if embed is not None:
-                        return await lit.aembedding(model=model, input=embed, timeout=self.timeout_s,
-                                                    max_retries=0, num_retries=0, **kwargs)
-                    return await lit.acompletion(model=model, messages=messages, timeout=self.timeout_s,
-                                                 max_retries=0, num_retries=0, **kwargs)
+                        return await lit.aembedding(
+                            model=model, input=embed, timeout=self.timeout_s, max_retries=0, num_retries=0, **kwargs
+                        )
+                    return await lit.acompletion(
+                        model=model, messages=messages, timeout=self.timeout_s, max_retries=0, num_retries=0, **kwargs
+                    )
                 except _retryable(lit) as exc:
                     wait = _retry_after(exc)
                     if isinstance(exc, lit.RateLimitError) and wait is not None and wait > LONG_WAIT_S:
-                        raise InfraError(f"model '{model}' is rate limited for {wait:.0f} s more (a per-day or "
-                                         f"per-hour limit; GitHub Models has both): {_describe(exc)}") from None
+                        raise InfraError(
+                            f"model '{model}' is rate limited for {wait:.0f} s more (a per-day or "
+                            f"per-hour limit; GitHub Models has both): {_describe(exc)}"
+                        ) from None
                     if attempt >= self.retries:
                         limited = "rate limited" if isinstance(exc, lit.RateLimitError) else "unreachable"
-                        raise InfraError(f"model '{model}' {limited} after {attempt + 1} attempts: "
-                                         f"{_describe(exc)}") from None
+                        raise InfraError(
+                            f"model '{model}' {limited} after {attempt + 1} attempts: {_describe(exc)}"
+                        ) from None
                     await asyncio.sleep(self._delay(attempt, exc))
                     attempt += 1
                 except lit.BadRequestError as exc:
-                    raise InputError(f"model '{model}' refused the request: {_describe(exc)}", field="model",
-                                     fix=_fix_for(exc)) from None
+                    raise InputError(
+                        f"model '{model}' refused the request: {_describe(exc)}", field="model", fix=_fix_for(exc)
+                    ) from None
                 except (lit.AuthenticationError, lit.PermissionDeniedError, lit.NotFoundError) as exc:
                     raise InputError(f"model '{model}': {_describe(exc)}", field="model", fix=_fix_for(exc)) from None
                 except lit.APIError as exc:
@@ -326,29 +403,38 @@ class ModelClient:
         extra: dict[str, Any] = {}
         if model.startswith(LOCAL_PREFIX):
             if model != local.DEFAULT_MODEL:
-                raise InputError(f"unknown local model '{model}'", field="model",
-                                 fix=f"the embedded model is {local.DEFAULT_MODEL}")
+                raise InputError(
+                    f"unknown local model '{model}'", field="model", fix=f"the embedded model is {local.DEFAULT_MODEL}"
+                )
         elif model.startswith(MOCK_PREFIX):
             if model not in (mockllm.MODEL, mockllm.EMBED_MODEL):
-                raise InputError(f"unknown mock model '{model}'", field="model",
-                                 fix=f"the mock is {mockllm.MODEL} (embeddings: {mockllm.EMBED_MODEL})")
+                raise InputError(
+                    f"unknown mock model '{model}'",
+                    field="model",
+                    fix=f"the mock is {mockllm.MODEL} (embeddings: {mockllm.EMBED_MODEL})",
+                )
         elif model.startswith(ghmodels.PREFIX):
             extra = ghmodels.request_kwargs(model, api_base)
         else:
             try:
                 lit.get_llm_provider(model)
             except Exception:
-                raise InputError(f"model '{model}' names no provider litellm knows", field="model",
-                                 fix="use provider/model, for example openai/gpt-4o-mini or local/gemma-3-270m"
-                                 ) from None
+                raise InputError(
+                    f"model '{model}' names no provider litellm knows",
+                    field="model",
+                    fix="use provider/model, for example openai/gpt-4o-mini or local/gemma-3-270m",
+                ) from None
             missing = lit.validate_environment(model).get("missing_keys") or []
             if api_base:
                 missing = [k for k in missing if not k.endswith("_API_BASE")]
                 if missing:
                     extra["api_key"] = "no-key"
             elif missing:
-                raise InputError(f"model '{model}' needs {', '.join(missing)} in the environment", field="model",
-                                 fix=f"export {missing[0]}=... (or set promptci.api_base for a local server)")
+                raise InputError(
+                    f"model '{model}' needs {', '.join(missing)} in the environment",
+                    field="model",
+                    fix=f"export {missing[0]}=... (or set promptci.api_base for a local server)",
+                )
         self._checked_models[model, api_base] = extra
         return extra
 
@@ -369,62 +455,6 @@ def _usage(model: str, response: Any) -> dict[str, Any]:
         except Exception:
             cost = None  # litellm has no price for this model
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost}
-
-
-def _top_logprobs(response: Any) -> list[dict[str, Any]]:
-    """The alternatives for the first answer token, as plain dicts (token, logprob)."""
-    logprobs = getattr(response.choices[0], "logprobs", None)
-    if logprobs is None:
-        return []
-    content = logprobs.get("content") if isinstance(logprobs, dict) else getattr(logprobs, "content", None)
-    if not content:
-        return []
-    first = content[0]
-    tops = first.get("top_logprobs") if isinstance(first, dict) else getattr(first, "top_logprobs", None)
-    out = []
-    for entry in tops or []:
-        token = entry.get("token") if isinstance(entry, dict) else entry.token
-        logprob: Any = entry.get("logprob") if isinstance(entry, dict) else entry.logprob  # a number, as sent
-        out.append({"token": token, "logprob": float(logprob)})
-    return out
-
-
-def _first_token_probs(tops: list[dict[str, Any]], labels: Sequence[str], output: str) -> dict[str, float]:
-    """Each label gets the probability of the best top-logprob token that starts it."""
-    scores: dict[str, float | None] = {}
-    for label in labels:
-        matches = [e["logprob"] for e in tops if e["token"].strip() and label.startswith(e["token"].strip())]
-        scores[label] = max(matches) if matches else None
-    if all(v is None for v in scores.values()):
-        return _one_hot(labels, output)
-    return _softmax(scores)
-
-
-def _softmax(logprobs: dict[str, float | None]) -> dict[str, float]:
-    finite = [v for v in logprobs.values() if v is not None and math.isfinite(v)]
-    if not finite:
-        return {k: 1.0 / len(logprobs) for k in logprobs}
-    top = max(finite)
-    weights = {k: (math.exp(v - top) if v is not None and math.isfinite(v) else 0.0) for k, v in logprobs.items()}
-    total = sum(weights.values())
-    return {k: w / total for k, w in weights.items()}
-
-
-def _one_hot(labels: Sequence[str], answer: str) -> dict[str, float]:
-    """All probability on the label the answer names (case-insensitive); uniform when it names none."""
-    wanted = answer.strip().lower()
-    chosen = next((lab for lab in labels if lab.lower() == wanted), None)
-    chosen = chosen or next((lab for lab in labels if wanted.startswith(lab.lower())), None)
-    if chosen is None:
-        return {lab: 1.0 / len(labels) for lab in labels}
-    return {lab: float(lab == chosen) for lab in labels}
-
-
-def _answer(probs: dict[str, float], raw: str) -> str:
-    """The most probable label, or the raw answer when the model gave no evidence for any label."""
-    if max(probs.values()) > min(probs.values()):
-        return max(probs, key=probs.__getitem__)
-    return raw
 
 
 def _retry_after(exc: Exception) -> float | None:

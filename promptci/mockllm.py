@@ -63,8 +63,9 @@ def label_logprobs(prompt: str, labels: Sequence[str]) -> list[float]:
     lowered = prompt.lower()
     positions = {label: lowered.rfind(label.lower()) for label in labels if label}
     named = [label for label, at in positions.items() if at >= 0]
-    chosen = max(named, key=lambda label: (positions[label], len(label))) if named else \
-        labels[_hash(prompt) % len(labels)]
+    chosen = (
+        max(named, key=lambda label: (positions[label], len(label))) if named else labels[_hash(prompt) % len(labels)]
+    )
     scores = [4.0 if label == chosen else (_hash(prompt, label) % 1000) / 1000 for label in labels]
     top = max(scores)
     total = top + math.log(sum(math.exp(s - top) for s in scores))
@@ -75,7 +76,7 @@ def generate(prompt: str) -> str:
     """What the mock writes: a planted answer, else an instruction-like sentence."""
     at = prompt.rfind(ANSWER_CUE)
     if at >= 0:
-        planted = prompt[at + len(ANSWER_CUE):].strip()
+        planted = prompt[at + len(ANSWER_CUE) :].strip()
         return planted.splitlines()[0] if planted else ""
     return SENTENCES[_hash(prompt) % len(SENTENCES)]
 
@@ -95,12 +96,25 @@ class MockProvider(CustomLLM):
 
     calls = 0
 
-    def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict, model_response: Any,
-                   print_verbose: Any, encoding: Any, api_key: Any, logging_obj: Any, optional_params: dict,
-                   *args: Any, **kwargs: Any) -> Any:
+    def completion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: Any,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         if model != "model":
-            raise litellm.NotFoundError(message=f"unknown mock model '{model}'; the mock is '{MODEL}'", model=model,
-                                        llm_provider=PROVIDER)
+            raise litellm.NotFoundError(
+                message=f"unknown mock model '{model}'; the mock is '{MODEL}'", model=model, llm_provider=PROVIDER
+            )
         MockProvider.calls += 1
         started = time.perf_counter()
         params = optional_params or {}
@@ -111,31 +125,47 @@ class MockProvider(CustomLLM):
             scores = label_logprobs(prompt, labels)
             best = max(range(len(labels)), key=scores.__getitem__)
             text = labels[best]
-            logprobs = ChoiceLogprobs(content=[ChatCompletionTokenLogprob(
-                token=text, logprob=scores[best], bytes=None,
-                top_logprobs=[TopLogprob(token=lab, logprob=s, bytes=None) for lab, s in zip(labels, scores)])])
+            logprobs = ChoiceLogprobs(
+                content=[
+                    ChatCompletionTokenLogprob(
+                        token=text,
+                        logprob=scores[best],
+                        bytes=None,
+                        top_logprobs=[TopLogprob(token=lab, logprob=s, bytes=None) for lab, s in zip(labels, scores)],
+                    )
+                ]
+            )
         else:
             text = generate(prompt)
-        model_response.choices = [Choices(index=0, finish_reason="stop", logprobs=logprobs,
-                                          message=Message(content=text, role="assistant"))]
+        model_response.choices = [
+            Choices(index=0, finish_reason="stop", logprobs=logprobs, message=Message(content=text, role="assistant"))
+        ]
         model_response.model = MODEL
         prompt_tokens, completion_tokens = len(prompt.split()) + 1, len(text.split()) + 1
-        model_response.usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                                     total_tokens=prompt_tokens + completion_tokens)
+        model_response.usage = Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
         model_response._hidden_params["local_latency_s"] = time.perf_counter() - started
         return model_response
 
     async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
         return self.completion(*args, **kwargs)
 
-    def embedding(self, model: str, input: list, model_response: EmbeddingResponse, *args: Any,
-                  **kwargs: Any) -> EmbeddingResponse:
+    def embedding(
+        self, model: str, input: list, model_response: EmbeddingResponse, *args: Any, **kwargs: Any
+    ) -> EmbeddingResponse:
         if model != "embed":
-            raise litellm.NotFoundError(message=f"unknown mock embedding model '{model}'; it is '{EMBED_MODEL}'",
-                                        model=model, llm_provider=PROVIDER)
+            raise litellm.NotFoundError(
+                message=f"unknown mock embedding model '{model}'; it is '{EMBED_MODEL}'",
+                model=model,
+                llm_provider=PROVIDER,
+            )
         MockProvider.calls += 1
-        model_response.data = [{"object": "embedding", "index": i, "embedding": embed(str(text))}
-                               for i, text in enumerate(input)]
+        model_response.data = [
+            {"object": "embedding", "index": i, "embedding": embed(str(text))} for i, text in enumerate(input)
+        ]
         model_response.model = EMBED_MODEL
         return model_response
 
@@ -149,5 +179,4 @@ _handler = MockProvider()
 def register() -> None:
     """Make `mockllm/...` models callable through litellm (idempotent)."""
     if not any(entry.get("provider") == PROVIDER for entry in litellm.custom_provider_map):
-        litellm.custom_provider_map = [*litellm.custom_provider_map,
-                                       {"provider": PROVIDER, "custom_handler": _handler}]
+        litellm.custom_provider_map = [*litellm.custom_provider_map, {"provider": PROVIDER, "custom_handler": _handler}]

@@ -13,7 +13,8 @@ import pytest
 
 from promptci import evalset, local, mockllm, promptfile
 from promptci.errors import InfraError, InputError, redact
-from promptci.llm import ModelClient, Params, _first_token_probs, _top_logprobs
+from promptci.labelprobs import first_token_probs, top_logprobs
+from promptci.llm import ModelClient, Params
 
 from .helpers import EXAMPLE
 
@@ -166,8 +167,8 @@ def test_top_logprobs_map_to_labels() -> None:
                                                                      {"token": "play", "logprob": -0.2, "bytes": None},
                                                                      {"token": " get", "logprob": -1.9, "bytes": None},
                                                                      {"token": "xyz", "logprob": -3.0, "bytes": None}]}]}}])
-    tops = _top_logprobs(response)
-    probs = _first_token_probs(tops, ["play_music", "get_weather", "rate_book"], "play_music")
+    tops = top_logprobs(response)
+    probs = first_token_probs(tops, ["play_music", "get_weather", "rate_book"], "play_music")
     assert probs["rate_book"] == 0.0
     assert probs["play_music"] == pytest.approx(math.exp(-0.2) / (math.exp(-0.2) + math.exp(-1.9)))
 
