@@ -40,7 +40,8 @@ def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> 
     try:
         choice = SelectionParams(method=subset.method, size=int(recorded.get("size", len(subset.items))),
                                  alpha=float(recorded.get("alpha", s.alpha)),
-                                 clusters=int(recorded.get("clusters", s.clusters)), seed=int(recorded.get("seed", s.seed)))
+                                 clusters=int(recorded.get("clusters", s.clusters)),
+                                 seed=int(recorded.get("seed", s.seed)))
         explained = list(select(prompt, pool, choice).ids)
     except (InputError, TypeError, ValueError) as exc:
         return Audit([f"its recorded selection ({subset.method}, {dict(recorded)}) cannot be replayed: {exc}"], [])
