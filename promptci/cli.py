@@ -109,6 +109,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
                 out.print(f"stale: {done.target}: {'; '.join(done.problems)} (fix: promptci select {done.prompt})")
             else:
                 out.print(f"ok: {done.target}")
+            for claim in done.unverified:
+                out.print(f"  not verified: {claim}")
             return
         kinds = ", ".join(f"{n} {kind}" for kind, n in done.subset.kinds().items() if kind in STAGE1_KINDS)
         out.print(f"wrote {done.target}: {len(done.subset.items)} of {done.pool_size} items ({kinds}), method "

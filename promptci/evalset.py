@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import InputError
 from .fileio import atomic_write_text, read_input
-from .promptfile import PromptFile, warn
+from .promptfile import PromptFile, go_text, warn
 from .settings import label_key, label_set_problem
 
 ID_LENGTH = 12
@@ -192,6 +192,22 @@ def placeholder_warnings(prompt: PromptFile, pool: Pool) -> list[str]:
             out.append(f"placeholder {{{{{name}}}}} is not filled for item {shown} of pool {pool.source}: "
                        f"gh sends it as text (add '{name}' to those items)")
     return out
+
+
+def check_answers_hidden(prompt: PromptFile, items: Sequence[Item]) -> None:
+    """Refuse a placeholder whose value is the answer on most items: a pool column that holds the answer under
+    another name (`label` beside `expected`, as an import of every CSV column keeps it) puts the answer into the
+    prompt as surely as `{{expected}}` would, and the gate would score the leak. Checked before any model call."""
+    answers = sorted(prompt.answer_fields)
+    judged = [(item, {label_key(go_text(item.data[a])) for a in answers if a in item.data} - {""}) for item in items]
+    judged = [(item, known) for item, known in judged if known]
+    for name in sorted(prompt.variables - prompt.answer_fields):
+        same = sum(1 for item, known in judged if name in item.data and label_key(go_text(item.data[name])) in known)
+        if judged and same * 2 > len(judged):
+            raise InputError(f"placeholder {{{{{name}}}}} holds the answer: its value equals the expected answer on "
+                             f"{same} of {len(judged)} items", path=prompt.path, field="messages",
+                             fix=f"drop the '{name}' column from the pool, or {{{{{name}}}}} from the messages: "
+                                 "the model must not see the answer")
 
 
 def _check_labels(prompt: PromptFile, pool: Pool) -> None:

@@ -195,20 +195,21 @@ def _mean(scores: Sequence[float], n: int) -> str:
 
 def overall(statuses: list[str | None]) -> Verdict:
     """The pull request's verdict from its prompts' verdict statuses: any failure fails it; else any inconclusive
-    prompt makes it inconclusive (not blocked, not passed); prompts with no items are not gated, and a pull
-    request with nothing but those is neutral."""
+    prompt makes it inconclusive (not blocked, not passed); prompts with no items, and deleted ones (removals.py),
+    are not gated, and a pull request with nothing but those is neutral."""
     failed = sum(1 for s in statuses if s == FAIL)
     if failed:
         return Verdict(FAIL, f"{failed} of {len(statuses)} prompts failed the gate")
     neutral = sum(1 for s in statuses if s == NEUTRAL)
     unsure = sum(1 for s in statuses if s in (INCONCLUSIVE, UNDECIDED))
     passed = len(statuses) - neutral - unsure
-    aside = f"; {neutral} not gated (no items)" if neutral else ""
+    aside = f"; {neutral} not gated (no items, or deleted)" if neutral else ""
     if unsure:
         return Verdict(INCONCLUSIVE, f"{unsure} prompt{'s' if unsure != 1 else ''} inconclusive (neither shown worse "
                                      f"nor shown within the margin), {passed} passed{aside}")
     if passed:
         return Verdict(PASS, f"{passed} prompt{'s' if passed != 1 else ''} passed the gate{aside}")
     if neutral:
-        return Verdict(NEUTRAL, f"nothing gated: {neutral} changed prompt{'s' if neutral != 1 else ''} with no items")
+        return Verdict(NEUTRAL, f"nothing gated: {neutral} changed prompt{'s' if neutral != 1 else ''} with no items, "
+                                "or deleted")
     return Verdict(PASS, "no prompt file changed; nothing to gate")

@@ -47,6 +47,11 @@ def is_prompt(path: str) -> bool:
     return path.endswith(PROMPT_SUFFIXES)
 
 
+def lookalike(path: str) -> bool:
+    """A file named like a prompt that promptci does not read as one (`p.prompt.YML`, `p.Prompt.yaml.bak`)."""
+    return ".prompt" in os.path.basename(path).lower() and not is_prompt(path)
+
+
 def diff_start(repo_dir: str, base: str, head: str = "HEAD") -> str:
     """The commit a pull request's change is measured from (the merge base, or the base tip of a
     `refs/pull/N/merge` commit): the revision whose files judge the change."""
@@ -74,7 +79,7 @@ def changed_prompts(repo_dir: str, base: str, head: str, *, inputs_of: InputsOf)
                             new_path=new if new and is_prompt(new) else None,
                             old_text=_blob_text(start, old) if old and is_prompt(old) else None,
                             new_text=_blob_text(head_commit, new) if new and is_prompt(new) else None,
-                            reason=f"prompt file {kind}")
+                            reason=f"prompt file {kind}" + (f" to {new}" if new and not is_prompt(new) else ""))
             changes[change.path] = change
     for path in _prompt_paths(head_commit):
         if path in changes:
@@ -116,6 +121,21 @@ def _name_status(repo: git.Repo, start: git.Commit, head: git.Commit) -> list[tu
         records.append((kind, None if kind == "added" else old, None if kind == "deleted" else new))
         i += 1 + width
     return records
+
+
+def changed_paths(repo_dir: str, start: str, head: str) -> list[tuple[str, str | None, str | None]]:
+    """Every path the change from `start` (see `diff_start`) to `head` touches, as (kind, old path, new path)."""
+    repo = _open(repo_dir)
+    return _name_status(repo, _commit(repo, start), _commit(repo, head))
+
+
+def blob_id(repo_dir: str, rev: str, path: str) -> str | None:
+    """The git object id of a file's content at a commit (None when it does not exist there): equal ids, equal
+    bytes, wherever the file lies."""
+    try:
+        return str((_commit(_open(repo_dir), rev).tree / path).hexsha)
+    except KeyError:
+        return None
 
 
 def read_text(repo_dir: str, rev: str, path: str) -> str | None:

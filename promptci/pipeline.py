@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import embeddings, forecast, gate, progress, promptfile, subsetfile, subsets
+from . import embeddings, forecast, gate, progress, promptfile, removals, subsetfile, subsets
 from .budget import Budget
 from .errors import InfraError, InputError, redact
 from .evalset import Item, NoItems, Pool, load_pool
@@ -114,10 +114,11 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
                                 optimizer_model=options.optimizer_model)
     progress.note(planned.describe())
     results = []
+    removed = removals.removed_gated(changes)
     for n, change in enumerate(changes, 1):
         with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
             try:
-                results.append(await _judge_prompt(change, tree, base_tree, client, budget, options))
+                results.append(await _judge_prompt(change, tree, base_tree, client, budget, options, removed))
             except InfraError:
                 raise  # the model or GitHub: exit 3, the results so far kept by the caller
             except Exception as exc:  # fail closed: whatever a pull request's prompt does to promptci, it fails
@@ -129,10 +130,11 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
 
 
 async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
-                        options: Options) -> PromptResult:
+                        options: Options, removed: Sequence[str]) -> PromptResult:
+    """One prompt's flow; `removed`: the gated prompts this pull request removes (removals.py)."""
     result = PromptResult(change=change)
     if change.new_text is None or change.new_path is None:
-        result.verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
+        result.verdict = removals.verdict(change)
         return result
     try:
         with _timed(result, "load and select"):
@@ -142,6 +144,11 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
             base = _base(change, base_tree)
             judge = _judge(base, written)
             head = promptfile.judged_by(written, judge.prompt)
+            if base is None:  # a new prompt, in a pull request that removes a gated one, needs a minimum score
+                result.gate_settings = head.settings.gate.model_copy(update=options.gate)
+                result.verdict = removals.unguarded(change, result.gate_settings, removed)
+                if result.verdict is not None:
+                    return result
             embeddings.check(head.settings.embedding_model)  # no local embedding model and no remote one: say so now
             pool = judge.pool
             head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import gate
+from . import gate, removals
 from .errors import InputError, redact
 from .fileio import read_input
 from .results import mean_score
@@ -324,24 +324,26 @@ def recompute(data: PRResults) -> PRResults:
     """The same results with every prompt's scores, comparison and verdict derived again from its per-item
     scores and gate settings, and the overall verdict from those: a file's own verdicts are never trusted.
     Where the file's status agrees, its reason is kept: the run's words say more (why it stopped scoring)."""
-    prompts = [_recompute(p) for p in data.prompts]
+    removed = removals.removed_gated([p.change for p in data.prompts])
+    prompts = [_recompute(p, removed) for p in data.prompts]
     overall = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
     return data.model_copy(update={"prompts": prompts, "verdict": file_verdict(overall)})
 
 
-def _recompute(p: PromptResults) -> PromptResults:
+def _recompute(p: PromptResults, removed: Sequence[str]) -> PromptResults:
     scores = Scores(base=mean_score(p.base, p.items) if p.has_base else None, head=mean_score(p.head, p.items))
     comparison = None
     if p.error is not None:
         verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {p.error}")
     elif p.change.new_text is None:
-        verdict = gate.Verdict(gate.PASS, "the prompt file was deleted; nothing to score")
+        verdict = removals.verdict(p.change)
     elif p.verdict is not None and p.verdict.status == gate.NEUTRAL and not (p.items or p.base or p.head):
         verdict = gate.Verdict(gate.NEUTRAL, p.verdict.reason)  # no items: nothing was, or could be, judged
     elif p.gate is None:
         verdict = gate.Verdict(gate.FAIL, "the results do not record the gate settings")
     elif not p.has_base:
-        verdict, _ = gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, _settings(p.gate))
+        verdict = removals.unguarded(p.change, _settings(p.gate), removed) or \
+            gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, _settings(p.gate))[0]
     else:
         verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, p.pool_items, _settings(p.gate))
         comparison = Comparison.model_validate(asdict(c), strict=False) if c is not None else None

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from . import __version__, progress
 from .errors import InfraError, InputError
-from .evalset import Item, Pool, item_labels
+from .evalset import Item, Pool, check_answers_hidden, item_labels
 from .llm import ModelClient, Params
 from .promptfile import PromptFile
 from .results import ItemResult, Run, summarise
@@ -37,6 +37,9 @@ class Task:
     selection: str = "full"
     model: str | None = None
     label: str = ""  # what progress lines call this task (default: the prompt file's name)
+
+    def __post_init__(self) -> None:
+        check_answers_hidden(self.prompt, self.items)  # a task is made before any of its model calls
 
 
 def request_params(prompt: PromptFile) -> Params:

@@ -14,7 +14,9 @@ and an unlabelled one by exact match against `expected`.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -105,6 +107,10 @@ def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> 
     if remote is not None:
         raise InputError(f"the schema refers to {remote!r}, outside itself", path=prompt.path,
                          field=f"{where}.jsonSchema", fix="keep the schema in one piece: only '#/...' references")
+    if {"unevaluatedProperties", "patternProperties"} <= _keys(schema):
+        raise InputError("the schema has unevaluatedProperties and patternProperties: jsonschema would run those "
+                         "patterns without a time limit", path=prompt.path, field=f"{where}.jsonSchema",
+                         fix="use additionalProperties instead of unevaluatedProperties")
     try:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)
@@ -114,7 +120,8 @@ def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> 
     except RecursionError:
         raise InputError("the JSON schema nests too deeply", path=prompt.path, field=f"{where}.jsonSchema",
                          fix="correct the schema") from None
-    return _json_schema(spec.name, validator_class(schema))
+    clock = _Clock()
+    return _json_schema(spec.name, _bounded(validator_class, clock)(schema), clock)
 
 
 def _string_check(name: str, kind: str, value: str) -> Check:
@@ -167,6 +174,81 @@ def _remote_ref(schema: Any) -> str | None:
     return None
 
 
+def _keys(schema: Any) -> set[str]:
+    """Every mapping key anywhere in the schema."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found.update(k for k in node if isinstance(k, str))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+class PatternTimeout(Exception):
+    """A schema's pattern ran past the time one output's patterns have together."""
+
+
+class _Clock:
+    """The patterns of a JSON schema run with `regex` under one deadline per output (REGEX_SECONDS for all of them
+    together), as a regex evaluator's pattern does: jsonschema's own `re` has no time limit, and a schema's
+    `pattern: '^(a+)+$'` on "aaa…ab" would hold the run for hours."""
+
+    deadline = 0.0
+
+    def search(self, pattern: str, text: str) -> bool:
+        left = self.deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            return _compiled(pattern).search(text, timeout=left) is not None
+        except TimeoutError:
+            raise PatternTimeout(pattern) from None
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
+
+
+def _bounded(validator_class: Any, clock: _Clock) -> Any:
+    """`validator_class` with every keyword that matches a pattern (`pattern`, `patternProperties`, and
+    `additionalProperties`, which skips names the patterns match) searching through `clock`. (`format` asserts
+    nothing without a format checker, and none is given; unevaluatedProperties is refused with patternProperties.)"""
+    from jsonschema.exceptions import ValidationError
+
+    def pattern(validator: Any, wanted: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
+        if validator.is_type(instance, "string") and not clock.search(wanted, instance):
+            yield ValidationError(f"{instance!r} does not match {wanted!r}")
+
+    def pattern_properties(validator: Any, patterns: dict, instance: Any, schema: dict) -> Iterator[ValidationError]:
+        if not validator.is_type(instance, "object"):
+            return
+        for wanted, subschema in patterns.items():
+            for key, value in instance.items():
+                if clock.search(wanted, key):
+                    yield from validator.descend(value, subschema, path=key, schema_path=wanted)
+
+    def additional_properties(validator: Any, allowed: Any, instance: Any,
+                              schema: dict) -> Iterator[ValidationError]:
+        if not validator.is_type(instance, "object"):
+            return
+        named, patterns = schema.get("properties", {}), list(schema.get("patternProperties", {}))
+        extras = [k for k in instance if k not in named and not any(clock.search(p, k) for p in patterns)]
+        if validator.is_type(allowed, "object"):
+            for extra in extras:
+                yield from validator.descend(instance[extra], allowed, path=extra)
+        elif not allowed and extras:
+            yield ValidationError(f"additional properties are not allowed ({', '.join(map(repr, sorted(extras)))} "
+                                  f"{'was' if len(extras) == 1 else 'were'} unexpected)")
+
+    return jsonschema.validators.extend(validator_class, {"pattern": pattern, "patternProperties": pattern_properties,
+                                                          "additionalProperties": additional_properties})
+
+
 def _json_valid(name: str) -> Check:
     async def check(output: str, item: Item) -> Evaluation:
         try:
@@ -180,11 +262,17 @@ def _json_valid(name: str) -> Check:
     return check
 
 
-def _json_schema(name: str, validator: Any) -> Check:
+def _json_schema(name: str, validator: Any, clock: _Clock) -> Check:
     async def check(output: str, item: Item) -> Evaluation:
         try:
             value = json.loads(output)
+            clock.deadline = time.monotonic() + REGEX_SECONDS  # no await from here to the verdict: one item at a time
             error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        except PatternTimeout as exc:
+            return Evaluation(name, 0.0, f"the schema's patterns ran over {REGEX_SECONDS} s on this output "
+                                         f"(/{exc}/)")
+        except regex.error as exc:
+            return Evaluation(name, 0.0, f"the schema's pattern cannot be read ({exc})")
         except ValueError as exc:
             return Evaluation(name, 0.0, f"not JSON: {exc}")
         except RecursionError:

@@ -205,6 +205,8 @@ def read(path: Path) -> Subset:
                         parameters=dict(data.get("parameters") or {}), items=items, history=history)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"subset file is incomplete ({exc})", path=where, fix=fix) from None
+    if not subset.items:
+        raise InputError("subset file has no items: nothing would judge a change", path=where, field="items", fix=fix)
     if len(set(subset.ids)) != len(subset.ids):
         raise InputError("subset file names an item twice", path=where, field="items", fix=fix)
     return replace(subset, evidence=_evidence(data.get("evidence"), subset.ids, where))

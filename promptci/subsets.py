@@ -171,32 +171,6 @@ def for_optimizer(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
     return select(prompt, pool, params).ids, "stage 1 in memory (no subset file; run 'promptci select')"
 
 
-def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> list[str]:
-    """Why a committed subset cannot be trusted (empty when it can): it no longer fits its pool, or it was edited
-    by hand — every item must be stage 1's choice for the recorded parameters or a replacement the history records."""
-    found = subsetfile.problems(subset, pool, subset_path)
-    if found:
-        return found
-    s, recorded = prompt.settings.selection, subset.parameters
-    try:
-        choice = SelectionParams(method=subset.method, size=int(recorded.get("size", len(subset.items))),
-                        alpha=float(recorded.get("alpha", s.alpha)), clusters=int(recorded.get("clusters", s.clusters)),
-                        seed=int(recorded.get("seed", s.seed)))
-        explained = list(select(prompt, pool, choice).ids)
-    except (InputError, TypeError, ValueError) as exc:
-        return [f"its recorded selection ({subset.method}, {dict(recorded)}) cannot be replayed: {exc}"]
-    for refinement in subset.history:
-        for swap in refinement.replaced:
-            if swap.get("removed") in explained:
-                explained[explained.index(swap["removed"])] = swap.get("added", "")
-    edited = [i for i in subset.ids if i not in explained]
-    if edited:
-        shown = ", ".join(edited[:3]) + (f" and {len(edited) - 3} more" if len(edited) > 3 else "")
-        found.append(f"edited by hand: {shown} {'is' if len(edited) == 1 else 'are'} neither stage 1's choice for "
-                     f"the recorded parameters nor a recorded replacement")
-    return found
-
-
 def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], *, source: str,
            settings: SelectionSettings) -> tuple[Subset, list[dict[str, str]]]:
     """Stage 2 from saved results of at least two prompts (a maintainer's own runs: they are judged on too)."""

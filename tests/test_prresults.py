@@ -151,7 +151,21 @@ def test_report_recomputes_every_verdict_from_the_scores_and_never_trusts_the_fi
     assert proc.returncode == 0 and "INCONCLUSIVE" in proc.stdout, proc.stdout
 
 
-def _hostile_everywhere(data: Any, path: tuple = ()) -> tuple[Any, list[str]]:
+def test_autolinks_in_every_string_field_are_defused_in_the_comment_and_the_summary() -> None:
+    """GitHub links plain URLs, `www.` names, e-mail addresses, @mentions and #123/GH-123 references in a comment's
+    text: a link in a flipped item's text would be a phishing link under the bot's name. Code spans and blocks are
+    never autolinked; everywhere else a zero-width space breaks each."""
+    links = "see https://evil.example/login www.evil.example mail root@evil.example @octocat #123 GH-45 x/y#6"
+    data, _ = _hostile_everywhere(results(links), hostile=links)
+    for name in (render.COMMENT, render.SUMMARY):
+        text = re.sub(r"<(code|pre)[^>]*>.*?</\1>", "", MD.render(render.render(data, name=name,
+                                                                             limit=render.SUMMARY_LIMIT)), flags=re.S)
+        assert "evil" in text and "123" in text  # the text is shown, as it reads
+        for autolink in (r"(?i)\b[a-z]+://", r"(?i)\bwww\.", r"[\w.+-]@[\w-]", r"@octocat", r"#\d", r"(?i)\bGH-\d"):
+            assert not re.search(autolink, text), (autolink, re.search(autolink, text))
+
+
+def _hostile_everywhere(data: Any, path: tuple = (), hostile: str = HOSTILE) -> tuple[Any, list[str]]:
     """Every string in the results made hostile where the model accepts it; the fields that refuse one."""
     from pydantic import ValidationError
 
@@ -165,7 +179,7 @@ def _hostile_everywhere(data: Any, path: tuple = ()) -> tuple[Any, list[str]]:
             if isinstance(value, (dict, list)):
                 walk(value, (*where, key))
             elif isinstance(value, str) or value is None:
-                node[key] = f"{HOSTILE} {value}"
+                node[key] = f"{hostile} {value}"
                 try:
                     prresults.parse(data)
                 except ValidationError:

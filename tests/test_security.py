@@ -271,3 +271,56 @@ def test_a_subset_path_at_a_prompt_a_pool_or_a_workflow_is_refused_before_any_mo
         assert prompt["verdict"]["status"] == "fail" and "promptci.subset" in prompt["error"], prompt["error"]
         assert words in prompt["error"] and not prompt["subset"]["text"]  # nothing to commit
         assert results["usage"]["calls"] == 0, target  # refused before any model call
+
+
+def test_a_json_schema_pattern_runs_under_the_regex_time_limit(tmp_path: Path) -> None:
+    """jsonschema matches `pattern`, `patternProperties` and the names `additionalProperties` skips with `re`, which
+    has no time limit: `'^(a+)+$'` on "aaa…ab" took hours. They run with `regex` under the regex evaluator's limit."""
+    import asyncio
+
+    from promptci import promptfile, scoring
+    from promptci.evalset import Item
+
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a+)+$"},
+                                               "b": {"type": "string", "pattern": "^(a|aa)+$"}},
+              "patternProperties": {"^(c|cc)+$": {"type": "string"}}, "additionalProperties": False}
+    text = ("model: openai/gpt-4o\nmessages: [{role: user, content: '{{q}}'}]\n"
+            f"promptci:\n  evaluators:\n    - {{name: s, json_schema: '{json.dumps(schema)}'}}\n")
+    checks = scoring.build_checks(promptfile.parse(text, tmp_path / "p.prompt.yml"), client=None)
+    for output, score, words in ((json.dumps({"a": "a" * 5000 + "b"}), 0.0, "does not match '^(a+)+$'"),
+                                 (json.dumps({"a": "aaaa"}), 1.0, "valid against the schema"),
+                                 (json.dumps({"b": "a" * 60 + "!"}), 0.0, "ran over 1.0 s"),
+                                 (json.dumps({"c" * 60 + "!": "x"}), 0.0, "ran over 1.0 s"),
+                                 (json.dumps({"cc": "x", "d": 1}), 0.0, "'d' was unexpected")):
+        started = time.monotonic()
+        [result] = asyncio.run(scoring.evaluate(checks, output, Item(id="1", data={"q": "x"})))
+        assert time.monotonic() - started < 5 and result.score == score and words in result.reason, result.reason
+    schema["unevaluatedProperties"] = False  # jsonschema matches patternProperties there itself: refused at load
+    with pytest.raises(InputError, match="unevaluatedProperties and patternProperties"):
+        scoring.build_checks(promptfile.parse(text.replace("false}", "false, \"unevaluatedProperties\": false}"),
+                                              tmp_path / "p.prompt.yml"), client=None)
+
+
+def test_a_pool_column_that_holds_the_answer_is_refused_before_any_model_call(repo: Path, tmp_path: Path) -> None:
+    """A pool column that holds the answer under another name (`label`, kept by an import of every CSV column)
+    substituted by `{{label}}` scored 1.000: the model read the answer."""
+    from .openai_server import OpenAIServer
+
+    rows = [{"input": f"q{k}", "label": f"a{k}", "expected": f"a{k}"} for k in range(30)]
+    (repo / "eval_sets" / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    prompt = PROMPT.replace("model: local/gemma-3-270m", "model: openai/fake-leak") + "  model: openai/fake-leak\n"
+    (repo / "prompts" / "t.prompt.yml").write_text(prompt)
+    git(repo, "commit", "-qam", "a pool with a label column")
+    git(repo, "checkout", "-qb", "leak")
+    (repo / "prompts" / "t.prompt.yml").write_text(prompt.replace("{{input}}", "{{input}} (hint: {{label}})"))
+    git(repo, "commit", "-qam", "a hint")
+    with OpenAIServer(lambda body: body["messages"][-1]["content"].rsplit(": ", 1)[-1].rstrip(")")) as server:
+        refused(run_cli("eval", "prompts/t.prompt.yml", cwd=repo, env=server.env()),
+                "placeholder {{label}} holds the answer", "30 of 30 items", "t.prompt.yml")
+        out = tmp_path / "out"
+        proc = run_cli("pr", "--base", "main", "--head", "leak", "--repo", str(repo), "--out", str(out),
+                       "--no-optimize", "--no-refresh", "--subset-size", "4", env=server.env())
+        result = json.loads((out / "results.json").read_text())["prompts"][0]
+        assert proc.returncode == 1 and result["verdict"]["status"] == "fail", result["verdict"]
+        assert "{{label}} holds the answer" in result["error"]
+        assert not [p for p in server.paths if p.endswith("/chat/completions")]  # no model call: eval's nor pr's

@@ -138,3 +138,54 @@ def test_refine_rejects_results_from_another_pool(example_repo: Path) -> None:
     assert data["runs"][0]["pool"]["sha256"] != "f" * 64
     proc = run_cli("refine", PROMPT, "--results", str(a), str(b), cwd=example_repo)
     assert proc.returncode == 2 and "come from another pool" in proc.stderr
+
+
+def test_check_replays_the_history_and_refuses_an_empty_subset(example_repo: Path) -> None:
+    """A hand-swapped item covered by a made-up history record ({removed: X, added: Y}) passed `select --check`,
+    which took the history as proof (and X was banned from the subset for good); so did `items: []`. Stage 2's
+    choice of what comes in is replayed; which items it found redundant rests on scores the file no longer holds,
+    and the check says so."""
+    from dataclasses import replace
+
+    from promptci import audit, promptfile, subsets
+    from promptci.evalset import load_pool
+    from promptci.selection import kmeans_labels
+    from promptci.settings import SelectionSettings
+
+    from .test_refresh import scores
+
+    prompt = promptfile.load(example_repo / PROMPT)
+    pool, path, settings = load_pool(prompt), example_repo / SUBSET, SelectionSettings()
+    ids = subsetfile.read(path).ids
+    alike = {i: [1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1] for i in ids[:8]}  # twelve prompts rank eight items alike
+    ledger, _ = subsets.refine_scores(prompt, pool, subsetfile.read(path), scores(ids, alike, 12, seed=1),
+                                      source="t", settings=settings)
+    refined, records = subsets.refine_scores(prompt, pool, ledger, {}, source="t", settings=settings)
+    assert len(records) == 2
+    subsetfile.write(path, refined)
+    honest = audit.audit(prompt, pool, subsetfile.read(path), path)
+    assert honest.problems == [] and records[0]["removed"] in honest.unverified[0]
+    proc = run_cli("select", "--check", PROMPT, cwd=example_repo)
+    assert proc.returncode == 0 and "not verified: that stage 2 found" in proc.stdout, proc.stdout + proc.stderr
+
+    labels = kmeans_labels(subsets.pool_embeddings(prompt, pool), 5, 0)
+    row = {item.id: n for n, item in enumerate(pool.items)}
+    victim = refined.ids[10]
+    other = next(i for i in row if i not in refined.ids and i not in refined.removed_ids()
+                 and labels[row[i]] != labels[row[victim]])  # not what stage 2 would bring in for it
+    made_up = subsetfile.Refinement(source="promptci pr: stage 2 on the subset file's evidence ledger",
+                                    replaced=({"removed": victim, "added": other, "why": "redundant"},))
+    forged = replace(refined, items=tuple(replace(e, id=other) if e.id == victim else e for e in refined.items),
+                     history=refined.history + (made_up,))
+    subsetfile.write(path, forged)
+    proc = run_cli("select", "--check", PROMPT, cwd=example_repo)
+    assert proc.returncode == 1 and f"history record {victim} -> {other} does not replay" in proc.stdout, proc.stdout
+    assert f"edited by hand: {other}" in proc.stdout
+
+    subsetfile.write(path, replace(refined, items=refined.items[:-1]))  # an item dropped: a smaller judge
+    assert "it has 19 items, its recorded size is 20" in audit.audit(prompt, pool, subsetfile.read(path),
+                                                                     path).problems
+    path.write_text(path.read_text().split("items:")[0] + "items: []\n")
+    proc = run_cli("select", "--check", PROMPT, cwd=example_repo)
+    assert proc.returncode == 2 and "subset file has no items" in proc.stderr and "items" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

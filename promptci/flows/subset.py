@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import promptfile, results, subsetfile, subsets
+from .. import audit, promptfile, results, subsetfile, subsets
 from ..errors import EXIT_GATE_FAILED, EXIT_OK
 from ..evalset import load_pool
 from ..settings import SelectionSettings
@@ -29,11 +29,13 @@ class SelectRequest:
 
 @dataclass(frozen=True)
 class Checked:
-    """`--check` of one prompt's committed subset: why it cannot be trusted (empty: it can)."""
+    """`--check` of one prompt's committed subset: why it cannot be trusted (empty: it can), and what the file
+    claims that cannot be replayed (audit.py)."""
 
     prompt: Path
     target: Path
     problems: list[str]
+    unverified: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,9 @@ def select(request: SelectRequest, on_each: Callable[[Checked | Written], None])
     outcome = SelectOutcome()
     for path, prompt, pool, target, params in loaded:
         if request.check:
-            found = (subsets.audit(prompt, pool, subsetfile.read(target), target) if target.exists()
-                     else ["no subset file"])
-            outcome.checked.append(Checked(path, target, found))
+            found = (audit.audit(prompt, pool, subsetfile.read(target), target) if target.exists()
+                     else audit.Audit(["no subset file"], []))
+            outcome.checked.append(Checked(path, target, found.problems, found.unverified))
             on_each(outcome.checked[-1])
             continue
         started = time.perf_counter()

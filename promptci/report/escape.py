@@ -1,8 +1,9 @@
 """Escaping for everything a pull request brings into a report: prompt text, pool data, model output.
 
 GitHub renders comment Markdown with a subset of HTML. Text from a pull request must not add HTML
-(`<img onerror>`, a stray `</details>` that closes our section), notify people (`@org/team`), close
-our code fences, or break a table. Three shapes cover every place the templates put such text:
+(`<img onerror>`, a stray `</details>` that closes our section), notify people (`@org/team`), become a
+link under the bot's name (GitHub autolinks plain URLs, `www.` names, e-mail addresses and `#123`/`GH-123`
+references), close our code fences, or break a table. Three shapes cover every place the templates put such text:
 `inline` (a table cell or a sentence), `code` (an inline code span) and `block` (a fenced block whose
 fence is longer than any backtick run inside it, so nothing inside can close it).
 """
@@ -13,7 +14,10 @@ import html
 import re
 
 ZERO_WIDTH_SPACE = "\u200b"
-_MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")
+_MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")  # a mention, a team, or an e-mail address (its domain)
+_AUTOLINK = re.compile(r"(?<=[A-Za-z]:)(?=//)|(?<=\bwww)(?=\.)|(?<=#)(?=\d)|(?<=\bGH-)(?=\d)", re.IGNORECASE)
+"""Where GitHub's autolinks begin (`https://`, `www.`, `#123`, `GH-123`): a zero-width space there leaves the text
+as it reads and makes no link (code spans and blocks are never autolinked)."""
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
 _LINE_START = re.compile(r"^(\d{1,9}(?=[.)])|(?=[-=]))")  # where a list marker or setext underline would begin
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -32,8 +36,8 @@ def flat(text: object, limit: int) -> str:
 
 
 def inline(text: object, limit: int = 200) -> str:
-    """One line of plain text safe anywhere in Markdown: HTML escaped, no mentions, no Markdown syntax."""
-    line = html.escape(flat(text, limit), quote=True)
+    """One line of plain text safe anywhere in Markdown: HTML escaped, no mentions or autolinks, no Markdown syntax."""
+    line = html.escape(_AUTOLINK.sub(ZERO_WIDTH_SPACE, flat(text, limit)), quote=True)
     line = _MARKDOWN.sub(r"\\\1", line)
     line = _LINE_START.sub(r"\1\\", line)
     return _MENTION.sub("@" + ZERO_WIDTH_SPACE, line)

@@ -1,0 +1,80 @@
+"""A pull request that removes a prompt: the one policy for what it gets (docs/security.md, "Removing a prompt").
+
+A deleted prompt was gated when its base version has items (`promptci.pool` or `testData`). Removing it is never
+a pass without a comparison:
+- a prompt the pull request adds on the same pool (the same pool file, a file with the same bytes, or the same
+  `testData` rows) is compared with it as a rename: the deleted version is the base, the added one the head,
+  judged by the deleted version's settings, evaluators and pool (`changes.py` pairs them: git sees no rename
+  once enough lines differ, comments say);
+- a prompt renamed to a name promptci does not read as a prompt (`p.prompt.YML`, `p.prompt.yml.txt`), or deleted
+  while such a file is added, fails: whatever it became would never be gated again;
+- otherwise the deletion is neutral, and says so: nothing is compared, the prompt is no longer gated, and a
+  reviewer confirms the removal (the overall status reads "not gated");
+- every prompt such a pull request adds needs `promptci.gate.min_score`, else it fails: nothing else judges a new
+  prompt, and it could be the removed one on a copy of its pool.
+The pull-request flow (pipeline.py) and the recomputation of a results file (prresults.py) both decide here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from .errors import InputError
+from .gate import FAIL, NEUTRAL, Verdict
+from .promptfile import parse
+from .settings import GateSettings
+
+READ_AS_PROMPTS = "promptci reads prompt files named *.prompt.yml or *.prompt.yaml, in lower case"
+
+
+class ChangeLike(Protocol):
+    status: str
+    old_path: str | None
+    new_path: str | None
+    old_text: str | None
+    new_text: str | None
+    reason: str
+
+
+def unread_rename(change: ChangeLike) -> bool:
+    """A prompt renamed to a name promptci does not read (git's rename, or `changes.py`'s pairing with a lookalike):
+    recorded as a rename with no new path."""
+    return change.status == "renamed" and change.new_text is None
+
+
+def gated(path: str | None, text: str | None) -> bool:
+    """Whether a prompt's version had items to be gated on (a version that does not load had none)."""
+    if path is None or text is None:
+        return False
+    try:
+        prompt = parse(text, Path(path))
+    except InputError:
+        return False
+    return bool(prompt.settings.pool or prompt.spec.testData)
+
+
+def verdict(change: ChangeLike) -> Verdict:
+    """The verdict on a prompt the pull request removes (no head version to score)."""
+    if unread_rename(change):
+        return Verdict(FAIL, f"{change.reason}: {READ_AS_PROMPTS}, so this prompt would never be gated again "
+                             "(fix: give it such a name)")
+    if gated(change.old_path, change.old_text):
+        return Verdict(NEUTRAL, "the prompt file was deleted: it is no longer gated, and nothing was compared with "
+                                "it (a reviewer confirms the removal)")
+    return Verdict(NEUTRAL, "the prompt file was deleted; it had no items")
+
+
+def removed_gated(changes: Sequence[ChangeLike]) -> list[str]:
+    """The gated prompts a pull request removes, by their base path."""
+    return [c.old_path for c in changes if c.new_text is None and c.old_path and gated(c.old_path, c.old_text)]
+
+
+def unguarded(change: ChangeLike, gate: GateSettings, removed: Sequence[str]) -> Verdict | None:
+    """A failure for a prompt the pull request adds with no `min_score` while it removes a gated prompt (None: it
+    may be judged as any new prompt is)."""
+    if not removed or change.old_text is not None or gate.min_score is not None:
+        return None
+    return Verdict(FAIL, f"new prompt in a pull request that removes the gated {', '.join(removed)}: with no "
+                         "comparison and no minimum score nothing would judge it (fix: set promptci.gate.min_score, "
+                         "or give it the removed prompt's pool so that the two are compared)")
