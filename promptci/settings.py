@@ -7,7 +7,7 @@ GitHub Models fields without breaking that tool. Every setting has a default; th
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -119,8 +119,19 @@ class BudgetSettings(Strict):
     max_usd: float | None = Field(None, gt=0.0, description="the most dollars spent per run")
 
 
+CheckKind = Literal["equals", "contains", "starts_with", "regex", "fuzzy", "similar", "json", "contains_json"]
+"""The comparisons of a `check:` evaluator; each compares the output with one value (docs/import.md)."""
+
+
+class JudgeChoiceSetting(Strict):
+    choice: str = Field(min_length=1)
+    score: float = Field(ge=0.0, le=1.0)
+
+
 class PromptciEvaluator(Strict):
-    """An evaluator promptci adds to GitHub Models' own: exactly one of the checks below."""
+    """An evaluator promptci adds to GitHub Models' own: exactly one of label, regex, json, jsonSchema, check,
+    judge. `check` and `judge` compare the output with each of several values (`value`, or the item's `field`):
+    all must pass (`any`: one), `negate` turns the verdict over; no values at all pass (`any`: fail)."""
 
     name: str
     label: str | None = Field(None, description="output equals this item field (case-insensitive)")
@@ -128,14 +139,40 @@ class PromptciEvaluator(Strict):
     json_valid: bool | None = Field(None, alias="json", description="output parses as JSON")
     json_schema: dict | str | None = Field(None, alias="jsonSchema",
                                            description="output is JSON valid against this schema")
+    check: CheckKind | None = Field(None, description="compare the output with each value")
+    judge: str | None = Field(None, description="an LLM judge prompt, {{value}} and {{completion}} filled")
+    value: str | list[Any] | dict | None = Field(None, description="the values, in the file")
+    field: str | None = Field(None, description="the item field holding the values (a value or a list)")
+    any_of: bool = Field(False, alias="any", description="one value passing is enough")
+    negate: bool = Field(False, description="pass when the comparison fails")
+    ignore_case: bool = Field(False, description="equals, contains, starts_with: ignoring case")
+    threshold: float | None = Field(None, ge=-1.0, le=1.0, description="similar: the least cosine (default 0.75)")
+    choices: list[JudgeChoiceSetting] | None = Field(None, description="judge: each answer and its score")
+    model: str | None = Field(None, description="judge: its model (default: promptci.judge_model)")
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "PromptciEvaluator":
-        chosen = [k for k in ("label", "regex", "json_valid", "json_schema") if getattr(self, k) is not None]
+        chosen = [k for k in ("label", "regex", "json_valid", "json_schema", "check", "judge")
+                  if getattr(self, k) is not None]
         if len(chosen) != 1:
-            raise ValueError("needs exactly one of label, regex, json, jsonSchema")
+            raise ValueError("needs exactly one of label, regex, json, jsonSchema, check, judge")
+        compares = self.check is not None or self.judge is not None
+        if compares and (self.value is None) == (self.field is None):
+            raise ValueError("check and judge need exactly one of value, field")
+        extras = [k for k in ("value", "field", "any_of", "negate", "ignore_case", "threshold", "choices", "model")
+                  if k in self.model_fields_set]
+        if extras and not compares:
+            raise ValueError(f"{extras[0].replace('any_of', 'any')} goes with check or judge only")
+        if self.threshold is not None and self.check != "similar":
+            raise ValueError("threshold goes with check: similar only")
+        if self.ignore_case and self.check not in ("equals", "contains", "starts_with"):
+            raise ValueError("ignore_case goes with check: equals, contains or starts_with only")
+        if self.judge is not None and not self.choices:
+            raise ValueError("a judge needs choices, e.g. [{choice: PASS, score: 1}, {choice: FAIL, score: 0}]")
+        if (self.choices is not None or self.model is not None) and self.judge is None:
+            raise ValueError("choices and model go with judge only")
         return self
 
 
