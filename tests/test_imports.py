@@ -289,3 +289,31 @@ def test_imported_prompts_run_under_eval_and_select(tmp_path: Path) -> None:
     proc = run_cli("select", str(prompt), "--size", "2", "--clusters", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "eval_sets" / "promptfoo-workshop.subset.yml").exists()
+
+
+def test_a_check_field_is_an_answer_field_never_put_into_a_prompt(tmp_path: Path) -> None:
+    """The item field a `check:` reads holds answers, as `expected` does: a message naming it is refused."""
+    text = ("name: leak\nmessages:\n  - role: user\n    content: 'Say {{wanted}}'\npromptci:\n  evaluators:\n"
+            "    - {name: c, check: contains, field: wanted}\n")
+    with pytest.raises(InputError, match="answer field 'wanted'"):
+        promptfile.parse(text, tmp_path / "leak.prompt.yml")
+
+
+@pytest.mark.parametrize("evaluator, words", [
+    ("{name: c, check: contains}", "exactly one of value, field"),
+    ("{name: c, check: contains, value: x, field: y}", "exactly one of value, field"),
+    ("{name: c, check: regex, value: x, ignore_case: true}", "ignore_case goes with check: equals"),
+    ("{name: c, check: contains, value: x, threshold: 0.5}", "threshold goes with check: similar"),
+    ("{name: c, regex: x, negate: true}", "negate goes with check or judge only"),
+    ("{name: c, judge: 'Grade {{value}}', value: x}", "a judge needs choices"),
+    ("{name: c, check: contains, value: x, model: m}", "choices and model go with judge only"),
+    ("{name: c, check: json, value: [{type: nonsense}]}", "invalid JSON schema"),
+    ("{name: c, check: regex, value: '(unclosed'}", "invalid regular expression"),
+])
+def test_check_and_judge_evaluators_are_checked_before_any_model_call(evaluator: str, words: str,
+                                                                      tmp_path: Path) -> None:
+    path = tmp_path / "p.prompt.yml"
+    path.write_text("name: p\nmessages:\n  - {role: user, content: hi}\ntestData:\n  - {expected: x}\n"
+                    f"promptci:\n  evaluators:\n    - {evaluator}\n")
+    with pytest.raises(InputError, match=words.replace("(", r"\(").replace(".", r"\.")):
+        scoring.build_checks(promptfile.load(path), _Judge("", []))  # type: ignore[arg-type]
