@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 import string
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import jsonschema
 import regex

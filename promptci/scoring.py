@@ -15,7 +15,7 @@ exact match against `expected`.
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import jsonschema
 import regex

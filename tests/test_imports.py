@@ -15,7 +15,7 @@ import pytest
 
 from promptci import promptfile, scoring
 from promptci.errors import InputError
-from promptci.evalset import Item, load_pool
+from promptci.evalset import load_pool
 from promptci.importers import import_bigbench, import_openai_evals, import_promptfoo
 
 from .helpers import DATA, run_cli
@@ -76,8 +76,8 @@ def test_the_workshop_config_maps_each_assertion_to_its_evaluator(tmp_path: Path
     assert evaluators["icontains"].ignore_case and evaluators["icontains"].field == "assert_icontains"
     rows = [json.loads(line) for line in written.pool.read_text().splitlines()]
     assert [r["assert_icontains"] for r in rows] == [["banana"], ["avocado"], [], []]
-    assert rows[3]["assert_llm_rubric"] == ["verify that the tweet contains factually accurate information about "
-                                            "climate change", "does the tweet include a call to action?"]
+    climate = "verify that the tweet contains factually accurate information about climate change"
+    assert rows[3]["assert_llm_rubric"] == [climate, "does the tweet include a call to action?"]
 
 
 @pytest.mark.parametrize("spec, evals, items", [
