@@ -27,6 +27,7 @@ from .settings import PromptciEvaluator
 
 REGEX_SECONDS = 1.0
 SIMILAR_THRESHOLD = 0.75  # promptfoo's default for `similar`
+JSON_CHECKS = ("json", "contains_json")  # their values are schemas (or true), never lists of alternatives
 
 Check = Callable[[str, Item], Awaitable[Evaluation]]
 Verdict = tuple[float, str]
@@ -70,7 +71,7 @@ def _values(value: Any) -> list[Any]:
 async def _one(compare: Callable[[str, Item, Any], Awaitable[Verdict]], spec: PromptciEvaluator, output: str,
                item: Item, value: Any) -> Verdict:
     """One value; a list of alternatives passes with its best entry."""
-    if isinstance(value, list) and spec.check not in ("json", "contains_json"):
+    if isinstance(value, list) and spec.check not in JSON_CHECKS:
         verdicts = [await compare(output, item, v) for v in value]
         return max(verdicts, default=(0.0, "no alternatives"))
     return await compare(output, item, value)
@@ -78,9 +79,9 @@ async def _one(compare: Callable[[str, Item, Any], Awaitable[Verdict]], spec: Pr
 
 def _problem(spec: PromptciEvaluator, value: Any) -> str | None:
     """Why a value cannot be compared with (None: it can)."""
-    entries = value if isinstance(value, list) and spec.check not in ("json", "contains_json") else [value]
+    entries = value if isinstance(value, list) and spec.check not in JSON_CHECKS else [value]
     for entry in entries:
-        if spec.check in ("json", "contains_json"):
+        if spec.check in JSON_CHECKS:
             if entry is True or entry == {}:
                 continue
             if not isinstance(entry, dict):
