@@ -47,6 +47,8 @@ def build(spec: PromptciEvaluator, where: str, *, path: Any, judge_model: str | 
         if spec.field is not None and spec.field not in item.data:
             return Evaluation(spec.name, 0.0, f"item has no field '{spec.field}'")
         values = _values(item.data[spec.field] if spec.field is not None else spec.value)
+        if spec.judge is not None and spec.field is None and spec.value is None:
+            values = [""]  # a judge with no values of its own is asked once
         verdicts = [await _one(compare, spec, output, item, value) for value in values]
         if not verdicts:
             score, why = (0.0, "no values to match") if spec.any_of else (1.0, "no values to check")

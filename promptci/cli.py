@@ -276,8 +276,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_import(args: argparse.Namespace) -> int:
     from . import importers
     if args.kind in ("promptfoo", "openai-evals"):
-        run = importers.import_promptfoo if args.kind == "promptfoo" else importers.import_openai_evals
-        for written in importers.as_list(run(args.source, args.out, judge_model=args.judge_model)):
+        for written in importers.import_config(args.kind, args.source, args.out, judge_model=args.judge_model,
+                                               run=args.run, items=args.items):
             out.print(written.summary, markup=False)
             sys.stderr.writelines(f"promptci: warning: not carried over: {flat(w, 2000)}\n" for w in written.leftovers)
         return EXIT_OK

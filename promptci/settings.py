@@ -131,7 +131,8 @@ class JudgeChoiceSetting(Strict):
 class PromptciEvaluator(Strict):
     """An evaluator promptci adds to GitHub Models' own: exactly one of label, regex, json, jsonSchema, check,
     judge. `check` and `judge` compare the output with each of several values (`value`, or the item's `field`):
-    all must pass (`any`: one), `negate` turns the verdict over; no values at all pass (`any`: fail)."""
+    all must pass (`any`: one), `negate` turns the verdict over; no values at all pass (`any`: fail). A judge given
+    neither is asked once."""
 
     name: str
     label: str | None = Field(None, description="output equals this item field (case-insensitive)")
@@ -159,8 +160,10 @@ class PromptciEvaluator(Strict):
         if len(chosen) != 1:
             raise ValueError("needs exactly one of label, regex, json, jsonSchema, check, judge")
         compares = self.check is not None or self.judge is not None
-        if compares and (self.value is None) == (self.field is None):
-            raise ValueError("check and judge need exactly one of value, field")
+        if self.check is not None and (self.value is None) == (self.field is None):
+            raise ValueError("check needs exactly one of value, field")
+        if self.judge is not None and self.value is not None and self.field is not None:
+            raise ValueError("a judge takes value or field, not both")
         extras = [k for k in ("value", "field", "any_of", "negate", "ignore_case", "threshold", "choices", "model")
                   if k in self.model_fields_set]
         if extras and not compares:

@@ -16,7 +16,7 @@ import pytest
 from promptci import promptfile, scoring
 from promptci.errors import InputError
 from promptci.evalset import load_pool
-from promptci.importers import import_bigbench, import_openai_evals, import_promptfoo
+from promptci.importers import import_bigbench, import_config, import_openai_evals, import_promptfoo
 
 from .helpers import DATA, run_cli
 from .openai_server import OpenAIServer
@@ -300,8 +300,9 @@ def test_a_check_field_is_an_answer_field_never_put_into_a_prompt(tmp_path: Path
 
 
 @pytest.mark.parametrize("evaluator, words", [
-    ("{name: c, check: contains}", "exactly one of value, field"),
-    ("{name: c, check: contains, value: x, field: y}", "exactly one of value, field"),
+    ("{name: c, check: contains}", "check needs exactly one of value, field"),
+    ("{name: c, check: contains, value: x, field: y}", "check needs exactly one of value, field"),
+    ("{name: c, judge: 'Grade', choices: [{choice: A, score: 1}], value: x, field: y}", "value or field, not both"),
     ("{name: c, check: regex, value: x, ignore_case: true}", "ignore_case goes with check: equals"),
     ("{name: c, check: contains, value: x, threshold: 0.5}", "threshold goes with check: similar"),
     ("{name: c, regex: x, negate: true}", "negate goes with check or judge only"),
@@ -317,3 +318,58 @@ def test_check_and_judge_evaluators_are_checked_before_any_model_call(evaluator:
                     f"promptci:\n  evaluators:\n    - {evaluator}\n")
     with pytest.raises(InputError, match=words.replace("(", r"\(").replace(".", r"\.")):
         scoring.build_checks(promptfile.load(path), _Judge("", []))  # type: ignore[arg-type]
+
+
+PLATFORM = IMPORTS / "openai-platform"
+
+
+def test_a_hosted_eval_and_its_run_import_with_the_label_grader_as_a_judge(tmp_path: Path) -> None:
+    (written,) = import_config("openai-evals", PLATFORM / "eval.json", tmp_path, run=PLATFORM / "run.json")
+    prompt = promptfile.load(written.prompts[0])
+    assert prompt.spec.model == "openai/gpt-4o-mini" and prompt.spec.messages[0].role == "system"
+    assert prompt.spec.messages[1].content == "{{notifications}}"
+    items = load_pool(prompt).items
+    assert len(items) == 3 and "Thunderstorm" in items[1].data["notifications"]
+    for answer, score in (("Concise and snappy.\ncorrect", 1.0), ("Too long.\nincorrect", 0.0)):
+        judge = _Judge(answer, [])
+        (evaluation,) = asyncio.run(scoring.evaluate(scoring.build_checks(prompt, judge),  # type: ignore[arg-type]
+                                                     "Sarah called; parcel here.", items[0]))
+        assert evaluation.score == score
+        assert "Summary: Sarah called; parcel here." in judge.asked[0] and "Flash sale" in judge.asked[0]
+
+
+@pytest.mark.parametrize("operation, reference, output, passes", [
+    ("eq", "{{item.label}}", "billing", True),
+    ("eq", "{{item.label}}", "Billing", False),
+    ("ne", "{{item.label}}", "bug", True),
+    ("like", "{{item.label}}", "it is billing.", True),
+    ("like", "{{item.label}}", "it is BILLING.", False),
+    ("ilike", "{{item.label}}", "it is BILLING.", True),
+    ("eq", "billing", "billing", True),
+])
+def test_hosted_string_check_graders_keep_their_verdict(operation: str, reference: str, output: str, passes: bool,
+                                                        tmp_path: Path) -> None:
+    grader = {"type": "string_check", "name": "label", "input": "{{sample.output_text}}", "reference": reference,
+              "operation": operation}
+    eval_json = tmp_path / "eval.json"
+    eval_json.write_text(json.dumps({"name": "route", "testing_criteria": [grader]}))
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"item": {"ticket": "I was charged twice", "label": "billing"}}) + "\n")
+    (written,) = import_config("openai-evals", eval_json, tmp_path / "out", items=items)
+    prompt = promptfile.load(written.prompts[0])
+    (evaluation,) = asyncio.run(scoring.evaluate(scoring.build_checks(prompt, _Judge("", [])),  # type: ignore[arg-type]
+                                                 output, load_pool(prompt).items[0]))
+    assert evaluation.score == (1.0 if passes else 0.0)
+    if reference.startswith("{{"):  # the field a grader compares with is an answer: never in the prompt
+        assert "{{label}}" not in prompt.spec.messages[0].content
+
+
+def test_hosted_graders_without_a_faithful_evaluator_are_named(tmp_path: Path) -> None:
+    graders = [{"type": "text_similarity", "name": "sim", "evaluation_metric": "bleu"},
+               {"type": "python", "name": "code", "source": "def grade(s, i): return 1"}]
+    eval_json = tmp_path / "eval.json"
+    eval_json.write_text(json.dumps({"name": "x", "testing_criteria": graders}))
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"item": {"q": "hi"}}) + "\n")
+    proc = run_cli("import", "openai-evals", str(eval_json), "--items", str(items), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "text_similarity graders" in proc.stderr and "python graders" in proc.stderr

@@ -189,8 +189,8 @@ def write(migration: Migration, out: Path) -> Written:
     settings_list = []
     for evaluator in migration.evaluators:
         settings = {"name": evaluator.name, **evaluator.settings}
-        if "field" in settings:  # the pool already holds the values (`expected`)
-            pass
+        if {"field", "value"} & settings.keys() or "judge" in settings and not evaluator.values:
+            pass  # the pool already holds the values (`expected`), or the file does, or a judge needs none
         elif all(v == evaluator.values[0] for v in evaluator.values):
             settings["value"] = evaluator.values[0]
         else:
@@ -261,8 +261,3 @@ def slug(name: str) -> str:
 
 def as_json(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def as_list(written: Written | list[Written]) -> list[Written]:
-    """What an import wrote, as a list (openai/evals files hold several evals)."""
-    return written if isinstance(written, list) else [written]
