@@ -373,3 +373,30 @@ def test_hosted_graders_without_a_faithful_evaluator_are_named(tmp_path: Path) -
     items.write_text(json.dumps({"item": {"q": "hi"}}) + "\n")
     proc = run_cli("import", "openai-evals", str(eval_json), "--items", str(items), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "text_similarity graders" in proc.stderr and "python graders" in proc.stderr
+
+
+def test_every_imported_prompt_runs_under_eval(tmp_path: Path) -> None:
+    """Every prompt file every vendored config becomes, scored by `promptci eval --limit 1` as written; the task
+    model and the judges are a loopback server (remote models cannot run here; the embedded model's run of the
+    same files is in the importers' report)."""
+    prompts: list[Path] = []
+    for name in sorted(PROMPTFOO):
+        prompts += import_promptfoo(IMPORTS / name / "promptfooconfig.yaml", tmp_path / name,
+                                    judge_model="openai/judge").prompts
+    for spec in ("agent-tool-abstention.yaml", "agent-tool-routing.yaml", "test-basic.yaml", "logic.yaml"):
+        prompts += [p for w in import_openai_evals(REGISTRY / spec, tmp_path / "oe", judge_model="openai/judge")
+                    for p in w.prompts]
+    prompts += import_config("openai-evals", PLATFORM / "eval.json", tmp_path / "pl", run=PLATFORM / "run.json",
+                             judge_model="openai/judge")[0].prompts
+
+    def reply(body: dict[str, Any]) -> str:
+        return "Reasoned.\nPASS" if body["model"] == "judge" else '{"answer": "NO_TOOL"}'
+
+    with OpenAIServer(reply) as server:
+        proc = run_cli("eval", *map(str, prompts), "--limit", "1", "--model", "openai/fake", "--no-cache",
+                       "--json", str(tmp_path / "r.json"), env=server.env(), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+    assert len(runs) == len(prompts) == 22
+    for run in runs:
+        assert run["summary"]["scored"] == 1 and run["summary"]["errors"] == 0, run["prompt"]
