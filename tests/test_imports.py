@@ -16,7 +16,12 @@ import pytest
 from promptci import promptfile, scoring
 from promptci.errors import InputError
 from promptci.evalset import load_pool
-from promptci.importers import import_bigbench, import_config, import_openai_evals, import_promptfoo
+from promptci.importers import (
+    import_bigbench,
+    import_config,
+    import_openai_evals,
+    import_promptfoo,
+)
 
 from .helpers import DATA, run_cli
 from .openai_server import OpenAIServer
@@ -400,3 +405,11 @@ def test_every_imported_prompt_runs_under_eval(tmp_path: Path) -> None:
     assert len(runs) == len(prompts) == 22
     for run in runs:
         assert run["summary"]["scored"] == 1 and run["summary"]["errors"] == 0, run["prompt"]
+
+
+def test_a_repeated_test_is_a_second_item(tmp_path: Path) -> None:
+    test = {"vars": {"x": "1"}, "assert": [{"type": "equals", "value": "1"}]}
+    (tmp_path / "promptfooconfig.yaml").write_text(json.dumps({"prompts": ["{{x}}"], "tests": [test, test]}))
+    written = import_promptfoo(tmp_path / "promptfooconfig.yaml", tmp_path / "out")
+    ids = [item.id for item in load_pool(promptfile.load(written.prompts[0])).items]
+    assert len(ids) == 2 and ids[1] == ids[0] + "~2"

@@ -15,6 +15,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from ..errors import InputError
+from ..evalset import content_id
 from ..fileio import read_input
 from ..promptfile import dump_yaml, parse
 from ..promptfile.yamlio import check_text, load_yaml
@@ -206,11 +207,23 @@ def write(migration: Migration, out: Path) -> Written:
         parse(text, target)  # refused here, not at the first `promptci eval`
         texts[target] = text
     pool_path.parent.mkdir(parents=True, exist_ok=True)
-    report = write_pool(pool_path, rows, labels=None, per_item=False)
+    report = write_pool(pool_path, _with_ids(rows), labels=None, per_item=False)
     for target, text in texts.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     return Written(prompts=list(texts), pool=pool_path, items=report.count, leftovers=migration.leftovers.lines())
+
+
+def _with_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ids from each row's content; a repeated test (promptfoo runs it again) gets `~2`, `~3`, as gh's testData."""
+    seen: dict[str, int] = {}
+    out = []
+    for row in rows:
+        rest = {k: v for k, v in row.items() if k != "id"}
+        base = str(row["id"]) if isinstance(row.get("id"), (str, int)) and str(row["id"]).strip() else content_id(rest)
+        seen[base] = seen.get(base, 0) + 1
+        out.append({"id": base if seen[base] == 1 else f"{base}~{seen[base]}", **rest})
+    return out
 
 
 def _prompt_text(migration: Migration, prompt_name: str, messages: list[dict[str, str]],
