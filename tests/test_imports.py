@@ -413,3 +413,15 @@ def test_a_repeated_test_is_a_second_item(tmp_path: Path) -> None:
     written = import_promptfoo(tmp_path / "promptfooconfig.yaml", tmp_path / "out")
     ids = [item.id for item in load_pool(promptfile.load(written.prompts[0])).items]
     assert len(ids) == 2 and ids[1] == ids[0] + "~2"
+
+
+def test_file_variables_are_read_as_promptfoo_reads_them_and_code_is_named(tmp_path: Path) -> None:
+    (tmp_path / "doc.txt").write_text("The TS-100 reports Celsius.")
+    (tmp_path / "gen.py").write_text("raise SystemExit('ran')")
+    tests = [{"vars": {"context": "file://doc.txt", "extra": "file://gen.py:make"},
+              "assert": [{"type": "icontains", "value": "celsius"}]}]
+    (tmp_path / "promptfooconfig.yaml").write_text(json.dumps({"prompts": ["{{context}} {{extra}}"], "tests": tests}))
+    written = import_promptfoo(tmp_path / "promptfooconfig.yaml", tmp_path / "out")
+    item = load_pool(promptfile.load(written.prompts[0])).items[0]
+    assert item.data["context"] == "The TS-100 reports Celsius." and item.data["extra"] == "file://gen.py:make"
+    assert any("variables computed by code" in line and "extra" in line for line in written.leftovers)

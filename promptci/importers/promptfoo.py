@@ -72,6 +72,7 @@ def import_promptfoo(config: Path, out: Path, *, judge_model: str | None = None)
         label = f"tests[{index}]" + (f" ({test['description']})" if isinstance(test.get("description"), str) else "")
         merged = _merged(default, test, config, index)
         for variables in _expanded(merged["vars"], config, index):
+            variables = _file_vars(variables, base, config, label, left)
             row_values: dict[str, list[Any]] = {}
             for item in merged["assert"]:
                 assertion(item, variables, label, row_values, slots, left, config, migration)
@@ -83,7 +84,7 @@ def import_promptfoo(config: Path, out: Path, *, judge_model: str | None = None)
                 left.add("per-test provider (every test runs on the prompt's model)", label)
             if test.get("threshold") is not None:
                 left.add("test threshold (promptci scores the mean of the evaluators)", label)
-            row = {k: v for k, v in variables.items()}
+            row = dict(variables)
             row["judged_task"] = _rendered_user(first_prompt, variables)
             migration.rows.append(row)
             for name, evaluator in slots.items():
@@ -302,6 +303,26 @@ def _expanded(variables: Any, config: Path, index: int) -> list[dict[str, Any]]:
         if len(out) > MAX_EXPANSION:
             raise InputError(f"list-valued vars make over {MAX_EXPANSION} tests", path=config,
                              field=f"tests[{index}].vars", fix="list fewer values")
+    return out
+
+
+def _file_vars(variables: dict[str, Any], base: Path, config: Path, label: str,
+               left: Leftovers) -> dict[str, Any]:
+    """Variables given as `file://`: a text file's text, a JSON or YAML file's value, as promptfoo loads them; a
+    code file (promptfoo runs it) is named and its reference kept as text."""
+    out = dict(variables)
+    for name, value in variables.items():
+        if not (isinstance(value, str) and value.startswith("file://")):
+            continue
+        path_part = value.removeprefix("file://")
+        if ":" in path_part or path_part.endswith(CODE_SUFFIXES):
+            left.add("variables computed by code (not run; the reference is kept as text)", f"{label} {name}")
+            continue
+        path = migrate.confined(base, value, where=config, field_name=f"{label} vars.{name}")[0]
+        if path.suffix in (".json", ".yaml", ".yml"):
+            out[name] = migrate.read_yaml(path, limit=migrate.MAX_REFERENCED_BYTES)
+        else:
+            out[name] = migrate.read_referenced(path, field_name=f"{label} vars.{name}")
     return out
 
 
