@@ -19,7 +19,7 @@ from ..evalset import content_id
 from ..fileio import read_input
 from ..promptfile import dump_yaml, parse
 from ..promptfile.yamlio import check_text, load_yaml
-from .tables import MAX_IMPORT_BYTES, write_pool
+from .tables import write_pool
 
 MAX_REFERENCED_BYTES = 8 * 1024 * 1024  # one file a config names (a prompt, a test table, a schema)
 MAX_ROWS = 100_000
@@ -152,13 +152,21 @@ def read_referenced(path: Path, *, field_name: str) -> str:
         raise InputError("is not UTF-8", path=path, field=field_name, fix="save the file as UTF-8") from None
 
 
-def read_yaml(path: Path, *, limit: int = MAX_IMPORT_BYTES) -> Any:
-    """A YAML (or JSON) file, within promptci's limits on size and nodes, errors naming the line."""
-    data = read_input(path, what="YAML file", limit=limit, fix="check the path")
+def read_yaml(path: Path, *, limit: int = MAX_REFERENCED_BYTES) -> Any:
+    """A YAML file within promptci's limits for YAML (size, nodes), errors naming the line; a `.json` file is read
+    as JSON, up to `limit` bytes."""
+    data = read_input(path, what="file", limit=limit, fix="check the path")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("is not UTF-8", path=path, fix="save the file as UTF-8") from None
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno, fix="correct the JSON") from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=path, fix="correct the JSON") from None
     check_text(text, path)
     return plain(load_yaml(text, path))
 

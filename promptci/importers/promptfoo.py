@@ -235,7 +235,7 @@ def _test_file(reference: str, base: Path, config: Path, field: str, left: Lefto
                     except ValueError:
                         raise InputError("invalid JSON", path=path, line=number, fix="one test per line") from None
         else:
-            loaded = migrate.read_yaml(path, limit=migrate.MAX_REFERENCED_BYTES)
+            loaded = migrate.read_yaml(path)
             out += loaded if isinstance(loaded, list) else [loaded]
     bad = next((t for t in out if not isinstance(t, dict)), None)
     if bad is not None:
@@ -320,7 +320,7 @@ def _file_vars(variables: dict[str, Any], base: Path, config: Path, label: str,
             continue
         path = migrate.confined(base, value, where=config, field_name=f"{label} vars.{name}")[0]
         if path.suffix in (".json", ".yaml", ".yml"):
-            out[name] = migrate.read_yaml(path, limit=migrate.MAX_REFERENCED_BYTES)
+            out[name] = migrate.read_yaml(path)
         else:
             out[name] = migrate.read_referenced(path, field_name=f"{label} vars.{name}")
     return out
@@ -332,4 +332,4 @@ def _rendered_user(messages: list[dict[str, str]], variables: dict[str, Any]) ->
 
 def _one_yaml(reference: str, base: Path, config: Path, field: str) -> Any:
     path = migrate.confined(base, reference, where=config, field_name=field)[0]
-    return migrate.read_yaml(path, limit=migrate.MAX_REFERENCED_BYTES)
+    return migrate.read_yaml(path)

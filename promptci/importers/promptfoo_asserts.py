@@ -115,7 +115,7 @@ def _schema(value: Any, config: Path, label: str) -> Any:
         return True
     if isinstance(value, str) and value.startswith("file://"):
         path = migrate.confined(config.parent, value, where=config, field_name=label)[0]
-        value = migrate.read_yaml(path, limit=migrate.MAX_REFERENCED_BYTES)
+        value = migrate.read_yaml(path)
     elif isinstance(value, str):
         try:
             value = json.loads(value)
