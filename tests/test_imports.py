@@ -425,3 +425,21 @@ def test_file_variables_are_read_as_promptfoo_reads_them_and_code_is_named(tmp_p
     item = load_pool(promptfile.load(written.prompts[0])).items[0]
     assert item.data["context"] == "The TS-100 reports Celsius." and item.data["extra"] == "file://gen.py:make"
     assert any("variables computed by code" in line and "extra" in line for line in written.leftovers)
+
+
+def test_assertion_values_from_files_and_vars_and_a_bad_threshold(tmp_path: Path) -> None:
+    (tmp_path / "rubric.txt").write_text("Names the capital of {{ country }}")
+    tests = [{"vars": {"country": "France"}, "assert": [
+        {"type": "llm-rubric", "value": "file://rubric.txt"},
+        {"type": "contains-any", "value": ["{{country}}", "Paris"]},
+        {"type": "javascript", "value": "file://check.js"}]}]
+    (tmp_path / "promptfooconfig.yaml").write_text(json.dumps({"prompts": ["About {{country}}"], "tests": tests}))
+    written = import_promptfoo(tmp_path / "promptfooconfig.yaml", tmp_path / "out", judge_model="openai/judge")
+    prompt = promptfile.load(written.prompts[0])
+    values = {e.name: e.value for e in prompt.settings.evaluators}
+    assert values["contains"] == [["France", "Paris"]]
+    assert values["llm-rubric"] == ["Names the capital of {{ country }}"]  # promptfoo renders a file's text as is
+    tests[0]["assert"] = [{"type": "similar", "value": "x", "threshold": "high"}]
+    (tmp_path / "promptfooconfig.yaml").write_text(json.dumps({"prompts": ["About {{country}}"], "tests": tests}))
+    with pytest.raises(InputError, match="threshold 'high' is not a number"):
+        import_promptfoo(tmp_path / "promptfooconfig.yaml", tmp_path / "out2")

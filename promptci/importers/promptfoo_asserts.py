@@ -22,6 +22,7 @@ LIST_ASSERTIONS = {"contains-any": "contains", "icontains-any": "icontains", "co
 JUDGED = {"llm-rubric": "rubric", "model-graded-closedqa": "closedqa", "factuality": "fact",
           "model-graded-factuality": "fact"}
 CODE_ASSERTIONS = ("javascript", "python", "webhook", "ruby")
+CODE_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".py", ".sh", ".rb")
 SPACED = re.compile(r"\{\{\s*([A-Za-z_][\w-]*)\s*\}\}")
 
 
@@ -32,9 +33,17 @@ def assertion(assertion: dict[str, Any], variables: dict[str, Any], label: str, 
         raise InputError("an assertion has no type", path=config, field=label, fix="give each assertion a type")
     negated = kind.startswith("not-")
     bare = kind.removeprefix("not-")
-    value = assertion.get("value")
-    if isinstance(value, str):
-        value = substitute(SPACED.sub(r"{{\1}}", value), variables)
+    if bare in CODE_ASSERTIONS:
+        left.add(f"{bare} assertions (code, not run)", label)
+        return
+    value = _filled(assertion.get("value"), variables)
+    if isinstance(value, str) and value.startswith("file://") and bare not in ("is-json", "contains-json"):
+        path_part = value.removeprefix("file://")
+        if ":" in path_part or path_part.endswith(CODE_SUFFIXES):
+            left.add(f"{bare} values computed by code (not run)", label)
+            return
+        path = migrate.confined(config.parent, value, where=config, field_name=f"{label} {kind}")[0]
+        value = migrate.read_referenced(path, field_name=f"{label} {kind}")
     if assertion.get("transform"):
         left.add("assertions with a transform (code, not run)", f"{label} {kind}")
         return
@@ -58,6 +67,9 @@ def assertion(assertion: dict[str, Any], variables: dict[str, Any], label: str, 
         name = kind
         if check == "similar":
             threshold = assertion.get("threshold", 0.75)
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
+                raise InputError(f"threshold {threshold!r} is not a number from -1 to 1", path=config,
+                                 field=f"{label} {kind}.threshold", fix="give the least cosine, e.g. 0.8")
             settings["threshold"] = float(threshold)
             left.add("similar (MiniLM embeddings stand in for promptfoo's embedding provider)", label)
             name = f"{kind}@{threshold}"
@@ -90,10 +102,17 @@ def assertion(assertion: dict[str, Any], variables: dict[str, Any], label: str, 
         if assertion.get("provider") and migration.judge_model is None:
             grader(assertion["provider"], migration, label)
         _add(slots, row, kind, migrate.judge_settings(JUDGED[bare], negate=negated), rubric, False)
-    elif bare in CODE_ASSERTIONS:
-        left.add(f"{bare} assertions (code, not run)", label)
     else:
         left.add(f"{bare} assertions (no faithful promptci evaluator)", label)
+
+
+def _filled(value: Any, variables: dict[str, Any]) -> Any:
+    """An assertion's value with the test's `{{ var }}` filled in, as promptfoo renders it (lists entry by entry)."""
+    if isinstance(value, str):
+        return substitute(SPACED.sub(r"{{\1}}", value), variables)
+    if isinstance(value, list):
+        return [_filled(v, variables) for v in value]
+    return value
 
 
 def _add(slots: dict[str, Evaluator], row: dict[str, list[Any]], name: str, settings: dict[str, Any], value: Any,
