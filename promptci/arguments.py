@@ -23,7 +23,7 @@ def check_at_the_door(args: argparse.Namespace) -> None:
     if getattr(args, "keep", None) is not None:
         check_output_folder(args.keep, option="--keep")
     if getattr(args, "out", None) is not None:
-        if getattr(args, "kind", None):  # import writes one JSONL file
+        if getattr(args, "kind", None) in ("bigbench", "csv"):  # import writes one JSONL file
             check_output_file(args.out, option="--out", example="pool.jsonl")
         else:  # pr and demo write a folder of reports
             check_output_folder(args.out, option="--out")
@@ -144,6 +144,21 @@ def parser() -> argparse.ArgumentParser:
     cs.add_argument("--out", type=Path, required=True, metavar="OUT.jsonl")
     cs.add_argument("--labels", metavar="A,B,...", help="the label set, comma-separated")
     cs.set_defaults(command="import", kind="csv")
+    for kind, source, what in (("promptfoo", "CONFIG", "a promptfoo config: prompt files, a pool and evaluators"),
+                               ("openai-evals", "SPEC", ("an openai/evals registry eval (YAML) or a hosted eval "
+                                                         "(EVAL.json): prompt files, pools and evaluators"))):
+        migrate = kinds.add_parser(kind, help=what)
+        migrate.add_argument("source", type=Path, metavar=source)
+        migrate.add_argument("--out", type=Path, required=True, metavar="DIR",
+                             help="where prompts/ and eval_sets/ are written")
+        migrate.add_argument("--judge-model", metavar="M",
+                             help="promptci.judge_model of the written files (default: the config's grader)")
+        if kind == "openai-evals":
+            migrate.add_argument("--run", type=Path, metavar="RUN.json",
+                                 help="a hosted eval (EVAL.json): its run, with the prompt template and the items")
+            migrate.add_argument("--items", type=Path, metavar="ITEMS.jsonl",
+                                 help="a hosted eval (EVAL.json): its items, one {\"item\": {...}} a line")
+        migrate.set_defaults(command="import", kind=kind, run=None, items=None)
     return parser
 
 

@@ -277,13 +277,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from .importers import import_bigbench, import_csv
-
-    if args.kind == "bigbench":
-        report = import_bigbench(args.source, args.out)
-    else:
-        labels = [label.strip() for label in args.labels.split(",")] if args.labels else None
-        report = import_csv(args.source, args.out, labels=labels)
+    from . import importers
+    if args.kind in ("promptfoo", "openai-evals"):
+        for written in importers.import_config(args.kind, args.source, args.out, judge_model=args.judge_model,
+                                               run=args.run, items=args.items):
+            out.print(written.summary, markup=False)
+            sys.stderr.writelines(f"promptci: warning: not carried over: {flat(w, 2000)}\n" for w in written.leftovers)
+        return EXIT_OK
+    labels = [label.strip() for label in args.labels.split(",")] if getattr(args, "labels", None) else None
+    report = importers.import_bigbench(args.source, args.out) if args.kind == "bigbench" else \
+        importers.import_csv(args.source, args.out, labels=labels)
     out.print(f"wrote {report.count} items to {report.out}")
     if report.labels:
         out.print(f"label set ({len(report.labels)}, the same for every item): {', '.join(report.labels)}")

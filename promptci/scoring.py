@@ -6,9 +6,10 @@ startsWith and endsWith ignore case), `llm` judges answer in text and the first 
 contains gives the score (none: 0), and `uses: github/<name>` runs GitHub's built-in judges
 (judges.py) on the judge model. With no judge model to hand (no `promptci.judge_model`, no GitHub
 token) `github/similarity` is the bundled MiniLM's cosine instead, reported under its own name.
-promptci adds its own under `promptci.evaluators`: label match, regex, JSON validity and JSON
-schema. With no evaluator at all, a labelled prompt is scored by label match against `expected`,
-and an unlabelled one by exact match against `expected`.
+promptci adds its own under `promptci.evaluators`: label match, regex, JSON validity, JSON
+schema, and the `check:`/`judge:` comparisons with several values (checks.py). With no evaluator
+at all, a labelled prompt is scored by label match against `expected`, and an unlabelled one by
+exact match against `expected`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import jsonschema
 import regex
 
-from . import ghmodels
+from . import checks, ghmodels
 from .errors import InputError
 from .evalset import Item
 from .judges import BUILTINS
@@ -31,18 +32,18 @@ from .promptfile import Evaluator as GitHubEvaluator, PromptFile, substitute
 from .results import Evaluation
 from .settings import PromptciEvaluator, label_key
 
-REGEX_SECONDS = 1.0
+REGEX_SECONDS = checks.REGEX_SECONDS
 
-Check = Callable[[str, Item], Awaitable[Evaluation]]
+Check = checks.Check
 
 
 def build_checks(prompt: PromptFile, client: ModelClient) -> list[Check]:
     """Every evaluator of the prompt, validated now so that a bad one fails before any model call."""
-    checks = [_github_check(e, i, prompt, client) for i, e in enumerate(prompt.spec.evaluators)]
-    checks += [_promptci_check(e, i, prompt) for i, e in enumerate(prompt.settings.evaluators)]
-    if not checks:
-        checks.append(_label_match("label-match" if prompt.settings.labels else "exact-match", "expected"))
-    return checks
+    built = [_github_check(e, i, prompt, client) for i, e in enumerate(prompt.spec.evaluators)]
+    built += [_promptci_check(e, i, prompt, client) for i, e in enumerate(prompt.settings.evaluators)]
+    if not built:
+        built.append(_label_match("label-match" if prompt.settings.labels else "exact-match", "expected"))
+    return built
 
 
 async def evaluate(checks: list[Check], output: str, item: Item) -> list[Evaluation]:
@@ -83,8 +84,12 @@ def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client:
     return _judge(name, judge_model, builtin.prompt, builtin.system, list(builtin.choices), client)
 
 
-def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> Check:
+def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile, client: ModelClient) -> Check:
     where = f"promptci.evaluators[{index}]"
+    if spec.check is not None or spec.judge is not None:
+        judge_model = prompt.settings.judge_model or (prompt.litellm_name(spec.model) if spec.model else None) \
+            or builtin_judge_model(prompt)
+        return checks.build(spec, where, path=prompt.path, judge_model=judge_model, client=client)
     if spec.label is not None:
         return _label_match(spec.name, spec.label)
     if spec.regex is not None:
@@ -103,7 +108,7 @@ def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile) -> 
         except (ValueError, RecursionError):
             raise InputError("jsonSchema is not valid JSON", path=prompt.path, field=f"{where}.jsonSchema",
                              fix="give the schema as a mapping or a JSON string") from None
-    remote = _remote_ref(schema)
+    remote = checks.remote_ref(schema)
     if remote is not None:
         raise InputError(f"the schema refers to {remote!r}, outside itself", path=prompt.path,
                          field=f"{where}.jsonSchema", fix="keep the schema in one piece: only '#/...' references")
@@ -157,21 +162,6 @@ def _regex(name: str, pattern: regex.Pattern[str]) -> Check:
         return Evaluation(name, float(ok), f"/{pattern.pattern}/ {'matches' if ok else 'does not match'}")
 
     return check
-
-
-def _remote_ref(schema: Any) -> str | None:
-    """The first `$ref`/`$dynamicRef` that points outside the schema (jsonschema would try to resolve it)."""
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
-                    return value
-                stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
-    return None
 
 
 def _keys(schema: Any) -> set[str]:

@@ -8,7 +8,7 @@ its documentation: scripts/settings_reference writes docs/settings.md from them 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -132,8 +132,20 @@ class BudgetSettings(Strict):
     max_usd: float | None = Field(None, gt=0.0, description="the most dollars per run")
 
 
+CheckKind = Literal["equals", "contains", "starts_with", "regex", "fuzzy", "similar", "json", "contains_json"]
+"""The comparisons of a `check:` evaluator; each compares the output with one value (docs/import.md)."""
+
+
+class JudgeChoiceSetting(Strict):
+    choice: str = Field(min_length=1)
+    score: float = Field(ge=0.0, le=1.0)
+
+
 class PromptciEvaluator(Strict):
-    """An evaluator promptci adds to GitHub Models' own: exactly one of the checks below."""
+    """An evaluator promptci adds to GitHub Models' own: exactly one of label, regex, json, jsonSchema, check,
+    judge. `check` and `judge` compare the output with each of several values (`value`, or the item's `field`):
+    all must pass (`any`: one), `negate` turns the verdict over; no values at all pass (`any`: fail). A judge given
+    neither is asked once."""
 
     name: str = Field(description="the evaluator's name in the report")
     label: str | None = Field(None, description="output equals this item field, ignoring case and surrounding space")
@@ -141,16 +153,33 @@ class PromptciEvaluator(Strict):
                               "a pattern that runs over 1 s on an output scores 0 for it")
     json_valid: bool | None = Field(None, alias="json", description="output parses as JSON")
     json_schema: dict | str | None = Field(None, alias="jsonSchema",
-                                           description="output is JSON valid against the schema, a mapping or a "
-                                                       "JSON string; only `#/...` references")
+from collections.abc import Sequence
+from typing import Any, Literal
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> PromptciEvaluator:
-        chosen = [k for k in ("label", "regex", "json_valid", "json_schema") if getattr(self, k) is not None]
+from collections.abc import Sequence
+from typing import Any, Literal
         if len(chosen) != 1:
-            raise ValueError("needs exactly one of label, regex, json, jsonSchema")
+            raise ValueError("needs exactly one of label, regex, json, jsonSchema, check, judge")
+        compares = self.check is not None or self.judge is not None
+        if self.check is not None and (self.value is None) == (self.field is None):
+            raise ValueError("check needs exactly one of value, field")
+        if self.judge is not None and self.value is not None and self.field is not None:
+            raise ValueError("a judge takes value or field, not both")
+        extras = [k for k in ("value", "field", "any_of", "negate", "ignore_case", "threshold", "choices", "model")
+                  if k in self.model_fields_set]
+        if extras and not compares:
+            raise ValueError(f"{extras[0].replace('any_of', 'any')} goes with check or judge only")
+        if self.threshold is not None and self.check != "similar":
+            raise ValueError("threshold goes with check: similar only")
+        if self.ignore_case and self.check not in ("equals", "contains", "starts_with"):
+            raise ValueError("ignore_case goes with check: equals, contains or starts_with only")
+        if self.judge is not None and not self.choices:
+            raise ValueError("a judge needs choices, e.g. [{choice: PASS, score: 1}, {choice: FAIL, score: 0}]")
+        if (self.choices is not None or self.model is not None) and self.judge is None:
+            raise ValueError("choices and model go with judge only")
         return self
 
 

@@ -72,11 +72,11 @@ class PromptFile:
 
     @cached_property
     def answer_fields(self) -> frozenset[str]:
-        """Row fields that hold answers: `expected`, the fields promptci's label checks and the string checks
-        compare against, and the fields an `llm` judge reads that the messages do not (a judge's reference
-        answer); with those of the prompt it is judged by. They are never put into a prompt, so a pull request
+        """Row fields that hold answers: `expected`, the fields promptci's label, check and judge evaluators and
+        the string checks compare against, and the fields an `llm` judge reads that the messages do not (a judge's
+        reference answer); with those of the prompt it is judged by. They are never put into a prompt, so a pull request
         cannot see them."""
-        fields = {"expected"} | {e.label for e in self.settings.evaluators if e.label}
+        fields = {"expected"} | {e.label or e.field for e in self.settings.evaluators if e.label or e.field}
         for evaluator in self.spec.evaluators:
             if evaluator.kind == "string" and evaluator.string is not None:
                 fields |= placeholders(evaluator.string.condition[1])

@@ -1,6 +1,6 @@
-"""Importers that turn other eval formats into a promptci JSONL pool.
+"""Pools from tables (CSV) and the writing every pool importer shares: ids, duplicates, the `ImportReport`.
 
-Each returns an `ImportReport` so the CLI can tell the user what to put under `promptci:`.
+Each importer returns an `ImportReport` so the CLI can tell the user what to put under `promptci:`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .errors import InputError
-from .evalset import content_id, write_jsonl
-from .fileio import read_input
-from .settings import label_key, label_set_problem
+from ..errors import InputError
+from ..evalset import content_id, write_jsonl
+from ..fileio import read_input
+from ..settings import label_key, label_set_problem
 
 OPTIONS_FIELD = "choices"
+MAX_IMPORT_BYTES = 64 * 1024 * 1024  # one file an importer reads
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class ImportReport:
         a path or label YAML would read otherwise (`true`, `1`, `a: b`, `#x`) is quoted."""
         pool = self.out
         if prompt_dir is not None:
-            pool = Path(_relative(self.out, prompt_dir))
+            pool = Path(relative(self.out, prompt_dir))
         settings = CommentedMap(pool=pool.as_posix())
         if self.labels:
             settings["labels"] = CommentedSeq(self.labels)
@@ -53,51 +54,11 @@ class ImportReport:
         return text.getvalue().rstrip("\n")
 
 
-def import_bigbench(task_path: Path, out: Path) -> ImportReport:
-    """A BIG-bench `task.json`: `target_scores` gives the expected label and the options."""
-    where = str(task_path)
-    task = _read_json(task_path)
-    examples = task.get("examples") if isinstance(task, dict) else None
-    if not isinstance(examples, list) or not examples:
-        raise InputError("no 'examples' list", path=where, field="examples",
-                         fix="pass a BIG-bench task.json (a task with examples, not a folder of subtasks)")
-    rows = []
-    option_sets = []
-    for index, example in enumerate(examples):
-        if not isinstance(example, dict) or not isinstance(example.get("input"), str):
-            raise InputError(f"example {index} has no 'input' string", path=where, field=f"examples[{index}]",
-                             fix="each example needs 'input' and 'target_scores' or 'target'")
-        row: dict[str, Any] = {"input": example["input"]}
-        scores = example.get("target_scores")
-        if isinstance(scores, dict) and scores:
-            options = [str(k) for k in scores]
-            problem = label_set_problem(options)
-            if problem:
-                raise InputError(f"example {index}'s target_scores: {problem}", path=where,
-                                 field=f"examples[{index}]", fix="give each option once, distinct in more than case")
-            best = max(scores.values())
-            row["expected"] = next(str(k) for k, v in scores.items() if v == best)
-            row[OPTIONS_FIELD] = options
-            option_sets.append(options)
-        elif "target" in example:
-            target = example["target"]
-            row["expected"] = target[0] if isinstance(target, list) and target else target
-        else:
-            raise InputError(f"example {index} has neither 'target_scores' nor 'target'", path=where,
-                             field=f"examples[{index}]", fix="this is not a BIG-bench JSON task")
-        rows.append(row)
-    shared = _shared_options(option_sets, len(rows))
-    if shared is not None:
-        for row in rows:
-            row.pop(OPTIONS_FIELD)
-    return _write(out, rows, labels=shared, per_item=bool(option_sets) and shared is None)
-
-
 def import_csv(csv_path: Path, out: Path, *, labels: list[str] | None = None) -> ImportReport:
     """A CSV file with a header row: each column becomes a field; an `id` column is kept."""
     where = str(csv_path)
     try:
-        text = read_input(csv_path, what="CSV file").decode("utf-8-sig")
+        text = read_input(csv_path, what="CSV file", limit=MAX_IMPORT_BYTES).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("CSV is not UTF-8", path=where, fix="save the file as UTF-8") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))  # a quoted cell may hold line breaks
@@ -115,11 +76,11 @@ def import_csv(csv_path: Path, out: Path, *, labels: list[str] | None = None) ->
     if not rows:
         raise InputError("CSV has no rows", path=where, fix="add items below the header")
     if labels:
-        _check_label_set(labels, rows, where)
-    return _write(out, rows, labels=labels or None, per_item=False)
+        check_label_set(labels, rows, where)
+    return write_pool(out, rows, labels=labels or None, per_item=False)
 
 
-def _check_label_set(labels: list[str], rows: list[dict[str, Any]], where: str) -> None:
+def check_label_set(labels: list[str], rows: list[dict[str, Any]], where: str) -> None:
     """--labels is a label set and every row's expected is in it, as the prompt will require."""
     problem = label_set_problem(labels)
     if problem:
@@ -134,7 +95,7 @@ def _check_label_set(labels: list[str], rows: list[dict[str, Any]], where: str) 
                          field="expected", fix="correct those rows, or add the label to --labels")
 
 
-def _write(out: Path, rows: list[dict[str, Any]], *, labels: list[str] | None, per_item: bool) -> ImportReport:
+def write_pool(out: Path, rows: list[dict[str, Any]], *, labels: list[str] | None, per_item: bool) -> ImportReport:
     with_ids = []
     for row in rows:
         rest = {k: v for k, v in row.items() if k != "id"}
@@ -148,7 +109,7 @@ def _write(out: Path, rows: list[dict[str, Any]], *, labels: list[str] | None, p
     return ImportReport(out=out, count=count, labels=labels, per_item_labels=per_item)
 
 
-def _shared_options(option_sets: list[list[str]], n_rows: int) -> list[str] | None:
+def shared_options(option_sets: list[list[str]], n_rows: int) -> list[str] | None:
     if len(option_sets) != n_rows or not option_sets:
         return None
     first = sorted(option_sets[0])
@@ -157,15 +118,17 @@ def _shared_options(option_sets: list[list[str]], n_rows: int) -> list[str] | No
     return None
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path, *, fix: str) -> Any:
+    """A JSON input file, bounded in size and depth; every fault is one line naming the file."""
     try:
-        return json.loads(read_input(path, what="task file").decode("utf-8"))
+        return json.loads(read_input(path, what="JSON file", limit=MAX_IMPORT_BYTES).decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError("file is not UTF-8", path=str(path), fix="save the file as UTF-8") from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON ({exc.msg})", path=str(path), line=exc.lineno,
-                         fix="pass a BIG-bench task.json") from None
+        raise InputError(f"invalid JSON ({exc.msg})", path=str(path), line=exc.lineno, fix=fix) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply", path=str(path), fix=fix) from None
 
 
-def _relative(path: Path, start: Path) -> str:
+def relative(path: Path, start: Path) -> str:
     return os.path.relpath(path.resolve(), start.resolve())
