@@ -153,14 +153,25 @@ class PromptciEvaluator(Strict):
                               "a pattern that runs over 1 s on an output scores 0 for it")
     json_valid: bool | None = Field(None, alias="json", description="output parses as JSON")
     json_schema: dict | str | None = Field(None, alias="jsonSchema",
-from collections.abc import Sequence
-from typing import Any, Literal
+                                           description="output is JSON valid against the schema, a mapping or a "
+                                                       "JSON string; only `#/...` references")
+    check: CheckKind | None = Field(None, description="compare the output with each value")
+    judge: str | None = Field(None, description="an LLM judge prompt, {{value}} and {{completion}} filled")
+    value: str | list[Any] | dict | None = Field(None, description="the values, in the file")
+    field: str | None = Field(None, description="the item field holding the values (a value or a list)")
+    any_of: bool = Field(False, alias="any", description="one value passing is enough")
+    negate: bool = Field(False, description="pass when the comparison fails")
+    ignore_case: bool = Field(False, description="equals, contains, starts_with: ignoring case")
+    threshold: float | None = Field(None, ge=-1.0, le=1.0, description="similar: the least cosine (default 0.75)")
+    choices: list[JudgeChoiceSetting] | None = Field(None, description="judge: each answer and its score")
+    model: str | None = Field(None, description="judge: its model (default: promptci.judge_model)")
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True)
 
     @model_validator(mode="after")
-from collections.abc import Sequence
-from typing import Any, Literal
+    def _exactly_one(self) -> PromptciEvaluator:
+        chosen = [k for k in ("label", "regex", "json_valid", "json_schema", "check", "judge")
+                  if getattr(self, k) is not None]
         if len(chosen) != 1:
             raise ValueError("needs exactly one of label, regex, json, jsonSchema, check, judge")
         compares = self.check is not None or self.judge is not None
