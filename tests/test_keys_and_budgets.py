@@ -1,0 +1,179 @@
+"""Keys and spending in `promptci pr`, against a fake provider: each test builds its own git repository and starts
+its own OpenAI-compatible server on 127.0.0.1 (tests/openai_server.py), which records every credential it
+receives. It stands in for the team's own server, for GitHub Models' endpoint and for a remote embedding model
+(none can be reached here); the model is a fake adder, so no test runs the embedded model.
+
+A pull request may try another model of the base's provider, never another provider, host or key; the base's
+budget and concurrency hold; a dollar limit that cannot bind is refused; GitHub Models runs within its free tier."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from promptci import ghmodels
+
+from .helpers import run_cli
+from .openai_server import Fault, OpenAIServer
+
+GITHUB_TOKEN = "ghp_promptci_test_token_0123456789"
+ANTHROPIC_KEY = "sk-ant-promptci-test-key-0123456789"
+ITEMS = 40
+
+
+def _adder(body: dict[str, Any]) -> str:
+    """The fake task model: the sum asked for, after a short wait (so that calls in flight overlap)."""
+    time.sleep(0.02)
+    asked = re.search(r"(\d+) \+ (\d+)", body["messages"][-1]["content"])
+    return str(int(asked.group(1)) + int(asked.group(2))) if asked else "0"
+
+
+def _prompt(model: str, settings: str, *, items: int = ITEMS, words: str = "=") -> str:
+    rows = "".join(f"  - {{input: '{k} + {k}', expected: '{2 * k}'}}\n" for k in range(items))
+    return (f"name: adder\nmodel: {model}\nmessages:\n  - role: user\n    content: \"{{{{input}}}} {words}\"\n"
+            f"promptci:\n  embedding_model: openai/fake-embed\n  selection: {{size: 4, clusters: 2}}\n{settings}"
+            f"testData:\n{rows}")
+
+
+def _repo(repo: Path, base: str, head: str) -> Path:
+    """A repository whose main branch holds `base` as prompts/adder.prompt.yml and branch `pr` holds `head`."""
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
+
+    (repo / "prompts").mkdir(parents=True)
+    path = repo / "prompts" / "adder.prompt.yml"
+    path.write_text(base)
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("checkout", "-qb", "pr")
+    path.write_text(head)
+    git("commit", "-qam", "head")
+    return repo
+
+
+def _env(server: OpenAIServer, tmp_path: Path) -> dict[str, str]:
+    """Every key a job might hold; OpenAI's base URL (the embedding model's) and GitHub Models' endpoint here."""
+    return {**server.env(), "GITHUB_TOKEN": GITHUB_TOKEN, "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+            "PROMPTCI_GITHUB_MODELS_URL": server.url.removesuffix("/v1") + "/inference",
+            "PROMPTCI_CACHE_DIR": str(tmp_path / "cache"), ghmodels.DAILY_LIMIT_ENV: ""}
+
+
+def _pr(repo: Path, out: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("pr", "--base", "main", "--head", "pr", "--repo", str(repo), "--out", str(out), *flags, env=env,
+                   timeout=120)
+
+
+def _error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith("promptci: error")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_a_changed_model_never_takes_the_keys_to_another_provider_or_host(tmp_path: Path) -> None:
+    """The base runs the team's own OpenAI-compatible server (`api_base`); a pull request changes only `model:` to
+    GitHub Models or to Anthropic, whose keys litellm would send to that same host. Neither key leaves."""
+    with OpenAIServer(_adder) as server:
+        base = _prompt("openai/adder", f"  api_base: {server.url}\n")
+        for n, model in enumerate(("github/openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022")):
+            repo = _repo(tmp_path / f"repo{n}", base, base.replace("model: openai/adder", f"model: {model}"))
+            proc = _pr(repo, tmp_path / f"out{n}", _env(server, tmp_path))
+            assert proc.returncode == 1, proc.stderr
+            result = json.loads((tmp_path / f"out{n}" / "results.json").read_text())["prompts"][0]
+            assert result["verdict"]["status"] == "fail" and "moves the model from openai/adder" in result["error"]
+            assert result["base"] == {} and result["head"] == {}  # refused before any call
+        assert not any(GITHUB_TOKEN in c or ANTHROPIC_KEY in c for c in server.credentials), server.credentials
+        assert server.requests == []
+        # another model of the base's provider is the pull request's to try: same host, same key
+        repo = _repo(tmp_path / "same", base, base.replace("model: openai/adder", "model: openai/adder-2"))
+        proc = _pr(repo, tmp_path / "same-out", _env(server, tmp_path), "--no-optimize", "--no-refresh")
+        assert proc.returncode in (0, 1), proc.stderr
+        chat = [b["model"] for b, p in zip(server.requests, server.paths) if p.endswith("/chat/completions")]
+        assert set(chat) == {"adder", "adder-2"}  # base and head, both on the base's server
+        assert not any(GITHUB_TOKEN in c or ANTHROPIC_KEY in c for c in server.credentials), server.credentials
+
+
+def test_the_github_token_goes_only_to_github_models_endpoint(tmp_path: Path) -> None:
+    """Even a base that names a GitHub Models model beside an api_base: the token never goes to that host."""
+    with OpenAIServer(_adder) as server, OpenAIServer(_adder) as elsewhere:
+        prompt = tmp_path / "p.prompt.yml"
+        prompt.write_text(_prompt("openai/gpt-4o", f"  api_base: {elsewhere.url}\n  model: github/openai/gpt-4o\n"))
+        proc = run_cli("eval", str(prompt), env=_env(server, tmp_path))
+        assert proc.returncode == 2 and "would send the GitHub token to" in _error_line(proc.stderr), proc.stderr
+        assert elsewhere.requests == [] and server.requests == []
+
+
+def test_pr_holds_the_bases_budget_and_concurrency_and_counts_embeddings(tmp_path: Path) -> None:
+    """The base's `budget.max_calls: 12` and `concurrency: 1` hold in `pr` (they were ignored: 250 calls at 4 in
+    flight); the pull request also edits the pool and names its own embedding model, which is not obeyed: the
+    offered subset is embedded with the base's, and those calls count."""
+    with OpenAIServer(_adder) as server:
+        base = _prompt("openai/adder", f"  api_base: {server.url}\n  concurrency: 1\n  budget: {{max_calls: 12}}\n")
+        head = _prompt("openai/adder", f"  api_base: {server.url}\n", items=ITEMS + 5, words="is")
+        head = head.replace("openai/fake-embed", "openai/head-embed")
+        repo = _repo(tmp_path / "repo", base, head)
+        proc = _pr(repo, tmp_path / "out", _env(server, tmp_path))
+        assert proc.returncode in (0, 1), proc.stderr
+        data = json.loads((tmp_path / "out" / "results.json").read_text())
+        embedded = [b["model"] for b, p in zip(server.requests, server.paths) if p.endswith("/embeddings")]
+        assert embedded and set(embedded) == {"fake-embed"}  # the base's embedding model, for the offer too
+        assert len(server.requests) == data["usage"]["calls"] <= 12  # every call counted, embeddings too
+        assert "of 12 calls" in data["usage"]["budget"]
+        assert server.most_in_flight == 1
+
+
+def test_a_dollar_limit_on_a_model_without_a_price_is_refused(tmp_path: Path) -> None:
+    """litellm has no price for GitHub Models: `--max-usd` would count every call as free and never stop one."""
+    with OpenAIServer(_adder) as server:
+        text = _prompt("openai/gpt-4o-mini", "")
+        repo = _repo(tmp_path / "repo", text, text.replace("=", "is"))
+        proc = _pr(repo, tmp_path / "out", _env(server, tmp_path), "--max-usd", "0.0001")
+        line = _error_line(proc.stderr)
+        assert proc.returncode == 2 and "--max-usd 0.0001 cannot bind" in line, proc.stderr
+        assert "github/openai/gpt-4o-mini" in line and "max-calls" in line
+        assert server.requests == []
+
+
+def test_github_models_defaults_fit_the_free_tier(tmp_path: Path) -> None:
+    """On GitHub Models: no optimizer unless the base turns it on, at most two calls in flight, no more calls than
+    the model's free requests a day; a run whose forecast cannot fit is refused before any call."""
+    with OpenAIServer(_adder) as server:
+        text = _prompt("openai/gpt-4o", "")
+        repo = _repo(tmp_path / "repo", text, text.replace("=", "is"))
+        proc = _pr(repo, tmp_path / "out", _env(server, tmp_path))
+        assert proc.returncode in (0, 1), proc.stderr
+        data = json.loads((tmp_path / "out" / "results.json").read_text())
+        assert "looking for a better prompt" not in proc.stderr  # the optimizer is off
+        assert "of 50 calls" in data["usage"]["budget"] and data["forecast"]["max_calls"] <= 50
+        assert 0 < data["usage"]["calls"] <= 50 and server.most_in_flight <= 2
+        assert set(server.credentials) == {f"Bearer {GITHUB_TOKEN}", "Bearer sk-test-not-a-secret"}
+
+        server.requests.clear()
+        big = _prompt("openai/gpt-4o", "", items=80).replace("{size: 4, clusters: 2}", "{size: 30, clusters: 2}")
+        repo = _repo(tmp_path / "big", big, big.replace("=", "is"))
+        proc = _pr(repo, tmp_path / "big-out", _env(server, tmp_path))
+        line = _error_line(proc.stderr)
+        assert proc.returncode == 2 and "more than the 50 requests a day" in line, proc.stderr
+        assert "max-calls" in line and server.requests == []
+
+
+def test_a_spent_github_models_quota_is_reported_as_such(tmp_path: Path) -> None:
+    """GitHub Models answers 429 with its daily-limit message once the day's quota is spent."""
+    daily = ("Rate limit of 50 per 86400s exceeded for UserByModelByDay. Please wait 35000 seconds before "
+             "retrying.")
+    with OpenAIServer(lambda body: Fault(429, retry_after=35000, message=daily)) as server:
+        text = _prompt("openai/gpt-4o", "")
+        repo = _repo(tmp_path / "repo", text, text.replace("=", "is"))
+        proc = _pr(repo, tmp_path / "out", _env(server, tmp_path))
+        line = _error_line(proc.stderr)
+        assert proc.returncode == 3, proc.stderr
+        assert "daily quota for 'github/openai/gpt-4o' is spent" in line and "re-run the job after it resets" in line
+        chat = [p for p in server.paths if p.endswith("/chat/completions")]
+        assert 0 < len(chat) <= 4  # not retried: the quota does not come back within a run
