@@ -87,9 +87,7 @@ def resolve(prompt: PromptFile, base: PromptFile | None, overrides: Overrides) -
     if github and "concurrency" not in settings.model_fields_set:
         concurrency = min(concurrency, ghmodels.CONCURRENCY)
     daily = ghmodels.daily_limit(model) if github else None
-    max_calls = settings.budget.max_calls
-    if max_calls is None and daily is not None and overrides.max_calls is None:
-        max_calls = daily
+    max_calls = settings.budget.max_calls if settings.budget.max_calls is not None else daily
     asker = overrides.optimizer_model or optimizer.model or model
     models = {model, *judge_models(prompt), *([asker] if optimize else [])}
     return Effective(model=model, optimizer_model=asker, optimize=optimize, concurrency=concurrency,

@@ -126,7 +126,7 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
                                 optimizer_model=options.optimizer_model, resolved=settled)
     effective.check_quota(planned.github_max_calls, planned.daily_limit, planned.github_models)
     progress.note(planned.describe())
-    results, spent = [], [budget.describe()]
+    results, spent = [], []  # each prompt's own limits, described after its work
     with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
         for n, (change, settings, limits) in enumerate(zip(changes, resolved, settled), 1):
             with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
@@ -143,7 +143,8 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
 
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
     return PRResult(prompts=results, verdict=verdict, usage=replace(client.counters),
-                    wall_s=time.perf_counter() - started, budget="; ".join(spent), forecast=planned)
+                    wall_s=time.perf_counter() - started, budget="; ".join([budget.describe(), *spent]),
+                    forecast=planned)
 
 
 def _resolve(change: Change, tree: Path, options: Options) -> Effective | InputError | None:

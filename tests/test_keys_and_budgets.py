@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from promptci import ghmodels
 
-from .helpers import run_cli
+from .helpers import ROOT, run_cli
 from .openai_server import Fault, OpenAIServer
 
 GITHUB_TOKEN = "ghp_promptci_test_token_0123456789"
@@ -177,3 +179,13 @@ def test_a_spent_github_models_quota_is_reported_as_such(tmp_path: Path) -> None
         assert "daily quota for 'github/openai/gpt-4o' is spent" in line and "re-run the job after it resets" in line
         chat = [p for p in server.paths if p.endswith("/chat/completions")]
         assert 0 < len(chat) <= 4  # not retried: the quota does not come back within a run
+
+
+def test_the_template_workflow_ships_with_a_call_cap() -> None:
+    """Teams copy the shipped workflow or the README's copy of it: both limit the run's uncached model calls."""
+    shipped = yaml.safe_load((ROOT / ".github" / "workflows" / "promptci.yml").read_text())
+    readme = (ROOT / "README.md").read_text()
+    copy = yaml.safe_load(readme[readme.index("```yaml\nname: promptci") + 8:].split("```", 1)[0])
+    for flow in (shipped, copy):
+        step = next(s for s in flow["jobs"]["gate"]["steps"] if s.get("id") == "promptci")
+        assert 0 < int(step["with"]["max-calls"]) <= 1000
