@@ -128,21 +128,21 @@ def _same_provider(prompt: PromptFile, model: str, base_model: str | None) -> No
                              "reviewed change), or pass the model with --model (the action's model input)")
 
 
-def refuse_unpriced(resolved: Sequence[tuple[str, Effective]], overrides: Overrides) -> None:
+def refuse_unpriced(path: str | Path, limits: Sequence[tuple[str, float | None]], models: Sequence[str]) -> None:
     """A dollar limit binds only on models litellm has a price for: one it could never stop is refused (exit 2)
-    before any call. `resolved` pairs each prompt's path with its settings."""
+    before any call. `limits` pairs each limit's name (`--max-usd`, `promptci.budget.max_usd`) with its value."""
+    set_ = [(name, value) for name, value in limits if value]
+    if not set_:
+        return
     from .forecast import price
 
-    for path, effective in resolved:
-        limits = [(name, value) for name, value in (("--max-usd", overrides.max_usd),
-                                                    ("promptci.budget.max_usd", effective.max_usd)) if value]
-        unpriced = [m for m in effective.models if not price(m).known] if limits else []
-        if unpriced:
-            name, value = limits[0]
-            raise InputError(f"{name} {value:g} cannot bind: litellm has no price for {', '.join(unpriced)}, so "
-                             "its calls would count as free", path=path, field=name,
-                             fix="limit calls instead (--max-calls, the action's max-calls input, or "
-                                 "promptci.budget.max_calls)")
+    unpriced = sorted({m for m in models if m and not price(m).known})
+    if unpriced:
+        name, value = set_[0]
+        raise InputError(f"{name} {value:g} cannot bind: litellm has no price for {', '.join(unpriced)}, so its "
+                         "calls would count as free", path=path, field=name,
+                         fix="limit calls instead (--max-calls or --budget-calls, the action's max-calls input, "
+                             "or promptci.budget.max_calls)")
 
 
 def check_quota(calls: int, limit: int | None, models: Sequence[str]) -> None:

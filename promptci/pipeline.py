@@ -120,7 +120,10 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
     resolved = [_resolve(change, tree, options) for change in changes]
     settled = [e if isinstance(e, Effective) else None for e in resolved]
-    effective.refuse_unpriced([(c.path, e) for c, e in zip(changes, settled) if e is not None], options.overrides())
+    for change, limits in zip(changes, settled):  # a dollar limit that could never bind: exit 2 before any call
+        if limits is not None:
+            effective.refuse_unpriced(change.path, [("--max-usd", options.max_usd),
+                                                    ("promptci.budget.max_usd", limits.max_usd)], limits.models)
     planned = forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh, steps=options.steps,
                                 model=options.model, subset_size=options.subset_size, max_calls=options.max_calls,
                                 optimizer_model=options.optimizer_model, resolved=settled)

@@ -132,7 +132,8 @@ def test_pr_holds_the_bases_budget_and_concurrency_and_counts_embeddings(tmp_pat
 
 
 def test_a_dollar_limit_on_a_model_without_a_price_is_refused(tmp_path: Path) -> None:
-    """litellm has no price for GitHub Models: `--max-usd` would count every call as free and never stop one."""
+    """litellm has no price for GitHub Models: `--max-usd` (or `optimize --budget-usd`) would count every call as
+    free and never stop one."""
     with OpenAIServer(_adder) as server:
         text = _prompt("openai/gpt-4o-mini", "")
         repo = _repo(tmp_path / "repo", text, text.replace("=", "is"))
@@ -140,6 +141,9 @@ def test_a_dollar_limit_on_a_model_without_a_price_is_refused(tmp_path: Path) ->
         line = _error_line(proc.stderr)
         assert proc.returncode == 2 and "--max-usd 0.0001 cannot bind" in line, proc.stderr
         assert "github/openai/gpt-4o-mini" in line and "max-calls" in line
+        (tmp_path / "p.prompt.yml").write_text(text)  # `promptci optimize` refuses one as well
+        proc = run_cli("optimize", str(tmp_path / "p.prompt.yml"), "--budget-usd", "0.5", env=_env(server, tmp_path))
+        assert proc.returncode == 2 and "--budget-usd 0.5 cannot bind" in _error_line(proc.stderr), proc.stderr
         assert server.requests == []
 
 

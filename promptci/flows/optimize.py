@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import promptfile
+from .. import effective, promptfile
 from ..budget import Budget
 from ..errors import EXIT_INFRA, EXIT_OK
 from ..evalset import Pool, load_pool
@@ -17,6 +17,7 @@ from ..llm import ModelClient
 from ..optimize.outcome import Attempt
 from ..optimize.job import Job, optimize
 from ..promptfile import PromptFile
+from ..scoring import judge_models
 
 FORMAT = "promptci.optimize/1"
 
@@ -60,6 +61,10 @@ def load(request: OptimizeRequest) -> Loaded:
 def run(request: OptimizeRequest, loaded: Loaded, on_attempt: Callable[[Attempt], None]) -> OptimizeOutcome:
     prompt, pool = loaded.prompt, loaded.pool
     limits = prompt.settings.budget
+    task = request.model or prompt.model or ""  # the models as optimize.job picks them
+    models = [task, request.optimizer_model or prompt.settings.optimizer.model or task, *judge_models(prompt)]
+    dollars = [("--budget-usd", request.budget_usd), ("promptci.budget.max_usd", limits.max_usd)]
+    effective.refuse_unpriced(prompt.path, dollars, models)
     client = ModelClient(concurrency=prompt.settings.concurrency)
     budget = Budget(client, max_calls=request.budget_calls or limits.max_calls,
                     max_usd=request.budget_usd or limits.max_usd)
