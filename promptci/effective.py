@@ -5,7 +5,8 @@ calls go or what they may spend. Everything else comes from the base revision's 
 settings, see pipeline.py) and from the command line or the workflow's inputs, which are trusted alike:
 
 - **Provider and keys.** The task model may not leave the base version's provider (litellm's provider: whose key a
-  call carries and, without `api_base`, which host it goes to); `api_base` and the embedding model are the base's.
+  call carries and, without `api_base`, which host it goes to) except for the embedded `local/` model, which needs
+  neither; `api_base` and the embedding model are the base's.
   A prompt the pull request adds has no base: it may not set `api_base` (pipeline.py), and the GitHub token never
   goes anywhere but GitHub Models' endpoint (ghmodels.py).
 - **Spending.** `promptci.budget` and `promptci.concurrency` are the base's and hold for the prompt, inside the
@@ -120,7 +121,7 @@ def provider(model: str) -> str:
 def _same_provider(prompt: PromptFile, model: str, base_model: str | None) -> None:
     was = provider(base_model) if base_model else None
     now = provider(model)
-    if now != was:
+    if now not in (was, "local"):  # the embedded model carries no key and goes nowhere
         raise InputError(f"this pull request moves the model from {base_model or 'none'} ({was or 'no provider'}) "
                          f"to {model} ({now}); model calls carry the keys of the base's provider",
                          path=prompt.path, field="model",

@@ -193,3 +193,26 @@ def test_the_template_workflow_ships_with_a_call_cap() -> None:
     for flow in (shipped, copy):
         step = next(s for s in flow["jobs"]["gate"]["steps"] if s.get("id") == "promptci")
         assert 0 < int(step["with"]["max-calls"]) <= 1000
+
+
+def test_what_the_base_writes_out_wins_over_the_free_tier_defaults(tmp_path: Path, monkeypatch: Any) -> None:
+    """The free-tier defaults are defaults: a base that turns the optimizer on, sets its concurrency or its call
+    limit gets them, and PROMPTCI_GITHUB_MODELS_DAILY_LIMIT plans for another plan's quota. The embedded model, which
+    carries no key, is always the pull request's to try."""
+    from promptci import effective, promptfile
+
+    def resolved(base: str, head: str | None = None) -> effective.Effective:
+        old, new = (promptfile.parse(text, tmp_path / "p.prompt.yml") for text in (base, head or base))
+        return effective.resolve(promptfile.judged_by(new, old), old, effective.Overrides())
+
+    monkeypatch.delenv(ghmodels.DAILY_LIMIT_ENV, raising=False)
+    plain = resolved(_prompt("openai/gpt-4o", ""))
+    assert (plain.optimize, plain.concurrency, plain.max_calls, plain.daily_limit) == (False, 2, 50, 50)
+    assert resolved(_prompt("openai/gpt-4o-mini", "")).max_calls == 150
+    chosen = resolved(_prompt("openai/gpt-4o", "  concurrency: 3\n  optimizer: {enabled: true}\n"
+                                               "  budget: {max_calls: 20}\n"))
+    assert (chosen.optimize, chosen.concurrency, chosen.max_calls) == (True, 3, 20)
+    monkeypatch.setenv(ghmodels.DAILY_LIMIT_ENV, "0")
+    assert resolved(_prompt("openai/gpt-4o", "")).max_calls is None
+    local = resolved(_prompt("openai/gpt-4o", ""), _prompt("local/gemma-3-270m", ""))
+    assert local.model == "local/gemma-3-270m" and local.daily_limit is None
