@@ -80,6 +80,8 @@ def resolve(prompt: PromptFile, base: PromptFile | None, overrides: Overrides) -
     model = overrides.model or prompt.model or ""
     if base is not None and overrides.model is None and model:
         _same_provider(prompt, model, base.model)
+    elif overrides.model and settings.api_base:  # the workflow's model, on a server set up for the prompt's own
+        _same_provider(prompt, model, (base or prompt).model, field="--model")
     github = ghmodels.is_github(model)
     optimizer = settings.optimizer
     explicit = optimizer.model_fields_set
@@ -118,15 +120,20 @@ def provider(model: str) -> str:
         return model.split("/", 1)[0]
 
 
-def _same_provider(prompt: PromptFile, model: str, base_model: str | None) -> None:
+def _same_provider(prompt: PromptFile, model: str, base_model: str | None, field: str = "model") -> None:
     was = provider(base_model) if base_model else None
     now = provider(model)
-    if now not in (was, "local"):  # the embedded model carries no key and goes nowhere
+    if now in (was, "local"):  # the embedded model carries no key and goes nowhere
+        return
+    if field == "model":
         raise InputError(f"this pull request moves the model from {base_model or 'none'} ({was or 'no provider'}) "
                          f"to {model} ({now}); model calls carry the keys of the base's provider",
-                         path=prompt.path, field="model",
+                         path=prompt.path, field=field,
                          fix="keep the base's provider here and change it on the base branch first (a separate, "
                              "reviewed change), or pass the model with --model (the action's model input)")
+    raise InputError(f"{model} ({now}) would be sent with its key to promptci.api_base {prompt.settings.api_base}, "
+                     f"which is set for {base_model} ({was or 'no provider'})", path=prompt.path, field=field,
+                     fix="pass a model of the server's provider, or drop --model for this prompt (--prompts)")
 
 
 def refuse_unpriced(path: str | Path, limits: Sequence[tuple[str, float | None]], models: Sequence[str]) -> None:

@@ -99,6 +99,11 @@ def test_a_changed_model_never_takes_the_keys_to_another_provider_or_host(tmp_pa
         assert proc.returncode in (0, 1), proc.stderr
         chat = [b["model"] for b, p in zip(server.requests, server.paths) if p.endswith("/chat/completions")]
         assert set(chat) == {"adder", "adder-2"}  # base and head, both on the base's server
+        # the workflow's --model is trusted, yet a server set up for one provider never gets another's key either
+        claude = "anthropic/claude-3-5-haiku-20241022"
+        proc = _pr(repo, tmp_path / "override", _env(server, tmp_path), "--model", claude)
+        result = json.loads((tmp_path / "override" / "results.json").read_text())["prompts"][0]
+        assert proc.returncode == 1 and "would be sent with its key to promptci.api_base" in result["error"]
         assert not any(GITHUB_TOKEN in c or ANTHROPIC_KEY in c for c in server.credentials), server.credentials
 
 
