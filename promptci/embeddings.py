@@ -3,10 +3,9 @@ or a remote litellm embedding model (`promptci.embedding_model`), which needs no
 
 The local model is loaded from site-packages with the hub switched off, so nothing is fetched at run
 time; a remote one is asked through llm.py, the one door to models, and its calls count in the usage of the
-run that asked (`metered`). Vectors are L2-normalised (a dot
-product is a cosine similarity) and cached on disk by a hash of the model name and the text, in an SQLite
-table of raw float32 bytes: a second run over the same pool embeds nothing, a changed pool embeds only
-its new items, and reading the cache never unpickles anything.
+run that asked (`metered`). Vectors are L2-normalised (a dot product is a cosine similarity) and cached on disk
+by a hash of the model name and the text, in an SQLite table of raw float32 bytes: a second run over the same
+pool embeds nothing, a changed pool embeds only its new items, and reading the cache never unpickles anything.
 """
 
 from __future__ import annotations

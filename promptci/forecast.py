@@ -4,7 +4,9 @@ the most it can make, the dollars they cost at litellm's prices, and roughly how
 The expected figure assumes the gate decides after its first random batches and the optimizer stops about as early
 as it usually does; answers from the cache cost nothing. The maximum is a bound: every gate extension up to
 the gate's item budget, every optimizer attempt scored on the whole subset, the held-out check, the refresh,
-each scored item judged by every LLM evaluator, and a call limit (`--max-calls`) caps all but the comparison.
+each scored item judged by every LLM evaluator, and the call limits (`--max-calls` for the run, each prompt's own
+from its effective settings, effective.py) cap all but the comparison; the part on GitHub Models is kept apart,
+to be held against its requests a day.
 Tokens are estimated from the prompt's and the pool's size (about four characters a token). The per-call
 times are what the demo measured (benchmarks/README.md, `pr_flow.py`: 298 calls in 116 s on 2 cores with the
 embedded model).

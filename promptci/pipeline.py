@@ -120,10 +120,10 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
     resolved = [_resolve(change, tree, options) for change in changes]
     settled = [e if isinstance(e, Effective) else None for e in resolved]
-    for change, limits in zip(changes, settled):  # a dollar limit that could never bind: exit 2 before any call
-        if limits is not None:
+    for change, eff in zip(changes, settled):  # a dollar limit that could never bind: exit 2 before any call
+        if eff is not None:
             effective.refuse_unpriced(change.path, [("--max-usd", options.max_usd),
-                                                    ("promptci.budget.max_usd", limits.max_usd)], limits.models)
+                                                    ("promptci.budget.max_usd", eff.max_usd)], eff.models)
     planned = forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh, steps=options.steps,
                                 model=options.model, subset_size=options.subset_size, max_calls=options.max_calls,
                                 optimizer_model=options.optimizer_model, resolved=settled)
@@ -131,10 +131,10 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     progress.note(planned.describe())
     results, spent = [], []  # each prompt's own limits, described after its work
     with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
-        for n, (change, settings, limits) in enumerate(zip(changes, resolved, settled), 1):
+        for n, (change, settings, eff) in enumerate(zip(changes, resolved, settled), 1):
             with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
-                own = Budget(client, max_calls=limits.max_calls if limits else None,
-                             max_usd=limits.max_usd if limits else None, parent=budget)
+                own = Budget(client, max_calls=eff.max_calls if eff else None, max_usd=eff.max_usd if eff else None,
+                             parent=budget)  # the base's promptci.budget, inside the run's
                 try:
                     results.append(await _judge_prompt(change, tree, base_tree, client, own, options, settings))
                 except InfraError:
