@@ -41,8 +41,9 @@ def _prompt(model: str, settings: str, *, items: int = ITEMS, words: str = "=") 
             f"testData:\n{rows}")
 
 
-def _repo(repo: Path, base: str, head: str) -> Path:
-    """A repository whose main branch holds `base` as prompts/adder.prompt.yml and branch `pr` holds `head`."""
+def _repo(repo: Path, base: str, head: str, **more: tuple[str, str]) -> Path:
+    """A repository whose main branch holds `base` as prompts/adder.prompt.yml and branch `pr` holds `head` (and
+    each of `more` as prompts/NAME.prompt.yml, base and head)."""
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
 
@@ -50,13 +51,15 @@ def _repo(repo: Path, base: str, head: str) -> Path:
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
 
     (repo / "prompts").mkdir(parents=True)
-    path = repo / "prompts" / "adder.prompt.yml"
-    path.write_text(base)
+    files = {"adder": (base, head), **more}
+    for name, (text, _) in files.items():
+        (repo / "prompts" / f"{name}.prompt.yml").write_text(text)
     git("init", "-q", "-b", "main")
     git("add", "-A")
     git("commit", "-qm", "base")
     git("checkout", "-qb", "pr")
-    path.write_text(head)
+    for name, (_, text) in files.items():
+        (repo / "prompts" / f"{name}.prompt.yml").write_text(text)
     git("commit", "-qam", "head")
     return repo
 
@@ -84,11 +87,14 @@ def test_a_changed_model_never_takes_the_keys_to_another_provider_or_host(tmp_pa
     GitHub Models or to Anthropic, whose keys litellm would send to that same host. Neither key leaves."""
     with OpenAIServer(_adder) as server:
         base = _prompt("openai/adder", f"  api_base: {server.url}\n")
-        for n, model in enumerate(("github/openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022")):
-            repo = _repo(tmp_path / f"repo{n}", base, base.replace("model: openai/adder", f"model: {model}"))
-            proc = _pr(repo, tmp_path / f"out{n}", _env(server, tmp_path))
-            assert proc.returncode == 1, proc.stderr
-            result = json.loads((tmp_path / f"out{n}" / "results.json").read_text())["prompts"][0]
+        github, anthropic = (base.replace("model: openai/adder", f"model: {model}")
+                             for model in ("github/openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022"))
+        repo = _repo(tmp_path / "repo", base, github, claude=(base, anthropic))
+        proc = _pr(repo, tmp_path / "out", _env(server, tmp_path))
+        assert proc.returncode == 1, proc.stderr
+        results = json.loads((tmp_path / "out" / "results.json").read_text())["prompts"]
+        assert len(results) == 2
+        for result in results:
             assert result["verdict"]["status"] == "fail" and "moves the model from openai/adder" in result["error"]
             assert result["base"] == {} and result["head"] == {}  # refused before any call
         assert not any(GITHUB_TOKEN in c or ANTHROPIC_KEY in c for c in server.credentials), server.credentials
