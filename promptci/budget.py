@@ -83,8 +83,8 @@ class Budget:
             limits.append(f"{self.calls} of {self.max_calls} calls")
         if self.max_usd is not None:
             limits.append(f"${self.usd:.4f} of ${self.max_usd:.2f}")
-        if self.parent is not None and self.parent.limited:
-            limits.append(f"the run: {self.parent.describe()}")
+        if self.parent is not None and self.parent.limited:  # a prompt's limits inside the run's
+            limits.append(f"the run: {self.parent.describe()}" if limits else self.parent.describe())
         return ", ".join(limits) or f"{self.calls} calls, no limit"
 
 
