@@ -227,3 +227,19 @@ def test_what_the_base_writes_out_wins_over_the_free_tier_defaults(tmp_path: Pat
     assert resolved(_prompt("openai/gpt-4o", "")).max_calls is None
     local = resolved(_prompt("openai/gpt-4o", ""), _prompt("local/gemma-3-270m", ""))
     assert local.model == "local/gemma-3-270m" and local.daily_limit is None
+
+
+def test_a_prompts_limits_hold_inside_the_runs() -> None:
+    """`pr` gives each prompt the base's `promptci.budget` inside the run's `--max-calls`: both bind."""
+    from promptci.budget import Budget
+    from promptci.llm import ModelClient
+
+    client = ModelClient(use_cache=False)
+    run = Budget(client, max_calls=30)
+    client.counters.calls += 20  # an earlier prompt's calls
+    prompt = Budget(client, max_calls=15, parent=run)
+    assert prompt.left == 10 and prompt.allows(10) and not prompt.allows(11)  # the run's 10 left bind first
+    client.counters.calls += 5
+    assert (prompt.left, run.left) == (5, 5) and "5 of 15 calls, the run: 25 of 30 calls" == prompt.describe()
+    alone = Budget(client, max_calls=3, parent=Budget(client))
+    assert alone.left == 3 and not alone.allows(4) and alone.describe() == "0 of 3 calls"
