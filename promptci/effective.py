@@ -12,10 +12,10 @@ settings, see pipeline.py) and from the command line or the workflow's inputs, w
 - **Spending.** `promptci.budget` and `promptci.concurrency` are the base's and hold for the prompt, inside the
   run's `--max-calls` and `--max-usd`; a dollar limit on a model litellm has no price for is refused, since it
   could never bind.
-- **GitHub Models' free tier.** For a `github/` task model the defaults fit the free quota: the optimizer runs only
-  when the base's settings turn it on, at most `ghmodels.CONCURRENCY` calls in flight unless
-  `promptci.concurrency` is set, and a call limit of the model's requests a day when none is set;
-  `check_quota` holds the run's forecast against that limit before any call.
+- **GitHub Models' free tier.** When the task model or a judge is a `github/` model the defaults fit the free
+  quota: the optimizer runs only when the base's settings turn it on, at most `ghmodels.CONCURRENCY` calls in
+  flight unless `promptci.concurrency` is set, and a call limit of the fewest requests a day of those models when
+  none is set; `check_quota` holds the run's forecast against that limit before any call.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Effective:
     max_calls: int | None  # this prompt's call limit (the run's is Overrides.max_calls)
     max_usd: float | None
     embedding_model: str | None
-    daily_limit: int | None  # GitHub Models' requests a day the task model's run is planned against
+    daily_limit: int | None  # GitHub Models' requests a day the run is planned against (its task model's, judges')
     models: tuple[str, ...] = ()  # every model a run may call: the task model, the optimizer's, the judges'
 
 
@@ -82,17 +82,17 @@ def resolve(prompt: PromptFile, base: PromptFile | None, overrides: Overrides) -
         _same_provider(prompt, model, base.model)
     elif overrides.model and settings.api_base:  # the workflow's model, on a server set up for the prompt's own
         _same_provider(prompt, model, (base or prompt).model, field="--model")
-    github = ghmodels.is_github(model)
+    judges = judge_models(prompt)
+    github = sorted(m for m in {model, *judges} if ghmodels.is_github(m))  # the task's calls or their judges'
     optimizer = settings.optimizer
-    explicit = optimizer.model_fields_set
-    optimize = overrides.optimize and optimizer.enabled and (not github or "enabled" in explicit)
+    optimize = overrides.optimize and optimizer.enabled and (not github or "enabled" in optimizer.model_fields_set)
     concurrency = settings.concurrency
     if github and "concurrency" not in settings.model_fields_set:
         concurrency = min(concurrency, ghmodels.CONCURRENCY)
-    daily = ghmodels.daily_limit(model) if github else None
+    daily = min((d for d in map(ghmodels.daily_limit, github) if d is not None), default=None)
     max_calls = settings.budget.max_calls if settings.budget.max_calls is not None else daily
     asker = overrides.optimizer_model or optimizer.model or model
-    models = {model, *judge_models(prompt), *([asker] if optimize else [])}
+    models = {model, *judges, *([asker] if optimize else [])}
     return Effective(model=model, optimizer_model=asker, optimize=optimize, concurrency=concurrency,
                      max_calls=max_calls, max_usd=settings.budget.max_usd, embedding_model=settings.embedding_model,
                      daily_limit=daily, models=tuple(sorted(m for m in models if m)))

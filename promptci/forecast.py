@@ -154,7 +154,7 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
             into.max_calls += cost.max_calls
             into.comparison += cost.comparison
         if settled.daily_limit is not None:
-            limits.append((settled.daily_limit, settled.model))
+            limits += [(settled.daily_limit, m) for m in settled.models if m.startswith("github/")]
         total.usd = None if total.usd is None or cost.usd is None else total.usd + cost.usd
         total.max_usd = None if total.max_usd is None or cost.max_usd is None else total.max_usd + cost.max_usd
         seconds += cost.calls * seconds_per_call(settled.model, settled.concurrency)

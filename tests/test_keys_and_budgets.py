@@ -209,7 +209,7 @@ def test_the_template_workflow_ships_with_a_call_cap() -> None:
 def test_what_the_base_writes_out_wins_over_the_free_tier_defaults(tmp_path: Path, monkeypatch: Any) -> None:
     """The free-tier defaults are defaults: a base that turns the optimizer on, sets its concurrency or its call
     limit gets them, and PROMPTCI_GITHUB_MODELS_DAILY_LIMIT plans for another plan's quota. The embedded model, which
-    carries no key, is always the pull request's to try."""
+    carries no key, is always the pull request's to try. A judge on GitHub Models spends the quota too."""
     from promptci import effective, promptfile
 
     def resolved(base: str, head: str | None = None) -> effective.Effective:
@@ -227,6 +227,11 @@ def test_what_the_base_writes_out_wins_over_the_free_tier_defaults(tmp_path: Pat
     assert resolved(_prompt("openai/gpt-4o", "")).max_calls is None
     local = resolved(_prompt("openai/gpt-4o", ""), _prompt("local/gemma-3-270m", ""))
     assert local.model == "local/gemma-3-270m" and local.daily_limit is None
+    monkeypatch.delenv(ghmodels.DAILY_LIMIT_ENV)
+    monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN)  # gh's built-in judges then run on GitHub Models' gpt-4o
+    judged = resolved(_prompt("local/gemma-3-270m", "").replace("testData:", "evaluators: [{uses: github/fluency}]\n"
+                                                                               "testData:"))
+    assert (judged.daily_limit, judged.max_calls, judged.concurrency) == (50, 50, 2)
 
 
 def test_a_prompts_limits_hold_inside_the_runs() -> None:
