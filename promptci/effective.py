@@ -27,6 +27,7 @@ from typing import Sequence
 from . import ghmodels, promptfile
 from .errors import InputError
 from .gitdiff import Change
+from .optimize.job import models
 from .promptfile import PromptFile
 from .scoring import judge_models
 
@@ -77,7 +78,7 @@ def resolve(prompt: PromptFile, base: PromptFile | None, overrides: Overrides) -
     model under the judge's `promptci:` settings), `base` the base revision's version (None: a new prompt).
     An InputError, before any call, when the pull request moves the model to another provider."""
     settings = prompt.settings
-    model = overrides.model or prompt.model or ""
+    model, asker = models(prompt, overrides.model, overrides.optimizer_model)
     if base is not None and overrides.model is None and model:
         _same_provider(prompt, model, base.model)
     elif overrides.model and settings.api_base:  # the workflow's model, on a server set up for the prompt's own
@@ -91,11 +92,10 @@ def resolve(prompt: PromptFile, base: PromptFile | None, overrides: Overrides) -
         concurrency = min(concurrency, ghmodels.CONCURRENCY)
     daily = min((d for d in map(ghmodels.daily_limit, github) if d is not None), default=None)
     max_calls = settings.budget.max_calls if settings.budget.max_calls is not None else daily
-    asker = overrides.optimizer_model or optimizer.model or model
-    models = {model, *judges, *([asker] if optimize else [])}
+    called = {model, *judges, *([asker] if optimize else [])}
     return Effective(model=model, optimizer_model=asker, optimize=optimize, concurrency=concurrency,
                      max_calls=max_calls, max_usd=settings.budget.max_usd, embedding_model=settings.embedding_model,
-                     daily_limit=daily, models=tuple(sorted(m for m in models if m)))
+                     daily_limit=daily, models=tuple(sorted(m for m in called if m)))
 
 
 def choosing_subsets(prompt: PromptFile, effective: Effective) -> PromptFile:

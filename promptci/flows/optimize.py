@@ -15,7 +15,7 @@ from ..evalset import Pool, load_pool
 from ..fileio import atomic_write_text
 from ..llm import ModelClient
 from ..optimize.outcome import Attempt
-from ..optimize.job import Job, optimize
+from ..optimize.job import Job, models, optimize
 from ..promptfile import PromptFile
 from ..scoring import judge_models
 
@@ -61,10 +61,9 @@ def load(request: OptimizeRequest) -> Loaded:
 def run(request: OptimizeRequest, loaded: Loaded, on_attempt: Callable[[Attempt], None]) -> OptimizeOutcome:
     prompt, pool = loaded.prompt, loaded.pool
     limits = prompt.settings.budget
-    task = request.model or prompt.model or ""  # the models as optimize.job picks them
-    models = [task, request.optimizer_model or prompt.settings.optimizer.model or task, *judge_models(prompt)]
     dollars = [("--budget-usd", request.budget_usd), ("promptci.budget.max_usd", limits.max_usd)]
-    effective.refuse_unpriced(prompt.path, dollars, models)
+    effective.refuse_unpriced(prompt.path, dollars, [*models(prompt, request.model, request.optimizer_model),
+                                                     *judge_models(prompt)])
     client = ModelClient(concurrency=prompt.settings.concurrency)
     budget = Budget(client, max_calls=request.budget_calls or limits.max_calls,
                     max_usd=request.budget_usd or limits.max_usd)
