@@ -3,7 +3,9 @@
 Calls are the client's uncached calls (cache hits are free; a benchmark that must spend the same on every
 re-run counts them too, `count_hits=True`); dollars are litellm's prices. Work asks
 `allows(n)` before it may make up to n more calls: the call limit is never crossed, and the dollar
-limit is checked against the average price of the calls made so far.
+limit is checked against the average price of the calls made so far. A prompt's own limits (the base's
+`promptci.budget`) sit inside the run's (`--max-calls`, `--max-usd`): a budget with a `parent` allows only what
+both allow.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Budget:
     max_usd: float | None = None
     count_hits: bool = False
     reserved: int = 0  # calls kept back for later work of higher priority (the PR flow's subset refresh)
+    parent: Budget | None = None  # the run's limits, when this is one prompt's
 
     def __post_init__(self) -> None:
         self._calls0 = self._requests()
@@ -50,6 +53,8 @@ class Budget:
 
     def allows(self, calls: int) -> bool:
         """Whether up to `calls` more uncached calls fit in what is left (less what is reserved)."""
+        if self.parent is not None and not self.parent.allows(calls + self.reserved):
+            return False
         calls += self.reserved
         if self.max_calls is not None and self.calls + calls > self.max_calls:
             return False
@@ -62,7 +67,15 @@ class Budget:
     @property
     def left(self) -> int | None:
         """Calls left under the limit, less what is reserved (None: no call limit)."""
-        return None if self.max_calls is None else max(0, self.max_calls - self.calls - self.reserved)
+        own = None if self.max_calls is None else max(0, self.max_calls - self.calls - self.reserved)
+        run = None if self.parent is None else self.parent.left
+        run = None if run is None else max(0, run - self.reserved)
+        return own if run is None else run if own is None else min(own, run)
+
+    @property
+    def limited(self) -> bool:
+        """Whether any limit binds here (this budget's or its parent's)."""
+        return self.max_calls is not None or self.max_usd is not None or bool(self.parent and self.parent.limited)
 
     def describe(self) -> str:
         limits = []
@@ -70,6 +83,8 @@ class Budget:
             limits.append(f"{self.calls} of {self.max_calls} calls")
         if self.max_usd is not None:
             limits.append(f"${self.usd:.4f} of ${self.max_usd:.2f}")
+        if self.parent is not None and self.parent.limited:  # a prompt's limits inside the run's
+            limits.append(f"the run: {self.parent.describe()}" if limits else self.parent.describe())
         return ", ".join(limits) or f"{self.calls} calls, no limit"
 
 

@@ -2,10 +2,10 @@
 or a remote litellm embedding model (`promptci.embedding_model`), which needs no torch.
 
 The local model is loaded from site-packages with the hub switched off, so nothing is fetched at run
-time; a remote one is asked through llm.py, the one door to models. Vectors are L2-normalised (a dot
-product is a cosine similarity) and cached on disk by a hash of the model name and the text, in an SQLite
-table of raw float32 bytes: a second run over the same pool embeds nothing, a changed pool embeds only
-its new items, and reading the cache never unpickles anything.
+time; a remote one is asked through llm.py, the one door to models, and its calls count in the usage of the
+run that asked (`metered`). Vectors are L2-normalised (a dot product is a cosine similarity) and cached on disk
+by a hash of the model name and the text, in an SQLite table of raw float32 bytes: a second run over the same
+pool embeds nothing, a changed pool embeds only its new items, and reading the cache never unpickles anything.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import numpy as np
 from . import progress
 from .errors import InputError
 from .paths import cache_dir
+from .usage import Counters
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -33,6 +36,17 @@ REMOTE_BATCH = 256  # texts per embedding request
 
 _model: Any = None
 _lock = threading.Lock()
+_meter: ContextVar[Counters | None] = ContextVar("promptci_embedding_meter", default=None)
+
+
+@contextmanager
+def metered(counters: Counters) -> Iterator[None]:
+    """Remote embedding calls made in the block are added to `counters` (a run's client's: its usage and budget)."""
+    token = _meter.set(counters)
+    try:
+        yield
+    finally:
+        _meter.reset(token)
 
 
 def check(remote: str | None) -> None:
@@ -94,19 +108,23 @@ def _remote(name: str, texts: Sequence[str]) -> np.ndarray:
     the caller may be inside the pull-request flow's event loop, which cannot run another."""
     from .llm import ModelClient
 
-    async def one(batch: list[str]) -> list[list[float]]:
+    async def one(batch: list[str]) -> tuple[list[list[float]], Counters]:
         client = ModelClient(use_cache=False)  # embeddings.sqlite is the cache
         try:
-            return await client.embed(name, batch)
+            return await client.embed(name, batch), client.counters
         finally:
             client.close()
 
     rows: list[list[float]] = []
+    meter = _meter.get()
     with ThreadPoolExecutor(1) as thread, \
             progress.count(f"embedding item texts with {name}", len(texts), unit="texts") as counter:
         for start in range(0, len(texts), REMOTE_BATCH):
             batch = list(texts[start:start + REMOTE_BATCH])
-            rows += thread.submit(asyncio.run, one(batch)).result()
+            vectors, used = thread.submit(asyncio.run, one(batch)).result()
+            rows += vectors
+            if meter is not None:
+                meter += used
             counter.advance(n=len(batch))
     vectors = np.array(rows, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -4,7 +4,9 @@ the most it can make, the dollars they cost at litellm's prices, and roughly how
 The expected figure assumes the gate decides after its first random batches and the optimizer stops about as early
 as it usually does; answers from the cache cost nothing. The maximum is a bound: every gate extension up to
 the gate's item budget, every optimizer attempt scored on the whole subset, the held-out check, the refresh,
-each scored item judged by every LLM evaluator, and a call limit (`--max-calls`) caps all but the comparison.
+each scored item judged by every LLM evaluator, and the call limits (`--max-calls` for the run, each prompt's own
+from its effective settings, effective.py) cap all but the comparison; the part on GitHub Models is kept apart,
+to be held against its requests a day.
 Tokens are estimated from the prompt's and the pool's size (about four characters a token). The per-call
 times are what the demo measured (benchmarks/README.md, `pr_flow.py`: 298 calls in 116 s on 2 cores with the
 embedded model).
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from . import gate, promptfile, subsetfile
+from . import effective, gate, promptfile, subsetfile
 from .budget import holdout_size, judged_size
 from .errors import InputError
 from .gitdiff import Change
@@ -91,6 +93,9 @@ class Forecast:
     usd: float | None = 0.0  # expected dollars; None: no price known for a model it calls
     max_usd: float | None = 0.0
     prices: tuple[str, ...] = field(default=())  # what is known of each model's price, in words
+    github_max_calls: int = 0  # the most calls to prompts run on GitHub Models, judged against...
+    daily_limit: int | None = None  # ...the fewest requests a day their free tier allows
+    github_models: tuple[str, ...] = ()
 
     def describe(self) -> str:
         plural = "s" if self.prompts != 1 else ""
@@ -117,11 +122,17 @@ class Forecast:
 
 def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: bool, steps: int | None,
              model: str | None, subset_size: int | None, max_calls: int | None,
-             optimizer_model: str | None = None) -> Forecast:
-    """The calls, dollars and time of a run over these changes (a prompt that does not load counts for nothing)."""
-    total, seconds, prices = Cost(), START_SECONDS, {}
-    for change in changes:
-        if change.new_text is None or change.new_path is None:
+             optimizer_model: str | None = None,
+             resolved: Sequence[effective.Effective | None] | None = None) -> Forecast:
+    """The calls, dollars and time of a run over these changes (a prompt that does not load counts for nothing),
+    each prompt with its effective settings (`resolved`, one per change; resolved here when not given)."""
+    if resolved is None:
+        overrides = effective.Overrides(model=model, optimizer_model=optimizer_model, optimize=optimize,
+                                        max_calls=max_calls)
+        resolved = [_resolved(change, tree, overrides) for change in changes]
+    total, github, seconds, prices, limits, improves = Cost(), Cost(), START_SECONDS, {}, [], False
+    for change, settled in zip(changes, resolved):
+        if change.new_text is None or change.new_path is None or settled is None:
             continue
         try:
             head = promptfile.parse(change.new_text, tree / change.new_path)
@@ -130,25 +141,38 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
         except InputError:
             continue  # the prompt is reported as failed in its turn
         settings = _judge_settings(change, tree) or head.settings
-        task = model or head.model or ""
-        asker = optimizer_model or settings.optimizer.model or task
+        task, asker = price(settled.model), price(settled.optimizer_model)
+        cap = min((c for c in (max_calls, settled.max_calls) if c is not None), default=None)
         cost = prompt_cost(head, settings, pool=pool, n=n, base=change.old_text is not None,
-                           optimize=optimize and settings.optimizer.enabled, refresh=refresh, steps=steps,
-                           max_calls=max_calls, task=price(task), asker=price(asker),
-                           item_chars=_item_chars(change, tree, head, pool))
-        for p in (price(task),) + ((price(asker),) if optimize and settings.optimizer.enabled else ()):
+                           optimize=settled.optimize, refresh=refresh, steps=steps, max_calls=cap, task=task,
+                           asker=asker, item_chars=_item_chars(change, tree, head, pool))
+        improves |= settled.optimize
+        for p in (task,) + ((asker,) if settled.optimize else ()):
             prices[p.model] = _price_words(p)
-        total.calls += cost.calls
-        total.max_calls += cost.max_calls
-        total.comparison += cost.comparison
+        for into in (total, github) if settled.daily_limit is not None else (total,):
+            into.calls += cost.calls
+            into.max_calls += cost.max_calls
+            into.comparison += cost.comparison
+        if settled.daily_limit is not None:
+            limits += [(settled.daily_limit, m) for m in settled.models if m.startswith("github/")]
         total.usd = None if total.usd is None or cost.usd is None else total.usd + cost.usd
         total.max_usd = None if total.max_usd is None or cost.max_usd is None else total.max_usd + cost.max_usd
-        seconds += cost.calls * seconds_per_call(task, head.settings.concurrency)
+        seconds += cost.calls * seconds_per_call(settled.model, settled.concurrency)
     if max_calls is not None:  # one limit for the whole run: the prompts share it
-        room = max(max_calls, total.comparison)
-        total.calls, total.max_calls = min(total.calls, room), min(total.max_calls, room)
-    return Forecast(prompts=len(changes), calls=total.calls, seconds=seconds, optimize=optimize,
-                    max_calls=total.max_calls, usd=total.usd, max_usd=total.max_usd, prices=tuple(prices.values()))
+        for cost in (total, github):
+            room = max(max_calls, cost.comparison)
+            cost.calls, cost.max_calls = min(cost.calls, room), min(cost.max_calls, room)
+    return Forecast(prompts=len(changes), calls=total.calls, seconds=seconds, optimize=improves,
+                    max_calls=total.max_calls, usd=total.usd, max_usd=total.max_usd, prices=tuple(prices.values()),
+                    github_max_calls=github.max_calls, daily_limit=min(limits)[0] if limits else None,
+                    github_models=tuple(sorted({m for _, m in limits})))
+
+
+def _resolved(change: Change, tree: Path, overrides: effective.Overrides) -> effective.Effective | None:
+    try:
+        return effective.of_change(change, tree, overrides)
+    except InputError:
+        return None  # the prompt is reported as failed in its turn
 
 
 def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n: int, base: bool, optimize: bool,

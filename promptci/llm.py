@@ -174,6 +174,12 @@ class ModelClient:
         if self._cache is not None:
             self._cache.close()
 
+    def set_concurrency(self, concurrency: int) -> None:
+        """Calls in flight from now on; between two prompts' work only, when no call is in flight (`pr` runs each
+        prompt at its own `promptci.concurrency`)."""
+        self.concurrency = concurrency
+        self._semaphore = None
+
     async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params = Params()) -> Completion:
         """The model's text answer to `messages`."""
         payload, usage = await self._cached("complete", model, messages, params, None, self._complete_uncached)
@@ -196,6 +202,7 @@ class ModelClient:
         kwargs = {"api_base": api_base} if api_base else {}
         response = await self._request(model, [], kwargs, embed=list(texts))
         self.counters.calls += 1
+        self.counters.prompt_tokens += int(getattr(getattr(response, "usage", None), "prompt_tokens", 0) or 0)
         rows = sorted(response.data, key=lambda row: row["index"])
         if len(rows) != len(texts):
             raise InfraError(f"model '{model}' returned {len(rows)} embeddings for {len(texts)} texts")
@@ -363,6 +370,9 @@ class ModelClient:
                     )
                 except _retryable(lit) as exc:
                     wait = _retry_after(exc)
+                    if ghmodels.is_github(model) and ghmodels.quota_spent(getattr(exc, "status_code", None),
+                                                                          str(exc), wait):
+                        raise InfraError(ghmodels.quota_message(model, wait)) from None
                     if isinstance(exc, lit.RateLimitError) and wait is not None and wait > LONG_WAIT_S:
                         raise InfraError(
                             f"model '{model}' is rate limited for {wait:.0f} s more (a per-day or "

@@ -13,6 +13,9 @@ items; the paired comparison and the sequential gate (gate.py), scoring further 
 order while the verdict is undecided and the budget allows. Reporting and publishing come after this
 module, from its result.
 
+Which models are called, with whose keys, how many calls at once and within which limits is each prompt's
+effective settings (effective.py), resolved once before any call: the base's, never the pull request's.
+
 The budget never cuts the base/head comparison; the refresh's calls and the gate's first two random batches
 are kept back from the optimizer, which gets what is left; further items for an undecided verdict come last.
 """
@@ -27,8 +30,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import embeddings, forecast, gate, progress, promptfile, removals, subsetfile, subsets
+from . import effective, embeddings, forecast, gate, progress, promptfile, removals, subsetfile, subsets
 from .budget import Budget
+from .effective import Effective
 from .errors import InfraError, InputError, redact
 from .evalset import Item, NoItems, Pool, load_pool
 from .gitdiff import Change
@@ -54,6 +58,11 @@ class Options:
     optimizer_model: str | None = None
     subset_size: int | None = None  # for subsets chosen in this run (none committed, or stale)
     gate: dict = field(default_factory=dict)  # overrides of the prompts' promptci.gate settings
+
+    def overrides(self) -> effective.Overrides:
+        """What these options set of each prompt's effective settings."""
+        return effective.Overrides(model=self.model, optimizer_model=self.optimizer_model, optimize=self.optimize,
+                                   max_calls=self.max_calls, max_usd=self.max_usd)
 
 
 @dataclass
@@ -109,29 +118,53 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     which judge it (see the module's docstring)."""
     started = time.perf_counter()
     budget = Budget(client, max_calls=options.max_calls, max_usd=options.max_usd)
+    resolved = [_resolve(change, tree, options) for change in changes]
+    settled = [e if isinstance(e, Effective) else None for e in resolved]
+    for change, eff in zip(changes, settled):  # a dollar limit that could never bind: exit 2 before any call
+        if eff is not None:
+            effective.refuse_unpriced(change.path, [("--max-usd", options.max_usd),
+                                                    ("promptci.budget.max_usd", eff.max_usd)], eff.models)
     planned = forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh, steps=options.steps,
                                 model=options.model, subset_size=options.subset_size, max_calls=options.max_calls,
-                                optimizer_model=options.optimizer_model)
+                                optimizer_model=options.optimizer_model, resolved=settled)
+    effective.check_quota(planned.github_max_calls, planned.daily_limit, planned.github_models)
     progress.note(planned.describe())
-    results = []
+    results, spent = [], []  # each prompt's own limits, described after its work
     removed = removals.removed_gated(changes)
-    for n, change in enumerate(changes, 1):
-        with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
-            try:
-                results.append(await _judge_prompt(change, tree, base_tree, client, budget, options, removed))
-            except InfraError:
-                raise  # the model or GitHub: exit 3, the results so far kept by the caller
-            except Exception as exc:  # fail closed: whatever a pull request's prompt does to promptci, it fails
-                results.append(_crashed(change, exc))  # that prompt, and the report is still written
+    with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
+        for n, (change, settings, eff) in enumerate(zip(changes, resolved, settled), 1):
+            with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
+                own = Budget(client, max_calls=eff.max_calls if eff else None, max_usd=eff.max_usd if eff else None,
+                             parent=budget)  # the base's promptci.budget, inside the run's
+                try:
+                    results.append(await _judge_prompt(change, tree, base_tree, client, own, options, settings,
+                                                        removed))
+                except InfraError:
+                    raise  # the model or GitHub: exit 3, the results so far kept by the caller
+                except Exception as exc:  # fail closed: whatever a pull request's prompt does to promptci, it fails
+                    results.append(_crashed(change, exc))  # that prompt, and the report is still written
+                if own.max_calls is not None or own.max_usd is not None:
+                    spent.append(f"{change.path}: {own.describe()}")
 
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
     return PRResult(prompts=results, verdict=verdict, usage=replace(client.counters),
-                    wall_s=time.perf_counter() - started, budget=budget.describe(), forecast=planned)
+                    wall_s=time.perf_counter() - started, budget="; ".join([budget.describe(), *spent]),
+                    forecast=planned)
+
+
+def _resolve(change: Change, tree: Path, options: Options) -> Effective | InputError | None:
+    """A changed prompt's effective settings, or why it cannot run (reported as its failure in its turn)."""
+    try:
+        return effective.of_change(change, tree, options.overrides())
+    except InputError as exc:
+        return exc
 
 
 async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
-                        options: Options, removed: Sequence[str]) -> PromptResult:
-    """One prompt's flow; `removed`: the gated prompts this pull request removes (removals.py)."""
+                        options: Options, settings: Effective | InputError | None,
+                        removed: Sequence[str]) -> PromptResult:
+    """One prompt's flow under its effective settings; `removed`: the gated prompts this pull request removes
+    (removals.py)."""
     result = PromptResult(change=change)
     if change.new_text is None or change.new_path is None:
         result.verdict = removals.verdict(change)
@@ -149,7 +182,11 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
                 result.verdict = removals.unguarded(change, result.gate_settings, removed)
                 if result.verdict is not None:
                     return result
-            embeddings.check(head.settings.embedding_model)  # no local embedding model and no remote one: say so now
+            if not isinstance(settings, Effective):  # why it cannot run: it moves the model elsewhere, say
+                raise settings or InputError("the prompt file was deleted", path=change.path)
+            eff = settings
+            embeddings.check(eff.embedding_model)  # no local embedding model and no remote one: say so now
+            client.set_concurrency(eff.concurrency)
             pool = judge.pool
             head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
@@ -166,20 +203,19 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
         result.error = str(exc)
         result.verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {exc}")
         return result
-    result.model = options.model or head.model or ""
+    result.model = eff.model
     result.seed = head.settings.selection.seed
     result.hashes = {"head": written.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
     by_id = pool.by_id()
     ids = subset.ids
     with _timed(result, "score base and head"):
-        await _score_into(head, pool, [by_id[i] for i in ids], result.head, client, "head", options.model)
+        await _score_into(head, pool, [by_id[i] for i in ids], result.head, client, "head", eff.model)
         if base is not None:
             await _score_into(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
 
-    if options.optimize and head.settings.optimizer.enabled:
+    if eff.optimize:
         progress.note(f"{change.path}: looking for a better prompt, starting from head (optimizer "
-                      f"{options.optimizer_model or head.settings.optimizer.model or result.model}; "
-                      f"{budget.describe()} so far)")
+                      f"{eff.optimizer_model}; {budget.describe()} so far)")
         # the suggestion is judged on a held-out slice the optimizer never sees (optimize.job). The refresh and the
         # gate's first random items come before the optimizer in priority: the calls they need are kept back.
         s = head.settings.selection
@@ -187,8 +223,8 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
         kept += 2 * gate.kept_back(len(ids), len(pool.items), head.settings.gate)  # the gate's random items
         with budget.keeping_back(kept), _timed(result, "optimize"):
             result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=None,
-                                        holdout_always=False, refresh=False, subset=ids, task_model=options.model,
-                                        optimizer_model=options.optimizer_model)
+                                        holdout_always=False, refresh=False, subset=ids, task_model=eff.model,
+                                        optimizer_model=eff.optimizer_model)
         if result.job.outcome.fault:
             raise result.job.outcome.fault
 
@@ -200,7 +236,7 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
                           "scoring base and head on the new ones")
         new = [by_id[i] for i in subset.ids]
         with _timed(result, "score the new items"):
-            await _score_into(head, pool, new, result.head, client, "head", options.model)
+            await _score_into(head, pool, new, result.head, client, "head", eff.model)
             if base is not None:
                 await _score_into(base, pool, new, result.base, client, "base", options.model)
     result.subset_old_text, head_subset = _subset_file(subset_file)
@@ -211,7 +247,8 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
         offered = None
         result.subset_note += "; this pull request leaves the prompt without items: it was judged on the base's"
     elif head_pool.sha256 != pool.sha256:  # the judged subset is stale for head's pool: offer a new one for it
-        offered, _ = subsets.for_pull_request(written, head_pool, None, options.subset_size)
+        offered, _ = subsets.for_pull_request(effective.choosing_subsets(written, eff), head_pool, None,
+                                              options.subset_size)
         result.subset_note += ("; this pull request changes the pool, so the committed subset is stale for it: "
                                "a new one chosen with IPOMP stage 1 is offered")
     result.subset = offered
@@ -219,7 +256,7 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
-        await _decide(result, head, base, pool, client, budget, options)
+        await _decide(result, head, base, pool, client, budget, options, eff.model)
     swapped = [r[k] for r in result.replacements for k in ("removed", "added")]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
@@ -332,14 +369,14 @@ def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: 
 
 
 async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promptfile.PromptFile | None, pool: Pool,
-                  client: ModelClient, budget: Budget, options: Options) -> None:
+                  client: ModelClient, budget: Budget, options: Options, head_model: str) -> None:
     """The sequential gate (gate.py): decide on the subset, then add pool items in the gate's random order,
     a batch at a time, until the verdict is decided or the items or the budget run out."""
     settings = head.settings.gate.model_copy(update=options.gate)
     result.gate_settings, result.pool_items = settings, len(pool.items)
     by_id = pool.by_id()
     ordered = gate.order([i.id for i in pool.items], result.items, head.settings.selection.seed, pool.sha256)
-    sides = [(head, result.head, "head")] + ([(base, result.base, "base")] if base is not None else [])
+    sides = [(head, result.head, "head", head_model)] + ([(base, result.base, "base", options.model)] if base else [])
     while True:
         result.verdict, result.comparison = gate.decide(
             gate.evidence(result.items, result.subset_items, result.base if base else None, result.head,
@@ -356,6 +393,6 @@ async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promp
             result.verdict = gate.settle(result.verdict, settings, why)
             return
         progress.note(f"{head.path.name}: undecided; scoring {len(extra)} more pool items in a random order")
-        for prompt, into, which in sides:
-            await _score_into(prompt, pool, [by_id[i] for i in extra], into, client, which, model=options.model)
+        for prompt, into, which, side_model in sides:
+            await _score_into(prompt, pool, [by_id[i] for i in extra], into, client, which, side_model)
         result.items += extra

@@ -57,6 +57,19 @@ def builtin_judge_model(prompt: PromptFile) -> str | None:
     return prompt.settings.judge_model or (ghmodels.DEFAULT_JUDGE if ghmodels.token() else None)
 
 
+def judge_models(prompt: PromptFile) -> set[str]:
+    """The models the prompt's judges run on: its llm judges' and GitHub's built-in ones' (when one is at hand)."""
+    models = {_llm_judge_model(prompt, e.llm.modelId) for e in prompt.spec.evaluators
+              if e.kind == "llm" and e.llm is not None}
+    builtin = builtin_judge_model(prompt) if any(e.kind == "uses" for e in prompt.spec.evaluators) else None
+    return models | ({builtin} if builtin else set())
+
+
+def _llm_judge_model(prompt: PromptFile, model_id: str) -> str:
+    """An llm judge's model: `promptci.judge_model` when set, else its `modelId`."""
+    return prompt.settings.judge_model or prompt.litellm_name(model_id)
+
+
 def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client: ModelClient) -> Check:
     where = f"evaluators[{index}]"
     kind = spec.kind
@@ -65,8 +78,7 @@ def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client:
         check_kind, value = spec.string.condition
         return _string_check(name, check_kind, value)
     if kind == "llm" and spec.llm is not None:
-        model = prompt.settings.judge_model or prompt.litellm_name(spec.llm.modelId)
-        return _judge(name, model, spec.llm.prompt, spec.llm.systemPrompt,
+        return _judge(name, _llm_judge_model(prompt, spec.llm.modelId), spec.llm.prompt, spec.llm.systemPrompt,
                       [(c.choice, c.score) for c in spec.llm.choices], client)
     uses = spec.uses
     builtin = BUILTINS.get(uses.removeprefix("github/")) if uses.startswith("github/") else None

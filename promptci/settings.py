@@ -97,7 +97,8 @@ class GateSettings(Strict):
 class OptimizerSettings(Strict):
     """The dual-phase optimizer (docs/algorithms.md)."""
 
-    enabled: bool = Field(True, description="suggest a better prompt on pull requests")
+    enabled: bool = Field(True, description="suggest a better prompt on pull requests (for a GitHub Models model: "
+                                            "off unless the base's file sets it, to fit the free tier)")
     model: str | None = Field(None, description="the optimizer model (any litellm model); default: the "
                                    "prompt's model")
     style: Literal["auto", "instruct", "completion"] = Field(
@@ -128,8 +129,11 @@ class OptimizerSettings(Strict):
 class BudgetSettings(Strict):
     """Hard limits on model use per run; the optimizer degrades first, never the base/head comparison."""
 
-    max_calls: int | None = Field(None, ge=1, description="the most uncached model calls per run")
-    max_usd: float | None = Field(None, gt=0.0, description="the most dollars per run")
+    max_calls: int | None = Field(None, ge=1, description="the most uncached model calls per run (in `pr`, per changed "
+                                  "prompt, inside `--max-calls`; for a GitHub Models model, default: its free "
+                                  "requests a day)")
+    max_usd: float | None = Field(None, gt=0.0, description="the most dollars per run (in `pr`, per changed prompt, "
+                                  "inside `--max-usd`); refused for a model litellm has no price for")
 
 
 CheckKind = Literal["equals", "contains", "starts_with", "regex", "fuzzy", "similar", "json", "contains_json"]
@@ -216,7 +220,8 @@ class Settings(Strict):
                           "embeddings that choose the subset; with it, an install without the `local` extra (no "
                           "torch) can choose subsets; default: the bundled `all-MiniLM-L6-v2` (needs the `local` "
                           "extra)")
-    concurrency: int = Field(4, ge=1, le=256, description="model calls in flight at once")
+    concurrency: int = Field(4, ge=1, le=256, description="model calls in flight at once (2 for a GitHub Models "
+                             "model unless set)")
     evaluators: list[PromptciEvaluator] = Field(default_factory=list, description="promptci's own evaluators, "
                                                   "each `{name: ..., <one check>}` (below)")
     selection: SelectionSettings = Field(default_factory=SelectionSettings)

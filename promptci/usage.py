@@ -20,6 +20,12 @@ class Counters:
     def __add__(self, other: Counters) -> Counters:
         return Counters(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Counters)))
 
+    def __iadd__(self, other: Counters) -> Counters:
+        """In place: a client's counters take in usage counted elsewhere (remote embeddings)."""
+        for f in fields(Counters):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
     def __sub__(self, other: Counters) -> Counters:
         return Counters(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(Counters)))
 

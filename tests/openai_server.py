@@ -4,7 +4,8 @@ It speaks the chat-completions wire format litellm's OpenAI client sends and par
 is up to the test (`reply(request_json) -> str`). This stands in for a remote optimizer model, which
 cannot run here; the task model in those tests is still the real embedded one. It also answers
 `/embeddings` (`embed(text) -> vector`, default a fixed vector per text from its hash), standing in for a
-remote embedding model.
+remote embedding model. It records every request's path, headers and every credential it carries
+(`credentials`), and the most requests it had in flight at once (`most_in_flight`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class Fault:
     retry_after: float | None = None
     delay_s: float = 0.0
     time_remaining: float | None = None  # GitHub Models' x-ratelimit-timeremaining header
+    message: str | None = None  # the error's message (default "fault STATUS")
+
+
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 
 
 def hashed_vector(text: str) -> list[float]:
@@ -42,10 +47,23 @@ class OpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []  # each request's path, and its headers (names in lower case)
         self.headers: list[dict[str, str]] = []
+        self.most_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # the stdlib's name
+                with server._lock:
+                    server._in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server._in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server._in_flight -= 1
+
+            def _answer(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 server.requests.append(body)
                 server.paths.append(self.path)
@@ -62,7 +80,8 @@ class OpenAIServer:
                     content = server.reply(body)
                 if isinstance(content, Fault):
                     time.sleep(content.delay_s)
-                    error = json.dumps({"error": {"message": f"fault {content.status}", "type": "server_error"}})
+                    error = json.dumps({"error": {"message": content.message or f"fault {content.status}",
+                                                  "type": "server_error"}})
                     self.send_response(content.status)
                     if content.retry_after is not None:
                         self.send_header("Retry-After", str(content.retry_after))
@@ -104,6 +123,11 @@ class OpenAIServer:
         """Stop answering at once, as a crashed server would (new connections are refused)."""
         threading.Thread(target=self._httpd.shutdown, daemon=True).start()
         self._httpd.socket.close()
+
+    @property
+    def credentials(self) -> list[str]:
+        """Every credential header value received, in order (`Bearer …`, an x-api-key, …)."""
+        return [h[name] for h in self.headers for name in CREDENTIAL_HEADERS if name in h]
 
     def env(self) -> dict[str, str]:
         """Environment that sends `openai/...` models here."""

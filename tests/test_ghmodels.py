@@ -237,7 +237,7 @@ def test_a_github_models_file_without_a_token_fails_before_any_call(monkeypatch:
 
 def test_github_models_rate_limits_are_backed_off_and_reported(github_models: OpenAIServer) -> None:
     """GitHub Models says how long to wait in x-ratelimit-timeremaining: a short wait is waited out, a long
-    one (a per-day limit) is reported at once rather than slept through."""
+    one (a per-day limit) is reported at once as the spent daily quota rather than slept through."""
     calls = {"n": 0}
 
     def limited(body: dict[str, Any]) -> str | Fault:
@@ -250,7 +250,7 @@ def test_github_models_rate_limits_are_backed_off_and_reported(github_models: Op
     client = ModelClient(use_cache=False)
     answer = asyncio.run(client.complete("github/openai/gpt-4o", [{"role": "user", "content": "minute"}], Params()))
     assert answer.text == "ok" and calls["n"] == 2
-    with pytest.raises(InfraError, match="rate limited for 86400 s"):
+    with pytest.raises(InfraError, match="daily quota for 'github/openai/gpt-4o' is spent .it resets in about 24.0 h"):
         asyncio.run(client.complete("github/openai/gpt-4o", [{"role": "user", "content": "day"}], Params()))
     assert calls["n"] == 3
 

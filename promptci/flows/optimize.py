@@ -8,15 +8,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import promptfile
+from .. import effective, promptfile
 from ..budget import Budget
 from ..errors import EXIT_INFRA, EXIT_OK
 from ..evalset import Pool, load_pool
 from ..fileio import atomic_write_text
 from ..llm import ModelClient
-from ..optimize.job import Job, optimize
+from ..optimize.job import Job, models, optimize
 from ..optimize.outcome import Attempt
 from ..promptfile import PromptFile
+from ..scoring import judge_models
 
 FORMAT = "promptci.optimize/1"
 
@@ -60,6 +61,9 @@ def load(request: OptimizeRequest) -> Loaded:
 def run(request: OptimizeRequest, loaded: Loaded, on_attempt: Callable[[Attempt], None]) -> OptimizeOutcome:
     prompt, pool = loaded.prompt, loaded.pool
     limits = prompt.settings.budget
+    dollars = [("--budget-usd", request.budget_usd), ("promptci.budget.max_usd", limits.max_usd)]
+    effective.refuse_unpriced(prompt.path, dollars, [*models(prompt, request.model, request.optimizer_model),
+                                                     *judge_models(prompt)])
     client = ModelClient(concurrency=prompt.settings.concurrency)
     budget = Budget(client, max_calls=request.budget_calls or limits.max_calls,
                     max_usd=request.budget_usd or limits.max_usd)

@@ -46,6 +46,12 @@ class Job:
     subset_items: list[str] = field(default_factory=list)
 
 
+def models(prompt: PromptFile, task_model: str | None, optimizer_model: str | None) -> tuple[str, str]:
+    """The task model and the optimizer's: as given, else the prompt's (the optimizer's defaults to the task's)."""
+    task = task_model or prompt.model or ""
+    return task, optimizer_model or prompt.settings.optimizer.model or task
+
+
 async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *,
                    steps: int | None = None, optimizer_model: str | None = None, task_model: str | None = None,
                    holdout: int | None = None, seed: int | None = None, refresh: bool = True,
@@ -53,8 +59,7 @@ async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: 
                    on_attempt: Callable[[Attempt], None] | None = None,
                    on_step: Callable[[int, float], None] | None = None) -> Job:
     settings = prompt.settings
-    task_model = model_to_call(prompt, task_model)
-    optimizer_model = optimizer_model or settings.optimizer.model or task_model
+    task_model, optimizer_model = models(prompt, model_to_call(prompt, task_model), optimizer_model)
     seed = settings.selection.seed if seed is None else seed
     ids, source = (list(subset), "given") if subset is not None else subsets.for_optimizer(prompt, pool)
     wanted = settings.optimizer.holdout if holdout is None else holdout
