@@ -38,8 +38,13 @@ TASKS = ["intent_recognition", "ruin_names", "social_support"]
 MARGIN = 0.03
 SUBSET = 20
 CAPS = [120, 60]  # the new gate with a smaller item budget as well (60 = 30% of these pools)
-POLICIES = ["new gate", *[f"new gate, max_items {c}" for c in CAPS], "today's gate", "20 random + McNemar",
-            "whole pool + McNemar"]
+POLICIES = [
+    "new gate",
+    *[f"new gate, max_items {c}" for c in CAPS],
+    "today's gate",
+    "20 random + McNemar",
+    "whole pool + McNemar",
+]
 
 
 def load(task: str) -> dict:
@@ -62,8 +67,9 @@ def committed_and_embeddings(task: str, pool: int) -> tuple[list[int], np.ndarra
     t = sq.load_task(task)
     bank = json.loads((RESULTS / f"subset_quality_scores_{task}.json").read_text())
     emb = sq.embeddings_for(t, bank)
-    subset = [int(i) for i in make_selector("ipomp", size=SUBSET, alpha=0.5, n_clusters=5,
-                                            random_state=0).fit_select(emb)]
+    subset = [
+        int(i) for i in make_selector("ipomp", size=SUBSET, alpha=0.5, n_clusters=5, random_state=0).fit_select(emb)
+    ]
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(path, subset=np.array(subset), embeddings=emb)
     assert len(emb) == pool
@@ -79,8 +85,9 @@ def new_gate(d: np.ndarray, subset: list[int], orders: np.ndarray, gate) -> tupl
     room = max(0, min(gate.max_items, pool) - n0)
     x = d[orders[:, :room]]
     below = sequential.first_rejection(fixed_sum, n0, x, pool, np.array([0.0]), gate.significance, "below")[:, 0]
-    above = sequential.first_rejection(fixed_sum, n0, x, pool, np.array([-gate.margin]), gate.significance,
-                                       "above")[:, 0]
+    above = sequential.first_rejection(fixed_sum, n0, x, pool, np.array([-gate.margin]), gate.significance, "above")[
+        :, 0
+    ]
     looks = sorted(set(list(range(0, room, BATCH)) + [room]))
     outcome = np.full(len(orders), "inconclusive", dtype=object)
     items = np.full(len(orders), n0 + room)
@@ -123,15 +130,21 @@ def score(outcomes: list[str], truth_worse: list[bool]) -> dict:
     o, w = np.array(outcomes), np.array(truth_worse)
     right = np.where(w, o == "fail", o == "pass")
     decided = o != "inconclusive"
-    return {"agreement": float(right.mean()),
-            "agreement_decided": float(right[decided].mean()) if decided.any() else None,
-            "catch_rate": float((o[w] == "fail").mean()) if w.any() else None,
-            "false_fail_rate": float((o[~w] == "fail").mean()) if (~w).any() else None,
-            "inconclusive_rate": float((~decided).mean()), "pairs": len(o), "worse_pairs": int(w.sum()),
-            # the same runs with on_inconclusive: fail (every inconclusive verdict blocks)
-            "if_inconclusive_fails": {"agreement": float(np.where(w, o != "pass", o == "pass").mean()),
-                                      "catch_rate": float((o[w] != "pass").mean()) if w.any() else None,
-                                      "false_fail_rate": float((o[~w] != "pass").mean()) if (~w).any() else None}}
+    return {
+        "agreement": float(right.mean()),
+        "agreement_decided": float(right[decided].mean()) if decided.any() else None,
+        "catch_rate": float((o[w] == "fail").mean()) if w.any() else None,
+        "false_fail_rate": float((o[~w] == "fail").mean()) if (~w).any() else None,
+        "inconclusive_rate": float((~decided).mean()),
+        "pairs": len(o),
+        "worse_pairs": int(w.sum()),
+        # the same runs with on_inconclusive: fail (every inconclusive verdict blocks)
+        "if_inconclusive_fails": {
+            "agreement": float(np.where(w, o != "pass", o == "pass").mean()),
+            "catch_rate": float((o[w] != "pass").mean()) if w.any() else None,
+            "false_fail_rate": float((o[~w] != "pass").mean()) if (~w).any() else None,
+        },
+    }
 
 
 def constructed(d: np.ndarray, target: float, rng: np.random.Generator) -> np.ndarray | None:
@@ -186,22 +199,32 @@ def main() -> None:
             old, old_n = todays_gate(b, h, subset, emb)
             r = ["fail" if mcnemar_fails(b[idx], h[idx]) else "pass" for idx in random20]
             whole = "fail" if mcnemar_fails(b, h) else "pass"
-            for policy, outs, ns in (("new gate", list(o), list(n)),
-                                     *[(f"new gate, max_items {c}", list(co), list(cn)) for c, (co, cn) in
-                                       zip(CAPS, capped)],
-                                     ("today's gate", [old], [old_n]),
-                                     ("20 random + McNemar", r, [SUBSET] * len(r)),
-                                     ("whole pool + McNemar", [whole], [pool])):
+            for policy, outs, ns in (
+                ("new gate", list(o), list(n)),
+                *[(f"new gate, max_items {c}", list(co), list(cn)) for c, (co, cn) in zip(CAPS, capped)],
+                ("today's gate", [old], [old_n]),
+                ("20 random + McNemar", r, [SUBSET] * len(r)),
+                ("whole pool + McNemar", [whole], [pool]),
+            ):
                 outcomes[policy] += outs
                 truths[policy] += [worse] * len(outs)
                 items[policy] += [x / pool for x in ns]
-            pairs.append({"base": data["cands"][bi], "head": data["cands"][hi], "truth": round(true_d, 4),
-                          "pool_difference": round(float(d.mean()), 4),
-                          "new_gate": {k: int((o == k).sum()) for k in ("pass", "fail", "inconclusive")},
-                          "new_gate_items": float(np.mean(n)), "todays_gate": [old, old_n],
-                          "random20_fails": r.count("fail"), "whole_pool": whole})
-        per_task[task] = {p: {**score(outcomes[p], truths[p]), "items_share": float(np.mean(items[p]))}
-                          for p in POLICIES}
+            pairs.append(
+                {
+                    "base": data["cands"][bi],
+                    "head": data["cands"][hi],
+                    "truth": round(true_d, 4),
+                    "pool_difference": round(float(d.mean()), 4),
+                    "new_gate": {k: int((o == k).sum()) for k in ("pass", "fail", "inconclusive")},
+                    "new_gate_items": float(np.mean(n)),
+                    "todays_gate": [old, old_n],
+                    "random20_fails": r.count("fail"),
+                    "whole_pool": whole,
+                }
+            )
+        per_task[task] = {
+            p: {**score(outcomes[p], truths[p]), "items_share": float(np.mean(items[p]))} for p in POLICIES
+        }
         raw[task] = {"subset": subset, "pool": pool, "pairs": pairs}
         for p in POLICIES:
             everything[p] += outcomes[p]
@@ -209,11 +232,17 @@ def main() -> None:
             items_all[p] += items[p]
         oc[task] = characteristics(s[:, :pool], subset, gate, args.orders)
         print(f"{task}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    overall = {p: {**score(everything[p], truths_all[p]), "items_share": float(np.mean(items_all[p]))}
-               for p in POLICIES}
-    out = {"settings": {**gate.model_dump(), "truth_margin": MARGIN, "subset": SUBSET, "orders": args.orders},
-           "overall": overall, "per_task": per_task, "operating_characteristics": oc, "pairs": raw,
-           "seconds": round(time.perf_counter() - started, 1)}
+    overall = {
+        p: {**score(everything[p], truths_all[p]), "items_share": float(np.mean(items_all[p]))} for p in POLICIES
+    }
+    out = {
+        "settings": {**gate.model_dump(), "truth_margin": MARGIN, "subset": SUBSET, "orders": args.orders},
+        "overall": overall,
+        "per_task": per_task,
+        "operating_characteristics": oc,
+        "pairs": raw,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     (RESULTS / "decision_quality.json").write_text(json.dumps(out, indent=1))
     print_tables(out)
 
@@ -238,9 +267,13 @@ def characteristics(pool_scores: np.ndarray, subset: list[int], gate, n_orders: 
                 counts[k] += int((o == k).sum())
             items += list(n)
         total = sum(counts.values())
-        result[name] = {"pairs": made, "runs": total, **({k: v / total for k, v in counts.items()} if total else {}),
-                        "items_mean": float(np.mean(items)) if items else None,
-                        "items_share": float(np.mean(items)) / pool if items else None}
+        result[name] = {
+            "pairs": made,
+            "runs": total,
+            **({k: v / total for k, v in counts.items()} if total else {}),
+            "items_mean": float(np.mean(items)) if items else None,
+            "items_share": float(np.mean(items)) / pool if items else None,
+        }
     return result
 
 
@@ -248,11 +281,15 @@ def print_tables(out: dict) -> None:
     def row(name: str, m: dict) -> str:
         catch = "—" if m["catch_rate"] is None else f"{m['catch_rate']:.2f}"
         ff = "—" if m["false_fail_rate"] is None else f"{m['false_fail_rate']:.3f}"
-        return (f"| {name} | {m['agreement']:.2f} | {catch} | {ff} | {m['inconclusive_rate']:.2f} | "
-                f"{100 * m['items_share']:.0f}% |")
+        return (
+            f"| {name} | {m['agreement']:.2f} | {catch} | {ff} | {m['inconclusive_rate']:.2f} | "
+            f"{100 * m['items_share']:.0f}% |"
+        )
 
-    head = ("| policy | agreement | catch rate (≥ 3-point drop) | blocks of not-worse | inconclusive | "
-            "items (share of pool) |\n|---|---|---|---|---|---|")
+    head = (
+        "| policy | agreement | catch rate (≥ 3-point drop) | blocks of not-worse | inconclusive | "
+        "items (share of pool) |\n|---|---|---|---|---|---|"
+    )
     for scope, metrics in [("all three tasks", out["overall"]), *out["per_task"].items()]:
         print(f"\n{scope}\n{head}")
         for p in POLICIES:
@@ -263,8 +300,10 @@ def print_tables(out: dict) -> None:
     for task, cases in out["operating_characteristics"].items():
         for case, m in cases.items():
             if m.get("runs"):
-                print(f"| {task} | {case} | {m['pairs']} | {m['pass']:.3f} | {m['fail']:.3f} | "
-                      f"{m['inconclusive']:.3f} | {m['items_mean']:.0f} ({100 * m['items_share']:.0f}%) |")
+                print(
+                    f"| {task} | {case} | {m['pairs']} | {m['pass']:.3f} | {m['fail']:.3f} | "
+                    f"{m['inconclusive']:.3f} | {m['items_mean']:.0f} ({100 * m['items_share']:.0f}%) |"
+                )
 
 
 if __name__ == "__main__":

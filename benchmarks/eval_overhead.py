@@ -101,34 +101,61 @@ def main() -> None:
             (cache / "models").mkdir(parents=True)
             os.symlink(model_path, cache / "models" / Path(model_path).name)
             env = {**os.environ, "PROMPTCI_CACHE_DIR": str(cache), "CI": "1"}
-            bare, bare_rss = peak_rss_mb([sys.executable, "-c", "import os\n" + BARE, model_path, str(prompts_file),
-                                          json.dumps(labels)], env)
+            bare, bare_rss = peak_rss_mb(
+                [sys.executable, "-c", "import os\n" + BARE, model_path, str(prompts_file), json.dumps(labels)], env
+            )
             results_file = Path(tmp) / "results.json"
-            cli = [sys.executable, "-m", "promptci", "eval", str(PROMPT), "--limit", str(args.items),
-                   "--json", str(results_file)]
+            cli = [
+                sys.executable,
+                "-m",
+                "promptci",
+                "eval",
+                str(PROMPT),
+                "--limit",
+                str(args.items),
+                "--json",
+                str(results_file),
+            ]
             uncached, uncached_rss = peak_rss_mb(cli, env)
             run = json.loads(results_file.read_text())["runs"][0]
             cached, cached_rss = peak_rss_mb(cli, env)
             rerun = json.loads(results_file.read_text())["runs"][0]
             answers = json.loads(bare["stdout"])
-            rounds.append({
-                "bare_wall_s": bare["wall_s"], "bare_peak_rss_mb": bare_rss,
-                "promptci_wall_s": uncached["wall_s"], "promptci_peak_rss_mb": uncached_rss,
-                "ratio": uncached["wall_s"] / bare["wall_s"],
-                "cached_wall_s": cached["wall_s"], "cached_peak_rss_mb": cached_rss,
-                "cached_share": cached["wall_s"] / uncached["wall_s"],
-                "promptci_calls": run["summary"]["calls"], "cached_calls": rerun["summary"]["calls"],
-                "cached_hits": rerun["summary"]["cache_hits"], "accuracy": run["summary"]["mean"],
-                "answers_identical_share": sum(a == i["output"] for a, i in zip(answers, run["items"])) / len(items),
-            })
-            print(f"round {r + 1}: bare {bare['wall_s']:.1f} s, promptci {uncached['wall_s']:.1f} s, "
-                  f"cached {cached['wall_s']:.2f} s", file=sys.stderr, flush=True)
+            rounds.append(
+                {
+                    "bare_wall_s": bare["wall_s"],
+                    "bare_peak_rss_mb": bare_rss,
+                    "promptci_wall_s": uncached["wall_s"],
+                    "promptci_peak_rss_mb": uncached_rss,
+                    "ratio": uncached["wall_s"] / bare["wall_s"],
+                    "cached_wall_s": cached["wall_s"],
+                    "cached_peak_rss_mb": cached_rss,
+                    "cached_share": cached["wall_s"] / uncached["wall_s"],
+                    "promptci_calls": run["summary"]["calls"],
+                    "cached_calls": rerun["summary"]["calls"],
+                    "cached_hits": rerun["summary"]["cache_hits"],
+                    "accuracy": run["summary"]["mean"],
+                    "answers_identical_share": sum(a == i["output"] for a, i in zip(answers, run["items"]))
+                    / len(items),
+                }
+            )
+            print(
+                f"round {r + 1}: bare {bare['wall_s']:.1f} s, promptci {uncached['wall_s']:.1f} s, "
+                f"cached {cached['wall_s']:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in rounds)
 
-    record = {"items": len(items), "cpu_count": os.cpu_count(), "repeats": args.repeats, "rounds": rounds,
-              **{f"median_{k}": median(k) for k in rounds[0] if isinstance(rounds[0][k], float)}}
+    record = {
+        "items": len(items),
+        "cpu_count": os.cpu_count(),
+        "repeats": args.repeats,
+        "rounds": rounds,
+        **{f"median_{k}": median(k) for k in rounds[0] if isinstance(rounds[0][k], float)},
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -136,18 +163,30 @@ def main() -> None:
         values = [r[key] for r in rounds]
         return f"{format(median(key), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
-    print(f"eval overhead on {len(items)} items of the bundled example, {os.cpu_count()} cores, "
-          f"median (min-max) of {args.repeats} rounds")
+    print(
+        f"eval overhead on {len(items)} items of the bundled example, {os.cpu_count()} cores, "
+        f"median (min-max) of {args.repeats} rounds"
+    )
     print(f"{'run':30} {'wall s':>20} {'peak RSS MB':>18}")
-    print(f"{'bare llama-cpp-python loop':30} {spread('bare_wall_s', '.1f'):>20} {spread('bare_peak_rss_mb', '.0f'):>18}")
-    print(f"{'promptci eval, uncached':30} {spread('promptci_wall_s', '.1f'):>20} "
-          f"{spread('promptci_peak_rss_mb', '.0f'):>18}")
-    print(f"{'promptci eval, cached re-run':30} {spread('cached_wall_s', '.2f'):>20} "
-          f"{spread('cached_peak_rss_mb', '.0f'):>18}")
-    print(f"ratio uncached/bare {spread('ratio', '.3f')} (target <= 1.10); cached/uncached "
-          f"{spread('cached_share', '.3f')} (target <= 0.05); peak RSS target <= 1536 MB")
-    print(f"answers identical to the bare loop: {100 * median('answers_identical_share'):.1f}%; accuracy "
-          f"{rounds[0]['accuracy']:.3f}; cached re-runs made {rounds[0]['cached_calls']} calls")
+    print(
+        f"{'bare llama-cpp-python loop':30} {spread('bare_wall_s', '.1f'):>20} {spread('bare_peak_rss_mb', '.0f'):>18}"
+    )
+    print(
+        f"{'promptci eval, uncached':30} {spread('promptci_wall_s', '.1f'):>20} "
+        f"{spread('promptci_peak_rss_mb', '.0f'):>18}"
+    )
+    print(
+        f"{'promptci eval, cached re-run':30} {spread('cached_wall_s', '.2f'):>20} "
+        f"{spread('cached_peak_rss_mb', '.0f'):>18}"
+    )
+    print(
+        f"ratio uncached/bare {spread('ratio', '.3f')} (target <= 1.10); cached/uncached "
+        f"{spread('cached_share', '.3f')} (target <= 0.05); peak RSS target <= 1536 MB"
+    )
+    print(
+        f"answers identical to the bare loop: {100 * median('answers_identical_share'):.1f}%; accuracy "
+        f"{rounds[0]['accuracy']:.3f}; cached re-runs made {rounds[0]['cached_calls']} calls"
+    )
     print(f"raw: {args.out}")
 
 

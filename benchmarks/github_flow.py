@@ -58,8 +58,13 @@ class _GitHub(BaseHTTPRequestHandler):
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def _repo(target: Path) -> tuple[str, str]:
@@ -92,25 +97,47 @@ def no_change(repeats: int) -> dict:
         repo = Path(tmp) / "repo"
         repo.mkdir()
         base, head = _repo(repo)
-        payload = {"action": "synchronize", "number": 1, "repository": {"full_name": "Codertocat/Hello-World"},
-                   "pull_request": {"number": 1, "head": {"sha": head, "ref": "docs",
-                                                          "repo": {"full_name": "Codertocat/Hello-World"}},
-                                    "base": {"sha": base, "ref": "main",
-                                             "repo": {"full_name": "Codertocat/Hello-World"}}}}
+        payload = {
+            "action": "synchronize",
+            "number": 1,
+            "repository": {"full_name": "Codertocat/Hello-World"},
+            "pull_request": {
+                "number": 1,
+                "head": {"sha": head, "ref": "docs", "repo": {"full_name": "Codertocat/Hello-World"}},
+                "base": {"sha": base, "ref": "main", "repo": {"full_name": "Codertocat/Hello-World"}},
+            },
+        }
         event = Path(tmp) / "event.json"
         event.write_text(json.dumps(payload))
         for _ in range(repeats):
             _GitHub.seen.clear()
             start = time.perf_counter()
-            proc = subprocess.run([str(BIN / "act"), "pull_request", "-e", str(event), "-P",
-                                   "ubuntu-latest=-self-hosted", "--json", "--env", f"GITHUB_API_URL={api}",
-                                   "-s", "GITHUB_TOKEN=ghs_bench"], cwd=repo, capture_output=True, text=True,
-                                  env={**os.environ, "HOME": str(Path(tmp) / "home")}, timeout=300)
+            proc = subprocess.run(
+                [
+                    str(BIN / "act"),
+                    "pull_request",
+                    "-e",
+                    str(event),
+                    "-P",
+                    "ubuntu-latest=-self-hosted",
+                    "--json",
+                    "--env",
+                    f"GITHUB_API_URL={api}",
+                    "-s",
+                    "GITHUB_TOKEN=ghs_bench",
+                ],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "HOME": str(Path(tmp) / "home")},
+                timeout=300,
+            )
             wall = time.perf_counter() - start
             records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
             steps = _step_times(records)
-            runs.append({"wall_s": round(wall, 2), "exit": proc.returncode, "requests": list(_GitHub.seen),
-                         "steps_s": steps})
+            runs.append(
+                {"wall_s": round(wall, 2), "exit": proc.returncode, "requests": list(_GitHub.seen), "steps_s": steps}
+            )
             print(f"no-change act run: {wall:.1f} s, exit {proc.returncode}, requests {_GitHub.seen}, steps {steps}")
     server.shutdown()
     return {"runs": runs, "median_wall_s": statistics.median(r["wall_s"] for r in runs)}
@@ -143,16 +170,37 @@ def warm_cache() -> dict:
 
         def pr(cache: str) -> dict:
             out = Path(tmp) / f"{cache}-out"
-            subprocess.run([py, "-m", "promptci", "pr", "--repo", str(repo), "--base", "main", "--head",
-                            "trim-examples", "--no-optimize", "--out", str(out)], check=False, capture_output=True,
-                           env={**env, "PROMPTCI_CACHE_DIR": str(Path(tmp) / cache)})
+            subprocess.run(
+                [
+                    py,
+                    "-m",
+                    "promptci",
+                    "pr",
+                    "--repo",
+                    str(repo),
+                    "--base",
+                    "main",
+                    "--head",
+                    "trim-examples",
+                    "--no-optimize",
+                    "--out",
+                    str(out),
+                ],
+                check=False,
+                capture_output=True,
+                env={**env, "PROMPTCI_CACHE_DIR": str(Path(tmp) / cache)},
+            )
             return json.loads((out / "results.json").read_text())["usage"]
 
         figures["cold"] = pr("cold")
         _git(repo, "checkout", "-q", "main")
         start = time.perf_counter()
-        subprocess.run([py, "-m", "promptci", "eval", "--subset", str(repo / "prompts" / "intent.prompt.yml")],
-                       check=True, capture_output=True, env={**env, "PROMPTCI_CACHE_DIR": str(Path(tmp) / "warm")})
+        subprocess.run(
+            [py, "-m", "promptci", "eval", "--subset", str(repo / "prompts" / "intent.prompt.yml")],
+            check=True,
+            capture_output=True,
+            env={**env, "PROMPTCI_CACHE_DIR": str(Path(tmp) / "warm")},
+        )
         figures["warm_job_s"] = round(time.perf_counter() - start, 1)
         figures["warm"] = pr("warm")
     for name in ("cold", "warm"):

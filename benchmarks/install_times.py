@@ -63,10 +63,19 @@ def repo(target: Path, extras: str) -> None:
         shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (target / ".github" / "workflows").mkdir(parents=True)
     (target / ".github" / "workflows" / "install.yml").write_text(WORKFLOW.format(extras=extras))
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@example.com"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "bench"],
-                 ["remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"]):
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@example.com",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@example.com",
+    }
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["commit", "-qm", "bench"],
+        ["remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"],
+    ):
         subprocess.run(["git", *args], cwd=target, check=True, env=env)
 
 
@@ -80,18 +89,42 @@ def run(target: Path, work: Path) -> dict:
     payload["pull_request"]["base"].update(sha=head, ref="main")
     event = work / "event.json"
     event.write_text(json.dumps(payload))
-    env = {**os.environ, "HOME": str(work / "home"), "PIP_CACHE_DIR": str(work / "pip-cache"),
-           "PROMPTCI_TORCH_INDEX": "", "PROMPTCI_ACT_CACHE": str(work / "actions-cache")}
+    env = {
+        **os.environ,
+        "HOME": str(work / "home"),
+        "PIP_CACHE_DIR": str(work / "pip-cache"),
+        "PROMPTCI_TORCH_INDEX": "",
+        "PROMPTCI_ACT_CACHE": str(work / "actions-cache"),
+    }
     started = time.monotonic()
-    proc = subprocess.run([str(ACT), "pull_request", "-e", str(event), "-P", "ubuntu-latest=-self-hosted",
-                           "--local-repository", f"{CACHE_ACTION}={ROOT / 'tests' / 'data' / 'act-cache'}"],
-                          cwd=target, capture_output=True, text=True, env=env, timeout=1800)
+    proc = subprocess.run(
+        [
+            str(ACT),
+            "pull_request",
+            "-e",
+            str(event),
+            "-P",
+            "ubuntu-latest=-self-hosted",
+            "--local-repository",
+            f"{CACHE_ACTION}={ROOT / 'tests' / 'data' / 'act-cache'}",
+        ],
+        cwd=target,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
     wall = time.monotonic() - started
     log = proc.stdout + proc.stderr
     steps = {name: {"result": result, "s": round(seconds(took), 2)} for result, name, took in STEP.findall(log)}
     temp = re.search(r"RUNNER_TEMP=(\S+)", log)
-    return {"rc": proc.returncode, "job_wall_s": round(wall, 1), "steps": steps,
-            "runner_temp": temp.group(1) if temp else "", "log_tail": log[-6000:] if proc.returncode else ""}
+    return {
+        "rc": proc.returncode,
+        "job_wall_s": round(wall, 1),
+        "steps": steps,
+        "runner_temp": temp.group(1) if temp else "",
+        "log_tail": log[-6000:] if proc.returncode else "",
+    }
 
 
 def fresh_runner(work: Path, runner_temp: str) -> None:
@@ -123,8 +156,10 @@ def main() -> int:
             r = results[variant][kind]
             install = r["steps"].get("Install promptci", {})
             restore = r["steps"].get("Restore the install", {})
-            print(f"{variant:6} {kind}: job {r['job_wall_s']:6.1f} s (rc {r['rc']}); install step "
-                  f"{install.get('s', 0):6.1f} s ({install.get('result', '-')}); restore {restore.get('s', 0):5.1f} s")
+            print(
+                f"{variant:6} {kind}: job {r['job_wall_s']:6.1f} s (rc {r['rc']}); install step "
+                f"{install.get('s', 0):6.1f} s ({install.get('result', '-')}); restore {restore.get('s', 0):5.1f} s"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0

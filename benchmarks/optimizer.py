@@ -67,9 +67,11 @@ def starting_prompt(task, start: str, model: str):
     if start == "few-shot":
         text = candidate_text(task, 0, 0)
     else:
-        text = (f"name: {task.name} zero-shot\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n"
-                f"    content: {_json.dumps(query, ensure_ascii=False)}\n"
-                f"promptci:\n  labels: {_json.dumps(task.labels)}\n")
+        text = (
+            f"name: {task.name} zero-shot\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n"
+            f"    content: {_json.dumps(query, ensure_ascii=False)}\n"
+            f"promptci:\n  labels: {_json.dumps(task.labels)}\n"
+        )
     return promptfile.parse(text.replace("model: local/gemma-3-270m", f"model: {model}"), path)
 
 
@@ -102,30 +104,48 @@ async def run_one(task, start: str, method: str, seed: int, budget_calls: int, m
     pool, test = task_pool(task)
     test = test[:TEST_ITEMS]
     embeddings = pool_embeddings(prompt, pool)
-    chosen = [int(i) for i in make_selector("ipomp", size=20, alpha=0.5, n_clusters=5, random_state=seed)
-              .fit_select(embeddings)]
+    chosen = [
+        int(i)
+        for i in make_selector("ipomp", size=20, alpha=0.5, n_clusters=5, random_state=seed).fit_select(embeddings)
+    ]
     settings = prompt.settings.optimizer
     client = ModelClient(concurrency=1)
     budget = Budget(client, max_calls=budget_calls, count_hits=True)
-    split = make_split(pool, [pool.items[i].id for i in chosen], holdout=0, seed=seed,
-                       judged=judged_size(settings.filter_items, budget.left))  # as optimize.job splits
+    split = make_split(
+        pool,
+        [pool.items[i].id for i in chosen],
+        holdout=0,
+        seed=seed,
+        judged=judged_size(settings.filter_items, budget.left),
+    )  # as optimize.job splits
     trajectory = Trajectory(budget, prompt.text)
     started = time.perf_counter()
     stopped = "unchanged"
     if method == "dual-phase":
-        search = DualPhase(prompt, pool, split, embeddings, score=scorer(prompt, pool, client, model),
-                           refresh=refresher(pool, embeddings, prompt.settings.selection), client=client,
-                           budget=budget, settings=settings, optimizer_model=model, style=style_for(model),
-                           seed=seed, on_attempt=lambda attempt: trajectory.best(search.state.best.prompt.text)
-                           if attempt.accepted else None)  # reported once accepted: the new best
+        search = DualPhase(
+            prompt,
+            pool,
+            split,
+            embeddings,
+            score=scorer(prompt, pool, client, model),
+            refresh=refresher(pool, embeddings, prompt.settings.selection),
+            client=client,
+            budget=budget,
+            settings=settings,
+            optimizer_model=model,
+            style=style_for(model),
+            seed=seed,
+            on_attempt=lambda attempt: trajectory.best(search.state.best.prompt.text) if attempt.accepted else None,
+        )  # reported once accepted: the new best
         outcome = await search.run()
         stopped = outcome.stopped
     elif method != "start":
         subset = [pool.items[i] for i in split.subset]
         training = Split(subset=split.subset, training=split.training, holdout=())
         propose = {"ape": ape, "random-k": random_k, "knn-k": knn_k}[method]
-        stopped = await search_by_subset(prompt, pool, subset, training, embeddings, client, budget, model, seed,
-                                         propose, trajectory)
+        stopped = await search_by_subset(
+            prompt, pool, subset, training, embeddings, client, budget, model, seed, propose, trajectory
+        )
     wall = time.perf_counter() - started
     calls = budget.calls
     from promptci import promptfile
@@ -134,20 +154,30 @@ async def run_one(task, start: str, method: str, seed: int, budget_calls: int, m
     marks = [round(budget_calls * (n + 1) / CHECKPOINTS) for n in range(CHECKPOINTS)]
     texts = [prompt.text] + [trajectory.at(m) for m in marks]
     for text in dict.fromkeys(texts):
-        result = await run(Task(prompt=promptfile.parse(text, prompt.path), pool=pool, items=test, model=model),
-                           client)
+        result = await run(Task(prompt=promptfile.parse(text, prompt.path), pool=pool, items=test, model=model), client)
         accuracy[text] = float(result.summary.mean or 0.0)
     client.close()
-    return {"task": task.name, "start": start, "method": method, "seed": seed, "budget": budget_calls,
-            "calls": calls, "wall_s": wall, "stopped": stopped, "checkpoints": [0, *marks],
-            "test_accuracy": [accuracy[t] for t in texts], "final_text": texts[-1]}
+    return {
+        "task": task.name,
+        "start": start,
+        "method": method,
+        "seed": seed,
+        "budget": budget_calls,
+        "calls": calls,
+        "wall_s": wall,
+        "stopped": stopped,
+        "checkpoints": [0, *marks],
+        "test_accuracy": [accuracy[t] for t in texts],
+        "final_text": texts[-1],
+    }
 
 
 Propose = Callable[..., Awaitable[str | None]]
 
 
-async def search_by_subset(prompt, pool, subset, split, embeddings, client, budget, model, seed, propose: Propose,
-                           trajectory: Trajectory) -> str:
+async def search_by_subset(
+    prompt, pool, subset, split, embeddings, client, budget, model, seed, propose: Propose, trajectory: Trajectory
+) -> str:
     """The baselines' loop: a candidate per round from `propose`, scored on the subset, the best kept."""
     from promptci import promptfile
     from promptci.runner import Task, run
@@ -228,26 +258,40 @@ def summarise(runs: list[dict]) -> list[dict]:
     for key in dict.fromkeys((r["task"], r["start"], r["method"]) for r in runs):
         sel = [r for r in runs if (r["task"], r["start"], r["method"]) == key]
         by_mark = list(zip(*[r["test_accuracy"] for r in sel]))
-        rows.append({"task": key[0], "start": key[1], "method": key[2], "seeds": len(sel),
-                     "checkpoints": sel[0]["checkpoints"],
-                     "accuracy": [statistics.mean(m) for m in by_mark],
-                     "sd": [statistics.pstdev(m) for m in by_mark],
-                     "gain": statistics.mean(r["test_accuracy"][-1] - r["test_accuracy"][0] for r in sel),
-                     "calls": statistics.mean(r["calls"] for r in sel),
-                     "wall_s": statistics.mean(r["wall_s"] for r in sel)})
+        rows.append(
+            {
+                "task": key[0],
+                "start": key[1],
+                "method": key[2],
+                "seeds": len(sel),
+                "checkpoints": sel[0]["checkpoints"],
+                "accuracy": [statistics.mean(m) for m in by_mark],
+                "sd": [statistics.pstdev(m) for m in by_mark],
+                "gain": statistics.mean(r["test_accuracy"][-1] - r["test_accuracy"][0] for r in sel),
+                "calls": statistics.mean(r["calls"] for r in sel),
+                "wall_s": statistics.mean(r["wall_s"] for r in sel),
+            }
+        )
     return rows
 
 
 def print_table(rows: list[dict], budget: int) -> None:
     marks = rows[0]["checkpoints"] if rows else []
-    print(f"\nheld-out (test split) accuracy of the best prompt so far, mean ± SD over seeds, at calls "
-          f"{', '.join(map(str, marks))} (budget {budget})")
-    print(f"{'task':20} {'start':10} {'method':11} " + " ".join(f"{m:>13}" for m in marks) +
-          f" {'gain':>7} {'calls':>6} {'wall s':>7}")
+    print(
+        f"\nheld-out (test split) accuracy of the best prompt so far, mean ± SD over seeds, at calls "
+        f"{', '.join(map(str, marks))} (budget {budget})"
+    )
+    print(
+        f"{'task':20} {'start':10} {'method':11} "
+        + " ".join(f"{m:>13}" for m in marks)
+        + f" {'gain':>7} {'calls':>6} {'wall s':>7}"
+    )
     for r in rows:
         cells = " ".join(f"{m:.3f} ± {sd:.3f}".rjust(13) for m, sd in zip(r["accuracy"], r["sd"]))
-        print(f"{r['task']:20} {r['start']:10} {r['method']:11} {cells} {r['gain']:+7.3f} {r['calls']:6.0f} "
-              f"{r['wall_s']:7.0f}")
+        print(
+            f"{r['task']:20} {r['start']:10} {r['method']:11} {cells} {r['gain']:+7.3f} {r['calls']:6.0f} "
+            f"{r['wall_s']:7.0f}"
+        )
 
 
 @contextlib.contextmanager
@@ -268,8 +312,9 @@ def model_lock():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=["social_support", "intent_recognition",
-                                                         "emojis_emotion_prediction"])
+    parser.add_argument(
+        "--tasks", nargs="+", default=["social_support", "intent_recognition", "emojis_emotion_prediction"]
+    )
     parser.add_argument("--starts", nargs="+", default=STARTS, choices=STARTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", type=int, default=150, help="model calls per run, cache hits included")
@@ -298,12 +343,17 @@ def main() -> None:
                         record_path.write_text(json.dumps(record) + "\n")
                     runs.append(record)
                     marks = " ".join(f"{a:.2f}" for a in record["test_accuracy"])
-                    print(f"{name} {start} {method} seed {seed}: held-out {marks}; {record['calls']} calls, "
-                          f"{record['wall_s']:.0f} s; {record['stopped']}", file=sys.stderr, flush=True)
+                    print(
+                        f"{name} {start} {method} seed {seed}: held-out {marks}; {record['calls']} calls, "
+                        f"{record['wall_s']:.0f} s; {record['stopped']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     rows = summarise(runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"budget": args.budget, "model": args.model, "runs": runs, "summary": rows},
-                                   indent=2) + "\n")
+    args.out.write_text(
+        json.dumps({"budget": args.budget, "model": args.model, "runs": runs, "summary": rows}, indent=2) + "\n"
+    )
     print_table(rows, args.budget)
     print(f"raw: {args.out}")
 

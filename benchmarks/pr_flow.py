@@ -31,8 +31,13 @@ SELECTION_STEPS = ("refresh (IPOMP stage 2)",)  # the subset is committed, so st
 
 def run(cache: Path, out: Path) -> dict:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "promptci", "demo", "--out", str(out)], capture_output=True,
-                          text=True, env={**os.environ, "PROMPTCI_CACHE_DIR": str(cache)}, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "promptci", "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PROMPTCI_CACHE_DIR": str(cache)},
+        cwd=ROOT,
+    )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"promptci demo failed:\n{proc.stderr[-3000:]}")
@@ -40,13 +45,19 @@ def run(cache: Path, out: Path) -> dict:
     prompt = results["prompts"][0]
     timings = prompt["timings"]
     selection = sum(timings.get(s, 0.0) for s in SELECTION_STEPS)
-    return {"wall_s": wall, "flow_s": results["usage"]["wall_s"], "timings_s": timings,
-            "calls": results["usage"]["calls"], "cache_hits": results["usage"]["cache_hits"],
-            "selection_share": selection / wall, "verdict": results["verdict"]["status"],
-            "optimizer_steps": (prompt["optimizer"] or {}).get("steps_done"),
-            "suggested": (prompt["optimizer"] or {}).get("subset_score"),
-            "suggested_held_out": (prompt["optimizer"] or {}).get("holdout_score"),
-            "forecast": results.get("forecast")}
+    return {
+        "wall_s": wall,
+        "flow_s": results["usage"]["wall_s"],
+        "timings_s": timings,
+        "calls": results["usage"]["calls"],
+        "cache_hits": results["usage"]["cache_hits"],
+        "selection_share": selection / wall,
+        "verdict": results["verdict"]["status"],
+        "optimizer_steps": (prompt["optimizer"] or {}).get("steps_done"),
+        "suggested": (prompt["optimizer"] or {}).get("subset_score"),
+        "suggested_held_out": (prompt["optimizer"] or {}).get("holdout_score"),
+        "forecast": results.get("forecast"),
+    }
 
 
 def main() -> None:
@@ -60,14 +71,19 @@ def main() -> None:
     print(f"{'run':<6} {'wall s':>7} {'calls':>6} {'hits':>6} {'IPOMP %':>8}  " + "  ".join(steps))
     for name, r in runs.items():
         cells = "  ".join(f"{r['timings_s'].get(s, 0.0):>{len(s)}.1f}" for s in steps)
-        print(f"{name:<6} {r['wall_s']:>7.1f} {r['calls']:>6} {r['cache_hits']:>6} "
-              f"{100 * r['selection_share']:>8.2f}  {cells}")
+        print(
+            f"{name:<6} {r['wall_s']:>7.1f} {r['calls']:>6} {r['cache_hits']:>6} "
+            f"{100 * r['selection_share']:>8.2f}  {cells}"
+        )
     cold, warm = runs["cold"], runs["warm"]
-    print(f"targets: end to end <= 180 s: {cold['wall_s']:.0f} s; cached re-run <= 20 s with 0 calls: "
-          f"{warm['wall_s']:.0f} s, {warm['calls']} calls; IPOMP < 1%: {100 * cold['selection_share']:.2f}%")
+    print(
+        f"targets: end to end <= 180 s: {cold['wall_s']:.0f} s; cached re-run <= 20 s with 0 calls: "
+        f"{warm['wall_s']:.0f} s, {warm['calls']} calls; IPOMP < 1%: {100 * cold['selection_share']:.2f}%"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": runs, "python": sys.version.split()[0], "cpus": os.cpu_count()},
-                                   indent=2) + "\n")
+    args.out.write_text(
+        json.dumps({"runs": runs, "python": sys.version.split()[0], "cpus": os.cpu_count()}, indent=2) + "\n"
+    )
     print(f"raw: {args.out}")
 
 

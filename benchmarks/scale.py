@@ -109,8 +109,12 @@ def python(code: str, repo: Path, env: dict, *args: str) -> dict:
 
 
 def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args], cwd=repo,
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
 
 
 def build(repo: Path, texts: list[str], prompts: int, pool: int) -> None:
@@ -118,13 +122,15 @@ def build(repo: Path, texts: list[str], prompts: int, pool: int) -> None:
     (repo / "eval_sets").mkdir()
     lines = [json.dumps({"input": t, "expected": "x"}) for t in texts]
     (repo / "eval_sets" / "corpus.jsonl").write_text("\n".join(lines) + "\n")
-    (repo / "corpus.prompt.yml").write_text(PROMPT.format(name="corpus", instruction="Label:", pool="corpus")
-                                            .replace("../eval_sets/", "eval_sets/"))
+    (repo / "corpus.prompt.yml").write_text(
+        PROMPT.format(name="corpus", instruction="Label:", pool="corpus").replace("../eval_sets/", "eval_sets/")
+    )
     for k in range(prompts):
         sample = random.Random(k).sample(lines, pool)
         (repo / "eval_sets" / f"p{k}.jsonl").write_text("\n".join(sample) + "\n")
-        (repo / "prompts" / f"p{k}.prompt.yml").write_text(PROMPT.format(name=f"p{k}", instruction="Label:",
-                                                                         pool=f"p{k}"))
+        (repo / "prompts" / f"p{k}.prompt.yml").write_text(
+            PROMPT.format(name=f"p{k}", instruction="Label:", pool=f"p{k}")
+        )
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base")
@@ -137,23 +143,56 @@ def build(repo: Path, texts: list[str], prompts: int, pool: int) -> None:
 
 def results(prompts: int, items: int) -> dict:
     """A promptci.pr/1 document for `prompts` prompts with every one of `items` items flipped."""
+
     def run(score: float) -> dict:
-        return {f"i{n:04d}": {"id": f"i{n:04d}", "output": f"answer {n} " * 4, "expected": f"label {n % 7}",
-                              "score": score} for n in range(items)}
-    prompt = {"change": {"status": "modified", "reason": "prompt file modified", "old_text": "a", "new_text": "b"},
-              "model": "local/gemma-3-270m", "seed": 0, "hashes": {"head": "0" * 64, "pool": "1" * 64},
-              "error": None, "timings": {}, "verdict": {"status": "fail", "reason": "head scores 0.000"},
-              "comparison": {"n": items, "base_mean": 1.0, "head_mean": 0.0, "delta": -1.0, "low": -1.0,
-                             "high": -1.0, "p_value": 1e-6, "method": "mcnemar", "improved": 0, "regressed": items},
-              "scores": {"base": 1.0, "head": 0.0}, "items": [f"i{n:04d}" for n in range(items)],
-              "subset_items": items, "subset_note": "committed subset",
-              "subset": {"path": "eval_sets/x.subset.yml", "changed": False, "text": None, "patch": "",
-                         "replacements": []},
-              "base": run(1.0), "head": run(0.0), "optimizer": None}
-    return {"format": "promptci.pr/1", "verdict": {"status": "fail", "reason": f"{prompts} of {prompts} failed"},
-            "usage": {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-                      "wall_s": 0.0, "budget": "no limit"},
-            "prompts": [{**prompt, "path": f"prompts/p{k}.prompt.yml"} for k in range(prompts)]}
+        return {
+            f"i{n:04d}": {"id": f"i{n:04d}", "output": f"answer {n} " * 4, "expected": f"label {n % 7}", "score": score}
+            for n in range(items)
+        }
+
+    prompt = {
+        "change": {"status": "modified", "reason": "prompt file modified", "old_text": "a", "new_text": "b"},
+        "model": "local/gemma-3-270m",
+        "seed": 0,
+        "hashes": {"head": "0" * 64, "pool": "1" * 64},
+        "error": None,
+        "timings": {},
+        "verdict": {"status": "fail", "reason": "head scores 0.000"},
+        "comparison": {
+            "n": items,
+            "base_mean": 1.0,
+            "head_mean": 0.0,
+            "delta": -1.0,
+            "low": -1.0,
+            "high": -1.0,
+            "p_value": 1e-6,
+            "method": "mcnemar",
+            "improved": 0,
+            "regressed": items,
+        },
+        "scores": {"base": 1.0, "head": 0.0},
+        "items": [f"i{n:04d}" for n in range(items)],
+        "subset_items": items,
+        "subset_note": "committed subset",
+        "subset": {"path": "eval_sets/x.subset.yml", "changed": False, "text": None, "patch": "", "replacements": []},
+        "base": run(1.0),
+        "head": run(0.0),
+        "optimizer": None,
+    }
+    return {
+        "format": "promptci.pr/1",
+        "verdict": {"status": "fail", "reason": f"{prompts} of {prompts} failed"},
+        "usage": {
+            "calls": 0,
+            "cache_hits": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cost_usd": 0.0,
+            "wall_s": 0.0,
+            "budget": "no limit",
+        },
+        "prompts": [{**prompt, "path": f"prompts/p{k}.prompt.yml"} for k in range(prompts)],
+    }
 
 
 def main() -> None:
@@ -192,12 +231,21 @@ def main() -> None:
 
     throughput = args.corpus / record["embed_corpus"]["s"]
     rows = [
-        ("embed the corpus, empty cache (+ stage 1 on it)", record["embed_corpus"]["s"],
-         record["embed_corpus"]["peak_rss_mb"]),
-        (f"plan, {args.prompts} prompts, 8 shards (target <= 10 s)", record["plan"]["process_wall_s"],
-         record["plan"]["peak_rss_mb"]),
-        (f"stage 1, all {args.prompts} pools, cached (target <= 600 s)", record["stage1_all"]["process_wall_s"],
-         record["stage1_all"]["peak_rss_mb"]),
+        (
+            "embed the corpus, empty cache (+ stage 1 on it)",
+            record["embed_corpus"]["s"],
+            record["embed_corpus"]["peak_rss_mb"],
+        ),
+        (
+            f"plan, {args.prompts} prompts, 8 shards (target <= 10 s)",
+            record["plan"]["process_wall_s"],
+            record["plan"]["peak_rss_mb"],
+        ),
+        (
+            f"stage 1, all {args.prompts} pools, cached (target <= 600 s)",
+            record["stage1_all"]["process_wall_s"],
+            record["stage1_all"]["peak_rss_mb"],
+        ),
         (f"stage 2, all {args.prompts} pools", record["stage2_all"]["s"], record["stage2_all"]["peak_rss_mb"]),
         (f"render comment + summary, {args.prompts} prompts", record["render"]["s"], record["render"]["peak_rss_mb"]),
     ]
@@ -206,14 +254,20 @@ def main() -> None:
     for name, seconds, rss in rows:
         print(f"{name:58} {seconds:>8.1f}s {rss:>7.0f} MB")
     print(f"shards (pool items each): {record['plan']['shards']}")
-    print(f"comment {record['render']['comment_chars']:,} characters (cut: {record['render']['cut']}); "
-          f"summary {record['render']['summary_bytes']:,} bytes")
-    print(f"embedding throughput {throughput:.0f} texts/s: 100 pools of distinct texts "
-          f"({args.prompts * args.pool:,}) would take {args.prompts * args.pool / throughput / 3600:.1f} h uncached")
+    print(
+        f"comment {record['render']['comment_chars']:,} characters (cut: {record['render']['cut']}); "
+        f"summary {record['render']['summary_bytes']:,} bytes"
+    )
+    print(
+        f"embedding throughput {throughput:.0f} texts/s: 100 pools of distinct texts "
+        f"({args.prompts * args.pool:,}) would take {args.prompts * args.pool / throughput / 3600:.1f} h uncached"
+    )
     if "pool_100k" in record:
         p = record["pool_100k"]
-        print(f"100,000-item pool (selection_scale.py): stage 1 {p['select']['select_s']:.1f} s, "
-              f"peak {p['select']['peak_rss_mb']:.0f} MB; embedding it uncached {p['embed']['embed_s']:.0f} s")
+        print(
+            f"100,000-item pool (selection_scale.py): stage 1 {p['select']['select_s']:.1f} s, "
+            f"peak {p['select']['peak_rss_mb']:.0f} MB; embedding it uncached {p['embed']['embed_s']:.0f} s"
+        )
     print(f"raw: {args.out}")
 
 

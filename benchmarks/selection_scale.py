@@ -72,8 +72,13 @@ def corpus(n: int) -> list[str]:
 
 def phase(name: str, texts_file: Path, cache: Path) -> dict:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PHASE, name, str(texts_file), str(cache)], capture_output=True,
-                          text=True, cwd=ROOT, env={**os.environ, "CI": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", PHASE, name, str(texts_file), str(cache)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "CI": "1"},
+    )
     if proc.returncode != 0:
         raise SystemExit(f"phase {name} failed:\n{proc.stderr[-3000:]}")
     record = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -95,17 +100,25 @@ def main() -> None:
         second = phase("embed-cached", texts_file, cache)
         third = phase("select", texts_file, cache)
         cache_mb = cache.stat().st_size / 2**20
-    record = {"items": len(texts), "cpu_count": os.cpu_count(), "embed": first, "embed_cached": second,
-              "select": {k: v for k, v in third.items() if k != "selected"}, "selected": third["selected"],
-              "cache_mb": cache_mb}
+    record = {
+        "items": len(texts),
+        "cpu_count": os.cpu_count(),
+        "embed": first,
+        "embed_cached": second,
+        "select": {k: v for k, v in third.items() if k != "selected"},
+        "selected": third["selected"],
+        "cache_mb": cache_mb,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"IPOMP stage 1 on {len(texts):,} items, {os.cpu_count()} cores")
     print(f"{'phase':44} {'time':>9} {'peak RSS':>10}")
     print(f"{'embed (empty cache)':44} {first['embed_s']:>8.1f}s {first['peak_rss_mb']:>7.0f} MB")
     print(f"{'embed again (all from the cache)':44} {second['embed_s']:>8.1f}s {second['peak_rss_mb']:>7.0f} MB")
-    print(f"{'stage 1 selection (target <= 120 s, <= 3 GB)':44} {third['select_s']:>8.1f}s "
-          f"{third['peak_rss_mb']:>7.0f} MB")
+    print(
+        f"{'stage 1 selection (target <= 120 s, <= 3 GB)':44} {third['select_s']:>8.1f}s "
+        f"{third['peak_rss_mb']:>7.0f} MB"
+    )
     print(f"embedding cache: {cache_mb:.0f} MB; raw: {args.out}")
 
 

@@ -68,8 +68,13 @@ def load_task(name: str) -> TaskData:
     for example in task["examples"]:
         scores = example["target_scores"]
         best = max(scores.values())
-        rows.append({"input": example["input"], "expected": next(k for k, v in scores.items() if v == best),
-                     OPTIONS_FIELD: list(scores)})
+        rows.append(
+            {
+                "input": example["input"],
+                "expected": next(k for k, v in scores.items() if v == best),
+                OPTIONS_FIELD: list(scores),
+            }
+        )
     random.Random(0).shuffle(rows)
     shared = all(sorted(r[OPTIONS_FIELD]) == sorted(rows[0][OPTIONS_FIELD]) for r in rows)
     labels: list[str] | str = sorted(rows[0][OPTIONS_FIELD]) if shared else OPTIONS_FIELD
@@ -79,8 +84,12 @@ def load_task(name: str) -> TaskData:
             row.pop(OPTIONS_FIELD)
     n_demo = DEMO_SETS * DEMOS_PER_SET
     if len(rows) >= POOL + TEST + n_demo:
-        pool, test, demos, split = rows[:POOL], rows[POOL:POOL + TEST], rows[POOL + TEST:POOL + TEST + n_demo], \
-            f"{POOL}/{TEST}"
+        pool, test, demos, split = (
+            rows[:POOL],
+            rows[POOL : POOL + TEST],
+            rows[POOL + TEST : POOL + TEST + n_demo],
+            f"{POOL}/{TEST}",
+        )
     else:
         rest = rows[n_demo:]
         cut = int(len(rest) * 0.6)
@@ -88,23 +97,34 @@ def load_task(name: str) -> TaskData:
     prefix = task.get("task_prefix") or ""
     input_prefix = task.get("example_input_prefix")
     output_prefix = task.get("example_output_prefix")
-    return TaskData(name=name, pool=pool, test=test, demos=demos, labels=labels, split=split,
-                    input_prefix="\nQ: " if input_prefix is None else input_prefix,
-                    output_prefix=("\nA: " if output_prefix is None else output_prefix).rstrip(),
-                    instructions=[prefix.strip(), *GENERIC_INSTRUCTIONS] if prefix.strip() else
-                    ["Answer the question.", *GENERIC_INSTRUCTIONS])
+    return TaskData(
+        name=name,
+        pool=pool,
+        test=test,
+        demos=demos,
+        labels=labels,
+        split=split,
+        input_prefix="\nQ: " if input_prefix is None else input_prefix,
+        output_prefix=("\nA: " if output_prefix is None else output_prefix).rstrip(),
+        instructions=[prefix.strip(), *GENERIC_INSTRUCTIONS]
+        if prefix.strip()
+        else ["Answer the question.", *GENERIC_INSTRUCTIONS],
+    )
 
 
 def candidate_text(task: TaskData, instruction: int, demo_set: int) -> str:
     """A prompt file (GitHub Models format) for one candidate: an instruction and three demonstrations."""
-    demos = task.demos[demo_set * DEMOS_PER_SET:(demo_set + 1) * DEMOS_PER_SET]
+    demos = task.demos[demo_set * DEMOS_PER_SET : (demo_set + 1) * DEMOS_PER_SET]
     shots = [f"{task.input_prefix}{d['input']}{task.output_prefix} {d['expected']}".strip("\n") for d in demos]
     query = f"{task.input_prefix}{{{{input}}}}{task.output_prefix}".strip("\n")
-    body = "\n\n".join([task.instructions[instruction], *shots, query] if task.instructions[instruction]
-                        else [*shots, query])
+    body = "\n\n".join(
+        [task.instructions[instruction], *shots, query] if task.instructions[instruction] else [*shots, query]
+    )
     labels = json.dumps(task.labels)
-    return (f"name: {task.name} i{instruction} d{demo_set}\nmodel: local/gemma-3-270m\nmessages:\n"
-            f"  - role: user\n    content: {json.dumps(body, ensure_ascii=False)}\npromptci:\n  labels: {labels}\n")
+    return (
+        f"name: {task.name} i{instruction} d{demo_set}\nmodel: local/gemma-3-270m\nmessages:\n"
+        f"  - role: user\n    content: {json.dumps(body, ensure_ascii=False)}\npromptci:\n  labels: {labels}\n"
+    )
 
 
 def score_bank(task: TaskData) -> dict:
@@ -127,13 +147,23 @@ def score_bank(task: TaskData) -> dict:
             prompt = promptfile.parse(candidate_text(task, i, d), Path(f"{task.name}-i{i}-d{d}.prompt.yml"))
             result = asyncio.run(run(Task(prompt=prompt, pool=pool, items=items), client))
             bank[f"i{i}-d{d}"] = {r.id: {"score": r.score, "probs": r.label_probs} for r in result.items}
-            print(f"  {task.name} candidate i{i}-d{d}: pool+test mean {result.summary.mean:.3f} "
-                  f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"  {task.name} candidate i{i}-d{d}: pool+test mean {result.summary.mean:.3f} "
+                f"({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     client.close()
     calls = len(bank) * len(items)
-    record = {"task": task.name, "split": task.split, "labels": task.labels, "pool": [r["id"] for r in task.pool],
-              "test": [r["id"] for r in task.test], "candidates": bank,
-              "seconds_per_call": (time.perf_counter() - started) / calls}
+    record = {
+        "task": task.name,
+        "split": task.split,
+        "labels": task.labels,
+        "pool": [r["id"] for r in task.pool],
+        "test": [r["id"] for r in task.test],
+        "candidates": bank,
+        "seconds_per_call": (time.perf_counter() - started) / calls,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record) + "\n")
     return record
@@ -145,6 +175,7 @@ def task_pool(task: TaskData):
 
     def items(rows: list[dict]) -> tuple:
         return tuple(Item(id=r["id"], data={k: v for k, v in r.items() if k != "id"}) for r in rows)
+
     return Pool(source=task.name, path=None, items=items(task.pool), sha256=task.name), items(task.test)
 
 
@@ -176,10 +207,15 @@ class Search:
             warm = np.array([[self.correct(c, pid) for c in population] for pid in self.pool_ids])
             chosen = AnchorPointSelector(size=SIZE, random_state=self.seed).fit_select(warm)
         else:
-            kind = {"random": "random", "random+stage2": "random", "boundary": "boundary",
-                    "clustering": "clustering"}.get(self.method, "ipomp")
+            kind = {
+                "random": "random",
+                "random+stage2": "random",
+                "boundary": "boundary",
+                "clustering": "clustering",
+            }.get(self.method, "ipomp")
             chosen = make_selector(kind, size=SIZE, alpha=0.5, n_clusters=5, random_state=self.seed).fit_select(
-                self.embeddings)
+                self.embeddings
+            )
         self.selection_s += time.perf_counter() - started
         return [int(i) for i in chosen]
 
@@ -203,7 +239,8 @@ class Search:
         started = time.perf_counter()
         available = np.array([i for i in range(len(self.pool_ids)) if i not in subset and i not in removed])
         new, swaps = Refiner(threshold=0.9, replace_share=0.5, random_state=self.seed).refine(
-            np.array(subset), np.array(rows), self.embeddings, available)
+            np.array(subset), np.array(rows), self.embeddings, available
+        )
         self.selection_s += time.perf_counter() - started
         removed.update(s.removed for s in swaps)
         return [int(i) for i in new]
@@ -237,16 +274,24 @@ class Search:
             subset = self.refine(subset, population, removed)
         best = max(population, key=lambda c: (self.subset_acc(c, subset), c))
         test_ids = self.bank["test"]
-        test_acc = {c: statistics.mean(float(self.bank["candidates"][c][t]["score"] or 0) for t in test_ids)
-                    for c in explored}
+        test_acc = {
+            c: statistics.mean(float(self.bank["candidates"][c][t]["score"] or 0) for t in test_ids) for c in explored
+        }
         # for τ every candidate is measured on the final subset; that is analysis, not optimizer cost
         final_subset_acc = {c: self.subset_acc(c, subset, count=False) for c in explored}
         from scipy.stats import kendalltau
 
         tau = kendalltau([final_subset_acc[c] for c in sorted(explored)], [test_acc[c] for c in sorted(explored)])[0]
-        return {"method": self.method, "seed": self.seed, "best": best, "test_accuracy": test_acc[best],
-                "kendall_tau": None if np.isnan(tau) else float(tau), "calls": len(self.calls),
-                "selection_s": self.selection_s, "explored": len(explored)}
+        return {
+            "method": self.method,
+            "seed": self.seed,
+            "best": best,
+            "test_accuracy": test_acc[best],
+            "kendall_tau": None if np.isnan(tau) else float(tau),
+            "calls": len(self.calls),
+            "selection_s": self.selection_s,
+            "explored": len(explored),
+        }
 
 
 def embeddings_for(task: TaskData, bank: dict) -> np.ndarray:
@@ -273,15 +318,21 @@ def main() -> None:
         print(f"{name}: scoring the candidate bank (cached after the first run)", file=sys.stderr, flush=True)
         bank = score_bank(task)
         emb = embeddings_for(task, bank)
-        per_task[name] = {"split": bank["split"], "seconds_per_call": bank["seconds_per_call"],
-                          "bank_test_accuracy": {c: statistics.mean(float(bank["candidates"][c][t]["score"] or 0)
-                                                                    for t in bank["test"]) for c in bank["candidates"]}}
+        per_task[name] = {
+            "split": bank["split"],
+            "seconds_per_call": bank["seconds_per_call"],
+            "bank_test_accuracy": {
+                c: statistics.mean(float(bank["candidates"][c][t]["score"] or 0) for t in bank["test"])
+                for c in bank["candidates"]
+            },
+        }
         for method in METHODS:
             for seed in args.seeds:
                 result = Search(task, bank, method, seed, emb).run()
                 result["task"] = name
-                result["overhead"] = result["selection_s"] / (result["selection_s"] +
-                                                              result["calls"] * bank["seconds_per_call"])
+                result["overhead"] = result["selection_s"] / (
+                    result["selection_s"] + result["calls"] * bank["seconds_per_call"]
+                )
                 runs.append(result)
 
     summary = summarise(runs, args.tasks)
@@ -303,10 +354,13 @@ def summarise(runs: list[dict], tasks: list[str]) -> dict:
                 continue
             acc = [r["test_accuracy"] for r in sel]
             taus = [r["kendall_tau"] for r in sel if r["kendall_tau"] is not None]
-            rows[method] = {"accuracy": statistics.mean(acc), "sd": statistics.pstdev(acc),
-                            "tau": statistics.mean(taus) if taus else float("nan"),
-                            "calls": statistics.mean(r["calls"] for r in sel),
-                            "overhead": statistics.mean(r["overhead"] for r in sel)}
+            rows[method] = {
+                "accuracy": statistics.mean(acc),
+                "sd": statistics.pstdev(acc),
+                "tau": statistics.mean(taus) if taus else float("nan"),
+                "calls": statistics.mean(r["calls"] for r in sel),
+                "overhead": statistics.mean(r["overhead"] for r in sel),
+            }
         sd_random = rows["random"]["sd"]
         for method in METHODS:
             sd = rows[method]["sd"]
@@ -323,13 +377,17 @@ def print_table(summary: dict, per_task: dict) -> None:
     for task, rows in summary.items():
         split = per_task[task]["split"] if task in per_task else "all tasks"
         print(f"\n{task} ({split})")
-        print(f"{'method':15} {'test acc':>16} {'stability vs Random':>20} {'Kendall tau':>12} {'calls':>7} "
-              f"{'overhead':>9}")
+        print(
+            f"{'method':15} {'test acc':>16} {'stability vs Random':>20} {'Kendall tau':>12} {'calls':>7} "
+            f"{'overhead':>9}"
+        )
         for method, r in rows.items():
             acc = f"{r.get('accuracy', float('nan')):.3f} ± {r.get('sd', float('nan')):.3f}"
-            print(f"{method:15} {acc:>16} {r.get('stability_gain', float('nan')):>+19.0%} "
-                  f"{r.get('tau', float('nan')):>12.3f} {r.get('calls', float('nan')):>7.0f} "
-                  f"{r.get('overhead', float('nan')):>9.3%}")
+            print(
+                f"{method:15} {acc:>16} {r.get('stability_gain', float('nan')):>+19.0%} "
+                f"{r.get('tau', float('nan')):>12.3f} {r.get('calls', float('nan')):>7.0f} "
+                f"{r.get('overhead', float('nan')):>9.3%}"
+            )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ or another set of demonstrations), the optimizer scores a few neighbours of head
 current subset; then stage 2 refreshes the subset, and head is merged (it becomes the next base).
 
 Two refreshes, each promptci's own code:
-- old: one run's prompts decide (`Refiner` with the paper's defaults on `performance_matrix`), as before the evidence ledger;
+- old: one run's prompts decide (`Refiner` with the paper's defaults on `performance_matrix`), as before the evidence
+ledger;
 - new: `subsets.refine_scores`, the pull-request refresh: the run's 0/1 scores go into the subset file's evidence
   ledger, only the ledger as committed before the run judges, pairs need `min_prompts` shared prompts, at most
   `max_replacements` swaps, each from the item's own stage-1 cluster (promptci's default settings).
@@ -50,8 +51,9 @@ TASKS = ["intent_recognition", "ruin_names", "social_support"]
 
 def neighbours(cand: str, n_instructions: int, n_demo_sets: int = 8) -> list[str]:
     i, d = (int(p[1:]) for p in cand.split("-"))
-    return [f"i{j}-d{d}" for j in range(n_instructions) if j != i] + \
-        [f"i{i}-d{e}" for e in range(n_demo_sets) if e != d]
+    return [f"i{j}-d{d}" for j in range(n_instructions) if j != i] + [
+        f"i{i}-d{e}" for e in range(n_demo_sets) if e != d
+    ]
 
 
 def fidelity(bank: dict, ids: list[str]) -> float:
@@ -70,8 +72,13 @@ def run_sequence(task_name: str, seed: int, refresh: str) -> dict:
     pool, _ = task_pool(task)
     expected = {item.id: item.expected for item in pool.items}
     names = sorted(bank["candidates"])
-    prompts = {c: promptfile.parse(candidate_text(task, int(c.split("-")[0][1:]), int(c.split("-")[1][1:])),
-                                   Path(f"{task_name}-{c}.prompt.yml")) for c in names}
+    prompts = {
+        c: promptfile.parse(
+            candidate_text(task, int(c.split("-")[0][1:]), int(c.split("-")[1][1:])),
+            Path(f"{task_name}-{c}.prompt.yml"),
+        )
+        for c in names
+    }
     settings = SelectionSettings(seed=seed)
     choice = subsets.SelectionParams.from_settings(settings, method="ipomp", size=SIZE, seed=seed)
     subset = subsets.select(prompts[names[0]], pool, choice)
@@ -82,20 +89,41 @@ def run_sequence(task_name: str, seed: int, refresh: str) -> dict:
         head = rng.choice(neighbours(base, len(task.instructions)))
         candidates = rng.sample(neighbours(head, len(task.instructions)), OPTIMIZER_CANDIDATES)
         run = list(dict.fromkeys([base, head, *candidates]))
-        results = {c: {i: ItemResult(id=i, expected=expected[i], score=bank["candidates"][c][i]["score"],
-                                     label_probs=bank["candidates"][c][i]["probs"]) for i in subset.ids} for c in run}
+        results = {
+            c: {
+                i: ItemResult(
+                    id=i,
+                    expected=expected[i],
+                    score=bank["candidates"][c][i]["score"],
+                    label_probs=bank["candidates"][c][i]["probs"],
+                )
+                for i in subset.ids
+            }
+            for c in run
+        }
         if refresh == "old":
             subset, swaps = old_refresh(prompts[head], pool, subset, [results[c] for c in run], seed)
         else:
-            subset, records = subsets.refine_scores(prompts[head], pool, subset,
-                                                    {prompts[c].sha256: results[c] for c in run},
-                                                    source="benchmark", settings=settings)
+            subset, records = subsets.refine_scores(
+                prompts[head],
+                pool,
+                subset,
+                {prompts[c].sha256: results[c] for c in run},
+                source="benchmark",
+                settings=settings,
+            )
             swaps = len(records)
         churn.append(swaps / SIZE)
         taus.append(fidelity(bank, subset.ids))
         base = head
-    return {"task": task_name, "seed": seed, "refresh": refresh, "churn": churn, "tau": taus,
-            "ledger_prompts": len(subset.evidence.prompts)}
+    return {
+        "task": task_name,
+        "seed": seed,
+        "refresh": refresh,
+        "churn": churn,
+        "tau": taus,
+        "ledger_prompts": len(subset.evidence.prompts),
+    }
 
 
 def old_refresh(prompt, pool, subset, by_run: list[dict], seed: int):
@@ -105,8 +133,11 @@ def old_refresh(prompt, pool, subset, by_run: list[dict], seed: int):
     unavailable = set(ids) | subset.removed_ids()
     available = np.array([n for n, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
     rows, swaps = Refiner(threshold=0.9, replace_share=0.5, correlation="pearson", random_state=seed).refine(
-        np.array([index[i] for i in ids]), subsets.performance_matrix(ids, by_run),
-        subsets.pool_embeddings(prompt, pool), available)
+        np.array([index[i] for i in ids]),
+        subsets.performance_matrix(ids, by_run),
+        subsets.pool_embeddings(prompt, pool),
+        available,
+    )
     if not swaps:
         return subset, 0
     pool_ids = [item.id for item in pool.items]
@@ -124,7 +155,8 @@ def summarise(runs: list[dict]) -> dict:
             churn = [c for r in mine for c in r["churn"]]
             out[f"{task}/{refresh}"] = {
                 "runs": len(mine),
-                "churn_mean": statistics.mean(churn), "churn_max": max(churn),
+                "churn_mean": statistics.mean(churn),
+                "churn_max": max(churn),
                 "prs_over_10pct": sum(c > 0.10 for c in churn) / len(churn),
                 "tau_start": statistics.mean(r["tau"][0] for r in mine),
                 "tau_after_5": statistics.mean(r["tau"][5] for r in mine),
@@ -143,22 +175,40 @@ def main() -> None:
     args = parser.parse_args()
     runs = [run_sequence(t, s, refresh) for t in args.tasks for s in args.seeds for refresh in ("old", "new")]
     summary = summarise(runs)
-    print("| task | refresh | churn per PR, mean (max) | PRs with churn > 10% | τ start | τ after 5 | τ after 10 "
-          "| τ change (SD over runs) | items replaced in 10 PRs |")
+    print(
+        "| task | refresh | churn per PR, mean (max) | PRs with churn > 10% | τ start | τ after 5 | τ after 10 "
+        "| τ change (SD over runs) | items replaced in 10 PRs |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for key, s in summary.items():
         task, refresh = key.split("/")
-        print(f"| {task} | {refresh} | {s['churn_mean']:.1%} ({s['churn_max']:.0%}) | {s['prs_over_10pct']:.0%} | "
-              f"{s['tau_start']:.2f} | {s['tau_after_5']:.2f} | {s['tau_after_10']:.2f} | "
-              f"{s['tau_after_10'] - s['tau_start']:+.2f} ({s['tau_change_sd']:.2f}) | "
-              f"{s['items_replaced_in_10']:.1f} |")
+        print(
+            f"| {task} | {refresh} | {s['churn_mean']:.1%} ({s['churn_max']:.0%}) | {s['prs_over_10pct']:.0%} | "
+            f"{s['tau_start']:.2f} | {s['tau_after_5']:.2f} | {s['tau_after_10']:.2f} | "
+            f"{s['tau_after_10'] - s['tau_start']:+.2f} ({s['tau_change_sd']:.2f}) | "
+            f"{s['items_replaced_in_10']:.1f} |"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     settings = SelectionSettings()
-    (RESULTS / "subset_stability.json").write_text(json.dumps(
-        {"pull_requests": PULL_REQUESTS, "size": SIZE, "optimizer_candidates": OPTIMIZER_CANDIDATES,
-         "settings": {"min_prompts": settings.min_prompts, "max_replacements": settings.max_replacements,
-                      "threshold": settings.threshold, "replace_share": settings.replace_share},
-         "summary": summary, "runs": runs}, indent=1) + "\n")
+    (RESULTS / "subset_stability.json").write_text(
+        json.dumps(
+            {
+                "pull_requests": PULL_REQUESTS,
+                "size": SIZE,
+                "optimizer_candidates": OPTIMIZER_CANDIDATES,
+                "settings": {
+                    "min_prompts": settings.min_prompts,
+                    "max_replacements": settings.max_replacements,
+                    "threshold": settings.threshold,
+                    "replace_share": settings.replace_share,
+                },
+                "summary": summary,
+                "runs": runs,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

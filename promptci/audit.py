@@ -38,10 +38,13 @@ def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> 
         return Audit(found, [])
     s, recorded = prompt.settings.selection, subset.parameters
     try:
-        choice = SelectionParams(method=subset.method, size=int(recorded.get("size", len(subset.items))),
-                                 alpha=float(recorded.get("alpha", s.alpha)),
-                                 clusters=int(recorded.get("clusters", s.clusters)),
-                                 seed=int(recorded.get("seed", s.seed)))
+        choice = SelectionParams(
+            method=subset.method,
+            size=int(recorded.get("size", len(subset.items))),
+            alpha=float(recorded.get("alpha", s.alpha)),
+            clusters=int(recorded.get("clusters", s.clusters)),
+            seed=int(recorded.get("seed", s.seed)),
+        )
         explained = list(select(prompt, pool, choice).ids)
     except (InputError, TypeError, ValueError) as exc:
         return Audit([f"its recorded selection ({subset.method}, {dict(recorded)}) cannot be replayed: {exc}"], [])
@@ -50,11 +53,14 @@ def audit(prompt: PromptFile, pool: Pool, subset: Subset, subset_path: Path) -> 
     found += _replay_history(prompt, pool, subset, explained)
     edited = [i for i in subset.ids if i not in explained]
     if edited:
-        found.append(f"edited by hand: {_some(edited)} {'is' if len(edited) == 1 else 'are'} neither stage 1's "
-                     "choice for the recorded parameters nor a recorded replacement")
+        found.append(
+            f"edited by hand: {_some(edited)} {'is' if len(edited) == 1 else 'are'} neither stage 1's "
+            "choice for the recorded parameters nor a recorded replacement"
+        )
     removed = [r.get("removed", "") for h in subset.history for r in h.replaced]
-    unverified = [f"that stage 2 found {_some(removed)} redundant rests on scores the file no longer holds"] \
-        if removed else []
+    unverified = (
+        [f"that stage 2 found {_some(removed)} redundant rests on scores the file no longer holds"] if removed else []
+    )
     return Audit(found, unverified)
 
 
@@ -76,9 +82,13 @@ def _replay_history(prompt: PromptFile, pool: Pool, subset: Subset, explained: l
             removed, added = swap.get("removed", ""), swap.get("added", "")
             expected = _successor(index.get(removed), left, labels, vectors) if removed in explained else None
             if expected is None or pool.items[expected].id != added:
-                why = (f"{removed} was not in the subset then" if removed not in explained else
-                       "its cluster had no unused item" if expected is None else
-                       f"stage 2 adds {pool.items[expected].id}, the unused item of its cluster least like it")
+                why = (
+                    f"{removed} was not in the subset then"
+                    if removed not in explained
+                    else "its cluster had no unused item"
+                    if expected is None
+                    else f"stage 2 adds {pool.items[expected].id}, the unused item of its cluster least like it"
+                )
                 problems.append(f"history record {removed} -> {added} does not replay ({why})")
                 continue
             explained[explained.index(removed)] = added

@@ -43,8 +43,11 @@ def _pair_deletions(repo_dir: str, start: str, head: str, changes: list[Change])
     to no prompt at all when the pull request adds a file named like a prompt that promptci does not read."""
     added = {c.new_path: c for c in changes if c.status == "added" and c.new_path}
     pools = {path: _pool_keys(repo_dir, head, path, c.new_text) for path, c in added.items()}
-    unread = sorted(new for kind, _, new in gitdiff.changed_paths(repo_dir, start, head)
-                    if kind in ("added", "renamed") and new and gitdiff.lookalike(new))
+    unread = sorted(
+        new
+        for kind, _, new in gitdiff.changed_paths(repo_dir, start, head)
+        if kind in ("added", "renamed") and new and gitdiff.lookalike(new)
+    )
     paired: dict[str, Change] = {}  # a deleted prompt's path -> what it became
     for gone in changes:
         if gone.status != "deleted" or not removals.gated(gone.old_path, gone.old_text):
@@ -54,12 +57,15 @@ def _pair_deletions(repo_dir: str, start: str, head: str, changes: list[Change])
         if match is not None:
             new = added[match]
             del pools[match]
-            paired[gone.path] = replace(gone, status="renamed", new_path=new.new_path, new_text=new.new_text,
-                                        reason=f"{gone.old_path} deleted and {match} added on the same pool: "
-                                               "compared as a rename")
+            paired[gone.path] = replace(
+                gone,
+                status="renamed",
+                new_path=new.new_path,
+                new_text=new.new_text,
+                reason=f"{gone.old_path} deleted and {match} added on the same pool: compared as a rename",
+            )
         elif unread:
-            paired[gone.path] = replace(gone, status="renamed",
-                                        reason=f"prompt file deleted, and {unread[0]} added")
+            paired[gone.path] = replace(gone, status="renamed", reason=f"prompt file deleted, and {unread[0]} added")
     taken = {c.new_path for c in paired.values()}
     kept = [paired.get(c.path, c) for c in changes if not (c.status == "added" and c.new_path in taken)]
     return sorted(kept, key=lambda c: c.path)

@@ -33,8 +33,7 @@ Check = Callable[[str, Item], Awaitable[Evaluation]]
 Verdict = tuple[float, str]
 
 
-def build(spec: PromptciEvaluator, where: str, *, path: Any, judge_model: str | None,
-          client: ModelClient) -> Check:
+def build(spec: PromptciEvaluator, where: str, *, path: Any, judge_model: str | None, client: ModelClient) -> Check:
     """A `check:` or `judge:` evaluator; values given in the file are validated now, before any model call."""
     compare = _judge(spec, judge_model, client, where, path) if spec.judge is not None else _comparison(spec)
     if spec.value is not None:
@@ -70,8 +69,13 @@ def _values(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-async def _one(compare: Callable[[str, Item, Any], Awaitable[Verdict]], spec: PromptciEvaluator, output: str,
-               item: Item, value: Any) -> Verdict:
+async def _one(
+    compare: Callable[[str, Item, Any], Awaitable[Verdict]],
+    spec: PromptciEvaluator,
+    output: str,
+    item: Item,
+    value: Any,
+) -> Verdict:
     """One value; a list of alternatives passes with its best entry."""
     if isinstance(value, list) and spec.check not in JSON_CHECKS:
         verdicts = [await compare(output, item, v) for v in value]
@@ -220,13 +224,18 @@ def remote_ref(schema: Any) -> str | None:
     return None
 
 
-def _judge(spec: PromptciEvaluator, model: str | None, client: ModelClient, where: str,
-           path: Any) -> Callable[[str, Item, Any], Awaitable[Verdict]]:
+def _judge(
+    spec: PromptciEvaluator, model: str | None, client: ModelClient, where: str, path: Any
+) -> Callable[[str, Item, Any], Awaitable[Verdict]]:
     """An LLM judge per value: `{{value}}`, `{{completion}}` and the item's fields are filled into the prompt;
     the last line of its answer that names a choice gives the score (none: 0)."""
     if model is None:
-        raise InputError("a judge needs a judge model and none is set", path=path, field=f"{where}.model",
-                         fix="set promptci.judge_model (any litellm model, e.g. local/gemma-3-270m) or GITHUB_TOKEN")
+        raise InputError(
+            "a judge needs a judge model and none is set",
+            path=path,
+            field=f"{where}.model",
+            fix="set promptci.judge_model (any litellm model, e.g. local/gemma-3-270m) or GITHUB_TOKEN",
+        )
     choices = [(c.choice, c.score) for c in spec.choices or []]
     prompt = spec.judge or ""
 
@@ -244,10 +253,12 @@ def read_verdict(answer: str, choices: list[tuple[str, float]]) -> Verdict:
     """The judge's verdict: the last line of its answer that holds a choice as a whole word (ignoring case),
     and in that line the choice written last (a judge reasons first and concludes last)."""
     for line in reversed([line for line in answer.splitlines() if line.strip()]):
-        hits = [(m.start(), choice, score) for choice, score in choices
-                for m in re.finditer(rf"(?<!\w){re.escape(choice)}(?!\w)", line, re.IGNORECASE)]
+        hits = [
+            (m.start(), choice, score)
+            for choice, score in choices
+            for m in re.finditer(rf"(?<!\w){re.escape(choice)}(?!\w)", line, re.IGNORECASE)
+        ]
         if hits:
             _, choice, score = max(hits)
             return float(min(1.0, max(0.0, score))), f"judge answered {choice!r}"
     return 0.0, f"judge answer {answer.strip()[-80:]!r} named no choice"
-

@@ -1,6 +1,7 @@
 """The command line: parse arguments (`arguments.py`), run the command's flow (`flows/`), print what it found.
 
-Exit codes (docs/design.md, "Exit codes and errors"): 0 passed · 1 gate failed · 2 bad input or usage · 3 a model or GitHub
+Exit codes (docs/design.md, "Exit codes and errors"): 0 passed · 1 gate failed · 2 bad input or usage · 3 a model or
+GitHub
 unreachable after retries. Errors are one line on stderr, never a traceback, printed by `_error` alone.
 
 Each command imports its flow when it runs, on purpose: the pull-request flow brings scikit-learn and the
@@ -62,8 +63,15 @@ def _error(exc: PromptCIError) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .flows import evaluate
 
-    request = evaluate.EvalRequest(prompts=args.prompts, selection=args.selection, limit=args.limit, model=args.model,
-                                   json_out=args.json_out, use_cache=not args.no_cache, concurrency=args.concurrency)
+    request = evaluate.EvalRequest(
+        prompts=args.prompts,
+        selection=args.selection,
+        limit=args.limit,
+        model=args.model,
+        json_out=args.json_out,
+        use_cache=not args.no_cache,
+        concurrency=args.concurrency,
+    )
     plan = evaluate.prepare(request)
     for skipped in plan.skipped:
         _error(skipped)
@@ -76,8 +84,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise outcome.fault
     for b in outcome.below:
         scored = "no score" if b.mean is None else f"{b.mean:.3f}"
-        print(f"promptci: gate failed: {b.name} scored {scored}, below promptci.gate.min_score {b.minimum}",
-              file=sys.stderr)
+        print(
+            f"promptci: gate failed: {b.name} scored {scored}, below promptci.gate.min_score {b.minimum}",
+            file=sys.stderr,
+        )
     return outcome.exit_code
 
 
@@ -89,15 +99,19 @@ def _print_run(run: Run) -> None:
         out.print("  score   none (no item was scored)")
     else:
         low, high = s.ci95 or (s.mean, s.mean)
-        out.print(f"  score   {s.mean:.3f}  95% CI [{low:.3f}, {high:.3f}] ({s.ci_method})  n={s.scored}"
-                  f"  errors={s.errors}")
+        out.print(
+            f"  score   {s.mean:.3f}  95% CI [{low:.3f}, {high:.3f}] ({s.ci_method})  n={s.scored}  errors={s.errors}"
+        )
     cost = f"${s.cost_usd:.4f}" + ("" if s.cost_known else " (some prices unknown)")
-    out.print(f"  usage   {s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion tokens · {cost} · "
-              f"{s.calls} calls · {s.cache_hits} cache hits · {s.wall_s:.1f} s")
+    out.print(
+        f"  usage   {s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion tokens · {cost} · "
+        f"{s.calls} calls · {s.cache_hits} cache hits · {s.wall_s:.1f} s"
+    )
     failed = [r for r in run.items if r.error]
     if failed:
-        out.print(Text.assemble("  ", (f"{len(failed)} items failed", "red"),
-                                f"; first: {failed[0].id}: {failed[0].error}"))
+        out.print(
+            Text.assemble("  ", (f"{len(failed)} items failed", "red"), f"; first: {failed[0].id}: {failed[0].error}")
+        )
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
@@ -113,11 +127,20 @@ def _cmd_select(args: argparse.Namespace) -> int:
                 out.print(f"  not verified: {claim}")
             return
         kinds = ", ".join(f"{n} {kind}" for kind, n in done.subset.kinds().items() if kind in STAGE1_KINDS)
-        out.print(f"wrote {done.target}: {len(done.subset.items)} of {done.pool_size} items ({kinds}), method "
-                  f"{done.params.method}, seed {done.params.seed}, {done.seconds:.1f} s")
+        out.print(
+            f"wrote {done.target}: {len(done.subset.items)} of {done.pool_size} items ({kinds}), method "
+            f"{done.params.method}, seed {done.params.seed}, {done.seconds:.1f} s"
+        )
 
-    request = subset.SelectRequest(prompts=args.prompts, method=args.method, size=args.size, alpha=args.alpha,
-                                   clusters=args.clusters, seed=args.seed, check=args.check)
+    request = subset.SelectRequest(
+        prompts=args.prompts,
+        method=args.method,
+        size=args.size,
+        alpha=args.alpha,
+        clusters=args.clusters,
+        seed=args.seed,
+        check=args.check,
+    )
     return subset.select(request, show).exit_code
 
 
@@ -127,9 +150,11 @@ def _cmd_refine(args: argparse.Namespace) -> int:
     refined = subset.refine(args.prompt, args.results)
     if not refined.records:
         s = refined.settings
-        out.print(f"{refined.target}: no redundant items among {refined.size} (threshold {s.threshold}, judged on at "
-                  f"least {s.min_prompts} prompts; the ledger holds {len(refined.refined.evidence.prompts)}); "
-                  "scores recorded")
+        out.print(
+            f"{refined.target}: no redundant items among {refined.size} (threshold {s.threshold}, judged on at "
+            f"least {s.min_prompts} prompts; the ledger holds {len(refined.refined.evidence.prompts)}); "
+            "scores recorded"
+        )
         return refined.exit_code
     out.print(f"rewrote {refined.target}: replaced {len(refined.records)} of {refined.size} items")
     for record in refined.records:
@@ -140,17 +165,28 @@ def _cmd_refine(args: argparse.Namespace) -> int:
 def _cmd_optimize(args: argparse.Namespace) -> int:
     from .flows import optimize
 
-    request = optimize.OptimizeRequest(prompt=args.prompt, steps=args.steps, optimizer_model=args.optimizer_model,
-                                       model=args.model, budget_calls=args.budget_calls, budget_usd=args.budget_usd,
-                                       holdout=args.holdout, seed=args.seed, write=args.write, json_out=args.json_out)
+    request = optimize.OptimizeRequest(
+        prompt=args.prompt,
+        steps=args.steps,
+        optimizer_model=args.optimizer_model,
+        model=args.model,
+        budget_calls=args.budget_calls,
+        budget_usd=args.budget_usd,
+        holdout=args.holdout,
+        seed=args.seed,
+        write=args.write,
+        json_out=args.json_out,
+    )
     loaded = optimize.load(request)
     out.print(f"optimizing {args.prompt} ({len(loaded.pool)} pool items)")
     result = optimize.run(request, loaded, _show_attempt)
     job, o = result.job, result.job.outcome
     split = job.split
-    out.print(f"subset: {job.subset_source}; {len(split.subset)} items and {len(split.judged)} training items judged, "
-              f"{len(split.training) - len(split.judged)} to learn from, {len(split.holdout)} held out · task model "
-              f"{job.task_model} · optimizer {job.optimizer_model} ({job.style})")
+    out.print(
+        f"subset: {job.subset_source}; {len(split.subset)} items and {len(split.judged)} training items judged, "
+        f"{len(split.training) - len(split.judged)} to learn from, {len(split.holdout)} held out · task model "
+        f"{job.task_model} · optimizer {job.optimizer_model} ({job.style})"
+    )
     out.print(f"stopped: {o.stopped} (after step {o.steps_done}; {result.budget})")
     if o.replacements:
         out.print(f"subset refreshed by IPOMP stage 2: {len(o.replacements)} items replaced")
@@ -163,17 +199,25 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         out.print(f"demonstrations from the training split: pool items {', '.join(chosen)}")
     for demo in job.pool_demos:
         if demo.where != "training":
-            out.print(f"warning: a demonstration of the best prompt is pool item {demo.item} ({demo.where}), left "
-                      "out of its scores")
+            out.print(
+                f"warning: a demonstration of the best prompt is pool item {demo.item} ({demo.where}), left "
+                "out of its scores"
+            )
     honest = job.subset_initial is not None and job.subset_best is not None
-    out.print(f"subset score: input {job.subset_initial if honest else o.initial_on_final:.3f} → best "
-              f"{job.subset_best if honest else o.best_score:.3f}")
+    out.print(
+        f"subset score: input {job.subset_initial if honest else o.initial_on_final:.3f} → best "
+        f"{job.subset_best if honest else o.best_score:.3f}"
+    )
     if job.holdout_initial is not None:
-        out.print(f"held-out score ({len(job.holdout_items)} items the optimizer never saw): input "
-                  f"{job.holdout_initial:.3f} → best {job.holdout_best:.3f}")
+        out.print(
+            f"held-out score ({len(job.holdout_items)} items the optimizer never saw): input "
+            f"{job.holdout_initial:.3f} → best {job.holdout_best:.3f}"
+        )
         if o.improved and job.holdout_best is not None and job.holdout_best <= job.holdout_initial:
-            out.print("warning: the suggestion does not beat the input on the held-out items: its gain on the items "
-                      "it was tuned on does not carry over; do not adopt it as it is")
+            out.print(
+                "warning: the suggestion does not beat the input on the held-out items: its gain on the items "
+                "it was tuned on does not carry over; do not adopt it as it is"
+            )
     elif o.improved and job.holdout_note:
         out.print(f"no held-out score: {job.holdout_note}")
     if o.fault:
@@ -187,25 +231,47 @@ def _show_attempt(attempt: Attempt) -> None:
     verdict = ("accepted", "green") if attempt.accepted else ("rejected", "dim")
     where = attempt.kind + (f" #{attempt.unit}" if attempt.unit is not None else "")
     after = flat(attempt.after, 160) if attempt.after else "—"
-    scores = " ".join(f"{name} {value:.3f}" for name, value in
-                      (("failures", attempt.failure_score), ("subset", attempt.subset_score)) if value is not None)
-    out.print(Text.assemble(f"step {attempt.step} · {where} · ", verdict,
-                            f" · {scores or 'not scored'} · {attempt.why}"))
+    scores = " ".join(
+        f"{name} {value:.3f}"
+        for name, value in (("failures", attempt.failure_score), ("subset", attempt.subset_score))
+        if value is not None
+    )
+    out.print(
+        Text.assemble(f"step {attempt.step} · {where} · ", verdict, f" · {scores or 'not scored'} · {attempt.why}")
+    )
     out.print(f"    {after}")
 
 
 def _flow_request(args: argparse.Namespace, flow: ModuleType) -> FlowRequest:
     gate = {k: v for k, v in (("min_score", args.min_score), ("margin", args.margin)) if v is not None}
-    options = flow.Options(optimize=not args.no_optimize, refresh=not args.no_refresh, max_calls=args.max_calls,
-                      max_usd=args.max_usd, steps=args.steps, model=args.model, optimizer_model=args.optimizer_model,
-                      subset_size=args.subset_size, gate=gate)
-    return flow.FlowRequest(out=args.out, options=options, template=args.template, prompts=args.prompts or (),
-                       shard=getattr(args, "shard", None), max_shards=getattr(args, "max_shards", 10))
+    options = flow.Options(
+        optimize=not args.no_optimize,
+        refresh=not args.no_refresh,
+        max_calls=args.max_calls,
+        max_usd=args.max_usd,
+        steps=args.steps,
+        model=args.model,
+        optimizer_model=args.optimizer_model,
+        subset_size=args.subset_size,
+        gate=gate,
+    )
+    return flow.FlowRequest(
+        out=args.out,
+        options=options,
+        template=args.template,
+        prompts=args.prompts or (),
+        shard=getattr(args, "shard", None),
+        max_shards=getattr(args, "max_shards", 10),
+    )
 
 
 def _publish_settings(args: argparse.Namespace, flow: ModuleType) -> PublishSettings:
-    return flow.PublishSettings(commit_subsets=args.commit_subsets, suggest=not args.no_suggestions,
-                           login=args.bot_login, template=args.template)
+    return flow.PublishSettings(
+        commit_subsets=args.commit_subsets,
+        suggest=not args.no_suggestions,
+        login=args.bot_login,
+        template=args.template,
+    )
 
 
 def _cmd_pr(args: argparse.Namespace) -> int:
@@ -213,23 +279,35 @@ def _cmd_pr(args: argparse.Namespace) -> int:
 
     actions = flow.actions_run(args.github)
     base = flow.base_ref(args.base, args.repo, args.head, actions)
-    outcome = flow.pull_request(_flow_request(args, flow), str(args.repo), base, args.head, actions,
-                                _publish_settings(args, flow), on_changes=_changes(base, args.head, args.shard),
-                                show=_show_pr)
+    outcome = flow.pull_request(
+        _flow_request(args, flow),
+        str(args.repo),
+        base,
+        args.head,
+        actions,
+        _publish_settings(args, flow),
+        on_changes=_changes(base, args.head, args.shard),
+        show=_show_pr,
+    )
     return _finish(outcome)
 
 
 def _changes(base: str, head: str, shard: str | None) -> Callable[[int], None]:
     def say(n: int) -> None:
-        out.print(f"{n} changed prompt{'s' if n != 1 else ''} between {base} and {head}"
-                  + (f" in shard {shard}" if shard else ""))
+        out.print(
+            f"{n} changed prompt{'s' if n != 1 else ''} between {base} and {head}"
+            + (f" in shard {shard}" if shard else "")
+        )
+
     return say
 
 
 def _show_pr(terminal: str, written: Written) -> None:
     out.print(terminal, markup=False, highlight=False)
-    out.print(f"wrote {written.report} and {written.results}"
-              + (f"; refreshed subsets under {written.subsets}" if written.subsets else ""))
+    out.print(
+        f"wrote {written.report} and {written.results}"
+        + (f"; refreshed subsets under {written.subsets}" if written.subsets else "")
+    )
 
 
 def _finish(outcome: PROutcome) -> int:
@@ -248,12 +326,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .flows import pull_request as flow
 
     with flow.demo_repo(args.keep) as demo:
-        out.print(f"demo repository {demo.path}: main {demo.base[:12]} ← '{demo.title}' {demo.head[:12]} "
-                  f"(changes {demo.prompt})")
-        outcome = flow.pull_request(_flow_request(args, flow), str(demo.path), "main", "trim-examples", None, None,
-                                    on_changes=_changes("main", "trim-examples", None), show=_show_pr)
-    out.print(f"the gate's exit code for this pull request would be {outcome.exit_code}; "
-              f"run 'promptci pr --base origin/main' in your own repository")
+        out.print(
+            f"demo repository {demo.path}: main {demo.base[:12]} ← '{demo.title}' {demo.head[:12]} "
+            f"(changes {demo.prompt})"
+        )
+        outcome = flow.pull_request(
+            _flow_request(args, flow),
+            str(demo.path),
+            "main",
+            "trim-examples",
+            None,
+            None,
+            on_changes=_changes("main", "trim-examples", None),
+            show=_show_pr,
+        )
+    out.print(
+        f"the gate's exit code for this pull request would be {outcome.exit_code}; "
+        f"run 'promptci pr --base origin/main' in your own repository"
+    )
     return EXIT_OK
 
 
@@ -278,15 +368,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from . import importers
+
     if args.kind in ("promptfoo", "openai-evals"):
-        for written in importers.import_config(args.kind, args.source, args.out, judge_model=args.judge_model,
-                                               run=args.run, items=args.items):
+        for written in importers.import_config(
+            args.kind, args.source, args.out, judge_model=args.judge_model, run=args.run, items=args.items
+        ):
             out.print(written.summary, markup=False)
             sys.stderr.writelines(f"promptci: warning: not carried over: {flat(w, 2000)}\n" for w in written.leftovers)
         return EXIT_OK
     labels = [label.strip() for label in args.labels.split(",")] if getattr(args, "labels", None) else None
-    report = importers.import_bigbench(args.source, args.out) if args.kind == "bigbench" else \
-        importers.import_csv(args.source, args.out, labels=labels)
+    report = (
+        importers.import_bigbench(args.source, args.out)
+        if args.kind == "bigbench"
+        else importers.import_csv(args.source, args.out, labels=labels)
+    )
     out.print(f"wrote {report.count} items to {report.out}")
     if report.labels:
         out.print(f"label set ({len(report.labels)}, the same for every item): {', '.join(report.labels)}")
@@ -298,5 +393,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "eval": _cmd_eval, "select": _cmd_select, "refine": _cmd_refine, "optimize": _cmd_optimize, "pr": _cmd_pr,
-    "plan": _cmd_plan, "report": _cmd_report, "demo": _cmd_demo, "import": _cmd_import}
+    "eval": _cmd_eval,
+    "select": _cmd_select,
+    "refine": _cmd_refine,
+    "optimize": _cmd_optimize,
+    "pr": _cmd_pr,
+    "plan": _cmd_plan,
+    "report": _cmd_report,
+    "demo": _cmd_demo,
+    "import": _cmd_import,
+}

@@ -31,7 +31,9 @@ def make_repo(target: Path) -> tuple[str, str]:
     text = prompt.read_text(encoding="utf-8")
     for example in DROPPED:
         if example not in text:
-            raise RuntimeError(f"the bundled example changed; update promptci.demo.DROPPED ({example.split(chr(10))[0]})")
+            raise RuntimeError(
+                f"the bundled example changed; update promptci.demo.DROPPED ({example.split(chr(10))[0]})"
+            )
         text = text.replace(example, "", 1)
     prompt.write_text(text, encoding="utf-8")
     head = gitdiff.commit_all(str(target), TITLE, branch="trim-examples")

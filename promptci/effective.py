@@ -20,9 +20,10 @@ settings, see pipeline.py) and from the command line or the workflow's inputs, w
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 from . import ghmodels, promptfile
 from .errors import InputError
@@ -66,10 +67,9 @@ def of_change(change: Change, tree: Path, overrides: Overrides) -> Effective | N
     head = promptfile.parse(change.new_text, tree / change.new_path)
     base = None
     if change.old_text is not None and change.old_path is not None:
-        try:
+        # a base that no longer parses judges nothing (pipeline.py): the head's own settings do
+        with contextlib.suppress(InputError):
             base = promptfile.parse(change.old_text, tree / change.old_path)
-        except InputError:
-            pass  # a base that no longer parses judges nothing (pipeline.py): the head's own settings do
     return resolve(promptfile.judged_by(head, base) if base is not None else head, base, overrides)
 
 
@@ -93,9 +93,17 @@ def resolve(prompt: PromptFile, base: PromptFile | None, overrides: Overrides) -
     daily = min((d for d in map(ghmodels.daily_limit, github) if d is not None), default=None)
     max_calls = settings.budget.max_calls if settings.budget.max_calls is not None else daily
     called = {model, *judges, *([asker] if optimize else [])}
-    return Effective(model=model, optimizer_model=asker, optimize=optimize, concurrency=concurrency,
-                     max_calls=max_calls, max_usd=settings.budget.max_usd, embedding_model=settings.embedding_model,
-                     daily_limit=daily, models=tuple(sorted(m for m in called if m)))
+    return Effective(
+        model=model,
+        optimizer_model=asker,
+        optimize=optimize,
+        concurrency=concurrency,
+        max_calls=max_calls,
+        max_usd=settings.budget.max_usd,
+        embedding_model=settings.embedding_model,
+        daily_limit=daily,
+        models=tuple(sorted(m for m in called if m)),
+    )
 
 
 def choosing_subsets(prompt: PromptFile, effective: Effective) -> PromptFile:
@@ -126,14 +134,21 @@ def _same_provider(prompt: PromptFile, model: str, base_model: str | None, field
     if now in (was, "local"):  # the embedded model carries no key and goes nowhere
         return
     if field == "model":
-        raise InputError(f"this pull request moves the model from {base_model or 'none'} ({was or 'no provider'}) "
-                         f"to {model} ({now}); model calls carry the keys of the base's provider",
-                         path=prompt.path, field=field,
-                         fix="keep the base's provider here and change it on the base branch first (a separate, "
-                             "reviewed change), or pass the model with --model (the action's model input)")
-    raise InputError(f"{model} ({now}) would be sent with its key to promptci.api_base {prompt.settings.api_base}, "
-                     f"which is set for {base_model} ({was or 'no provider'})", path=prompt.path, field=field,
-                     fix="pass a model of the server's provider, or drop --model for this prompt (--prompts)")
+        raise InputError(
+            f"this pull request moves the model from {base_model or 'none'} ({was or 'no provider'}) "
+            f"to {model} ({now}); model calls carry the keys of the base's provider",
+            path=prompt.path,
+            field=field,
+            fix="keep the base's provider here and change it on the base branch first (a separate, "
+            "reviewed change), or pass the model with --model (the action's model input)",
+        )
+    raise InputError(
+        f"{model} ({now}) would be sent with its key to promptci.api_base {prompt.settings.api_base}, "
+        f"which is set for {base_model} ({was or 'no provider'})",
+        path=prompt.path,
+        field=field,
+        fix="pass a model of the server's provider, or drop --model for this prompt (--prompts)",
+    )
 
 
 def refuse_unpriced(path: str | Path, limits: Sequence[tuple[str, float | None]], models: Sequence[str]) -> None:
@@ -147,18 +162,25 @@ def refuse_unpriced(path: str | Path, limits: Sequence[tuple[str, float | None]]
     unpriced = sorted({m for m in models if m and not price(m).known})
     if unpriced:
         name, value = set_[0]
-        raise InputError(f"{name} {value:g} cannot bind: litellm has no price for {', '.join(unpriced)}, so its "
-                         "calls would count as free", path=path, field=name,
-                         fix="limit calls instead (--max-calls or --budget-calls, the action's max-calls input, "
-                             "or promptci.budget.max_calls)")
+        raise InputError(
+            f"{name} {value:g} cannot bind: litellm has no price for {', '.join(unpriced)}, so its "
+            "calls would count as free",
+            path=path,
+            field=name,
+            fix="limit calls instead (--max-calls or --budget-calls, the action's max-calls input, "
+            "or promptci.budget.max_calls)",
+        )
 
 
 def check_quota(calls: int, limit: int | None, models: Sequence[str]) -> None:
     """The most calls a run may make to GitHub Models (the forecast's) against the requests a day its free tier
     allows: an InputError before any call when they cannot fit."""
     if limit is not None and calls > limit:
-        raise InputError(f"this run may make {calls} calls to GitHub Models ({', '.join(models)}), more than the "
-                         f"{limit} requests a day its free tier allows", field="--max-calls",
-                         fix=f"set max-calls to {limit} or fewer (the action's max-calls input, --max-calls), score "
-                             f"fewer items (promptci.selection.size, promptci.gate.max_items), or with a plan or paid "
-                             f"usage that allows more set {ghmodels.DAILY_LIMIT_ENV} (0: no daily limit)")
+        raise InputError(
+            f"this run may make {calls} calls to GitHub Models ({', '.join(models)}), more than the "
+            f"{limit} requests a day its free tier allows",
+            field="--max-calls",
+            fix=f"set max-calls to {limit} or fewer (the action's max-calls input, --max-calls), score "
+            f"fewer items (promptci.selection.size, promptci.gate.max_items), or with a plan or paid "
+            f"usage that allows more set {ghmodels.DAILY_LIMIT_ENV} (0: no daily limit)",
+        )

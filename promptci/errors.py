@@ -60,8 +60,22 @@ class InfraError(PromptCIError):
     exit_code = EXIT_INFRA
 
 
-_SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "AUTH", "PRIVATE",
-                 "SESSION", "COOKIE", "SIGNATURE", "_PAT", "CERT")
+_SECRET_HINTS = (
+    "KEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "CREDENTIAL",
+    "AUTH",
+    "PRIVATE",
+    "SESSION",
+    "COOKIE",
+    "SIGNATURE",
+    "_PAT",
+    "CERT",
+)
 
 
 def redact(text: str, limit: int | None = None) -> str:

@@ -77,11 +77,21 @@ def load_pool(prompt: PromptFile) -> Pool:
     if settings.pool:
         pool = read_jsonl(prompt.resolve(settings.pool, field="promptci.pool"), source=settings.pool)
     elif prompt.spec.testData:
-        pool = _from_rows(prompt.spec.testData, source="testData", path=None,
-                          sha256=_sha256_json(prompt.spec.testData), where=str(prompt.path), like_gh=True)
+        pool = _from_rows(
+            prompt.spec.testData,
+            source="testData",
+            path=None,
+            sha256=_sha256_json(prompt.spec.testData),
+            where=str(prompt.path),
+            like_gh=True,
+        )
     else:
-        raise NoItems("not gated: no items (no testData and no promptci.pool)", path=prompt.path,
-                      field="testData", fix=NO_ITEMS_FIX)
+        raise NoItems(
+            "not gated: no items (no testData and no promptci.pool)",
+            path=prompt.path,
+            field="testData",
+            fix=NO_ITEMS_FIX,
+        )
     for warning in placeholder_warnings(prompt, pool):
         warn(f"{prompt.path}: {warning}")
     _check_labels(prompt, pool)
@@ -103,22 +113,37 @@ def read_jsonl(path: Path, *, source: str | None = None) -> Pool:
         if not line.strip():
             continue
         if len(line) > MAX_LINE_BYTES:
-            raise InputError(f"the item is over {MAX_LINE_BYTES} characters", path=where, line=number,
-                             fix="keep long documents out of the pool, or shorten them")
+            raise InputError(
+                f"the item is over {MAX_LINE_BYTES} characters",
+                path=where,
+                line=number,
+                fix="keep long documents out of the pool, or shorten them",
+            )
         try:
             row = json.loads(line)
             deep = _depth(row) > MAX_DEPTH
         except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON ({exc.msg})", path=where, line=number,
-                             fix="one JSON object per line") from None
+            raise InputError(
+                f"invalid JSON ({exc.msg})", path=where, line=number, fix="one JSON object per line"
+            ) from None
         except RecursionError:  # deeper than the parser's own stack
             deep = True
         if deep:
-            raise InputError(f"the item nests JSON over {MAX_DEPTH} levels deep", path=where, line=number,
-                             fix="items are flat records of template variables")
+            raise InputError(
+                f"the item nests JSON over {MAX_DEPTH} levels deep",
+                path=where,
+                line=number,
+                fix="items are flat records of template variables",
+            )
         rows.append((number, row))
-    return _from_rows([r for _, r in rows], source=source or str(path), path=path,
-                      sha256=hashlib.sha256(data).hexdigest(), where=where, lines=[n for n, _ in rows])
+    return _from_rows(
+        [r for _, r in rows],
+        source=source or str(path),
+        path=path,
+        sha256=hashlib.sha256(data).hexdigest(),
+        where=where,
+        lines=[n for n, _ in rows],
+    )
 
 
 def _depth(value: Any) -> int:
@@ -148,8 +173,16 @@ def item_labels(labels: Sequence[str] | str | None, item: Item) -> list[str] | N
     return list(item.data[labels])
 
 
-def _from_rows(rows: Sequence[Any], *, source: str, path: Path | None, sha256: str, where: str,
-               lines: Sequence[int] | None = None, like_gh: bool = False) -> Pool:
+def _from_rows(
+    rows: Sequence[Any],
+    *,
+    source: str,
+    path: Path | None,
+    sha256: str,
+    where: str,
+    lines: Sequence[int] | None = None,
+    like_gh: bool = False,
+) -> Pool:
     if not rows:
         raise InputError("pool is empty", path=where, fix="add at least one item")
     seen: dict[str, int] = {}
@@ -158,8 +191,12 @@ def _from_rows(rows: Sequence[Any], *, source: str, path: Path | None, sha256: s
         line = lines[index] if lines else None
         label = f"line {line}" if line else f"item {index}"
         if not isinstance(row, dict):
-            raise InputError(f"{label} is not a JSON object", path=where, line=line,
-                             fix="each item is an object of template variables and 'expected'")
+            raise InputError(
+                f"{label} is not a JSON object",
+                path=where,
+                line=line,
+                fix="each item is an object of template variables and 'expected'",
+            )
         data = dict(row) if like_gh else {k: v for k, v in row.items() if k != "id"}
         raw_id = row.get("id")
         usable = isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id).strip()
@@ -168,14 +205,22 @@ def _from_rows(rows: Sequence[Any], *, source: str, path: Path | None, sha256: s
         elif raw_id is None or like_gh:  # in testData an id is just a variable to gh, whatever its value
             item_id = content_id(data)
         else:
-            raise InputError(f"{label}: 'id' must be a non-empty string", path=where, line=line,
-                             fix="use a string id, or leave it out to get one from the content")
+            raise InputError(
+                f"{label}: 'id' must be a non-empty string",
+                path=where,
+                line=line,
+                fix="use a string id, or leave it out to get one from the content",
+            )
         if item_id in seen and like_gh:
             item_id = next(f"{item_id}~{n}" for n in range(2, len(rows) + 2) if f"{item_id}~{n}" not in seen)
         if item_id in seen:
             first = seen[item_id]
-            raise InputError(f"duplicate id '{item_id}' ({label} repeats {'line' if lines else 'item'} {first})",
-                             path=where, line=line, fix="give every item a distinct id")
+            raise InputError(
+                f"duplicate id '{item_id}' ({label} repeats {'line' if lines else 'item'} {first})",
+                path=where,
+                line=line,
+                fix="give every item a distinct id",
+            )
         seen[item_id] = line if line else index
         items.append(Item(id=item_id, data=data))
     return Pool(source=source, path=path, items=tuple(items), sha256=sha256)
@@ -188,9 +233,13 @@ def placeholder_warnings(prompt: PromptFile, pool: Pool) -> list[str]:
     for name in sorted(prompt.variables):
         lacking = [item.id for item in pool.items if name not in item.data]
         if lacking and len(lacking) < len(pool.items):
-            shown = ", ".join(f"'{i}'" for i in lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
-            out.append(f"placeholder {{{{{name}}}}} is not filled for item {shown} of pool {pool.source}: "
-                       f"gh sends it as text (add '{name}' to those items)")
+            shown = ", ".join(f"'{i}'" for i in lacking[:5]) + (
+                f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+            )
+            out.append(
+                f"placeholder {{{{{name}}}}} is not filled for item {shown} of pool {pool.source}: "
+                f"gh sends it as text (add '{name}' to those items)"
+            )
     return out
 
 
@@ -204,10 +253,14 @@ def check_answers_hidden(prompt: PromptFile, items: Sequence[Item]) -> None:
     for name in sorted(prompt.variables - prompt.answer_fields):
         same = sum(1 for item, known in judged if name in item.data and label_key(go_text(item.data[name])) in known)
         if judged and same * 2 > len(judged):
-            raise InputError(f"placeholder {{{{{name}}}}} holds the answer: its value equals the expected answer on "
-                             f"{same} of {len(judged)} items", path=prompt.path, field="messages",
-                             fix=f"drop the '{name}' column from the pool, or {{{{{name}}}}} from the messages: "
-                                 "the model must not see the answer")
+            raise InputError(
+                f"placeholder {{{{{name}}}}} holds the answer: its value equals the expected answer on "
+                f"{same} of {len(judged)} items",
+                path=prompt.path,
+                field="messages",
+                fix=f"drop the '{name}' column from the pool, or {{{{{name}}}}} from the messages: "
+                "the model must not see the answer",
+            )
 
 
 def _check_labels(prompt: PromptFile, pool: Pool) -> None:
@@ -220,15 +273,22 @@ def _check_labels(prompt: PromptFile, pool: Pool) -> None:
     for item in pool.items:
         if isinstance(labels, str):
             options = item.data.get(labels)
-            fix = (f"give every item a '{labels}' list of at least two distinct options, "
-                   "or set promptci.labels to a fixed list")
+            fix = (
+                f"give every item a '{labels}' list of at least two distinct options, "
+                "or set promptci.labels to a fixed list"
+            )
             if not (isinstance(options, list) and all(isinstance(o, str) for o in options)):
-                raise InputError(f"item '{item.id}' has no list of at least two string options in field '{labels}'",
-                                 path=prompt.path, field="promptci.labels", fix=fix)
+                raise InputError(
+                    f"item '{item.id}' has no list of at least two string options in field '{labels}'",
+                    path=prompt.path,
+                    field="promptci.labels",
+                    fix=fix,
+                )
             problem = label_set_problem(options)
             if problem:
-                raise InputError(f"item '{item.id}' field '{labels}': {problem}", path=prompt.path,
-                                 field="promptci.labels", fix=fix)
+                raise InputError(
+                    f"item '{item.id}' field '{labels}': {problem}", path=prompt.path, field="promptci.labels", fix=fix
+                )
         else:
             options = labels
         if "expected" in item.data and label_key(str(item.expected)) not in {label_key(o) for o in options}:
@@ -237,9 +297,12 @@ def _check_labels(prompt: PromptFile, pool: Pool) -> None:
         shown = ", ".join(f"'{i.id}' ({str(i.expected)!r})" for i in outside[:3])
         more = f" and {len(outside) - 3} more" if len(outside) > 3 else ""
         where = f"its field '{labels}'" if isinstance(labels, str) else "promptci.labels"
-        raise InputError(f"expected label not in {where} for {len(outside)} of {len(pool)} items: {shown}{more}",
-                         path=pool.path or prompt.path, field="expected",
-                         fix="correct those items' expected, or add the label to the label set")
+        raise InputError(
+            f"expected label not in {where} for {len(outside)} of {len(pool)} items: {shown}{more}",
+            path=pool.path or prompt.path,
+            field="expected",
+            fix="correct those items' expected, or add the label to the label set",
+        )
 
 
 def _sha256_json(value: Any) -> str:

@@ -43,8 +43,9 @@ def confine(folder: Path, relative: str, *, field: str, where: Path) -> Path:
     return resolved
 
 
-def check_input(path: str | Path, *, what: str = "file", field: str | None = None,
-                fix: str = "check the path") -> os.stat_result:
+def check_input(
+    path: str | Path, *, what: str = "file", field: str | None = None, fix: str = "check the path"
+) -> os.stat_result:
     """An input file's status, checked without opening it: a folder, a pipe or a device is refused
     (reading a FIFO would wait for a writer forever)."""
     path = Path(path)
@@ -61,13 +62,23 @@ def check_input(path: str | Path, *, what: str = "file", field: str | None = Non
     return status
 
 
-def read_input(path: str | Path, *, what: str = "file", field: str | None = None,
-               fix: str = "check the path", limit: int | None = None) -> bytes:
+def read_input(
+    path: str | Path,
+    *,
+    what: str = "file",
+    field: str | None = None,
+    fix: str = "check the path",
+    limit: int | None = None,
+) -> bytes:
     """The bytes of an input file, checked first by check_input, and refused over `limit` bytes before reading."""
     status = check_input(path, what=what, field=field, fix=fix)
     if limit is not None and status.st_size > limit:
-        raise InputError(f"is {status.st_size} bytes, over the {limit}-byte limit for a {what}", path=path,
-                         field=field, fix="split it, or shorten its entries")
+        raise InputError(
+            f"is {status.st_size} bytes, over the {limit}-byte limit for a {what}",
+            path=path,
+            field=field,
+            fix="split it, or shorten its entries",
+        )
     try:
         return Path(path).read_bytes()
     except OSError as exc:
@@ -78,8 +89,12 @@ def check_output_file(path: str | Path, *, option: str, example: str = "results.
     """A file promptci will write: not a folder, and inside a folder that exists or can be made."""
     path = Path(path)
     if path.is_dir():
-        raise InputError("is a folder, and a file path is needed here", path=path, field=option,
-                         fix=f"name a file, e.g. {path / example}")
+        raise InputError(
+            "is a folder, and a file path is needed here",
+            path=path,
+            field=option,
+            fix=f"name a file, e.g. {path / example}",
+        )
     _check_creatable(path.parent, path, option)
 
 
@@ -87,8 +102,12 @@ def check_output_folder(path: str | Path, *, option: str) -> None:
     """A folder promptci will write into: not a file, and existing or possible to make."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise InputError("is a file, and a folder is needed here", path=path, field=option,
-                         fix="name a folder (it is made when missing)")
+        raise InputError(
+            "is a file, and a folder is needed here",
+            path=path,
+            field=option,
+            fix="name a folder (it is made when missing)",
+        )
     _check_creatable(path, path, option)
 
 
@@ -98,11 +117,19 @@ def _check_creatable(folder: Path, given: Path, option: str) -> None:
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
     if not probe.is_dir():
-        raise InputError(f"{probe} is a file, so no folder can be made inside it", path=given, field=option,
-                         fix="choose a path whose folders are folders")
+        raise InputError(
+            f"{probe} is a file, so no folder can be made inside it",
+            path=given,
+            field=option,
+            fix="choose a path whose folders are folders",
+        )
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write in {probe} (permission denied)", path=given, field=option,
-                         fix="choose a folder you may write in")
+        raise InputError(
+            f"cannot write in {probe} (permission denied)",
+            path=given,
+            field=option,
+            fix="choose a folder you may write in",
+        )
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

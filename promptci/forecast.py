@@ -100,12 +100,15 @@ class Forecast:
     def describe(self) -> str:
         plural = "s" if self.prompts != 1 else ""
         work = "score, base against head" + (", and improve" if self.optimize else "")
-        return (f"plan: {self.prompts} changed prompt{plural} to {work}; {self.calls_text()}; {self.dollars_text()}; "
-                f"{rough(self.seconds)}")
+        return (
+            f"plan: {self.prompts} changed prompt{plural} to {work}; {self.calls_text()}; {self.dollars_text()}; "
+            f"{rough(self.seconds)}"
+        )
 
     def calls_text(self) -> str:
-        return (f"expected about {self.calls} model calls, at most {self.max_calls} (answers already in the cache "
-                "are free)")
+        return (
+            f"expected about {self.calls} model calls, at most {self.max_calls} (answers already in the cache are free)"
+        )
 
     def dollars_text(self) -> str:
         if self.usd is None or self.max_usd is None:
@@ -116,19 +119,34 @@ class Forecast:
 
     def data(self) -> dict:
         """The forecast as the results file keeps it (prresults.Forecast)."""
-        return {"calls": self.calls, "max_calls": self.max_calls, "usd": self.usd, "max_usd": self.max_usd,
-                "price": "; ".join(self.prices)}
+        return {
+            "calls": self.calls,
+            "max_calls": self.max_calls,
+            "usd": self.usd,
+            "max_usd": self.max_usd,
+            "price": "; ".join(self.prices),
+        }
 
 
-def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: bool, steps: int | None,
-             model: str | None, subset_size: int | None, max_calls: int | None,
-             optimizer_model: str | None = None,
-             resolved: Sequence[effective.Effective | None] | None = None) -> Forecast:
+def forecast(
+    changes: Sequence[Change],
+    tree: Path,
+    *,
+    optimize: bool,
+    refresh: bool,
+    steps: int | None,
+    model: str | None,
+    subset_size: int | None,
+    max_calls: int | None,
+    optimizer_model: str | None = None,
+    resolved: Sequence[effective.Effective | None] | None = None,
+) -> Forecast:
     """The calls, dollars and time of a run over these changes (a prompt that does not load counts for nothing),
     each prompt with its effective settings (`resolved`, one per change; resolved here when not given)."""
     if resolved is None:
-        overrides = effective.Overrides(model=model, optimizer_model=optimizer_model, optimize=optimize,
-                                        max_calls=max_calls)
+        overrides = effective.Overrides(
+            model=model, optimizer_model=optimizer_model, optimize=optimize, max_calls=max_calls
+        )
         resolved = [_resolved(change, tree, overrides) for change in changes]
     total, github, seconds, prices, limits, improves = Cost(), Cost(), START_SECONDS, {}, [], False
     for change, settled in zip(changes, resolved):
@@ -143,9 +161,20 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
         settings = _judge_settings(change, tree) or head.settings
         task, asker = price(settled.model), price(settled.optimizer_model)
         cap = min((c for c in (max_calls, settled.max_calls) if c is not None), default=None)
-        cost = prompt_cost(head, settings, pool=pool, n=n, base=change.old_text is not None,
-                           optimize=settled.optimize, refresh=refresh, steps=steps, max_calls=cap, task=task,
-                           asker=asker, item_chars=_item_chars(change, tree, head, pool))
+        cost = prompt_cost(
+            head,
+            settings,
+            pool=pool,
+            n=n,
+            base=change.old_text is not None,
+            optimize=settled.optimize,
+            refresh=refresh,
+            steps=steps,
+            max_calls=cap,
+            task=task,
+            asker=asker,
+            item_chars=_item_chars(change, tree, head, pool),
+        )
         improves |= settled.optimize
         for p in (task,) + ((asker,) if settled.optimize else ()):
             prices[p.model] = _price_words(p)
@@ -162,10 +191,19 @@ def forecast(changes: Sequence[Change], tree: Path, *, optimize: bool, refresh: 
         for cost in (total, github):
             room = max(max_calls, cost.comparison)
             cost.calls, cost.max_calls = min(cost.calls, room), min(cost.max_calls, room)
-    return Forecast(prompts=len(changes), calls=total.calls, seconds=seconds, optimize=improves,
-                    max_calls=total.max_calls, usd=total.usd, max_usd=total.max_usd, prices=tuple(prices.values()),
-                    github_max_calls=github.max_calls, daily_limit=min(limits)[0] if limits else None,
-                    github_models=tuple(sorted({m for _, m in limits})))
+    return Forecast(
+        prompts=len(changes),
+        calls=total.calls,
+        seconds=seconds,
+        optimize=improves,
+        max_calls=total.max_calls,
+        usd=total.usd,
+        max_usd=total.max_usd,
+        prices=tuple(prices.values()),
+        github_max_calls=github.max_calls,
+        daily_limit=min(limits)[0] if limits else None,
+        github_models=tuple(sorted({m for _, m in limits})),
+    )
 
 
 def _resolved(change: Change, tree: Path, overrides: effective.Overrides) -> effective.Effective | None:
@@ -175,9 +213,21 @@ def _resolved(change: Change, tree: Path, overrides: effective.Overrides) -> eff
         return None  # the prompt is reported as failed in its turn
 
 
-def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n: int, base: bool, optimize: bool,
-                refresh: bool, steps: int | None, max_calls: int | None, task: Price, asker: Price,
-                item_chars: float) -> Cost:
+def prompt_cost(
+    head: promptfile.PromptFile,
+    settings: Settings,
+    *,
+    pool: int,
+    n: int,
+    base: bool,
+    optimize: bool,
+    refresh: bool,
+    steps: int | None,
+    max_calls: int | None,
+    task: Price,
+    asker: Price,
+    item_chars: float,
+) -> Cost:
     """One prompt's calls and dollars, expected and at most, as the flow spends them (pipeline.py): the comparison
     (never cut by a call limit), the refresh and the gate's first random batches (kept back from the optimizer),
     the optimizer's requests and scoring and its held-out check (two prompts on each held-out item), then gate
@@ -186,8 +236,9 @@ def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n
     sides = 2 if base else 1
     judges = sum(1 for e in head.spec.evaluators if e.llm is not None or e.uses)  # extra calls per scored item
     compare = n * sides
-    refreshed = (2 * min(settings.selection.max_replacements, math.ceil(settings.selection.replace_share * n))
-                 if refresh else 0)
+    refreshed = (
+        2 * min(settings.selection.max_replacements, math.ceil(settings.selection.replace_share * n)) if refresh else 0
+    )
     first = sides * gate.kept_back(n, pool, settings.gate)  # the gate's random items: the subset decides nothing
     o = settings.optimizer
     t = o.steps if steps is None else steps
@@ -213,8 +264,12 @@ def prompt_cost(head: promptfile.PromptFile, settings: Settings, *, pool: int, n
     answer = head.spec.modelParameters.max_tokens_sent if head.spec.modelParameters else None
     prompt_tokens = sum(len(m.content) for m in head.spec.messages) / CHARS_PER_TOKEN
     cost = Cost(comparison=compare * (1 + judges))
-    cost.add(compare + scored, compare + max_scored, task,
-             (prompt_tokens + item_chars / CHARS_PER_TOKEN, answer or ANSWER_TOKENS))
+    cost.add(
+        compare + scored,
+        compare + max_scored,
+        task,
+        (prompt_tokens + item_chars / CHARS_PER_TOKEN, answer or ANSWER_TOKENS),
+    )
     cost.add(asks, max_asks, asker, (prompt_tokens + ASK_OVERHEAD_TOKENS, ASK_TOKENS[style == "completion"]))
     if judges:
         cost.add((compare + scored) * judges, (compare + max_scored) * judges, task, JUDGE_TOKENS)
@@ -285,7 +340,9 @@ def _subset_size(prompt: promptfile.PromptFile, pool: int, asked: int | None) ->
             return len(subsetfile.read(path).items)
         except InputError:
             pass
-    return SelectionParams.from_settings(prompt.settings.selection, size=asked).at_most(pool).size  # as the flow sizes it
+    return (
+        SelectionParams.from_settings(prompt.settings.selection, size=asked).at_most(pool).size
+    )  # as the flow sizes it
 
 
 def seconds_per_call(model: str, concurrency: int) -> float:

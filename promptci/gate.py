@@ -84,11 +84,14 @@ def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
     if e.base is None:
         comparison = compare([], [])
         minimum = _minimum(e, gate, confidence)
-        verdict = Verdict(minimum.status, f"new prompt: {minimum.reason}") if minimum else \
-            Verdict(PASS, f"new prompt: {_mean(e.head, n)}; no minimum score is set")
+        verdict = (
+            Verdict(minimum.status, f"new prompt: {minimum.reason}")
+            if minimum
+            else Verdict(PASS, f"new prompt: {_mean(e.head, n)}; no minimum score is set")
+        )
         return verdict, comparison
     diffs = [h - b for h, b in zip(e.head, e.base)]
-    fixed, sample = diffs[: e.fixed], diffs[e.fixed:]
+    fixed, sample = diffs[: e.fixed], diffs[e.fixed :]
     b, within, worse = sequential.assess(fixed, sample, e.pool, alpha, above=-gate.margin, below=0.0)
     comparison = replace(compare(list(e.base), list(e.head)), low=b.low, high=b.high)
     if n == 0:
@@ -99,13 +102,19 @@ def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
         return minimum, comparison
     aside = f"; {minimum.reason}" if minimum else ""
     if within and (minimum is None or minimum.status == PASS):
-        return Verdict(PASS, f"head is not worse than base by more than {_points(gate.margin, sign=False)} "
-                             f"({confidence}, {n} items): {told}{aside}"), comparison
+        return Verdict(
+            PASS,
+            f"head is not worse than base by more than {_points(gate.margin, sign=False)} "
+            f"({confidence}, {n} items): {told}{aside}",
+        ), comparison
     if worse and not within:
         return Verdict(FAIL, f"head is worse than base ({confidence}, {n} items): {told}"), comparison
     aside = f"; {minimum.reason}" if minimum else ""
-    return Verdict(UNDECIDED, f"not yet shown worse, nor within the margin of {_points(gate.margin, sign=False)}, "
-                              f"on {n} items: {told}{aside}"), comparison
+    return Verdict(
+        UNDECIDED,
+        f"not yet shown worse, nor within the margin of {_points(gate.margin, sign=False)}, "
+        f"on {n} items: {told}{aside}",
+    ), comparison
 
 
 def settle(verdict: Verdict, gate: GateSettings, why: str) -> Verdict:
@@ -121,8 +130,9 @@ def settle(verdict: Verdict, gate: GateSettings, why: str) -> Verdict:
     return Verdict(INCONCLUSIVE, reason)
 
 
-def replay(items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping, pool: int | None,
-           gate: GateSettings) -> tuple[Verdict, Comparison | None]:
+def replay(
+    items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping, pool: int | None, gate: GateSettings
+) -> tuple[Verdict, Comparison | None]:
     """The verdict a run reached, derived again from its items in the order compared: the first look that
     decides, else inconclusive (the loop in the pull-request flow looks at the same points)."""
     verdict, comparison = Verdict(UNDECIDED, "no item was scored"), None
@@ -130,9 +140,13 @@ def replay(items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping
         verdict, comparison = decide(evidence(items[:n], fixed, base, head, pool), gate)
         if verdict.status != UNDECIDED:
             return verdict, comparison
-    why = ("the whole pool is scored" if pool is not None and len(items) >= pool else
-           f"{len(items)} items compared (promptci.gate.max_items: {gate.max_items})"
-           if len(items) >= gate.max_items else f"scoring stopped at {len(items)} items")
+    why = (
+        "the whole pool is scored"
+        if pool is not None and len(items) >= pool
+        else f"{len(items)} items compared (promptci.gate.max_items: {gate.max_items})"
+        if len(items) >= gate.max_items
+        else f"scoring stopped at {len(items)} items"
+    )
     return settle(verdict, gate, why), comparison
 
 
@@ -142,15 +156,19 @@ def evidence(items: Sequence[str], fixed: int, base: Mapping | None, head: Mappi
     dropped = len(items) - len(kept)
     kept_set = set(kept)
     kept_fixed = sum(1 for i in items[:fixed] if i in kept_set)
-    return Evidence(head=[head[i].score for i in kept], base=None if base is None else [base[i].score for i in kept],
-                    fixed=kept_fixed, pool=None if pool is None else pool - dropped)
+    return Evidence(
+        head=[head[i].score for i in kept],
+        base=None if base is None else [base[i].score for i in kept],
+        fixed=kept_fixed,
+        pool=None if pool is None else pool - dropped,
+    )
 
 
 def _minimum(e: Evidence, gate: GateSettings, confidence: str) -> Verdict | None:
     """min_score on head's mean: fail when shown below, pass when shown at or above, else undecided."""
     if gate.min_score is None:
         return None
-    fixed, sample = list(e.head[: e.fixed]), list(e.head[e.fixed:])
+    fixed, sample = list(e.head[: e.fixed]), list(e.head[e.fixed :])
     if not len(e.head):
         return Verdict(UNDECIDED, "no item scored")
     wide = [[2 * v - 1 for v in part] for part in (fixed, sample)]  # scores in [0, 1] onto the tests' [-1, 1]
@@ -205,11 +223,15 @@ def overall(statuses: list[str | None]) -> Verdict:
     passed = len(statuses) - neutral - unsure
     aside = f"; {neutral} not gated (no items, or deleted)" if neutral else ""
     if unsure:
-        return Verdict(INCONCLUSIVE, f"{unsure} prompt{'s' if unsure != 1 else ''} inconclusive (neither shown worse "
-                                     f"nor shown within the margin), {passed} passed{aside}")
+        return Verdict(
+            INCONCLUSIVE,
+            f"{unsure} prompt{'s' if unsure != 1 else ''} inconclusive (neither shown worse "
+            f"nor shown within the margin), {passed} passed{aside}",
+        )
     if passed:
         return Verdict(PASS, f"{passed} prompt{'s' if passed != 1 else ''} passed the gate{aside}")
     if neutral:
-        return Verdict(NEUTRAL, f"nothing gated: {neutral} changed prompt{'s' if neutral != 1 else ''} with no items, "
-                                "or deleted")
+        return Verdict(
+            NEUTRAL, f"nothing gated: {neutral} changed prompt{'s' if neutral != 1 else ''} with no items, or deleted"
+        )
     return Verdict(PASS, "no prompt file changed; nothing to gate")

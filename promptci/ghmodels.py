@@ -45,11 +45,22 @@ DAILY_LIMIT_ENV = "PROMPTCI_GITHUB_MODELS_DAILY_LIMIT"
 HIGH_TIER_PER_DAY = 50
 """GitHub Models' free requests a day for a high-tier model (gpt-4o): the default for a model not listed below."""
 
-PER_DAY = {"openai/gpt-4o-mini": 150,  # a low-tier model
-           "openai/o1": 8, "openai/o3": 8, "openai/gpt-5": 8, "deepseek/deepseek-r1": 8,
-           "deepseek/deepseek-r1-0528": 8, "microsoft/mai-ds-r1": 8, "openai/o1-mini": 12, "openai/o3-mini": 12,
-           "openai/o4-mini": 12, "openai/gpt-5-mini": 12, "openai/gpt-5-nano": 12, "openai/gpt-5-chat": 12,
-           "xai/grok-3": 15}
+PER_DAY = {
+    "openai/gpt-4o-mini": 150,  # a low-tier model
+    "openai/o1": 8,
+    "openai/o3": 8,
+    "openai/gpt-5": 8,
+    "deepseek/deepseek-r1": 8,
+    "deepseek/deepseek-r1-0528": 8,
+    "microsoft/mai-ds-r1": 8,
+    "openai/o1-mini": 12,
+    "openai/o3-mini": 12,
+    "openai/o4-mini": 12,
+    "openai/gpt-5-mini": 12,
+    "openai/gpt-5-nano": 12,
+    "openai/gpt-5-chat": 12,
+    "xai/grok-3": 15,
+}
 """Free requests a day (Copilot Free and Pro) of the models GitHub's rate-limit table names, and of gpt-4o-mini
 (low tier); any other model is planned at the high tier's, the strictest of the general tiers."""
 
@@ -60,7 +71,7 @@ limit on concurrent requests."""
 
 def is_github(model: str | None) -> bool:
     """Whether a litellm model name is a GitHub Models model."""
-    return bool(model) and model.startswith(PREFIX)
+    return model is not None and model.startswith(PREFIX)
 
 
 def daily_limit(model: str) -> int | None:
@@ -69,8 +80,11 @@ def daily_limit(model: str) -> int | None:
     raw = os.environ.get(DAILY_LIMIT_ENV, "").strip()
     if raw:
         if not raw.isdigit():
-            raise InputError(f"{DAILY_LIMIT_ENV} is {raw!r}, not a whole number", field=DAILY_LIMIT_ENV,
-                             fix="set it to the requests a day your plan allows, or 0 for no limit")
+            raise InputError(
+                f"{DAILY_LIMIT_ENV} is {raw!r}, not a whole number",
+                field=DAILY_LIMIT_ENV,
+                fix="set it to the requests a day your plan allows, or 0 for no limit",
+            )
         return int(raw) or None
     return PER_DAY.get(model.removeprefix(PREFIX).lower(), HIGH_TIER_PER_DAY)
 
@@ -87,9 +101,11 @@ def quota_spent(status: int | None, message: str, wait_s: float | None) -> bool:
 def quota_message(model: str, wait_s: float | None) -> str:
     """The one line a spent daily quota is reported with: what happened and what to do."""
     when = f"it resets in about {wait_s / 3600:.1f} h" if wait_s else "it resets within a day"
-    return (f"GitHub Models' daily quota for '{model}' is spent ({when}): re-run the job after it resets, lower "
-            f"the calls a run makes (the action's max-calls input, promptci.budget.max_calls, optimizer off), "
-            f"or use a plan or paid usage with higher limits (and set {DAILY_LIMIT_ENV})")
+    return (
+        f"GitHub Models' daily quota for '{model}' is spent ({when}): re-run the job after it resets, lower "
+        f"the calls a run makes (the action's max-calls input, promptci.budget.max_calls, optimizer off), "
+        f"or use a plan or paid usage with higher limits (and set {DAILY_LIMIT_ENV})"
+    )
 
 
 def litellm_name(catalog_id: str) -> str:
@@ -106,14 +122,19 @@ def request_kwargs(model: str, api_base: str | None) -> dict[str, Any]:
     """Endpoint and token for a `github/` model; an InputError (before any call) when no token is set, or when
     an `api_base` would take the token to another host."""
     if api_base is not None:
-        raise InputError(f"model '{model}' is a GitHub Models model, and promptci.api_base would send the GitHub "
-                         f"token to {api_base}", field="promptci.api_base",
-                         fix=f"drop api_base for GitHub Models models; an organisation's endpoint is set with "
-                             f"{ENDPOINT_ENV} by whoever runs promptci")
+        raise InputError(
+            f"model '{model}' is a GitHub Models model, and promptci.api_base would send the GitHub "
+            f"token to {api_base}",
+            field="promptci.api_base",
+            fix=f"drop api_base for GitHub Models models; an organisation's endpoint is set with "
+            f"{ENDPOINT_ENV} by whoever runs promptci",
+        )
     key = token()
     if key is None:
-        raise InputError(f"model '{model}' is a GitHub Models model and needs a token: none of "
-                         f"{', '.join(TOKEN_ENVS)} is set", field="model",
-                         fix="in a workflow give the job 'permissions: models: read' and pass "
-                             "GITHUB_TOKEN: ${{ github.token }}; locally export GITHUB_TOKEN=$(gh auth token)")
+        raise InputError(
+            f"model '{model}' is a GitHub Models model and needs a token: none of {', '.join(TOKEN_ENVS)} is set",
+            field="model",
+            fix="in a workflow give the job 'permissions: models: read' and pass "
+            "GITHUB_TOKEN: ${{ github.token }}; locally export GITHUB_TOKEN=$(gh auth token)",
+        )
     return {"api_base": os.environ.get(ENDPOINT_ENV) or ENDPOINT, "api_key": key}

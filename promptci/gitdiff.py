@@ -75,11 +75,14 @@ def changed_prompts(repo_dir: str, base: str, head: str, *, inputs_of: InputsOf)
         for p in filter(None, (old, new)):
             touched[p] = kind
         if is_prompt(old or "") or is_prompt(new or ""):
-            change = Change(status=kind, old_path=old if old and is_prompt(old) else None,
-                            new_path=new if new and is_prompt(new) else None,
-                            old_text=_blob_text(start, old) if old and is_prompt(old) else None,
-                            new_text=_blob_text(head_commit, new) if new and is_prompt(new) else None,
-                            reason=f"prompt file {kind}" + (f" to {new}" if new and not is_prompt(new) else ""))
+            change = Change(
+                status=kind,
+                old_path=old if old and is_prompt(old) else None,
+                new_path=new if new and is_prompt(new) else None,
+                old_text=_blob_text(start, old) if old and is_prompt(old) else None,
+                new_text=_blob_text(head_commit, new) if new and is_prompt(new) else None,
+                reason=f"prompt file {kind}" + (f" to {new}" if new and not is_prompt(new) else ""),
+            )
             changes[change.path] = change
     for path in _prompt_paths(head_commit):
         if path in changes:
@@ -87,9 +90,14 @@ def changed_prompts(repo_dir: str, base: str, head: str, *, inputs_of: InputsOf)
         text = _blob_text(head_commit, path)
         inputs = [p for p in (inputs_of(path, text) if text is not None else ()) if p in touched]
         if inputs:
-            changes[path] = Change(status="inputs", old_path=path, new_path=path,
-                                   old_text=_blob_text(start, path), new_text=text,
-                                   reason=", ".join(f"{p} {touched[p]}" for p in inputs))
+            changes[path] = Change(
+                status="inputs",
+                old_path=path,
+                new_path=path,
+                old_text=_blob_text(start, path),
+                new_text=text,
+                reason=", ".join(f"{p} {touched[p]}" for p in inputs),
+            )
     return sorted(changes.values(), key=lambda c: c.path)
 
 
@@ -103,8 +111,17 @@ def _name_status(repo: git.Repo, start: git.Commit, head: git.Commit) -> list[tu
     a colon, and fails on a name that is not UTF-8, so a pull request could hide its prompt change behind
     such a name. Names are decoded as GitPython decodes tree entries (UTF-8, surrogateescape), and any
     record this does not understand is an error, never a smaller list."""
-    raw = repo.git.diff_tree("-r", "-z", "--name-status", "--find-renames", "--no-color", start.hexsha, head.hexsha,
-                             stdout_as_string=False, strip_newline_in_stdout=False)
+    raw = repo.git.diff_tree(
+        "-r",
+        "-z",
+        "--name-status",
+        "--find-renames",
+        "--no-color",
+        start.hexsha,
+        head.hexsha,
+        stdout_as_string=False,
+        strip_newline_in_stdout=False,
+    )
     fields = raw.split(b"\0")
     if fields[-1] == b"":
         fields.pop()  # the terminating NUL
@@ -113,10 +130,12 @@ def _name_status(repo: git.Repo, start: git.Commit, head: git.Commit) -> list[tu
     while i < len(fields):
         letter = fields[i][:1].decode("ascii", "replace")
         kind, width = _KINDS.get(letter), 2 if letter == "R" else 1
-        names = [f.decode("utf-8", "surrogateescape") for f in fields[i + 1:i + 1 + width]]
+        names = [f.decode("utf-8", "surrogateescape") for f in fields[i + 1 : i + 1 + width]]
         if kind is None or len(names) != width or not all(names):
-            raise InfraError(f"git diff-tree {start.hexsha[:12]} {head.hexsha[:12]}: unreadable record "
-                             f"{fields[i][:20]!r} (git's output format is not what promptci expects)")
+            raise InfraError(
+                f"git diff-tree {start.hexsha[:12]} {head.hexsha[:12]}: unreadable record "
+                f"{fields[i][:20]!r} (git's output format is not what promptci expects)"
+            )
         old, new = (names[0], names[-1])
         records.append((kind, None if kind == "added" else old, None if kind == "deleted" else new))
         i += 1 + width
@@ -174,18 +193,25 @@ def _open(repo_dir: str) -> git.Repo:
     try:
         return git.Repo(repo_dir, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise InputError("not a git repository", path=repo_dir, fix="run promptci pr inside a clone (--repo DIR)") \
-            from None
+        raise InputError(
+            "not a git repository", path=repo_dir, fix="run promptci pr inside a clone (--repo DIR)"
+        ) from None
 
 
 def _commit(repo: git.Repo, rev: str) -> git.Commit:
     try:
         return repo.commit(rev)
     except (git.BadName, ValueError):
-        shallow = " (this clone is shallow: fetch the base branch, or use actions/checkout with fetch-depth: 0)" \
-            if _shallow(repo) else ""
-        raise InputError(f"git revision '{rev}' not found{shallow}", field="--base/--head",
-                         fix="pass a branch, tag or commit that exists in this clone") from None
+        shallow = (
+            " (this clone is shallow: fetch the base branch, or use actions/checkout with fetch-depth: 0)"
+            if _shallow(repo)
+            else ""
+        )
+        raise InputError(
+            f"git revision '{rev}' not found{shallow}",
+            field="--base/--head",
+            fix="pass a branch, tag or commit that exists in this clone",
+        ) from None
 
 
 def _start(repo: git.Repo, base: git.Commit, head: git.Commit) -> git.Commit:
@@ -199,11 +225,17 @@ def _start(repo: git.Repo, base: git.Commit, head: git.Commit) -> git.Commit:
     if bases:
         return bases[0]
     if _shallow(repo):
-        raise InputError(f"no merge base of {base.hexsha[:12]} and {head.hexsha[:12]} in this shallow clone",
-                         field="--base", fix="check out with fetch-depth: 0 (or fetch-depth: 2 on the PR merge "
-                                             "commit, refs/pull/N/merge, which actions/checkout uses by default)")
-    raise InputError(f"{base.hexsha[:12]} and {head.hexsha[:12]} share no history", field="--base",
-                     fix="compare a pull request's head with the branch it targets")
+        raise InputError(
+            f"no merge base of {base.hexsha[:12]} and {head.hexsha[:12]} in this shallow clone",
+            field="--base",
+            fix="check out with fetch-depth: 0 (or fetch-depth: 2 on the PR merge "
+            "commit, refs/pull/N/merge, which actions/checkout uses by default)",
+        )
+    raise InputError(
+        f"{base.hexsha[:12]} and {head.hexsha[:12]} share no history",
+        field="--base",
+        fix="compare a pull request's head with the branch it targets",
+    )
 
 
 def _shallow(repo: git.Repo) -> bool:

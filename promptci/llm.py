@@ -370,8 +370,9 @@ class ModelClient:
                     )
                 except _retryable(lit) as exc:
                     wait = _retry_after(exc)
-                    if ghmodels.is_github(model) and ghmodels.quota_spent(getattr(exc, "status_code", None),
-                                                                          str(exc), wait):
+                    if ghmodels.is_github(model) and ghmodels.quota_spent(
+                        getattr(exc, "status_code", None), str(exc), wait
+                    ):
                         raise InfraError(ghmodels.quota_message(model, wait)) from None
                     if isinstance(exc, lit.RateLimitError) and wait is not None and wait > LONG_WAIT_S:
                         raise InfraError(

@@ -81,7 +81,8 @@ class Engine:
         self._lock = threading.Lock()
         self.n_ctx = n_ctx
         self._llm: llama_cpp.Llama | None = llama_cpp.Llama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 2, verbose=False)
+            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 2, verbose=False
+        )
         self.calls = 0  # requests served, for tests that prove a cache hit costs no call
 
     @property
@@ -97,17 +98,33 @@ class Engine:
                 self._llm.close()
                 self._llm = None
 
-    def generate(self, prompt: str, *, max_tokens: int, temperature: float, top_p: float,
-                 stop: list[str] | None, seed: int | None) -> tuple[str, int, int, str]:
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        stop: list[str] | None,
+        seed: int | None,
+    ) -> tuple[str, int, int, str]:
         """Text after the prompt: (text, prompt tokens, completion tokens, finish reason)."""
         with self._lock:
             self.calls += 1
             tokens = self._tokens(prompt)
             room = self.n_ctx - len(tokens)
             # not streamed: one response (llama_cpp types the call as a response or an iterator)
-            out = cast("llama_cpp.llama_types.CreateCompletionResponse", self.llm.create_completion(
-                tokens, max_tokens=max(1, min(max_tokens, room)), temperature=temperature, top_p=top_p,
-                stop=stop or [], seed=seed if seed is not None else 0))
+            out = cast(
+                "llama_cpp.llama_types.CreateCompletionResponse",
+                self.llm.create_completion(
+                    tokens,
+                    max_tokens=max(1, min(max_tokens, room)),
+                    temperature=temperature,
+                    top_p=top_p,
+                    stop=stop or [],
+                    seed=seed if seed is not None else 0,
+                ),
+            )
         choice = out["choices"][0]
         usage = out["usage"]
         return choice["text"], usage["prompt_tokens"], usage["completion_tokens"], choice["finish_reason"] or "stop"
@@ -117,8 +134,10 @@ class Engine:
         with self._lock:
             self.calls += 1
             tokens = self._tokens(prompt)
-            label_tokens = [self.llm.tokenize(continuation(prompt, lab).encode("utf-8"), add_bos=False, special=False)
-                            for lab in labels]
+            label_tokens = [
+                self.llm.tokenize(continuation(prompt, lab).encode("utf-8"), add_bos=False, special=False)
+                for lab in labels
+            ]
             longest = max(len(t) for t in label_tokens)
             if len(tokens) + longest > self.n_ctx:
                 raise ContextTooLong(len(tokens) + longest, self.n_ctx)
@@ -199,12 +218,27 @@ def engine() -> Engine:
 class LocalProvider(CustomLLM):
     """litellm's door to the engine; `model` is the part after `local/`."""
 
-    def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict, model_response: Any,
-                   print_verbose: Any, encoding: Any, api_key: Any, logging_obj: Any, optional_params: dict,
-                   *args: Any, **kwargs: Any) -> Any:
+    def completion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: Any,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         if model != MODEL:
-            raise litellm.NotFoundError(message=f"unknown local model '{model}'; the embedded model is "
-                                                f"'{DEFAULT_MODEL}'", model=model, llm_provider=PROVIDER)
+            raise litellm.NotFoundError(
+                message=f"unknown local model '{model}'; the embedded model is '{DEFAULT_MODEL}'",
+                model=model,
+                llm_provider=PROVIDER,
+            )
         params = optional_params or {}
         prompt = join_messages(messages)
         started = time.perf_counter()
@@ -214,22 +248,39 @@ class LocalProvider(CustomLLM):
                 scores, prompt_tokens, completion_tokens = engine().score(prompt, labels)
                 best = max(range(len(labels)), key=scores.__getitem__)
                 text, finish = labels[best], "stop"
-                logprobs = ChoiceLogprobs(content=[ChatCompletionTokenLogprob(
-                    token=labels[best], logprob=scores[best], bytes=None,
-                    top_logprobs=[TopLogprob(token=lab, logprob=s, bytes=None) for lab, s in zip(labels, scores)])])
+                logprobs = ChoiceLogprobs(
+                    content=[
+                        ChatCompletionTokenLogprob(
+                            token=labels[best],
+                            logprob=scores[best],
+                            bytes=None,
+                            top_logprobs=[
+                                TopLogprob(token=lab, logprob=s, bytes=None) for lab, s in zip(labels, scores)
+                            ],
+                        )
+                    ]
+                )
             else:
                 text, prompt_tokens, completion_tokens, finish = engine().generate(
-                    prompt, max_tokens=int(params.get("max_tokens") or 256),
+                    prompt,
+                    max_tokens=int(params.get("max_tokens") or 256),
                     temperature=float(temperature if (temperature := params.get("temperature")) is not None else 0.0),
-                    top_p=float(params.get("top_p") or 1.0), stop=_stops(params.get("stop")), seed=params.get("seed"))
+                    top_p=float(params.get("top_p") or 1.0),
+                    stop=_stops(params.get("stop")),
+                    seed=params.get("seed"),
+                )
                 logprobs = None
         except ContextTooLong as exc:
             raise litellm.ContextWindowExceededError(message=str(exc), model=model, llm_provider=PROVIDER) from None
-        model_response.choices = [Choices(index=0, finish_reason=finish, message=Message(content=text, role="assistant"),
-                                          logprobs=logprobs)]
+        model_response.choices = [
+            Choices(index=0, finish_reason=finish, message=Message(content=text, role="assistant"), logprobs=logprobs)
+        ]
         model_response.model = DEFAULT_MODEL
-        model_response.usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                                     total_tokens=prompt_tokens + completion_tokens)
+        model_response.usage = Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
         model_response._hidden_params["local_latency_s"] = time.perf_counter() - started
         return model_response
 
@@ -252,5 +303,4 @@ _handler = LocalProvider()
 def register() -> None:
     """Make `local/...` models callable through litellm (idempotent)."""
     if not any(entry.get("provider") == PROVIDER for entry in litellm.custom_provider_map):
-        litellm.custom_provider_map = [*litellm.custom_provider_map,
-                                       {"provider": PROVIDER, "custom_handler": _handler}]
+        litellm.custom_provider_map = [*litellm.custom_provider_map, {"provider": PROVIDER, "custom_handler": _handler}]

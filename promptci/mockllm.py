@@ -22,7 +22,8 @@ import hashlib
 import math
 import re
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import litellm
 from litellm import CustomLLM

@@ -22,13 +22,21 @@ def explain(message: str) -> str | None:
     """What a library's warning means for a promptci user, or None when it means nothing to them."""
     found = _DISTINCT.search(message)
     if found:
-        return (f"the items have only {found[1]} distinct texts for {found[2]} clusters, so some clusters repeat "
-                f"(fix: fewer promptci.selection.clusters, or more varied pool items)")
+        return (
+            f"the items have only {found[1]} distinct texts for {found[2]} clusters, so some clusters repeat "
+            f"(fix: fewer promptci.selection.clusters, or more varied pool items)"
+        )
     return None
 
 
-def _show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
-          line: str | None = None) -> None:
+def _show(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     text = explain(str(message))
     if text is not None:
         progress.note(f"note: {text}")

@@ -61,8 +61,13 @@ class Options:
 
     def overrides(self) -> effective.Overrides:
         """What these options set of each prompt's effective settings."""
-        return effective.Overrides(model=self.model, optimizer_model=self.optimizer_model, optimize=self.optimize,
-                                   max_calls=self.max_calls, max_usd=self.max_usd)
+        return effective.Overrides(
+            model=self.model,
+            optimizer_model=self.optimizer_model,
+            optimize=self.optimize,
+            max_calls=self.max_calls,
+            max_usd=self.max_usd,
+        )
 
 
 @dataclass
@@ -112,8 +117,9 @@ class PRResult:
     forecast: forecast.Forecast | None = None  # what was forecast before scoring, for the report to set against
 
 
-async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client: ModelClient,
-                 options: Options) -> PRResult:
+async def run_pr(
+    changes: Sequence[Change], tree: Path, base_tree: Path, client: ModelClient, options: Options
+) -> PRResult:
     """Run the flow for every change; `tree` holds the head version's files, `base_tree` the base revision's,
     which judge it (see the module's docstring)."""
     started = time.perf_counter()
@@ -122,11 +128,21 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     settled = [e if isinstance(e, Effective) else None for e in resolved]
     for change, eff in zip(changes, settled):  # a dollar limit that could never bind: exit 2 before any call
         if eff is not None:
-            effective.refuse_unpriced(change.path, [("--max-usd", options.max_usd),
-                                                    ("promptci.budget.max_usd", eff.max_usd)], eff.models)
-    planned = forecast.forecast(changes, tree, optimize=options.optimize, refresh=options.refresh, steps=options.steps,
-                                model=options.model, subset_size=options.subset_size, max_calls=options.max_calls,
-                                optimizer_model=options.optimizer_model, resolved=settled)
+            effective.refuse_unpriced(
+                change.path, [("--max-usd", options.max_usd), ("promptci.budget.max_usd", eff.max_usd)], eff.models
+            )
+    planned = forecast.forecast(
+        changes,
+        tree,
+        optimize=options.optimize,
+        refresh=options.refresh,
+        steps=options.steps,
+        model=options.model,
+        subset_size=options.subset_size,
+        max_calls=options.max_calls,
+        optimizer_model=options.optimizer_model,
+        resolved=settled,
+    )
     effective.check_quota(planned.github_max_calls, planned.daily_limit, planned.github_models)
     progress.note(planned.describe())
     results, spent = [], []  # each prompt's own limits, described after its work
@@ -134,11 +150,16 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
     with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
         for n, (change, settings, eff) in enumerate(zip(changes, resolved, settled), 1):
             with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
-                own = Budget(client, max_calls=eff.max_calls if eff else None, max_usd=eff.max_usd if eff else None,
-                             parent=budget)  # the base's promptci.budget, inside the run's
+                own = Budget(
+                    client,
+                    max_calls=eff.max_calls if eff else None,
+                    max_usd=eff.max_usd if eff else None,
+                    parent=budget,
+                )  # the base's promptci.budget, inside the run's
                 try:
-                    results.append(await _judge_prompt(change, tree, base_tree, client, own, options, settings,
-                                                        removed))
+                    results.append(
+                        await _judge_prompt(change, tree, base_tree, client, own, options, settings, removed)
+                    )
                 except InfraError:
                     raise  # the model or GitHub: exit 3, the results so far kept by the caller
                 except Exception as exc:  # fail closed: whatever a pull request's prompt does to promptci, it fails
@@ -147,9 +168,14 @@ async def run_pr(changes: Sequence[Change], tree: Path, base_tree: Path, client:
                     spent.append(f"{change.path}: {own.describe()}")
 
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
-    return PRResult(prompts=results, verdict=verdict, usage=replace(client.counters),
-                    wall_s=time.perf_counter() - started, budget="; ".join([budget.describe(), *spent]),
-                    forecast=planned)
+    return PRResult(
+        prompts=results,
+        verdict=verdict,
+        usage=replace(client.counters),
+        wall_s=time.perf_counter() - started,
+        budget="; ".join([budget.describe(), *spent]),
+        forecast=planned,
+    )
 
 
 def _resolve(change: Change, tree: Path, options: Options) -> Effective | InputError | None:
@@ -160,9 +186,16 @@ def _resolve(change: Change, tree: Path, options: Options) -> Effective | InputE
         return exc
 
 
-async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: ModelClient, budget: Budget,
-                        options: Options, settings: Effective | InputError | None,
-                        removed: Sequence[str]) -> PromptResult:
+async def _judge_prompt(
+    change: Change,
+    tree: Path,
+    base_tree: Path,
+    client: ModelClient,
+    budget: Budget,
+    options: Options,
+    settings: Effective | InputError | None,
+    removed: Sequence[str],
+) -> PromptResult:
     """One prompt's flow under its effective settings; `removed`: the gated prompts this pull request removes
     (removals.py)."""
     result = PromptResult(change=change)
@@ -190,8 +223,9 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
             pool = judge.pool
             head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
-            result.subset_path = posixpath.normpath(posixpath.join(posixpath.dirname(change.new_path or ""),
-                                                                   subsetfile.relative_path(written)))
+            result.subset_path = posixpath.normpath(
+                posixpath.join(posixpath.dirname(change.new_path or ""), subsetfile.relative_path(written))
+            )
             subsetfile.check_destination(result.subset_path, subset_file)  # never another prompt, pool, workflow
             base_text, committed = _committed(judge.prompt, pool)
             subset, result.subset_note = subsets.for_pull_request(judge.prompt, pool, committed, options.subset_size)
@@ -214,17 +248,29 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
             await _score_into(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
 
     if eff.optimize:
-        progress.note(f"{change.path}: looking for a better prompt, starting from head (optimizer "
-                      f"{eff.optimizer_model}; {budget.describe()} so far)")
+        progress.note(
+            f"{change.path}: looking for a better prompt, starting from head (optimizer "
+            f"{eff.optimizer_model}; {budget.describe()} so far)"
+        )
         # the suggestion is judged on a held-out slice the optimizer never sees (optimize.job). The refresh and the
         # gate's first random items come before the optimizer in priority: the calls they need are kept back.
         s = head.settings.selection
         kept = 2 * min(s.max_replacements, math.ceil(s.replace_share * len(ids))) if options.refresh else 0
         kept += 2 * gate.kept_back(len(ids), len(pool.items), head.settings.gate)  # the gate's random items
         with budget.keeping_back(kept), _timed(result, "optimize"):
-            result.job = await optimize(head, pool, client, budget, steps=options.steps, holdout=None,
-                                        holdout_always=False, refresh=False, subset=ids, task_model=eff.model,
-                                        optimizer_model=eff.optimizer_model)
+            result.job = await optimize(
+                head,
+                pool,
+                client,
+                budget,
+                steps=options.steps,
+                holdout=None,
+                holdout_always=False,
+                refresh=False,
+                subset=ids,
+                task_model=eff.model,
+                optimizer_model=eff.optimizer_model,
+            )
         if result.job.outcome.fault:
             raise result.job.outcome.fault
 
@@ -232,8 +278,10 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
         with _timed(result, "refresh (IPOMP stage 2)"):
             subset, result.replacements = _refresh(head, pool, subset, result, budget)
         if result.replacements:
-            progress.note(f"{change.path}: IPOMP stage 2 replaced {len(result.replacements)} redundant subset items; "
-                          "scoring base and head on the new ones")
+            progress.note(
+                f"{change.path}: IPOMP stage 2 replaced {len(result.replacements)} redundant subset items; "
+                "scoring base and head on the new ones"
+            )
         new = [by_id[i] for i in subset.ids]
         with _timed(result, "score the new items"):
             await _score_into(head, pool, new, result.head, client, "head", eff.model)
@@ -247,10 +295,13 @@ async def _judge_prompt(change: Change, tree: Path, base_tree: Path, client: Mod
         offered = None
         result.subset_note += "; this pull request leaves the prompt without items: it was judged on the base's"
     elif head_pool.sha256 != pool.sha256:  # the judged subset is stale for head's pool: offer a new one for it
-        offered, _ = subsets.for_pull_request(effective.choosing_subsets(written, eff), head_pool, None,
-                                              options.subset_size)
-        result.subset_note += ("; this pull request changes the pool, so the committed subset is stale for it: "
-                               "a new one chosen with IPOMP stage 1 is offered")
+        offered, _ = subsets.for_pull_request(
+            effective.choosing_subsets(written, eff), head_pool, None, options.subset_size
+        )
+        result.subset_note += (
+            "; this pull request changes the pool, so the committed subset is stale for it: "
+            "a new one chosen with IPOMP stage 1 is offered"
+        )
     result.subset = offered
     result.subset_changed = offered is not None and offered != head_subset
     result.items = list(subset.ids)
@@ -306,16 +357,20 @@ def _judge(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> J
     else:
         why = "a prompt this pull request adds"
     if head.settings.api_base is not None:
-        raise InputError("promptci.api_base is set by this pull request, and model calls carry the repository's "
-                         "API keys", path=head.path, field="promptci.api_base",
-                         fix="set api_base on the base branch first (a separate, reviewed change)")
+        raise InputError(
+            "promptci.api_base is set by this pull request, and model calls carry the repository's API keys",
+            path=head.path,
+            field="promptci.api_base",
+            fix="set api_base on the base branch first (a separate, reviewed change)",
+        )
     return Judge(head, load_pool(head), f"{why}: its items, evaluators and gate come from the pull request")
 
 
 def _crashed(change: Change, exc: Exception) -> PromptResult:
     why = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {redact(str(exc), 300)}"
-    return PromptResult(change=change, error=why,
-                        verdict=gate.Verdict(gate.FAIL, f"promptci could not judge this prompt ({why})"))
+    return PromptResult(
+        change=change, error=why, verdict=gate.Verdict(gate.FAIL, f"promptci could not judge this prompt ({why})")
+    )
 
 
 def _own_pool(head: promptfile.PromptFile) -> Pool | None:
@@ -344,32 +399,58 @@ def _committed(prompt: promptfile.PromptFile, pool: Pool) -> tuple[str | None, S
     return text, None if subset is None or subsetfile.problems(subset, pool, path) else subset
 
 
-async def _score_into(prompt: promptfile.PromptFile, pool: Pool, items: list[Item], into: dict[str, ItemResult],
-                      client: ModelClient, which: str, model: str | None) -> None:
+async def _score_into(
+    prompt: promptfile.PromptFile,
+    pool: Pool,
+    items: list[Item],
+    into: dict[str, ItemResult],
+    client: ModelClient,
+    which: str,
+    model: str | None,
+) -> None:
     todo = [i for i in items if i.id not in into]
     if not todo:
         return
     progress.note(f"{prompt.path.name}: scoring {which} on {len(todo)} items")
-    scored = await run_or_raise(Task(prompt=prompt, pool=pool, items=todo, selection="pr", model=model,
-                                     label=f"{prompt.path.name}: {which}"), client)
+    scored = await run_or_raise(
+        Task(prompt=prompt, pool=pool, items=todo, selection="pr", model=model, label=f"{prompt.path.name}: {which}"),
+        client,
+    )
     into.update({r.id: r for r in scored.items})
 
 
-def _refresh(prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: PromptResult,
-             budget: Budget) -> tuple[Subset, list[dict]]:
+def _refresh(
+    prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: PromptResult, budget: Budget
+) -> tuple[Subset, list[dict]]:
     """IPOMP stage 2 once: every prompt scored in this run (base, head, the optimizer's candidates) goes into the
     subset's evidence ledger; the ledger as the base committed it decides what is replaced (subsets.refine_scores)."""
     s = prompt.settings.selection
-    scored = {result.hashes.get("base", ""): result.base, result.hashes["head"]: result.head,
-              **(result.job.outcome.scored if result.job else {})}
+    scored = {
+        result.hashes.get("base", ""): result.base,
+        result.hashes["head"]: result.head,
+        **(result.job.outcome.scored if result.job else {}),
+    }
     cap = s.max_replacements if budget.allows(2 * s.max_replacements) else 0  # new items are scored by base and head
-    return subsets.refine_scores(prompt, pool, subset, {sha: r for sha, r in scored.items() if sha and r},
-                                 source="promptci pr: stage 2 on the subset file's evidence ledger",
-                                 settings=s.model_copy(update={"max_replacements": cap}))
+    return subsets.refine_scores(
+        prompt,
+        pool,
+        subset,
+        {sha: r for sha, r in scored.items() if sha and r},
+        source="promptci pr: stage 2 on the subset file's evidence ledger",
+        settings=s.model_copy(update={"max_replacements": cap}),
+    )
 
 
-async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promptfile.PromptFile | None, pool: Pool,
-                  client: ModelClient, budget: Budget, options: Options, head_model: str) -> None:
+async def _decide(
+    result: PromptResult,
+    head: promptfile.PromptFile,
+    base: promptfile.PromptFile | None,
+    pool: Pool,
+    client: ModelClient,
+    budget: Budget,
+    options: Options,
+    head_model: str,
+) -> None:
     """The sequential gate (gate.py): decide on the subset, then add pool items in the gate's random order,
     a batch at a time, until the verdict is decided or the items or the budget run out."""
     settings = head.settings.gate.model_copy(update=options.gate)
@@ -379,17 +460,24 @@ async def _decide(result: PromptResult, head: promptfile.PromptFile, base: promp
     sides = [(head, result.head, "head", head_model)] + ([(base, result.base, "base", options.model)] if base else [])
     while True:
         result.verdict, result.comparison = gate.decide(
-            gate.evidence(result.items, result.subset_items, result.base if base else None, result.head,
-                          result.pool_items), settings)
+            gate.evidence(
+                result.items, result.subset_items, result.base if base else None, result.head, result.pool_items
+            ),
+            settings,
+        )
         if base is None:
             result.comparison = None
         if result.verdict.status != gate.UNDECIDED:
             return
         extra = gate.next_items(ordered, result.items, settings)
         if not extra or not budget.allows(len(sides) * len(extra)):
-            why = (f"the budget is spent ({budget.describe()})" if extra else "the whole pool is scored"
-                   if len(result.items) >= len(pool.items) else
-                   f"{len(result.items)} items compared (promptci.gate.max_items: {settings.max_items})")
+            why = (
+                f"the budget is spent ({budget.describe()})"
+                if extra
+                else "the whole pool is scored"
+                if len(result.items) >= len(pool.items)
+                else f"{len(result.items)} items compared (promptci.gate.max_items: {settings.max_items})"
+            )
             result.verdict = gate.settle(result.verdict, settings, why)
             return
         progress.note(f"{head.path.name}: undecided; scoring {len(extra)} more pool items in a random order")

@@ -80,8 +80,14 @@ class _Step:
 class Reporter:
     """Writes progress lines; thread-safe (the watchdog writes too). `live`: None decides by the terminal."""
 
-    def __init__(self, stream: TextIO | None = None, *, interval: float = INTERVAL, quiet: float = QUIET,
-                 live: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        interval: float = INTERVAL,
+        quiet: float = QUIET,
+        live: bool | None = None,
+    ) -> None:
         self._stream = stream  # None: sys.stderr when writing, so a redirected stderr is honoured
         self.interval, self.quiet, self._live = interval, quiet, live
         self._lock = threading.RLock()
@@ -128,8 +134,10 @@ class Reporter:
                         self._bar.stop()
                         self._bar = None
                 elif self._last != printed and counter.done >= counter.total:
-                    self._write(f"{counter.label}: {counter.done}/{counter.total} {counter.unit} in "
-                                f"{duration(time.monotonic() - counter.started)}")
+                    self._write(
+                        f"{counter.label}: {counter.done}/{counter.total} {counter.unit} in "
+                        f"{duration(time.monotonic() - counter.started)}"
+                    )
 
     # ---- internals ---------------------------------------------------------------------------------
 
@@ -175,8 +183,9 @@ class Reporter:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(file=self._stream, stderr=self._stream is None, markup=False, highlight=False,
-                                    emoji=False)
+            self._console = Console(
+                file=self._stream, stderr=self._stream is None, markup=False, highlight=False, emoji=False
+            )
         return self._console
 
     def _progress_bar(self) -> Any:
@@ -190,8 +199,15 @@ class Reporter:
                 TimeRemainingColumn,
             )
 
-            self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=self._terminal(), transient=True)
+            self._bar = Progress(
+                TextColumn("{task.description}", markup=False),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self._terminal(),
+                transient=True,
+            )
             self._bar.start()
         return self._bar
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast, get_args
@@ -166,8 +166,20 @@ class SubsetScore(Model):
 class Attempt(Model):
     step: Count
     unit: Count | None
-    kind: Literal["instruction", "demos", "rewrite", "swap", "add", "insert", "remove",  # older files: the unit kind
-                  "sentence", "demo", "header", "query", "blank"]
+    kind: Literal[
+        "instruction",
+        "demos",
+        "rewrite",
+        "swap",
+        "add",
+        "insert",
+        "remove",  # older files: the unit kind
+        "sentence",
+        "demo",
+        "header",
+        "query",
+        "blank",
+    ]
     before: str
     after: str | None
     failure_score: Unit | None
@@ -280,11 +292,16 @@ class PRResults(Model):
 
 
 def from_pipeline(result: PRResult) -> PRResults:
-    return PRResults.model_validate(dict(
-        format=FORMAT, verdict=asdict(result.verdict),
-        usage={**result.usage.as_dict(), "wall_s": result.wall_s, "budget": result.budget},
-        prompts=[_prompt(p) for p in result.prompts],
-        forecast=result.forecast.data() if result.forecast is not None else None), strict=False)
+    return PRResults.model_validate(
+        dict(
+            format=FORMAT,
+            verdict=asdict(result.verdict),
+            usage={**result.usage.as_dict(), "wall_s": result.wall_s, "budget": result.budget},
+            prompts=[_prompt(p) for p in result.prompts],
+            forecast=result.forecast.data() if result.forecast is not None else None,
+        ),
+        strict=False,
+    )
 
 
 def dump(data: PRResults) -> str:
@@ -316,8 +333,9 @@ def load(path: Path) -> PRResults:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "format"
-        raise InputError(f"the results file is invalid: {error['msg'][:200]}", path=path, field=where,
-                         fix=fix) from None
+        raise InputError(
+            f"the results file is invalid: {error['msg'][:200]}", path=path, field=where, fix=fix
+        ) from None
 
 
 def recompute(data: PRResults) -> PRResults:
@@ -342,22 +360,27 @@ def _recompute(p: PromptResults, removed: Sequence[str]) -> PromptResults:
     elif p.gate is None:
         verdict = gate.Verdict(gate.FAIL, "the results do not record the gate settings")
     elif not p.has_base:
-        verdict = removals.unguarded(p.change, _settings(p.gate), removed) or \
-            gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, _settings(p.gate))[0]
+        verdict = (
+            removals.unguarded(p.change, _settings(p.gate), removed)
+            or gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, _settings(p.gate))[0]
+        )
     else:
         verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, p.pool_items, _settings(p.gate))
         comparison = Comparison.model_validate(asdict(c), strict=False) if c is not None else None
     if p.verdict is not None and p.verdict.status == verdict.status:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)
-    return p.model_copy(update={"scores": scores, "comparison": comparison,
-                                "verdict": file_verdict(verdict)})
+    return p.model_copy(update={"scores": scores, "comparison": comparison, "verdict": file_verdict(verdict)})
 
 
 def regate(data: PRResults, gates: Mapping[str, GateSettings]) -> PRResults:
     """The results judged again with trusted gate settings by prompt path (the base revision's, read by the job
     that posts an uploaded artifact): the settings a results file records came from the run that wrote it."""
-    prompts = [p.model_copy(update={"gate": Gate(**gates[p.path].model_dump(include=set(Gate.model_fields)))})
-               if p.path in gates else p for p in data.prompts]
+    prompts = [
+        p.model_copy(update={"gate": Gate(**gates[p.path].model_dump(include=set(Gate.model_fields)))})
+        if p.path in gates
+        else p
+        for p in data.prompts
+    ]
     return recompute(data.model_copy(update={"prompts": prompts}))
 
 
@@ -369,22 +392,43 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
     job = p.job
     subset_text = p.subset_text
     return {
-        "path": p.path, "change": asdict(p.change), "model": p.model, "seed": p.seed, "hashes": p.hashes,
-        "error": p.error, "timings": p.timings, "verdict": asdict(p.verdict) if p.verdict else None,
+        "path": p.path,
+        "change": asdict(p.change),
+        "model": p.model,
+        "seed": p.seed,
+        "hashes": p.hashes,
+        "error": p.error,
+        "timings": p.timings,
+        "verdict": asdict(p.verdict) if p.verdict else None,
         "gate": p.gate_settings.model_dump() if p.gate_settings is not None else None,
         "comparison": asdict(p.comparison) if p.comparison else None,
         "scores": {"base": mean_score(p.base, p.items) if p.base else None, "head": mean_score(p.head, p.items)},
-        "items": p.items, "subset_items": p.subset_items, "pool_items": p.pool_items, "subset_note": p.subset_note,
+        "items": p.items,
+        "subset_items": p.subset_items,
+        "pool_items": p.pool_items,
+        "subset_note": p.subset_note,
         "texts": p.texts,
-        "subset": {"path": p.subset_path, "changed": p.subset_changed, "text": subset_text,
-                   "patch": _patch(p.subset_path, p.subset_old_text, subset_text), "replacements": p.replacements},
-        "base": {i: asdict(r) for i, r in p.base.items()}, "head": {i: asdict(r) for i, r in p.head.items()},
-        "optimizer": None if job is None else {
-            "improved": job.outcome.improved, "stopped": job.outcome.stopped, "steps_done": job.outcome.steps_done,
+        "subset": {
+            "path": p.subset_path,
+            "changed": p.subset_changed,
+            "text": subset_text,
+            "patch": _patch(p.subset_path, p.subset_old_text, subset_text),
+            "replacements": p.replacements,
+        },
+        "base": {i: asdict(r) for i, r in p.base.items()},
+        "head": {i: asdict(r) for i, r in p.head.items()},
+        "optimizer": None
+        if job is None
+        else {
+            "improved": job.outcome.improved,
+            "stopped": job.outcome.stopped,
+            "steps_done": job.outcome.steps_done,
             **_honest(job),
-            "score_after_step": job.outcome.score_after_step, "best_text": job.outcome.best_text,
+            "score_after_step": job.outcome.score_after_step,
+            "best_text": job.outcome.best_text,
             "diff": job.outcome.diff("head", "suggested") if job.outcome.improved else "",
-            "attempts": [asdict(a) for a in job.outcome.attempts]},
+            "attempts": [asdict(a) for a in job.outcome.attempts],
+        },
     }
 
 
@@ -392,18 +436,31 @@ def _honest(job: Job) -> dict[str, Any]:
     """The suggestion's scores as the report gives them: held-out beside subset, pool demonstrations left out."""
     o = job.outcome
     honest = job.subset_best is not None and job.subset_initial is not None
-    subset = {"head": job.subset_initial, "best": job.subset_best} if honest else \
-        {"head": o.initial_on_final, "best": o.best_score}
+    subset = (
+        {"head": job.subset_initial, "best": job.subset_best}
+        if honest
+        else {"head": o.initial_on_final, "best": o.best_score}
+    )
     held = all(s is not None and not math.isnan(s) for s in (job.holdout_initial, job.holdout_best))
-    return {"subset_score": subset, "subset_score_items": len(job.subset_items) if honest else None,
-            "holdout_score": {"head": job.holdout_initial, "best": job.holdout_best} if held else None,
-            "holdout_items": len(job.holdout_items) if held else 0, "holdout_note": job.holdout_note,
-            "pool_demos": [asdict(d) for d in job.pool_demos]}
+    return {
+        "subset_score": subset,
+        "subset_score_items": len(job.subset_items) if honest else None,
+        "holdout_score": {"head": job.holdout_initial, "best": job.holdout_best} if held else None,
+        "holdout_items": len(job.holdout_items) if held else 0,
+        "holdout_note": job.holdout_note,
+        "pool_demos": [asdict(d) for d in job.pool_demos],
+    }
 
 
 def _patch(path: str, old: str | None, new: str | None) -> str:
     """The subset change as a patch `git apply` takes (empty when the subset did not change)."""
     if new is None:
         return ""
-    return "".join(difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True),
-                                        fromfile=f"a/{path}" if old is not None else "/dev/null", tofile=f"b/{path}"))
+    return "".join(
+        difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{path}" if old is not None else "/dev/null",
+            tofile=f"b/{path}",
+        )
+    )

@@ -17,8 +17,9 @@ The pull-request flow (pipeline.py) and the recomputation of a results file (prr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from .errors import InputError
 from .gate import FAIL, NEUTRAL, Verdict
@@ -29,12 +30,20 @@ READ_AS_PROMPTS = "promptci reads prompt files named *.prompt.yml or *.prompt.ya
 
 
 class ChangeLike(Protocol):
-    status: str
-    old_path: str | None
-    new_path: str | None
-    old_text: str | None
-    new_text: str | None
-    reason: str
+    """What both a `gitdiff.Change` and a results file's change hold (read only)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def old_path(self) -> str | None: ...
+    @property
+    def new_path(self) -> str | None: ...
+    @property
+    def old_text(self) -> str | None: ...
+    @property
+    def new_text(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
 
 
 def unread_rename(change: ChangeLike) -> bool:
@@ -57,11 +66,16 @@ def gated(path: str | None, text: str | None) -> bool:
 def verdict(change: ChangeLike) -> Verdict:
     """The verdict on a prompt the pull request removes (no head version to score)."""
     if unread_rename(change):
-        return Verdict(FAIL, f"{change.reason}: {READ_AS_PROMPTS}, so this prompt would never be gated again "
-                             "(fix: give it such a name)")
+        return Verdict(
+            FAIL,
+            f"{change.reason}: {READ_AS_PROMPTS}, so this prompt would never be gated again (fix: give it such a name)",
+        )
     if gated(change.old_path, change.old_text):
-        return Verdict(NEUTRAL, "the prompt file was deleted: it is no longer gated, and nothing was compared with "
-                                "it (a reviewer confirms the removal)")
+        return Verdict(
+            NEUTRAL,
+            "the prompt file was deleted: it is no longer gated, and nothing was compared with "
+            "it (a reviewer confirms the removal)",
+        )
     return Verdict(NEUTRAL, "the prompt file was deleted; it had no items")
 
 
@@ -75,6 +89,9 @@ def unguarded(change: ChangeLike, gate: GateSettings, removed: Sequence[str]) ->
     may be judged as any new prompt is)."""
     if not removed or change.old_text is not None or gate.min_score is not None:
         return None
-    return Verdict(FAIL, f"new prompt in a pull request that removes the gated {', '.join(removed)}: with no "
-                         "comparison and no minimum score nothing would judge it (fix: set promptci.gate.min_score, "
-                         "or give it the removed prompt's pool so that the two are compared)")
+    return Verdict(
+        FAIL,
+        f"new prompt in a pull request that removes the gated {', '.join(removed)}: with no "
+        "comparison and no minimum score nothing would judge it (fix: set promptci.gate.min_score, "
+        "or give it the removed prompt's pool so that the two are compared)",
+    )

@@ -99,17 +99,34 @@ def mean_score(results: Mapping[str, Any], ids: Sequence[str]) -> float | None:
     return sum(scores) / len(scores) if scores else None
 
 
-def summarise(items: list[ItemResult], *, calls: int, cache_hits: int, prompt_tokens: int,
-              completion_tokens: int, cost_usd: float, wall_s: float) -> Summary:
+def summarise(
+    items: list[ItemResult],
+    *,
+    calls: int,
+    cache_hits: int,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_usd: float,
+    wall_s: float,
+) -> Summary:
     """The run's summary; the totals count every request of the run (judges included)."""
     scores = [r.score for r in items if r.score is not None]
     interval = mean_interval(scores)
     return Summary(
-        n=len(items), scored=len(scores), errors=sum(r.error is not None for r in items),
+        n=len(items),
+        scored=len(scores),
+        errors=sum(r.error is not None for r in items),
         mean=None if math.isnan(interval.mean) else interval.mean,
-        ci95=None if interval.n == 0 else (interval.low, interval.high), ci_method=interval.method,
-        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd,
-        cost_known=all(r.cost_usd is not None for r in items), calls=calls, cache_hits=cache_hits, wall_s=wall_s)
+        ci95=None if interval.n == 0 else (interval.low, interval.high),
+        ci_method=interval.method,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost_usd,
+        cost_known=all(r.cost_usd is not None for r in items),
+        calls=calls,
+        cache_hits=cache_hits,
+        wall_s=wall_s,
+    )
 
 
 def dump(runs: Iterable[Run]) -> str:
@@ -125,18 +142,27 @@ def read(path: str | Path) -> list[Run]:
     """Read a results file written by any promptci command."""
     where = str(path)
     try:
-        data = json.loads(read_input(path, what="results file", fix="pass a file written by 'promptci eval --json'")
-                          .decode("utf-8"))
+        data = json.loads(
+            read_input(path, what="results file", fix="pass a file written by 'promptci eval --json'").decode("utf-8")
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"not a results file ({exc})", path=where, fix="pass a file written by promptci") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InputError(f"unknown results format {data.get('format') if isinstance(data, dict) else None!r}",
-                         path=where, field="format", fix=f"pass a {FORMAT} file written by promptci")
+        raise InputError(
+            f"unknown results format {data.get('format') if isinstance(data, dict) else None!r}",
+            path=where,
+            field="format",
+            fix=f"pass a {FORMAT} file written by promptci",
+        )
     try:
         return [_run(r) for r in data["runs"]]
     except (KeyError, TypeError) as exc:
-        raise InputError(f"results file is incomplete ({exc})", path=where, field="runs",
-                         fix="re-create it with 'promptci eval --json'") from None
+        raise InputError(
+            f"results file is incomplete ({exc})",
+            path=where,
+            field="runs",
+            fix="re-create it with 'promptci eval --json'",
+        ) from None
 
 
 def _run(data: dict[str, Any]) -> Run:

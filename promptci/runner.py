@@ -50,21 +50,29 @@ def request_params(prompt: PromptFile) -> Params:
         response_format = {"type": "json_object"}
     elif prompt.spec.responseFormat == "json_schema" and prompt.spec.jsonSchema:
         response_format = {"type": "json_schema", "json_schema": json.loads(prompt.spec.jsonSchema)}
-    return Params(temperature=mp.temperature if mp.temperature is not None else 0.0, max_tokens=mp.max_tokens_sent,
-                  top_p=mp.top_p_sent, response_format=response_format, api_base=prompt.settings.api_base)
+    return Params(
+        temperature=mp.temperature if mp.temperature is not None else 0.0,
+        max_tokens=mp.max_tokens_sent,
+        top_p=mp.top_p_sent,
+        response_format=response_format,
+        api_base=prompt.settings.api_base,
+    )
 
 
 def model_to_call(prompt: PromptFile, asked: str | None = None) -> str:
     """The model a prompt's items are scored on: the one asked for, else the prompt's; none is bad input."""
     model = asked or prompt.model
     if not model:
-        raise InputError("no model to call", path=prompt.path, field="model",
-                         fix="add model: (a GitHub Models id such as openai/gpt-4o), set promptci.model or pass --model")
+        raise InputError(
+            "no model to call",
+            path=prompt.path,
+            field="model",
+            fix="add model: (a GitHub Models id such as openai/gpt-4o), set promptci.model or pass --model",
+        )
     return model
 
 
-async def run(task: Task, client: ModelClient, *,
-              on_item: Callable[[ItemResult], None] | None = None) -> Run:
+async def run(task: Task, client: ModelClient, *, on_item: Callable[[ItemResult], None] | None = None) -> Run:
     """Score every item of the task; results come back in the items' order."""
     prompt = task.prompt
     model = model_to_call(prompt, task.model)
@@ -87,17 +95,21 @@ async def run(task: Task, client: ModelClient, *,
         with progress.count(task.label or f"scoring {prompt.path.name}", len(task.items)) as counter:
             items = list(await asyncio.gather(*(one(item) for item in task.items)))
     except InputError as exc:
-        raise InputError(exc.problem, path=exc.path or prompt.path, line=exc.line, field=exc.field,
-                         fix=exc.fix) from None
+        raise InputError(
+            exc.problem, path=exc.path or prompt.path, line=exc.line, field=exc.field, fix=exc.fix
+        ) from None
     used = client.counters - before
     return Run(
         prompt={"path": str(prompt.path), "name": prompt.name, "sha256": prompt.sha256},
-        model=model, parameters=params.litellm_kwargs(),
+        model=model,
+        parameters=params.litellm_kwargs(),
         pool={"source": task.pool.source, "sha256": task.pool.sha256, "size": len(task.pool)},
-        selection=task.selection, items=items,
-        summary=summarise(items, wall_s=time.perf_counter() - started,
-                          **used.as_dict()),
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"), promptci_version=__version__)
+        selection=task.selection,
+        items=items,
+        summary=summarise(items, wall_s=time.perf_counter() - started, **used.as_dict()),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        promptci_version=__version__,
+    )
 
 
 async def run_or_raise(task: Task, client: ModelClient) -> Run:
@@ -119,8 +131,15 @@ class _Breaker:
         return self.faults_in_a_row >= BREAKER
 
 
-async def _score_item(prompt: PromptFile, item: Item, model: str, params: Params, checks: list[Check],
-                      client: ModelClient, breaker: _Breaker) -> ItemResult:
+async def _score_item(
+    prompt: PromptFile,
+    item: Item,
+    model: str,
+    params: Params,
+    checks: list[Check],
+    client: ModelClient,
+    breaker: _Breaker,
+) -> ItemResult:
     result = ItemResult(id=item.id, expected=item.expected)
     if breaker.open:
         result.error, result.error_kind = "not attempted: the model was unreachable for earlier items", "infra"
@@ -145,4 +164,3 @@ async def _score_item(prompt: PromptFile, item: Item, model: str, params: Params
     result.prompt_tokens, result.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     result.cost_usd, result.latency_s, result.cached = usage.cost_usd, usage.latency_s, usage.cached
     return result
-

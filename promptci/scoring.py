@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -59,8 +59,9 @@ def builtin_judge_model(prompt: PromptFile) -> str | None:
 
 def judge_models(prompt: PromptFile) -> set[str]:
     """The models the prompt's judges run on: its llm judges' and GitHub's built-in ones' (when one is at hand)."""
-    models = {_llm_judge_model(prompt, e.llm.modelId) for e in prompt.spec.evaluators
-              if e.kind == "llm" and e.llm is not None}
+    models = {
+        _llm_judge_model(prompt, e.llm.modelId) for e in prompt.spec.evaluators if e.kind == "llm" and e.llm is not None
+    }
     builtin = builtin_judge_model(prompt) if any(e.kind == "uses" for e in prompt.spec.evaluators) else None
     return models | ({builtin} if builtin else set())
 
@@ -78,29 +79,46 @@ def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client:
         check_kind, value = spec.string.condition
         return _string_check(name, check_kind, value)
     if kind == "llm" and spec.llm is not None:
-        return _judge(name, _llm_judge_model(prompt, spec.llm.modelId), spec.llm.prompt, spec.llm.systemPrompt,
-                      [(c.choice, c.score) for c in spec.llm.choices], client)
+        return _judge(
+            name,
+            _llm_judge_model(prompt, spec.llm.modelId),
+            spec.llm.prompt,
+            spec.llm.systemPrompt,
+            [(c.choice, c.score) for c in spec.llm.choices],
+            client,
+        )
     uses = spec.uses
     builtin = BUILTINS.get(uses.removeprefix("github/")) if uses.startswith("github/") else None
     if builtin is None:
-        raise InputError(f"unknown evaluator '{uses}'", path=prompt.path, field=f"{where}.uses",
-                         fix="use github/similarity, coherence, fluency, relevance or groundedness, a string: check "
-                             "or an llm: judge (gh scores an unknown one 0)")
+        raise InputError(
+            f"unknown evaluator '{uses}'",
+            path=prompt.path,
+            field=f"{where}.uses",
+            fix="use github/similarity, coherence, fluency, relevance or groundedness, a string: check "
+            "or an llm: judge (gh scores an unknown one 0)",
+        )
     judge_model = builtin_judge_model(prompt)
     if judge_model is None:
         if builtin.name == "similarity":
             return _similarity(spec.name or "similarity-minilm")
-        raise InputError(f"'{uses}' needs a judge model and none is set", path=prompt.path, field=f"{where}.uses",
-                         fix="set promptci.judge_model (any litellm model, e.g. local/gemma-3-270m) or GITHUB_TOKEN "
-                             "for GitHub Models' openai/gpt-4o")
+        raise InputError(
+            f"'{uses}' needs a judge model and none is set",
+            path=prompt.path,
+            field=f"{where}.uses",
+            fix="set promptci.judge_model (any litellm model, e.g. local/gemma-3-270m) or GITHUB_TOKEN "
+            "for GitHub Models' openai/gpt-4o",
+        )
     return _judge(name, judge_model, builtin.prompt, builtin.system, list(builtin.choices), client)
 
 
 def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile, client: ModelClient) -> Check:
     where = f"promptci.evaluators[{index}]"
     if spec.check is not None or spec.judge is not None:
-        judge_model = prompt.settings.judge_model or (prompt.litellm_name(spec.model) if spec.model else None) \
+        judge_model = (
+            prompt.settings.judge_model
+            or (prompt.litellm_name(spec.model) if spec.model else None)
             or builtin_judge_model(prompt)
+        )
         return checks.build(spec, where, path=prompt.path, judge_model=judge_model, client=client)
     if spec.label is not None:
         return _label_match(spec.name, spec.label)
@@ -108,8 +126,12 @@ def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile, cli
         try:
             pattern = regex.compile(spec.regex)
         except regex.error as exc:
-            raise InputError(f"invalid regular expression ({exc})", path=prompt.path, field=f"{where}.regex",
-                             fix="correct the pattern (Python re syntax)") from None
+            raise InputError(
+                f"invalid regular expression ({exc})",
+                path=prompt.path,
+                field=f"{where}.regex",
+                fix="correct the pattern (Python re syntax)",
+            ) from None
         return _regex(spec.name, pattern)
     if spec.json_valid is not None:
         return _json_valid(spec.name)
@@ -118,25 +140,42 @@ def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile, cli
         try:
             schema = json.loads(schema)
         except (ValueError, RecursionError):
-            raise InputError("jsonSchema is not valid JSON", path=prompt.path, field=f"{where}.jsonSchema",
-                             fix="give the schema as a mapping or a JSON string") from None
+            raise InputError(
+                "jsonSchema is not valid JSON",
+                path=prompt.path,
+                field=f"{where}.jsonSchema",
+                fix="give the schema as a mapping or a JSON string",
+            ) from None
     remote = checks.remote_ref(schema)
     if remote is not None:
-        raise InputError(f"the schema refers to {remote!r}, outside itself", path=prompt.path,
-                         field=f"{where}.jsonSchema", fix="keep the schema in one piece: only '#/...' references")
+        raise InputError(
+            f"the schema refers to {remote!r}, outside itself",
+            path=prompt.path,
+            field=f"{where}.jsonSchema",
+            fix="keep the schema in one piece: only '#/...' references",
+        )
     if {"unevaluatedProperties", "patternProperties"} <= _keys(schema):
-        raise InputError("the schema has unevaluatedProperties and patternProperties: jsonschema would run those "
-                         "patterns without a time limit", path=prompt.path, field=f"{where}.jsonSchema",
-                         fix="use additionalProperties instead of unevaluatedProperties")
+        raise InputError(
+            "the schema has unevaluatedProperties and patternProperties: jsonschema would run those "
+            "patterns without a time limit",
+            path=prompt.path,
+            field=f"{where}.jsonSchema",
+            fix="use additionalProperties instead of unevaluatedProperties",
+        )
     try:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise InputError(f"invalid JSON schema ({exc.message})", path=prompt.path, field=f"{where}.jsonSchema",
-                         fix="correct the schema") from None
+        raise InputError(
+            f"invalid JSON schema ({exc.message})",
+            path=prompt.path,
+            field=f"{where}.jsonSchema",
+            fix="correct the schema",
+        ) from None
     except RecursionError:
-        raise InputError("the JSON schema nests too deeply", path=prompt.path, field=f"{where}.jsonSchema",
-                         fix="correct the schema") from None
+        raise InputError(
+            "the JSON schema nests too deeply", path=prompt.path, field=f"{where}.jsonSchema", fix="correct the schema"
+        ) from None
     clock = _Clock()
     return _json_schema(spec.name, _bounded(validator_class, clock)(schema), clock)
 
@@ -234,8 +273,7 @@ def _bounded(validator_class: Any, clock: _Clock) -> Any:
                 if clock.search(wanted, key):
                     yield from validator.descend(value, subschema, path=key, schema_path=wanted)
 
-    def additional_properties(validator: Any, allowed: Any, instance: Any,
-                              schema: dict) -> Iterator[ValidationError]:
+    def additional_properties(validator: Any, allowed: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
         if not validator.is_type(instance, "object"):
             return
         named, patterns = schema.get("properties", {}), list(schema.get("patternProperties", {}))
@@ -244,11 +282,15 @@ def _bounded(validator_class: Any, clock: _Clock) -> Any:
             for extra in extras:
                 yield from validator.descend(instance[extra], allowed, path=extra)
         elif not allowed and extras:
-            yield ValidationError(f"additional properties are not allowed ({', '.join(map(repr, sorted(extras)))} "
-                                  f"{'was' if len(extras) == 1 else 'were'} unexpected)")
+            yield ValidationError(
+                f"additional properties are not allowed ({', '.join(map(repr, sorted(extras)))} "
+                f"{'was' if len(extras) == 1 else 'were'} unexpected)"
+            )
 
-    return jsonschema.validators.extend(validator_class, {"pattern": pattern, "patternProperties": pattern_properties,
-                                                          "additionalProperties": additional_properties})
+    return jsonschema.validators.extend(
+        validator_class,
+        {"pattern": pattern, "patternProperties": pattern_properties, "additionalProperties": additional_properties},
+    )
 
 
 def _json_valid(name: str) -> Check:
@@ -271,8 +313,7 @@ def _json_schema(name: str, validator: Any, clock: _Clock) -> Check:
             clock.deadline = time.monotonic() + REGEX_SECONDS  # no await from here to the verdict: one item at a time
             error = jsonschema.exceptions.best_match(validator.iter_errors(value))
         except PatternTimeout as exc:
-            return Evaluation(name, 0.0, f"the schema's patterns ran over {REGEX_SECONDS} s on this output "
-                                         f"(/{exc}/)")
+            return Evaluation(name, 0.0, f"the schema's patterns ran over {REGEX_SECONDS} s on this output (/{exc}/)")
         except regex.error as exc:
             return Evaluation(name, 0.0, f"the schema's pattern cannot be read ({exc})")
         except ValueError as exc:
@@ -286,8 +327,9 @@ def _json_schema(name: str, validator: Any, clock: _Clock) -> Check:
     return check
 
 
-def _judge(name: str, model: str, prompt_text: str, system: str, choices: list[tuple[str, float]],
-           client: ModelClient) -> Check:
+def _judge(
+    name: str, model: str, prompt_text: str, system: str, choices: list[tuple[str, float]], client: ModelClient
+) -> Check:
     """An LLM judge as gh runs it: the judge answers in text, and the first choice (in the file's order) that
     the answer contains, ignoring case, gives the score; no choice contained scores 0. Temperature 0 here,
     so that a re-run gives the same grade (gh sends none)."""
@@ -295,7 +337,7 @@ def _judge(name: str, model: str, prompt_text: str, system: str, choices: list[t
         ghmodels.request_kwargs(model, None)  # no token: refused now, before the prompt's first call
 
     async def check(output: str, item: Item) -> Evaluation:
-        messages = ([{"role": "system", "content": system}] if system else [])
+        messages = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": substitute(prompt_text, {**item.data, "completion": output})})
         answer = (await client.complete(model, messages, Params(temperature=0.0))).text
         return grade(name, answer, choices)
@@ -323,7 +365,8 @@ def _similarity(name: str) -> Check:
 
         vectors = embed([output, str(item.expected)])
         cosine = float(vectors[0] @ vectors[1])
-        return Evaluation(name, max(0.0, min(1.0, cosine)),
-                          f"MiniLM cosine {cosine:.3f} to expected (offline, not GitHub's judge)")
+        return Evaluation(
+            name, max(0.0, min(1.0, cosine)), f"MiniLM cosine {cosine:.3f} to expected (offline, not GitHub's judge)"
+        )
 
     return check

@@ -36,8 +36,9 @@ class Bounds:
     exact: bool  # every item of the pool was scored: the bounds are the mean itself
 
 
-def first_rejection(fixed_sum: float, fixed_n: int, sample: np.ndarray, pool: int | None, nulls: np.ndarray,
-                    alpha: float, side: str) -> np.ndarray:
+def first_rejection(
+    fixed_sum: float, fixed_n: int, sample: np.ndarray, pool: int | None, nulls: np.ndarray, alpha: float, side: str
+) -> np.ndarray:
     """After how many sampled items the null "the pool's mean is ≤ m" (side "above") or "≥ m" (side "below")
     is first rejected at level α, for each null m and each row of `sample` (one random order per row);
     NEVER when it is not rejected within the row. `pool` counts the pool's items, the fixed ones included
@@ -76,7 +77,7 @@ def first_rejection(fixed_sum: float, fixed_n: int, sample: np.ndarray, pool: in
         room = np.clip(1.0 + sign * mu, 1e-12, None)  # how far the worst value lies against the bet
         var_hat = (PRIOR_VAR + squares) / (i + 1)
         bet = np.where(np.abs(mu) <= 1.0, np.clip(gap / (var_hat + gap * gap), 0.0, CAP / room), 0.0)  # aGRAPA
-        xi = x[:, i:i + 1]
+        xi = x[:, i : i + 1]
         log_capital = log_capital + np.log1p(np.clip(bet * sign * (xi - mu), -1.0 + 1e-12, None))
         first = np.where((log_capital >= threshold) & np.isinf(first), i + 1, first)
         squares = squares + (xi - mean_hat) ** 2
@@ -93,19 +94,43 @@ def first_rejection(fixed_sum: float, fixed_n: int, sample: np.ndarray, pool: in
     return first
 
 
-def rejected(fixed: Sequence[float], sample: Sequence[float], pool: int | None, nulls: Sequence[float] | np.ndarray,
-             alpha: float, side: str) -> np.ndarray:
+def rejected(
+    fixed: Sequence[float],
+    sample: Sequence[float],
+    pool: int | None,
+    nulls: Sequence[float] | np.ndarray,
+    alpha: float,
+    side: str,
+) -> np.ndarray:
     """Whether each null is rejected by the end of one sample (see `first_rejection`)."""
     fixed_sum, fixed_n, x = float(sum(fixed)), len(fixed), list(sample)
     if pool is None:  # draws from an endless pool, in no random order of ours: a fixed shuffle, so that a list
         fixed_sum, fixed_n = 0.0, 0  # sorted by score does not read as a run of luck
         x = list(np.random.default_rng(0).permutation(np.array(list(fixed) + x, dtype=float)))
-    return np.isfinite(first_rejection(fixed_sum, fixed_n, np.array([x]) if x else np.zeros((1, 0)), pool,
-                                       np.asarray(nulls, dtype=float), alpha, side)[0])
+    return np.isfinite(
+        first_rejection(
+            fixed_sum,
+            fixed_n,
+            np.array([x]) if x else np.zeros((1, 0)),
+            pool,
+            np.asarray(nulls, dtype=float),
+            alpha,
+            side,
+        )[0]
+    )
 
 
-def assess(fixed: Sequence[float], sample: Sequence[float], pool: int | None, alpha: float, *, above: float,
-           below: float, lowest: float = -1.0, highest: float = 1.0) -> tuple[Bounds, bool, bool]:
+def assess(
+    fixed: Sequence[float],
+    sample: Sequence[float],
+    pool: int | None,
+    alpha: float,
+    *,
+    above: float,
+    below: float,
+    lowest: float = -1.0,
+    highest: float = 1.0,
+) -> tuple[Bounds, bool, bool]:
     """The pool's mean with anytime-valid one-sided bounds (read off the grid, clipped to [lowest, highest], the
     range of the values), and whether the evidence shows the mean above `above` and below `below` (level α)."""
     n0, n = len(fixed), len(fixed) + len(sample)
@@ -122,5 +147,8 @@ def assess(fixed: Sequence[float], sample: Sequence[float], pool: int | None, al
     down = rejected(fixed, sample, pool, np.append(GRID, below), alpha, "below")
     low = float(GRID[up[:-1]].max()) if up[:-1].any() else -1.0
     high = float(GRID[down[:-1]].min()) if down[:-1].any() else 1.0
-    return Bounds(mean, min(max(low, lowest), highest), max(min(high, highest), lowest), False), bool(up[-1]), \
-        bool(down[-1])
+    return (
+        Bounds(mean, min(max(low, lowest), highest), max(min(high, highest), lowest), False),
+        bool(up[-1]),
+        bool(down[-1]),
+    )

@@ -50,77 +50,130 @@ class SelectionSettings(Strict):
     """How the evaluation subset is chosen (IPOMP, docs/algorithms.md)."""
 
     method: Literal["ipomp", "random", "boundary", "clustering", "anchor"] = Field(
-        "ipomp", description="how the subset is chosen: IPOMP, or one of the baselines it is compared with")
+        "ipomp", description="how the subset is chosen: IPOMP, or one of the baselines it is compared with"
+    )
     size: int = Field(20, ge=1, description="N, items in the subset")
-    alpha: float = Field(0.5, ge=0.0, le=1.0,
-                         description="α, the share of representative (cluster) items; the rest are boundary items")
+    alpha: float = Field(
+        0.5, ge=0.0, le=1.0, description="α, the share of representative (cluster) items; the rest are boundary items"
+    )
     clusters: int = Field(5, ge=1, description="k, K-means clusters")
     seed: int = Field(0, ge=0, le=SEED_MAX, description="seed for every random choice")
     correlation: Literal["pearson", "cosine"] = Field(
-        "pearson", description="similarity of items' score rows in the optimizer's stage 2 (between runs, the "
-                   "ledger's 0/1 rows are always compared by Pearson correlation)")
+        "pearson",
+        description="similarity of items' score rows in the optimizer's stage 2 (between runs, the "
+        "ledger's 0/1 rows are always compared by Pearson correlation)",
+    )
     threshold: float = Field(0.9, gt=0.0, le=1.0, description="CT: items more similar than this are redundant")
     replace_share: float = Field(0.5, ge=0.0, le=1.0, description="β, the share of redundant items replaced")
-    min_prompts: int = Field(10, ge=2, le=64, description="stage 2 judges two items redundant only on at least "
-                             "this many prompts that scored both (from the subset file's evidence ledger)")
-    max_replacements: int = Field(2, ge=0, description="the most items stage 2 replaces per pull request or "
-                                   "`refine` (0: never)")
+    min_prompts: int = Field(
+        10,
+        ge=2,
+        le=64,
+        description="stage 2 judges two items redundant only on at least "
+        "this many prompts that scored both (from the subset file's evidence ledger)",
+    )
+    max_replacements: int = Field(
+        2, ge=0, description="the most items stage 2 replaces per pull request or `refine` (0: never)"
+    )
 
 
 class GateSettings(Strict):
     """When a pull request's head prompt passes or fails the merge gate (docs/gate.md)."""
 
-    min_score: float | None = Field(None, ge=0.0, le=1.0, description="fail when head's mean is shown below "
-                                "this; a pass needs it shown at or above")
-    margin: float = Field(0.03, ge=0.0, le=1.0,
-                          description="δ, the smallest drop worth blocking: pass when head is shown not worse than "
-                                      "base by more than this (replaces `tolerance`, which is now an error naming it)")
-    significance: float = Field(0.05, gt=0.0, lt=1.0,
-                                description="α, the chance of each wrong claim: a fail or a pass is shown at "
-                                "confidence 1 − α, at every look")
-    max_items: int = Field(160, ge=1, description="the most items compared (subset included) before the gate is "
-                                                  "inconclusive")
+    min_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="fail when head's mean is shown below this; a pass needs it shown at or above"
+    )
+    margin: float = Field(
+        0.03,
+        ge=0.0,
+        le=1.0,
+        description="δ, the smallest drop worth blocking: pass when head is shown not worse than "
+        "base by more than this (replaces `tolerance`, which is now an error naming it)",
+    )
+    significance: float = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description="α, the chance of each wrong claim: a fail or a pass is shown at confidence 1 − α, at every look",
+    )
+    max_items: int = Field(
+        160, ge=1, description="the most items compared (subset included) before the gate is inconclusive"
+    )
     on_inconclusive: Literal["fail", "neutral", "pass"] = Field(
-        "neutral", description="what an inconclusive gate does: `neutral` (neither blocks nor passes), `fail`, or "
-                   "`pass`")
+        "neutral",
+        description="what an inconclusive gate does: `neutral` (neither blocks nor passes), `fail`, or `pass`",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _no_tolerance(cls, data: object) -> object:
         if isinstance(data, dict) and "tolerance" in data:
-            raise ValueError("promptci.gate.tolerance was replaced by promptci.gate.margin, the smallest drop worth "
-                             "blocking (a pass now needs evidence that head is not worse by more than it): rename "
-                             "tolerance to margin, e.g. margin: 0.03")
+            raise ValueError(
+                "promptci.gate.tolerance was replaced by promptci.gate.margin, the smallest drop worth "
+                "blocking (a pass now needs evidence that head is not worse by more than it): rename "
+                "tolerance to margin, e.g. margin: 0.03"
+            )
         return data
 
 
 class OptimizerSettings(Strict):
     """The dual-phase optimizer (docs/algorithms.md)."""
 
-    enabled: bool = Field(True, description="suggest a better prompt on pull requests (for a GitHub Models model: "
-                                            "off unless the base's file sets it, to fit the free tier)")
-    model: str | None = Field(None, description="the optimizer model (any litellm model); default: the "
-                                   "prompt's model")
+    enabled: bool = Field(
+        True,
+        description="suggest a better prompt on pull requests (for a GitHub Models model: "
+        "off unless the base's file sets it, to fit the free tier)",
+    )
+    model: str | None = Field(None, description="the optimizer model (any litellm model); default: the prompt's model")
     style: Literal["auto", "instruct", "completion"] = Field(
-        "auto", description="how the optimizer model is asked: `completion` (a pattern to continue, for base models) "
-                "or `instruct`; `auto` picks completion for `local/` models")
-    holdout: int = Field(100, ge=0, description="pool items held out from the optimizer, to judge its result "
-                         "on data it never saw (the suggestion's score in a pull request's report)")
+        "auto",
+        description="how the optimizer model is asked: `completion` (a pattern to continue, for base models) "
+        "or `instruct`; `auto` picks completion for `local/` models",
+    )
+    holdout: int = Field(
+        100,
+        ge=0,
+        description="pool items held out from the optimizer, to judge its result "
+        "on data it never saw (the suggestion's score in a pull request's report)",
+    )
     steps: int = Field(5, ge=0, description="T, the most refinement steps")
     attempts: int = Field(6, ge=1, description="candidate edits per step")
-    quick_filter: float = Field(0.0, ge=0.0, le=1.0, description="h_f: the accuracy a candidate needs on the current "
-                                "prompt's failures among the judged items, besides fixing as many of them as "
-                                "acceptance needs won (4 at `accept_p` 0.1); raise it to spend fewer calls (the "
-                                "paper's 0.3 stopped net gains of demonstration sets on an 8-answer task)")
-    min_gain: float = Field(0.02, ge=0.0, le=1.0, description="h_v: the gain in mean a candidate needs on the judged "
-                            "items (the subset and `filter_items` training items)")
-    accept_p: float = Field(0.1, gt=0.0, le=1.0, description="the p-value a candidate needs in a one-sided sign test "
-                            "against the current prompt on the judged items")
-    filter_items: int = Field(30, ge=0, description="training items every candidate is judged on besides the "
-                              "subset (never shown as demonstrations; under a call limit at most an eighth of the "
-                              "calls left)")
-    demos: int = Field(4, ge=0, description="k: demonstrations chosen from the training split for phase 1's few-shot "
-                       "proposal; phase 2 adds at most k beyond the input's own")
+    quick_filter: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="h_f: the accuracy a candidate needs on the current "
+        "prompt's failures among the judged items, besides fixing as many of them as "
+        "acceptance needs won (4 at `accept_p` 0.1); raise it to spend fewer calls (the "
+        "paper's 0.3 stopped net gains of demonstration sets on an 8-answer task)",
+    )
+    min_gain: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="h_v: the gain in mean a candidate needs on the judged "
+        "items (the subset and `filter_items` training items)",
+    )
+    accept_p: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="the p-value a candidate needs in a one-sided sign test "
+        "against the current prompt on the judged items",
+    )
+    filter_items: int = Field(
+        30,
+        ge=0,
+        description="training items every candidate is judged on besides the "
+        "subset (never shown as demonstrations; under a call limit at most an eighth of the "
+        "calls left)",
+    )
+    demos: int = Field(
+        4,
+        ge=0,
+        description="k: demonstrations chosen from the training split for phase 1's few-shot "
+        "proposal; phase 2 adds at most k beyond the input's own",
+    )
     reward_mix: float = Field(0.4, ge=0.0, le=1.0, description="α of the EXP3 reward")
     learning_rate: float = Field(0.055, gt=0.0, description="μ of the EXP3 weight update")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature of the optimizer model")
@@ -129,11 +182,19 @@ class OptimizerSettings(Strict):
 class BudgetSettings(Strict):
     """Hard limits on model use per run; the optimizer degrades first, never the base/head comparison."""
 
-    max_calls: int | None = Field(None, ge=1, description="the most uncached model calls per run (in `pr`, per changed "
-                                  "prompt, inside `--max-calls`; for a GitHub Models model, default: its free "
-                                  "requests a day)")
-    max_usd: float | None = Field(None, gt=0.0, description="the most dollars per run (in `pr`, per changed prompt, "
-                                  "inside `--max-usd`); refused for a model litellm has no price for")
+    max_calls: int | None = Field(
+        None,
+        ge=1,
+        description="the most uncached model calls per run (in `pr`, per changed "
+        "prompt, inside `--max-calls`; for a GitHub Models model, default: its free "
+        "requests a day)",
+    )
+    max_usd: float | None = Field(
+        None,
+        gt=0.0,
+        description="the most dollars per run (in `pr`, per changed prompt, "
+        "inside `--max-usd`); refused for a model litellm has no price for",
+    )
 
 
 CheckKind = Literal["equals", "contains", "starts_with", "regex", "fuzzy", "similar", "json", "contains_json"]
@@ -153,12 +214,17 @@ class PromptciEvaluator(Strict):
 
     name: str = Field(description="the evaluator's name in the report")
     label: str | None = Field(None, description="output equals this item field, ignoring case and surrounding space")
-    regex: str | None = Field(None, description="a search with the `regex` module, which reads Python `re` syntax; "
-                              "a pattern that runs over 1 s on an output scores 0 for it")
+    regex: str | None = Field(
+        None,
+        description="a search with the `regex` module, which reads Python `re` syntax; "
+        "a pattern that runs over 1 s on an output scores 0 for it",
+    )
     json_valid: bool | None = Field(None, alias="json", description="output parses as JSON")
-    json_schema: dict | str | None = Field(None, alias="jsonSchema",
-                                           description="output is JSON valid against the schema, a mapping or a "
-                                                       "JSON string; only `#/...` references")
+    json_schema: dict | str | None = Field(
+        None,
+        alias="jsonSchema",
+        description="output is JSON valid against the schema, a mapping or a JSON string; only `#/...` references",
+    )
     check: CheckKind | None = Field(None, description="compare the output with each value")
     judge: str | None = Field(None, description="an LLM judge prompt, {{value}} and {{completion}} filled")
     value: str | list[Any] | dict | None = Field(None, description="the values, in the file")
@@ -174,8 +240,9 @@ class PromptciEvaluator(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PromptciEvaluator:
-        chosen = [k for k in ("label", "regex", "json_valid", "json_schema", "check", "judge")
-                  if getattr(self, k) is not None]
+        chosen = [
+            k for k in ("label", "regex", "json_valid", "json_schema", "check", "judge") if getattr(self, k) is not None
+        ]
         if len(chosen) != 1:
             raise ValueError("needs exactly one of label, regex, json, jsonSchema, check, judge")
         compares = self.check is not None or self.judge is not None
@@ -183,8 +250,11 @@ class PromptciEvaluator(Strict):
             raise ValueError("check needs exactly one of value, field")
         if self.judge is not None and self.value is not None and self.field is not None:
             raise ValueError("a judge takes value or field, not both")
-        extras = [k for k in ("value", "field", "any_of", "negate", "ignore_case", "threshold", "choices", "model")
-                  if k in self.model_fields_set]
+        extras = [
+            k
+            for k in ("value", "field", "any_of", "negate", "ignore_case", "threshold", "choices", "model")
+            if k in self.model_fields_set
+        ]
         if extras and not compares:
             raise ValueError(f"{extras[0].replace('any_of', 'any')} goes with check or judge only")
         if self.threshold is not None and self.check != "similar":
@@ -202,28 +272,42 @@ class Settings(Strict):
     """The `promptci:` block. Paths are relative to the prompt file."""
 
     pool: str | None = Field(None, description="JSONL pool of eval items; default: the file's `testData`")
-    subset: str | None = Field(None, description="the committed evaluation subset; default: the pool's "
-                                                 "name with `.subset.yml`")
+    subset: str | None = Field(
+        None, description="the committed evaluation subset; default: the pool's name with `.subset.yml`"
+    )
     labels: list[str] | str | None = Field(
-        None, description="the label set (a list): each item is scored by the log-probability of every label; or the "
-                          "name of an item field holding that item's own options")
-    api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server (with "
-                                                   "`model: openai/<name>`)")
-    model: str | None = Field(None, description="the model to call, as a litellm name (`openai/gpt-4o-mini`, "
-                                                "`anthropic/...`, `local/gemma-3-270m`); `--model` overrides it; "
-                                                "default: the file's `model:`, called on GitHub Models")
-    judge_model: str | None = Field(None, description="the model of the built-in judges (`uses: github/similarity`, "
-                                                      "`coherence`, `fluency`, `relevance`, `groundedness`), as a "
-                                                      "litellm name; default: GitHub Models' `openai/gpt-4o`")
+        None,
+        description="the label set (a list): each item is scored by the log-probability of every label; or the "
+        "name of an item field holding that item's own options",
+    )
+    api_base: str | None = Field(
+        None, description="base URL of an OpenAI-compatible server (with `model: openai/<name>`)"
+    )
+    model: str | None = Field(
+        None,
+        description="the model to call, as a litellm name (`openai/gpt-4o-mini`, "
+        "`anthropic/...`, `local/gemma-3-270m`); `--model` overrides it; "
+        "default: the file's `model:`, called on GitHub Models",
+    )
+    judge_model: str | None = Field(
+        None,
+        description="the model of the built-in judges (`uses: github/similarity`, "
+        "`coherence`, `fluency`, `relevance`, `groundedness`), as a "
+        "litellm name; default: GitHub Models' `openai/gpt-4o`",
+    )
     embedding_model: str | None = Field(
-        None, description="a litellm embedding model (e.g. `openai/text-embedding-3-small`) for the pool's "
-                          "embeddings that choose the subset; with it, an install without the `local` extra (no "
-                          "torch) can choose subsets; default: the bundled `all-MiniLM-L6-v2` (needs the `local` "
-                          "extra)")
-    concurrency: int = Field(4, ge=1, le=256, description="model calls in flight at once (2 for a GitHub Models "
-                             "model unless set)")
-    evaluators: list[PromptciEvaluator] = Field(default_factory=list, description="promptci's own evaluators, "
-                                                  "each `{name: ..., <one check>}` (below)")
+        None,
+        description="a litellm embedding model (e.g. `openai/text-embedding-3-small`) for the pool's "
+        "embeddings that choose the subset; with it, an install without the `local` extra (no "
+        "torch) can choose subsets; default: the bundled `all-MiniLM-L6-v2` (needs the `local` "
+        "extra)",
+    )
+    concurrency: int = Field(
+        4, ge=1, le=256, description="model calls in flight at once (2 for a GitHub Models model unless set)"
+    )
+    evaluators: list[PromptciEvaluator] = Field(
+        default_factory=list, description="promptci's own evaluators, each `{name: ..., <one check>}` (below)"
+    )
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)

@@ -34,26 +34,44 @@ def merge_files(paths: Sequence[Path], plan_path: Path | None) -> PRResults:
         return merge(parts)
     if len(sharded) != len(parts):
         file = next(f for f, part in zip(files, parts) if part.shard is None)
-        raise InputError("not the results of a shard, merged with shards", path=file, field="shard",
-                         fix="pass only the results of one pull request's shards")
+        raise InputError(
+            "not the results of a shard, merged with shards",
+            path=file,
+            field="shard",
+            fix="pass only the results of one pull request's shards",
+        )
     planned = _planned(sharded, plan_path)
     seen: dict[str, Path] = {}
     for file, part in sharded:
         if part.shard not in planned:
-            raise InputError(f"shard {part.shard} is not in the plan ({', '.join(planned) or 'no shards'})",
-                             path=file, field="shard", fix="pass the results of this pull request's planned shards")
+            raise InputError(
+                f"shard {part.shard} is not in the plan ({', '.join(planned) or 'no shards'})",
+                path=file,
+                field="shard",
+                fix="pass the results of this pull request's planned shards",
+            )
         if part.shard in seen:
-            raise InputError(f"shard {part.shard} appears twice (also in {seen[part.shard]})", path=file,
-                             field="shard", fix="pass each shard's results once")
+            raise InputError(
+                f"shard {part.shard} appears twice (also in {seen[part.shard]})",
+                path=file,
+                field="shard",
+                fix="pass each shard's results once",
+            )
         if sorted(p.path for p in part.prompts) != sorted(planned[part.shard]):
-            raise InputError(f"shard {part.shard} gated other prompts than planned ({' '.join(planned[part.shard])})",
-                             path=file, field="prompts", fix="run each shard with the plan's --max-shards")
+            raise InputError(
+                f"shard {part.shard} gated other prompts than planned ({' '.join(planned[part.shard])})",
+                path=file,
+                field="prompts",
+                fix="run each shard with the plan's --max-shards",
+            )
         seen[part.shard] = file
     missing = [s for s in planned if s not in seen]
     if missing:
-        raise MissingShards(f"no results from shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} of "
-                         f"{len(planned)} planned: the shard failed, timed out or was not downloaded, so the gate "
-                         f"cannot pass (prompts not gated: {' '.join(p for s in missing for p in planned[s])})")
+        raise MissingShards(
+            f"no results from shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} of "
+            f"{len(planned)} planned: the shard failed, timed out or was not downloaded, so the gate "
+            f"cannot pass (prompts not gated: {' '.join(p for s in missing for p in planned[s])})"
+        )
     return merge(parts)
 
 
@@ -62,8 +80,12 @@ def _planned(sharded: list[tuple[Path, PRResults]], plan_path: Path | None) -> d
     planned = read_matrix(plan_path) if plan_path is not None else sharded[0][1].plan or {}
     for file, part in sharded:
         if part.plan != planned:
-            raise InputError(f"shard {part.shard} was cut from another plan", path=file, field="plan",
-                             fix="pass the shards of one run of one pull request (the same --max-shards)")
+            raise InputError(
+                f"shard {part.shard} was cut from another plan",
+                path=file,
+                field="plan",
+                fix="pass the shards of one run of one pull request (the same --max-shards)",
+            )
     return planned
 
 
@@ -77,9 +99,14 @@ def merge(parts: list[PRResults]) -> PRResults:
     usage["budget"] = "; ".join(dict.fromkeys(part.usage.budget for part in parts))
     verdict = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
     pulls = {part.pull_request for part in parts if part.pull_request}
-    return PRResults(format=FORMAT, verdict=file_verdict(verdict),
-                     usage=Usage(**usage), prompts=prompts, forecast=_merged_forecast(parts),
-                     pull_request=pulls.pop() if len(pulls) == 1 else None)  # the shards of one pull request's run
+    return PRResults(
+        format=FORMAT,
+        verdict=file_verdict(verdict),
+        usage=Usage(**usage),
+        prompts=prompts,
+        forecast=_merged_forecast(parts),
+        pull_request=pulls.pop() if len(pulls) == 1 else None,
+    )  # the shards of one pull request's run
 
 
 def _merged_forecast(parts: list[PRResults]) -> Forecast | None:
@@ -92,5 +119,10 @@ def _merged_forecast(parts: list[PRResults]) -> Forecast | None:
         values = [getattr(f, key) for f in forecasts]
         return None if any(v is None for v in values) else sum(values)
 
-    return Forecast(calls=total("calls"), max_calls=total("max_calls"), usd=total("usd"), max_usd=total("max_usd"),
-                    price="; ".join(dict.fromkeys(p for f in forecasts for p in f.price.split("; ") if p)))
+    return Forecast(
+        calls=total("calls"),
+        max_calls=total("max_calls"),
+        usd=total("usd"),
+        max_usd=total("max_usd"),
+        price="; ".join(dict.fromkeys(p for f in forecasts for p in f.price.split("; ") if p)),
+    )

@@ -61,8 +61,9 @@ class Comparison:
     regressed: int
 
 
-def compare(base: Sequence[float], head: Sequence[float], *, confidence: float = CONFIDENCE,
-            seed: int = 0) -> Comparison:
+def compare(
+    base: Sequence[float], head: Sequence[float], *, confidence: float = CONFIDENCE, seed: int = 0
+) -> Comparison:
     """Paired comparison on the same items: the exact McNemar test on the discordant pairs for 0/1 scores
     (with a Wilson interval of the difference derived from them), a paired bootstrap of the mean difference
     for graded scores (with a sign-flip p-value)."""
@@ -82,17 +83,35 @@ def compare(base: Sequence[float], head: Sequence[float], *, confidence: float =
         discordant = improved + regressed
         p = st.binomtest(min(improved, regressed), discordant, 0.5).pvalue if discordant else 1.0
         low, high = _paired_wald(improved, regressed, n, confidence)
-        return Comparison(n, base_mean, head_mean, delta, low, high, float(min(1.0, p)), "mcnemar", improved,
-                          regressed)
+        return Comparison(n, base_mean, head_mean, delta, low, high, float(min(1.0, p)), "mcnemar", improved, regressed)
     if all(d == diffs[0] for d in diffs):
-        return Comparison(n, base_mean, head_mean, delta, delta, delta, 1.0 if delta == 0 else 0.0, "bootstrap",
-                          improved, regressed)
-    result = st.bootstrap((diffs,), _mean, confidence_level=confidence, n_resamples=4999, method="percentile",
-                          random_state=seed, vectorized=True)
-    p = st.permutation_test((diffs,), _mean, permutation_type="samples", n_resamples=4999, vectorized=True,
-                            random_state=seed).pvalue
-    return Comparison(n, base_mean, head_mean, delta, float(result.confidence_interval.low),
-                      float(result.confidence_interval.high), float(p), "bootstrap", improved, regressed)
+        return Comparison(
+            n, base_mean, head_mean, delta, delta, delta, 1.0 if delta == 0 else 0.0, "bootstrap", improved, regressed
+        )
+    result = st.bootstrap(
+        (diffs,),
+        _mean,
+        confidence_level=confidence,
+        n_resamples=4999,
+        method="percentile",
+        random_state=seed,
+        vectorized=True,
+    )
+    p = st.permutation_test(
+        (diffs,), _mean, permutation_type="samples", n_resamples=4999, vectorized=True, random_state=seed
+    ).pvalue
+    return Comparison(
+        n,
+        base_mean,
+        head_mean,
+        delta,
+        float(result.confidence_interval.low),
+        float(result.confidence_interval.high),
+        float(p),
+        "bootstrap",
+        improved,
+        regressed,
+    )
 
 
 def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:

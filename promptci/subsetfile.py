@@ -35,8 +35,10 @@ MAX_BYTES = 512 * 1024  # a subset of 1,000 items with a long history is well un
 PREVIEW = 100
 EVIDENCE_PROMPTS = 64  # ledger columns kept: 20 items × 64 prompts is 1.3 kB, and 64 prompts settle correlations
 SHA_CHARS = 12
-HEADER = ("Evaluation subset written by promptci (`promptci select`, refined by `promptci refine` and pull-request "
-          "runs).\nReview it like code; do not edit the items by hand: `promptci select --check` would flag it.")
+HEADER = (
+    "Evaluation subset written by promptci (`promptci select`, refined by `promptci refine` and pull-request "
+    "runs).\nReview it like code; do not edit the items by hand: `promptci select --check` would flag it."
+)
 
 
 class EntryKind(StrEnum):
@@ -174,9 +176,12 @@ def check_destination(repo_path: str, existing: Path | None = None) -> None:
         except InputError as exc:
             problem = f"is a file that is not a subset file ({exc.problem})"
     if problem:
-        raise InputError(f"the subset path {repo_path} {problem}: promptci would overwrite it", field="promptci.subset",
-                         fix="name a .subset.yml file of the prompt's own, or drop promptci.subset for the default "
-                             "<pool>.subset.yml")
+        raise InputError(
+            f"the subset path {repo_path} {problem}: promptci would overwrite it",
+            field="promptci.subset",
+            fix="name a .subset.yml file of the prompt's own, or drop promptci.subset for the default "
+            "<pool>.subset.yml",
+        )
 
 
 def read(path: Path) -> Subset:
@@ -187,8 +192,9 @@ def read(path: Path) -> Subset:
     try:
         text = raw.decode("utf-8")
         if any(isinstance(e, pyyaml.AliasEvent) or getattr(e, "anchor", None) for e in yaml_events(text)):
-            raise InputError("subset file uses YAML anchors or aliases, which promptci never writes", path=where,
-                             fix=fix)  # and an alias bomb of a few hundred bytes would expand to gigabytes
+            raise InputError(
+                "subset file uses YAML anchors or aliases, which promptci never writes", path=where, fix=fix
+            )  # and an alias bomb of a few hundred bytes would expand to gigabytes
         data = YAML(typ="safe", pure=True).load(text)
     except (YAMLError, pyyaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"subset file is not valid YAML ({type(exc).__name__})", path=where, fix=fix) from None
@@ -197,12 +203,23 @@ def read(path: Path) -> Subset:
     try:
         pool = data["pool"]
         items = tuple(_entry(e) for e in data["items"])
-        history = tuple(Refinement(source=str(h["source"]),
-                                   replaced=tuple({k: str(v) for k, v in r.items()} for r in h.get("replaced") or []))
-                        for h in data.get("history") or [])
-        subset = Subset(pool_path=str(pool["path"]), pool_sha256=str(pool["sha256"]), pool_size=int(pool["size"]),
-                        embedding_model=str(data["embedding_model"]), method=str(data["method"]),
-                        parameters=dict(data.get("parameters") or {}), items=items, history=history)
+        history = tuple(
+            Refinement(
+                source=str(h["source"]),
+                replaced=tuple({k: str(v) for k, v in r.items()} for r in h.get("replaced") or []),
+            )
+            for h in data.get("history") or []
+        )
+        subset = Subset(
+            pool_path=str(pool["path"]),
+            pool_sha256=str(pool["sha256"]),
+            pool_size=int(pool["size"]),
+            embedding_model=str(data["embedding_model"]),
+            method=str(data["method"]),
+            parameters=dict(data.get("parameters") or {}),
+            items=items,
+            history=history,
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"subset file is incomplete ({exc})", path=where, fix=fix) from None
     if not subset.items:
@@ -223,20 +240,35 @@ def _evidence(raw: Any, ids: list[str], where: str) -> Evidence:
     if raw is None:
         return Evidence()
     fix = "restore the evidence section from the base branch, or delete it (the ledger starts again)"
-    if not isinstance(raw, dict) or not isinstance(raw.get("prompts", ""), str) \
-            or not isinstance(raw.get("scores") or {}, dict):
-        raise InputError("the evidence is not {prompts: 'SHA SHA ...', scores: {ID: '01.'}}", path=where,
-                         field="evidence", fix=fix)
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("prompts", ""), str)
+        or not isinstance(raw.get("scores") or {}, dict)
+    ):
+        raise InputError(
+            "the evidence is not {prompts: 'SHA SHA ...', scores: {ID: '01.'}}", path=where, field="evidence", fix=fix
+        )
     prompts = tuple(raw.get("prompts", "").split())
-    if len(prompts) > EVIDENCE_PROMPTS or len(set(prompts)) != len(prompts) or not all(
-            len(p) == SHA_CHARS and all(c in "0123456789abcdef" for c in p) for p in prompts):
-        raise InputError(f"evidence.prompts must be at most {EVIDENCE_PROMPTS} different {SHA_CHARS}-digit sha256 "
-                         "prefixes", path=where, field="evidence.prompts", fix=fix)
+    if (
+        len(prompts) > EVIDENCE_PROMPTS
+        or len(set(prompts)) != len(prompts)
+        or not all(len(p) == SHA_CHARS and all(c in "0123456789abcdef" for c in p) for p in prompts)
+    ):
+        raise InputError(
+            f"evidence.prompts must be at most {EVIDENCE_PROMPTS} different {SHA_CHARS}-digit sha256 prefixes",
+            path=where,
+            field="evidence.prompts",
+            fix=fix,
+        )
     scores = {str(k): str(v) for k, v in (raw.get("scores") or {}).items()}
     bad = [k for k, v in scores.items() if k not in ids or len(v) != len(prompts) or v.strip("01.")]
     if bad:
-        raise InputError(f"evidence.scores of {bad[0]} is not a subset item's row of {len(prompts)} characters "
-                         "1, 0 or .", path=where, field="evidence.scores", fix=fix)
+        raise InputError(
+            f"evidence.scores of {bad[0]} is not a subset item's row of {len(prompts)} characters 1, 0 or .",
+            path=where,
+            field="evidence.scores",
+            fix=fix,
+        )
     return Evidence(prompts=prompts, scores=scores)
 
 
@@ -256,8 +288,10 @@ def dumps(subset: Subset) -> str:
     doc["items"] = [{"id": e.id, "why": e.why, "text": e.text} for e in subset.items]
     doc["history"] = [{"source": h.source, "replaced": [dict(r) for r in h.replaced]} for h in subset.history]
     if subset.evidence.prompts:
-        doc["evidence"] = {"prompts": " ".join(subset.evidence.prompts),
-                           "scores": {i: subset.evidence.row(i) for i in subset.ids}}
+        doc["evidence"] = {
+            "prompts": " ".join(subset.evidence.prompts),
+            "scores": {i: subset.evidence.row(i) for i in subset.ids},
+        }
     doc.yaml_set_start_comment(HEADER)
     yaml = YAML(typ="rt")
     yaml.width = 4096
@@ -281,13 +315,16 @@ def problems(subset: Subset, pool: Pool, subset_path: Path) -> list[str]:
     if expected != subset.pool_path:
         found.append(f"it was made for pool {subset.pool_path}, the prompt now uses {expected}")
     if subset.pool_sha256 != pool.sha256:
-        found.append(f"the pool changed since the subset was written (sha256 {subset.pool_sha256[:12]} → "
-                     f"{pool.sha256[:12]})")
+        found.append(
+            f"the pool changed since the subset was written (sha256 {subset.pool_sha256[:12]} → {pool.sha256[:12]})"
+        )
     known = set(pool.by_id())
     missing = [i for i in subset.ids if i not in known]
     if missing:
-        found.append(f"{len(missing)} subset ids are not in the pool ({', '.join(missing[:3])}"
-                     f"{', ...' if len(missing) > 3 else ''})")
+        found.append(
+            f"{len(missing)} subset ids are not in the pool ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''})"
+        )
     return found
 
 

@@ -40,12 +40,24 @@ class SelectionParams:
     seed: int
 
     @classmethod
-    def from_settings(cls, s: SelectionSettings, *, method: str | None = None, size: int | None = None,
-                      alpha: float | None = None, clusters: int | None = None,
-                      seed: int | None = None) -> SelectionParams:
+    def from_settings(
+        cls,
+        s: SelectionSettings,
+        *,
+        method: str | None = None,
+        size: int | None = None,
+        alpha: float | None = None,
+        clusters: int | None = None,
+        seed: int | None = None,
+    ) -> SelectionParams:
         """The settings, with each flag that was given in place of its setting."""
-        return cls(method=method or s.method, size=size or s.size, alpha=s.alpha if alpha is None else alpha,
-                   clusters=clusters or s.clusters, seed=s.seed if seed is None else seed)
+        return cls(
+            method=method or s.method,
+            size=size or s.size,
+            alpha=s.alpha if alpha is None else alpha,
+            clusters=clusters or s.clusters,
+            seed=s.seed if seed is None else seed,
+        )
 
     def at_most(self, size: int) -> SelectionParams:
         """No more than `size` items, and no more clusters than items: a subset chosen during a run must fit."""
@@ -93,14 +105,26 @@ def check(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> None:
     """The choice can be made on this pool: checked before any subset is computed or written."""
     where = prompt.path
     if choice.method == "anchor":
-        raise InputError("anchor points need every pool item scored by warm-up prompts first", path=where,
-                         field="promptci.selection.method", fix="use ipomp (anchor points are a benchmark baseline)")
+        raise InputError(
+            "anchor points need every pool item scored by warm-up prompts first",
+            path=where,
+            field="promptci.selection.method",
+            fix="use ipomp (anchor points are a benchmark baseline)",
+        )
     if len(pool) < choice.size:
-        raise InputError(f"the pool has {len(pool)} items, fewer than the subset size {choice.size}", path=where,
-                         field="promptci.selection.size", fix="choose a smaller --size or add items to the pool")
+        raise InputError(
+            f"the pool has {len(pool)} items, fewer than the subset size {choice.size}",
+            path=where,
+            field="promptci.selection.size",
+            fix="choose a smaller --size or add items to the pool",
+        )
     if choice.method in ("ipomp", "clustering") and choice.alpha > 0 and choice.size < choice.clusters:
-        raise InputError(f"the subset size {choice.size} is smaller than the {choice.clusters} clusters", path=where,
-                         field="promptci.selection.clusters", fix="choose fewer --clusters or a larger --size")
+        raise InputError(
+            f"the subset size {choice.size} is smaller than the {choice.clusters} clusters",
+            path=where,
+            field="promptci.selection.clusters",
+            fix="choose fewer --clusters or a larger --size",
+        )
 
 
 def select(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> Subset:
@@ -108,29 +132,43 @@ def select(prompt: PromptFile, pool: Pool, choice: SelectionParams) -> Subset:
     check(prompt, pool, choice)
     texts = input_texts(prompt, pool)
     vectors = embeddings.embed_cached(texts, remote=prompt.settings.embedding_model)
-    problem = weakness(texts, vectors, choice.size, embeddings.MODEL_NAME) if choice.method in EMBEDDING_METHODS \
-        else None
+    problem = (
+        weakness(texts, vectors, choice.size, embeddings.MODEL_NAME) if choice.method in EMBEDDING_METHODS else None
+    )
     if problem:
         strata = answer_strata(pool, choice.size)
         how = "stratified by expected answer" if strata else "at random (seeded)"
-        warn(f"{pool.path or prompt.path}: the embeddings cannot tell the items apart ({problem}: emoji, some "
-             f"scripts and code read as unknown words); chose {choice.size} items {how} instead of {choice.method} "
-             f"(fix: set promptci.embedding_model to an embedding model that reads these inputs)")
-        selector: SubsetSelector = StratifiedSelector(size=choice.size, random_state=choice.seed,
-                                      note=f"fallback {how}; weak embeddings: {problem}; ").fit(vectors, strata)
+        warn(
+            f"{pool.path or prompt.path}: the embeddings cannot tell the items apart ({problem}: emoji, some "
+            f"scripts and code read as unknown words); chose {choice.size} items {how} instead of {choice.method} "
+            f"(fix: set promptci.embedding_model to an embedding model that reads these inputs)"
+        )
+        selector: SubsetSelector = StratifiedSelector(
+            size=choice.size, random_state=choice.seed, note=f"fallback {how}; weak embeddings: {problem}; "
+        ).fit(vectors, strata)
     else:
-        selector = make_selector(choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters,
-                                 random_state=choice.seed).fit(vectors)
-    items = tuple(Entry(id=pool.items[i].id, why=why, text=subsetfile.preview(item_text(prompt, pool.items[i])))
-                  for i, why in zip(selector.selected_, selector.reasons_))
+        selector = make_selector(
+            choice.method, size=choice.size, alpha=choice.alpha, n_clusters=choice.clusters, random_state=choice.seed
+        ).fit(vectors)
+    items = tuple(
+        Entry(id=pool.items[i].id, why=why, text=subsetfile.preview(item_text(prompt, pool.items[i])))
+        for i, why in zip(selector.selected_, selector.reasons_)
+    )
     target = subsetfile.path_for(prompt)
     parameters: dict[str, float] = {"size": choice.size, "seed": choice.seed}
     if choice.method in ("ipomp", "clustering"):
         parameters["clusters"] = choice.clusters
     if choice.method == "ipomp":
         parameters["alpha"] = choice.alpha
-    return Subset(pool_path=subsetfile.pool_reference(pool, target), pool_sha256=pool.sha256, pool_size=len(pool),
-                  embedding_model=prompt.settings.embedding_model or embeddings.MODEL_NAME, method=choice.method, parameters=parameters, items=items)
+    return Subset(
+        pool_path=subsetfile.pool_reference(pool, target),
+        pool_sha256=pool.sha256,
+        pool_size=len(pool),
+        embedding_model=prompt.settings.embedding_model or embeddings.MODEL_NAME,
+        method=choice.method,
+        parameters=parameters,
+        items=items,
+    )
 
 
 def load(prompt: PromptFile, pool: Pool) -> tuple[Subset, list[Item]]:
@@ -139,16 +177,19 @@ def load(prompt: PromptFile, pool: Pool) -> tuple[Subset, list[Item]]:
     subset = subsetfile.read(path)
     found = subsetfile.problems(subset, pool, path)
     if found:
-        raise InputError("the subset is stale: " + "; ".join(found), path=path,
-                         fix=f"run 'promptci select {prompt.path}' (or 'promptci eval --full')")
+        raise InputError(
+            "the subset is stale: " + "; ".join(found),
+            path=path,
+            fix=f"run 'promptci select {prompt.path}' (or 'promptci eval --full')",
+        )
     by_id = pool.by_id()
     return subset, [by_id[i] for i in subset.ids]
 
 
 # ---- which subset judges a prompt: the one policy -------------------------------------------------------------
 
-def for_pull_request(prompt: PromptFile, pool: Pool, committed: Subset | None,
-                     size: int | None) -> tuple[Subset, str]:
+
+def for_pull_request(prompt: PromptFile, pool: Pool, committed: Subset | None, size: int | None) -> tuple[Subset, str]:
     """The pull-request flow's subset: the committed one when it fits the pool (`committed`, else None), else a new
     one from stage 1 of `size` items (default `promptci.selection.size`, at most the pool), and a note saying which."""
     path = subsetfile.path_for(prompt)
@@ -171,17 +212,32 @@ def for_optimizer(prompt: PromptFile, pool: Pool) -> tuple[list[str], str]:
     return select(prompt, pool, params).ids, "stage 1 in memory (no subset file; run 'promptci select')"
 
 
-def refine(prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], *, source: str,
-           settings: SelectionSettings) -> tuple[Subset, list[dict[str, str]]]:
+def refine(
+    prompt: PromptFile, pool: Pool, subset: Subset, runs: Sequence[Run], *, source: str, settings: SelectionSettings
+) -> tuple[Subset, list[dict[str, str]]]:
     """Stage 2 from saved results of at least two prompts (a maintainer's own runs: they are judged on too)."""
     _check_runs(prompt, pool, runs)
-    return refine_scores(prompt, pool, subset, {run.prompt["sha256"]: {r.id: r for r in run.items} for run in runs},
-                         source=source, settings=settings, judge_new=True)
+    return refine_scores(
+        prompt,
+        pool,
+        subset,
+        {run.prompt["sha256"]: {r.id: r for r in run.items} for run in runs},
+        source=source,
+        settings=settings,
+        judge_new=True,
+    )
 
 
-def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_prompt: Mapping[str, Mapping[str, ItemResult]],
-                  *, source: str, settings: SelectionSettings,
-                  judge_new: bool = False) -> tuple[Subset, list[dict[str, str]]]:
+def refine_scores(
+    prompt: PromptFile,
+    pool: Pool,
+    subset: Subset,
+    by_prompt: Mapping[str, Mapping[str, ItemResult]],
+    *,
+    source: str,
+    settings: SelectionSettings,
+    judge_new: bool = False,
+) -> tuple[Subset, list[dict[str, str]]]:
     """The one stage-2 refresh between runs: this run's scores (by prompt sha256, then item id) go into the subset
     file's evidence ledger, and items the ledger shows redundant are replaced, at most `max_replacements`, each
     from its own cluster. In a pull request (`judge_new` False) only the ledger as committed judges, so the pull
@@ -191,9 +247,14 @@ def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_prompt: Map
     columns = evidence_columns(ids, by_prompt)
     recorded = subset.evidence.merged(columns, ids)
     judged = (recorded if judge_new else subset.evidence).matrix(ids)
-    refiner = Refiner(threshold=settings.threshold, replace_share=settings.replace_share,
-                      correlation=settings.correlation, random_state=settings.seed, min_prompts=settings.min_prompts,
-                      max_replacements=settings.max_replacements)
+    refiner = Refiner(
+        threshold=settings.threshold,
+        replace_share=settings.replace_share,
+        correlation=settings.correlation,
+        random_state=settings.seed,
+        min_prompts=settings.min_prompts,
+        max_replacements=settings.max_replacements,
+    )
     if settings.max_replacements == 0 or not refiner.redundant_groups(judged):
         return replace(subset, evidence=recorded), []  # the usual case: no pool embeddings, no K-means needed
     index = {item.id: i for i, item in enumerate(pool.items)}
@@ -201,18 +262,29 @@ def refine_scores(prompt: PromptFile, pool: Pool, subset: Subset, by_prompt: Map
     available = np.array([i for i, item in enumerate(pool.items) if item.id not in unavailable], dtype=int)
     texts = input_texts(prompt, pool)
     vectors = embeddings.embed_cached(texts, remote=prompt.settings.embedding_model)
-    rows, swaps = refiner.refine(np.array([index[i] for i in ids]), judged, vectors, available,
-                                 labels=refresh_strata(pool, subset, settings, texts, vectors))
+    rows, swaps = refiner.refine(
+        np.array([index[i] for i in ids]),
+        judged,
+        vectors,
+        available,
+        labels=refresh_strata(pool, subset, settings, texts, vectors),
+    )
     if not swaps:
         return replace(subset, evidence=recorded), []
     pool_ids = [item.id for item in pool.items]
     records = replacement_records(swaps, pool_ids, "pearson")
     why_added = {r["added"]: r["why"] for r in records}
     items = tuple(
-        subset.items[row] if pool_ids[rows[row]] == ids[row] else
-        Entry(id=pool_ids[rows[row]], why=why_added[pool_ids[rows[row]]],
-              text=subsetfile.preview(item_text(prompt, pool.items[rows[row]])), kind=EntryKind.REPLACEMENT)
-        for row in range(len(ids)))
+        subset.items[row]
+        if pool_ids[rows[row]] == ids[row]
+        else Entry(
+            id=pool_ids[rows[row]],
+            why=why_added[pool_ids[rows[row]]],
+            text=subsetfile.preview(item_text(prompt, pool.items[rows[row]])),
+            kind=EntryKind.REPLACEMENT,
+        )
+        for row in range(len(ids))
+    )
     history = subset.history + (Refinement(source=source, replaced=tuple(records)),)
     refined = replace(subset, items=items, history=history)
     return replace(refined, evidence=recorded.merged({}, refined.ids)), records
@@ -229,8 +301,9 @@ def scores_of(ids: Sequence[str], results: Mapping[str, ItemResult]) -> list[flo
     return [results[i].score if i in results else None for i in ids]
 
 
-def evidence_columns(ids: Sequence[str],
-                     by_prompt: Mapping[str, Mapping[str, ItemResult]]) -> dict[str, dict[str, str]]:
+def evidence_columns(
+    ids: Sequence[str], by_prompt: Mapping[str, Mapping[str, ItemResult]]
+) -> dict[str, dict[str, str]]:
     """One ledger column per prompt (sha256 prefix): 1 for a score of at least 0.5, else 0, for the items it scored;
     one per behaviour (see `behaviour`)."""
     columns: dict[str, dict[str, str]] = {}
@@ -240,12 +313,13 @@ def evidence_columns(ids: Sequence[str],
         column = {i: mark for i, mark in zip(ids, pattern) if mark != "."}
         if column and pattern not in seen:
             seen.add(pattern)
-            columns.setdefault(sha[:subsetfile.SHA_CHARS], column)
+            columns.setdefault(sha[: subsetfile.SHA_CHARS], column)
     return columns
 
 
-def refresh_strata(pool: Pool, subset: Subset, settings: SelectionSettings, texts: Sequence[str],
-                   vectors: np.ndarray) -> np.ndarray:
+def refresh_strata(
+    pool: Pool, subset: Subset, settings: SelectionSettings, texts: Sequence[str], vectors: np.ndarray
+) -> np.ndarray:
     """The pool's stage-1 clusters, replayed (answers, or one stratum, when the embeddings are weak): a replaced
     item's successor comes from the same one, so the subset covers the pool as stage 1 chose."""
     if weakness(texts, vectors, len(subset.items), subset.embedding_model):
@@ -261,9 +335,15 @@ class Stage2:
     records: list[dict[str, str]]  # one per swap: removed, added, why
 
 
-def stage2_in_loop(pool: Pool, embeddings: np.ndarray, ids: Sequence[str],
-                   by_run: Sequence[Mapping[str, ItemResult]], available: Sequence[int], settings: SelectionSettings,
-                   seed: int) -> Stage2:
+def stage2_in_loop(
+    pool: Pool,
+    embeddings: np.ndarray,
+    ids: Sequence[str],
+    by_run: Sequence[Mapping[str, ItemResult]],
+    available: Sequence[int],
+    settings: SelectionSettings,
+    seed: int,
+) -> Stage2:
     """IPOMP stage 2 inside one optimizer run, between its steps, on the candidates it scored (between runs, the
     subset file's evidence ledger decides: `refine_scores`). The prompts are those that scored every item of
     `ids`, one per behaviour (the same rule as the ledger's, see `behaviour`); with fewer than two the subset
@@ -276,20 +356,29 @@ def stage2_in_loop(pool: Pool, embeddings: np.ndarray, ids: Sequence[str],
         distinct.setdefault(behaviour(ids, r), r)  # the first of each behaviour, as in the ledger
     if len(distinct) < 2:
         return Stage2(rows, [])
-    refiner = Refiner(threshold=settings.threshold, replace_share=settings.replace_share,
-                      correlation=settings.correlation, random_state=seed)
-    new_rows, swaps = refiner.refine(np.array(rows), performance_matrix(ids, list(distinct.values())), embeddings,
-                                     np.array(available, dtype=int))
-    return Stage2([int(r) for r in new_rows], replacement_records(swaps, [item.id for item in pool.items],
-                                                                  settings.correlation))
+    refiner = Refiner(
+        threshold=settings.threshold,
+        replace_share=settings.replace_share,
+        correlation=settings.correlation,
+        random_state=seed,
+    )
+    new_rows, swaps = refiner.refine(
+        np.array(rows), performance_matrix(ids, list(distinct.values())), embeddings, np.array(available, dtype=int)
+    )
+    return Stage2(
+        [int(r) for r in new_rows], replacement_records(swaps, [item.id for item in pool.items], settings.correlation)
+    )
 
 
-def replacement_records(swaps: Sequence[Replacement], pool_ids: Sequence[str],
-                        correlation: str) -> list[dict[str, str]]:
+def replacement_records(
+    swaps: Sequence[Replacement], pool_ids: Sequence[str], correlation: str
+) -> list[dict[str, str]]:
     """Stage 2's swaps as the subset file and reports write them: removed, added, why."""
     metric = "correlation" if correlation == "pearson" else "cosine similarity"
-    return [{"removed": pool_ids[s.removed], "added": pool_ids[s.added], "why": s.why(list(pool_ids), metric)}
-            for s in swaps]
+    return [
+        {"removed": pool_ids[s.removed], "added": pool_ids[s.added], "why": s.why(list(pool_ids), metric)}
+        for s in swaps
+    ]
 
 
 def performance_matrix(ids: Sequence[str], by_run: Sequence[Mapping[str, ItemResult]]) -> np.ndarray:
@@ -319,10 +408,16 @@ def results_source(paths: Sequence[Path]) -> str:
 
 def _check_runs(prompt: PromptFile, pool: Pool, runs: Sequence[Run]) -> None:
     if len({run.prompt["sha256"] for run in runs}) < 2:
-        raise InputError("refining needs results of at least two different prompts", path=prompt.path,
-                         fix="score two or more prompt versions with 'promptci eval --subset --json' and pass them all")
+        raise InputError(
+            "refining needs results of at least two different prompts",
+            path=prompt.path,
+            fix="score two or more prompt versions with 'promptci eval --subset --json' and pass them all",
+        )
     for run in runs:
         if run.pool["sha256"] != pool.sha256:
-            raise InputError(f"results of {run.prompt['path']} come from another pool (sha256 "
-                             f"{run.pool['sha256'][:12]}, the prompt's pool is {pool.sha256[:12]})", path=prompt.path,
-                             fix="re-score every prompt on the current pool")
+            raise InputError(
+                f"results of {run.prompt['path']} come from another pool (sha256 "
+                f"{run.pool['sha256'][:12]}, the prompt's pool is {pool.sha256[:12]})",
+                path=prompt.path,
+                fix="re-score every prompt on the current pool",
+            )

@@ -35,6 +35,8 @@ def weakness(texts: Sequence[str], vectors: np.ndarray, need: int, model: str) -
         return f"only {distinct_texts} distinct input texts among {len(texts)} items, fewer than the {need} needed"
     found = distinct_vectors(vectors, need)
     if found < need:
-        return (f"{model} gives {found} distinct vector{'s' if found != 1 else ''} for {distinct_texts} different "
-                f"input texts, fewer than the {need} needed")
+        return (
+            f"{model} gives {found} distinct vector{'s' if found != 1 else ''} for {distinct_texts} different "
+            f"input texts, fewer than the {need} needed"
+        )
     return None

@@ -24,8 +24,11 @@ from .helpers import ROOT
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--integration", action="store_true",
-                     help="also run the integration tier: the embedded model, the demo, act, real processes")
+    parser.addoption(
+        "--integration",
+        action="store_true",
+        help="also run the integration tier: the embedded model, the demo, act, real processes",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,8 +49,9 @@ def _fast_tier_runs_no_embedded_model(request: pytest.FixtureRequest, monkeypatc
     from promptci import local
 
     def refuse() -> None:
-        pytest.fail("this test runs the embedded model: use mockllm/model, or mark it @pytest.mark.integration",
-                    pytrace=False)
+        pytest.fail(
+            "this test runs the embedded model: use mockllm/model, or mark it @pytest.mark.integration", pytrace=False
+        )
 
     monkeypatch.setattr(local, "engine", refuse)
 
@@ -68,7 +72,9 @@ def example_repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-DEMO_CALLS = 200  # the optimizer's share (60) is what is left after base, head, the refresh and the gate's 2 random batches
+DEMO_CALLS = (
+    200  # the optimizer's share (60) is what is left after base, head, the refresh and the gate's 2 random batches
+)
 
 
 @dataclass
@@ -86,9 +92,14 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     terminal (as in CI), read line by line as it comes."""
     out = tmp_path_factory.mktemp("demo")
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "promptci", "demo", "--out", str(out), "--max-calls",
-                             str(DEMO_CALLS)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "CI": "true"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promptci", "demo", "--out", str(out), "--max-calls", str(DEMO_CALLS)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CI": "true"},
+    )
     timer = threading.Timer(900, proc.kill)  # a hung demo fails the session instead of blocking it
     timer.start()
     assert proc.stderr is not None  # (stderr=PIPE)

@@ -86,8 +86,12 @@ def prism() -> Iterator[str]:
     """Prism validating every request against GitHub's description; answers generated from its schemas."""
     spec = need(OPENAPI)
     port = free_port()
-    proc = subprocess.Popen([str(NODE_MODULES / ".bin" / "prism"), "mock", "--dynamic", "-h", "127.0.0.1",
-                             "-p", str(port), str(spec)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(NODE_MODULES / ".bin" / "prism"), "mock", "--dynamic", "-h", "127.0.0.1", "-p", str(port), str(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: httpx.get(url + "/", headers={"Accept": "application/json"}).status_code == 200, 90, proc)
@@ -106,9 +110,18 @@ def fixtures_server(folder: Path, scenarios: dict[str, list[dict]], recorded: tu
     for name in recorded:
         shutil.copyfile(need(STOCK_SCENARIOS / name / "normalized-fixture.json"), folder / f"{name}.json")
     port = free_port()
-    proc = subprocess.Popen([str(NODE_MODULES / ".bin" / "octokit-fixtures-server"), f"--port={port}",
-                             f"--fixtures={folder}/*.json", "--log-level=warn", "--ttl=600000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            str(NODE_MODULES / ".bin" / "octokit-fixtures-server"),
+            f"--port={port}",
+            f"--fixtures={folder}/*.json",
+            "--log-level=warn",
+            "--ttl=600000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://localhost:{port}"
     try:
         wait_until(lambda: httpx.get(url + "/ping").status_code == 200, 60, proc)
@@ -118,12 +131,19 @@ def fixtures_server(folder: Path, scenarios: dict[str, list[dict]], recorded: tu
         proc.wait(10)
 
 
-def fixture(method: str, path: str, status: int, response: Any, *, headers: dict | None = None,
-            body: Any = None) -> dict:
+def fixture(
+    method: str, path: str, status: int, response: Any, *, headers: dict | None = None, body: Any = None
+) -> dict:
     """One request and its answer in the fixtures server's (nock) format; any request body matches unless given."""
-    entry = {"scope": "https://api.github.com:443", "method": method, "path": path, "status": status,
-             "response": response, "reqheaders": {},
-             "headers": {"content-type": "application/json; charset=utf-8", **(headers or {})}}
+    entry = {
+        "scope": "https://api.github.com:443",
+        "method": method,
+        "path": path,
+        "status": status,
+        "response": response,
+        "reqheaders": {},
+        "headers": {"content-type": "application/json; charset=utf-8", **(headers or {})},
+    }
     if body is not None:
         entry["body"] = body
     return entry
@@ -133,17 +153,24 @@ def publish_flow(repo: str, number: int, sha: str, statuses: int) -> list[dict]:
     """What publishing a first report asks of GitHub: no comment yet, so one is created, then a status per prompt,
     then the overall `promptci` status."""
     where = f"/repos/{repo}"
-    return [fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
-            fixture("post", f"{where}/issues/{number}/comments", 201, openapi_example("issue-comment"))] + \
-        [fixture("post", f"{where}/statuses/{sha}", 201, openapi_example("status"))] * (statuses + 1)
+    return [
+        fixture("get", f"{where}/issues/{number}/comments?per_page=100", 200, []),
+        fixture("post", f"{where}/issues/{number}/comments", 201, openapi_example("issue-comment")),
+    ] + [fixture("post", f"{where}/statuses/{sha}", 201, openapi_example("status"))] * (statuses + 1)
 
 
-def actions_env(event: Path, tmp_path: Path, *, api: str | None = None, event_name: str = "pull_request",
-                token: str = "ghs_test") -> dict[str, str]:
+def actions_env(
+    event: Path, tmp_path: Path, *, api: str | None = None, event_name: str = "pull_request", token: str = "ghs_test"
+) -> dict[str, str]:
     """The variables Actions sets for a step: the event, the token, the output and summary files."""
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event_name, "GITHUB_EVENT_PATH": str(event),
-           "GITHUB_TOKEN": token, "GITHUB_OUTPUT": str(tmp_path / "output"),
-           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": event_name,
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_TOKEN": token,
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
     return {**env, "GITHUB_API_URL": api} if api else env
 
 

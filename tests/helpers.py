@@ -15,8 +15,9 @@ BIGBENCH = DATA / "bigbench"  # vendored task files: the tests read nothing outs
 EXAMPLE = ROOT / "prompts" / "intent.prompt.yml"
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300,
-            isolated: bool = False) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300, isolated: bool = False
+) -> subprocess.CompletedProcess[str]:
     """`promptci ARGS` as a user runs it: its exit code, stdout and stderr.
 
     In this process by default (`cli.main`, the very code the command runs, without an interpreter's start of
@@ -24,8 +25,14 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     tests whose subject is the process itself (its start, its imports, a time limit). `timeout` bounds only a real
     process."""
     if isolated:
-        return subprocess.run([sys.executable, "-m", "promptci", *args], cwd=cwd or ROOT, capture_output=True,
-                              text=True, timeout=timeout, env={**os.environ, **(env or {})})
+        return subprocess.run(
+            [sys.executable, "-m", "promptci", *args],
+            cwd=cwd or ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
     return _in_process(list(args), cwd or ROOT, env or {})
 
 

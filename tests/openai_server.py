@@ -40,8 +40,11 @@ def hashed_vector(text: str) -> list[float]:
 
 
 class OpenAIServer:
-    def __init__(self, reply: Callable[[dict[str, Any]], str | Fault] = lambda body: "",
-                 embed: Callable[[str], list[float] | Fault] = hashed_vector) -> None:
+    def __init__(
+        self,
+        reply: Callable[[dict[str, Any]], str | Fault] = lambda body: "",
+        embed: Callable[[str], list[float] | Fault] = hashed_vector,
+    ) -> None:
         self.reply = reply
         self.embed = embed
         self.requests: list[dict[str, Any]] = []
@@ -72,16 +75,19 @@ class OpenAIServer:
                     texts = body.get("input") or []
                     vectors = [server.embed(t) for t in ([texts] if isinstance(texts, str) else texts)]
                     fault = next((v for v in vectors if isinstance(v, Fault)), None)
-                    content: Any = fault or {"object": "list", "model": body.get("model", "fake"),
-                                             "data": [{"object": "embedding", "index": i, "embedding": v}
-                                                      for i, v in enumerate(vectors)],
-                                             "usage": {"prompt_tokens": len(vectors), "total_tokens": len(vectors)}}
+                    content: Any = fault or {
+                        "object": "list",
+                        "model": body.get("model", "fake"),
+                        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                        "usage": {"prompt_tokens": len(vectors), "total_tokens": len(vectors)},
+                    }
                 else:
                     content = server.reply(body)
                 if isinstance(content, Fault):
                     time.sleep(content.delay_s)
-                    error = json.dumps({"error": {"message": content.message or f"fault {content.status}",
-                                                  "type": "server_error"}})
+                    error = json.dumps(
+                        {"error": {"message": content.message or f"fault {content.status}", "type": "server_error"}}
+                    )
                     self.send_response(content.status)
                     if content.retry_after is not None:
                         self.send_header("Retry-After", str(content.retry_after))
@@ -92,12 +98,26 @@ class OpenAIServer:
                     self.end_headers()
                     self.wfile.write(error.encode())
                     return
-                payload = json.dumps(content).encode() if isinstance(content, dict) else json.dumps({
-                    "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model", "fake"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}).encode()
+                payload = (
+                    json.dumps(content).encode()
+                    if isinstance(content, dict)
+                    else json.dumps(
+                        {
+                            "id": f"chatcmpl-{len(server.requests)}",
+                            "object": "chat.completion",
+                            "created": int(time.time()),
+                            "model": body.get("model", "fake"),
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": content},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                        }
+                    ).encode()
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

@@ -39,18 +39,28 @@ def test_actionlint_checks_the_workflow_and_the_action_it_uses() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("schema,paths", [("vendor.github-actions", ["action.yml"]),
-                                          ("vendor.github-workflows", sorted(str(p) for p in WORKFLOWS.glob("*.yml"))),
-                                          ("vendor.dependabot", [".github/dependabot.yml"])])
+@pytest.mark.parametrize(
+    "schema,paths",
+    [
+        ("vendor.github-actions", ["action.yml"]),
+        ("vendor.github-workflows", sorted(str(p) for p in WORKFLOWS.glob("*.yml"))),
+        ("vendor.dependabot", [".github/dependabot.yml"]),
+    ],
+)
 def test_action_and_workflow_match_githubs_schemas(schema: str, paths: list[str]) -> None:
-    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", schema, *paths], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", schema, *paths], cwd=ROOT, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_zizmor_finds_nothing() -> None:
-    proc = subprocess.run([tool("zizmor"), "--offline", "--no-progress", "action.yml", ".github/workflows"],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [tool("zizmor"), "--offline", "--no-progress", "action.yml", ".github/workflows"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and "No findings" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -64,8 +74,10 @@ def test_every_python_the_action_starts_in_the_checkout_ignores_the_working_dire
     import re
 
     scripts = [s["run"] for s in _action_steps() if "run" in s]
-    scripts += [(ROOT / name).read_text() for name in sorted(set(re.findall(r"\$GITHUB_ACTION_PATH/(scripts/\w+)",
-                                                                             "\n".join(scripts))))]
+    scripts += [
+        (ROOT / name).read_text()
+        for name in sorted(set(re.findall(r"\$GITHUB_ACTION_PATH/(scripts/\w+)", "\n".join(scripts))))
+    ]
     calls = re.findall(r"(\S*(?:python3?|PYTHON)\S*)\s+((?:-[A-Za-z]\s+)*)-[mc]\s", "\n".join(scripts))
     assert len(calls) >= 6, calls  # the precheck, its crash step, the version checks, venv and pip
     assert all({"-P", "-I"} & set(flags.split()) for _, flags in calls), calls
@@ -73,8 +85,11 @@ def test_every_python_the_action_starts_in_the_checkout_ignores_the_working_dire
 
 def _uses(path: Path) -> list[str]:
     """Every `uses:` line of a workflow or of action.yml, as written (with its comment)."""
-    return [line.split("uses:", 1)[1].strip() for line in path.read_text().splitlines()
-            if line.strip().startswith(("uses:", "- uses:"))]
+    return [
+        line.split("uses:", 1)[1].strip()
+        for line in path.read_text().splitlines()
+        if line.strip().startswith(("uses:", "- uses:"))
+    ]
 
 
 def test_every_action_is_pinned_to_a_full_commit_of_a_release_and_dependabot_keeps_them_current() -> None:
@@ -126,11 +141,18 @@ def test_a_pull_request_shipping_its_own_promptci_package_runs_none_of_it(tmp_pa
         (folder / "__init__.py").write_text("")
     (shadow / "precheck.py").write_text("import pathlib; pathlib.Path('pwned').write_text('ran')\n")
     steps = {s.get("name"): s["run"] for s in _action_steps() if "run" in s}
-    env = {"PATH": os.environ["PATH"], "PROMPTCI_PYTHON": sys.executable, "GITHUB_ACTION_PATH": str(ROOT),
-           "IN_MODE": "pr", "GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_EVENT_NAME": "push"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "PROMPTCI_PYTHON": sys.executable,
+        "GITHUB_ACTION_PATH": str(ROOT),
+        "IN_MODE": "pr",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_EVENT_NAME": "push",
+    }
     for name in ("Did any prompt change?", "Report a run that stopped"):
-        proc = subprocess.run(["bash", "-e", "-c", steps[name]], cwd=repo, env=env, capture_output=True, text=True,
-                              timeout=60)
+        proc = subprocess.run(
+            ["bash", "-e", "-c", steps[name]], cwd=repo, env=env, capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode == 0 and not (repo / "pwned").exists(), (name, proc.stdout + proc.stderr)
     assert "changed<<" in (tmp_path / "output").read_text()  # the action's own precheck ran
 
@@ -167,9 +189,12 @@ def _workflow(source: Path, target: Path, edit) -> None:
         # act runs no remote action offline except its built-in checkout of this repository: the cache and Python
         # steps go (this host's Python is 3.11 too), so does a merge queue's checkout of its base commit (never
         # run on the events act plays here), and `edit` says what becomes of the artifact steps
-        job["steps"] = [s for s in job["steps"]
-                        if not s.get("uses", "").startswith(("actions/cache", "actions/setup-python"))
-                        and s.get("if") != "github.event_name == 'merge_group'"]
+        job["steps"] = [
+            s
+            for s in job["steps"]
+            if not s.get("uses", "").startswith(("actions/cache", "actions/setup-python"))
+            and s.get("if") != "github.event_name == 'merge_group'"
+        ]
     edit(flow["jobs"])
     (target / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
     (target / ".github" / "workflows" / source.name).write_text(yaml.safe_dump(flow, sort_keys=False))
@@ -193,22 +218,41 @@ def _repo(target: Path) -> tuple[str, str]:
     _workflow(WORKFLOW, target, edit)
     base, head = demo.make_repo(target)
     # act names the repository after `origin` (nothing is fetched)
-    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=target,
-                   check=True)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=target, check=True
+    )
     return base, head
 
 
 def _act_command(event: Path, api: str, name: str = "pull_request") -> list[str]:
-    return [tool("act"), name, "-e", str(event), "-P", "ubuntu-latest=-self-hosted", "-P", "ubuntu-24.04=-self-hosted",
-            "--json",
-            "--env", f"GITHUB_API_URL={api}", "-s", "GITHUB_TOKEN=ghs_test_token_0123456789",
-            "--local-repository", f"{CACHE_ACTION}={ACT_CACHE}"]
+    return [
+        tool("act"),
+        name,
+        "-e",
+        str(event),
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "-P",
+        "ubuntu-24.04=-self-hosted",
+        "--json",
+        "--env",
+        f"GITHUB_API_URL={api}",
+        "-s",
+        "GITHUB_TOKEN=ghs_test_token_0123456789",
+        "--local-repository",
+        f"{CACHE_ACTION}={ACT_CACHE}",
+    ]
 
 
 def _act_env(home: Path) -> dict[str, str]:
     # no PyTorch index offline: torch comes from the configured indexes
-    return {**os.environ, "HOME": str(home), "PIP_CACHE_DIR": _pip_cache(), "PROMPTCI_TORCH_INDEX": "",
-            "PROMPTCI_ACT_CACHE": str(home / "act-cache")}
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "PIP_CACHE_DIR": _pip_cache(),
+        "PROMPTCI_TORCH_INDEX": "",
+        "PROMPTCI_ACT_CACHE": str(home / "act-cache"),
+    }
 
 
 def _records(stdout: str) -> tuple[list[dict], str]:
@@ -216,10 +260,12 @@ def _records(stdout: str) -> tuple[list[dict], str]:
     return records, "\n".join(str(r.get("msg", "")) for r in records)
 
 
-def _act(repo: Path, event: Path, api: str, home: Path,
-         name: str = "pull_request") -> tuple[subprocess.CompletedProcess, list[dict], str]:
-    proc = subprocess.run(_act_command(event, api, name), cwd=repo, capture_output=True, text=True, timeout=1500,
-                          env=_act_env(home))
+def _act(
+    repo: Path, event: Path, api: str, home: Path, name: str = "pull_request"
+) -> tuple[subprocess.CompletedProcess, list[dict], str]:
+    proc = subprocess.run(
+        _act_command(event, api, name), cwd=repo, capture_output=True, text=True, timeout=1500, env=_act_env(home)
+    )
     return (proc, *_records(proc.stdout))
 
 
@@ -276,8 +322,9 @@ def test_the_sharded_workflow_plans_gates_two_shards_and_merges_under_act(tmp_pa
 
     _workflow(SHARDED, repo, edit)
     base, head = reworded_repo(repo, {"a": 3, "b": 2}, branch="reword")
-    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
-                   check=True)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo, check=True
+    )
     event, payload = _event(tmp_path, base, head, "reword")
     flow = tools.publish_flow(payload["repository"]["full_name"], payload["number"], head, statuses=2)
     with tools.fixtures_server(tmp_path / "scenarios", {"sharded": flow}) as url:
@@ -285,8 +332,10 @@ def test_the_sharded_workflow_plans_gates_two_shards_and_merges_under_act(tmp_pa
         proc, _records, messages = _act(repo, event, api, tmp_path / "home")
         assert sorted(p.name for p in artifacts.iterdir()) == ["shard-1", "shard-2"], messages[-4000:]
         shards = [json.loads((artifacts / f"shard-{n}" / "results.json").read_text()) for n in (1, 2)]
-        assert sorted(p["path"] for s in shards for p in s["prompts"]) == ["prompts/a.prompt.yml",
-                                                                           "prompts/b.prompt.yml"]
+        assert sorted(p["path"] for s in shards for p in s["prompts"]) == [
+            "prompts/a.prompt.yml",
+            "prompts/b.prompt.yml",
+        ]
         assert "report posted" in messages, messages[-4000:] + proc.stderr[-2000:]
         assert tools.consumed(api)  # one comment for both shards, one status per prompt
 
@@ -307,21 +356,43 @@ def test_the_install_is_saved_on_the_default_branch_and_restored_by_a_pull_reque
     repo.mkdir()
     _promptci(repo)
     (repo / ".github" / "workflows").mkdir(parents=True)
-    (repo / ".github" / "workflows" / "plan.yml").write_text(yaml.safe_dump({
-        "name": "plan", "on": {"pull_request": {}, "workflow_dispatch": {}}, "jobs": {"plan": {
-            "runs-on": "ubuntu-latest", "steps": [{"uses": "actions/checkout@v5"}, {"uses": "./", "with": {
-                # a pull request plans; the default branch's run warms no prompt (it has only to install)
-                "mode": "${{ github.event_name == 'workflow_dispatch' && 'warm' || 'plan' }}",
-                "prompts": "${{ github.event_name == 'workflow_dispatch' && 'none/*.prompt.yml' || '' }}",
-                "extras": ""}}]}}}))
+    (repo / ".github" / "workflows" / "plan.yml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "plan",
+                "on": {"pull_request": {}, "workflow_dispatch": {}},
+                "jobs": {
+                    "plan": {
+                        "runs-on": "ubuntu-latest",
+                        "steps": [
+                            {"uses": "actions/checkout@v5"},
+                            {
+                                "uses": "./",
+                                "with": {
+                                    # a pull request plans; the default branch's run warms no prompt (it has only to
+                                    # install)
+                                    "mode": "${{ github.event_name == 'workflow_dispatch' && 'warm' || 'plan' }}",
+                                    "prompts": "${{ github.event_name == 'workflow_dispatch' && 'none/*.prompt.yml' "
+                                    "|| '' }}",
+                                    "extras": "",
+                                },
+                            },
+                        ],
+                    }
+                },
+            }
+        )
+    )
     base, head = demo.make_repo(repo)
-    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
-                   check=True)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo, check=True
+    )
     event, payload = _event(tmp_path, base, head, "trim-examples")
     dispatch = tmp_path / "dispatch.json"
     repository = {**payload["repository"], "default_branch": "main"}  # (the example's is master)
-    dispatch.write_text(json.dumps({"ref": "refs/heads/main", "repository": repository, "sender": payload["sender"],
-                                    "inputs": {}}))
+    dispatch.write_text(
+        json.dumps({"ref": "refs/heads/main", "repository": repository, "sender": payload["sender"], "inputs": {}})
+    )
     runs, saved = [], []
     for name, path in (("pull_request", event), ("workflow_dispatch", dispatch), ("pull_request", event)):
         for venv in home.glob(".cache/act/*/tmp/promptci-venv"):  # a fresh runner: the venv is gone
@@ -350,12 +421,15 @@ def _docs_repo(repo: Path, workflows: dict[Path, object]) -> tuple[str, str]:
     subprocess.run(["git", "checkout", "-q", "-b", "docs", "main"], cwd=repo, check=True)
     (repo / "NOTES.md").write_text("no prompt here\n")
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "docs"], cwd=repo,
-                   check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True,
-                          text=True).stdout.strip()
-    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
-                   check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "docs"], cwd=repo, check=True
+    )
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo, check=True
+    )
     return base, head
 
 
@@ -367,12 +441,14 @@ def _ran(messages: str) -> bool:
 def test_the_fork_pair_acts_only_on_pull_requests_from_forks_under_act(tmp_path: Path) -> None:
     """Both fork-safe workflows, run by the real `act` runner on GitHub's own payloads: a pull request from a branch
     of the repository starts neither job (promptci.yml's verdict is never overwritten); one from a fork does."""
+
     def post(jobs: dict) -> None:
         jobs["post"]["steps"] = [s for s in jobs["post"]["steps"] if "download-artifact" not in s.get("uses", "")]
 
     repo = tmp_path / "repo"
-    base, head = _docs_repo(repo, {WORKFLOWS / "promptci-fork-run.yml": no_artifacts,
-                                   WORKFLOWS / "promptci-fork-post.yml": post})
+    base, head = _docs_repo(
+        repo, {WORKFLOWS / "promptci-fork-run.yml": no_artifacts, WORKFLOWS / "promptci-fork-post.yml": post}
+    )
     nowhere = "http://127.0.0.1:9"  # the jobs that run here make no request
     event, payload = _event(tmp_path, base, head, "docs")
     proc, _, messages = _act(repo, event, nowhere, tmp_path / "home")
@@ -400,11 +476,15 @@ def test_an_edit_runs_the_gate_only_when_it_moves_the_base_under_act(tmp_path: P
     event, payload = _event(tmp_path, base, head, "docs")
     payload["action"] = "edited"
     name, number = payload["repository"]["full_name"], payload["number"]
-    flow = [tools.fixture("get", f"/repos/{name}/issues/{number}/comments?per_page=100&page=1", 200, []),
-            tools.fixture("post", f"/repos/{name}/statuses/{head}", 201, tools.openapi_example("status"))]
+    flow = [
+        tools.fixture("get", f"/repos/{name}/issues/{number}/comments?per_page=100&page=1", 200, []),
+        tools.fixture("post", f"/repos/{name}/statuses/{head}", 201, tools.openapi_example("status")),
+    ]
     with tools.fixtures_server(tmp_path / "scenarios", {"retarget": flow}) as url:
-        for changes, runs in (({"title": {"from": "an older title"}}, False),
-                              ({"base": {"ref": {"from": "release"}, "sha": {"from": "f" * 40}}}, True)):
+        for changes, runs in (
+            ({"title": {"from": "an older title"}}, False),
+            ({"base": {"ref": {"from": "release"}, "sha": {"from": "f" * 40}}}, True),
+        ):
             event.write_text(json.dumps({**payload, "changes": changes}))
             api = tools.load_scenario(url, "retarget")
             proc, _, messages = _act(repo, event, api, tmp_path / "home")
@@ -432,19 +512,29 @@ def test_a_cancelled_job_sets_the_promptci_status_to_error_under_act(tmp_path: P
 
     _workflow(WORKFLOW, repo, edit)
     base, head = demo.make_repo(repo)  # the demo's pull request changes a prompt: the action goes on to install
-    subprocess.run(["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo,
-                   check=True)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git"], cwd=repo, check=True
+    )
     event, payload = _event(tmp_path, base, head, "trim-examples")
     name = payload["repository"]["full_name"]
-    flow = [tools.fixture("get", f"/repos/{name}/commits/{head}/statuses?per_page=100", 200, []),  # no later run
-            tools.fixture("post", f"/repos/{name}/statuses/{head}", 201, tools.openapi_example("status"))]
+    flow = [
+        tools.fixture("get", f"/repos/{name}/commits/{head}/statuses?per_page=100", 200, []),  # no later run
+        tools.fixture("post", f"/repos/{name}/statuses/{head}", 201, tools.openapi_example("status")),
+    ]
     with tools.fixtures_server(tmp_path / "scenarios", {"cancel": flow}) as url:
         api = tools.load_scenario(url, "cancel")
-        proc = subprocess.Popen(_act_command(event, api), cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=_act_env(tmp_path / "home"))
+        proc = subprocess.Popen(
+            _act_command(event, api),
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_act_env(tmp_path / "home"),
+        )
         guard = threading.Timer(600, proc.kill)
         guard.start()
         seen = []
+        assert proc.stdout is not None
         for line in proc.stdout:
             seen.append(line)
             if "install hangs" in line:

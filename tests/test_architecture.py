@@ -1,5 +1,8 @@
-"""The shape docs/architecture.md describes: module-top imports form no cycle, no module grows far past 400
-lines, and the command line only parses and prints (its flows live in promptci/flows)."""
+"""The shape docs/architecture.md describes: module-top imports form no cycle, no module grows too large, and the
+command line only parses and prints (its flows live in promptci/flows).
+
+Size is counted in statements, which the formatter does not change: `ruff format` writes a long call one argument
+a line, so lines measure layout more than size. 340 statements is about 450 lines as the code was packed by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "promptci"
-MOST_LINES = 450
+MOST_STATEMENTS = 340
+CLI_STATEMENTS = 200  # about 300 lines packed by hand
 
 
 def _modules() -> dict[str, Path]:
@@ -43,7 +47,7 @@ def test_module_top_imports_form_no_cycle() -> None:
         state[name] = 1
         for dep in sorted(graph[name]):
             if state.get(dep) == 1:
-                cycles.append(stack[stack.index(dep):] + [name, dep])
+                cycles.append(stack[stack.index(dep) :] + [name, dep])
             elif dep not in state:
                 visit(dep, stack + [name])
         state[name] = 2
@@ -55,12 +59,16 @@ def test_module_top_imports_form_no_cycle() -> None:
     assert "promptci.flows.pull_request" in graph["promptci.flows.report"]  # the walk sees relative imports
 
 
-def test_no_module_grows_far_past_400_lines() -> None:
-    sizes = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in _modules().items()}
-    assert sizes and not {n: s for n, s in sizes.items() if s > MOST_LINES}
+def _statements(path: Path) -> int:
+    return sum(isinstance(node, ast.stmt) for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+
+
+def test_no_module_grows_too_large() -> None:
+    sizes = {name: _statements(path) for name, path in _modules().items()}
+    assert sizes and not {n: s for n, s in sizes.items() if s > MOST_STATEMENTS}
 
 
 def test_the_command_line_parses_and_prints_only() -> None:
     text = (PACKAGE / "cli.py").read_text(encoding="utf-8")
-    assert len(text.splitlines()) < 300
+    assert _statements(PACKAGE / "cli.py") <= CLI_STATEMENTS
     assert "asyncio" not in text and "atomic_write" not in text  # running and writing happen in the flows

@@ -20,8 +20,9 @@ from .helpers import BIGBENCH, run_cli
 def set_gate(repo: Path, minimum: float | None) -> Path:
     prompt = repo / "prompts" / "intent.prompt.yml"
     text = prompt.read_text()
-    text = re.sub(r"  gate:\n    min_score: [0-9.]+.*\n", "" if minimum is None else
-                  f"  gate:\n    min_score: {minimum}\n", text)
+    text = re.sub(
+        r"  gate:\n    min_score: [0-9.]+.*\n", "" if minimum is None else f"  gate:\n    min_score: {minimum}\n", text
+    )
     prompt.write_text(text)
     return prompt
 
@@ -83,12 +84,18 @@ def test_gate_min_score_fails_with_exit_1(example_repo: Path) -> None:
 BAD_PROMPTS = {
     "malformed": ("messages:\n  - role: user\n    content: [oops\n", ":5", "malformed YAML"),
     # compatible with gh: it ignores unknown GitHub Models keys, so only promptci's own block refuses them
-    "unknown field": ("messages: [{role: user, content: hi}]\npromptci:\n  poool: x.jsonl\n", ":5",
-                      "promptci.poool: unknown field"),
+    "unknown field": (
+        "messages: [{role: user, content: hi}]\npromptci:\n  poool: x.jsonl\n",
+        ":5",
+        "promptci.poool: unknown field",
+    ),
     "missing pool": ("promptci:\n  pool: nowhere.jsonl\n", "nowhere.jsonl", "pool file not found"),
     # compatible with gh: a placeholder no item fills is text; one naming the answer is refused
-    "answer": ("promptci:\n  pool: ../eval_sets/intent_recognition.jsonl\n", "messages[0].content",
-               "answer field 'expected'"),
+    "answer": (
+        "promptci:\n  pool: ../eval_sets/intent_recognition.jsonl\n",
+        "messages[0].content",
+        "answer field 'expected'",
+    ),
     "evaluator": ("evaluators:\n  - {name: x, uses: acme/magic}\n", "evaluators[0].uses", "unknown evaluator"),
 }
 
@@ -101,8 +108,11 @@ def test_bad_prompt_files_exit_2_and_write_nothing(example_repo: Path, case: str
         prompt.write_text("name: bad\nmodel: local/gemma-3-270m\n" + body)
     else:
         template = "{{expected}}" if case == "answer" else "{{input}}"
-        prompt.write_text(f"name: bad\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n    content: '{template}'\n"
-                          + body + ("testData:\n  - {input: a, expected: b}\n" if case == "evaluator" else ""))
+        prompt.write_text(
+            f"name: bad\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n    content: '{template}'\n"
+            + body
+            + ("testData:\n  - {input: a, expected: b}\n" if case == "evaluator" else "")
+        )
     out = example_repo / "out.json"
     out.write_text("previous results")
     proc = run_cli("eval", str(prompt), "--json", str(out), cwd=example_repo)
@@ -110,11 +120,17 @@ def test_bad_prompt_files_exit_2_and_write_nothing(example_repo: Path, case: str
     assert out.read_text() == "previous results", line
 
 
-@pytest.mark.parametrize("content, words", [
-    (b'{"id": "a", "input": "x", "expected": "y"}\n{"id": "a", "input": "z", "expected": "y"}\n', "duplicate id 'a'"),
-    (b"", "pool is empty"),
-    ('{"input": "caf\xe9", "expected": "y"}\n'.encode("latin-1"), "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (
+            b'{"id": "a", "input": "x", "expected": "y"}\n{"id": "a", "input": "z", "expected": "y"}\n',
+            "duplicate id 'a'",
+        ),
+        (b"", "pool is empty"),
+        ('{"input": "caf\xe9", "expected": "y"}\n'.encode("latin-1"), "not UTF-8"),
+    ],
+)
 def test_bad_pools_exit_2(example_repo: Path, content: bytes, words: str) -> None:
     (example_repo / "eval_sets" / "intent_recognition.jsonl").write_bytes(content)
     proc = run_cli("eval", "prompts/intent.prompt.yml", cwd=example_repo)
@@ -122,8 +138,9 @@ def test_bad_pools_exit_2(example_repo: Path, content: bytes, words: str) -> Non
 
 
 def test_model_that_does_not_exist_exits_2(example_repo: Path) -> None:
-    proc = run_cli("eval", "prompts/intent.prompt.yml", "--model", "nosuchprovider/nothing", "--limit", "2",
-                   cwd=example_repo)
+    proc = run_cli(
+        "eval", "prompts/intent.prompt.yml", "--model", "nosuchprovider/nothing", "--limit", "2", cwd=example_repo
+    )
     assert_clean_failure(proc, 2, "intent.prompt.yml", "model", "names no provider")
 
 
@@ -132,8 +149,17 @@ def test_closed_port_exits_3_with_every_item_marked(example_repo: Path) -> None:
     prompt = example_repo / "prompts" / "intent.prompt.yml"
     secret = "sk-test-SECRET-value-0123456789"
     out = example_repo / "out.json"
-    proc = run_cli("eval", str(prompt), "--limit", "10", "--json", str(out), cwd=example_repo,
-                   env={"OPENAI_API_KEY": secret}, timeout=120)
+    proc = run_cli(
+        "eval",
+        str(prompt),
+        "--limit",
+        "10",
+        "--json",
+        str(out),
+        cwd=example_repo,
+        env={"OPENAI_API_KEY": secret},
+        timeout=120,
+    )
     assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr and "model was unreachable" in proc.stderr
     [run] = results.read(out)
@@ -204,8 +230,9 @@ PROMPT = "prompts/intent.prompt.yml"
 
 
 @pytest.mark.parametrize("command", [["eval", "--limit", "1"], ["optimize", "--steps", "1"]])
-def test_a_prompt_without_a_model_is_refused_in_one_line(example_repo: Path, command: list[str],
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_prompt_without_a_model_is_refused_in_one_line(
+    example_repo: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     """A prompt file may leave out `model:` (gh's format allows it); with no --model either, eval and optimize
     say there is no model to call, exit 2 (they crashed on the missing name). In process: nothing is scored."""
     from promptci import cli
@@ -215,6 +242,7 @@ def test_a_prompt_without_a_model_is_refused_in_one_line(example_repo: Path, com
     assert cli.main([command[0], str(prompt), *command[1:]]) == 2
     err = capsys.readouterr().err
     assert "no model to call" in err and "fix: add model:" in err and "Traceback" not in err
+
 
 # (command line with {dir} a folder, {file} a plain file, {new} a path that does not exist yet; the option named)
 BAD_OUTPUTS = {
@@ -226,8 +254,11 @@ BAD_OUTPUTS = {
     "demo --out under a file": (["demo", "--out", "{file}/report"], "--out", "is a file"),
     "demo --keep at a file": (["demo", "--keep", "{file}"], "--keep", "is a file"),
     "import csv --out at a folder": (["import", "csv", "{file}", "--out", "{dir}"], "--out", "is a folder"),
-    "import bigbench --out under a file": (["import", "bigbench", "{file}", "--out", "{file}/x.jsonl"], "--out",
-                                           "is a file"),
+    "import bigbench --out under a file": (
+        ["import", "bigbench", "{file}", "--out", "{file}/x.jsonl"],
+        "--out",
+        "is a file",
+    ),
 }
 
 
@@ -268,32 +299,46 @@ def test_a_prompt_or_pool_path_that_is_a_folder_or_a_fifo_fails_at_once(example_
         path.mkdir() if kind == "folder" else os.mkfifo(path)
     what = "a folder" if kind == "folder" else "a pipe"
     assert_at_the_door(run_cli("eval", str(odd), cwd=example_repo, env=env, timeout=60), "odd.prompt.yml", what)
-    assert_at_the_door(run_cli("eval", PROMPT, cwd=example_repo, env=env, timeout=60), "intent_recognition.jsonl",
-                       "promptci.pool", what)
-    assert_at_the_door(run_cli("select", PROMPT, cwd=example_repo, env=env, timeout=60), "intent_recognition.jsonl",
-                       what)
-    assert_at_the_door(run_cli("refine", PROMPT, "--results", str(odd), str(odd), cwd=example_repo, env=env,
-                               timeout=60), "intent_recognition.jsonl", what)  # the pool is read first
-    assert_at_the_door(run_cli("pr", "--base", "HEAD", "--template", str(odd), cwd=example_repo, env=env, timeout=60),
-                       "--template", what)
+    assert_at_the_door(
+        run_cli("eval", PROMPT, cwd=example_repo, env=env, timeout=60),
+        "intent_recognition.jsonl",
+        "promptci.pool",
+        what,
+    )
+    assert_at_the_door(
+        run_cli("select", PROMPT, cwd=example_repo, env=env, timeout=60), "intent_recognition.jsonl", what
+    )
+    assert_at_the_door(
+        run_cli("refine", PROMPT, "--results", str(odd), str(odd), cwd=example_repo, env=env, timeout=60),
+        "intent_recognition.jsonl",
+        what,
+    )  # the pool is read first
+    assert_at_the_door(
+        run_cli("pr", "--base", "HEAD", "--template", str(odd), cwd=example_repo, env=env, timeout=60),
+        "--template",
+        what,
+    )
     if kind == "fifo":
         assert_at_the_door(run_cli("report", str(odd), cwd=example_repo, timeout=60), "odd.prompt.yml", what)
 
 
-@pytest.mark.parametrize("name, value, words", [
-    ("PROMPTCI_LOCAL_N_CTX", "abc", "'abc' is not a whole number"),
-    ("PROMPTCI_LOCAL_N_CTX", "0", "from 128"),
-    ("PROMPTCI_LOCAL_THREADS", "-2", "'-2' is not a whole number"),
-    ("PROMPTCI_CACHE_DIR", "{file}", "is a file"),
-    ("PROMPTCI_CACHE_DIR", "{file}/cache", "is a file"),
-])
-def test_bad_environment_settings_exit_2_naming_the_variable(example_repo: Path, name: str, value: str,
-                                                             words: str) -> None:
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("PROMPTCI_LOCAL_N_CTX", "abc", "'abc' is not a whole number"),
+        ("PROMPTCI_LOCAL_N_CTX", "0", "from 128"),
+        ("PROMPTCI_LOCAL_THREADS", "-2", "'-2' is not a whole number"),
+        ("PROMPTCI_CACHE_DIR", "{file}", "is a file"),
+        ("PROMPTCI_CACHE_DIR", "{file}/cache", "is a file"),
+    ],
+)
+def test_bad_environment_settings_exit_2_naming_the_variable(
+    example_repo: Path, name: str, value: str, words: str
+) -> None:
     """PROMPTCI_LOCAL_N_CTX=abc was reported as 'the model was unreachable', exit 3."""
     plain = example_repo / "notes.txt"
     plain.write_text("x\n")
-    proc = run_cli("eval", PROMPT, "--limit", "2", cwd=example_repo, env={name: value.format(file=plain)},
-                   timeout=120)
+    proc = run_cli("eval", PROMPT, "--limit", "2", cwd=example_repo, env={name: value.format(file=plain)}, timeout=120)
     line = assert_at_the_door(proc, name, words)
     assert "fix: set " in line or "fix: choose" in line or "PROMPTCI_CACHE_DIR" in line
 
@@ -321,15 +366,18 @@ def test_select_checks_every_prompt_before_writing_any_subset(example_repo: Path
     assert not subset.exists() and "wrote" not in proc.stdout
 
 
-@pytest.mark.parametrize("argv", [
-    ["pr", "--base", "HEAD", "--max-usd", "nan"],
-    ["pr", "--base", "HEAD", "--max-usd", "inf"],
-    ["demo", "--max-usd", "-1"],
-    ["optimize", PROMPT, "--budget-usd", "NaN"],
-    ["select", PROMPT, "--alpha", "nan"],
-    ["pr", "--base", "HEAD", "--margin", "inf"],
-    ["pr", "--base", "HEAD", "--tolerance", "0.1"],  # replaced by --margin: said so, on one line
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pr", "--base", "HEAD", "--max-usd", "nan"],
+        ["pr", "--base", "HEAD", "--max-usd", "inf"],
+        ["demo", "--max-usd", "-1"],
+        ["optimize", PROMPT, "--budget-usd", "NaN"],
+        ["select", PROMPT, "--alpha", "nan"],
+        ["pr", "--base", "HEAD", "--margin", "inf"],
+        ["pr", "--base", "HEAD", "--tolerance", "0.1"],  # replaced by --margin: said so, on one line
+    ],
+)
 def test_nan_and_infinite_numbers_are_refused(example_repo: Path, argv: list[str]) -> None:
     """float('nan') passed every limit check, so a budget of NaN dollars was no budget at all."""
     proc = run_cli(*argv, cwd=example_repo, timeout=60)
@@ -348,10 +396,11 @@ def test_the_import_snippet_loads_as_printed(tmp_path: Path) -> None:
     out = tmp_path / "eval_sets" / "my pool #1.jsonl"
     proc = run_cli("import", "csv", str(source), "--out", str(out), "--labels", ",".join(labels), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    snippet = proc.stdout[proc.stdout.index("promptci:"):]
+    snippet = proc.stdout[proc.stdout.index("promptci:") :]
     prompt = tmp_path / "prompts" / "p.prompt.yml"
-    prompt.write_text("name: p\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n    content: '{{input}}'\n"
-                      + snippet)
+    prompt.write_text(
+        "name: p\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n    content: '{{input}}'\n" + snippet
+    )
     loaded = promptfile.load(prompt)
     assert loaded.settings.labels == labels
     assert [item.expected for item in evalset.load_pool(loaded).items] == labels

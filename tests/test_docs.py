@@ -69,9 +69,14 @@ def test_the_python_promptci_claims_is_one_it_runs_on() -> None:
     minimum = found.group(1)
     assert f"({minimum} or later)" in (ROOT / "action.yml").read_text()
     assert f"Python ≥ {minimum}," in (ROOT / "README.md").read_text()
-    strenum = [str(path.relative_to(ROOT)) for path in (ROOT / "promptci").rglob("*.py")
-               if any(isinstance(n, ast.ImportFrom) and n.module == "enum" and any(a.name == "StrEnum" for a in n.names)
-                      for n in ast.walk(ast.parse(path.read_text())))]
+    strenum = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "promptci").rglob("*.py")
+        if any(
+            isinstance(n, ast.ImportFrom) and n.module == "enum" and any(a.name == "StrEnum" for a in n.names)
+            for n in ast.walk(ast.parse(path.read_text()))
+        )
+    ]
     assert not strenum or tuple(map(int, minimum.split("."))) >= (3, 11), strenum
 
 
@@ -91,8 +96,12 @@ def test_every_link_between_the_documents_leads_somewhere() -> None:
     a page, a heading it has), so moving a section cannot leave a reader at a dead end."""
     import re
 
-    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "benchmarks" / "README.md",
-             *sorted((ROOT / "docs").glob("*.md"))]
+    pages = [
+        ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        ROOT / "benchmarks" / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+    ]
     broken = []
     for page in pages:
         text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
@@ -101,7 +110,7 @@ def test_every_link_between_the_documents_leads_somewhere() -> None:
                 continue
             path, _, anchor = target.partition("#")
             resolved = (page.parent / path).resolve() if path else page
-            if not resolved.exists() or ROOT.resolve() not in resolved.parents and resolved != ROOT.resolve():
+            if not resolved.exists() or (ROOT.resolve() not in resolved.parents and resolved != ROOT.resolve()):
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
             elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved.read_text(encoding="utf-8")):
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
@@ -121,7 +130,8 @@ def test_the_readmes_picture_is_the_report_promptci_renders_from_a_real_run(caps
     rendered = capsys.readouterr().out
     assert code == 1, "the demo's change fails the gate, and the report's exit code says so"
     assert (ROOT / "docs" / "example-comment.md").read_text(encoding="utf-8") == rendered, (
-        "docs/example-comment.md is out of date: promptci report docs/example/results.json > docs/example-comment.md")
+        "docs/example-comment.md is out of date: promptci report docs/example/results.json > docs/example-comment.md"
+    )
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     quoted = readme.split(EXAMPLE_START, 1)[1].split(EXAMPLE_END, 1)[0].strip().splitlines()
     excerpt = "\n".join(line.removeprefix(">").removeprefix(" ") for line in quoted)  # shown as a quote

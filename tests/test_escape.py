@@ -12,9 +12,27 @@ from markdown_it import MarkdownIt
 from promptci.report import escape
 
 MD = MarkdownIt("commonmark").enable("table")
-HOSTILE = st.sampled_from(["<img src=x onerror=alert(1)>", "</details>", "<details><summary>x", "@octocat",
-                           "@org/team", "```", "````\n", "~~~", "| a | b |", "[link](javascript:alert(1))",
-                           "<!-- marker -->", "&amp;", "\\", "`", "\n\n# heading", "<script>", "</code></pre>"])
+HOSTILE = st.sampled_from(
+    [
+        "<img src=x onerror=alert(1)>",
+        "</details>",
+        "<details><summary>x",
+        "@octocat",
+        "@org/team",
+        "```",
+        "````\n",
+        "~~~",
+        "| a | b |",
+        "[link](javascript:alert(1))",
+        "<!-- marker -->",
+        "&amp;",
+        "\\",
+        "`",
+        "\n\n# heading",
+        "<script>",
+        "</code></pre>",
+    ]
+)
 TEXT = st.lists(st.one_of(HOSTILE, st.text(max_size=30)), max_size=8).map("".join)
 
 

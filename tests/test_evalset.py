@@ -43,11 +43,16 @@ def pool_error(tmp_path: Path, lines: list[str] | bytes, prompt: str = PROMPT) -
 
 
 def test_jsonl_pool_with_and_without_ids(tmp_path: Path) -> None:
-    pool = evalset.load_pool(prompt_with_pool(tmp_path, [
-        '{"id": "a", "question": "2+2", "expected": "4"}',
-        "",
-        '{"question": "3+3", "expected": "6"}',
-    ]))
+    pool = evalset.load_pool(
+        prompt_with_pool(
+            tmp_path,
+            [
+                '{"id": "a", "question": "2+2", "expected": "4"}',
+                "",
+                '{"question": "3+3", "expected": "6"}',
+            ],
+        )
+    )
     assert pool.items[0].id == "a"
     hashed = pool.items[1].id
     assert len(hashed) == evalset.ID_LENGTH and hashed == evalset.content_id({"question": "3+3", "expected": "6"})
@@ -67,14 +72,17 @@ def test_test_data_is_the_fallback_pool(tmp_path: Path) -> None:
     assert pool.source == "testData" and pool.path is None and len(pool) == 1
 
 
-@pytest.mark.parametrize("lines, words", [
-    (['{"id": "a", "question": "q"}', '{"id": "a", "question": "r"}'], "duplicate id 'a' (line 2 repeats line 1)"),
-    (['{"question": "q"}', '{"question": "q"}'], "duplicate id"),
-    (['{"question": "q"}', "not json"], ":2: invalid JSON"),
-    (['["a list"]'], "line 1 is not a JSON object"),
-    (['{"id": "", "question": "q"}'], "'id' must be a non-empty string"),
-    ([], "pool is empty"),
-])
+@pytest.mark.parametrize(
+    "lines, words",
+    [
+        (['{"id": "a", "question": "q"}', '{"id": "a", "question": "r"}'], "duplicate id 'a' (line 2 repeats line 1)"),
+        (['{"question": "q"}', '{"question": "q"}'], "duplicate id"),
+        (['{"question": "q"}', "not json"], ":2: invalid JSON"),
+        (['["a list"]'], "line 1 is not a JSON object"),
+        (['{"id": "", "question": "q"}'], "'id' must be a non-empty string"),
+        ([], "pool is empty"),
+    ],
+)
 def test_bad_pools(tmp_path: Path, lines: list[str], words: str) -> None:
     assert words in pool_error(tmp_path, lines)
 
@@ -97,9 +105,11 @@ def test_no_items_at_all(tmp_path: Path) -> None:
         assert info.value.exit_code == 0 and "add testData" in str(info.value)
 
 
-def test_placeholder_some_items_lack_is_a_warning_naming_them(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    """gh sends a placeholder a row cannot fill as text; promptci does the same and says which rows (docs/github-models.md)."""
+def test_placeholder_some_items_lack_is_a_warning_naming_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gh sends a placeholder a row cannot fill as text; promptci does the same and says which rows
+    (docs/github-models.md)."""
     pool = evalset.load_pool(prompt_with_pool(tmp_path, ['{"id": "a", "other": "q"}', '{"id": "b", "question": "r"}']))
     assert "placeholder {{question}} is not filled for item 'a' of pool pool.jsonl" in capsys.readouterr().err
     assert pool.items[0].id == "a" and pool.items[0].data == {"other": "q"}
@@ -108,7 +118,8 @@ def test_placeholder_some_items_lack_is_a_warning_naming_them(tmp_path: Path,
 
 
 def test_test_data_rows_are_read_as_gh_reads_them(tmp_path: Path) -> None:
-    """A row's own `id` is a variable like any other key, and a repeated row is a second item, as in gh (docs/github-models.md)."""
+    """A row's own `id` is a variable like any other key, and a repeated row is a second item, as in gh
+    (docs/github-models.md)."""
     path = tmp_path / "t.prompt.yml"
     rows = "testData:\n  - {id: 7, question: a}\n  - {id: 7, question: a}\n  - {question: b}\n  - {question: b}\n"
     path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n", rows))
@@ -117,19 +128,25 @@ def test_test_data_rows_are_read_as_gh_reads_them(tmp_path: Path) -> None:
     hashed = evalset.content_id({"question": "b"})
     assert [i.id for i in pool.items] == ["7", "7~2", hashed, f"{hashed}~2"]
     assert pool.items[0].data == {"id": 7, "question": "a"}
-    path.write_text(PROMPT.replace("promptci:\n  pool: pool.jsonl\n",
-                                   "testData:\n  - {id: '', question: a, when: 2024-01-02}\n  - {id: [x], question: b}\n"))
+    path.write_text(
+        PROMPT.replace(
+            "promptci:\n  pool: pool.jsonl\n",
+            "testData:\n  - {id: '', question: a, when: 2024-01-02}\n  - {id: [x], question: b}\n",
+        )
+    )
     pool = evalset.load_pool(promptfile.load(path))  # ids gh would not mind, and a YAML date, all load
     assert [item.data["id"] for item in pool.items] == ["", ["x"]] and len({item.id for item in pool.items}) == 2
 
 
 def test_per_item_labels_must_exist(tmp_path: Path) -> None:
     prompt = PROMPT + "  labels: choices\n"
-    ok = evalset.load_pool(prompt_with_pool(tmp_path, ['{"question": "q", "choices": ["a", "b"], "expected": "a"}'],
-                                            prompt))
+    ok = evalset.load_pool(
+        prompt_with_pool(tmp_path, ['{"question": "q", "choices": ["a", "b"], "expected": "a"}'], prompt)
+    )
     assert evalset.item_labels("choices", ok.items[0]) == ["a", "b"]
     assert "no list of at least two string options in field 'choices'" in pool_error(
-        tmp_path, ['{"question": "q", "expected": "a"}'], prompt)
+        tmp_path, ['{"question": "q", "expected": "a"}'], prompt
+    )
 
 
 def test_bundled_pool_is_the_whole_bigbench_task() -> None:
@@ -188,8 +205,12 @@ LABELLED = PROMPT + "  labels: [yes, no]\n"
 
 def test_expected_values_outside_the_label_set_are_named(tmp_path: Path) -> None:
     """An item expecting 'maybe' under labels [yes, no] could never be scored right, and nobody was told."""
-    lines = ['{"id": "a", "question": "q", "expected": "yes"}', '{"id": "b", "question": "q", "expected": "maybe"}',
-             '{"id": "c", "question": "q", "expected": " No"}', '{"id": "d", "question": "q", "expected": "nope"}']
+    lines = [
+        '{"id": "a", "question": "q", "expected": "yes"}',
+        '{"id": "b", "question": "q", "expected": "maybe"}',
+        '{"id": "c", "question": "q", "expected": " No"}',
+        '{"id": "d", "question": "q", "expected": "nope"}',
+    ]
     message = pool_error(tmp_path, lines, LABELLED)
     assert "pool.jsonl: expected: expected label not in promptci.labels for 2 of 4 items" in message
     assert "'b' ('maybe')" in message and "'d' ('nope')" in message and "'c'" not in message
@@ -201,8 +222,11 @@ def test_expected_values_outside_the_label_set_are_named(tmp_path: Path) -> None
 
 
 def test_per_item_options_that_differ_only_by_case_are_refused(tmp_path: Path) -> None:
-    message = pool_error(tmp_path, ['{"id": "x", "question": "q", "choices": ["Yes", "yes "], "expected": "Yes"}'],
-                         PROMPT + "  labels: choices\n")
+    message = pool_error(
+        tmp_path,
+        ['{"id": "x", "question": "q", "choices": ["Yes", "yes "], "expected": "Yes"}'],
+        PROMPT + "  labels: choices\n",
+    )
     assert "item 'x' field 'choices'" in message and "differ only by case or surrounding space" in message
 
 
@@ -230,7 +254,9 @@ def test_import_csv_keeps_line_breaks_inside_quoted_cells(tmp_path: Path) -> Non
 def test_import_csv_checks_the_label_set(tmp_path: Path) -> None:
     src = tmp_path / "items.csv"
     src.write_text("question,expected\nq1,yes\nq2,maybe\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"expected: expected label not in --labels for 1 of 2 rows: row 2 \('maybe'\)"):
+    with pytest.raises(
+        InputError, match=r"expected: expected label not in --labels for 1 of 2 rows: row 2 \('maybe'\)"
+    ):
         importers.import_csv(src, tmp_path / "o.jsonl", labels=["yes", "no"])
     with pytest.raises(InputError, match="--labels: labels must be distinct: 'yes' and 'Yes'"):
         importers.import_csv(src, tmp_path / "o.jsonl", labels=["yes", "Yes", "maybe"])

@@ -52,8 +52,9 @@ def test_rate_limit_bursts_server_errors_and_slow_answers_are_ridden_out(tmp_pat
         return _answer(body)
 
     with OpenAIServer(reply) as server:
-        proc = run_cli("eval", str(_prompt(tmp_path)), "--json", str(tmp_path / "r.json"), "--no-cache",
-                       env=server.env())
+        proc = run_cli(
+            "eval", str(_prompt(tmp_path)), "--json", str(tmp_path / "r.json"), "--no-cache", env=server.env()
+        )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "r.json").read_text())["runs"][0]["summary"]
     assert summary["scored"] == N and summary["errors"] == 0 and summary["mean"] == 1.0

@@ -37,8 +37,14 @@ TOPICS = ("invoice", "meeting", "holiday", "server", "contract", "lunch", "repor
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout
 
 
@@ -48,8 +54,14 @@ def repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     (repo / "prompts").mkdir(parents=True)
     (repo / "eval_sets").mkdir()
-    rows = [{"id": f"m{n:03d}", "input": f"About the {TOPICS[n % 10]} ({n}): file it under {LABELS[n % 3]}.",
-             "expected": LABELS[n % 3]} for n in range(90)]
+    rows = [
+        {
+            "id": f"m{n:03d}",
+            "input": f"About the {TOPICS[n % 10]} ({n}): file it under {LABELS[n % 3]}.",
+            "expected": LABELS[n % 3],
+        }
+        for n in range(90)
+    ]
     (repo / "eval_sets" / "sort.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (repo / "prompts" / "sort.prompt.yml").write_text(PROMPT)
     chosen = run_cli("select", "prompts/sort.prompt.yml", cwd=repo)
@@ -82,8 +94,10 @@ def test_a_regression_fails_with_its_flipped_items_and_an_improvement_passes(rep
     [prompt] = results["prompts"]
     assert prompt["verdict"]["status"] == "fail" and prompt["comparison"]["regressed"] > 0
     assert prompt["comparison"]["improved"] == 0  # the good prompt is right on every item
-    assert prompt["subset_items"] == 12 and prompt["items"][:12] == subsetfile.read(
-        repo / "eval_sets" / "sort.subset.yml").ids  # the committed subset judged first
+    assert (
+        prompt["subset_items"] == 12
+        and prompt["items"][:12] == subsetfile.read(repo / "eval_sets" / "sort.subset.yml").ids
+    )  # the committed subset judged first
     regressed = [i for i in prompt["items"] if prompt["base"][i]["score"] > prompt["head"][i]["score"]]
     assert all(prompt["head"][i]["output"] == "gamma" for i in regressed)  # what the mock's rule predicts
     report = (tmp_path / "worse" / "report.md").read_text()

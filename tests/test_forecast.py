@@ -18,16 +18,30 @@ from promptci.settings import GateSettings
 from .helpers import EXAMPLE, ROOT, run_cli
 from .test_prresults import results
 
-LIST = ("The possible intents are: add_to_playlist,\n      book_restaurant, get_weather, play_music, rate_book, "
-        "search_creative_work and\n      search_screening_event.")
+LIST = (
+    "The possible intents are: add_to_playlist,\n      book_restaurant, get_weather, play_music, rate_book, "
+    "search_creative_work and\n      search_screening_event."
+)
 PLAIN = "Answer with the intent's name only."
 LOCAL = forecast.Price("local/gemma-3-270m", 0.0, 0.0, local=True)
 
 
 def _cost(*, max_calls: int | None = None, optimize: bool = True, base: bool = True) -> forecast.Cost:
     head = promptfile.load(EXAMPLE)
-    return forecast.prompt_cost(head, head.settings, pool=100, n=20, base=base, optimize=optimize, refresh=True,
-                                steps=1, max_calls=max_calls, task=LOCAL, asker=LOCAL, item_chars=80)
+    return forecast.prompt_cost(
+        head,
+        head.settings,
+        pool=100,
+        n=20,
+        base=base,
+        optimize=optimize,
+        refresh=True,
+        steps=1,
+        max_calls=max_calls,
+        task=LOCAL,
+        asker=LOCAL,
+        item_chars=80,
+    )
 
 
 def test_the_maximum_bounds_every_extension_the_optimizer_and_its_held_out_check() -> None:
@@ -68,15 +82,25 @@ def test_dollars_at_litellm_prices_and_in_words_where_none_is_known() -> None:
     assert not forecast.price("openai/no-such-model-promptci").known
     assert forecast.price("local/gemma-3-270m").local
     text = (ROOT / "prompts" / "intent.prompt.yml").read_text()
-    change = Change(status="modified", old_path="prompts/intent.prompt.yml",
-                             new_path="prompts/intent.prompt.yml", old_text=text, new_text=text, reason="test")
-    runs = {m: forecast.forecast([change], ROOT, optimize=True, refresh=True, steps=1, model=m, subset_size=None,
-                                 max_calls=None) for m in ("openai/gpt-4o-mini", "openai/no-such-model-promptci",
-                                                           None)}
+    change = Change(
+        status="modified",
+        old_path="prompts/intent.prompt.yml",
+        new_path="prompts/intent.prompt.yml",
+        old_text=text,
+        new_text=text,
+        reason="test",
+    )
+    runs = {
+        m: forecast.forecast(
+            [change], ROOT, optimize=True, refresh=True, steps=1, model=m, subset_size=None, max_calls=None
+        )
+        for m in ("openai/gpt-4o-mini", "openai/no-such-model-promptci", None)
+    }
     paid = runs["openai/gpt-4o-mini"]
     assert paid.usd is not None and paid.max_usd is not None and 0 < paid.usd < paid.max_usd
-    assert re.search(r"about \$0\.\d{4}, at most \$\d+\.\d{4} \(openai/gpt-4o-mini at \$0\.15/\$0\.60 per million",
-                     paid.describe())
+    assert re.search(
+        r"about \$0\.\d{4}, at most \$\d+\.\d{4} \(openai/gpt-4o-mini at \$0\.15/\$0\.60 per million", paid.describe()
+    )
     assert runs["openai/no-such-model-promptci"].usd is None
     assert "openai/no-such-model-promptci: no price known" in runs["openai/no-such-model-promptci"].describe()
     assert "local/gemma-3-270m: local: no cost" in runs[None].describe()
@@ -85,8 +109,14 @@ def test_dollars_at_litellm_prices_and_in_words_where_none_is_known() -> None:
 def _with_forecast(**fields: object) -> dict:
     data = results()
     data["usage"].update(calls=31, cost_usd=0.0123)
-    data["forecast"] = {"calls": 40, "max_calls": 220, "usd": 0.02, "max_usd": 0.09,
-                        "price": "openai/gpt-4o-mini at $0.15/$0.60 per million input/output tokens", **fields}
+    data["forecast"] = {
+        "calls": 40,
+        "max_calls": 220,
+        "usd": 0.02,
+        "max_usd": 0.09,
+        "price": "openai/gpt-4o-mini at $0.15/$0.60 per million input/output tokens",
+        **fields,
+    }
     return data
 
 
@@ -96,11 +126,13 @@ def test_the_report_sets_what_was_spent_against_the_forecast(tmp_path: Path) -> 
     assert "$0.0123 (forecast: about $0.0200, at most $0.0900)" in comment
     terminal = render.render(_with_forecast(), name=render.TERMINAL)
     assert "spent 31 model calls (forecast: about 40, at most 220)" in terminal
-    unpriced = render.render(_with_forecast(usd=None, max_usd=None, price="github/openai/gpt-4o: no price known"),
-                             name=render.TERMINAL)
+    unpriced = render.render(
+        _with_forecast(usd=None, max_usd=None, price="github/openai/gpt-4o: no price known"), name=render.TERMINAL
+    )
     assert "dollars not known (github/openai/gpt-4o: no price known)" in unpriced
-    local = render.render(_with_forecast(usd=0.0, max_usd=0.0, price="local/gemma-3-270m: local: no cost"),
-                          name=render.TERMINAL)
+    local = render.render(
+        _with_forecast(usd=0.0, max_usd=0.0, price="local/gemma-3-270m: local: no cost"), name=render.TERMINAL
+    )
     assert "(local/gemma-3-270m: local: no cost)" in local
     older = results()  # a results file from before the forecast: the spend alone, as before
     assert "spent 8 model calls ·" in render.render(older)
@@ -120,11 +152,18 @@ def _tiny_repo(repo: Path) -> None:
     lines = (ROOT / "eval_sets" / "intent_recognition.jsonl").read_text().splitlines()[:16]
     (repo / "eval_sets" / "tiny.jsonl").write_text("\n".join(lines) + "\n")
     text = EXAMPLE.read_text().replace("intent_recognition.jsonl", "tiny.jsonl")
-    text = text.replace("  gate:\n", "  selection: {size: 4, clusters: 2}\n  optimizer: {steps: 1, attempts: 2, "
-                                     "holdout: 4}\n  gate:\n")
+    text = text.replace(
+        "  gate:\n", "  selection: {size: 4, clusters: 2}\n  optimizer: {steps: 1, attempts: 2, holdout: 4}\n  gate:\n"
+    )
     (repo / "prompts" / "intent.prompt.yml").write_text(text)
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
@@ -139,8 +178,20 @@ def _tiny_repo(repo: Path) -> None:
 
 def _pr(repo: Path, out: Path, *flags: str) -> tuple[dict, str]:
     cache = out.parent / f"{out.name}-cache"  # a cold cache: every call the run needs is made
-    proc = run_cli("pr", "--base", "main", "--head", "plain", "--repo", str(repo), "--out", str(out), *flags,
-                   env={"PROMPTCI_CACHE_DIR": str(cache)}, timeout=900)
+    proc = run_cli(
+        "pr",
+        "--base",
+        "main",
+        "--head",
+        "plain",
+        "--repo",
+        str(repo),
+        "--out",
+        str(out),
+        *flags,
+        env={"PROMPTCI_CACHE_DIR": str(cache)},
+        timeout=900,
+    )
     assert proc.returncode in (0, 1), proc.stderr
     return json.loads((out / "results.json").read_text()), proc.stderr
 
@@ -149,8 +200,16 @@ def _pr(repo: Path, out: Path, *flags: str) -> tuple[dict, str]:
 def test_the_forecast_holds_against_a_real_run(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     _tiny_repo(repo)
-    planned = run_cli("plan", "--base", "main", "--head", "plain", "--repo", str(repo),
-                      env={"PROMPTCI_CACHE_DIR": str(tmp_path / "plan-cache")})
+    planned = run_cli(
+        "plan",
+        "--base",
+        "main",
+        "--head",
+        "plain",
+        "--repo",
+        str(repo),
+        env={"PROMPTCI_CACHE_DIR": str(tmp_path / "plan-cache")},
+    )
     assert planned.returncode == 0 and "expected about" in planned.stderr and "local: no cost" in planned.stderr
 
     data, stderr = _pr(repo, tmp_path / "bare", "--no-optimize", "--no-refresh")
@@ -178,12 +237,19 @@ def test_the_held_out_check_takes_at_most_half_the_calls_left() -> None:
 
 def test_prompts_share_one_call_limit() -> None:
     text = EXAMPLE.read_text()
-    change = Change(status="modified", old_path="prompts/intent.prompt.yml", new_path="prompts/intent.prompt.yml",
-                    old_text=text, new_text=text, reason="test")
+    change = Change(
+        status="modified",
+        old_path="prompts/intent.prompt.yml",
+        new_path="prompts/intent.prompt.yml",
+        old_text=text,
+        new_text=text,
+        reason="test",
+    )
 
     def run(limit: int | None) -> forecast.Forecast:
-        return forecast.forecast([change, change], ROOT, optimize=True, refresh=True, steps=1, model=None,
-                                 subset_size=None, max_calls=limit)
+        return forecast.forecast(
+            [change, change], ROOT, optimize=True, refresh=True, steps=1, model=None, subset_size=None, max_calls=limit
+        )
 
     assert run(None).max_calls > 200
     assert (run(100).calls, run(100).max_calls) == (100, 100)  # not 100 each

@@ -85,15 +85,16 @@ def test_a_clear_non_regression_passes_with_evidence_not_for_want_of_it() -> Non
     assert verdict.status == gate.PASS
     assert "head is not worse than base by more than 3 points (95% confidence" in verdict.reason
     # on the committed subset alone (20 items chosen, not drawn at random) nothing is shown yet about the pool
-    first, _ = gate.decide(gate.evidence(list(_results(base))[:20], 20, _results(base), _results(head), POOL),
-                           GateSettings())
+    first, _ = gate.decide(
+        gate.evidence(list(_results(base))[:20], 20, _results(base), _results(head), POOL), GateSettings()
+    )
     assert first.status == gate.UNDECIDED
 
 
-@pytest.mark.parametrize("setting, status", [("neutral", gate.INCONCLUSIVE), ("fail", gate.FAIL),
-                                             ("pass", gate.PASS)])
+@pytest.mark.parametrize("setting, status", [("neutral", gate.INCONCLUSIVE), ("fail", gate.FAIL), ("pass", gate.PASS)])
 def test_a_spent_item_budget_is_inconclusive_and_settled_by_on_inconclusive(
-        setting: Literal["fail", "neutral", "pass"], status: str) -> None:
+    setting: Literal["fail", "neutral", "pass"], status: str
+) -> None:
     base, head = _pair(random.Random(4), 10, 12)  # 1 point worse: neither outcome shows on 60 items
     verdict = _run(base, head, GateSettings(max_items=60, on_inconclusive=setting))
     assert verdict.status == status and verdict.reason.startswith("inconclusive: ")
@@ -114,8 +115,7 @@ def test_min_score_is_judged_on_a_bound_not_the_estimate() -> None:
 def _run_new(head: list[float], settings: GateSettings) -> gate.Verdict:
     ids = [f"i{n}" for n in range(len(head))]
     ordered = gate.order(ids, ids[:20], 0, "pool")
-    return gate.replay(ids[:20] + ordered[: settings.max_items - 20], 20, None, _results(head), len(ids),
-                       settings)[0]
+    return gate.replay(ids[:20] + ordered[: settings.max_items - 20], 20, None, _results(head), len(ids), settings)[0]
 
 
 def test_the_whole_pool_decides_exactly() -> None:
@@ -124,20 +124,25 @@ def test_the_whole_pool_decides_exactly() -> None:
     assert verdict.status == gate.FAIL  # known exactly once every item is scored: worse, beyond the margin
 
 
-@pytest.mark.parametrize("gate_yaml, field", [
-    ("margin: -0.1", "promptci.gate.margin"),
-    ("margin: 2", "promptci.gate.margin"),
-    ("max_items: 0", "promptci.gate.max_items"),
-    ("on_inconclusive: maybe", "promptci.gate.on_inconclusive"),
-    ("tolerance: 0.05", "promptci.gate"),
-])
+@pytest.mark.parametrize(
+    "gate_yaml, field",
+    [
+        ("margin: -0.1", "promptci.gate.margin"),
+        ("margin: 2", "promptci.gate.margin"),
+        ("max_items: 0", "promptci.gate.max_items"),
+        ("on_inconclusive: maybe", "promptci.gate.on_inconclusive"),
+        ("tolerance: 0.05", "promptci.gate"),
+    ],
+)
 def test_bad_gate_settings_are_one_line_errors(tmp_path, gate_yaml: str, field: str) -> None:
     from promptci import promptfile
     from promptci.errors import InputError
 
     path = tmp_path / "x.prompt.yml"
-    path.write_text("model: openai/gpt-4o\nmessages:\n  - role: user\n    content: '{{input}}'\n"
-                    f"testData:\n  - input: a\n    expected: b\npromptci:\n  gate:\n    {gate_yaml}\n")
+    path.write_text(
+        "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: '{{input}}'\n"
+        f"testData:\n  - input: a\n    expected: b\npromptci:\n  gate:\n    {gate_yaml}\n"
+    )
     with pytest.raises(InputError) as caught:
         promptfile.load(path)
     text = str(caught.value)

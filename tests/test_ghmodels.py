@@ -47,10 +47,16 @@ FIRST_MESSAGES: dict[str, list[dict[str, str]]] = {
         {"role": "user", "content": "Pull requests: #1 fix login, #2 add dark mode"},
     ],
     "placeholders.prompt.yml": [
-        {"role": "system", "content": "Workflow context: ${{ secrets.TOKEN }} and {{ input }} stay as written.\n"
-                                      "{% if urgent %}Urgent!{% endif %} {{PASTE your data here}}"},
-        {"role": "user", "content": "Issue 42: Crash on start (a,b\n1,2); count=3 ratio=0.5 big=1.5e+06 ok=true "
-                                    "tags=[bug p1] none=<nil> meta=map[a:x b:2] {{missing}}"},
+        {
+            "role": "system",
+            "content": "Workflow context: ${{ secrets.TOKEN }} and {{ input }} stay as written.\n"
+            "{% if urgent %}Urgent!{% endif %} {{PASTE your data here}}",
+        },
+        {
+            "role": "user",
+            "content": "Issue 42: Crash on start (a,b\n1,2); count=3 ratio=0.5 big=1.5e+06 ok=true "
+            "tags=[bug p1] none=<nil> meta=map[a:x b:2] {{missing}}",
+        },
     ],
     "rows.prompt.yml": [{"role": "user", "content": "Repeat: hello"}],
     "checks.prompt.yml": [{"role": "user", "content": "Capital of France?"}],
@@ -64,17 +70,29 @@ EVALUATIONS: dict[str, tuple[str, list[tuple[str, float]]]] = {
     "editor.prompt.yml": ("Dark Mode arrives, and login is fixed.", [("mentions dark mode", 1.0)]),
     "placeholders.prompt.yml": ("It is a CRASH.", [("says crash", 1.0)]),
     "rows.prompt.yml": ("hello", [("string[0]", 1.0)]),
-    "checks.prompt.yml": ("The capital is Paris.", [
-        ("several conditions", 1.0),  # equals is empty, so contains "{{expected}}" = "Paris" decides; endsWith unused
-        ("string[1]", 1.0),  # startsWith THE, ignoring case
-        ("exact", 0.0),  # equals "Paris", case and all
-        ("no choices", 0.0),  # the judge said "yes", but there is no choice to match
-        ("graded", 1.0),  # "good." contains "good"
-    ]),
-    "judges.prompt.yml": ("Click \"Forgot password\" on the sign-in page.", [
-        ("github/similarity", 0.75), ("coherent", 0.75), ("github/fluency", 0.75), ("github/relevance", 0.75),
-        ("github/groundedness", 0.75),  # "score: 4" contains "4" and no lower digit: 0.75
-    ]),
+    "checks.prompt.yml": (
+        "The capital is Paris.",
+        [
+            (
+                "several conditions",
+                1.0,
+            ),  # equals is empty, so contains "{{expected}}" = "Paris" decides; endsWith unused
+            ("string[1]", 1.0),  # startsWith THE, ignoring case
+            ("exact", 0.0),  # equals "Paris", case and all
+            ("no choices", 0.0),  # the judge said "yes", but there is no choice to match
+            ("graded", 1.0),  # "good." contains "good"
+        ],
+    ),
+    "judges.prompt.yml": (
+        'Click "Forgot password" on the sign-in page.',
+        [
+            ("github/similarity", 0.75),
+            ("coherent", 0.75),
+            ("github/fluency", 0.75),
+            ("github/relevance", 0.75),
+            ("github/groundedness", 0.75),  # "score: 4" contains "4" and no lower digit: 0.75
+        ],
+    ),
 }
 
 
@@ -166,8 +184,12 @@ def test_a_pull_request_that_changes_a_file_without_items_is_neutral_and_stays_s
     import subprocess
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=tmp_path,
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
 
     (tmp_path / "prompts").mkdir()
     prompt = tmp_path / "prompts" / "p.prompt.yml"
@@ -187,15 +209,19 @@ def test_a_pull_request_that_changes_a_file_without_items_is_neutral_and_stays_s
     assert again.returncode == 0 and "➖ not gated" in again.stdout, again.stdout + again.stderr
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("temperature", "true", "must be a number, not true/false"),
-    ("temperature", "'0.5'", "must be a number, not text"),
-    ("maxTokens", "1.5", "must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("temperature", "true", "must be a number, not true/false"),
+        ("temperature", "'0.5'", "must be a number, not text"),
+        ("maxTokens", "1.5", "must be a whole number"),
+    ],
+)
 def test_types_gh_refuses_are_refused(tmp_path: Path, field: str, value: str, words: str) -> None:
     path = tmp_path / "t.prompt.yml"
-    path.write_text(f"model: openai/gpt-4o\nmodelParameters:\n  {field}: {value}\n"
-                    "messages: [{role: user, content: hi}]\n")
+    path.write_text(
+        f"model: openai/gpt-4o\nmodelParameters:\n  {field}: {value}\nmessages: [{{role: user, content: hi}}]\n"
+    )
     with pytest.raises(InputError, match=words) as info:
         promptfile.load(path)
     assert f"modelParameters.{field}" in str(info.value) and "\n" not in str(info.value)
@@ -203,8 +229,10 @@ def test_types_gh_refuses_are_refused(tmp_path: Path, field: str, value: str, wo
 
 def test_scalars_read_as_text_as_gh_reads_them(tmp_path: Path) -> None:
     path = tmp_path / "t.prompt.yml"
-    path.write_text("model: openai/gpt-4o\nmessages: [{role: user, content: 42}, {role: user, content: true}]\n"
-                    "evaluators: [{string: {equals: 7}}]\n")
+    path.write_text(
+        "model: openai/gpt-4o\nmessages: [{role: user, content: 42}, {role: user, content: true}]\n"
+        "evaluators: [{string: {equals: 7}}]\n"
+    )
     prompt = promptfile.load(path)
     assert [m.content for m in prompt.spec.messages] == ["42", "true"]
     check = prompt.spec.evaluators[0].string
@@ -226,8 +254,9 @@ def test_the_inference_call_is_what_github_models_expects(github_models: OpenAIS
     assert (body["temperature"], body["max_tokens"], body["top_p"]) == (0.2, 256, 0.9)
 
 
-def test_a_github_models_file_without_a_token_fails_before_any_call(monkeypatch: pytest.MonkeyPatch,
-                                                                     tmp_path: Path) -> None:
+def test_a_github_models_file_without_a_token_fails_before_any_call(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ghmodels.TOKEN_ENVS:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(InputError, match="GITHUB_TOKEN") as info:
@@ -250,13 +279,16 @@ def test_github_models_rate_limits_are_backed_off_and_reported(github_models: Op
     client = ModelClient(use_cache=False)
     answer = asyncio.run(client.complete("github/openai/gpt-4o", [{"role": "user", "content": "minute"}], Params()))
     assert answer.text == "ok" and calls["n"] == 2
-    with pytest.raises(InfraError, match="daily quota for 'github/openai/gpt-4o' is spent .it resets in about 24.0 h"):
+    with pytest.raises(
+        InfraError, match=r"daily quota for 'github/openai/gpt-4o' is spent .it resets in about 24\.0 h"
+    ):
         asyncio.run(client.complete("github/openai/gpt-4o", [{"role": "user", "content": "day"}], Params()))
     assert calls["n"] == 3
 
 
-def test_a_github_models_judge_without_a_token_fails_before_any_call(monkeypatch: pytest.MonkeyPatch,
-                                                                      tmp_path: Path) -> None:
+def test_a_github_models_judge_without_a_token_fails_before_any_call(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ghmodels.TOKEN_ENVS:
         monkeypatch.delenv(name, raising=False)
     prompt = promptfile.load(DATA / "checks.prompt.yml")
@@ -278,8 +310,9 @@ def test_judge_model_moves_every_judge_to_another_provider(monkeypatch: pytest.M
             path.write_text((DATA / name).read_text() + "promptci:\n  judge_model: openai/judge\n")
             prompt = promptfile.load(path)
             output, expected = EVALUATIONS[name]
-            results = asyncio.run(evaluate(build_checks(prompt, ModelClient(cache_path=tmp_path / "c")), output,
-                                           _first_item(prompt)))
+            results = asyncio.run(
+                evaluate(build_checks(prompt, ModelClient(cache_path=tmp_path / "c")), output, _first_item(prompt))
+            )
             assert [(r.name, r.score) for r in results] == expected
     assert len(server.requests) == 7 and {body["model"] for body in server.requests} == {"judge"}
 

@@ -24,8 +24,14 @@ promptci:
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout.strip()
 
 
@@ -65,8 +71,12 @@ def origin(tmp_path: Path) -> Path:
 
 def test_full_clone_finds_every_kind_of_change(origin: Path) -> None:
     changes = {c.path: c for c in changed_prompts(str(origin), "main", "pr")}
-    assert set(changes) == {"prompts/a.prompt.yml", "prompts/b2.prompt.yml", "prompts/new.prompt.yml",
-                            "prompts/d.prompt.yml"}
+    assert set(changes) == {
+        "prompts/a.prompt.yml",
+        "prompts/b2.prompt.yml",
+        "prompts/new.prompt.yml",
+        "prompts/d.prompt.yml",
+    }
     a = changes["prompts/a.prompt.yml"]
     assert a.old_text and a.new_text
     assert a.status == "modified" and "v1" in a.old_text and "v2" in a.new_text and a.new_text.endswith("\n\n")
@@ -108,15 +118,22 @@ def test_fetch_depth_2_checkout_of_the_pr_merge_commit(origin: Path, tmp_path: P
     git(clone, "checkout", "-q", "--detach", "refs/remotes/pull/1/merge")
     assert (clone / ".git" / "shallow").exists()
     changes = {c.path: c for c in changed_prompts(str(clone), "HEAD^1", "HEAD")}
-    assert set(changes) == {"prompts/a.prompt.yml", "prompts/b2.prompt.yml", "prompts/new.prompt.yml",
-                            "prompts/d.prompt.yml"}  # not c, which main deleted
+    assert set(changes) == {
+        "prompts/a.prompt.yml",
+        "prompts/b2.prompt.yml",
+        "prompts/new.prompt.yml",
+        "prompts/d.prompt.yml",
+    }  # not c, which main deleted
     assert (read_text(str(clone), "HEAD^1", "prompts/a.prompt.yml") or "").count("v1") == 1
 
 
 def test_shallow_clone_without_a_merge_base_names_the_fix(origin: Path, tmp_path: Path) -> None:
     clone = tmp_path / "shallow"
-    subprocess.run(["git", "clone", "-q", "--depth=1", "--no-single-branch", f"file://{origin}", str(clone)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--depth=1", "--no-single-branch", f"file://{origin}", str(clone)],
+        check=True,
+        capture_output=True,
+    )
     with pytest.raises(InputError, match="fetch-depth"):
         changed_prompts(str(clone), "origin/main", "origin/pr")
 
@@ -144,8 +161,12 @@ def test_file_names_with_a_newline_or_not_utf8_hide_no_prompt_change(origin: Pat
     git(origin, "checkout", "-qb", "hostile", "pr")
     add_hostile_names(origin)
     changes = {c.path: c for c in changed_prompts(str(origin), "main", "hostile")}
-    assert set(changes) == {"prompts/a.prompt.yml", "prompts/b2.prompt.yml", "prompts/new.prompt.yml",
-                            "prompts/d.prompt.yml"}
+    assert set(changes) == {
+        "prompts/a.prompt.yml",
+        "prompts/b2.prompt.yml",
+        "prompts/new.prompt.yml",
+        "prompts/d.prompt.yml",
+    }
     assert changes["prompts/b2.prompt.yml"].status == "renamed"  # renames are still found
     git(origin, "checkout", "-qb", "only-hostile", "main")
     write(origin, "prompts/a.prompt.yml", PROMPT.format(name="a", body="v9", pool="a"))

@@ -22,17 +22,23 @@ from promptci.report.render import MARKER
 from . import github_tools as tools
 
 BOT = "github-actions[bot]"
-OCTOKIT = {"Accept": "application/vnd.github.v3+json",
-           "Authorization": "token 0000000000000000000000000000000000000001"}
+OCTOKIT = {
+    "Accept": "application/vnd.github.v3+json",
+    "Authorization": "token 0000000000000000000000000000000000000001",
+}
 
 
 # ---- the Actions environment and real payloads ----------------------------------------------------------
 
+
 def _event(tmp_path: Path, payload: dict) -> dict[str, str]:
     path = tmp_path / "event.json"
     path.write_text(json.dumps(payload))
-    return {**tools.actions_env(path, tmp_path, token="ghs_secret_value_123456"),
-            "GITHUB_REPOSITORY": payload["repository"]["full_name"], "GITHUB_RUN_ID": "7"}
+    return {
+        **tools.actions_env(path, tmp_path, token="ghs_secret_value_123456"),
+        "GITHUB_REPOSITORY": payload["repository"]["full_name"],
+        "GITHUB_RUN_ID": "7",
+    }
 
 
 def test_a_real_pull_request_payload_is_read(tmp_path: Path) -> None:
@@ -69,6 +75,7 @@ def test_outside_actions_github_mode_is_a_usage_error() -> None:
 
 # ---- workflow commands ------------------------------------------------------------------------------------
 
+
 def test_annotations_escape_what_could_start_a_command() -> None:
     line = workflow.annotation("error", "50% worse\n::add-mask::x", file="p/a,b:c.prompt.yml", line=3, title="t")
     assert line == "::error file=p/a%2Cb%3Ac.prompt.yml,line=3,title=t::50%25 worse%0A::add-mask::x"
@@ -85,7 +92,7 @@ def test_outputs_survive_any_value_and_the_summary_stays_under_one_mebibyte(tmp_
     while lines:  # parse as the runner does: name<<DELIM, value lines, DELIM
         name, delimiter = lines.pop(0).split("<<")
         end = lines.index(delimiter)
-        parsed[name], lines = "\n".join(lines[:end]), lines[end + 1:]
+        parsed[name], lines = "\n".join(lines[:end]), lines[end + 1 :]
     assert parsed == {"scores": '{"a": 1}\nEOF\nverdict=pass', "verdict": "fail"}
     summary = tmp_path / "summary.md"
     workflow.write_summary(summary, "🙂" * 400_000)  # 1.6 MB of UTF-8 in 400,000 characters
@@ -95,10 +102,12 @@ def test_outputs_survive_any_value_and_the_summary_stays_under_one_mebibyte(tmp_
 
 # ---- the client on recorded GitHub responses -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def fixtures_server(tmp_path_factory: pytest.TempPathFactory):
-    with tools.fixtures_server(tmp_path_factory.mktemp("gh-scenarios"), _scenarios(),
-                               recorded=("paginate-issues",)) as url:
+    with tools.fixtures_server(
+        tmp_path_factory.mktemp("gh-scenarios"), _scenarios(), recorded=("paginate-issues",)
+    ) as url:
         yield url
 
 
@@ -149,7 +158,9 @@ def test_a_comment_github_finds_too_long_is_replaced_by_a_short_one(fixtures_ser
     run = gh_actions.from_environ(_event(tmp_path, tools.webhook_example("pull_request", "synchronize")))
     body = f"{MARKER}\n## ✅ promptci: fine\n\nlots of detail\n\nmore"
     with Client(url, "t0ken") as client:
-        comment = publish._comment(PullRequestAPI(client, "octo/repo", 1), body, publish.PublishSettings(), run, create=True)
+        comment = publish._comment(
+            PullRequestAPI(client, "octo/repo", 1), body, publish.PublishSettings(), run, create=True
+        )
     assert comment is not None and comment.created and tools.consumed(url)
 
 
@@ -167,26 +178,33 @@ def test_a_fault_on_a_fork_is_neutral_and_anywhere_else_an_error(tmp_path: Path)
 
 
 def test_an_unreachable_github_is_reported_after_retries() -> None:
-    with (Client("http://127.0.0.1:9", "t", sleep=lambda _: None, retries=2) as client,
-          pytest.raises(InfraError, match="unreachable after 3 tries")):
+    with (
+        Client("http://127.0.0.1:9", "t", sleep=lambda _: None, retries=2) as client,
+        pytest.raises(InfraError, match="unreachable after 3 tries"),
+    ):
         client.request("GET", "/repos/o/r")
 
 
 def _tested_pr() -> gh_actions.PullRequest:
-    return gh_actions.PullRequest(number=1, repo="octo/repo", head_sha=TESTED, head_ref="feature/x",
-                                  head_repo="octo/repo", base_ref="main", base_sha="c" * 40)
+    return gh_actions.PullRequest(
+        number=1,
+        repo="octo/repo",
+        head_sha=TESTED,
+        head_ref="feature/x",
+        head_repo="octo/repo",
+        base_ref="main",
+        base_sha="c" * 40,
+    )
 
 
 def _commit(url: str, tmp_path: Path, *, job_token: bool = False) -> tuple[publish.Published, str]:
     published, stdout = publish.Published(), io.StringIO()
     with Client(url, "t0ken", retries=0) as client:
-        publish._commit_subsets(SUBSETS, client, _tested_pr(), str(tmp_path), published, stdout,
-                                job_token=job_token)
+        publish._commit_subsets(SUBSETS, client, _tested_pr(), str(tmp_path), published, stdout, job_token=job_token)
     return published, stdout.getvalue()
 
 
-def test_the_subsets_are_one_commit_on_the_tested_head_and_a_fast_forward(fixtures_server: str,
-                                                                           tmp_path: Path) -> None:
+def test_the_subsets_are_one_commit_on_the_tested_head_and_a_fast_forward(fixtures_server: str, tmp_path: Path) -> None:
     url = tools.load_scenario(fixtures_server, "commit-subsets")  # each request's body is matched exactly
     published, log = _commit(url, tmp_path)
     sha = tools.openapi_example("git-commit")["sha"]
@@ -194,8 +212,9 @@ def test_the_subsets_are_one_commit_on_the_tested_head_and_a_fast_forward(fixtur
     assert published.faults == [] and "::warning" not in log and tools.consumed(url)
 
 
-def test_a_subset_commit_pushed_with_the_jobs_token_says_other_checks_will_not_run_on_it(fixtures_server: str,
-                                                                                         tmp_path: Path) -> None:
+def test_a_subset_commit_pushed_with_the_jobs_token_says_other_checks_will_not_run_on_it(
+    fixtures_server: str, tmp_path: Path
+) -> None:
     """With GITHUB_TOKEN (the default bot login) promptci's commit starts no workflow: the repository's other
     required checks never run on the new head, and a warning on the run says so and what to do."""
     url = tools.load_scenario(fixtures_server, "commit-subsets")
@@ -206,8 +225,9 @@ def test_a_subset_commit_pushed_with_the_jobs_token_says_other_checks_will_not_r
 
 
 @pytest.mark.parametrize("scenario", ["commit-branch-moved", "commit-race-lost"])
-def test_a_branch_the_author_moved_gets_no_commit_but_a_warning(fixtures_server: str, tmp_path: Path,
-                                                                 scenario: str) -> None:
+def test_a_branch_the_author_moved_gets_no_commit_but_a_warning(
+    fixtures_server: str, tmp_path: Path, scenario: str
+) -> None:
     url = tools.load_scenario(fixtures_server, scenario)
     published, log = _commit(url, tmp_path)
     assert published.pushed == "" and published.commits == {} and published.faults == []
@@ -224,8 +244,9 @@ def test_a_crash_halfway_through_the_commit_moves_no_branch(fixtures_server: str
     assert tools.consumed(url)  # no tree, no commit, no ref update was asked for
 
 
-def test_a_token_that_may_not_push_gets_the_patch_and_a_warning_not_a_fault(fixtures_server: str,
-                                                                            tmp_path: Path) -> None:
+def test_a_token_that_may_not_push_gets_the_patch_and_a_warning_not_a_fault(
+    fixtures_server: str, tmp_path: Path
+) -> None:
     url = tools.load_scenario(fixtures_server, "commit-forbidden")  # contents: read, as the shipped workflow has
     published, log = _commit(url, tmp_path)
     assert published.pushed == "" and published.faults == [] and "contents: write" in log
@@ -249,10 +270,20 @@ def _scenarios() -> dict[str, list[dict]]:
         "sticky-update": [
             fixture("get", f"{comments}?per_page=100", 200, page1, headers={"link": link}),
             fixture("get", "/repositories/9/issues/1/comments?per_page=100&page=2", 200, page2),
-            fixture("patch", "/repos/octo/repo/issues/comments/4242", 200, {**page2[0], "body": updated},
-                    body={"body": updated}),
-            fixture("post", status_path, 201, status,
-                    body={"state": "failure", "context": "promptci/prompts/a.prompt.yml", "description": "worse"}),
+            fixture(
+                "patch",
+                "/repos/octo/repo/issues/comments/4242",
+                200,
+                {**page2[0], "body": updated},
+                body={"body": updated},
+            ),
+            fixture(
+                "post",
+                status_path,
+                201,
+                status,
+                body={"state": "failure", "context": "promptci/prompts/a.prompt.yml", "description": "worse"},
+            ),
         ],
         "sticky-create": [
             fixture("get", f"{comments}?per_page=100", 200, []),
@@ -260,20 +291,38 @@ def _scenarios() -> dict[str, list[dict]]:
         ],
         "flaky": [
             fixture("post", status_path, 502, {"message": "Server Error"}),
-            fixture("post", status_path, 403, {"message": "You have exceeded a secondary rate limit."},
-                    headers={"retry-after": "3"}),
+            fixture(
+                "post",
+                status_path,
+                403,
+                {"message": "You have exceeded a secondary rate limit."},
+                headers={"retry-after": "3"},
+            ),
             fixture("post", status_path, 201, status),
         ],
         "too-long": [
             fixture("get", f"{comments}?per_page=100", 200, []),
-            fixture("post", comments, 422, {"message": "Validation Failed", "errors": [
-                {"resource": "IssueComment", "code": "custom", "field": "body", "message": "Body is too long"}]}),
+            fixture(
+                "post",
+                comments,
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {"resource": "IssueComment", "code": "custom", "field": "body", "message": "Body is too long"}
+                    ],
+                },
+            ),
             fixture("get", f"{comments}?per_page=100", 200, []),
             fixture("post", comments, 201, comment),
         ],
         "unauthorized": [
-            fixture("post", status_path, 401, {"message": "Bad credentials",
-                                               "documentation_url": "https://docs.github.com/rest"}),
+            fixture(
+                "post",
+                status_path,
+                401,
+                {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+            ),
         ],
         **_commit_scenarios(),
     }
@@ -294,25 +343,71 @@ def _commit_scenarios() -> dict[str, list[dict]]:
     def at(sha: str) -> dict:
         return fixture("get", f"{where}/ref/heads/feature/x", 200, {**ref, "object": {**ref["object"], "sha": sha}})
 
-    blobs = [fixture("post", f"{where}/blobs", 201, {**blob, "sha": f"{n}" * 40},
-                     body={"content": text, "encoding": "utf-8"}) for n, text in enumerate(SUBSETS.values(), 1)]
-    entries = [{"path": path, "mode": "100644", "type": "blob", "sha": f"{n}" * 40} for n, path in enumerate(SUBSETS, 1)]
-    made = [at(TESTED), fixture("get", f"{where}/commits/{TESTED}", 200, head_commit)] + blobs + [
-        fixture("post", f"{where}/trees", 201, tree, body={"base_tree": head_commit["tree"]["sha"], "tree": entries}),
-        fixture("post", f"{where}/commits", 201, commit,
-                body={"message": publish.OWN_COMMIT + "\n\n- eval_sets/a.subset.yml\n- eval_sets/b.subset.yml\n",
-                      "tree": tree["sha"], "parents": [TESTED]})]
+    blobs = [
+        fixture(
+            "post", f"{where}/blobs", 201, {**blob, "sha": f"{n}" * 40}, body={"content": text, "encoding": "utf-8"}
+        )
+        for n, text in enumerate(SUBSETS.values(), 1)
+    ]
+    entries = [
+        {"path": path, "mode": "100644", "type": "blob", "sha": f"{n}" * 40} for n, path in enumerate(SUBSETS, 1)
+    ]
+    made = (
+        [at(TESTED), fixture("get", f"{where}/commits/{TESTED}", 200, head_commit)]
+        + blobs
+        + [
+            fixture(
+                "post", f"{where}/trees", 201, tree, body={"base_tree": head_commit["tree"]["sha"], "tree": entries}
+            ),
+            fixture(
+                "post",
+                f"{where}/commits",
+                201,
+                commit,
+                body={
+                    "message": publish.OWN_COMMIT + "\n\n- eval_sets/a.subset.yml\n- eval_sets/b.subset.yml\n",
+                    "tree": tree["sha"],
+                    "parents": [TESTED],
+                },
+            ),
+        ]
+    )
     update = f"{where}/refs/heads/feature/x"
     return {
-        "commit-subsets": made + [fixture("patch", update, 200, {**ref, "object": {**ref["object"], "sha": commit["sha"]}},
-                                          body={"sha": commit["sha"], "force": False})],
+        "commit-subsets": made
+        + [
+            fixture(
+                "patch",
+                update,
+                200,
+                {**ref, "object": {**ref["object"], "sha": commit["sha"]}},
+                body={"sha": commit["sha"], "force": False},
+            )
+        ],
         "commit-branch-moved": [at(AUTHORS)],  # nothing is made at all
-        "commit-race-lost": made + [fixture("patch", update, 422, {"message": "Update is not a fast forward",
-                                                                   "documentation_url": "https://docs.github.com/rest"},
-                                            body={"sha": commit["sha"], "force": False})],
+        "commit-race-lost": made
+        + [
+            fixture(
+                "patch",
+                update,
+                422,
+                {"message": "Update is not a fast forward", "documentation_url": "https://docs.github.com/rest"},
+                body={"sha": commit["sha"], "force": False},
+            )
+        ],
         "commit-crash": made[:3] + [fixture("post", f"{where}/blobs", 500, {"message": "Server Error"})],
-        "commit-forbidden": made[:2] + [fixture("post", f"{where}/blobs", 403, {
-            "message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest"})],
+        "commit-forbidden": made[:2]
+        + [
+            fixture(
+                "post",
+                f"{where}/blobs",
+                403,
+                {
+                    "message": "Resource not accessible by integration",
+                    "documentation_url": "https://docs.github.com/rest",
+                },
+            )
+        ],
     }
 
 
@@ -335,24 +430,35 @@ def test_suggestions_fit_only_inside_the_pull_requests_hunks() -> None:
 
 # ---- every request of a whole publish, checked by GitHub's OpenAPI description ------------------------------
 
+
 @pytest.fixture(scope="module")
 def prism():
     with tools.prism() as url:
         yield url
 
 
-def test_publish_sends_only_requests_githubs_api_description_accepts(prism: str, demo_results: dict,
-                                                                    tmp_path: Path) -> None:
+def test_publish_sends_only_requests_githubs_api_description_accepts(
+    prism: str, demo_results: dict, tmp_path: Path
+) -> None:
     payload = tools.webhook_example("pull_request", "synchronize")
     run = gh_actions.from_environ({**_event(tmp_path, payload), "GITHUB_API_URL": prism})
     assert demo_results["prompts"][0]["subset"]["text"]  # the demo refreshes the subset: offered, not committed
     stdout = io.StringIO()
     with Client(run.api_url, run.token, retries=0, transport=tools.PrismTransport()) as client:
-        published = publish.publish(prresults.parse(demo_results), run, client, repo_dir=".", out_dir=tmp_path,
-                                    settings=publish.PublishSettings(), stdout=stdout)
+        published = publish.publish(
+            prresults.parse(demo_results),
+            run,
+            client,
+            repo_dir=".",
+            out_dir=tmp_path,
+            settings=publish.PublishSettings(),
+            stdout=stdout,
+        )
     assert published.faults == []  # Prism answers 422 with the rule broken for any invalid request
     assert published.comment_url and published.commits == {} and published.pushed == ""  # commit-subsets is off
-    assert run.pr is not None and published.statuses == [run.pr.head_sha]  # `promptci` on the tested head (no commit of promptci's own)
+    assert run.pr is not None and published.statuses == [
+        run.pr.head_sha
+    ]  # `promptci` on the tested head (no commit of promptci's own)
     summary = (tmp_path / "summary.md").read_text()
     assert "Apply with `git apply`" in summary and "intent_recognition.subset.yml" in summary
     assert summary.startswith(MARKER) and "Every item compared" in summary
@@ -366,8 +472,15 @@ def test_a_fork_gets_the_summary_and_a_warning_and_nothing_is_sent(demo_results:
     run = gh_actions.from_environ({**_event(tmp_path, payload), "GITHUB_API_URL": "http://127.0.0.1:9"})
     stdout = io.StringIO()
     with Client(run.api_url, run.token, retries=0) as client:  # nothing listens there: any request would fail
-        published = publish.publish(prresults.parse(demo_results), run, client, repo_dir=".", out_dir=tmp_path,
-                                    settings=publish.PublishSettings(), stdout=stdout)
+        published = publish.publish(
+            prresults.parse(demo_results),
+            run,
+            client,
+            repo_dir=".",
+            out_dir=tmp_path,
+            settings=publish.PublishSettings(),
+            stdout=stdout,
+        )
     assert published.faults == [] and not published.comment_url and "fork" in published.read_only
     assert "::warning title=promptci%3A report in the job summary only::" in stdout.getvalue()
     summary = (tmp_path / "summary.md").read_text()
@@ -377,42 +490,69 @@ def test_a_fork_gets_the_summary_and_a_warning_and_nothing_is_sent(demo_results:
 def test_the_git_data_requests_of_a_subset_commit_are_valid(prism: str) -> None:
     # static examples: the branch is at the git-ref example's commit, so the whole flow runs
     tested = tools.openapi_example("git-ref")["object"]["sha"]
-    with Client(prism, "t0ken", retries=0, transport=tools.PrismTransport(),
-                headers={"Prefer": "dynamic=false"}) as client:
+    with Client(
+        prism, "t0ken", retries=0, transport=tools.PrismTransport(), headers={"Prefer": "dynamic=false"}
+    ) as client:
         sha = gitdata.commit_files(client, "octo/repo", "feature/x", tested, SUBSETS, "m")
         assert sha == tools.openapi_example("git-commit")["sha"]
         with pytest.raises(APIError) as caught:  # a tree entry GitHub's description does not allow
-            client.request("POST", "/repos/octo/repo/git/trees",
-                           json={"base_tree": "t", "tree": [{"path": "p", "mode": "100645", "type": "blob", "sha": "s"}]})
+            client.request(
+                "POST",
+                "/repos/octo/repo/git/trees",
+                json={"base_tree": "t", "tree": [{"path": "p", "mode": "100645", "type": "blob", "sha": "s"}]},
+            )
     assert caught.value.status == 422
 
 
 def test_a_review_of_suggestions_is_valid(prism: str) -> None:
-    fit, _ = suggestions.suggestions(HEAD, HEAD.replace("c: 3", "c: three\nc2: 3.5").replace("e: 5\nf: 6", "ef"),
-                                     [range(1, 10)])
+    fit, _ = suggestions.suggestions(
+        HEAD, HEAD.replace("c: 3", "c: three\nc2: 3.5").replace("e: 5\nf: 6", "ef"), [range(1, 10)]
+    )
     assert [(s.start, s.end) for s in fit] == [(3, 3), (5, 6)]  # a one-line and a two-line suggestion
     with Client(prism, "t0ken", retries=0, transport=tools.PrismTransport()) as client:
         api = PullRequestAPI(client, "octo/repo", 1)
         mark = suggestions.marker("p", "x")
-        api.review("a" * 40, [review_comment("prompts/a.prompt.yml", s.start, s.end, s.body(mark)) for s in fit],
-                   publish.SUGGESTED)
+        api.review(
+            "a" * 40,
+            [review_comment("prompts/a.prompt.yml", s.start, s.end, s.body(mark)) for s in fit],
+            publish.SUGGESTED,
+        )
         with pytest.raises(APIError) as caught:  # Prism holds us to the description: a side GitHub does not know
-            client.request("POST", "/repos/octo/repo/pulls/1/comments",
-                           json={"body": "x", "commit_id": "a" * 40, "path": "p", "line": 1, "side": "MIDDLE"})
+            client.request(
+                "POST",
+                "/repos/octo/repo/pulls/1/comments",
+                json={"body": "x", "commit_id": "a" * 40, "path": "p", "line": 1, "side": "MIDDLE"},
+            )
     assert caught.value.status == 422  # (the body is generated from the description's 422 schema)
 
 
 # ---- suggestions on the head commit's lines, when the base branch moved under the pull request ----------
 
-PROMPT_LINES = ["name: triage", "model: local/gemma-3-270m", "messages:", "  - role: system",
-                "    content: Sort the ticket.", "  - role: user", "    content: '{{input}}'", "testData:",
-                "  - input: my card was charged twice", "    expected: billing"]
+PROMPT_LINES = [
+    "name: triage",
+    "model: local/gemma-3-270m",
+    "messages:",
+    "  - role: system",
+    "    content: Sort the ticket.",
+    "  - role: user",
+    "    content: '{{input}}'",
+    "testData:",
+    "  - input: my card was charged twice",
+    "    expected: billing",
+]
 
 
 def _git(repo: Path, *args: str) -> str:
     import subprocess
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout.strip()
 
 
@@ -433,7 +573,9 @@ def _moved_base_checkout(tmp_path: Path) -> tuple[Path, str]:
     _git(origin, "commit", "-qam", "shorter instruction")
     head = _git(origin, "rev-parse", "HEAD")
     _git(origin, "checkout", "-q", "main")
-    (origin / path).write_text("# owner: support\n# reviewed: 2025\n# keep labels short\n" + "\n".join(PROMPT_LINES) + "\n")
+    (origin / path).write_text(
+        "# owner: support\n# reviewed: 2025\n# keep labels short\n" + "\n".join(PROMPT_LINES) + "\n"
+    )
     _git(origin, "commit", "-qam", "main adds a header")
     _git(origin, "merge", "-q", "--no-ff", "-m", "Merge pr into main", "pr")
     _git(origin, "update-ref", "refs/pull/1/merge", "HEAD")
@@ -454,25 +596,56 @@ def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path
     assert change.new_text is not None
     merged = change.new_text.splitlines()
     assert merged.index("    content: Sort it.") + 1 == 8  # line 8 in the merge commit, line 5 on the head
-    best = change.new_text.replace("Sort it.", "Sort the ticket into one label.").replace(
-        "'{{input}}'", "'Ticket: {{input}}'").replace("expected: billing", "expected: billing  # outside the diff")
+    best = (
+        change.new_text.replace("Sort it.", "Sort the ticket into one label.")
+        .replace("'{{input}}'", "'Ticket: {{input}}'")
+        .replace("expected: billing", "expected: billing  # outside the diff")
+    )
     data = results()
     prompt = data["prompts"][0]
-    prompt.update(path=change.path, change={**prompt["change"], "old_path": change.old_path,
-                                            "new_path": change.new_path, "old_text": change.old_text,
-                                            "new_text": change.new_text})
-    prompt["optimizer"] = {"improved": True, "stopped": "steps", "steps_done": 1, "subset_score": {"head": 0.5,
-                           "best": 0.75}, "score_after_step": [0.5, 0.75], "best_text": best, "diff": "",
-                           "attempts": []}
+    prompt.update(
+        path=change.path,
+        change={
+            **prompt["change"],
+            "old_path": change.old_path,
+            "new_path": change.new_path,
+            "old_text": change.old_text,
+            "new_text": change.new_text,
+        },
+    )
+    prompt["optimizer"] = {
+        "improved": True,
+        "stopped": "steps",
+        "steps_done": 1,
+        "subset_score": {"head": 0.5, "best": 0.75},
+        "score_after_step": [0.5, 0.75],
+        "best_text": best,
+        "diff": "",
+        "attempts": [],
+    }
     mark = suggestions.marker(change.path, best)
-    expected = [review_comment(change.path, 5, 5, suggestions.Suggestion(
-        5, 5, ["    content: Sort the ticket into one label.\n"]).body(mark)),
-        review_comment(change.path, 7, 7, suggestions.Suggestion(7, 7, ["    content: 'Ticket: {{input}}'\n"]).body(mark))]
+    expected = [
+        review_comment(
+            change.path,
+            5,
+            5,
+            suggestions.Suggestion(5, 5, ["    content: Sort the ticket into one label.\n"]).body(mark),
+        ),
+        review_comment(
+            change.path, 7, 7, suggestions.Suggestion(7, 7, ["    content: 'Ticket: {{input}}'\n"]).body(mark)
+        ),
+    ]
     where = "/repos/octo/repo/pulls/1"
-    flow = [tools.fixture("get", f"{where}/comments?per_page=100", 200, []),
-            tools.fixture("post", f"{where}/reviews", 200, tools.openapi_example("pull-request-review"),
-                          body={"commit_id": head, "event": "COMMENT", "body": publish.SUGGESTED,
-                                "comments": expected})]
+    flow = [
+        tools.fixture("get", f"{where}/comments?per_page=100", 200, []),
+        tools.fixture(
+            "post",
+            f"{where}/reviews",
+            200,
+            tools.openapi_example("pull-request-review"),
+            body={"commit_id": head, "event": "COMMENT", "body": publish.SUGGESTED, "comments": expected},
+        ),
+    ]
     with tools.fixtures_server(tmp_path / "scenarios", {"review": flow}) as server:
         url = tools.load_scenario(server, "review")
         with Client(url, "t0ken", retries=0) as client:
@@ -488,6 +661,7 @@ def test_a_subset_commit_never_writes_a_prompt_or_a_workflow(tmp_path: Path, pat
         with pytest.raises(InputError, match=r"promptci.subset"):
             gitdata.commit_files(client, "octo/repo", "feature/x", TESTED, {**SUBSETS, path: "x: 1\n"}, "m")
         published, stdout = publish.Published(), io.StringIO()
-        publish._commit_subsets({path: "x: 1\n"}, client, _tested_pr(), str(tmp_path), published, stdout,
-                                job_token=False)
+        publish._commit_subsets(
+            {path: "x: 1\n"}, client, _tested_pr(), str(tmp_path), published, stdout, job_token=False
+        )
     assert not published.pushed and len(published.faults) == 1 and path in published.faults[0]

@@ -27,16 +27,19 @@ PROMPT = ROOT / "prompts" / "intent.prompt.yml"
 KEPT_DEMO = "Utterance: Play the newest album by Norah Jones on Spotify.\n      Intent: play_music"
 # two pool items of eval_sets/intent_recognition.jsonl, as a developer would paste them in as examples
 SUBSET_ITEM, SUBSET_TEXT = "083dd7b6d5f2", "Utterance: Add Sabrina Salerno to the grime instrumentals playlist."
-HELD_ITEM, HELD_TEXT = ("98ff73aac15a", "Utterance: I want to bring four people to a place that’s close to downtown "
-                        "that serves churrascaria cuisine.")
+HELD_ITEM, HELD_TEXT = (
+    "98ff73aac15a",
+    "Utterance: I want to bring four people to a place that’s close to downtown that serves churrascaria cuisine.",
+)
 
 
 def _with_pool_demos(*, spacing: str = " ") -> promptfile.PromptFile:
     """The example prompt with two of its demonstrations swapped for pool items (one with odd case and spacing)."""
     text = PROMPT.read_text(encoding="utf-8")
     odd = HELD_TEXT.replace(" ", spacing).upper()
-    text = text.replace(KEPT_DEMO, f"{SUBSET_TEXT}\n      Intent: add_to_playlist\n\n      {odd}\n      Intent: "
-                                   "book_restaurant", 1)
+    text = text.replace(
+        KEPT_DEMO, f"{SUBSET_TEXT}\n      Intent: add_to_playlist\n\n      {odd}\n      Intent: book_restaurant", 1
+    )
     return promptfile.parse(text, PROMPT)
 
 
@@ -68,13 +71,28 @@ def test_the_flagged_items_are_left_out_of_the_subset_and_the_held_out_scores() 
     # the suggestion is right on the item it demonstrates and wrong elsewhere on the subset: 0.25 with it, 0 without
     best_results = {i: ItemResult(id=i, score=1.0 if i == SUBSET_ITEM else 0.0) for i in subset}
     initial = {i: ItemResult(id=i, score=0.0 if i == SUBSET_ITEM else 1.0) for i in subset}
-    outcome = Outcome(initial_text=head.text, best_text=best.text, initial_score=0.75, best_score=0.25,
-                      initial_on_final=0.75, steps_done=1, stopped="1 steps done", subset_ids=subset,
-                      initial_results=initial, best_results=best_results)
+    outcome = Outcome(
+        initial_text=head.text,
+        best_text=best.text,
+        initial_score=0.75,
+        best_score=0.25,
+        initial_on_final=0.75,
+        steps_done=1,
+        stopped="1 steps done",
+        subset_ids=subset,
+        initial_results=initial,
+        best_results=best_results,
+    )
     split = Split(subset=tuple(index[i] for i in subset), training=(), holdout=tuple(sorted(index[i] for i in held)))
     assert head.model is not None
-    job = Job(outcome=outcome, split=split, subset_source="given", task_model=head.model, optimizer_model=head.model,
-              style="completion")
+    job = Job(
+        outcome=outcome,
+        split=split,
+        subset_source="given",
+        task_model=head.model,
+        optimizer_model=head.model,
+        style="completion",
+    )
     client = ModelClient(use_cache=False)
     try:
         budget = Budget(client)
@@ -94,14 +112,26 @@ def test_the_flagged_items_are_left_out_of_the_subset_and_the_held_out_scores() 
 def _with_suggestion(**fields: object) -> dict:
     data = results()
     data["prompts"][0]["optimizer"] = {
-        "improved": True, "stopped": "5 steps done", "steps_done": 5, "subset_score": {"head": 0.2, "best": 0.85},
-        "score_after_step": [0.2, 0.85], "best_text": "a: 3\n", "diff": "-a: 2\n+a: 3\n", "attempts": [], **fields}
+        "improved": True,
+        "stopped": "5 steps done",
+        "steps_done": 5,
+        "subset_score": {"head": 0.2, "best": 0.85},
+        "score_after_step": [0.2, 0.85],
+        "best_text": "a: 3\n",
+        "diff": "-a: 2\n+a: 3\n",
+        "attempts": [],
+        **fields,
+    }
     return data
 
 
 def test_the_report_gives_the_held_out_score_beside_the_subset_score_and_flags_pool_demos() -> None:
-    data = _with_suggestion(subset_score_items=19, holdout_score={"head": 0.31, "best": 0.42}, holdout_items=99,
-                            pool_demos=[{"item": "item-7", "text": "play <b>jazz</b>", "where": "held-out"}])
+    data = _with_suggestion(
+        subset_score_items=19,
+        holdout_score={"head": 0.31, "best": 0.42},
+        holdout_items=99,
+        pool_demos=[{"item": "item-7", "text": "play <b>jazz</b>", "where": "held-out"}],
+    )
     comment = render.render(data)
     assert "0.310 → 0.420 on 99 held-out items the optimizer never saw" in comment
     assert "0.200 → 0.850 on the 19 subset items it was tuned on" in comment
@@ -117,7 +147,8 @@ def test_a_suggestion_without_a_held_out_score_says_why() -> None:
     comment = render.render(_with_suggestion(holdout_note="the budget is spent (60 of 60 calls)"))
     assert "0.200 → 0.850 on the 4 subset items it was tuned on, no held-out score (the budget is spent" in comment
     assert "held-out: not scored (the budget is spent" in render.render(
-        _with_suggestion(holdout_note="the budget is spent (60 of 60 calls)"), name=render.TERMINAL)
+        _with_suggestion(holdout_note="the budget is spent (60 of 60 calls)"), name=render.TERMINAL
+    )
 
 
 def test_results_files_written_before_held_out_scores_still_load(tmp_path: Path) -> None:
@@ -136,8 +167,11 @@ def test_results_files_written_before_held_out_scores_still_load(tmp_path: Path)
 def test_a_chat_style_example_that_is_a_pool_item_is_found() -> None:
     head = promptfile.load(PROMPT)
     text = PROMPT.read_text(encoding="utf-8").replace(
-        "  - role: user\n", f"  - role: user\n    content: '{SUBSET_TEXT}'\n  - role: assistant\n    content: "
-                            "add_to_playlist\n  - role: user\n", 1)
+        "  - role: user\n",
+        f"  - role: user\n    content: '{SUBSET_TEXT}'\n  - role: assistant\n    content: "
+        "add_to_playlist\n  - role: user\n",
+        1,
+    )
     chat = promptfile.parse(text, PROMPT)
     assert len(chat.spec.messages) == len(head.spec.messages) + 2
     assert [d.item for d in pool_demos(chat, load_pool(head))] == [SUBSET_ITEM]

@@ -85,12 +85,15 @@ def test_the_workshop_config_maps_each_assertion_to_its_evaluator(tmp_path: Path
     assert rows[3]["assert_llm_rubric"] == [climate, "does the tweet include a call to action?"]
 
 
-@pytest.mark.parametrize("spec, evals, items", [
-    ("agent-tool-abstention.yaml", ["agent-tool-abstention"], 4),
-    ("agent-tool-routing.yaml", ["agent-tool-routing"], 4),
-    ("test-basic.yaml", ["test-fuzzy-match", "test-includes", "test-includes-ignore-case"], 3),
-    ("logic.yaml", ["logic-fact"], 3),
-])
+@pytest.mark.parametrize(
+    "spec, evals, items",
+    [
+        ("agent-tool-abstention.yaml", ["agent-tool-abstention"], 4),
+        ("agent-tool-routing.yaml", ["agent-tool-routing"], 4),
+        ("test-basic.yaml", ["test-fuzzy-match", "test-includes", "test-includes-ignore-case"], 3),
+        ("logic.yaml", ["logic-fact"], 3),
+    ],
+)
 def test_real_openai_evals_import(spec: str, evals: list[str], items: int, tmp_path: Path) -> None:
     written = import_openai_evals(REGISTRY / spec, tmp_path, judge_model="openai/judge")
     assert [w.prompts[0].name for w in written] == [f"{e}.prompt.yml" for e in evals]
@@ -104,8 +107,13 @@ def test_real_openai_evals_import(spec: str, evals: list[str], items: int, tmp_p
 
 
 def test_an_lfs_pointer_is_named_not_imported(tmp_path: Path) -> None:
-    proc = run_cli("import", "openai-evals", str(REGISTRY / "Indian_Menstrual_Health_ChatBot-closedqa.yaml"),
-                   "--out", str(tmp_path))
+    proc = run_cli(
+        "import",
+        "openai-evals",
+        str(REGISTRY / "Indian_Menstrual_Health_ChatBot-closedqa.yaml"),
+        "--out",
+        str(tmp_path),
+    )
     assert proc.returncode == 2 and "Git LFS pointer" in proc.stderr and "git lfs pull" in proc.stderr
 
 
@@ -125,8 +133,11 @@ def _verdict(tmp_path: Path, assertion: dict[str, Any], output: str, judge: _Jud
     """The score promptci gives `output` under the evaluator the assertion was imported as."""
     folder = tmp_path / "cfg"
     folder.mkdir(exist_ok=True)
-    config = {"prompts": ["Say {{x}}"], "providers": ["openai:gpt-4o-mini"],
-              "tests": [{"vars": {"x": "hi"}, "assert": [assertion]}]}
+    config = {
+        "prompts": ["Say {{x}}"],
+        "providers": ["openai:gpt-4o-mini"],
+        "tests": [{"vars": {"x": "hi"}, "assert": [assertion]}],
+    }
     (folder / "promptfooconfig.yaml").write_text(json.dumps(config))
     written = import_promptfoo(folder / "promptfooconfig.yaml", tmp_path / "out", judge_model="openai/judge")
     prompt = promptfile.load(written.prompts[0])
@@ -174,22 +185,27 @@ ROUND_TRIP = [
 
 
 @pytest.mark.parametrize("assertion, output, passes", ROUND_TRIP)
-def test_each_assertion_kind_keeps_promptfoos_verdict(assertion: dict[str, Any], output: str, passes: bool,
-                                                      tmp_path: Path) -> None:
+def test_each_assertion_kind_keeps_promptfoos_verdict(
+    assertion: dict[str, Any], output: str, passes: bool, tmp_path: Path
+) -> None:
     assert _verdict(tmp_path, assertion, output) == (1.0 if passes else 0.0)
 
 
-@pytest.mark.parametrize("kind, answer, passes", [
-    ("llm-rubric", "The output is friendly.\nPASS", True),
-    ("llm-rubric", "It names a pass but fails the rubric.\nFAIL", False),
-    ("not-llm-rubric", "PASS", False),
-    ("model-graded-closedqa", "Step by step, it meets it.\nY", True),
-    ("model-graded-closedqa", "N", False),
-    ("factuality", "The submission is a superset.\n(B)", True),
-    ("factuality", "They disagree.\nD", False),
-])
-def test_model_graded_assertions_become_judges_with_the_rubric_as_prompt(kind: str, answer: str, passes: bool,
-                                                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "kind, answer, passes",
+    [
+        ("llm-rubric", "The output is friendly.\nPASS", True),
+        ("llm-rubric", "It names a pass but fails the rubric.\nFAIL", False),
+        ("not-llm-rubric", "PASS", False),
+        ("model-graded-closedqa", "Step by step, it meets it.\nY", True),
+        ("model-graded-closedqa", "N", False),
+        ("factuality", "The submission is a superset.\n(B)", True),
+        ("factuality", "They disagree.\nD", False),
+    ],
+)
+def test_model_graded_assertions_become_judges_with_the_rubric_as_prompt(
+    kind: str, answer: str, passes: bool, tmp_path: Path
+) -> None:
     judge = _Judge(answer, [])
     score = _verdict(tmp_path, {"type": kind, "value": "Is polite to {{ x }}"}, "Hello there", judge)
     assert score == (1.0 if passes else 0.0)
@@ -203,17 +219,21 @@ def test_similar_uses_the_bundled_embeddings_with_the_configs_threshold(tmp_path
     assert _verdict(tmp_path, same, "Quarterly revenue grew by eight percent.") == 0.0
 
 
-@pytest.mark.parametrize("cls_args, output, ideal, passes", [
-    ({"class": "evals.elsuite.basic.match:Match"}, "NO_TOOL\n", "NO_TOOL", True),  # starts with the ideal
-    ({"class": "evals.elsuite.basic.match:Match"}, "I would use NO_TOOL", "NO_TOOL", False),
-    ({"class": "evals.elsuite.basic.includes:Includes"}, "It is Paris.", ["Rome", "Paris"], True),
-    ({"class": "evals.elsuite.basic.includes:Includes"}, "It is paris.", ["Paris"], False),
-    ({"class": "evals.elsuite.basic.includes:Includes", "ignore_case": True}, "It is paris.", ["Paris"], True),
-    ({"class": "evals.elsuite.basic.fuzzy_match:FuzzyMatch"}, "Season 11!", ["season 11"], True),
-    ({"class": "evals.elsuite.basic.fuzzy_match:FuzzyMatch"}, "The Hobbit", ["Evangeline Lilly"], False),
-])
-def test_openai_evals_matchers_keep_their_verdict(cls_args: dict[str, Any], output: str, ideal: Any, passes: bool,
-                                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "cls_args, output, ideal, passes",
+    [
+        ({"class": "evals.elsuite.basic.match:Match"}, "NO_TOOL\n", "NO_TOOL", True),  # starts with the ideal
+        ({"class": "evals.elsuite.basic.match:Match"}, "I would use NO_TOOL", "NO_TOOL", False),
+        ({"class": "evals.elsuite.basic.includes:Includes"}, "It is Paris.", ["Rome", "Paris"], True),
+        ({"class": "evals.elsuite.basic.includes:Includes"}, "It is paris.", ["Paris"], False),
+        ({"class": "evals.elsuite.basic.includes:Includes", "ignore_case": True}, "It is paris.", ["Paris"], True),
+        ({"class": "evals.elsuite.basic.fuzzy_match:FuzzyMatch"}, "Season 11!", ["season 11"], True),
+        ({"class": "evals.elsuite.basic.fuzzy_match:FuzzyMatch"}, "The Hobbit", ["Evangeline Lilly"], False),
+    ],
+)
+def test_openai_evals_matchers_keep_their_verdict(
+    cls_args: dict[str, Any], output: str, ideal: Any, passes: bool, tmp_path: Path
+) -> None:
     registry = tmp_path / "registry"
     (registry / "data" / "t").mkdir(parents=True)
     (registry / "evals").mkdir()
@@ -229,15 +249,17 @@ def test_openai_evals_matchers_keep_their_verdict(cls_args: dict[str, Any], outp
     assert evaluation.score == (1.0 if passes else 0.0)
 
 
-@pytest.mark.parametrize("reference, words", [
-    ("file://../outside.txt", "leaves the config's folder"),
-    ("file:///etc/passwd", "absolute path"),
-    ("file://link/prompt.txt", "symlink"),
-    ("file://big.txt", "over the"),
-    ("file://prompts.py:make", "code prompts, not run: prompts[0] file://prompts.py:make"),
-])
-def test_file_references_stay_in_the_configs_folder_and_run_nothing(reference: str, words: str,
-                                                                     tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "reference, words",
+    [
+        ("file://../outside.txt", "leaves the config's folder"),
+        ("file:///etc/passwd", "absolute path"),
+        ("file://link/prompt.txt", "symlink"),
+        ("file://big.txt", "over the"),
+        ("file://prompts.py:make", "code prompts, not run: prompts[0] file://prompts.py:make"),
+    ],
+)
+def test_file_references_stay_in_the_configs_folder_and_run_nothing(reference: str, words: str, tmp_path: Path) -> None:
     folder = tmp_path / "cfg"
     folder.mkdir()
     (tmp_path / "outside.txt").write_text("secret {{x}}")
@@ -254,13 +276,16 @@ def test_file_references_stay_in_the_configs_folder_and_run_nothing(reference: s
     assert len(proc.stderr.strip().splitlines()) == 1 and "secret" not in proc.stderr + proc.stdout
 
 
-@pytest.mark.parametrize("examples, field", [
-    ([{"input": "q", "target_scores": "yes"}], "examples[0].target_scores"),
-    ([{"input": "q", "target_scores": {"a": "1", "b": 0}}], "examples[0].target_scores"),
-    ([{"input": "q", "target_scores": {"a": True, "b": 0}}], "examples[0].target_scores"),
-    ([{"input": "q", "target": {"x": 1}}], "examples[0].target"),
-    ([{"input": "q", "target": [None]}], "examples[0].target"),
-])
+@pytest.mark.parametrize(
+    "examples, field",
+    [
+        ([{"input": "q", "target_scores": "yes"}], "examples[0].target_scores"),
+        ([{"input": "q", "target_scores": {"a": "1", "b": 0}}], "examples[0].target_scores"),
+        ([{"input": "q", "target_scores": {"a": True, "b": 0}}], "examples[0].target_scores"),
+        ([{"input": "q", "target": {"x": 1}}], "examples[0].target"),
+        ([{"input": "q", "target": [None]}], "examples[0].target"),
+    ],
+)
 def test_bigbench_refuses_malformed_values_in_one_line(examples: list[Any], field: str, tmp_path: Path) -> None:
     task = tmp_path / "task.json"
     task.write_text(json.dumps({"examples": examples}))
@@ -274,8 +299,15 @@ def test_bigbench_refuses_malformed_values_in_one_line(examples: list[Any], fiel
 def test_imported_prompts_run_under_eval_and_select(tmp_path: Path) -> None:
     """The workshop config, imported and run as written: the task model and the judge are a loopback server
     (remote models cannot run here); `promptci select` chooses a subset of the imported pool."""
-    proc = run_cli("import", "promptfoo", str(IMPORTS / "promptfoo-workshop" / "promptfooconfig.yaml"), "--out",
-                   str(tmp_path), "--judge-model", "openai/judge")
+    proc = run_cli(
+        "import",
+        "promptfoo",
+        str(IMPORTS / "promptfoo-workshop" / "promptfooconfig.yaml"),
+        "--out",
+        str(tmp_path),
+        "--judge-model",
+        "openai/judge",
+    )
     assert proc.returncode == 0 and "javascript assertions" in proc.stderr
     prompt = tmp_path / "prompts" / "prompt-2.prompt.yml"
 
@@ -284,8 +316,18 @@ def test_imported_prompts_run_under_eval_and_select(tmp_path: Path) -> None:
         return "Funny enough.\nPASS" if "[Rubric]" in text else "Avocado toast, but make it a banana."
 
     with OpenAIServer(reply) as server:
-        proc = run_cli("eval", str(prompt), "--limit", "2", "--model", "openai/fake", "--no-cache",
-                       "--json", str(tmp_path / "r.json"), env=server.env())
+        proc = run_cli(
+            "eval",
+            str(prompt),
+            "--limit",
+            "2",
+            "--model",
+            "openai/fake",
+            "--no-cache",
+            "--json",
+            str(tmp_path / "r.json"),
+            env=server.env(),
+        )
     assert proc.returncode == 0, proc.stderr
     run = json.loads((tmp_path / "r.json").read_text())["runs"][0]
     scores = {e["name"]: e["score"] for e in run["items"][1]["evaluations"]}
@@ -298,29 +340,37 @@ def test_imported_prompts_run_under_eval_and_select(tmp_path: Path) -> None:
 
 def test_a_check_field_is_an_answer_field_never_put_into_a_prompt(tmp_path: Path) -> None:
     """The item field a `check:` reads holds answers, as `expected` does: a message naming it is refused."""
-    text = ("name: leak\nmessages:\n  - role: user\n    content: 'Say {{wanted}}'\npromptci:\n  evaluators:\n"
-            "    - {name: c, check: contains, field: wanted}\n")
+    text = (
+        "name: leak\nmessages:\n  - role: user\n    content: 'Say {{wanted}}'\npromptci:\n  evaluators:\n"
+        "    - {name: c, check: contains, field: wanted}\n"
+    )
     with pytest.raises(InputError, match="answer field 'wanted'"):
         promptfile.parse(text, tmp_path / "leak.prompt.yml")
 
 
-@pytest.mark.parametrize("evaluator, words", [
-    ("{name: c, check: contains}", "check needs exactly one of value, field"),
-    ("{name: c, check: contains, value: x, field: y}", "check needs exactly one of value, field"),
-    ("{name: c, judge: 'Grade', choices: [{choice: A, score: 1}], value: x, field: y}", "value or field, not both"),
-    ("{name: c, check: regex, value: x, ignore_case: true}", "ignore_case goes with check: equals"),
-    ("{name: c, check: contains, value: x, threshold: 0.5}", "threshold goes with check: similar"),
-    ("{name: c, regex: x, negate: true}", "negate goes with check or judge only"),
-    ("{name: c, judge: 'Grade {{value}}', value: x}", "a judge needs choices"),
-    ("{name: c, check: contains, value: x, model: m}", "choices and model go with judge only"),
-    ("{name: c, check: json, value: [{type: nonsense}]}", "invalid JSON schema"),
-    ("{name: c, check: regex, value: '(unclosed'}", "invalid regular expression"),
-])
-def test_check_and_judge_evaluators_are_checked_before_any_model_call(evaluator: str, words: str,
-                                                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "evaluator, words",
+    [
+        ("{name: c, check: contains}", "check needs exactly one of value, field"),
+        ("{name: c, check: contains, value: x, field: y}", "check needs exactly one of value, field"),
+        ("{name: c, judge: 'Grade', choices: [{choice: A, score: 1}], value: x, field: y}", "value or field, not both"),
+        ("{name: c, check: regex, value: x, ignore_case: true}", "ignore_case goes with check: equals"),
+        ("{name: c, check: contains, value: x, threshold: 0.5}", "threshold goes with check: similar"),
+        ("{name: c, regex: x, negate: true}", "negate goes with check or judge only"),
+        ("{name: c, judge: 'Grade {{value}}', value: x}", "a judge needs choices"),
+        ("{name: c, check: contains, value: x, model: m}", "choices and model go with judge only"),
+        ("{name: c, check: json, value: [{type: nonsense}]}", "invalid JSON schema"),
+        ("{name: c, check: regex, value: '(unclosed'}", "invalid regular expression"),
+    ],
+)
+def test_check_and_judge_evaluators_are_checked_before_any_model_call(
+    evaluator: str, words: str, tmp_path: Path
+) -> None:
     path = tmp_path / "p.prompt.yml"
-    path.write_text("name: p\nmessages:\n  - {role: user, content: hi}\ntestData:\n  - {expected: x}\n"
-                    f"promptci:\n  evaluators:\n    - {evaluator}\n")
+    path.write_text(
+        "name: p\nmessages:\n  - {role: user, content: hi}\ntestData:\n  - {expected: x}\n"
+        f"promptci:\n  evaluators:\n    - {evaluator}\n"
+    )
     with pytest.raises(InputError, match=words.replace("(", r"\(").replace(".", r"\.")):
         scoring.build_checks(promptfile.load(path), _Judge("", []))  # type: ignore[arg-type]
 
@@ -337,41 +387,62 @@ def test_a_hosted_eval_and_its_run_import_with_the_label_grader_as_a_judge(tmp_p
     assert len(items) == 3 and "Thunderstorm" in items[1].data["notifications"]
     for answer, score in (("Concise and snappy.\ncorrect", 1.0), ("Too long.\nincorrect", 0.0)):
         judge = _Judge(answer, [])
-        (evaluation,) = asyncio.run(scoring.evaluate(scoring.build_checks(prompt, judge),  # type: ignore[arg-type]
-                                                     "Sarah called; parcel here.", items[0]))
+        (evaluation,) = asyncio.run(
+            scoring.evaluate(
+                scoring.build_checks(prompt, judge),  # type: ignore[arg-type]
+                "Sarah called; parcel here.",
+                items[0],
+            )
+        )
         assert evaluation.score == score
         assert "Summary: Sarah called; parcel here." in judge.asked[0] and "Flash sale" in judge.asked[0]
 
 
-@pytest.mark.parametrize("operation, reference, output, passes", [
-    ("eq", "{{item.label}}", "billing", True),
-    ("eq", "{{item.label}}", "Billing", False),
-    ("ne", "{{item.label}}", "bug", True),
-    ("like", "{{item.label}}", "it is billing.", True),
-    ("like", "{{item.label}}", "it is BILLING.", False),
-    ("ilike", "{{item.label}}", "it is BILLING.", True),
-    ("eq", "billing", "billing", True),
-])
-def test_hosted_string_check_graders_keep_their_verdict(operation: str, reference: str, output: str, passes: bool,
-                                                        tmp_path: Path) -> None:
-    grader = {"type": "string_check", "name": "label", "input": "{{sample.output_text}}", "reference": reference,
-              "operation": operation}
+@pytest.mark.parametrize(
+    "operation, reference, output, passes",
+    [
+        ("eq", "{{item.label}}", "billing", True),
+        ("eq", "{{item.label}}", "Billing", False),
+        ("ne", "{{item.label}}", "bug", True),
+        ("like", "{{item.label}}", "it is billing.", True),
+        ("like", "{{item.label}}", "it is BILLING.", False),
+        ("ilike", "{{item.label}}", "it is BILLING.", True),
+        ("eq", "billing", "billing", True),
+    ],
+)
+def test_hosted_string_check_graders_keep_their_verdict(
+    operation: str, reference: str, output: str, passes: bool, tmp_path: Path
+) -> None:
+    grader = {
+        "type": "string_check",
+        "name": "label",
+        "input": "{{sample.output_text}}",
+        "reference": reference,
+        "operation": operation,
+    }
     eval_json = tmp_path / "eval.json"
     eval_json.write_text(json.dumps({"name": "route", "testing_criteria": [grader]}))
     items = tmp_path / "items.jsonl"
     items.write_text(json.dumps({"item": {"ticket": "I was charged twice", "label": "billing"}}) + "\n")
     (written,) = import_config("openai-evals", eval_json, tmp_path / "out", items=items)
     prompt = promptfile.load(written.prompts[0])
-    (evaluation,) = asyncio.run(scoring.evaluate(scoring.build_checks(prompt, _Judge("", [])),  # type: ignore[arg-type]
-                                                 output, load_pool(prompt).items[0]))
+    (evaluation,) = asyncio.run(
+        scoring.evaluate(
+            scoring.build_checks(prompt, _Judge("", [])),  # type: ignore[arg-type]
+            output,
+            load_pool(prompt).items[0],
+        )
+    )
     assert evaluation.score == (1.0 if passes else 0.0)
     if reference.startswith("{{"):  # the field a grader compares with is an answer: never in the prompt
         assert "{{label}}" not in prompt.spec.messages[0].content
 
 
 def test_hosted_graders_without_a_faithful_evaluator_are_named(tmp_path: Path) -> None:
-    graders = [{"type": "text_similarity", "name": "sim", "evaluation_metric": "bleu"},
-               {"type": "python", "name": "code", "source": "def grade(s, i): return 1"}]
+    graders = [
+        {"type": "text_similarity", "name": "sim", "evaluation_metric": "bleu"},
+        {"type": "python", "name": "code", "source": "def grade(s, i): return 1"},
+    ]
     eval_json = tmp_path / "eval.json"
     eval_json.write_text(json.dumps({"name": "x", "testing_criteria": graders}))
     items = tmp_path / "items.jsonl"
@@ -386,20 +457,36 @@ def test_every_imported_prompt_runs_under_eval(tmp_path: Path) -> None:
     same files is in the importers' report)."""
     prompts: list[Path] = []
     for name in sorted(PROMPTFOO):
-        prompts += import_promptfoo(IMPORTS / name / "promptfooconfig.yaml", tmp_path / name,
-                                    judge_model="openai/judge").prompts
+        prompts += import_promptfoo(
+            IMPORTS / name / "promptfooconfig.yaml", tmp_path / name, judge_model="openai/judge"
+        ).prompts
     for spec in ("agent-tool-abstention.yaml", "agent-tool-routing.yaml", "test-basic.yaml", "logic.yaml"):
-        prompts += [p for w in import_openai_evals(REGISTRY / spec, tmp_path / "oe", judge_model="openai/judge")
-                    for p in w.prompts]
-    prompts += import_config("openai-evals", PLATFORM / "eval.json", tmp_path / "pl", run=PLATFORM / "run.json",
-                             judge_model="openai/judge")[0].prompts
+        prompts += [
+            p
+            for w in import_openai_evals(REGISTRY / spec, tmp_path / "oe", judge_model="openai/judge")
+            for p in w.prompts
+        ]
+    prompts += import_config(
+        "openai-evals", PLATFORM / "eval.json", tmp_path / "pl", run=PLATFORM / "run.json", judge_model="openai/judge"
+    )[0].prompts
 
     def reply(body: dict[str, Any]) -> str:
         return "Reasoned.\nPASS" if body["model"] == "judge" else '{"answer": "NO_TOOL"}'
 
     with OpenAIServer(reply) as server:
-        proc = run_cli("eval", *map(str, prompts), "--limit", "1", "--model", "openai/fake", "--no-cache",
-                       "--json", str(tmp_path / "r.json"), env=server.env(), timeout=600)
+        proc = run_cli(
+            "eval",
+            *map(str, prompts),
+            "--limit",
+            "1",
+            "--model",
+            "openai/fake",
+            "--no-cache",
+            "--json",
+            str(tmp_path / "r.json"),
+            env=server.env(),
+            timeout=600,
+        )
     assert proc.returncode == 0, proc.stderr
     runs = json.loads((tmp_path / "r.json").read_text())["runs"]
     assert len(runs) == len(prompts) == 22
@@ -418,8 +505,12 @@ def test_a_repeated_test_is_a_second_item(tmp_path: Path) -> None:
 def test_file_variables_are_read_as_promptfoo_reads_them_and_code_is_named(tmp_path: Path) -> None:
     (tmp_path / "doc.txt").write_text("The TS-100 reports Celsius.")
     (tmp_path / "gen.py").write_text("raise SystemExit('ran')")
-    tests = [{"vars": {"context": "file://doc.txt", "extra": "file://gen.py:make"},
-              "assert": [{"type": "icontains", "value": "celsius"}]}]
+    tests = [
+        {
+            "vars": {"context": "file://doc.txt", "extra": "file://gen.py:make"},
+            "assert": [{"type": "icontains", "value": "celsius"}],
+        }
+    ]
     (tmp_path / "promptfooconfig.yaml").write_text(json.dumps({"prompts": ["{{context}} {{extra}}"], "tests": tests}))
     written = import_promptfoo(tmp_path / "promptfooconfig.yaml", tmp_path / "out")
     item = load_pool(promptfile.load(written.prompts[0])).items[0]
@@ -429,10 +520,16 @@ def test_file_variables_are_read_as_promptfoo_reads_them_and_code_is_named(tmp_p
 
 def test_assertion_values_from_files_and_vars_and_a_bad_threshold(tmp_path: Path) -> None:
     (tmp_path / "rubric.txt").write_text("Names the capital of {{ country }}")
-    tests = [{"vars": {"country": "France"}, "assert": [
-        {"type": "llm-rubric", "value": "file://rubric.txt"},
-        {"type": "contains-any", "value": ["{{country}}", "Paris"]},
-        {"type": "javascript", "value": "file://check.js"}]}]
+    tests = [
+        {
+            "vars": {"country": "France"},
+            "assert": [
+                {"type": "llm-rubric", "value": "file://rubric.txt"},
+                {"type": "contains-any", "value": ["{{country}}", "Paris"]},
+                {"type": "javascript", "value": "file://check.js"},
+            ],
+        }
+    ]
     (tmp_path / "promptfooconfig.yaml").write_text(json.dumps({"prompts": ["About {{country}}"], "tests": tests}))
     written = import_promptfoo(tmp_path / "promptfooconfig.yaml", tmp_path / "out", judge_model="openai/judge")
     prompt = promptfile.load(written.prompts[0])

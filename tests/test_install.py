@@ -35,8 +35,9 @@ sys.meta_path.insert(0, NotInstalled())
 """
 
 
-def test_remote_embeddings_go_through_litellm_batched_normalised_and_cached(tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_remote_embeddings_go_through_litellm_batched_normalised_and_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(embeddings, "REMOTE_BATCH", 2)
     texts = ["book a table", "play jazz", "weather in Oslo", "rate this book", "play jazz"]
     with OpenAIServer() as server:
@@ -62,7 +63,9 @@ def _remote_only_repo(tmp_path: Path, embedding_model: str | None) -> tuple[Path
     (repo / "eval_sets" / "intent_recognition.subset.yml").unlink()
     if embedding_model:
         prompt = repo / "prompts" / "intent.prompt.yml"
-        prompt.write_text(prompt.read_text().replace("promptci:\n", f"promptci:\n  embedding_model: {embedding_model}\n"))
+        prompt.write_text(
+            prompt.read_text().replace("promptci:\n", f"promptci:\n  embedding_model: {embedding_model}\n")
+        )
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(BLOCKER)

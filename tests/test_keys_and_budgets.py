@@ -36,16 +36,24 @@ def _adder(body: dict[str, Any]) -> str:
 
 def _prompt(model: str, settings: str, *, items: int = ITEMS, words: str = "=") -> str:
     rows = "".join(f"  - {{input: '{k} + {k}', expected: '{2 * k}'}}\n" for k in range(items))
-    return (f"name: adder\nmodel: {model}\nmessages:\n  - role: user\n    content: \"{{{{input}}}} {words}\"\n"
-            f"promptci:\n  embedding_model: openai/fake-embed\n  selection: {{size: 4, clusters: 2}}\n{settings}"
-            f"testData:\n{rows}")
+    return (
+        f'name: adder\nmodel: {model}\nmessages:\n  - role: user\n    content: "{{{{input}}}} {words}"\n'
+        f"promptci:\n  embedding_model: openai/fake-embed\n  selection: {{size: 4, clusters: 2}}\n{settings}"
+        f"testData:\n{rows}"
+    )
 
 
 def _repo(repo: Path, base: str, head: str, **more: tuple[str, str]) -> Path:
     """A repository whose main branch holds `base` as prompts/adder.prompt.yml and branch `pr` holds `head` (and
     each of `more` as prompts/NAME.prompt.yml, base and head)."""
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
@@ -66,14 +74,20 @@ def _repo(repo: Path, base: str, head: str, **more: tuple[str, str]) -> Path:
 
 def _env(server: OpenAIServer, tmp_path: Path) -> dict[str, str]:
     """Every key a job might hold; OpenAI's base URL (the embedding model's) and GitHub Models' endpoint here."""
-    return {**server.env(), "GITHUB_TOKEN": GITHUB_TOKEN, "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
-            "PROMPTCI_GITHUB_MODELS_URL": server.url.removesuffix("/v1") + "/inference",
-            "PROMPTCI_CACHE_DIR": str(tmp_path / "cache"), ghmodels.DAILY_LIMIT_ENV: ""}
+    return {
+        **server.env(),
+        "GITHUB_TOKEN": GITHUB_TOKEN,
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        "PROMPTCI_GITHUB_MODELS_URL": server.url.removesuffix("/v1") + "/inference",
+        "PROMPTCI_CACHE_DIR": str(tmp_path / "cache"),
+        ghmodels.DAILY_LIMIT_ENV: "",
+    }
 
 
 def _pr(repo: Path, out: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("pr", "--base", "main", "--head", "pr", "--repo", str(repo), "--out", str(out), *flags, env=env,
-                   timeout=120)
+    return run_cli(
+        "pr", "--base", "main", "--head", "pr", "--repo", str(repo), "--out", str(out), *flags, env=env, timeout=120
+    )
 
 
 def _error_line(stderr: str) -> str:
@@ -87,8 +101,10 @@ def test_a_changed_model_never_takes_the_keys_to_another_provider_or_host(tmp_pa
     GitHub Models or to Anthropic, whose keys litellm would send to that same host. Neither key leaves."""
     with OpenAIServer(_adder) as server:
         base = _prompt("openai/adder", f"  api_base: {server.url}\n")
-        github, anthropic = (base.replace("model: openai/adder", f"model: {model}")
-                             for model in ("github/openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022"))
+        github, anthropic = (
+            base.replace("model: openai/adder", f"model: {model}")
+            for model in ("github/openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022")
+        )
         repo = _repo(tmp_path / "repo", base, github, claude=(base, anthropic))
         proc = _pr(repo, tmp_path / "out", _env(server, tmp_path))
         assert proc.returncode == 1, proc.stderr
@@ -183,8 +199,7 @@ def test_github_models_defaults_fit_the_free_tier(tmp_path: Path) -> None:
 
 def test_a_spent_github_models_quota_is_reported_as_such(tmp_path: Path) -> None:
     """GitHub Models answers 429 with its daily-limit message once the day's quota is spent."""
-    daily = ("Rate limit of 50 per 86400s exceeded for UserByModelByDay. Please wait 35000 seconds before "
-             "retrying.")
+    daily = "Rate limit of 50 per 86400s exceeded for UserByModelByDay. Please wait 35000 seconds before retrying."
     with OpenAIServer(lambda body: Fault(429, retry_after=35000, message=daily)) as server:
         text = _prompt("openai/gpt-4o", "")
         repo = _repo(tmp_path / "repo", text, text.replace("=", "is"))
@@ -200,7 +215,7 @@ def test_the_template_workflow_ships_with_a_call_cap() -> None:
     """Teams copy the shipped workflow or the README's copy of it: both limit the run's uncached model calls."""
     shipped = yaml.safe_load((ROOT / ".github" / "workflows" / "promptci.yml").read_text())
     readme = (ROOT / "README.md").read_text()
-    copy = yaml.safe_load(readme[readme.index("```yaml\nname: promptci") + 8:].split("```", 1)[0])
+    copy = yaml.safe_load(readme[readme.index("```yaml\nname: promptci") + 8 :].split("```", 1)[0])
     for flow in (shipped, copy):
         step = next(s for s in flow["jobs"]["gate"]["steps"] if s.get("id") == "promptci")
         assert 0 < int(step["with"]["max-calls"]) <= 1000
@@ -220,8 +235,9 @@ def test_what_the_base_writes_out_wins_over_the_free_tier_defaults(tmp_path: Pat
     plain = resolved(_prompt("openai/gpt-4o", ""))
     assert (plain.optimize, plain.concurrency, plain.max_calls, plain.daily_limit) == (False, 2, 50, 50)
     assert resolved(_prompt("openai/gpt-4o-mini", "")).max_calls == 150
-    chosen = resolved(_prompt("openai/gpt-4o", "  concurrency: 3\n  optimizer: {enabled: true}\n"
-                                               "  budget: {max_calls: 20}\n"))
+    chosen = resolved(
+        _prompt("openai/gpt-4o", "  concurrency: 3\n  optimizer: {enabled: true}\n  budget: {max_calls: 20}\n")
+    )
     assert (chosen.optimize, chosen.concurrency, chosen.max_calls) == (True, 3, 20)
     monkeypatch.setenv(ghmodels.DAILY_LIMIT_ENV, "0")
     assert resolved(_prompt("openai/gpt-4o", "")).max_calls is None
@@ -229,8 +245,9 @@ def test_what_the_base_writes_out_wins_over_the_free_tier_defaults(tmp_path: Pat
     assert local.model == "local/gemma-3-270m" and local.daily_limit is None
     monkeypatch.delenv(ghmodels.DAILY_LIMIT_ENV)
     monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN)  # gh's built-in judges then run on GitHub Models' gpt-4o
-    judged = resolved(_prompt("local/gemma-3-270m", "").replace("testData:", "evaluators: [{uses: github/fluency}]\n"
-                                                                               "testData:"))
+    judged = resolved(
+        _prompt("local/gemma-3-270m", "").replace("testData:", "evaluators: [{uses: github/fluency}]\ntestData:")
+    )
     assert (judged.daily_limit, judged.max_calls, judged.concurrency) == (50, 50, 2)
 
 
@@ -245,6 +262,6 @@ def test_a_prompts_limits_hold_inside_the_runs() -> None:
     prompt = Budget(client, max_calls=15, parent=run)
     assert prompt.left == 10 and prompt.allows(10) and not prompt.allows(11)  # the run's 10 left bind first
     client.counters.calls += 5
-    assert (prompt.left, run.left) == (5, 5) and "5 of 15 calls, the run: 25 of 30 calls" == prompt.describe()
+    assert (prompt.left, run.left) == (5, 5) and prompt.describe() == "5 of 15 calls, the run: 25 of 30 calls"
     alone = Budget(client, max_calls=3, parent=Budget(client))
     assert alone.left == 3 and not alone.allows(4) and alone.describe() == "0 of 3 calls"

@@ -20,8 +20,13 @@ from .helpers import EXAMPLE
 
 MODEL = local.DEFAULT_MODEL
 MOCK = mockllm.MODEL
-SENTIMENT = [{"role": "user", "content": "Review: I loved it.\nSentiment: positive\n\nReview: Awful film."
-                                         "\nSentiment: negative\n\nReview: What a great film!\nSentiment:"}]
+SENTIMENT = [
+    {
+        "role": "user",
+        "content": "Review: I loved it.\nSentiment: positive\n\nReview: Awful film."
+        "\nSentiment: negative\n\nReview: What a great film!\nSentiment:",
+    }
+]
 
 
 def arun(coro):
@@ -134,13 +139,17 @@ def test_closed_port_is_retried_then_infra_error(tmp_path: Path) -> None:
     assert time.perf_counter() - started < 30
 
 
-@pytest.mark.parametrize("model, words", [
-    ("nosuchprovider/model", "names no provider litellm knows"),
-    ("local/gemma-99b", "unknown local model"),
-    ("openai/gpt-4o-mini", "needs OPENAI_API_KEY in the environment"),
-])
-def test_models_that_cannot_work_fail_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str,
-                                              words: str) -> None:
+@pytest.mark.parametrize(
+    "model, words",
+    [
+        ("nosuchprovider/model", "names no provider litellm knows"),
+        ("local/gemma-99b", "unknown local model"),
+        ("openai/gpt-4o-mini", "needs OPENAI_API_KEY in the environment"),
+    ],
+)
+def test_models_that_cannot_work_fail_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, words: str
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     client = ModelClient(cache_path=tmp_path)
     with pytest.raises(InputError, match=words):
@@ -160,13 +169,29 @@ def test_top_logprobs_map_to_labels() -> None:
     """Parsing of a provider's top_logprobs (shape of OpenAI's chat completion; no provider is reachable here)."""
     from litellm.types.utils import ModelResponse
 
-    response = ModelResponse(choices=[{"index": 0, "finish_reason": "stop",
-                                       "message": {"role": "assistant", "content": "play_music"},
-                                       "logprobs": {"content": [{"token": "play", "logprob": -0.2, "bytes": None,
-                                                                 "top_logprobs": [
-                                                                     {"token": "play", "logprob": -0.2, "bytes": None},
-                                                                     {"token": " get", "logprob": -1.9, "bytes": None},
-                                                                     {"token": "xyz", "logprob": -3.0, "bytes": None}]}]}}])
+    response = ModelResponse(
+        choices=[
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "play_music"},
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": "play",
+                            "logprob": -0.2,
+                            "bytes": None,
+                            "top_logprobs": [
+                                {"token": "play", "logprob": -0.2, "bytes": None},
+                                {"token": " get", "logprob": -1.9, "bytes": None},
+                                {"token": "xyz", "logprob": -3.0, "bytes": None},
+                            ],
+                        }
+                    ]
+                },
+            }
+        ]
+    )
     tops = top_logprobs(response)
     probs = first_token_probs(tops, ["play_music", "get_weather", "rate_book"], "play_music")
     assert probs["rate_book"] == 0.0

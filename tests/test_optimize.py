@@ -82,14 +82,20 @@ def test_split_is_seeded_disjoint_and_holds_out_at_most_half() -> None:
     assert split(pool, ["i0"], holdout=100, seed=2).holdout != split(pool, ["i0"], holdout=100, seed=3).holdout
 
 
-@pytest.mark.parametrize("reply, why", [
-    ("", "empty"),
-    ("\x00\x01\x02 ###Task type### ###Tips###", "garbled"),
-    ("###Task type###\n" + "word " * 1200, "over-long"),
-    ("Sure! Here is a great instruction for you.", "off-format"),
-    ("###Task type###\nTask type: This is a <...> task.\n###Task detailed description###\n"
-     "Task detailed description: <Task detailed description>", "unfilled"),
-])
+@pytest.mark.parametrize(
+    "reply, why",
+    [
+        ("", "empty"),
+        ("\x00\x01\x02 ###Task type### ###Tips###", "garbled"),
+        ("###Task type###\n" + "word " * 1200, "over-long"),
+        ("Sure! Here is a great instruction for you.", "off-format"),
+        (
+            "###Task type###\nTask type: This is a <...> task.\n###Task detailed description###\n"
+            "Task detailed description: <Task detailed description>",
+            "unfilled",
+        ),
+    ],
+)
 def test_phase1_replies_that_cannot_be_used_are_refused(reply: str, why: str) -> None:
     with pytest.raises(framing.Refused, match=why):
         framing.parse_instruction(reply)
@@ -100,17 +106,22 @@ def test_phase1_reply_in_a_code_fence_is_accepted() -> None:
     assert framing.parse_instruction(text).startswith("###Task type###")
 
 
-@pytest.mark.parametrize("reply, result", [
-    ("Revised sentence: Decide which intent fits best.", "Decide which intent fits best."),
-    ("`Decide which intent fits best.`\n\nExplanation: it is clearer.", "Decide which intent fits best."),
-    ('"Decide which\nintent fits best."', "Decide which intent fits best."),
-])
+@pytest.mark.parametrize(
+    "reply, result",
+    [
+        ("Revised sentence: Decide which intent fits best.", "Decide which intent fits best."),
+        ("`Decide which intent fits best.`\n\nExplanation: it is clearer.", "Decide which intent fits best."),
+        ('"Decide which\nintent fits best."', "Decide which intent fits best."),
+    ],
+)
 def test_sentence_rewrites_are_cleaned(reply: str, result: str) -> None:
     assert framing.parse_sentence(reply, "Predict the intent.") == result
 
 
-@pytest.mark.parametrize("reply, why", [("", "empty"), ("Predict the intent.", "unchanged"),
-                                        ("x" * 700, "over-long"), ("\x1b[31m\x07", "garbled")])
+@pytest.mark.parametrize(
+    "reply, why",
+    [("", "empty"), ("Predict the intent.", "unchanged"), ("x" * 700, "over-long"), ("\x1b[31m\x07", "garbled")],
+)
 def test_sentence_rewrites_that_cannot_be_used_are_refused(reply: str, why: str) -> None:
     with pytest.raises(framing.Refused, match=why):
         framing.parse_sentence(reply, "Predict the intent.")
@@ -136,8 +147,7 @@ def test_optimize_with_the_embedded_model_end_to_end(example_repo: Path, tmp_pat
     path = _small_budget_settings(example_repo)
     before = path.read_text()
     out = tmp_path / "opt.json"
-    proc = run_cli("optimize", str(path), "--steps", "1", "--holdout", "20", "--json", str(out), "--write",
-                   timeout=900)
+    proc = run_cli("optimize", str(path), "--steps", "1", "--holdout", "20", "--json", str(out), "--write", timeout=900)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())
     assert record["format"] == "promptci.optimize/1" and record["style"] == "completion"
@@ -156,8 +166,10 @@ def test_optimize_with_the_embedded_model_end_to_end(example_repo: Path, tmp_pat
     assert record["holdout_score"]["input"] is not None
     assert "subset score: input" in proc.stdout and "held-out score (20 items" in proc.stdout
     if record["improved"]:
-        assert record["subset_score"]["best"] > record["subset_score"]["input_first_subset"] or \
-            record["subset_score"]["best"] > record["subset_score"]["input"]
+        assert (
+            record["subset_score"]["best"] > record["subset_score"]["input_first_subset"]
+            or record["subset_score"]["best"] > record["subset_score"]["input"]
+        )
         assert path.read_text() == record["best_text"]
         assert path.read_text().startswith("# Intent classifier")  # comments kept
         assert "--- " in proc.stdout  # the diff
@@ -172,20 +184,36 @@ def _fake_optimizer_run(repo: Path, tmp_path: Path, reply, *extra: str, timeout:
         _small_budget_settings(repo, attempts=3)
     out = tmp_path / "opt.json"
     with OpenAIServer(reply) as server:
-        proc = run_cli("optimize", str(path), "--steps", "1", "--holdout", "0", "--optimizer-model", "openai/fake",
-                       "--model", mockllm.MODEL, "--json", str(out), "--write", *extra, env=server.env(),
-                       timeout=timeout)
+        proc = run_cli(
+            "optimize",
+            str(path),
+            "--steps",
+            "1",
+            "--holdout",
+            "0",
+            "--optimizer-model",
+            "openai/fake",
+            "--model",
+            mockllm.MODEL,
+            "--json",
+            str(out),
+            "--write",
+            *extra,
+            env=server.env(),
+            timeout=timeout,
+        )
         requests = list(server.requests)
     return path, proc, json.loads(out.read_text()) if out.exists() else None, requests
 
 
 def test_bad_optimizer_replies_are_refused_and_never_written(example_repo: Path, tmp_path: Path) -> None:
-    # "{% for %}" is no longer a bad reply: prompt text is not a template language (gh's literal {{key}} substitution), so it is text;
+    # "{% for %}" is no longer a bad reply: prompt text is not a template language (gh's literal {{key}} substitution),
+    # so it is text;
     # a rewrite that reaches for the answer ({{expected}}) is one
     replies = iter(["", "\x00\x00\x00", "x" * 9000, "Use {{secret}} to decide.", "Answer {{expected}} always."] * 40)
     path = example_repo / "prompts" / "intent.prompt.yml"
     text = path.read_text()  # no demonstrations: every phase-2 attempt is a sentence rewrite
-    path.write_text(text[:text.index("      Utterance: Play")] + text[text.index("      {{input}}"):])
+    path.write_text(text[: text.index("      Utterance: Play")] + text[text.index("      {{input}}") :])
     before = _small_budget_settings(example_repo, attempts=3, demos=0).read_text()  # only what the model writes
     path, proc, record, requests = _fake_optimizer_run(example_repo, tmp_path, lambda body: next(replies))
     assert proc.returncode == 0, proc.stderr
@@ -210,9 +238,23 @@ def test_unreachable_optimizer_model_exits_3_with_the_best_prompt_so_far(example
     before = path.read_text()
     out = tmp_path / "opt.json"
     url = f"http://127.0.0.1:{port}/v1"
-    proc = run_cli("optimize", str(path), "--steps", "1", "--holdout", "0", "--optimizer-model", "openai/fake",
-                   "--model", mockllm.MODEL, "--json", str(out), "--write", env={"OPENAI_API_BASE": url, "OPENAI_BASE_URL": url,
-                                                      "OPENAI_API_KEY": "sk-test"}, timeout=600)
+    proc = run_cli(
+        "optimize",
+        str(path),
+        "--steps",
+        "1",
+        "--holdout",
+        "0",
+        "--optimizer-model",
+        "openai/fake",
+        "--model",
+        mockllm.MODEL,
+        "--json",
+        str(out),
+        "--write",
+        env={"OPENAI_API_BASE": url, "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-test"},
+        timeout=600,
+    )
     assert proc.returncode == 3, proc.stderr
     assert "model unreachable" in proc.stderr and str(out) in proc.stderr
     record = json.loads(out.read_text())
@@ -222,8 +264,12 @@ def test_unreachable_optimizer_model_exits_3_with_the_best_prompt_so_far(example
 
 def test_budget_stops_cleanly_with_the_best_prompt_so_far(example_repo: Path, tmp_path: Path) -> None:
     path, proc, record, _ = _fake_optimizer_run(
-        example_repo, tmp_path, lambda body: "Decide which of the intents the utterance asks for.",
-        "--budget-calls", "10")
+        example_repo,
+        tmp_path,
+        lambda body: "Decide which of the intents the utterance asks for.",
+        "--budget-calls",
+        "10",
+    )
     assert proc.returncode == 0, proc.stderr
     assert record["stopped"].startswith("budget spent") and "budget spent" in proc.stdout
     # the input's own 20 subset items are always scored; nothing else may cross the 10-call limit
@@ -234,8 +280,9 @@ def test_budget_stops_cleanly_with_the_best_prompt_so_far(example_repo: Path, tm
 
 def test_no_failures_to_learn_from_stops_early_and_says_so(example_repo: Path, tmp_path: Path) -> None:
     path = example_repo / "prompts" / "intent.prompt.yml"
-    path.write_text(path.read_text().replace("  gate:\n", '  evaluators:\n    - name: anything\n      regex: "."\n'
-                                             "  gate:\n"))  # every answer passes: nothing is ever wrong
+    path.write_text(
+        path.read_text().replace("  gate:\n", '  evaluators:\n    - name: anything\n      regex: "."\n  gate:\n')
+    )  # every answer passes: nothing is ever wrong
     _, proc, record, _ = _fake_optimizer_run(example_repo, tmp_path, lambda body: "Decide the intent.")
     assert proc.returncode == 0, proc.stderr
     assert record["stopped"].startswith("no failures to learn from: the input gets every judged item right")
@@ -277,17 +324,28 @@ def test_dual_phase_searches_with_any_scorer_and_no_runner(monkeypatch: pytest.M
 
     async def score(candidate: promptfile.PromptFile, items: Sequence[Item]) -> list[ItemResult]:
         scored.append((candidate.sha256, [i.id for i in items]))
-        return [ItemResult(id=i.id, expected=i.expected, output="x", score=float(position[i.id] % 2 == 0))
-                for i in items]
+        return [
+            ItemResult(id=i.id, expected=i.expected, output="x", score=float(position[i.id] % 2 == 0)) for i in items
+        ]
 
     with OpenAIServer(lambda body: "Answer with the intent's name only.") as server:
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
         client = ModelClient(use_cache=False, retries=0)
-        search = DualPhase(prompt, pool, Split(subset=tuple(range(10)), training=tuple(range(10, len(pool))),
-                                               holdout=()), np.eye(len(pool)), score=score, refresh=None,
-                           client=client, budget=Budget(client), settings=prompt.settings.optimizer,
-                           optimizer_model="openai/fake-optimizer", style="instruct", steps=1)
+        search = DualPhase(
+            prompt,
+            pool,
+            Split(subset=tuple(range(10)), training=tuple(range(10, len(pool))), holdout=()),
+            np.eye(len(pool)),
+            score=score,
+            refresh=None,
+            client=client,
+            budget=Budget(client),
+            settings=prompt.settings.optimizer,
+            optimizer_model="openai/fake-optimizer",
+            style="instruct",
+            steps=1,
+        )
         try:
             outcome = asyncio.run(search.run())
         finally:

@@ -1,4 +1,5 @@
-"""The optimizer's edits: demonstrations recognised in the template's own shape, demonstrations chosen from labelled data,
+"""The optimizer's edits: demonstrations recognised in the template's own shape, demonstrations chosen from labelled
+data,
 edits that add and remove, and candidates judged on enough evidence.
 
 The search test scores prompts with a rule instead of a task model (an item is right when the prompt shows a
@@ -30,12 +31,16 @@ from .openai_server import OpenAIServer
 
 def _prompt(content: str, tmp: Path = Path("x.prompt.yml"), labels: list[str] | None = None) -> promptfile.PromptFile:
     extra = f"promptci:\n  labels: {json.dumps(labels)}\n" if labels else ""
-    return promptfile.parse(f"name: x\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n"
-                            f"    content: {json.dumps(content)}\n{extra}", tmp)
+    return promptfile.parse(
+        f"name: x\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n    content: {json.dumps(content)}\n{extra}",
+        tmp,
+    )
 
 
-ONE_LINE = ("Recommend films.\nFind a movie similar to Star Wars, Alien: Blade Runner\n"
-            "Find a movie similar to Heat, Ronin: Collateral\nFind a movie similar to {{input}}:")
+ONE_LINE = (
+    "Recommend films.\nFind a movie similar to Star Wars, Alien: Blade Runner\n"
+    "Find a movie similar to Heat, Ronin: Collateral\nFind a movie similar to {{input}}:"
+)
 
 
 def test_one_line_demonstrations_in_the_query_paragraph_are_demonstrations_not_prose() -> None:
@@ -44,22 +49,25 @@ def test_one_line_demonstrations_in_the_query_paragraph_are_demonstrations_not_p
         ("sentence", "Recommend films."),
         ("demo", "Find a movie similar to Star Wars, Alien: Blade Runner"),
         ("demo", "Find a movie similar to Heat, Ronin: Collateral"),
-        ("query", "Find a movie similar to {{input}}:")]
+        ("query", "Find a movie similar to {{input}}:"),
+    ]
     assert lay.answer_of(lay.units[1].body) == "Blade Runner"
     made = lay.demonstration({"input": "Up, Cars"}, "Toy Story")
     assert made == "Find a movie similar to Up, Cars: Toy Story"
     added = lay.with_demo(made)
-    assert added.contents()[0] == ONE_LINE.replace("\nFind a movie similar to {{input}}:",
-                                                   f"\n{made}\nFind a movie similar to {{{{input}}}}:")
+    assert added.contents()[0] == ONE_LINE.replace(
+        "\nFind a movie similar to {{input}}:", f"\n{made}\nFind a movie similar to {{{{input}}}}:"
+    )
     assert [u.kind.value for u in layout(_prompt(added.contents()[0])).units] == ["sentence"] + ["demo"] * 3 + ["query"]
     removed = lay.without(1)
     assert removed.contents()[0] == ONE_LINE.replace("Find a movie similar to Star Wars, Alien: Blade Runner\n", "")
 
 
 def test_a_bare_template_gets_its_first_demonstration_as_a_paragraph_of_its_own() -> None:
-    for content, made in [("Q: {{input}}\nA:", "Q: 2+2\nA: 4\n\nQ: {{input}}\nA:"),
-                          ("Classify this:\nText: {{input}}\nLabel:",
-                           "Classify this:\n\nText: 2+2\nLabel: 4\n\nText: {{input}}\nLabel:")]:
+    for content, made in [
+        ("Q: {{input}}\nA:", "Q: 2+2\nA: 4\n\nQ: {{input}}\nA:"),
+        ("Classify this:\nText: {{input}}\nLabel:", "Classify this:\n\nText: 2+2\nLabel: 4\n\nText: {{input}}\nLabel:"),
+    ]:
         lay = layout(_prompt(content))
         assert not lay.indices(UnitKind.DEMO)
         added = lay.with_demo(lay.demonstration({"input": "2+2"}, "4")).contents()[0]
@@ -93,8 +101,12 @@ def test_demonstrations_are_chosen_near_the_failures_showing_every_answer_and_on
     one = demos.choose(pool, [r for r in allowed if r != index["c-3"]], emb, near=[index["c-3"]], k=1)
     assert [pool.items[r].expected for r in one] == ["c"]  # one slot: the failure's own answer
     inputs = ["Hi", " hi ", "Bye"]  # a copy of the first, and another input the embedding cannot tell apart
-    same = Pool(source="t", path=None, sha256="t",
-                items=tuple(Item(id=f"x{n}", data={"input": text, "expected": "a"}) for n, text in enumerate(inputs)))
+    same = Pool(
+        source="t",
+        path=None,
+        sha256="t",
+        items=tuple(Item(id=f"x{n}", data={"input": text, "expected": "a"}) for n, text in enumerate(inputs)),
+    )
     assert demos.choose(same, [0, 1, 2], np.array([[1.0, 0.0]] * 3), near=[0, 1, 2], k=3) == [0, 2]
 
 
@@ -117,16 +129,21 @@ def test_a_one_item_gain_on_twenty_is_noise_and_a_clear_gain_is_accepted() -> No
     fixed, stopped = judge.quick_filter(six_more, judge.failures(current, ids), len(ids), settings)
     assert fixed == pytest.approx(0.6) and stopped is None
     three_more = _results({i: float(n < 13) for n, i in enumerate(ids)})  # 3 won: p = 0.125 even with no loss
-    assert judge.quick_filter(three_more, judge.failures(current, ids), len(ids), settings)[1] == \
-        "quick filter: fixes 3 of the 10 failures; acceptance needs at least 4 items won"
+    assert (
+        judge.quick_filter(three_more, judge.failures(current, ids), len(ids), settings)[1]
+        == "quick filter: fixes 3 of the 10 failures; acceptance needs at least 4 items won"
+    )
     strict = OptimizerSettings(quick_filter=0.7)
     assert (judge.quick_filter(six_more, judge.failures(current, ids), len(ids), strict)[1] or "").startswith(
-        "quick filter: 0.60 on the 10 failures < h_f 0.7")
+        "quick filter: 0.60 on the 10 failures < h_f 0.7"
+    )
 
 
 def test_induced_instructions_are_cleaned_into_one_imperative_sentence() -> None:
-    assert framing.parse_induction(" classify each reply by its tone.\nmore", "completion") == \
-        "Classify each reply by its tone."
+    assert (
+        framing.parse_induction(" classify each reply by its tone.\nmore", "completion")
+        == "Classify each reply by its tone."
+    )
     assert framing.parse_induction("The instruction was: Name the intent", "instruct") == "Name the intent."
     with pytest.raises(framing.Refused):
         framing.parse_induction("   ", "completion")
@@ -141,8 +158,12 @@ def _search_by_rule(monkeypatch: pytest.MonkeyPatch, max_calls: int | None = Non
     pool, emb = _pool(labels, per_label=12)
     prompt = _prompt("Q: {{input}}\nA:", labels=labels)
     order = [int(i) for i in np.random.default_rng(0).permutation(len(pool))]
-    split = Split(subset=tuple(sorted(order[:8])), holdout=tuple(sorted(order[8:16])),
-                  training=tuple(sorted(order[16:])), judged=tuple(sorted(order[16:26])))
+    split = Split(
+        subset=tuple(sorted(order[:8])),
+        holdout=tuple(sorted(order[8:16])),
+        training=tuple(sorted(order[16:])),
+        judged=tuple(sorted(order[16:26])),
+    )
     with OpenAIServer(lambda body: "Answer with the letter of the case.") as server:
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
@@ -151,12 +172,24 @@ def _search_by_rule(monkeypatch: pytest.MonkeyPatch, max_calls: int | None = Non
         async def score(candidate: promptfile.PromptFile, items: Sequence[Item]) -> list[ItemResult]:
             client.counters.calls += len(items)
             shown = {layout(candidate).answer_of(u.body) for u in layout(candidate).units if u.kind == "demo"}
-            return [ItemResult(id=i.id, expected=i.expected, output="x", score=float(i.expected in shown))
-                    for i in items]
+            return [
+                ItemResult(id=i.id, expected=i.expected, output="x", score=float(i.expected in shown)) for i in items
+            ]
 
-        search = DualPhase(prompt, pool, split, emb, score=score, refresh=None, client=client,
-                           budget=Budget(client, max_calls=max_calls), settings=OptimizerSettings(demos=3, attempts=4),
-                           optimizer_model="openai/fake", style="instruct", steps=2)
+        search = DualPhase(
+            prompt,
+            pool,
+            split,
+            emb,
+            score=score,
+            refresh=None,
+            client=client,
+            budget=Budget(client, max_calls=max_calls),
+            settings=OptimizerSettings(demos=3, attempts=4),
+            optimizer_model="openai/fake",
+            style="instruct",
+            steps=2,
+        )
         try:
             return pool, split, prompt, asyncio.run(search.run())
         finally:
@@ -164,7 +197,8 @@ def _search_by_rule(monkeypatch: pytest.MonkeyPatch, max_calls: int | None = Non
 
 
 def test_from_a_bare_template_the_search_adds_demonstrations_from_training_items_only(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """From the bare template every item is wrong; phase 1's k demonstrations from data fix most, and they must be
     training items, never the subset's, the judged items' or the held-out ones."""
     pool, split, prompt, outcome = _search_by_rule(monkeypatch)

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-
 from promptci.gitdiff import Change
 from promptci.plan import matrix, plan
 
@@ -49,8 +48,13 @@ def test_shards_balance_pool_sizes_and_the_plan_is_stable(tmp_path: Path) -> Non
 
 
 def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
-                          check=True, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return proc.stdout.strip()
 
 
@@ -76,8 +80,21 @@ def _shards(repo: Path, tmp_path: Path, count: int) -> list[str]:
     outs = []
     for shard in range(1, count + 1):
         out = tmp_path / f"shard-{shard}"
-        proc = run_cli("pr", "--base", "main", "--repo", str(repo), "--shard", str(shard), "--max-shards",
-                       str(count), "--out", str(out), "--no-optimize", "--no-refresh")
+        proc = run_cli(
+            "pr",
+            "--base",
+            "main",
+            "--repo",
+            str(repo),
+            "--shard",
+            str(shard),
+            "--max-shards",
+            str(count),
+            "--out",
+            str(out),
+            "--no-optimize",
+            "--no-refresh",
+        )
         assert proc.returncode in (0, 1), proc.stderr
         assert f"shard {shard} of {count}: " in proc.stderr, proc.stderr  # each shard says what it runs
         outs.append(str(out))
@@ -123,12 +140,21 @@ def test_the_merge_job_posts_one_comment_and_a_status_per_prompt(tmp_path: Path)
     plan = tmp_path / "plan.json"
     plan.write_text(run_cli("plan", "--base", "main", "--repo", str(repo), "--max-shards", "2").stdout)
     event, payload = _pull_request_event(tmp_path)
-    flow = tools.publish_flow(payload["repository"]["full_name"], payload["number"],
-                              payload["pull_request"]["head"]["sha"], statuses=2)
+    flow = tools.publish_flow(
+        payload["repository"]["full_name"], payload["number"], payload["pull_request"]["head"]["sha"], statuses=2
+    )
     with tools.fixtures_server(tmp_path / "scenarios", {"merge": flow}) as url:
         api = tools.load_scenario(url, "merge")
-        proc = run_cli("report", *outs, "--plan", str(plan), "--github", "--repo", str(repo),
-                       env=tools.actions_env(event, tmp_path, api=api))
+        proc = run_cli(
+            "report",
+            *outs,
+            "--plan",
+            str(plan),
+            "--github",
+            "--repo",
+            str(repo),
+            env=tools.actions_env(event, tmp_path, api=api),
+        )
         assert proc.returncode in (0, 1), proc.stderr
         assert tools.consumed(api)  # one comment for both shards, then one status per prompt
     summary = (tmp_path / "summary.md").read_text()
@@ -146,12 +172,14 @@ def test_github_failing_for_good_still_leaves_the_summary_and_exits_3(tmp_path: 
     where, number = f"/repos/{payload['repository']['full_name']}", payload["number"]
     sha = payload["pull_request"]["head"]["sha"]
     down: dict[str, Any] = {"status": 502, "response": {"message": "Server Error"}, "headers": {"retry-after": "0"}}
-    flow = [tools.fixture("get", f"{where}/issues/{number}/comments?per_page=100", **down)] * 5 \
-        + [tools.fixture("post", f"{where}/statuses/{sha}", **down)] * 10  # the prompt's, then `promptci`
+    flow = [tools.fixture("get", f"{where}/issues/{number}/comments?per_page=100", **down)] * 5 + [
+        tools.fixture("post", f"{where}/statuses/{sha}", **down)
+    ] * 10  # the prompt's, then `promptci`
     with tools.fixtures_server(tmp_path / "scenarios", {"down": flow}) as url:
         api = tools.load_scenario(url, "down")
-        proc = run_cli("report", str(out), "--github", "--repo", str(repo),
-                       env=tools.actions_env(event, tmp_path, api=api))
+        proc = run_cli(
+            "report", str(out), "--github", "--repo", str(repo), env=tools.actions_env(event, tmp_path, api=api)
+        )
         assert tools.consumed(api)  # each call tried 5 times (4 retries), then given up
     assert proc.returncode == 3 and "GitHub requests failed" in proc.stderr
     assert "::error title=promptci%3A GitHub refused a request::GitHub GET" in proc.stdout
@@ -170,9 +198,21 @@ def test_the_fork_safe_pattern_posts_results_only_on_the_pull_request_github_con
     pr_event["pull_request"]["base"].update(sha=base, ref="main")
     (tmp_path / "pr.json").write_text(json.dumps(pr_event))
     out = tmp_path / "results" / "run"
-    proc = run_cli("pr", "--github", "--repo", str(repo), "--shard", "1", "--max-shards", "1", "--out", str(out),
-                   "--no-optimize", "--no-refresh", env=tools.actions_env(tmp_path / "pr.json", tmp_path,
-                                                                          token="ghs_read_only"))
+    proc = run_cli(
+        "pr",
+        "--github",
+        "--repo",
+        str(repo),
+        "--shard",
+        "1",
+        "--max-shards",
+        "1",
+        "--out",
+        str(out),
+        "--no-optimize",
+        "--no-refresh",
+        env=tools.actions_env(tmp_path / "pr.json", tmp_path, token="ghs_read_only"),
+    )
     assert proc.returncode == 0, proc.stderr
     number = pr_event["number"]
     assert json.loads((out / "results.json").read_text())["pull_request"] == {"number": number, "head_sha": head}
@@ -184,18 +224,26 @@ def test_the_fork_safe_pattern_posts_results_only_on_the_pull_request_github_con
     pull = tools.openapi_example("pull-request")
 
     def pulls(sha: str) -> dict:
-        return tools.fixture("get", f"/repos/{repository}/pulls/{number}", 200,
-                             {**pull, "head": {**pull["head"], "sha": sha}, "base": {**pull["base"], "sha": base}})
+        return tools.fixture(
+            "get",
+            f"/repos/{repository}/pulls/{number}",
+            200,
+            {**pull, "head": {**pull["head"], "sha": sha}, "base": {**pull["base"], "sha": base}},
+        )
 
     listed = [{**tools.openapi_example("diff-entry-items")[0], "filename": "prompts/a.prompt.yml"}]
     files = tools.fixture("get", f"/repos/{repository}/pulls/{number}/files?per_page=100&page=1", 200, listed)
-    scenarios = {"post": [pulls(head), files] + tools.publish_flow(repository, number, head, statuses=1),
-                 "moved": [pulls("f" * 40)]}
+    scenarios = {
+        "post": [pulls(head), files] + tools.publish_flow(repository, number, head, statuses=1),
+        "moved": [pulls("f" * 40)],
+    }
     with tools.fixtures_server(tmp_path / "scenarios", scenarios) as url:
+
         def post(scenario: str, *flags: str) -> tuple[subprocess.CompletedProcess, str]:
             api = tools.load_scenario(url, scenario)
-            env = tools.actions_env(tmp_path / "run.json", tmp_path, api=api, event_name="workflow_run",
-                                    token="ghs_write")
+            env = tools.actions_env(
+                tmp_path / "run.json", tmp_path, api=api, event_name="workflow_run", token="ghs_write"
+            )
             return run_cli("report", "--github", "--repo", str(repo), *flags, str(out), env=env), api
 
         proc, api = post("post", "--no-commit-subsets")
@@ -228,8 +276,9 @@ def test_a_merge_commit_made_for_an_earlier_head_is_refused(tmp_path: Path) -> N
     assert stale.returncode == 2 and head[:12] in stale.stderr
     # a re-run checks out the same merge commit (GitHub: a re-run uses the same GITHUB_SHA), so the advice is a
     # new event: a push, or closing and reopening the pull request
-    assert "push a commit, or close and reopen the pull request" in stale.stderr and "re-run the job" not in \
-        stale.stderr
+    assert (
+        "push a commit, or close and reopen the pull request" in stale.stderr and "re-run the job" not in stale.stderr
+    )
     assert len(stale.stderr.strip().splitlines()) == 1 and not (tmp_path / "output").exists()
 
 

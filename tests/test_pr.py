@@ -18,8 +18,14 @@ from .helpers import ROOT, run_cli
 
 
 def git(repo: Path, *args: str) -> None:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
 
 
@@ -47,8 +53,10 @@ def branch(repo: Path, name: str, start: str, old: str, new: str) -> None:
     git(repo, "commit", "-qam", name)
 
 
-LIST = ("The possible intents are: add_to_playlist,\n      book_restaurant, get_weather, play_music, rate_book, "
-        "search_creative_work and\n      search_screening_event.")
+LIST = (
+    "The possible intents are: add_to_playlist,\n      book_restaurant, get_weather, play_music, rate_book, "
+    "search_creative_work and\n      search_screening_event."
+)
 PLAIN = "Answer with the intent's name only."
 
 
@@ -57,8 +65,9 @@ def test_pr_passes_an_improvement_and_fails_a_regression_with_the_flipped_items(
     # the embedded base model does far better without the list of intents in its instruction (0.35 -> ~0.85)
     branch(repo, "better", "main", LIST, PLAIN)
     out = tmp_path / "better"
-    proc = run_cli("pr", "--base", "main", "--head", "better", "--repo", str(repo), "--out", str(out),
-                   "--no-optimize", timeout=900)
+    proc = run_cli(
+        "pr", "--base", "main", "--head", "better", "--repo", str(repo), "--out", str(out), "--no-optimize", timeout=900
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((out / "results.json").read_text())
     assert [p["path"] for p in result["prompts"]] == ["prompts/intent.prompt.yml"]
@@ -70,19 +79,35 @@ def test_pr_passes_an_improvement_and_fails_a_regression_with_the_flipped_items(
     branch(repo, "worse", "better", PLAIN, LIST)
     before = (repo / "prompts" / "intent.prompt.yml").read_text()
     out = tmp_path / "worse"
-    proc = run_cli("pr", "--base", "better", "--head", "worse", "--repo", str(repo), "--out", str(out),
-                   "--no-optimize", timeout=900)
+    proc = run_cli(
+        "pr",
+        "--base",
+        "better",
+        "--head",
+        "worse",
+        "--repo",
+        str(repo),
+        "--out",
+        str(out),
+        "--no-optimize",
+        timeout=900,
+    )
     assert proc.returncode == 1, proc.stderr
     report = (out / "report.md").read_text()
     assert report.startswith(MARKER) and "❌" in report and "Items that flipped" in report
     assert "⬇️" in report and "head is worse than base" in report  # the reason (its parentheses are escaped)
     prompt = json.loads((out / "results.json").read_text())["prompts"][0]
-    assert prompt["verdict"]["status"] == "fail" and prompt["comparison"]["regressed"] > prompt["comparison"]["improved"]
+    assert (
+        prompt["verdict"]["status"] == "fail" and prompt["comparison"]["regressed"] > prompt["comparison"]["improved"]
+    )
     assert len(prompt["items"]) >= 20 and prompt["subset_items"] == 20
     assert (repo / "prompts" / "intent.prompt.yml").read_text() == before  # the work tree is untouched
     assert "promptci: FAIL" in proc.stdout and "flipped (" in proc.stdout and "wrote" in proc.stdout
-    pool = {json.loads(line)["id"]: json.loads(line) for line in
-            (repo / "eval_sets" / "intent_recognition.jsonl").read_text().splitlines() if line.strip()}
+    pool = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in (repo / "eval_sets" / "intent_recognition.jsonl").read_text().splitlines()
+        if line.strip()
+    }
     for item_id in prompt["items"]:  # each compared item's input text travels in the results, for the report
         assert prompt["texts"][item_id] == " ".join(pool[item_id]["input"].split())[:300]
     flipped = next(i for i in prompt["items"] if prompt["base"][i]["score"] != prompt["head"][i]["score"])
@@ -121,12 +146,26 @@ def test_a_missing_base_is_a_one_line_error(repo: Path) -> None:
 def test_a_pool_change_reruns_the_prompt_on_a_new_subset(repo: Path, tmp_path: Path) -> None:
     git(repo, "checkout", "-qb", "more-data")
     pool = repo / "eval_sets" / "intent_recognition.jsonl"
-    pool.write_text(pool.read_text() + json.dumps({"id": "new-1", "input": "Utterance: Play some jazz.",
-                                                   "expected": "play_music"}) + "\n")
+    pool.write_text(
+        pool.read_text()
+        + json.dumps({"id": "new-1", "input": "Utterance: Play some jazz.", "expected": "play_music"})
+        + "\n"
+    )
     git(repo, "commit", "-qam", "one more item")
     out = tmp_path / "out"
-    proc = run_cli("pr", "--base", "main", "--head", "more-data", "--repo", str(repo), "--out", str(out),
-                   "--no-optimize", timeout=900)
+    proc = run_cli(
+        "pr",
+        "--base",
+        "main",
+        "--head",
+        "more-data",
+        "--repo",
+        str(repo),
+        "--out",
+        str(out),
+        "--no-optimize",
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr
     prompt = json.loads((out / "results.json").read_text())["prompts"][0]
     assert prompt["change"]["status"] == "inputs" and "intent_recognition.jsonl" in prompt["change"]["reason"]
@@ -145,7 +184,9 @@ def test_the_pull_request_cannot_choose_what_judges_it(repo: Path, tmp_path: Pat
     prompt.write_text(prompt.read_text().replace(PLAIN, LIST).split("  gate:")[0] + loose)
     subset = repo / "eval_sets" / "intent_recognition.subset.yml"
     committed = list(subsetfile.read(subset).ids)
-    pool = [json.loads(line)["id"] for line in (repo / "eval_sets" / "intent_recognition.jsonl").read_text().splitlines()]
+    pool = [
+        json.loads(line)["id"] for line in (repo / "eval_sets" / "intent_recognition.jsonl").read_text().splitlines()
+    ]
     chosen = [i for i in pool if i not in committed][: len(committed)]
     text = subset.read_text()
     for old, new in zip(committed, chosen):
@@ -153,8 +194,20 @@ def test_the_pull_request_cannot_choose_what_judges_it(repo: Path, tmp_path: Pat
     subset.write_text(text)
     git(repo, "commit", "-qam", "attack")
     out = tmp_path / "out"
-    proc = run_cli("pr", "--base", "better", "--head", "attack", "--repo", str(repo), "--out", str(out),
-                   "--no-optimize", "--no-refresh", timeout=900)
+    proc = run_cli(
+        "pr",
+        "--base",
+        "better",
+        "--head",
+        "attack",
+        "--repo",
+        str(repo),
+        "--out",
+        str(out),
+        "--no-optimize",
+        "--no-refresh",
+        timeout=900,
+    )
     result = json.loads((out / "results.json").read_text())["prompts"][0]
     assert not result["error"], result["error"]
     assert result["items"][:20] == committed  # the base branch's subset judged, not the pull request's
@@ -166,13 +219,24 @@ def test_a_new_prompt_may_not_send_the_keys_elsewhere(repo: Path, tmp_path: Path
     git(repo, "checkout", "-qb", "exfiltrate")
     prompt = (repo / "prompts" / "intent.prompt.yml").read_text()
     (repo / "prompts" / "steal.prompt.yml").write_text(
-        prompt.replace("model: local/gemma-3-270m", "model: openai/gpt-4o")
-        + "  api_base: http://127.0.0.1:9/v1\n")
+        prompt.replace("model: local/gemma-3-270m", "model: openai/gpt-4o") + "  api_base: http://127.0.0.1:9/v1\n"
+    )
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "a new prompt")
     out = tmp_path / "out"
-    proc = run_cli("pr", "--base", "main", "--head", "exfiltrate", "--repo", str(repo), "--out", str(out),
-                   "--no-optimize", env={"OPENAI_API_KEY": "sk-test-not-a-key"})
+    proc = run_cli(
+        "pr",
+        "--base",
+        "main",
+        "--head",
+        "exfiltrate",
+        "--repo",
+        str(repo),
+        "--out",
+        str(out),
+        "--no-optimize",
+        env={"OPENAI_API_KEY": "sk-test-not-a-key"},
+    )
     assert proc.returncode == 1, proc.stderr
     result = json.loads((out / "results.json").read_text())["prompts"][0]
     assert result["verdict"]["status"] == "fail" and "promptci.api_base" in result["error"]

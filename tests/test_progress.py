@@ -69,12 +69,19 @@ def test_library_warnings_are_explained_or_dropped(tmp_path: Path) -> None:
     # a pool of six items with only two distinct texts, for five K-means clusters: scikit-learn warns
     pool = tmp_path / "eval_sets" / "few.jsonl"
     pool.parent.mkdir()
-    pool.write_text("".join(f'{{"id": "i{n}", "input": "{"play some jazz" if n % 2 else "rain tomorrow?"}", '
-                            f'"expected": "{"a" if n % 2 else "b"}"}}\n' for n in range(6)))
+    pool.write_text(
+        "".join(
+            f'{{"id": "i{n}", "input": "{"play some jazz" if n % 2 else "rain tomorrow?"}", '
+            f'"expected": "{"a" if n % 2 else "b"}"}}\n'
+            for n in range(6)
+        )
+    )
     prompt = tmp_path / "prompts" / "few.prompt.yml"
     prompt.parent.mkdir()
-    prompt.write_text("name: few\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n    content: '{{input}}'\n"
-                      "promptci:\n  pool: ../eval_sets/few.jsonl\n  selection:\n    size: 6\n")
+    prompt.write_text(
+        "name: few\nmodel: local/gemma-3-270m\nmessages:\n  - role: user\n    content: '{{input}}'\n"
+        "promptci:\n  pool: ../eval_sets/few.jsonl\n  selection:\n    size: 6\n"
+    )
     proc = run_cli("select", str(prompt), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr and "warnings.warn" not in proc.stderr and "sklearn" not in proc.stderr
@@ -85,13 +92,25 @@ def test_library_warnings_are_explained_or_dropped(tmp_path: Path) -> None:
 
 
 def test_explain_says_nothing_of_warnings_it_does_not_know() -> None:
-    assert (noise.explain("Number of distinct clusters (3) found smaller than n_clusters (5). Possibly due to "
-                          "duplicate points in X.") or "").startswith("the items have only 3 distinct texts for 5 clusters")
+    assert (
+        noise.explain(
+            "Number of distinct clusters (3) found smaller than n_clusters (5). Possibly due to duplicate points in X."
+        )
+        or ""
+    ).startswith("the items have only 3 distinct texts for 5 clusters")
     assert noise.explain("`resume_download` is deprecated and will be removed in version 1.0.0.") is None
 
 
-RAW_LIBRARY_OUTPUT = ("Warning", "warnings.warn", "Traceback", "llama_", "ggml_", "huggingface/tokenizers", "sklearn",
-                      "it/s]")
+RAW_LIBRARY_OUTPUT = (
+    "Warning",
+    "warnings.warn",
+    "Traceback",
+    "llama_",
+    "ggml_",
+    "huggingface/tokenizers",
+    "sklearn",
+    "it/s]",
+)
 
 
 @pytest.mark.integration
@@ -103,9 +122,15 @@ def test_the_demo_says_what_it_does_and_is_never_silent_for_30_s(demo_run: DemoR
     assert max(gaps) <= 30, f"{max(gaps):.0f} s without a line before line {gaps.index(max(gaps))}:\n{text}"
     assert all(LINE.match(line) for line in lines), text  # progress lines only: no raw library output
     assert not [word for word in RAW_LIBRARY_OUTPUT if word in text], text
-    assert re.search(r"plan: 1 changed prompt to score, base against head, and improve; expected about \d+ model "
-                     r"calls, at most \d+", text)
+    assert re.search(
+        r"plan: 1 changed prompt to score, base against head, and improve; expected about \d+ model "
+        r"calls, at most \d+",
+        text,
+    )
     assert "prompt 1 of 1: prompts/intent.prompt.yml (prompt file modified)" in text
     assert "scoring head on 20 items" in text and "scoring base on 20 items" in text
-    assert re.search(r"optimizer phase 1 (done:|stopped early: [^;\n]*;) best prompt so far [01]\.\d{3} on the "
-                     r"subset · \d+ of \d+ calls · ", text), text
+    assert re.search(
+        r"optimizer phase 1 (done:|stopped early: [^;\n]*;) best prompt so far [01]\.\d{3} on the "
+        r"subset · \d+ of \d+ calls · ",
+        text,
+    ), text

@@ -82,7 +82,11 @@ def test_every_github_models_field_loads(tmp_path: Path) -> None:
     prompt = promptfile.load(write(tmp_path, GH_FULL))
     spec = prompt.spec
     assert spec.name == "Summarizer" and spec.model == "openai/gpt-4o-mini"
-    assert (spec.modelParameters.maxTokens, spec.modelParameters.temperature, spec.modelParameters.topP) == (100, 0.5, 0.9)
+    assert (spec.modelParameters.maxTokens, spec.modelParameters.temperature, spec.modelParameters.topP) == (
+        100,
+        0.5,
+        0.9,
+    )
     assert spec.responseFormat == "json_schema" and spec.jsonSchema and '"summary"' in spec.jsonSchema
     assert [m.role for m in spec.messages] == ["system", "user", "assistant"]
     assert spec.testData and len(spec.testData) == 2 and spec.testData[0]["expected"] == "A fox jumps over a dog."
@@ -109,12 +113,15 @@ def test_render_substitutes_row_keys_literally_and_runs_nothing(tmp_path: Path) 
     assert prompt.render({})[1]["content"] == "Summarize: {{input}}"  # gh sends a placeholder it cannot fill as text
 
 
-@pytest.mark.parametrize("attack", [
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ input.__class__.__init__.__globals__ }}",
-    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
-    "{% for x in range(10**9) %}{{x}}{% endfor %}",
-])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ input.__class__.__init__.__globals__ }}",
+        "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+        "{% for x in range(10**9) %}{{x}}{% endfor %}",
+    ],
+)
 def test_template_code_is_sent_as_text(tmp_path: Path, attack: str) -> None:
     text = GH_FULL.replace("content: 'Summarize: {{input}}'   # quoted on purpose", "content: |-\n      " + attack)
     prompt = promptfile.load(write(tmp_path, text))
@@ -144,11 +151,14 @@ def test_rewrite_keeps_comments_order_and_styles(tmp_path: Path) -> None:
     assert changed == ["      Utterance: Play the newest album by Norah Jones on Spotify."]
 
 
-@pytest.mark.parametrize("text, line, words", [
-    ("name: x\nmodel: m\nmessages:\n  - role: user\n    content: [unclosed\n", 5, "malformed YAML"),
-    ("name: x\nmodel: m\nmessages: [\n", None, "malformed YAML"),
-    ("name: x\nname: y\nmodel: m\nmessages: [{role: user, content: hi}]\n", 2, "malformed YAML"),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("name: x\nmodel: m\nmessages:\n  - role: user\n    content: [unclosed\n", 5, "malformed YAML"),
+        ("name: x\nmodel: m\nmessages: [\n", None, "malformed YAML"),
+        ("name: x\nname: y\nmodel: m\nmessages: [{role: user, content: hi}]\n", 2, "malformed YAML"),
+    ],
+)
 def test_malformed_yaml_names_the_line(tmp_path: Path, text: str, line: int | None, words: str) -> None:
     err = error_of(write(tmp_path, text))
     assert words in str(err)
@@ -158,7 +168,8 @@ def test_malformed_yaml_names_the_line(tmp_path: Path, text: str, line: int | No
 
 
 def test_unknown_field_suggests_the_right_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # gh ignores unknown GitHub Models keys, so promptci does too, with a warning (docs/github-models.md); promptci: stays strict
+    # gh ignores unknown GitHub Models keys, so promptci does too, with a warning (docs/github-models.md); promptci:
+    # stays strict
     promptfile.load(write(tmp_path, GH_FULL.replace("description:", "descripton:")))
     assert "keys gh ignores, ignored here too: descripton" in capsys.readouterr().err
     err = error_of(write(tmp_path, GH_FULL + "promptci:\n  selection:\n    sise: 10\n"))
@@ -207,26 +218,31 @@ def test_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
 
 
 def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
-    text = GH_FULL.replace("  - name: has fox\n    string:\n      contains: fox\n",
-                           "  - name: has fox\n    string: &fox\n      contains: fox\n  - name: again\n    string: *fox\n")
+    text = GH_FULL.replace(
+        "  - name: has fox\n    string:\n      contains: fox\n",
+        "  - name: has fox\n    string: &fox\n      contains: fox\n  - name: again\n    string: *fox\n",
+    )
     assert len(promptfile.load(write(tmp_path, text)).spec.evaluators) == 7
 
 
-@pytest.mark.parametrize("setting, words", [
-    ("selection:\n    size: true", "promptci.selection.size: Input should be a valid integer"),
-    ("selection:\n    size: '20'", "promptci.selection.size: Input should be a valid integer"),
-    ("selection:\n    seed: '3'", "promptci.selection.seed: Input should be a valid integer"),
-    ("selection:\n    alpha: '0.5'", "promptci.selection.alpha: Input should be a valid number"),
-    ("selection:\n    threshold: true", "promptci.selection.threshold: Input should be a valid number"),
-    ("optimizer:\n    enabled: 1", "promptci.optimizer.enabled: Input should be a valid boolean"),
-    ("optimizer:\n    steps: 2.0", "promptci.optimizer.steps: Input should be a valid integer"),
-    ("concurrency: '8'", "promptci.concurrency: Input should be a valid integer"),
-    ("pool: 5", "promptci.pool: Input should be a valid string"),
-    ("labels: [1, 2]", "promptci.labels"),
-    ("budget:\n    max_usd: .nan", "promptci.budget.max_usd: Input should be a finite number"),
-    ("budget:\n    max_usd: .inf", "promptci.budget.max_usd: Input should be a finite number"),
-    ("optimizer:\n    learning_rate: .inf", "promptci.optimizer.learning_rate: Input should be a finite number"),
-])
+@pytest.mark.parametrize(
+    "setting, words",
+    [
+        ("selection:\n    size: true", "promptci.selection.size: Input should be a valid integer"),
+        ("selection:\n    size: '20'", "promptci.selection.size: Input should be a valid integer"),
+        ("selection:\n    seed: '3'", "promptci.selection.seed: Input should be a valid integer"),
+        ("selection:\n    alpha: '0.5'", "promptci.selection.alpha: Input should be a valid number"),
+        ("selection:\n    threshold: true", "promptci.selection.threshold: Input should be a valid number"),
+        ("optimizer:\n    enabled: 1", "promptci.optimizer.enabled: Input should be a valid boolean"),
+        ("optimizer:\n    steps: 2.0", "promptci.optimizer.steps: Input should be a valid integer"),
+        ("concurrency: '8'", "promptci.concurrency: Input should be a valid integer"),
+        ("pool: 5", "promptci.pool: Input should be a valid string"),
+        ("labels: [1, 2]", "promptci.labels"),
+        ("budget:\n    max_usd: .nan", "promptci.budget.max_usd: Input should be a finite number"),
+        ("budget:\n    max_usd: .inf", "promptci.budget.max_usd: Input should be a finite number"),
+        ("optimizer:\n    learning_rate: .inf", "promptci.optimizer.learning_rate: Input should be a finite number"),
+    ],
+)
 def test_settings_are_strict_about_types(tmp_path: Path, setting: str, words: str) -> None:
     """`size: true` was read as 1 and `seed: '3'` as 3: a setting of the wrong type means something else."""
     err = error_of(write(tmp_path, GH_FULL + "promptci:\n  " + setting + "\n"))

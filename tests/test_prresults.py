@@ -21,9 +21,22 @@ HOSTILE = "<img src=x onerror=alert(1)> `x` ``` | a | b | @octo-org/admins\n\n# 
 
 
 def _item(item_id: str, score: float, output: str = "yes", expected: Any = "yes") -> dict[str, Any]:
-    return {"id": item_id, "output": output, "expected": expected, "score": score, "evaluations": [],
-            "label_probs": None, "label_method": None, "prompt_tokens": 1, "completion_tokens": 1, "cost_usd": 0.0,
-            "latency_s": 0.1, "cached": False, "error": None, "error_kind": None}
+    return {
+        "id": item_id,
+        "output": output,
+        "expected": expected,
+        "score": score,
+        "evaluations": [],
+        "label_probs": None,
+        "label_method": None,
+        "prompt_tokens": 1,
+        "completion_tokens": 1,
+        "cost_usd": 0.0,
+        "latency_s": 0.1,
+        "cached": False,
+        "error": None,
+        "error_kind": None,
+    }
 
 
 def results(text: str = "plain", *, n: int = 4, flips: int = 2, prefix: str = "item") -> dict[str, Any]:
@@ -34,22 +47,58 @@ def results(text: str = "plain", *, n: int = 4, flips: int = 2, prefix: str = "i
     texts = {i: f"{text} {i}" for i in [*ids, f"{prefix}-new"]}
     prompt = {
         "path": "prompts/a.prompt.yml",
-        "change": {"status": "modified", "old_path": "prompts/a.prompt.yml", "new_path": "prompts/a.prompt.yml",
-                   "old_text": "a: 1\n", "new_text": "a: 2\n", "reason": "the prompt file changed"},
-        "model": "local/gemma", "seed": 0, "hashes": {"head": "ab" * 32, "base": "cd" * 32, "pool": "ef" * 32},
-        "error": None, "timings": {"decide": 0.1},
-        "gate": {"min_score": None, "margin": 0.03, "significance": 0.05, "max_items": 160,
-                 "on_inconclusive": "neutral"},
-        "verdict": {"status": "pass", "reason": "whatever the file says"}, "comparison": None,
-        "scores": {"base": 1.0, "head": 1 - flips / n}, "items": ids, "subset_items": n, "subset_note": "committed",
+        "change": {
+            "status": "modified",
+            "old_path": "prompts/a.prompt.yml",
+            "new_path": "prompts/a.prompt.yml",
+            "old_text": "a: 1\n",
+            "new_text": "a: 2\n",
+            "reason": "the prompt file changed",
+        },
+        "model": "local/gemma",
+        "seed": 0,
+        "hashes": {"head": "ab" * 32, "base": "cd" * 32, "pool": "ef" * 32},
+        "error": None,
+        "timings": {"decide": 0.1},
+        "gate": {
+            "min_score": None,
+            "margin": 0.03,
+            "significance": 0.05,
+            "max_items": 160,
+            "on_inconclusive": "neutral",
+        },
+        "verdict": {"status": "pass", "reason": "whatever the file says"},
+        "comparison": None,
+        "scores": {"base": 1.0, "head": 1 - flips / n},
+        "items": ids,
+        "subset_items": n,
+        "subset_note": "committed",
         "texts": texts,
-        "subset": {"path": "eval_sets/a.subset.yml", "changed": True, "text": "items: []\n", "patch": "",
-                   "replacements": [{"removed": ids[-1], "added": f"{prefix}-new", "why": "redundant"}]},
-        "base": base, "head": head, "optimizer": None}
-    return {"format": "promptci.pr/1", "verdict": {"status": "pass", "reason": "1 prompt passed the gate"},
-            "usage": {"calls": 8, "cache_hits": 0, "prompt_tokens": 8, "completion_tokens": 8, "cost_usd": 0.0,
-                      "wall_s": 1.0, "budget": "no budget"},
-            "prompts": [prompt]}
+        "subset": {
+            "path": "eval_sets/a.subset.yml",
+            "changed": True,
+            "text": "items: []\n",
+            "patch": "",
+            "replacements": [{"removed": ids[-1], "added": f"{prefix}-new", "why": "redundant"}],
+        },
+        "base": base,
+        "head": head,
+        "optimizer": None,
+    }
+    return {
+        "format": "promptci.pr/1",
+        "verdict": {"status": "pass", "reason": "1 prompt passed the gate"},
+        "usage": {
+            "calls": 8,
+            "cache_hits": 0,
+            "prompt_tokens": 8,
+            "completion_tokens": 8,
+            "cost_usd": 0.0,
+            "wall_s": 1.0,
+            "budget": "no budget",
+        },
+        "prompts": [prompt],
+    }
 
 
 def _html(markdown: str) -> list[str]:
@@ -100,15 +149,33 @@ def _broken(change) -> dict[str, Any]:
 
 BROKEN = {  # what is wrong -> the field the error names
     "an unknown key": (lambda d: d["prompts"][0].update(extra=1), "prompts.0.extra"),
-    "a score that is a string": (lambda d: d["prompts"][0]["head"]["item-0"].update(score="1"),
-                                 "prompts.0.head.item-0.score"),
+    "a score that is a string": (
+        lambda d: d["prompts"][0]["head"]["item-0"].update(score="1"),
+        "prompts.0.head.item-0.score",
+    ),
     "a score above 1": (lambda d: d["prompts"][0]["head"]["item-0"].update(score=1.5), "prompts.0.head.item-0.score"),
     "negative calls": (lambda d: d["usage"].update(calls=-1), "usage.calls"),
-    "a status outside the enum": (lambda d: d["prompts"][0]["change"].update(status="<b>x</b>"),
-                                  "prompts.0.change.status"),
-    "a comparison method outside the enum": (lambda d: d["prompts"][0].update(comparison={
-        "n": 1, "base_mean": 1, "head_mean": 1, "delta": 0, "low": 0, "high": 0, "p_value": 1, "method": "<i>",
-        "improved": 0, "regressed": 0}), "prompts.0.comparison.method"),
+    "a status outside the enum": (
+        lambda d: d["prompts"][0]["change"].update(status="<b>x</b>"),
+        "prompts.0.change.status",
+    ),
+    "a comparison method outside the enum": (
+        lambda d: d["prompts"][0].update(
+            comparison={
+                "n": 1,
+                "base_mean": 1,
+                "head_mean": 1,
+                "delta": 0,
+                "low": 0,
+                "high": 0,
+                "p_value": 1,
+                "method": "<i>",
+                "improved": 0,
+                "regressed": 0,
+            }
+        ),
+        "prompts.0.comparison.method",
+    ),
     "a seed that is not a number": (lambda d: d["prompts"][0].update(seed="@octo-org"), "prompts.0.seed"),
     "an item compared without a score": (lambda d: d["prompts"][0]["head"].pop("item-1"), "prompts.0"),
     "a hash that is not hex": (lambda d: d["prompts"][0]["hashes"].update(head="</details>"), "prompts.0.hashes.head"),
@@ -128,9 +195,18 @@ def test_report_checks_the_results_file_strictly_and_names_the_field(tmp_path: P
 def test_report_recomputes_every_verdict_from_the_scores_and_never_trusts_the_file(tmp_path: Path) -> None:
     data = results(n=20, flips=10)  # head loses 10 of 20 items base gets right: significantly worse
     data["prompts"][0]["scores"] = {"base": 0.1, "head": 0.9}  # and the file claims otherwise everywhere
-    data["prompts"][0]["comparison"] = {"n": 20, "base_mean": 0.1, "head_mean": 0.9, "delta": 0.8, "low": 0.7,
-                                        "high": 0.9, "p_value": 0.001, "method": "mcnemar", "improved": 16,
-                                        "regressed": 0}
+    data["prompts"][0]["comparison"] = {
+        "n": 20,
+        "base_mean": 0.1,
+        "head_mean": 0.9,
+        "delta": 0.8,
+        "low": 0.7,
+        "high": 0.9,
+        "p_value": 0.001,
+        "method": "mcnemar",
+        "improved": 16,
+        "regressed": 0,
+    }
     proc = run_cli("report", str(_write(tmp_path, data)), "--format", "terminal")
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the gate fails, whatever the file said
     assert "promptci: FAIL - 1 of 1 prompts failed the gate" in proc.stdout
@@ -158,8 +234,12 @@ def test_autolinks_in_every_string_field_are_defused_in_the_comment_and_the_summ
     links = "see https://evil.example/login www.evil.example mail root@evil.example @octocat #123 GH-45 x/y#6"
     data, _ = _hostile_everywhere(results(links), hostile=links)
     for name in (render.COMMENT, render.SUMMARY):
-        text = re.sub(r"<(code|pre)[^>]*>.*?</\1>", "", MD.render(render.render(data, name=name,
-                                                                             limit=render.SUMMARY_LIMIT)), flags=re.S)
+        text = re.sub(
+            r"<(code|pre)[^>]*>.*?</\1>",
+            "",
+            MD.render(render.render(data, name=name, limit=render.SUMMARY_LIMIT)),
+            flags=re.S,
+        )
         assert "evil" in text and "123" in text  # the text is shown, as it reads
         for autolink in (r"(?i)\b[a-z]+://", r"(?i)\bwww\.", r"[\w.+-]@[\w-]", r"@octocat", r"#\d", r"(?i)\bGH-\d"):
             assert not re.search(autolink, text), (autolink, re.search(autolink, text))
@@ -194,18 +274,47 @@ def _hostile_everywhere(data: Any, path: tuple = (), hostile: str = HOSTILE) -> 
 def test_every_string_field_of_the_results_renders_escaped() -> None:
     data = results(HOSTILE, prefix=HOSTILE.replace("\n", " "))
     p = data["prompts"][0]
-    p["optimizer"] = {"improved": True, "stopped": "x", "steps_done": 1, "subset_score": {"head": 0.5, "best": 0.75},
-                      "score_after_step": [0.5, 0.75], "best_text": "x", "diff": "+x",
-                      "attempts": [{"step": 1, "unit": 0, "kind": "instruction", "before": "x", "after": "y",
-                                    "failure_score": 0.5, "subset_score": 0.75, "accepted": True, "why": "x"}]}
+    p["optimizer"] = {
+        "improved": True,
+        "stopped": "x",
+        "steps_done": 1,
+        "subset_score": {"head": 0.5, "best": 0.75},
+        "score_after_step": [0.5, 0.75],
+        "best_text": "x",
+        "diff": "+x",
+        "attempts": [
+            {
+                "step": 1,
+                "unit": 0,
+                "kind": "instruction",
+                "before": "x",
+                "after": "y",
+                "failure_score": 0.5,
+                "subset_score": 0.75,
+                "accepted": True,
+                "why": "x",
+            }
+        ],
+    }
     for result in p["head"].values():
         result.update(evaluations=[{"name": "x", "score": 1.0, "reason": "x"}], error="x", expected={"k": "x"})
     data["pull_request"] = {"number": 1, "head_sha": "a" * 40}
     data, refused = _hostile_everywhere(data)
     # only fields with a fixed vocabulary or shape refuse text: enums, hashes; an item's id must match its key
     # (the keys, the item ids, are hostile already)
-    assert {r.rsplit(".", 1)[-1] for r in refused} <= {"format", "status", "kind", "label_method", "error_kind",
-                                                      "head", "base", "pool", "head_sha", "id", "on_inconclusive"}, refused
+    assert {r.rsplit(".", 1)[-1] for r in refused} <= {
+        "format",
+        "status",
+        "kind",
+        "label_method",
+        "error_kind",
+        "head",
+        "base",
+        "pool",
+        "head_sha",
+        "id",
+        "on_inconclusive",
+    }, refused
     assert "prompts.0.change.status" in refused and "prompts.0.hashes.head" in refused
     for name in (render.COMMENT, render.SUMMARY):
         text = render.render(data, name=name, limit=render.SUMMARY_LIMIT)
@@ -222,16 +331,33 @@ def test_a_comment_from_an_uploaded_artifact_says_its_scores_are_untrusted(tmp_p
     from promptci.github.actions import Actions, PullRequest
 
     def actions(event: str) -> Actions:
-        pr = PullRequest(number=1, repo="o/r", head_sha="a" * 40, head_ref="x", head_repo="o/r", base_ref="",
-                         base_sha="")
-        return Actions(api_url="", server_url="", repository="o/r", run_id="1", token="", event_name=event,
-                       output_path=tmp_path / "output", summary_path=tmp_path / f"{event}.md", pr=pr)
+        pr = PullRequest(
+            number=1, repo="o/r", head_sha="a" * 40, head_ref="x", head_repo="o/r", base_ref="", base_sha=""
+        )
+        return Actions(
+            api_url="",
+            server_url="",
+            repository="o/r",
+            run_id="1",
+            token="",
+            event_name=event,
+            output_path=tmp_path / "output",
+            summary_path=tmp_path / f"{event}.md",
+            pr=pr,
+        )
 
     data = prresults.recompute(prresults.parse(results()))
     with open(tmp_path / "log", "w") as log:
         for event in ("workflow_run", "pull_request"):
-            publish.publish(data, actions(event), None, repo_dir=str(tmp_path), out_dir=tmp_path,
-                            settings=publish.PublishSettings(), stdout=log)
+            publish.publish(
+                data,
+                actions(event),
+                None,
+                repo_dir=str(tmp_path),
+                out_dir=tmp_path,
+                settings=publish.PublishSettings(),
+                stdout=log,
+            )
     assert "come from an untrusted run" in (tmp_path / "workflow_run.md").read_text()
     assert "untrusted" not in (tmp_path / "pull_request.md").read_text()
     assert publish.commit_refusal(actions("workflow_run")) and publish.commit_refusal(actions("pull_request_target"))
@@ -255,9 +381,16 @@ def test_a_missing_or_foreign_shard_fails_the_merge_naming_it(tmp_path: Path) ->
     assert proc.returncode == 3 and not proc.stdout, proc.stderr
     assert "no results from shards 2, 3 of 3 planned" in proc.stderr
     assert "prompts not gated: prompts/b.prompt.yml prompts/c.prompt.yml" in proc.stderr
-    matrix = _write(tmp_path, {"include": [{"shard": "1", "prompts": "prompts/a.prompt.yml", "items": 4},
-                                           {"shard": "2", "prompts": "prompts/b.prompt.yml", "items": 4}]},
-                    "plan.json")
+    matrix = _write(
+        tmp_path,
+        {
+            "include": [
+                {"shard": "1", "prompts": "prompts/a.prompt.yml", "items": 4},
+                {"shard": "2", "prompts": "prompts/b.prompt.yml", "items": 4},
+            ]
+        },
+        "plan.json",
+    )
     proc = run_cli("report", str(one), str(two), "--plan", str(matrix), "--format", "terminal")
     assert proc.returncode == 2 and "shard 1 was cut from another plan" in proc.stderr  # the plan job's plan rules
     two_only = {k: plan[k] for k in ("1", "2")}
@@ -277,9 +410,14 @@ def test_a_missing_or_foreign_shard_fails_the_merge_naming_it(tmp_path: Path) ->
 def test_pull_request_target_is_refused_with_the_reason(tmp_path: Path) -> None:
     side = {"ref": "main", "sha": "a" * 40, "repo": {"full_name": "octo/repo"}}
     event = _write(tmp_path, {"pull_request": {"number": 1, "head": side, "base": side}}, "event.json")
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request_target", "GITHUB_EVENT_PATH": str(event),
-           "GITHUB_TOKEN": "ghs_write", "GITHUB_OUTPUT": str(tmp_path / "output"),
-           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "pull_request_target",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_TOKEN": "ghs_write",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
     proc = run_cli("report", str(_write(tmp_path, results())), "--github", env=env)
     assert proc.returncode == 2 and "does not run on pull_request_target" in proc.stderr, proc.stderr
     assert "secrets and a write token" in proc.stderr and not (tmp_path / "summary.md").exists()
@@ -305,9 +443,14 @@ def test_a_missing_shard_fails_the_merge_job_even_for_a_fork(tmp_path: Path) -> 
     head = {"ref": "x", "sha": "a" * 40, "repo": {"full_name": "mallory/repo"}}  # a fork: neutral for a model fault
     base = {"ref": "main", "sha": "b" * 40, "repo": {"full_name": "octo/repo"}}
     event = _write(tmp_path, {"pull_request": {"number": 1, "head": head, "base": base}}, "event.json")
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event),
-           "GITHUB_TOKEN": "ghs_read_only", "GITHUB_OUTPUT": str(tmp_path / "output"),
-           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_TOKEN": "ghs_read_only",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
     proc = run_cli("report", str(one), "--github", env=env)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "no results from shard 2 of 2 planned" in (tmp_path / "summary.md").read_text()
@@ -319,8 +462,13 @@ def test_an_uploaded_artifact_is_judged_by_the_base_gate_not_its_own() -> None:
     from promptci.settings import GateSettings
 
     data = results(n=20, flips=10)  # head 10 of 20 items worse
-    data["prompts"][0]["gate"] = {"min_score": None, "margin": 1.0, "significance": 0.5, "max_items": 20,
-                                  "on_inconclusive": "pass"}  # the artifact's own: anything passes
+    data["prompts"][0]["gate"] = {
+        "min_score": None,
+        "margin": 1.0,
+        "significance": 0.5,
+        "max_items": 20,
+        "on_inconclusive": "pass",
+    }  # the artifact's own: anything passes
     loose = prresults.recompute(prresults.parse(data))
     assert loose.verdict.status == "pass"
     strict = prresults.regate(prresults.parse(data), {"prompts/a.prompt.yml": GateSettings(min_score=0.9)})

@@ -1,4 +1,5 @@
-"""Stage 2 between runs acts on evidence (docs/algorithms.md): the subset file's ledger, the minimum of prompts, the cap per run,
+"""Stage 2 between runs acts on evidence (docs/algorithms.md): the subset file's ledger, the minimum of prompts, the cap
+per run,
 replacements from the item's own cluster, and a pull request that cannot choose its own judge."""
 
 from __future__ import annotations
@@ -85,13 +86,16 @@ def test_the_ledger_round_trips_byte_for_byte(tmp_path: Path) -> None:
     assert path.read_text() == text
 
 
-@pytest.mark.parametrize("old, new, field", [
-    ("prompts: 000000000000 000000000001", "prompts: 000000000000 000000000000", "evidence.prompts"),
-    ("prompts: 000000000000 000000000001", "prompts: 00000000000Z 000000000001", "evidence.prompts"),
-    ("prompts: 000000000000 000000000001", "prompts: a00000000000", "evidence.scores"),
-    ("scores:\n", "scores:\n    not-an-item: '...'\n", "evidence.scores"),
-    ("evidence:\n", "evidence: [1, 2]\nx:\n", "evidence"),
-])
+@pytest.mark.parametrize(
+    "old, new, field",
+    [
+        ("prompts: 000000000000 000000000001", "prompts: 000000000000 000000000000", "evidence.prompts"),
+        ("prompts: 000000000000 000000000001", "prompts: 00000000000Z 000000000001", "evidence.prompts"),
+        ("prompts: 000000000000 000000000001", "prompts: a00000000000", "evidence.scores"),
+        ("scores:\n", "scores:\n    not-an-item: '...'\n", "evidence.scores"),
+        ("evidence:\n", "evidence: [1, 2]\nx:\n", "evidence"),
+    ],
+)
 def test_a_broken_ledger_is_an_error_naming_its_field(tmp_path: Path, old: str, new: str, field: str) -> None:
     path, _ = example_subset_with_ledger(tmp_path)
     path.write_text(path.read_text().replace(old, new, 1))
@@ -103,9 +107,13 @@ def test_a_broken_ledger_is_an_error_naming_its_field(tmp_path: Path, old: str, 
 def scores(ids: list[str], patterns: dict[str, list[int]], n_prompts: int, seed: int) -> dict[str, dict]:
     """n_prompts prompts (by sha256) scoring every item: the given items by their pattern, the rest at random."""
     rng = np.random.default_rng(seed)
-    return {f"{seed:02x}{p:010x}".ljust(64, "0"): {
-        i: ItemResult(id=i, score=float(patterns[i][p]) if i in patterns else float(rng.integers(0, 2))) for i in ids}
-        for p in range(n_prompts)}
+    return {
+        f"{seed:02x}{p:010x}".ljust(64, "0"): {
+            i: ItemResult(id=i, score=float(patterns[i][p]) if i in patterns else float(rng.integers(0, 2)))
+            for i in ids
+        }
+        for p in range(n_prompts)
+    }
 
 
 def test_a_pull_request_cannot_choose_its_judge_and_the_ledger_decides_later() -> None:
@@ -117,13 +125,15 @@ def test_a_pull_request_cannot_choose_its_judge_and_the_ledger_decides_later() -
     ids = subset.ids
     settings = SelectionSettings()
     alike = {i: [1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1] for i in ids[:8]}  # eight items every prompt ranks alike
-    first, records = subsets.refine_scores(prompt, pool, subset, scores(ids, alike, 12, seed=1), source="t",
-                                           settings=settings)
+    first, records = subsets.refine_scores(
+        prompt, pool, subset, scores(ids, alike, 12, seed=1), source="t", settings=settings
+    )
     assert records == [] and first.ids == ids  # the run's own scores did not judge it: the ledger was empty
     assert len(first.evidence.prompts) == 12 and first.evidence.row(ids[0]) == "101100101011"
 
-    committed, _ = subsets.refine_scores(prompt, pool, subset, scores(ids, {}, 12, seed=2), source="t",
-                                         settings=settings)
+    committed, _ = subsets.refine_scores(
+        prompt, pool, subset, scores(ids, {}, 12, seed=2), source="t", settings=settings
+    )
     hostile = scores(ids, alike, 12, seed=3)
     judged, swapped = subsets.refine_scores(prompt, pool, committed, hostile, source="t", settings=settings)
     unmoved, same = subsets.refine_scores(prompt, pool, committed, {}, source="t", settings=settings)
@@ -140,8 +150,9 @@ def test_a_pull_request_cannot_choose_its_judge_and_the_ledger_decides_later() -
         assert "over 12 prompts" in record["why"] and "of its cluster" in record["why"]
     assert set(second.evidence.scores) == set(second.ids)  # removed items' rows go, new items start empty
     assert all(second.evidence.row(r["added"]) == "." * 12 for r in records)
-    capped, none = subsets.refine_scores(prompt, pool, first, {}, source="t",
-                                         settings=settings.model_copy(update={"max_replacements": 0}))
+    capped, none = subsets.refine_scores(
+        prompt, pool, first, {}, source="t", settings=settings.model_copy(update={"max_replacements": 0})
+    )
     assert none == [] and capped.ids == ids
 
 
@@ -154,8 +165,9 @@ def test_a_pull_request_records_base_and_head_in_the_offered_ledger(tmp_path: Pa
     repo = example_repo(tmp_path / "repo")
     branch(repo, "better", "main", LIST, PLAIN)
     out = tmp_path / "out"
-    proc = run_cli("pr", "--base", "main", "--head", "better", "--repo", str(repo), "--out", str(out),
-                   "--no-optimize", timeout=900)
+    proc = run_cli(
+        "pr", "--base", "main", "--head", "better", "--repo", str(repo), "--out", str(out), "--no-optimize", timeout=900
+    )
     assert proc.returncode == 0, proc.stderr
     prompt = json.loads((out / "results.json").read_text())["prompts"][0]
     committed = subsetfile.read(SUBSET)
@@ -165,5 +177,6 @@ def test_a_pull_request_records_base_and_head_in_the_offered_ledger(tmp_path: Pa
     shas = [prompt["hashes"]["base"][:12], prompt["hashes"]["head"][:12]]
     assert list(offered.evidence.prompts) == shas and offered.ids == committed.ids
     for i in committed.ids:
-        assert offered.evidence.row(i) == "".join("1" if prompt[side][i]["score"] >= 0.5 else "0"
-                                                  for side in ("base", "head"))
+        assert offered.evidence.row(i) == "".join(
+            "1" if prompt[side][i]["score"] >= 0.5 else "0" for side in ("base", "head")
+        )

@@ -39,8 +39,13 @@ def _reply(body: dict) -> str:
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -64,15 +69,30 @@ def pr(repo: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], di
     git(repo, "commit", "-qm", "the pull request")
     out = tmp_path / "out"
     with OpenAIServer(_reply) as server:
-        proc = run_cli("pr", "--base", "main", "--head", "change", "--repo", str(repo), "--out", str(out),
-                       "--no-optimize", "--no-refresh", "--subset-size", "4", env=server.env())
+        proc = run_cli(
+            "pr",
+            "--base",
+            "main",
+            "--head",
+            "change",
+            "--repo",
+            str(repo),
+            "--out",
+            str(out),
+            "--no-optimize",
+            "--no-refresh",
+            "--subset-size",
+            "4",
+            env=server.env(),
+        )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc, json.loads((out / "results.json").read_text()), server
 
 
 @pytest.mark.parametrize("pool", ["the same file", "a copy of it"])
-def test_a_gated_prompt_deleted_beside_a_new_prompt_on_its_pool_is_compared_with_it(repo: Path, tmp_path: Path,
-                                                                                    pool: str) -> None:
+def test_a_gated_prompt_deleted_beside_a_new_prompt_on_its_pool_is_compared_with_it(
+    repo: Path, tmp_path: Path, pool: str
+) -> None:
     (repo / "prompts" / "p.prompt.yml").unlink()
     new = COMMENTS + DEGRADED
     if pool == "a copy of it":
@@ -88,10 +108,12 @@ def test_a_gated_prompt_deleted_beside_a_new_prompt_on_its_pool_is_compared_with
     assert proc.returncode == 1 and prompt["scores"] == {"base": 1.0, "head": 0.0}
 
 
-@pytest.mark.parametrize("name, seen_by_git", [("p.prompt.YML", True), ("p.Prompt.yaml", False),
-                                               ("p.prompt.yml.txt", False)])
-def test_a_prompt_renamed_to_a_name_promptci_does_not_read_is_flagged(repo: Path, tmp_path: Path, name: str,
-                                                                      seen_by_git: bool) -> None:
+@pytest.mark.parametrize(
+    "name, seen_by_git", [("p.prompt.YML", True), ("p.Prompt.yaml", False), ("p.prompt.yml.txt", False)]
+)
+def test_a_prompt_renamed_to_a_name_promptci_does_not_read_is_flagged(
+    repo: Path, tmp_path: Path, name: str, seen_by_git: bool
+) -> None:
     (repo / "prompts" / "p.prompt.yml").unlink()
     (repo / "prompts" / name).write_text(DEGRADED if seen_by_git else COMMENTS + DEGRADED)
     git(repo, "add", "-A")
@@ -103,15 +125,21 @@ def test_a_prompt_renamed_to_a_name_promptci_does_not_read_is_flagged(repo: Path
     assert proc.returncode == 1 and "nothing to score" not in proc.stdout
     assert not [p for p in server.paths if p.endswith("/chat/completions")]  # flagged before any model call
     # a results file that calls it a pass is judged again: the flag stands
-    forged = prresults.parse({**results, "verdict": {"status": "pass", "reason": "x"},
-                              "prompts": [{**prompt, "verdict": {"status": "pass", "reason": "deleted"}}]})
+    forged = prresults.parse(
+        {
+            **results,
+            "verdict": {"status": "pass", "reason": "x"},
+            "prompts": [{**prompt, "verdict": {"status": "pass", "reason": "deleted"}}],
+        }
+    )
     assert prresults.recompute(forged).verdict.status == "fail"
 
 
 def test_a_new_prompt_beside_a_removed_gated_prompt_needs_a_min_score(repo: Path, tmp_path: Path) -> None:
     (repo / "prompts" / "p.prompt.yml").unlink()
-    (repo / "eval_sets" / "u.jsonl").write_text("".join(json.dumps({"input": f"q{k}", "expected": f"a{k}"}) + "\n"
-                                                        for k in range(100, 110)))  # another pool: no comparison
+    (repo / "eval_sets" / "u.jsonl").write_text(
+        "".join(json.dumps({"input": f"q{k}", "expected": f"a{k}"}) + "\n" for k in range(100, 110))
+    )  # another pool: no comparison
     (repo / "prompts" / "q.prompt.yml").write_text(COMMENTS + PROMPT.replace("t.jsonl", "u.jsonl"))
     proc, results, server = pr(repo, tmp_path)
     by_path = {p["path"]: p for p in results["prompts"]}
@@ -122,8 +150,9 @@ def test_a_new_prompt_beside_a_removed_gated_prompt_needs_a_min_score(repo: Path
     assert not server.requests  # refused before any model call
     assert prresults.recompute(prresults.parse(results)).verdict.status == "fail"  # and again from the file
 
-    (repo / "prompts" / "q.prompt.yml").write_text(COMMENTS + PROMPT.replace("t.jsonl", "u.jsonl").replace(
-        "promptci:\n", "promptci:\n  gate: {min_score: 0.5}\n"))
+    (repo / "prompts" / "q.prompt.yml").write_text(
+        COMMENTS + PROMPT.replace("t.jsonl", "u.jsonl").replace("promptci:\n", "promptci:\n  gate: {min_score: 0.5}\n")
+    )
     proc, results, _ = pr(repo, tmp_path)
     new = next(p for p in results["prompts"] if p["path"] == "prompts/q.prompt.yml")
     assert new["verdict"]["status"] == "pass" and "at least the minimum 0.5" in new["verdict"]["reason"]

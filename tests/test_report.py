@@ -38,7 +38,9 @@ def test_the_comment_leads_with_the_verdict_then_scores_flips_and_subset(demo_re
 def test_a_budget_cuts_the_optimizer_never_the_comparison(demo_results: dict) -> None:
     p = demo_results["prompts"][0]
     assert p["comparison"]["n"] >= p["subset_items"] == 20  # base and head on every subset item
-    used, limit = map(int, re.fullmatch(r"(\d+) of (\d+) calls", demo_results["usage"]["budget"]).groups())
+    budget = re.fullmatch(r"(\d+) of (\d+) calls", demo_results["usage"]["budget"])
+    assert budget is not None, demo_results["usage"]["budget"]
+    used, limit = map(int, budget.groups())
     assert demo_results["usage"]["calls"] == used <= limit
     optimizer = p["optimizer"]
     assert optimizer["steps_done"] < 5 and "budget" in optimizer["stopped"]
@@ -58,8 +60,11 @@ def test_pull_request_content_cannot_add_html_mentions_or_break_out(demo_results
         text = render.render(data, name=name, limit=render.SUMMARY_LIMIT)
         tokens = [t for block in MD.parse(text) for t in [block, *(block.children or [])]]
         html = [t.content for t in tokens if t.type in ("html_inline", "html_block")]
-        assert all(h.strip() in (MARKER, "<details>", "</details>") or h.startswith(("<details><summary>", "</summary>",
-                   "<sub>", "</sub>")) for h in html), html
+        assert all(
+            h.strip() in (MARKER, "<details>", "</details>")
+            or h.startswith(("<details><summary>", "</summary>", "<sub>", "</sub>"))
+            for h in html
+        ), html
         outside_code = re.sub(r"<code[^>]*>.*?</code>", "", MD.render(text), flags=re.S)
         assert "@octo-org" not in outside_code  # GitHub notifies no one from code; elsewhere a zero-width space
         opened = sum(1 for h in html if h.startswith("<details>"))
@@ -105,7 +110,7 @@ def test_bad_templates_and_results_files_are_one_line_errors(tmp_path: Path) -> 
 
 
 @pytest.mark.integration
-def test_the_committed_demo_results_have_the_shape_a_live_demo_writes(demo_run, demo_results: dict) -> None:  # noqa: ANN001
+def test_the_committed_demo_results_have_the_shape_a_live_demo_writes(demo_run, demo_results: dict) -> None:
     """The fast tier reads tests/data/demo/results.json; a live demo on the embedded model must still write
     the same format, keys and kinds of verdict, or that file is stale (docs/example/README.md: make it again)."""
     live = demo_run.results

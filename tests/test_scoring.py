@@ -35,12 +35,15 @@ def scores(checks: list, output: str, **data: object) -> list[float]:
 
 
 def test_github_string_evaluators_match_gh_models(tmp_path: Path) -> None:
-    checks = checks_for(tmp_path, """evaluators:
+    checks = checks_for(
+        tmp_path,
+        """evaluators:
   - {name: eq, string: {equals: "{{expected}}"}}
   - {name: has, string: {contains: FOX}}
   - {name: starts, string: {startsWith: the}}
   - {name: ends, string: {endsWith: DOG.}}
-""")
+""",
+    )
     assert scores(checks, "The fox and the dog.", expected="The fox and the dog.") == [1.0, 1.0, 1.0, 1.0]
     # equals is case-sensitive in gh models; the others ignore case
     assert scores(checks, "the fox and the dog.", expected="The fox and the dog.") == [0.0, 1.0, 1.0, 1.0]
@@ -48,14 +51,17 @@ def test_github_string_evaluators_match_gh_models(tmp_path: Path) -> None:
 
 
 def test_promptci_evaluators(tmp_path: Path) -> None:
-    checks = checks_for(tmp_path, """promptci:
+    checks = checks_for(
+        tmp_path,
+        """promptci:
   evaluators:
     - {name: label, label: expected}
     - {name: digits, regex: '^\\d+$'}
     - {name: json, json: true}
     - name: schema
       jsonSchema: {type: object, required: [a], properties: {a: {type: integer}}}
-""")
+""",
+    )
     assert scores(checks, "42", expected=" 42 ") == [1.0, 1.0, 1.0, 0.0]
     assert scores(checks, '{"a": 1}', expected="no") == [0.0, 0.0, 1.0, 1.0]
     assert scores(checks, '{"a": "one"}', expected="no") == [0.0, 0.0, 1.0, 0.0]
@@ -67,12 +73,15 @@ def test_default_evaluator_is_label_or_exact_match(tmp_path: Path) -> None:
     assert scores(checks, "no", expected="yes") == [0.0]
 
 
-@pytest.mark.parametrize("extra, words", [
-    ("evaluators:\n  - {name: x, uses: github/nonsense}\n", "unknown evaluator 'github/nonsense'"),
-    ("evaluators:\n  - {name: x, uses: github/coherence}\n", "needs a judge model"),
-    ("promptci:\n  evaluators:\n    - {name: x, regex: '('}\n", "invalid regular expression"),
-    ("promptci:\n  evaluators:\n    - {name: x, jsonSchema: {type: 12}}\n", "invalid JSON schema"),
-])
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        ("evaluators:\n  - {name: x, uses: github/nonsense}\n", "unknown evaluator 'github/nonsense'"),
+        ("evaluators:\n  - {name: x, uses: github/coherence}\n", "needs a judge model"),
+        ("promptci:\n  evaluators:\n    - {name: x, regex: '('}\n", "invalid regular expression"),
+        ("promptci:\n  evaluators:\n    - {name: x, jsonSchema: {type: 12}}\n", "invalid JSON schema"),
+    ],
+)
 def test_bad_evaluators_fail_before_any_call(tmp_path: Path, extra: str, words: str, no_github_token: None) -> None:
     with pytest.raises(InputError, match=words):
         checks_for(tmp_path, extra)
@@ -81,7 +90,8 @@ def test_bad_evaluators_fail_before_any_call(tmp_path: Path, extra: str, words: 
 def test_unknown_evaluator_kind_is_a_load_error(tmp_path: Path) -> None:
     path = tmp_path / "t.prompt.yml"
     path.write_text(BASE + "evaluators:\n  - {name: x, python: 'import os'}\n")
-    # gh ignores the unknown key (docs/github-models.md), and then the evaluator has no method: gh fails it, promptci at load
+    # gh ignores the unknown key (docs/github-models.md), and then the evaluator has no method: gh fails it, promptci at
+    # load
     with pytest.raises(InputError, match="evaluators\\[0\\]: needs one of string, llm, uses"):
         promptfile.load(path)
 
@@ -102,7 +112,9 @@ def test_similarity_uses_the_bundled_minilm(tmp_path: Path, no_github_token: Non
 
 @pytest.mark.integration
 def test_llm_judge_with_the_embedded_model(tmp_path: Path) -> None:
-    checks = checks_for(tmp_path, """evaluators:
+    checks = checks_for(
+        tmp_path,
+        """evaluators:
   - name: judge
     llm:
       modelId: local/gemma-3-270m
@@ -118,7 +130,8 @@ def test_llm_judge_with_the_embedded_model(tmp_path: Path) -> None:
       choices:
         - {choice: 'yes', score: 1}
         - {choice: 'no', score: 0}
-""")
+""",
+    )
     results = asyncio.run(evaluate(checks, "Paris", Item(id="i", data={"input": "x"})))
     # gh's reading (docs/github-models.md): the judge answers in text; the first choice it contains gives the score
     assert results[0].score in (0.0, 1.0) and "judge answer" in results[0].reason

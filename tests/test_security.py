@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from promptci.errors import InputError
+from promptci.llm import ModelClient
 
 from .helpers import run_cli
 
@@ -30,8 +31,13 @@ SECRET = "sk-live-0123456789abcdef-not-a-real-key"
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -40,8 +46,9 @@ def repo(tmp_path: Path) -> Path:
     (repo / "prompts").mkdir(parents=True)
     (repo / "eval_sets").mkdir()
     (repo / "prompts" / "t.prompt.yml").write_text(PROMPT)
-    (repo / "eval_sets" / "t.jsonl").write_text("".join(json.dumps({"input": f"q{i}", "expected": "a"}) + "\n"
-                                                        for i in range(30)))
+    (repo / "eval_sets" / "t.jsonl").write_text(
+        "".join(json.dumps({"input": f"q{i}", "expected": "a"}) + "\n" for i in range(30))
+    )
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base")
@@ -61,19 +68,25 @@ def set_pool(repo: Path, pool: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("pool, words", [
-    ("/etc/passwd", ["'/etc/passwd' is an absolute path", "promptci.pool"]),
-    ("../../../../../../etc/passwd", ["resolves outside the repository", "promptci.pool"]),
-    ("~/.ssh/id_rsa", ["is an absolute path"]),
-])
+@pytest.mark.parametrize(
+    "pool, words",
+    [
+        ("/etc/passwd", ["'/etc/passwd' is an absolute path", "promptci.pool"]),
+        ("../../../../../../etc/passwd", ["resolves outside the repository", "promptci.pool"]),
+        ("~/.ssh/id_rsa", ["is an absolute path"]),
+    ],
+)
 def test_a_pool_path_outside_the_repository_is_refused(repo: Path, pool: str, words: list[str]) -> None:
     refused(run_cli("eval", set_pool(repo, pool), cwd=repo), *words)
 
 
 def test_a_pool_or_subset_that_is_a_symlink_is_never_followed(repo: Path) -> None:
     os.symlink("/proc/self/environ", repo / "eval_sets" / "env.jsonl")
-    refused(run_cli("eval", set_pool(repo, "../eval_sets/env.jsonl"), cwd=repo,
-                    env={"OPENAI_API_KEY": SECRET}), "is a symlink", "promptci.pool")
+    refused(
+        run_cli("eval", set_pool(repo, "../eval_sets/env.jsonl"), cwd=repo, env={"OPENAI_API_KEY": SECRET}),
+        "is a symlink",
+        "promptci.pool",
+    )
     os.symlink("/dev/zero", repo / "eval_sets" / "zero.jsonl")
     refused(run_cli("eval", set_pool(repo, "../eval_sets/zero.jsonl"), cwd=repo), "is a symlink")
     set_pool(repo, "../eval_sets/t.jsonl")
@@ -102,8 +115,19 @@ def test_a_pull_request_that_links_its_subset_to_the_environment_leaks_nothing(r
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "attack")
     out = tmp_path / "out"
-    proc = run_cli("pr", "--base", "main", "--head", "attack", "--repo", str(repo), "--out", str(out),
-                   "--no-optimize", env={"OPENAI_API_KEY": SECRET})
+    proc = run_cli(
+        "pr",
+        "--base",
+        "main",
+        "--head",
+        "attack",
+        "--repo",
+        str(repo),
+        "--out",
+        str(out),
+        "--no-optimize",
+        env={"OPENAI_API_KEY": SECRET},
+    )
     assert proc.returncode == 1, proc.stderr
     result = json.loads((out / "results.json").read_text())["prompts"][0]
     assert result["verdict"]["status"] == "fail" and "is a symlink" in result["error"]
@@ -122,25 +146,35 @@ def test_hostile_pool_lines_cost_a_line_of_error(repo: Path) -> None:
 def test_a_subset_alias_bomb_is_refused_before_it_expands(repo: Path) -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
-        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8))
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
     assert len(bomb) < 800  # 9**9 leaves
     (repo / "eval_sets" / "t.subset.yml").write_text("format: promptci.subset/1\n" + bomb)
     refused(run_cli("select", "--check", "prompts/t.prompt.yml", cwd=repo, timeout=30), "anchors or aliases")
 
 
-@pytest.mark.parametrize("name, source, words", [
-    ("include", "{{ marker }}{% include 'include.md.j2' %}", "'include' is not allowed"),
-    ("import", "{{ marker }}{% import 'other.md.j2' as other %}", "'import' is not allowed"),
-    ("extends", "{% extends 'other.md.j2' %}", "'extends' is not allowed"),
-    ("range", "{{ marker }}{% for i in range(10**9) %}{% endfor %}", "range() of 1000000000 numbers"),
-    ("repeat", "{{ marker }}{{ 'x' * 10**9 }}", "a repetition of 1000000000 items"),
-    ("power", "{{ marker }}{{ 9 ** 99999999 }}", "a power with exponent 99999999"),
-    ("output", "{{ marker }}{% for a in range(9999) %}{{ 'x' * 9999 }}{% endfor %}", "output passed 8000000"),
-    ("loops", "{{ marker }}{% for a in range(9999) %}{% for b in range(9999) %}{% for c in range(9999) %}"
-              "{% endfor %}{% endfor %}{% endfor %}", "rendering took over 1 s"),  # the 10 s bound, set to 1 s here
-])
+@pytest.mark.parametrize(
+    "name, source, words",
+    [
+        ("include", "{{ marker }}{% include 'include.md.j2' %}", "'include' is not allowed"),
+        ("import", "{{ marker }}{% import 'other.md.j2' as other %}", "'import' is not allowed"),
+        ("extends", "{% extends 'other.md.j2' %}", "'extends' is not allowed"),
+        ("range", "{{ marker }}{% for i in range(10**9) %}{% endfor %}", "range() of 1000000000 numbers"),
+        ("repeat", "{{ marker }}{{ 'x' * 10**9 }}", "a repetition of 1000000000 items"),
+        ("power", "{{ marker }}{{ 9 ** 99999999 }}", "a power with exponent 99999999"),
+        ("output", "{{ marker }}{% for a in range(9999) %}{{ 'x' * 9999 }}{% endfor %}", "output passed 8000000"),
+        (
+            "loops",
+            "{{ marker }}{% for a in range(9999) %}{% for b in range(9999) %}{% for c in range(9999) %}"
+            "{% endfor %}{% endfor %}{% endfor %}",
+            "rendering took over 1 s",
+        ),  # the 10 s bound, set to 1 s here
+    ],
+)
 def test_a_report_template_runs_nothing_it_does_not_need_and_is_bounded(
-        demo_results: dict, tmp_path: Path, name: str, source: str, words: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo_results: dict, tmp_path: Path, name: str, source: str, words: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from promptci.report import render, sandbox
 
     monkeypatch.setattr(sandbox, "MAX_SECONDS", 1.0)  # the time bound itself, shortened: the fast tier waits 1 s
@@ -160,8 +194,22 @@ def test_a_pull_request_that_drops_the_items_is_still_judged_on_the_bases(repo: 
     (repo / "prompts" / "t.prompt.yml").write_text(PROMPT.split("promptci:")[0].replace("Answer:", "Reply:"))
     git(repo, "commit", "-qam", "no items, no gate?")
     out = tmp_path / "out"
-    proc = run_cli("pr", "--base", "main", "--head", "no-items", "--repo", str(repo), "--out", str(out),
-                   "--no-optimize", "--no-refresh", "--subset-size", "4", timeout=600)
+    proc = run_cli(
+        "pr",
+        "--base",
+        "main",
+        "--head",
+        "no-items",
+        "--repo",
+        str(repo),
+        "--out",
+        str(out),
+        "--no-optimize",
+        "--no-refresh",
+        "--subset-size",
+        "4",
+        timeout=600,
+    )
     result = json.loads((out / "results.json").read_text())["prompts"][0]
     assert result["verdict"]["status"] in ("pass", "fail"), result["verdict"]  # judged, not "not gated"
     assert len(result["items"]) >= 4 and "leaves the prompt without items" in result["subset_note"], proc.stderr
@@ -170,17 +218,20 @@ def test_a_pull_request_that_drops_the_items_is_still_judged_on_the_bases(repo: 
 def test_a_field_only_the_bases_judge_reads_never_reaches_the_heads_prompt(tmp_path: Path) -> None:
     from promptci import promptfile
 
-    base_text = ("model: openai/gpt-4o\nmessages:\n  - role: user\n    content: 'Question: {{question}}'\n"
-                 "testData:\n  - {question: capital of France?, answer: GOLD-Paris}\n"
-                 "evaluators:\n  - name: judge\n    llm:\n      modelId: openai/gpt-4o\n"
-                 "      prompt: 'Reference: {{answer}} Given: {{completion}} Question: {{question}}'\n"
-                 "      choices: [{choice: good, score: 1}, {choice: bad, score: 0}]\n")
+    base_text = (
+        "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: 'Question: {{question}}'\n"
+        "testData:\n  - {question: capital of France?, answer: GOLD-Paris}\n"
+        "evaluators:\n  - name: judge\n    llm:\n      modelId: openai/gpt-4o\n"
+        "      prompt: 'Reference: {{answer}} Given: {{completion}} Question: {{question}}'\n"
+        "      choices: [{choice: good, score: 1}, {choice: bad, score: 0}]\n"
+    )
     base = promptfile.parse(base_text, tmp_path / "p.prompt.yml")
     assert "answer" in base.answer_fields and "question" not in base.answer_fields
     # a head that reads `answer` (its own judge then no longer counts it an answer) may not: the base's judge decides
-    head = promptfile.parse(base_text.split("evaluators:")[0].replace("'Question: {{question}}'",
-                                                                      "'Q: {{question}} (hint: {{answer}})'"),
-                            tmp_path / "p.prompt.yml")
+    head = promptfile.parse(
+        base_text.split("evaluators:")[0].replace("'Question: {{question}}'", "'Q: {{question}} (hint: {{answer}})'"),
+        tmp_path / "p.prompt.yml",
+    )
     with pytest.raises(InputError, match="answer field 'answer'"):
         promptfile.judged_by(head, base)
 
@@ -191,8 +242,10 @@ def test_catastrophic_regexes_deep_outputs_and_remote_schemas_cost_a_failed_item
     from promptci import promptfile, scoring
     from promptci.evalset import Item
 
-    text = ("model: openai/gpt-4o\nmessages: [{role: user, content: '{{q}}'}]\n"
-            "promptci:\n  evaluators:\n    - {name: slow, regex: '^(a|aa)+$'}\n    - {name: json, json: true}\n")
+    text = (
+        "model: openai/gpt-4o\nmessages: [{role: user, content: '{{q}}'}]\n"
+        "promptci:\n  evaluators:\n    - {name: slow, regex: '^(a|aa)+$'}\n    - {name: json, json: true}\n"
+    )
     prompt = promptfile.parse(text, tmp_path / "p.prompt.yml")
     no_client: Any = None  # no judge here: the checks call no model
     checks = scoring.build_checks(prompt, client=no_client)
@@ -201,12 +254,15 @@ def test_catastrophic_regexes_deep_outputs_and_remote_schemas_cost_a_failed_item
     assert time.monotonic() - started < 10 and results[0].score == 0.0 and "ran over" in results[0].reason
     deep = asyncio.run(scoring.evaluate(checks, "[" * 100_000, Item(id="1", data={"q": "x"})))
     assert deep[1].score == 0.0 and "nested too deeply" in deep[1].reason
-    remote = text.replace("- {name: json, json: true}", "- {name: s, json_schema: '{\"$ref\": \"https://example.com/s.json\"}'}")
+    remote = text.replace(
+        "- {name: json, json: true}", '- {name: s, json_schema: \'{"$ref": "https://example.com/s.json"}\'}'
+    )
     with pytest.raises(InputError, match="outside itself"):
         scoring.build_checks(promptfile.parse(remote, tmp_path / "p.prompt.yml"), client=no_client)
     with pytest.raises(InputError, match="nested too deeply"):
-        promptfile.parse(text + "responseFormat: json_object\njsonSchema: '" + "[" * 100_000 + "'\n",
-                         tmp_path / "p.prompt.yml")
+        promptfile.parse(
+            text + "responseFormat: json_object\njsonSchema: '" + "[" * 100_000 + "'\n", tmp_path / "p.prompt.yml"
+        )
 
 
 def test_nothing_inside_git_is_read_or_written(repo: Path) -> None:
@@ -226,8 +282,22 @@ def test_a_subset_path_at_an_untracked_secret_file_leaks_nothing(repo: Path, tmp
     (repo / "prompts" / "t.prompt.yml").write_text(PROMPT.replace("Answer:", "Reply:") + "  subset: ../.env\n")
     git(repo, "commit", "-qam", "attack")
     out = tmp_path / "out"
-    proc = run_cli("pr", "--base", "main", "--head", "attack", "--repo", str(repo), "--out", str(out),
-                   "--no-optimize", "--no-refresh", "--subset-size", "2", timeout=600)
+    proc = run_cli(
+        "pr",
+        "--base",
+        "main",
+        "--head",
+        "attack",
+        "--repo",
+        str(repo),
+        "--out",
+        str(out),
+        "--no-optimize",
+        "--no-refresh",
+        "--subset-size",
+        "2",
+        timeout=600,
+    )
     written = "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
     assert written and SECRET not in written + proc.stdout + proc.stderr, proc.stderr
 
@@ -235,8 +305,11 @@ def test_a_subset_path_at_an_untracked_secret_file_leaks_nothing(repo: Path, tmp
 def test_bidirectional_controls_cannot_disguise_names_in_the_report() -> None:
     from promptci.report import escape
 
-    for shown in (escape.inline("evil\u202egnp.exe"), escape.code("p\u2066x\u2069.yml", table=True),
-                  escape.flat("a\u200fb", 50)):
+    for shown in (
+        escape.inline("evil\u202egnp.exe"),
+        escape.code("p\u2066x\u2069.yml", table=True),
+        escape.flat("a\u200fb", 50),
+    ):
         assert not any(c in shown for c in "\u202e\u2066\u2069\u200f"), repr(shown)
 
 
@@ -247,8 +320,9 @@ def test_a_prompt_file_that_links_out_of_the_repository_is_not_read(repo: Path, 
     refused(run_cli("eval", "prompts/evil.prompt.yml", cwd=repo), "a link to a file outside the repository")
 
 
-def test_a_subset_path_at_a_prompt_a_pool_or_a_workflow_is_refused_before_any_model_call(repo: Path,
-                                                                                         tmp_path: Path) -> None:
+def test_a_subset_path_at_a_prompt_a_pool_or_a_workflow_is_refused_before_any_model_call(
+    repo: Path, tmp_path: Path
+) -> None:
     """With commit-subsets the refreshed subset is committed at the head's `promptci.subset`, in a commit that
     inherits the check: pointed at another prompt, the pool or a workflow, it would overwrite that file."""
     (repo / ".github" / "workflows").mkdir(parents=True)
@@ -256,15 +330,29 @@ def test_a_subset_path_at_a_prompt_a_pool_or_a_workflow_is_refused_before_any_mo
     (repo / "prompts" / "other.prompt.yml").write_text(PROMPT.replace("name: t", "name: other"))
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "more files")
-    for target, words in (("other.prompt.yml", "is a prompt file"), ("../eval_sets/t.jsonl", "not a subset file"),
-                          ("../.github/workflows/ci.yml", "lies under .github/"),
-                          ("../.github/new.subset.yml", "lies under .github/")):
+    for target, words in (
+        ("other.prompt.yml", "is a prompt file"),
+        ("../eval_sets/t.jsonl", "not a subset file"),
+        ("../.github/workflows/ci.yml", "lies under .github/"),
+        ("../.github/new.subset.yml", "lies under .github/"),
+    ):
         git(repo, "checkout", "-q", "-B", "attack", "main")
         (repo / "prompts" / "t.prompt.yml").write_text(PROMPT.replace("Answer:", "Reply:") + f"  subset: {target}\n")
         git(repo, "commit", "-qam", "attack")
         out = tmp_path / "out"
-        proc = run_cli("pr", "--base", "main", "--head", "attack", "--repo", str(repo), "--out", str(out),
-                       "--no-optimize", "--no-refresh")
+        proc = run_cli(
+            "pr",
+            "--base",
+            "main",
+            "--head",
+            "attack",
+            "--repo",
+            str(repo),
+            "--out",
+            str(out),
+            "--no-optimize",
+            "--no-refresh",
+        )
         assert proc.returncode == 1, proc.stderr
         results = json.loads((out / "results.json").read_text())
         prompt = results["prompts"][0]
@@ -281,24 +369,37 @@ def test_a_json_schema_pattern_runs_under_the_regex_time_limit(tmp_path: Path) -
     from promptci import promptfile, scoring
     from promptci.evalset import Item
 
-    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a+)+$"},
-                                               "b": {"type": "string", "pattern": "^(a|aa)+$"}},
-              "patternProperties": {"^(c|cc)+$": {"type": "string"}}, "additionalProperties": False}
-    text = ("model: openai/gpt-4o\nmessages: [{role: user, content: '{{q}}'}]\n"
-            f"promptci:\n  evaluators:\n    - {{name: s, json_schema: '{json.dumps(schema)}'}}\n")
-    checks = scoring.build_checks(promptfile.parse(text, tmp_path / "p.prompt.yml"), client=None)
-    for output, score, words in ((json.dumps({"a": "a" * 5000 + "b"}), 0.0, "does not match '^(a+)+$'"),
-                                 (json.dumps({"a": "aaaa"}), 1.0, "valid against the schema"),
-                                 (json.dumps({"b": "a" * 60 + "!"}), 0.0, "ran over 1.0 s"),
-                                 (json.dumps({"c" * 60 + "!": "x"}), 0.0, "ran over 1.0 s"),
-                                 (json.dumps({"cc": "x", "d": 1}), 0.0, "'d' was unexpected")):
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "pattern": "^(a+)+$"}, "b": {"type": "string", "pattern": "^(a|aa)+$"}},
+        "patternProperties": {"^(c|cc)+$": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    text = (
+        "model: openai/gpt-4o\nmessages: [{role: user, content: '{{q}}'}]\n"
+        f"promptci:\n  evaluators:\n    - {{name: s, json_schema: '{json.dumps(schema)}'}}\n"
+    )
+    checks = scoring.build_checks(
+        promptfile.parse(text, tmp_path / "p.prompt.yml"), client=ModelClient(use_cache=False)
+    )
+    for output, score, words in (
+        (json.dumps({"a": "a" * 5000 + "b"}), 0.0, "does not match '^(a+)+$'"),
+        (json.dumps({"a": "aaaa"}), 1.0, "valid against the schema"),
+        (json.dumps({"b": "a" * 60 + "!"}), 0.0, "ran over 1.0 s"),
+        (json.dumps({"c" * 60 + "!": "x"}), 0.0, "ran over 1.0 s"),
+        (json.dumps({"cc": "x", "d": 1}), 0.0, "'d' was unexpected"),
+    ):
         started = time.monotonic()
         [result] = asyncio.run(scoring.evaluate(checks, output, Item(id="1", data={"q": "x"})))
         assert time.monotonic() - started < 5 and result.score == score and words in result.reason, result.reason
     schema["unevaluatedProperties"] = False  # jsonschema matches patternProperties there itself: refused at load
     with pytest.raises(InputError, match="unevaluatedProperties and patternProperties"):
-        scoring.build_checks(promptfile.parse(text.replace("false}", "false, \"unevaluatedProperties\": false}"),
-                                              tmp_path / "p.prompt.yml"), client=None)
+        scoring.build_checks(
+            promptfile.parse(
+                text.replace("false}", 'false, "unevaluatedProperties": false}'), tmp_path / "p.prompt.yml"
+            ),
+            client=ModelClient(use_cache=False),
+        )
 
 
 def test_a_pool_column_that_holds_the_answer_is_refused_before_any_model_call(repo: Path, tmp_path: Path) -> None:
@@ -315,11 +416,29 @@ def test_a_pool_column_that_holds_the_answer_is_refused_before_any_model_call(re
     (repo / "prompts" / "t.prompt.yml").write_text(prompt.replace("{{input}}", "{{input}} (hint: {{label}})"))
     git(repo, "commit", "-qam", "a hint")
     with OpenAIServer(lambda body: body["messages"][-1]["content"].rsplit(": ", 1)[-1].rstrip(")")) as server:
-        refused(run_cli("eval", "prompts/t.prompt.yml", cwd=repo, env=server.env()),
-                "placeholder {{label}} holds the answer", "30 of 30 items", "t.prompt.yml")
+        refused(
+            run_cli("eval", "prompts/t.prompt.yml", cwd=repo, env=server.env()),
+            "placeholder {{label}} holds the answer",
+            "30 of 30 items",
+            "t.prompt.yml",
+        )
         out = tmp_path / "out"
-        proc = run_cli("pr", "--base", "main", "--head", "leak", "--repo", str(repo), "--out", str(out),
-                       "--no-optimize", "--no-refresh", "--subset-size", "4", env=server.env())
+        proc = run_cli(
+            "pr",
+            "--base",
+            "main",
+            "--head",
+            "leak",
+            "--repo",
+            str(repo),
+            "--out",
+            str(out),
+            "--no-optimize",
+            "--no-refresh",
+            "--subset-size",
+            "4",
+            env=server.env(),
+        )
         result = json.loads((out / "results.json").read_text())["prompts"][0]
         assert proc.returncode == 1 and result["verdict"]["status"] == "fail", result["verdict"]
         assert "{{label}} holds the answer" in result["error"]

@@ -81,11 +81,14 @@ def test_largest_remainder() -> None:
     assert largest_remainder(3, np.array([0, 5]), at_least_one=True).tolist() == [0, 3]
 
 
-@pytest.mark.parametrize("selector, words", [
-    (IPOMPSelector(size=50), "fewer than the subset size"),
-    (IPOMPSelector(size=3, n_clusters=5), "smaller than the 5 clusters"),
-    (IPOMPSelector(size=10, alpha=1.5), "alpha must be within"),
-])
+@pytest.mark.parametrize(
+    "selector, words",
+    [
+        (IPOMPSelector(size=50), "fewer than the subset size"),
+        (IPOMPSelector(size=3, n_clusters=5), "smaller than the 5 clusters"),
+        (IPOMPSelector(size=10, alpha=1.5), "alpha must be within"),
+    ],
+)
 def test_stage1_bad_parameters(selector: IPOMPSelector, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         selector.fit(unit_rows(30))
@@ -94,7 +97,10 @@ def test_stage1_bad_parameters(selector: IPOMPSelector, words: str) -> None:
 def test_random_and_anchor_baselines() -> None:
     x = unit_rows(100)
     r = RandomSelector(size=10, random_state=3).fit(x)
-    assert len(set(r.selected_.tolist())) == 10 and r.selected_.tolist() == RandomSelector(size=10, random_state=3).fit_select(x).tolist()
+    assert (
+        len(set(r.selected_.tolist())) == 10
+        and r.selected_.tolist() == RandomSelector(size=10, random_state=3).fit_select(x).tolist()
+    )
     # warm-up scores with 4 obvious behaviours: anchors must cover all four
     scores = np.repeat(np.eye(4), 25, axis=0) + np.random.default_rng(0).normal(scale=0.01, size=(100, 4))
     anchors = AnchorPointSelector(size=4, random_state=0).fit(scores)
@@ -105,8 +111,15 @@ def test_random_and_anchor_baselines() -> None:
 def test_similarity_measures() -> None:
     # every row shares the same prior shape; items 0 and 1 deviate from it alike, item 2 the other way
     prior = np.array([0.7, 0.2, 0.1, 0.7, 0.2, 0.1])
-    rows = np.array([prior + [0.1, -0.1, 0, 0.1, -0.1, 0], prior + [0.12, -0.12, 0, 0.1, -0.1, 0],
-                     prior + [-0.1, 0.1, 0, -0.1, 0.1, 0], prior, np.zeros(6)])
+    rows = np.array(
+        [
+            prior + [0.1, -0.1, 0, 0.1, -0.1, 0],
+            prior + [0.12, -0.12, 0, 0.1, -0.1, 0],
+            prior + [-0.1, 0.1, 0, -0.1, 0.1, 0],
+            prior,
+            np.zeros(6),
+        ]
+    )
     raw = np.corrcoef(rows[:4])
     assert raw[0, 2] > 0.8  # raw rows all look alike: the prior dominates
     pearson = item_similarity(rows, "pearson")
@@ -137,8 +150,10 @@ def test_stage2_replaces_a_share_of_the_redundant_items() -> None:
     for swap in swaps:
         assert swap.removed in range(4) and swap.added in available and swap.similarity > 0.9
         assert swap.redundant_with in range(4) and swap.redundant_with != swap.removed  # a group-mate, as scored
-        assert swap.embedding_cosine == pytest.approx(float(np.min(emb[available] @ emb[swap.removed])), abs=1e-6) \
-            or swap is swaps[1]  # the second swap chooses among what the first left
+        assert (
+            swap.embedding_cosine == pytest.approx(float(np.min(emb[available] @ emb[swap.removed])), abs=1e-6)
+            or swap is swaps[1]
+        )  # the second swap chooses among what the first left
     assert sum(int(i) in range(4) for i in new) == 2  # at least one of the group stays
     assert new[4:].tolist() == subset[4:].tolist()
 

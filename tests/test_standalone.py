@@ -14,10 +14,10 @@ from pathlib import Path
 from .helpers import ROOT
 
 OUTSIDE = re.compile(
-    r"\.\.[/\\]+shared"                 # ../shared
-    r"|[\"']shared[\"']"                # / "shared"
-    r"|\bROOT\s*\.\s*parent\b"          # the folder above the repository
-    r"|\.parent\.parent\.parent"        # three levels up from a test file is outside the repository
+    r"\.\.[/\\]+shared"  # ../shared
+    r"|[\"']shared[\"']"  # / "shared"
+    r"|\bROOT\s*\.\s*parent\b"  # the folder above the repository
+    r"|\.parent\.parent\.parent"  # three levels up from a test file is outside the repository
     r"|(?<![\w.])/(?:work|home|mnt|srv)/\w"  # an absolute path on a developer's machine
 )
 
@@ -38,7 +38,9 @@ def outside_references(folder: Path, skip: Set[Path] = frozenset()) -> list[str]
 
 def test_no_test_names_a_path_outside_the_repository() -> None:
     found = outside_references(ROOT / "tests", skip={Path(__file__).resolve()})
-    assert not found, "tests must read only what the repository holds (vendor data under tests/data/):\n" + "\n".join(found)
+    assert not found, "tests must read only what the repository holds (vendor data under tests/data/):\n" + "\n".join(
+        found
+    )
 
 
 def test_the_check_finds_what_it_must(tmp_path: Path) -> None:

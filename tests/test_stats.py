@@ -55,4 +55,3 @@ def test_graded_scores_use_a_paired_bootstrap() -> None:
     assert 0.0 < c.low < c.delta < c.high and c.p_value < 0.01
     flat = compare([0.5, 0.6], [0.5, 0.6])
     assert flat.p_value == 1.0 and flat.low == flat.high == 0.0
-

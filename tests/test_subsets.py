@@ -38,7 +38,11 @@ def test_select_writes_a_reviewable_deterministic_subset(example_repo: Path) -> 
     assert select(example_repo) == first  # same seed, same bytes
     assert select(example_repo, "--seed", "7") != first
     smaller = subsetfile.read(example_repo / SUBSET) if select(example_repo, "--size", "8", "--alpha", "0.25") else None
-    assert smaller is not None and len(smaller.items) == 8 and sum(e.why.startswith("boundary") for e in smaller.items) == 6
+    assert (
+        smaller is not None
+        and len(smaller.items) == 8
+        and sum(e.why.startswith("boundary") for e in smaller.items) == 6
+    )
 
 
 def test_committed_subset_is_what_select_writes(example_repo: Path, tmp_path: Path) -> None:
@@ -61,8 +65,9 @@ def test_check_passes_then_flags_a_changed_pool_and_hand_edits(example_repo: Pat
 
     # a hand edit to another pool item: the ids are valid, but neither stage 1 nor the history chose it
     pool = example_repo / "eval_sets" / "intent_recognition.jsonl"
-    other = next(json.loads(line)["id"] for line in pool.read_text().splitlines()
-                 if json.loads(line)["id"] not in saved)
+    other = next(
+        json.loads(line)["id"] for line in pool.read_text().splitlines() if json.loads(line)["id"] not in saved
+    )
     (example_repo / SUBSET).write_text(saved.replace(subsetfile.read(example_repo / SUBSET).ids[3], other, 1))
     hand = run_cli("select", "--check", PROMPT, cwd=example_repo)
     assert hand.returncode == 1 and f"edited by hand: {other} is neither stage 1's choice" in hand.stdout
@@ -79,11 +84,14 @@ def test_check_passes_then_flags_a_changed_pool_and_hand_edits(example_repo: Pat
     assert missing.returncode == 1 and "no subset file" in missing.stdout
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--size", "1000"], "the pool has 693 items, fewer than the subset size 1000"),
-    (["--size", "3", "--clusters", "5"], "smaller than the 5 clusters"),
-    (["--alpha", "1.5"], "outside [0, 1]"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--size", "1000"], "the pool has 693 items, fewer than the subset size 1000"),
+        (["--size", "3", "--clusters", "5"], "smaller than the 5 clusters"),
+        (["--alpha", "1.5"], "outside [0, 1]"),
+    ],
+)
 def test_select_bad_parameters_exit_2(example_repo: Path, args: list[str], words: str) -> None:
     before = (example_repo / SUBSET).read_text()
     proc = run_cli("select", PROMPT, *args, cwd=example_repo)
@@ -102,8 +110,12 @@ def test_refine_from_two_prompts_and_eval_subset(example_repo: Path) -> None:
 
     variant = example_repo / "prompts" / "variant.prompt.yml"
     text = (example_repo / PROMPT).read_text().replace("Predict the intent", "Name the intent")
-    variant.write_text(text.replace("pool: ../eval_sets/intent_recognition.jsonl",
-                                    "pool: ../eval_sets/intent_recognition.jsonl\n  subset: ../eval_sets/intent_recognition.subset.yml"))
+    variant.write_text(
+        text.replace(
+            "pool: ../eval_sets/intent_recognition.jsonl",
+            "pool: ../eval_sets/intent_recognition.jsonl\n  subset: ../eval_sets/intent_recognition.subset.yml",
+        )
+    )
     b = example_repo / "b.json"
     assert run_cli("eval", str(variant), "--subset", "--json", str(b), *MOCK, cwd=example_repo).returncode in (0, 1)
 
@@ -127,8 +139,9 @@ def test_refine_from_two_prompts_and_eval_subset(example_repo: Path) -> None:
 def test_refine_rejects_results_from_another_pool(example_repo: Path) -> None:
     select(example_repo)
     a = example_repo / "a.json"
-    assert run_cli("eval", PROMPT, "--subset", "--limit", "2", "--json", str(a), *MOCK,
-                   cwd=example_repo).returncode in (0, 1)
+    assert run_cli(
+        "eval", PROMPT, "--subset", "--limit", "2", "--json", str(a), *MOCK, cwd=example_repo
+    ).returncode in (0, 1)
     data = json.loads(a.read_text())
     other = json.loads(a.read_text())
     other["runs"][0]["prompt"]["sha256"] = "0" * 64
@@ -158,8 +171,9 @@ def test_check_replays_the_history_and_refuses_an_empty_subset(example_repo: Pat
     pool, path, settings = load_pool(prompt), example_repo / SUBSET, SelectionSettings()
     ids = subsetfile.read(path).ids
     alike = {i: [1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1] for i in ids[:8]}  # twelve prompts rank eight items alike
-    ledger, _ = subsets.refine_scores(prompt, pool, subsetfile.read(path), scores(ids, alike, 12, seed=1),
-                                      source="t", settings=settings)
+    ledger, _ = subsets.refine_scores(
+        prompt, pool, subsetfile.read(path), scores(ids, alike, 12, seed=1), source="t", settings=settings
+    )
     refined, records = subsets.refine_scores(prompt, pool, ledger, {}, source="t", settings=settings)
     assert len(records) == 2
     subsetfile.write(path, refined)
@@ -171,20 +185,27 @@ def test_check_replays_the_history_and_refuses_an_empty_subset(example_repo: Pat
     labels = kmeans_labels(subsets.pool_embeddings(prompt, pool), 5, 0)
     row = {item.id: n for n, item in enumerate(pool.items)}
     victim = refined.ids[10]
-    other = next(i for i in row if i not in refined.ids and i not in refined.removed_ids()
-                 and labels[row[i]] != labels[row[victim]])  # not what stage 2 would bring in for it
-    made_up = subsetfile.Refinement(source="promptci pr: stage 2 on the subset file's evidence ledger",
-                                    replaced=({"removed": victim, "added": other, "why": "redundant"},))
-    forged = replace(refined, items=tuple(replace(e, id=other) if e.id == victim else e for e in refined.items),
-                     history=refined.history + (made_up,))
+    other = next(
+        i
+        for i in row
+        if i not in refined.ids and i not in refined.removed_ids() and labels[row[i]] != labels[row[victim]]
+    )  # not what stage 2 would bring in for it
+    made_up = subsetfile.Refinement(
+        source="promptci pr: stage 2 on the subset file's evidence ledger",
+        replaced=({"removed": victim, "added": other, "why": "redundant"},),
+    )
+    forged = replace(
+        refined,
+        items=tuple(replace(e, id=other) if e.id == victim else e for e in refined.items),
+        history=refined.history + (made_up,),
+    )
     subsetfile.write(path, forged)
     proc = run_cli("select", "--check", PROMPT, cwd=example_repo)
     assert proc.returncode == 1 and f"history record {victim} -> {other} does not replay" in proc.stdout, proc.stdout
     assert f"edited by hand: {other}" in proc.stdout
 
     subsetfile.write(path, replace(refined, items=refined.items[:-1]))  # an item dropped: a smaller judge
-    assert "it has 19 items, its recorded size is 20" in audit.audit(prompt, pool, subsetfile.read(path),
-                                                                     path).problems
+    assert "it has 19 items, its recorded size is 20" in audit.audit(prompt, pool, subsetfile.read(path), path).problems
     path.write_text(path.read_text().split("items:")[0] + "items: []\n")
     proc = run_cli("select", "--check", PROMPT, cwd=example_repo)
     assert proc.returncode == 2 and "subset file has no items" in proc.stderr and "items" in proc.stderr

@@ -20,9 +20,14 @@ promptci:
   pool: pool.jsonl
   labels: ["[weather]", "music"]
 """
-POOL = "".join(json.dumps({"id": i, "input": text, "expected": label}) + "\n" for i, text, label in (
-    ("w1", "Will it rain tomorrow?", "[weather]"), ("m1", "Play some jazz.", "music"),
-    ("w2", "Is it cold in Oslo?", "[weather]")))
+POOL = "".join(
+    json.dumps({"id": i, "input": text, "expected": label}) + "\n"
+    for i, text, label in (
+        ("w1", "Will it rain tomorrow?", "[weather]"),
+        ("m1", "Play some jazz.", "music"),
+        ("w2", "Is it cold in Oslo?", "[weather]"),
+    )
+)
 WHERE = "app/[slug]"
 
 
@@ -31,8 +36,9 @@ def test_select_check_prints_a_bracketed_path_as_it_is(tmp_path: Path) -> None:
     write(tmp_path, f"{WHERE}/pool.jsonl", POOL)
     proc = run_cli("select", "--check", f"{WHERE}/p.prompt.yml", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
-    assert f"{WHERE}/pool.subset.yml: no subset file (fix: promptci select {WHERE}/p.prompt.yml)" \
-        in proc.stdout, proc.stdout
+    assert f"{WHERE}/pool.subset.yml: no subset file (fix: promptci select {WHERE}/p.prompt.yml)" in proc.stdout, (
+        proc.stdout
+    )
 
 
 def test_eval_prints_a_bracketed_name_as_it_is(tmp_path: Path) -> None:
@@ -58,8 +64,9 @@ def test_the_pull_request_flow_prints_bracketed_paths_names_and_labels_as_they_a
     write(repo, f"{WHERE}/p.prompt.yml", PROMPT.format(tail=" Answer:"))
     git(repo, "commit", "-qam", "head")
     out = tmp_path / "out [slug]"
-    proc = run_cli("pr", "--base", "main", "--head", "pr", "--repo", str(repo), "--out", str(out), "--no-optimize",
-                   "--no-refresh")
+    proc = run_cli(
+        "pr", "--base", "main", "--head", "pr", "--repo", str(repo), "--out", str(out), "--no-optimize", "--no-refresh"
+    )
     assert proc.returncode in (0, 1), proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"== {WHERE}/p.prompt.yml (" in proc.stdout, proc.stdout

@@ -40,8 +40,10 @@ def repo_with(tmp_path: Path, rows: list[dict]) -> Path:
 
 def emoji_rows() -> list[dict]:
     task = json.loads((BIGBENCH / "emojis_emotion_prediction.json").read_text())
-    return [{"id": f"emoji-{n:03d}", "input": e["input"],
-             "expected": max(e["target_scores"], key=e["target_scores"].get)} for n, e in enumerate(task["examples"])]
+    return [
+        {"id": f"emoji-{n:03d}", "input": e["input"], "expected": max(e["target_scores"], key=e["target_scores"].get)}
+        for n, e in enumerate(task["examples"])
+    ]
 
 
 def assert_fallback(repo: Path, words: str) -> subsetfile.Subset:

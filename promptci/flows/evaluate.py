@@ -75,8 +75,16 @@ def prepare(request: EvalRequest) -> EvalPlan:
             items = list(pool.items)
         items = items[: request.limit] if request.limit else items
         selection = f"{request.selection}-first-{len(items)}" if request.limit else request.selection
-        plan.tasks.append(Task(prompt=prompt, pool=pool, items=items, selection=selection, model=request.model,
-                               label=f"{prompt.name} ({request.model or prompt.model})"))
+        plan.tasks.append(
+            Task(
+                prompt=prompt,
+                pool=pool,
+                items=items,
+                selection=selection,
+                model=request.model,
+                label=f"{prompt.name} ({request.model or prompt.model})",
+            )
+        )
     return plan
 
 
@@ -90,8 +98,10 @@ def run_plan(request: EvalRequest, plan: EvalPlan) -> EvalOutcome:
         runs = []
         for task in tasks:
             seconds = len(task.items) * seconds_per_call(model_to_call(task.prompt, task.model), concurrency)
-            progress.note(f"{task.label}: scoring {len(task.items)} items of {task.pool.source}, "
-                          f"{rough(seconds)} (answers already in the cache are free)")
+            progress.note(
+                f"{task.label}: scoring {len(task.items)} items of {task.pool.source}, "
+                f"{rough(seconds)} (answers already in the cache are free)"
+            )
             runs.append(await run(task, client))
         return runs
 
@@ -102,12 +112,18 @@ def run_plan(request: EvalRequest, plan: EvalPlan) -> EvalOutcome:
     if request.json_out:
         results.write(request.json_out, runs)
     if any(r.fault for r in runs):
-        return EvalOutcome(runs, [], InfraError("some items could not be scored because the model was unreachable "
-                                                "(they are marked in the results)"))
+        return EvalOutcome(
+            runs,
+            [],
+            InfraError(
+                "some items could not be scored because the model was unreachable (they are marked in the results)"
+            ),
+        )
     below = []
     for t, r in zip(tasks, runs):
         minimum = t.prompt.settings.gate.min_score  # below_minimum is False without one
-        if minimum is not None and gate.below_minimum([i.score for i in r.items if i.score is not None],
-                                                      t.prompt.settings.gate):
+        if minimum is not None and gate.below_minimum(
+            [i.score for i in r.items if i.score is not None], t.prompt.settings.gate
+        ):
             below.append(BelowMinimum(r.prompt["name"], r.summary.mean, minimum))
     return EvalOutcome(runs, below)

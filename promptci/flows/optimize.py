@@ -62,15 +62,28 @@ def run(request: OptimizeRequest, loaded: Loaded, on_attempt: Callable[[Attempt]
     prompt, pool = loaded.prompt, loaded.pool
     limits = prompt.settings.budget
     dollars = [("--budget-usd", request.budget_usd), ("promptci.budget.max_usd", limits.max_usd)]
-    effective.refuse_unpriced(prompt.path, dollars, [*models(prompt, request.model, request.optimizer_model),
-                                                     *judge_models(prompt)])
+    effective.refuse_unpriced(
+        prompt.path, dollars, [*models(prompt, request.model, request.optimizer_model), *judge_models(prompt)]
+    )
     client = ModelClient(concurrency=prompt.settings.concurrency)
-    budget = Budget(client, max_calls=request.budget_calls or limits.max_calls,
-                    max_usd=request.budget_usd or limits.max_usd)
+    budget = Budget(
+        client, max_calls=request.budget_calls or limits.max_calls, max_usd=request.budget_usd or limits.max_usd
+    )
     try:  # each step's best score is a progress line on stderr
-        job = asyncio.run(optimize(prompt, pool, client, budget, steps=request.steps,
-                                   optimizer_model=request.optimizer_model, task_model=request.model,
-                                   holdout=request.holdout, seed=request.seed, on_attempt=on_attempt))
+        job = asyncio.run(
+            optimize(
+                prompt,
+                pool,
+                client,
+                budget,
+                steps=request.steps,
+                optimizer_model=request.optimizer_model,
+                task_model=request.model,
+                holdout=request.holdout,
+                seed=request.seed,
+                on_attempt=on_attempt,
+            )
+        )
     finally:
         client.close()
     if request.json_out:
@@ -84,17 +97,33 @@ def run(request: OptimizeRequest, loaded: Loaded, on_attempt: Callable[[Attempt]
 def record(prompt: PromptFile, job: Job, client: ModelClient) -> dict:
     """The trajectory file (format promptci.optimize/1)."""
     o = job.outcome
-    return {"format": FORMAT, "prompt": {"path": str(prompt.path), "sha256": prompt.sha256},
-            "task_model": job.task_model, "optimizer_model": job.optimizer_model, "style": job.style,
-            "subset_source": job.subset_source,
-            "split": {"subset": len(job.split.subset), "training": len(job.split.training),
-                      "judged": len(job.split.judged), "holdout": len(job.split.holdout)},
-            "subset_score": {"input_first_subset": o.initial_score, "input": o.initial_on_final, "best": o.best_score},
-            "holdout_score": {"input": job.holdout_initial, "best": job.holdout_best}, "holdout_items": job.holdout_items,
-            "pool_demos": [asdict(d) for d in job.pool_demos],
-            "improved": o.improved, "why_unchanged": o.why_unchanged(), "demonstrations": o.demonstrations,
-            "steps_done": o.steps_done, "stopped": o.stopped,
-            "fault": str(o.fault) if o.fault else None,
-            "attempts": [asdict(a) for a in o.attempts], "subset_replacements": o.replacements,
-            "final_subset": o.subset_ids, "best_text": o.best_text, "best_after_step": o.best_after_step,
-            "usage": client.counters.as_dict()}
+    return {
+        "format": FORMAT,
+        "prompt": {"path": str(prompt.path), "sha256": prompt.sha256},
+        "task_model": job.task_model,
+        "optimizer_model": job.optimizer_model,
+        "style": job.style,
+        "subset_source": job.subset_source,
+        "split": {
+            "subset": len(job.split.subset),
+            "training": len(job.split.training),
+            "judged": len(job.split.judged),
+            "holdout": len(job.split.holdout),
+        },
+        "subset_score": {"input_first_subset": o.initial_score, "input": o.initial_on_final, "best": o.best_score},
+        "holdout_score": {"input": job.holdout_initial, "best": job.holdout_best},
+        "holdout_items": job.holdout_items,
+        "pool_demos": [asdict(d) for d in job.pool_demos],
+        "improved": o.improved,
+        "why_unchanged": o.why_unchanged(),
+        "demonstrations": o.demonstrations,
+        "steps_done": o.steps_done,
+        "stopped": o.stopped,
+        "fault": str(o.fault) if o.fault else None,
+        "attempts": [asdict(a) for a in o.attempts],
+        "subset_replacements": o.replacements,
+        "final_subset": o.subset_ids,
+        "best_text": o.best_text,
+        "best_after_step": o.best_after_step,
+        "usage": client.counters.as_dict(),
+    }

@@ -97,17 +97,22 @@ def base_ref(base: str | None, repo: Path, head: str, actions: Actions | None) -
             return actions.pr.base_sha
         if actions.event_name == "pull_request" and parents[1] != actions.pr.head_sha:
             # actions/checkout can fetch a merge commit GitHub made for an earlier head (a force-push meanwhile)
-            raise InputError(f"the checked-out merge commit is of head {parents[1][:12]}, but this run is for "
-                             f"{actions.pr.head_sha[:12]}: its files are not the pull request's", field="--head",
-                             fix=STALE_MERGE_FIX)
+            raise InputError(
+                f"the checked-out merge commit is of head {parents[1][:12]}, but this run is for "
+                f"{actions.pr.head_sha[:12]}: its files are not the pull request's",
+                field="--head",
+                fix=STALE_MERGE_FIX,
+            )
         return f"{head}^1"
     if os.environ.get("GITHUB_BASE_REF"):
         return f"origin/{os.environ['GITHUB_BASE_REF']}"
     raise InputError("no base to compare with", field="--base", fix="pass --base REF, e.g. --base origin/main")
 
 
-STALE_MERGE_FIX = ("push a commit, or close and reopen the pull request, so that GitHub starts a run on a new merge "
-                   "commit (a re-run of this job checks out the same one); nothing was posted")
+STALE_MERGE_FIX = (
+    "push a commit, or close and reopen the pull request, so that GitHub starts a run on a new merge "
+    "commit (a re-run of this job checks out the same one); nothing was posted"
+)
 
 
 def for_event(request: FlowRequest, actions: Actions | None) -> FlowRequest:
@@ -119,8 +124,17 @@ def for_event(request: FlowRequest, actions: Actions | None) -> FlowRequest:
     return replace(request, options=replace(request.options, optimize=False, refresh=False))
 
 
-def pull_request(request: FlowRequest, repo: str, base: str, head: str, actions: Actions | None,
-                 settings: PublishSettings | None, *, on_changes: Callable[[int], None], show: Show) -> PROutcome:
+def pull_request(
+    request: FlowRequest,
+    repo: str,
+    base: str,
+    head: str,
+    actions: Actions | None,
+    settings: PublishSettings | None,
+    *,
+    on_changes: Callable[[int], None],
+    show: Show,
+) -> PROutcome:
     """Run the flow from base to head, write the reports, and publish them when in Actions (`settings`)."""
     request = for_event(request, actions)
     if actions is None:
@@ -173,10 +187,15 @@ def run(request: FlowRequest, repo: str, base: str, head: str, on_changes: Calla
 def _shard(changes: list[Change], tree: Path, shard: str, max_shards: int) -> tuple[list[Change], dict[str, list[str]]]:
     shards = {s.id: s for s in plan(changes, tree, max_shards)}
     if shard not in shards:
-        raise InputError(f"no shard '{shard}' in a plan of {len(shards)}", field="--shard",
-                         fix="pass a shard id from 'promptci plan' with the same --max-shards")
-    progress.note(f"shard {shard} of {len(shards)}: {len(shards[shard].prompts)} of the {len(changes)} changed "
-                  f"prompts, {shards[shard].items} pool items")
+        raise InputError(
+            f"no shard '{shard}' in a plan of {len(shards)}",
+            field="--shard",
+            fix="pass a shard id from 'promptci plan' with the same --max-shards",
+        )
+    progress.note(
+        f"shard {shard} of {len(shards)}: {len(shards[shard].prompts)} of the {len(changes)} changed "
+        f"prompts, {shards[shard].items} pool items"
+    )
     return [c for c in changes if c.path in shards[shard].prompts], {s.id: s.prompts for s in shards.values()}
 
 
@@ -190,16 +209,23 @@ def write(out: Path, data: PRResults, show: Show) -> int:
     for path, text in refreshed:
         target = (folder / path).resolve()
         if not target.is_relative_to(folder):  # the pipeline confines subset paths; never write outside --out
-            raise InputError("a subset path leads outside --out", path=path, field="promptci.subset",
-                             fix="use a subset path inside the repository")
+            raise InputError(
+                "a subset path leads outside --out",
+                path=path,
+                field="promptci.subset",
+                fix="use a subset path inside the repository",
+            )
         atomic_write_text(target, text)
-    show(render.render(data, name=render.TERMINAL),
-         Written(out / "report.md", out / "results.json", out / "subsets" if refreshed else None))
+    show(
+        render.render(data, name=render.TERMINAL),
+        Written(out / "report.md", out / "results.json", out / "subsets" if refreshed else None),
+    )
     return gate_code(data)
 
 
-def publish_results(data: PRResults, actions: Actions, repo: str, out: Path, settings: PublishSettings,
-                    code: int) -> PROutcome:
+def publish_results(
+    data: PRResults, actions: Actions, repo: str, out: Path, settings: PublishSettings, code: int
+) -> PROutcome:
     """The comment, statuses, suggestions, summary and outputs; GitHub's faults become exit 3 (after the rest)."""
     with Client(actions.api_url, actions.token) as client:
         actions = publish.confirm_pull_request(actions, data, client)
@@ -208,8 +234,10 @@ def publish_results(data: PRResults, actions: Actions, repo: str, out: Path, set
         published = publish.publish(data, actions, client, repo_dir=repo, out_dir=out, settings=settings)
     outcome = PROutcome(data=data, published=published, gate_code=code)
     if published.faults and code == EXIT_OK:
-        outcome.fault = InfraError(f"{len(published.faults)} GitHub requests failed; the report is in the job summary "
-                                   f"and {out / 'results.json'}")
+        outcome.fault = InfraError(
+            f"{len(published.faults)} GitHub requests failed; the report is in the job summary "
+            f"and {out / 'results.json'}"
+        )
     return outcome
 
 

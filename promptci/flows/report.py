@@ -47,8 +47,9 @@ def render_report(request: ReportRequest) -> Rendered:
     return Rendered(text, gate_code(data))
 
 
-def publish_report(request: ReportRequest, repo: Path, settings: PublishSettings,
-                   show: Callable[[str], object]) -> PROutcome:
+def publish_report(
+    request: ReportRequest, repo: Path, settings: PublishSettings, show: Callable[[str], object]
+) -> PROutcome:
     """In Actions: the merged results published; a missing or broken shard is said in the summary and outputs."""
     actions = actions_run(True)
     try:
@@ -86,8 +87,11 @@ def plan_shards(repo: Path, base: str | None, head: str, max_shards: int, github
     changes = changed_prompts(str(repo), base_ref(base, repo, head, actions), head)
     with gitdiff.checkout(str(repo), head) as tree:
         shards = plan(changes, tree, max_shards)
-        progress.note(forecast(changes, tree, optimize=True, refresh=True, steps=None, model=None, subset_size=None,
-                               max_calls=None).describe())  # with the prompts' own settings, before any job runs
+        progress.note(
+            forecast(
+                changes, tree, optimize=True, refresh=True, steps=None, model=None, subset_size=None, max_calls=None
+            ).describe()
+        )  # with the prompts' own settings, before any job runs
     text = json.dumps(matrix(shards), separators=(",", ":"))
     if actions is not None:
         workflow.set_outputs(actions.output_path, {"matrix": text, "shards": str(len(shards))})

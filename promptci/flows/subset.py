@@ -65,16 +65,25 @@ def select(request: SelectRequest, on_each: Callable[[Checked | Written], None])
     for path in request.prompts:
         prompt = promptfile.load(path)
         pool = load_pool(prompt)
-        params = SelectionParams.from_settings(prompt.settings.selection, method=request.method, size=request.size,
-                                               alpha=request.alpha, clusters=request.clusters, seed=request.seed)
+        params = SelectionParams.from_settings(
+            prompt.settings.selection,
+            method=request.method,
+            size=request.size,
+            alpha=request.alpha,
+            clusters=request.clusters,
+            seed=request.seed,
+        )
         if not request.check:
             subsets.check(prompt, pool, params)
         loaded.append((path, prompt, pool, subsetfile.path_for(prompt), params))
     outcome = SelectOutcome()
     for path, prompt, pool, target, params in loaded:
         if request.check:
-            found = (audit.audit(prompt, pool, subsetfile.read(target), target) if target.exists()
-                     else audit.Audit(["no subset file"], []))
+            found = (
+                audit.audit(prompt, pool, subsetfile.read(target), target)
+                if target.exists()
+                else audit.Audit(["no subset file"], [])
+            )
             outcome.checked.append(Checked(path, target, found.problems, found.unverified))
             on_each(outcome.checked[-1])
             continue
@@ -103,8 +112,9 @@ def refine(prompt_path: Path, results_paths: Sequence[Path]) -> RefineOutcome:
     subset, _ = subsets.load(prompt, pool)
     runs = [run for path in results_paths for run in results.read(path)]
     s = prompt.settings.selection
-    refined, records = subsets.refine(prompt, pool, subset, runs, source=subsets.results_source(results_paths),
-                                      settings=s)
+    refined, records = subsets.refine(
+        prompt, pool, subset, runs, source=subsets.results_source(results_paths), settings=s
+    )
     target = subsetfile.path_for(prompt)
     subsetfile.write(target, refined)  # the scores go into the evidence ledger, whether or not an item changed
     return RefineOutcome(target, len(subset.items), refined, s, records)

@@ -66,8 +66,11 @@ class Actions:
 def from_environ(environ: Mapping[str, str] = os.environ) -> Actions:
     """Read the run from the variables Actions sets; a pull request from the event file when there is one."""
     if environ.get("GITHUB_ACTIONS") != "true" and "GITHUB_EVENT_PATH" not in environ:
-        raise InputError("not inside a GitHub Actions run", field="--github",
-                         fix="run 'promptci pr --github' from a workflow, or drop --github to report locally")
+        raise InputError(
+            "not inside a GitHub Actions run",
+            field="--github",
+            fix="run 'promptci pr --github' from a workflow, or drop --github to report locally",
+        )
     event_name = environ.get("GITHUB_EVENT_NAME", "")
     pr = None
     if event_name in PR_EVENTS:
@@ -97,12 +100,22 @@ def read_event(path: Path) -> PullRequest:
         pr = payload["pull_request"]
         head, base = pr["head"], pr["base"]
         head_repo = (head.get("repo") or {}).get("full_name")  # null when the fork was deleted
-        return PullRequest(number=int(pr["number"]), repo=str(base["repo"]["full_name"]), head_sha=str(head["sha"]),
-                           head_ref=str(head["ref"]), head_repo=head_repo, base_ref=str(base["ref"]),
-                           base_sha=str(base["sha"]))
+        return PullRequest(
+            number=int(pr["number"]),
+            repo=str(base["repo"]["full_name"]),
+            head_sha=str(head["sha"]),
+            head_ref=str(head["ref"]),
+            head_repo=head_repo,
+            base_ref=str(base["ref"]),
+            base_sha=str(base["sha"]),
+        )
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"the event payload has no pull request field {exc}", path=path, field="pull_request",
-                         fix="run on the pull_request event") from None
+        raise InputError(
+            f"the event payload has no pull request field {exc}",
+            path=path,
+            field="pull_request",
+            fix="run on the pull_request event",
+        ) from None
 
 
 def read_workflow_run(path: Path) -> PullRequest:
@@ -116,13 +129,22 @@ def read_workflow_run(path: Path) -> PullRequest:
     try:
         run = payload["workflow_run"]
         pulls = run.get("pull_requests") or []
-        return PullRequest(number=int(pulls[0]["number"]) if pulls else 0,
-                           repo=str(payload["repository"]["full_name"]), head_sha=str(run["head_sha"]),
-                           head_ref=str(run.get("head_branch") or ""),
-                           head_repo=(run.get("head_repository") or {}).get("full_name"), base_ref="", base_sha="")
+        return PullRequest(
+            number=int(pulls[0]["number"]) if pulls else 0,
+            repo=str(payload["repository"]["full_name"]),
+            head_sha=str(run["head_sha"]),
+            head_ref=str(run.get("head_branch") or ""),
+            head_repo=(run.get("head_repository") or {}).get("full_name"),
+            base_ref="",
+            base_sha="",
+        )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise InputError(f"the workflow_run payload lacks {exc}", path=path, field="workflow_run",
-                         fix="run on the workflow_run event") from None
+        raise InputError(
+            f"the workflow_run payload lacks {exc}",
+            path=path,
+            field="workflow_run",
+            fix="run on the workflow_run event",
+        ) from None
 
 
 def read_merge_group(path: Path) -> MergeGroup:
@@ -132,8 +154,9 @@ def read_merge_group(path: Path) -> MergeGroup:
         group = payload["merge_group"]
         return MergeGroup(base_sha=str(group["base_sha"]), head_sha=str(group["head_sha"]))
     except (KeyError, TypeError) as exc:
-        raise InputError(f"the merge_group payload lacks {exc}", path=path, field="merge_group",
-                         fix="run on the merge_group event") from None
+        raise InputError(
+            f"the merge_group payload lacks {exc}", path=path, field="merge_group", fix="run on the merge_group event"
+        ) from None
 
 
 def _payload(path: Path, event: str) -> dict:
@@ -141,11 +164,16 @@ def _payload(path: Path, event: str) -> dict:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(f"cannot read the event payload ({exc.strerror})", path=path, field="GITHUB_EVENT_PATH",
-                         fix=f"run inside a {event} workflow") from None
+        raise InputError(
+            f"cannot read the event payload ({exc.strerror})",
+            path=path,
+            field="GITHUB_EVENT_PATH",
+            fix=f"run inside a {event} workflow",
+        ) from None
     except ValueError as exc:
-        raise InputError(f"the event payload is not JSON ({exc})", path=path, fix=f"run inside a {event} workflow") \
-            from None
+        raise InputError(
+            f"the event payload is not JSON ({exc})", path=path, fix=f"run inside a {event} workflow"
+        ) from None
     if not isinstance(payload, dict):
         raise InputError("the event payload is not a JSON object", path=path, fix=f"run inside a {event} workflow")
     return payload

@@ -23,7 +23,7 @@ MAX_WAIT_S = 60.0
 _FIXES = {
     401: "the token was refused; pass a valid token (the action's `token` input, default github.token)",
     403: "the token may not do this; grant the workflow `permissions:` pull-requests, statuses and contents: write "
-         "(a pull request from a fork only ever gets a read-only token)",
+    "(a pull request from a fork only ever gets a read-only token)",
     404: "not found, or the token cannot see it; check the repository, the pull request number and the token",
     409: "the branch moved on meanwhile; the next run will try again",
     422: "GitHub refused the request as invalid",
@@ -45,9 +45,17 @@ class Client:
 
     `transport` and `sleep` are for tests."""
 
-    def __init__(self, api_url: str, token: str, *, retries: int = 4, backoff_s: float = 1.0,
-                 headers: dict[str, str] | None = None, transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        retries: int = 4,
+        backoff_s: float = 1.0,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         default = {
             # application/json as a second choice: GitHub answers with its own type either way, and
             # servers that only speak plain JSON (Prism serving GitHub's description) accept the request.
@@ -57,8 +65,9 @@ class Client:
         }
         if token:
             default["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(base_url=api_url.rstrip("/"), headers={**default, **(headers or {})}, timeout=30.0,
-                                  transport=transport)
+        self._http = httpx.Client(
+            base_url=api_url.rstrip("/"), headers={**default, **(headers or {})}, timeout=30.0, transport=transport
+        )
         self._retries = retries
         self._backoff_s = backoff_s
         self._sleep = sleep
@@ -88,8 +97,10 @@ class Client:
             query = None  # the next link carries its own query
             if url and httpx.URL(url).host != self._http.base_url.host:
                 # never send the token to another host, whatever a response says
-                raise InfraError(f"GitHub GET {path}: the next page is on another host ({httpx.URL(url).host}); "
-                                 "not following it (fix: check GITHUB_API_URL)")
+                raise InfraError(
+                    f"GitHub GET {path}: the next page is on another host ({httpx.URL(url).host}); "
+                    "not following it (fix: check GITHUB_API_URL)"
+                )
 
     def _send(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> httpx.Response:
         shown = path.split("?")[0]
@@ -99,8 +110,10 @@ class Client:
                 response = self._http.request(method, path, json=json, params=params)
             except httpx.TransportError as exc:
                 if last:
-                    raise InfraError(f"GitHub {method} {shown}: unreachable after {attempt + 1} tries "
-                                     f"({type(exc).__name__}) (fix: check GITHUB_API_URL and the network)") from None
+                    raise InfraError(
+                        f"GitHub {method} {shown}: unreachable after {attempt + 1} tries "
+                        f"({type(exc).__name__}) (fix: check GITHUB_API_URL and the network)"
+                    ) from None
                 self._sleep(self._wait(attempt, None))
                 continue
             if response.is_success:
@@ -117,7 +130,7 @@ class Client:
                 return min(MAX_WAIT_S, _number(response.headers["retry-after"]))
             if response.headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in response.headers:
                 return min(MAX_WAIT_S, max(0.0, _number(response.headers["x-ratelimit-reset"]) - time.time()))
-        return min(MAX_WAIT_S, self._backoff_s * 2 ** attempt)
+        return min(MAX_WAIT_S, self._backoff_s * 2**attempt)
 
 
 def _retryable(response: httpx.Response) -> bool:
@@ -125,8 +138,10 @@ def _retryable(response: httpx.Response) -> bool:
         return True
     # GitHub's primary and secondary rate limits answer 403 with these headers (or this wording)
     return response.status_code == 403 and (
-        "retry-after" in response.headers or response.headers.get("x-ratelimit-remaining") == "0"
-        or "rate limit" in response.text.lower())
+        "retry-after" in response.headers
+        or response.headers.get("x-ratelimit-remaining") == "0"
+        or "rate limit" in response.text.lower()
+    )
 
 
 def _message(response: httpx.Response) -> str:

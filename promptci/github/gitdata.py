@@ -38,9 +38,15 @@ def commit_files(client: Client, repo: str, branch: str, parent: str, files: dic
     if at != parent:  # also catches a branch reset to an older commit, which a fast-forward would undo
         raise BranchMoved(branch, parent, at)
     base_tree = client.request("GET", f"{where}/commits/{parent}")["tree"]["sha"]
-    entries = [{"path": path, "mode": FILE_MODE, "type": "blob",
-                "sha": client.request("POST", f"{where}/blobs", json={"content": text, "encoding": "utf-8"})["sha"]}
-               for path, text in files.items()]
+    entries = [
+        {
+            "path": path,
+            "mode": FILE_MODE,
+            "type": "blob",
+            "sha": client.request("POST", f"{where}/blobs", json={"content": text, "encoding": "utf-8"})["sha"],
+        }
+        for path, text in files.items()
+    ]
     tree = client.request("POST", f"{where}/trees", json={"base_tree": base_tree, "tree": entries})["sha"]
     commit = client.request("POST", f"{where}/commits", json={"message": message, "tree": tree, "parents": [parent]})
     sha = str(commit["sha"])

@@ -12,19 +12,27 @@ from ..verdicts import Status
 
 CONTEXT = "promptci"
 ERROR = "error"  # the run stopped before a verdict
-STATE = {Status.PASS: "success", Status.FAIL: "failure", Status.UNDECIDED: "failure", ERROR: "error",
-         Status.NEUTRAL: "success", Status.INCONCLUSIVE: "success"}  # commit statuses have no neutral state: the
+STATE = {
+    Status.PASS: "success",
+    Status.FAIL: "failure",
+    Status.UNDECIDED: "failure",
+    ERROR: "error",
+    Status.NEUTRAL: "success",
+    Status.INCONCLUSIVE: "success",
+}  # commit statuses have no neutral state: the
 # description says "not gated" or "inconclusive" (promptci.gate.on_inconclusive: neutral neither blocks nor passes)
 NO_CHANGE = "no prompt changed: no prompt file, pool or subset in this change"
 CRASHED = "promptci stopped before a verdict: see the run's log"
 STOPPED = "the job was cancelled or timed out before a verdict: re-run it, or push"
 BOT_LOGIN = "github-actions[bot]"  # the login GITHUB_TOKEN comments as (the action's bot-login default)
 MARKER = "<!-- promptci:report -->"  # the sticky comment's hidden marker (with the bot's login, it finds the comment)
-FORK_UNBLOCK = ("A pull request from a fork gets a read-only token, so its own run cannot set the `promptci` status; "
-                "it stays expected until a trusted run sets it: add the fork-safe pair (promptci-fork-run.yml and "
-                "promptci-fork-post.yml), which passes a fork that changes no prompt, or have a maintainer push the "
-                "fork's head to a branch here (git fetch origin pull/N/head && git push origin "
-                "FETCH_HEAD:refs/heads/fork-pr-N) and open a pull request from it, whose run gates the same commit")
+FORK_UNBLOCK = (
+    "A pull request from a fork gets a read-only token, so its own run cannot set the `promptci` status; "
+    "it stays expected until a trusted run sets it: add the fork-safe pair (promptci-fork-run.yml and "
+    "promptci-fork-post.yml), which passes a fork that changes no prompt, or have a maintainer push the "
+    "fork's head to a branch here (git fetch origin pull/N/head && git push origin "
+    "FETCH_HEAD:refs/heads/fork-pr-N) and open a pull request from it, whose run gates the same commit"
+)
 
 
 def describe(status: str, reason: str) -> str:

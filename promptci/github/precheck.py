@@ -44,8 +44,10 @@ PROMPT_SUFFIXES = (".prompt.yml", ".prompt.yaml")  # as gitdiff.PROMPT_SUFFIXES 
 SUBSET_SUFFIX = ".subset.yml"  # a subset file's default name (subsetfile.relative_path)
 POSTING_MODES = ("pr", "merge")  # the modes whose job may set statuses (plan and shard jobs only read)
 STOPPED_MODE = "stopped"  # a workflow step after a cancelled or timed-out job: `promptci` is set to error
-SAME_REPOSITORY = ("the fork-safe post job acts only on pull requests from forks: this pull request's branch is in "
-                   "the repository, and its own promptci run sets the `promptci` status")
+SAME_REPOSITORY = (
+    "the fork-safe post job acts only on pull requests from forks: this pull request's branch is in "
+    "the repository, and its own promptci run sets the `promptci` status"
+)
 RETRIES = 4
 PAGES = 30  # 100 a page: GitHub lists at most 3,000 files of a pull request (comments are read as far)
 
@@ -75,8 +77,19 @@ def main(argv: list[str], environ: Mapping[str, str] = os.environ) -> int:
     _outputs(environ, {"changed": "false" if unchanged else "true"})
     if not unchanged:
         return 0
-    _outputs(environ, {"verdict": "pass", "prompts": "0", "failed": "0", "scores": "{}", "shards": "0",
-                       "matrix": json.dumps({"include": []}), "report": "", "results": ""})
+    _outputs(
+        environ,
+        {
+            "verdict": "pass",
+            "prompts": "0",
+            "failed": "0",
+            "scores": "{}",
+            "shards": "0",
+            "matrix": json.dumps({"include": []}),
+            "report": "",
+            "results": "",
+        },
+    )
     _summary(environ, f"## ✅ promptci: {overall.NO_CHANGE}\n\nNothing was installed or scored.\n")
     print(f"promptci: {overall.NO_CHANGE}")
     if mode not in POSTING_MODES:
@@ -114,20 +127,28 @@ def prompts_touched(changed: list[str], rev: str = "HEAD", cwd: str | None = Non
     found = {p for p in changed if p.endswith(PROMPT_SUFFIXES)}
     names = {posixpath.basename(p) for p in changed if not p.endswith(PROMPT_SUFFIXES)}
     # a subset file of the default name names no prompt: it is `<pool>.subset.yml` or `<prompt>.subset.yml`
-    stems = {n[:-len(SUBSET_SUFFIX)] for n in names if n.endswith(SUBSET_SUFFIX)}
+    stems = {n[: -len(SUBSET_SUFFIX)] for n in names if n.endswith(SUBSET_SUFFIX)}
     wanted = sorted(names | {f"{s}." for s in stems})
     if stems:
         tree = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev], capture_output=True, text=True, cwd=cwd)
         if tree.returncode:
             raise OSError(f"git ls-tree failed: {tree.stderr.strip()}")
-        found |= {p for p in tree.stdout.splitlines() for s in PROMPT_SUFFIXES
-                  if p.endswith(s) and posixpath.basename(p)[:-len(s)] in stems}
+        found |= {
+            p
+            for p in tree.stdout.splitlines()
+            for s in PROMPT_SUFFIXES
+            if p.endswith(s) and posixpath.basename(p)[: -len(s)] in stems
+        }
     if wanted:
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as patterns:
             patterns.write("\n".join(wanted) + "\n")
             patterns.flush()
-            listed = subprocess.run(["git", "grep", "-l", "-F", "-f", patterns.name, rev, "--",
-                                     *(f"*{s}" for s in PROMPT_SUFFIXES)], capture_output=True, text=True, cwd=cwd)
+            listed = subprocess.run(
+                ["git", "grep", "-l", "-F", "-f", patterns.name, rev, "--", *(f"*{s}" for s in PROMPT_SUFFIXES)],
+                capture_output=True,
+                text=True,
+                cwd=cwd,
+            )
         if listed.returncode not in (0, 1):
             raise OSError(f"git grep failed: {listed.stderr.strip()}")
         found |= {line.split(":", 1)[1] for line in listed.stdout.splitlines() if ":" in line}
@@ -200,8 +221,10 @@ def _post(environ: Mapping[str, str], payload: dict, state: str, description: st
     try:
         _api(environ, "POST", f"/repos/{repo}/statuses/{sha}", body)
     except GitHubError as exc:
-        print(f"::error title=promptci::{exc} (the `{overall.CONTEXT}` status needs `statuses: write` in the job's "
-              "permissions; re-run the job)")
+        print(
+            f"::error title=promptci::{exc} (the `{overall.CONTEXT}` status needs `statuses: write` in the job's "
+            "permissions; re-run the job)"
+        )
         return 3
     print(f"promptci: status `{overall.CONTEXT}` set to {state} on {sha[:12]}")
     _outputs(environ, {"status-set": "true"})  # a later step that would report a stopped run stays quiet
@@ -230,8 +253,10 @@ def _later_run_set(environ: Mapping[str, str], payload: dict) -> bool:
     found = re.search(r"/actions/runs/(\d+)", str((newest or {}).get("target_url") or ""))
     ours = environ.get("GITHUB_RUN_ID", "")
     if found and ours.isdigit() and int(found.group(1)) > int(ours):
-        print(f"promptci: run {found.group(1)} set `{overall.CONTEXT}` on {sha[:12]} after this one started; "
-              "it is left as it is")
+        print(
+            f"promptci: run {found.group(1)} set `{overall.CONTEXT}` on {sha[:12]} after this one started; "
+            "it is left as it is"
+        )
         return True
     return False
 
@@ -246,13 +271,21 @@ def _retire_comment(environ: Mapping[str, str], payload: dict) -> str:
     try:
         for page in range(1, PAGES + 1):
             comments = _api(environ, "GET", f"/repos/{repo}/issues/{pr['number']}/comments?per_page=100&page={page}")
-            mine = next((c for c in comments if overall.MARKER in (c.get("body") or "")
-                         and (c.get("user") or {}).get("login") == login), None)
+            mine = next(
+                (
+                    c
+                    for c in comments
+                    if overall.MARKER in (c.get("body") or "") and (c.get("user") or {}).get("login") == login
+                ),
+                None,
+            )
             if mine is not None:
                 sha = str((pr.get("head") or {}).get("sha", ""))[:12]
-                body = (f"{overall.MARKER}\n## ✅ promptci: {overall.NO_CHANGE}\n\nAt {sha} this pull request changes "
-                        "no prompt file, pool or subset, so nothing is gated; the report of an earlier push no longer "
-                        "applies.\n")
+                body = (
+                    f"{overall.MARKER}\n## ✅ promptci: {overall.NO_CHANGE}\n\nAt {sha} this pull request changes "
+                    "no prompt file, pool or subset, so nothing is gated; the report of an earlier push no longer "
+                    "applies.\n"
+                )
                 _api(environ, "PATCH", f"/repos/{repo}/issues/comments/{mine['id']}", {"body": body})
                 print(f"promptci: the sticky comment now says that no prompt changed at {sha}")
                 return ""
@@ -284,8 +317,9 @@ def _fork_post_unchanged(environ: Mapping[str, str], payload: dict) -> bool:
         if not numbers:  # a fork's run lists none: find the open pull request whose head is this commit
             owner = ((run.get("head_repository") or {}).get("owner") or {}).get("login", "")
             query = urllib.parse.urlencode({"head": f"{owner}:{run.get('head_branch', '')}", "state": "open"})
-            numbers = [p["number"] for p in _api(environ, "GET", f"/repos/{repo}/pulls?{query}")
-                       if p["head"]["sha"] == head]
+            numbers = [
+                p["number"] for p in _api(environ, "GET", f"/repos/{repo}/pulls?{query}") if p["head"]["sha"] == head
+            ]
         pull = _api(environ, "GET", f"/repos/{repo}/pulls/{numbers[0]}") if len(numbers) == 1 else {}
         if not pull or pull["head"]["sha"] != head:
             return False
@@ -320,12 +354,21 @@ def pull_request_file_entries(environ: Mapping[str, str], repo: str, number: int
 def _api(environ: Mapping[str, str], method: str, path: str, body: dict | None = None) -> Any:
     """One REST call, retried on 5xx, 429 and refused connections; its JSON answer."""
     url = f"{environ.get('GITHUB_API_URL', 'https://api.github.com').rstrip('/')}{path}"
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, method=method, headers={
-        "Authorization": f"Bearer {_token(environ)}", "Accept": "application/vnd.github+json, application/json",
-        "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "promptci-precheck", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body else None,
+        method=method,
+        headers={
+            "Authorization": f"Bearer {_token(environ)}",
+            "Accept": "application/vnd.github+json, application/json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "promptci-precheck",
+            "Content-Type": "application/json",
+        },
+    )
     reason = ""
     for attempt in range(RETRIES + 1):
-        wait = min(2.0 ** attempt, 30.0)
+        wait = min(2.0**attempt, 30.0)
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
                 return json.loads(answer.read() or b"null")
@@ -367,8 +410,9 @@ def _outputs(environ: Mapping[str, str], values: dict[str, str]) -> None:
 
 
 def _summary(environ: Mapping[str, str], markdown: str) -> None:
-    workflow.write_summary(Path(environ["GITHUB_STEP_SUMMARY"]) if environ.get("GITHUB_STEP_SUMMARY") else None,
-                           markdown)
+    workflow.write_summary(
+        Path(environ["GITHUB_STEP_SUMMARY"]) if environ.get("GITHUB_STEP_SUMMARY") else None, markdown
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Publishing a pull-request result on GitHub (docs/design.md, "The pull-request flow", step 8), in an order that never loses the report.
+"""Publishing a pull-request result on GitHub (docs/design.md, "The pull-request flow", step 8), in an order that never
+loses the report.
 
 1. the refreshed subsets, committed to the pull request's branch when asked (`commit_subsets`, off by
    default) and the branch is still at the tested head (gitdata.py); otherwise they go into the report as a
@@ -29,9 +30,11 @@ from .overall import ERROR, STATE
 from .pulls import Comment, PullRequestAPI, review_comment
 
 OWN_COMMIT = "promptci: refresh the evaluation subset"
-NO_RUN_ON_OWN_COMMIT = ("a push made with the job's GITHUB_TOKEN starts no workflow, so the repository's other "
-                        "required checks will not run on that commit (promptci sets its own status there): push any "
-                        "commit on top, or give the action an app's token (`token`), whose pushes start workflows")
+NO_RUN_ON_OWN_COMMIT = (
+    "a push made with the job's GITHUB_TOKEN starts no workflow, so the repository's other "
+    "required checks will not run on that commit (promptci sets its own status there): push any "
+    "commit on top, or give the action an app's token (`token`), whose pushes start workflows"
+)
 SUGGESTED = "promptci found a prompt that scores higher on the evaluation subset; each suggestion applies one change."
 
 
@@ -56,11 +59,13 @@ class Published:
 
 
 Results = prresults.PRResults
-UNTRUSTED = ("The scores in this report come from an untrusted run: the pull request's own workflow run uploaded "
-             "them, so its code could have written any numbers. The verdict was recomputed from those scores: a "
-             "failure stands, but a pass cannot pass the `promptci` check, which stays pending until a trusted run "
-             "gates this commit (a maintainer pushes the branch to this repository and opens a pull request from "
-             "it; see 'Pull requests from forks' in promptci's README).")
+UNTRUSTED = (
+    "The scores in this report come from an untrusted run: the pull request's own workflow run uploaded "
+    "them, so its code could have written any numbers. The verdict was recomputed from those scores: a "
+    "failure stands, but a pass cannot pass the `promptci` check, which stays pending until a trusted run "
+    "gates this commit (a maintainer pushes the branch to this repository and opens a pull request from "
+    "it; see 'Pull requests from forks' in promptci's README)."
+)
 
 
 def read_only_reason(actions: Actions) -> str:
@@ -68,11 +73,15 @@ def read_only_reason(actions: Actions) -> str:
     if actions.pr is None:
         return f"the {actions.event_name or 'unknown'} event has no pull request to report on"
     if actions.event_name == RUN_EVENT and not actions.pr.from_fork:
-        return ("the fork-safe post job reports only on pull requests from forks; this one's branch is in the "
-                "repository, and its own promptci run reports on it")
+        return (
+            "the fork-safe post job reports only on pull requests from forks; this one's branch is in the "
+            "repository, and its own promptci run reports on it"
+        )
     if _from_fork(actions):
-        return ("this pull request comes from a fork, so its token is read-only and no secrets are passed; "
-                f"the report is in this job's summary. {overall.FORK_UNBLOCK}")
+        return (
+            "this pull request comes from a fork, so its token is read-only and no secrets are passed; "
+            f"the report is in this job's summary. {overall.FORK_UNBLOCK}"
+        )
     if not actions.token:
         return "no token was given (the action's `token` input)"
     return ""
@@ -82,10 +91,13 @@ def refuse_unsafe_event(actions: Actions) -> None:
     """`pull_request_target` runs with the base repository's secrets and a write token; promptci reads and
     runs what the pull request contains (prompts, pools, templates), so it refuses that event outright."""
     if actions.event_name == "pull_request_target":
-        raise InputError("promptci does not run on pull_request_target: that event gives the pull request's files "
-                         "the base repository's secrets and a write token", field="GITHUB_EVENT_NAME",
-                         fix="run on pull_request, and post results for forks from a workflow_run job (see "
-                             "'Pull requests from forks' in promptci's README)")
+        raise InputError(
+            "promptci does not run on pull_request_target: that event gives the pull request's files "
+            "the base repository's secrets and a write token",
+            field="GITHUB_EVENT_NAME",
+            fix="run on pull_request, and post results for forks from a workflow_run job (see "
+            "'Pull requests from forks' in promptci's README)",
+        )
 
 
 def commit_refusal(actions: Actions) -> str:
@@ -111,50 +123,84 @@ def confirm_pull_request(actions: Actions, data: Results, client: Client) -> Act
         return actions  # (not from a fork: nothing is posted, read_only_reason says why)
     tested = data.pull_request.head_sha if data.pull_request else "none"
     if tested != actions.pr.head_sha:  # results another run wrote (or none named): they judge another commit
-        raise InputError(f"the results are for commit {tested[:12]}, not {actions.pr.head_sha[:12]}, the commit the "
-                         "finished run tested", field="pull_request.head_sha",
-                         fix="upload the results.json that 'promptci pr --github' wrote in that run")
+        raise InputError(
+            f"the results are for commit {tested[:12]}, not {actions.pr.head_sha[:12]}, the commit the "
+            "finished run tested",
+            field="pull_request.head_sha",
+            fix="upload the results.json that 'promptci pr --github' wrote in that run",
+        )
     number = actions.pr.number
     if not number:
         number = data.pull_request.number if data.pull_request else 0
     if number <= 0:
-        raise InputError("the results do not say which pull request they are for", field="pull_request",
-                         fix="upload the results.json that 'promptci pr --github' wrote in the pull_request run")
+        raise InputError(
+            "the results do not say which pull request they are for",
+            field="pull_request",
+            fix="upload the results.json that 'promptci pr --github' wrote in the pull_request run",
+        )
     found = PullRequestAPI(client, actions.pr.repo, number).get()
     head = str(found["head"]["sha"])
     if head != actions.pr.head_sha:
-        raise InputError(f"pull request #{number} is at {head[:12]}, not at the tested {actions.pr.head_sha[:12]}",
-                         field="pull_request", fix="nothing to post: a newer run will report on the new head")
+        raise InputError(
+            f"pull request #{number} is at {head[:12]}, not at the tested {actions.pr.head_sha[:12]}",
+            field="pull_request",
+            fix="nothing to post: a newer run will report on the new head",
+        )
     base = found["base"]
-    return replace(actions, pr=replace(actions.pr, number=number, base_ref=str(base["ref"]),
-                                       base_sha=str(base["sha"])))
+    return replace(actions, pr=replace(actions.pr, number=number, base_ref=str(base["ref"]), base_sha=str(base["sha"])))
 
 
 def _from_fork(actions: Actions) -> bool:
     return actions.pr is not None and actions.pr.from_fork and actions.event_name == "pull_request"
 
 
-def publish(data: Results, actions: Actions, client: Client | None, *, repo_dir: str, out_dir: Path,
-            settings: PublishSettings, stdout: TextIO | None = None) -> Published:
+def publish(
+    data: Results,
+    actions: Actions,
+    client: Client | None,
+    *,
+    repo_dir: str,
+    out_dir: Path,
+    settings: PublishSettings,
+    stdout: TextIO | None = None,
+) -> Published:
     stdout = stdout or sys.stdout  # looked up now, not at import: a caller may have redirected it
     published = Published(read_only=read_only_reason(actions))
     pr = actions.pr
     api = PullRequestAPI(client, pr.repo, pr.number) if pr is not None and client is not None else None
 
-    if (pr is not None and api is not None and not published.read_only and settings.commit_subsets
-            and not commit_refusal(actions)):
+    if (
+        pr is not None
+        and api is not None
+        and not published.read_only
+        and settings.commit_subsets
+        and not commit_refusal(actions)
+    ):
         files = {p.subset.path: p.subset.text for p in data.prompts if p.subset.text}
-        _commit_subsets(files, api.client, pr, repo_dir, published, stdout,
-                        job_token=settings.login == overall.BOT_LOGIN)
-    publication = {"read_only": published.read_only, "commits": published.commits, "run_url": actions.run_url,
-                   "untrusted": UNTRUSTED if actions.event_name == RUN_EVENT else ""}
-    workflow.write_summary(actions.summary_path, render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT,
-                                                               publication=publication))
+        _commit_subsets(
+            files, api.client, pr, repo_dir, published, stdout, job_token=settings.login == overall.BOT_LOGIN
+        )
+    publication = {
+        "read_only": published.read_only,
+        "commits": published.commits,
+        "run_url": actions.run_url,
+        "untrusted": UNTRUSTED if actions.event_name == RUN_EVENT else "",
+    }
+    workflow.write_summary(
+        actions.summary_path,
+        render.render(data, name=render.SUMMARY, limit=render.SUMMARY_LIMIT, publication=publication),
+    )
     workflow.set_outputs(actions.output_path, outputs(data, out_dir))
     workflow.annotate(stdout, error_annotations(data))
     if published.read_only:
-        print(workflow.annotation("warning", f"promptci did not post to the pull request: {published.read_only}",
-                                  title="promptci: report in the job summary only"), file=stdout)
+        print(
+            workflow.annotation(
+                "warning",
+                f"promptci did not post to the pull request: {published.read_only}",
+                title="promptci: report in the job summary only",
+            ),
+            file=stdout,
+        )
     if pr is None or api is None or published.read_only:  # nothing is posted on the pull request
         if actions.group is not None and client is not None and actions.token:  # a merge queue: the status only
             _overall(PullRequestAPI(client, actions.repository, 0), [actions.group.head_sha], data, actions, published)
@@ -195,12 +241,17 @@ def fault(actions: Actions, exc: PromptCIError, stdout: TextIO | None = None) ->
     """
     neutral = isinstance(exc, InfraError) and _from_fork(actions)
     verdict = gate.NEUTRAL if neutral else ERROR
-    title = ("not gated: a pull request from a fork gets no secrets, so the model could not be reached" if neutral
-             else "promptci could not finish")
+    title = (
+        "not gated: a pull request from a fork gets no secrets, so the model could not be reached"
+        if neutral
+        else "promptci could not finish"
+    )
     body = f"## ⚠️ promptci: {title}\n\n{escape.block(str(exc))}\n"
     if neutral:
-        body += ("\nA maintainer can run the gate on this branch by pushing it to this repository; see 'Pull "
-                 "requests from forks' in promptci's README.\n")
+        body += (
+            "\nA maintainer can run the gate on this branch by pushing it to this repository; see 'Pull "
+            "requests from forks' in promptci's README.\n"
+        )
     workflow.write_summary(actions.summary_path, body)
     workflow.set_outputs(actions.output_path, {"verdict": verdict, "prompts": "0", "failed": "0", "scores": "{}"})
     print(workflow.annotation("warning" if neutral else "error", str(exc), title=f"promptci: {title}"), file=stdout)
@@ -211,10 +262,14 @@ def outputs(data: Results, out_dir: Path) -> dict[str, str]:
     """The step outputs: the verdict, per-prompt scores as JSON, where the reports are."""
     prompts = data.prompts
     scores = {p.path: {**p.scores.model_dump(), "verdict": p.verdict.status if p.verdict else None} for p in prompts}
-    return {"verdict": data.verdict.status, "prompts": str(len(prompts)),
-            "failed": str(sum(1 for p in prompts if p.verdict and p.verdict.status == gate.FAIL)),
-            "scores": json.dumps(scores, sort_keys=True), "report": str(out_dir / "report.md"),
-            "results": str(out_dir / "results.json")}
+    return {
+        "verdict": data.verdict.status,
+        "prompts": str(len(prompts)),
+        "failed": str(sum(1 for p in prompts if p.verdict and p.verdict.status == gate.FAIL)),
+        "scores": json.dumps(scores, sort_keys=True),
+        "report": str(out_dir / "report.md"),
+        "results": str(out_dir / "results.json"),
+    }
 
 
 def error_annotations(data: Results) -> list[tuple[str, str, dict]]:
@@ -225,8 +280,9 @@ def error_annotations(data: Results) -> list[tuple[str, str, dict]]:
         if verdict is None or verdict.status != gate.FAIL or change.new_path is None:
             continue
         line = _first_changed_line(change.old_text, change.new_text)
-        found.append(("error", verdict.reason, {"file": change.new_path, "line": line,
-                                                   "title": "promptci: the gate failed"}))
+        found.append(
+            ("error", verdict.reason, {"file": change.new_path, "line": line, "title": "promptci: the gate failed"})
+        )
     return found
 
 
@@ -238,8 +294,16 @@ def _first_changed_line(old: str | None, new: str | None) -> int:
     return 1
 
 
-def _commit_subsets(files: dict[str, str], client: Client, pr: PullRequest, repo_dir: str, published: Published,
-                    stdout: TextIO, *, job_token: bool) -> None:
+def _commit_subsets(
+    files: dict[str, str],
+    client: Client,
+    pr: PullRequest,
+    repo_dir: str,
+    published: Published,
+    stdout: TextIO,
+    *,
+    job_token: bool,
+) -> None:
     """The refreshed subsets (path -> text) in one commit on the tested head, or none: a moved branch gets
     the patch, with a warning. Pushed with the job's own token (`job_token`), the commit starts no workflow:
     a warning says so, since the repository's other required checks will then not run on it."""
@@ -263,41 +327,63 @@ def _commit_subsets(files: dict[str, str], client: Client, pr: PullRequest, repo
     published.commits = dict.fromkeys(files, sha)
     published.pushed = sha
     if job_token:
-        print(workflow.annotation("warning", f"promptci pushed {sha[:12]} to the branch; {NO_RUN_ON_OWN_COMMIT}",
-                                  title="promptci: other checks do not run on its commit"), file=stdout)
+        print(
+            workflow.annotation(
+                "warning",
+                f"promptci pushed {sha[:12]} to the branch; {NO_RUN_ON_OWN_COMMIT}",
+                title="promptci: other checks do not run on its commit",
+            ),
+            file=stdout,
+        )
 
 
 def _not_committed(why: str, stdout: TextIO) -> None:
-    print(workflow.annotation("warning", f"the refreshed subsets were not committed: {why}; apply the patch in the "
-                                         "report, or the promptci-subsets artifact",
-                              title="promptci: subset not committed"), file=stdout)
+    print(
+        workflow.annotation(
+            "warning",
+            f"the refreshed subsets were not committed: {why}; apply the patch in the "
+            "report, or the promptci-subsets artifact",
+            title="promptci: subset not committed",
+        ),
+        file=stdout,
+    )
 
 
-def _comment(api: PullRequestAPI, body: str, settings: PublishSettings, actions: Actions, *,
-             create: bool) -> Comment | None:
+def _comment(
+    api: PullRequestAPI, body: str, settings: PublishSettings, actions: Actions, *, create: bool
+) -> Comment | None:
     try:
         return api.upsert_comment(body, marker=render.MARKER, login=settings.login, create=create)
     except APIError as exc:
         if exc.status != 422:
             raise
         # GitHub refused the body (too long by its own count): post the verdict and point to the summary
-        return api.upsert_comment(render.short(body, actions.run_url), marker=render.MARKER, login=settings.login,
-                                  create=create)
+        return api.upsert_comment(
+            render.short(body, actions.run_url), marker=render.MARKER, login=settings.login, create=create
+        )
 
 
-def _status(api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings: PublishSettings, actions: Actions) -> None:
+def _status(
+    api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings: PublishSettings, actions: Actions
+) -> None:
     status, reason = (p.verdict.status, p.verdict.reason) if p.verdict else (ERROR, p.error or "not scored")
     base, head = p.scores.base, p.scores.head
     scores = f"{base:.3f} → {head:.3f}: " if base is not None and head is not None else ""
     state, description = overall.state(status, f"{scores}{reason}", trusted=actions.event_name != RUN_EVENT)
     if state == STATE[status]:
         description = f"{scores}{reason}"  # a prompt's own status: the scores say the verdict
-    api.set_status(sha, context=f"{settings.status_prefix}/{p.path}", state=state, description=description,
-                   target_url=actions.run_url)
+    api.set_status(
+        sha,
+        context=f"{settings.status_prefix}/{p.path}",
+        state=state,
+        description=description,
+        target_url=actions.run_url,
+    )
 
 
-def set_overall_status(api: PullRequestAPI, sha: str, status: str, reason: str, target_url: str = "", *,
-                       trusted: bool = True) -> None:
+def set_overall_status(
+    api: PullRequestAPI, sha: str, status: str, reason: str, target_url: str = "", *, trusted: bool = True
+) -> None:
     """The `promptci` status, the one a branch rule requires, with the overall verdict (`status`: pass, fail,
     undecided, neutral or error) on commit `sha`. Any commit promptci pushes gets it too. From untrusted
     scores (a fork's upload) it is never `success` (overall.state)."""
@@ -312,7 +398,10 @@ def _overall(api: PullRequestAPI, shas: list[str], data: Results, actions: Actio
     reason = data.verdict.reason
     if published.faults:
         n = len(published.faults)
-        status, reason = "error", f"{n} GitHub request{'s' if n != 1 else ''} failed, re-run the job ({status}: {reason})"
+        status, reason = (
+            "error",
+            f"{n} GitHub request{'s' if n != 1 else ''} failed, re-run the job ({status}: {reason})",
+        )
     for sha in shas:
         try:
             set_overall_status(api, sha, status, reason, actions.run_url, trusted=_trusted(actions, data))
@@ -344,8 +433,10 @@ def _suggest(api: PullRequestAPI, sha: str, data: Results, repo_dir: str) -> int
         if head is None:
             continue
         mark = suggestions.marker(p.path, o.best_text)
-        wanted += [(mark, review_comment(change.new_path, s.start, s.end, s.body(mark)))
-                   for s in suggestions.on_head(change.old_text, change.new_text, head, o.best_text)]
+        wanted += [
+            (mark, review_comment(change.new_path, s.start, s.end, s.body(mark)))
+            for s in suggestions.on_head(change.old_text, change.new_text, head, o.best_text)
+        ]
     posted = {(c.get("body") or "").split("\n", 1)[0] for c in api.review_comments()} if wanted else set()
     comments = [comment for mark, comment in wanted if mark not in posted]
     if not comments:

@@ -32,8 +32,9 @@ class PullRequestAPI:
         """Update the sticky comment in place, or create it when there is none yet (and `create`)."""
         for comment in self.client.paginate(f"/repos/{self.repo}/issues/{self.number}/comments"):
             if marker in (comment.get("body") or "") and (comment.get("user") or {}).get("login") == login:
-                updated = self.client.request("PATCH", f"/repos/{self.repo}/issues/comments/{comment['id']}",
-                                              json={"body": body})
+                updated = self.client.request(
+                    "PATCH", f"/repos/{self.repo}/issues/comments/{comment['id']}", json={"body": body}
+                )
                 return Comment(id=comment["id"], url=updated.get("html_url", ""), created=False)
         if not create:
             return None
@@ -57,8 +58,11 @@ class PullRequestAPI:
     def review(self, sha: str, comments: list[dict], body: str) -> None:
         """One review of the pull request at commit `sha` carrying `comments` (one notification, not one each);
         422 when a comment's lines are outside the diff."""
-        self.client.request("POST", f"/repos/{self.repo}/pulls/{self.number}/reviews",
-                            json={"commit_id": sha, "event": "COMMENT", "body": body, "comments": comments})
+        self.client.request(
+            "POST",
+            f"/repos/{self.repo}/pulls/{self.number}/reviews",
+            json={"commit_id": sha, "event": "COMMENT", "body": body, "comments": comments},
+        )
 
 
 def review_comment(path: str, start_line: int, end_line: int, body: str) -> dict:

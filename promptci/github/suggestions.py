@@ -93,4 +93,3 @@ def marker(path: str, suggested: str) -> str:
     """Names the suggestion, so a re-run that suggests the same prompt again does not repeat it."""
     digest = hashlib.sha256(f"{path}\0{suggested}".encode()).hexdigest()[:16]
     return f"<!-- promptci:suggestion {digest} -->"
-

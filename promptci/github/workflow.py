@@ -40,8 +40,9 @@ def write_summary(path: Path | None, markdown: str) -> bool:
     return True
 
 
-def annotation(level: str, message: str, *, file: str | None = None, line: int | None = None,
-               title: str | None = None) -> str:
+def annotation(
+    level: str, message: str, *, file: str | None = None, line: int | None = None, title: str | None = None
+) -> str:
     """One `::error file=…,line=…,title=…::message` line (level: error, warning or notice)."""
     props = {"file": file, "line": str(line) if line else None, "title": title}
     shown = ",".join(f"{k}={_property(v)}" for k, v in props.items() if v)

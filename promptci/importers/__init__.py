@@ -13,8 +13,15 @@ from .promptfoo import import_promptfoo
 from .tables import OPTIONS_FIELD, ImportReport, import_csv
 
 
-def import_config(kind: str, source: Path, out: Path, *, judge_model: str | None = None, run: Path | None = None,
-                  items: Path | None = None) -> list[Written]:
+def import_config(
+    kind: str,
+    source: Path,
+    out: Path,
+    *,
+    judge_model: str | None = None,
+    run: Path | None = None,
+    items: Path | None = None,
+) -> list[Written]:
     """`promptci import promptfoo|openai-evals`: a registry YAML, or a hosted eval's JSON with its run or items."""
     if kind == "promptfoo":
         return [import_promptfoo(source, out, judge_model=judge_model)]
@@ -23,5 +30,14 @@ def import_config(kind: str, source: Path, out: Path, *, judge_model: str | None
     return import_openai_evals(source, out, judge_model=judge_model)
 
 
-__all__ = ["OPTIONS_FIELD", "ImportReport", "Written", "import_bigbench", "import_config", "import_csv",
-           "import_openai_evals", "import_openai_platform", "import_promptfoo"]
+__all__ = [
+    "OPTIONS_FIELD",
+    "ImportReport",
+    "Written",
+    "import_bigbench",
+    "import_config",
+    "import_csv",
+    "import_openai_evals",
+    "import_openai_platform",
+    "import_promptfoo",
+]

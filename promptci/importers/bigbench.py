@@ -21,15 +21,23 @@ def import_bigbench(task_path: Path, out: Path) -> ImportReport:
     task = read_json(task_path, fix="pass a BIG-bench task.json")
     examples = task.get("examples") if isinstance(task, dict) else None
     if not isinstance(examples, list) or not examples:
-        raise InputError("no 'examples' list", path=where, field="examples",
-                         fix="pass a BIG-bench task.json (a task with examples, not a folder of subtasks)")
+        raise InputError(
+            "no 'examples' list",
+            path=where,
+            field="examples",
+            fix="pass a BIG-bench task.json (a task with examples, not a folder of subtasks)",
+        )
     rows = []
     option_sets = []
     for index, example in enumerate(examples):
         field = f"examples[{index}]"
         if not isinstance(example, dict) or not isinstance(example.get("input"), str):
-            raise InputError(f"example {index} has no 'input' string", path=where, field=field,
-                             fix="each example needs 'input' and 'target_scores' or 'target'")
+            raise InputError(
+                f"example {index} has no 'input' string",
+                path=where,
+                field=field,
+                fix="each example needs 'input' and 'target_scores' or 'target'",
+            )
         row: dict[str, Any] = {"input": example["input"]}
         if example.get("target_scores") is not None:
             options, best = _scores(example["target_scores"], where, f"{field}.target_scores")
@@ -39,8 +47,12 @@ def import_bigbench(task_path: Path, out: Path) -> ImportReport:
         elif "target" in example:
             row["expected"] = _target(example["target"], where, f"{field}.target")
         else:
-            raise InputError(f"example {index} has neither 'target_scores' nor 'target'", path=where,
-                             field=field, fix="this is not a BIG-bench JSON task")
+            raise InputError(
+                f"example {index} has neither 'target_scores' nor 'target'",
+                path=where,
+                field=field,
+                fix="this is not a BIG-bench JSON task",
+            )
         rows.append(row)
     shared = shared_options(option_sets, len(rows))
     if shared is not None:
@@ -52,12 +64,20 @@ def import_bigbench(task_path: Path, out: Path) -> ImportReport:
 def _scores(scores: Any, where: str, field: str) -> tuple[list[str], str]:
     """The options of `target_scores` and the one scored highest (the first of equals)."""
     if not isinstance(scores, dict) or not scores:
-        raise InputError(f"is {_kind(scores)}, not a mapping of options to scores", path=where, field=field,
-                         fix='write it as {"option": 1, "other option": 0}')
+        raise InputError(
+            f"is {_kind(scores)}, not a mapping of options to scores",
+            path=where,
+            field=field,
+            fix='write it as {"option": 1, "other option": 0}',
+        )
     for option, score in scores.items():
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-            raise InputError(f"the score of {option!r} is {_kind(score)}, not a number", path=where, field=field,
-                             fix="give each option a number, 1 for the right one and 0 for the others")
+            raise InputError(
+                f"the score of {option!r} is {_kind(score)}, not a number",
+                path=where,
+                field=field,
+                fix="give each option a number, 1 for the right one and 0 for the others",
+            )
     options = [str(k) for k in scores]
     problem = label_set_problem(options)
     if problem:
@@ -70,8 +90,12 @@ def _target(target: Any, where: str, field: str) -> str:
     """A `target`: a text, or a list of acceptable texts (the first is kept as `expected`)."""
     first = target[0] if isinstance(target, list) and target else target
     if isinstance(first, bool) or not isinstance(first, (str, int, float)):
-        raise InputError(f"is {_kind(target)}, not a text or a list of texts", path=where, field=field,
-                         fix='write the answer as text, e.g. "Paris", or a list of texts')
+        raise InputError(
+            f"is {_kind(target)}, not a text or a list of texts",
+            path=where,
+            field=field,
+            fix='write the answer as text, e.g. "Paris", or a list of texts',
+        )
     return str(first)
 
 

@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
@@ -25,27 +25,33 @@ MAX_REFERENCED_BYTES = 8 * 1024 * 1024  # one file a config names (a prompt, a t
 MAX_ROWS = 100_000
 
 PASS_FAIL = "Think it through, then end your answer with a line that holds only PASS or FAIL."
-RUBRIC_JUDGE = ("You are grading an output against a rubric. If the output meets the rubric, it passes; "
-                "otherwise it fails.\n\n[Rubric]: {{value}}\n\n[Output]: {{completion}}\n\n" + PASS_FAIL)
-CLOSEDQA_JUDGE = ("You are assessing a submitted answer on a given task based on a criterion. Here is the data:\n"
-                  "[BEGIN DATA]\n***\n[Task]: {{judged_task}}\n***\n[Submission]: {{completion}}\n***\n"
-                  "[Criterion]: {{value}}\n***\n[END DATA]\nDoes the submission meet the criterion? First, write "
-                  "out in a step by step manner your reasoning about the criterion to be sure that your conclusion "
-                  "is correct. Then print only the single character \"Y\" or \"N\" (without quotes or punctuation) on "
-                  "its own line, the last line of your answer.")
-FACT_JUDGE = ("You are comparing a submitted answer to an expert answer on a given question. Here is the data:\n"
-              "[BEGIN DATA]\n************\n[Question]: {{judged_task}}\n************\n[Expert]: {{value}}\n"
-              "************\n[Submission]: {{completion}}\n************\n[END DATA]\n\nCompare the factual content "
-              "of the submitted answer with the expert answer. Ignore any differences in style, grammar, or "
-              "punctuation.\n"
-              "The submitted answer may either be a subset or superset of the expert answer, or it may conflict "
-              "with it. Determine which case applies. Answer the question by selecting one of the following "
-              "options:\n(A) The submitted answer is a subset of the expert answer and is fully consistent with it."
-              "\n(B) The submitted answer is a superset of the expert answer and is fully consistent with it.\n"
-              "(C) The submitted answer contains all the same details as the expert answer.\n(D) There is a "
-              "disagreement between the submitted answer and the expert answer.\n(E) The answers differ, but "
-              "these differences don't matter from the perspective of factuality.\nEnd your answer with a line "
-              "that holds only the letter of your choice.")
+RUBRIC_JUDGE = (
+    "You are grading an output against a rubric. If the output meets the rubric, it passes; "
+    "otherwise it fails.\n\n[Rubric]: {{value}}\n\n[Output]: {{completion}}\n\n" + PASS_FAIL
+)
+CLOSEDQA_JUDGE = (
+    "You are assessing a submitted answer on a given task based on a criterion. Here is the data:\n"
+    "[BEGIN DATA]\n***\n[Task]: {{judged_task}}\n***\n[Submission]: {{completion}}\n***\n"
+    "[Criterion]: {{value}}\n***\n[END DATA]\nDoes the submission meet the criterion? First, write "
+    "out in a step by step manner your reasoning about the criterion to be sure that your conclusion "
+    'is correct. Then print only the single character "Y" or "N" (without quotes or punctuation) on '
+    "its own line, the last line of your answer."
+)
+FACT_JUDGE = (
+    "You are comparing a submitted answer to an expert answer on a given question. Here is the data:\n"
+    "[BEGIN DATA]\n************\n[Question]: {{judged_task}}\n************\n[Expert]: {{value}}\n"
+    "************\n[Submission]: {{completion}}\n************\n[END DATA]\n\nCompare the factual content "
+    "of the submitted answer with the expert answer. Ignore any differences in style, grammar, or "
+    "punctuation.\n"
+    "The submitted answer may either be a subset or superset of the expert answer, or it may conflict "
+    "with it. Determine which case applies. Answer the question by selecting one of the following "
+    "options:\n(A) The submitted answer is a subset of the expert answer and is fully consistent with it."
+    "\n(B) The submitted answer is a superset of the expert answer and is fully consistent with it.\n"
+    "(C) The submitted answer contains all the same details as the expert answer.\n(D) There is a "
+    "disagreement between the submitted answer and the expert answer.\n(E) The answers differ, but "
+    "these differences don't matter from the perspective of factuality.\nEnd your answer with a line "
+    "that holds only the letter of your choice."
+)
 JUDGES: dict[str, tuple[str, list[tuple[str, float]]]] = {
     "rubric": (RUBRIC_JUDGE, [("PASS", 1.0), ("FAIL", 0.0)]),
     "closedqa": (CLOSEDQA_JUDGE, [("Y", 1.0), ("N", 0.0)]),
@@ -53,6 +59,14 @@ JUDGES: dict[str, tuple[str, list[tuple[str, float]]]] = {
 }
 """The judge prompts, as promptfoo's and openai/evals' model-graded specs word them, each ending in an answer
 promptci's judge reads (its last line); the choices and their scores (factuality fails only on (D))."""
+
+T = TypeVar("T")
+
+
+def member(source: Any, key: str, kind: type[T]) -> T | None:
+    """`source[key]` when `source` is a mapping and the value is of `kind`, else None: configs are untrusted YAML."""
+    value = source.get(key) if isinstance(source, dict) else None
+    return value if isinstance(value, kind) else None
 
 
 @dataclass
@@ -80,7 +94,7 @@ class Evaluator:
 
     name: str
     settings: dict[str, Any]  # check/judge and its modifiers, without value/field
-    values: list[list[Any]] = field(default_factory=list)
+    values: list[list[Any] | None] = field(default_factory=list)  # None: the row has none
 
 
 @dataclass
@@ -123,20 +137,22 @@ def confined(base: Path, reference: str, *, where: Path, field_name: str) -> lis
     if ".." in re.split(r"[\\/]", relative):
         raise InputError(f"'{reference}' leaves the config's folder", path=where, field=field_name, fix=fix)
     root = base.resolve()
-    if glob.has_magic(relative):
-        paths = sorted(root.glob(relative))[:1000]
-    else:
-        paths = [root / relative]
+    paths = sorted(root.glob(relative))[:1000] if glob.has_magic(relative) else [root / relative]
     for path in paths:
         probe = path
         while probe != root and probe != probe.parent:
             if probe.is_symlink():
-                raise InputError(f"'{reference}' goes through the symlink {probe.relative_to(root)}", path=where,
-                                 field=field_name, fix=fix)
+                raise InputError(
+                    f"'{reference}' goes through the symlink {probe.relative_to(root)}",
+                    path=where,
+                    field=field_name,
+                    fix=fix,
+                )
             probe = probe.parent
         if not path.resolve().is_relative_to(root):
-            raise InputError(f"'{reference}' resolves outside the config's folder", path=where, field=field_name,
-                             fix=fix)
+            raise InputError(
+                f"'{reference}' resolves outside the config's folder", path=where, field=field_name, fix=fix
+            )
     if not paths:
         raise InputError(f"'{reference}' names no file", path=where, field=field_name, fix="check the pattern")
     return paths
@@ -144,8 +160,9 @@ def confined(base: Path, reference: str, *, where: Path, field_name: str) -> lis
 
 def read_referenced(path: Path, *, field_name: str) -> str:
     """A referenced file's text: bounded, UTF-8."""
-    data = read_input(path, what="referenced file", field=field_name, limit=MAX_REFERENCED_BYTES,
-                      fix="check the path in the config")
+    data = read_input(
+        path, what="referenced file", field=field_name, limit=MAX_REFERENCED_BYTES, fix="check the path in the config"
+    )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -184,11 +201,19 @@ def write(migration: Migration, out: Path) -> Written:
     """DIR/prompts/<prompt>.prompt.yml for each prompt and DIR/eval_sets/<name>.jsonl, every prompt file checked
     by the same parser `promptci eval` uses before anything is written."""
     if not migration.rows:
-        raise InputError("no tests to import", path=migration.source, field="tests",
-                         fix="add tests to the config (generated tests are not imported)")
+        raise InputError(
+            "no tests to import",
+            path=migration.source,
+            field="tests",
+            fix="add tests to the config (generated tests are not imported)",
+        )
     if len(migration.rows) > MAX_ROWS:
-        raise InputError(f"{len(migration.rows)} tests, over {MAX_ROWS}", path=migration.source, field="tests",
-                         fix="split the config")
+        raise InputError(
+            f"{len(migration.rows)} tests, over {MAX_ROWS}",
+            path=migration.source,
+            field="tests",
+            fix="split the config",
+        )
     if not any("judged_task" in str(e.settings.get("judge")) for e in migration.evaluators):
         for row in migration.rows:
             row.pop("judged_task", None)
@@ -198,7 +223,7 @@ def write(migration: Migration, out: Path) -> Written:
     settings_list = []
     for evaluator in migration.evaluators:
         settings = {"name": evaluator.name, **evaluator.settings}
-        if {"field", "value"} & settings.keys() or "judge" in settings and not evaluator.values:
+        if {"field", "value"} & settings.keys() or ("judge" in settings and not evaluator.values):
             pass  # the pool already holds the values (`expected`), or the file does, or a judge needs none
         elif all(v == evaluator.values[0] for v in evaluator.values):
             settings["value"] = evaluator.values[0]
@@ -234,8 +259,13 @@ def _with_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _prompt_text(migration: Migration, prompt_name: str, messages: list[dict[str, str]],
-                 evaluators: list[dict[str, Any]], pool_name: str) -> str:
+def _prompt_text(
+    migration: Migration,
+    prompt_name: str,
+    messages: list[dict[str, str]],
+    evaluators: list[dict[str, Any]],
+    pool_name: str,
+) -> str:
     doc = CommentedMap()
     doc["name"] = prompt_name
     if migration.description:

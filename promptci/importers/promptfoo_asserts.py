@@ -15,19 +15,43 @@ from . import migrate
 from .migrate import Evaluator, Leftovers, Migration
 from .promptfoo_models import grader
 
-TEXT_ASSERTIONS = {"equals": "equals", "contains": "contains", "icontains": "contains", "starts-with": "starts_with",
-                   "regex": "regex", "is-json": "json", "contains-json": "contains_json", "similar": "similar"}
-LIST_ASSERTIONS = {"contains-any": "contains", "icontains-any": "icontains", "contains-all": "contains",
-                   "icontains-all": "icontains"}
-JUDGED = {"llm-rubric": "rubric", "model-graded-closedqa": "closedqa", "factuality": "fact",
-          "model-graded-factuality": "fact"}
+TEXT_ASSERTIONS = {
+    "equals": "equals",
+    "contains": "contains",
+    "icontains": "contains",
+    "starts-with": "starts_with",
+    "regex": "regex",
+    "is-json": "json",
+    "contains-json": "contains_json",
+    "similar": "similar",
+}
+LIST_ASSERTIONS = {
+    "contains-any": "contains",
+    "icontains-any": "icontains",
+    "contains-all": "contains",
+    "icontains-all": "icontains",
+}
+JUDGED = {
+    "llm-rubric": "rubric",
+    "model-graded-closedqa": "closedqa",
+    "factuality": "fact",
+    "model-graded-factuality": "fact",
+}
 CODE_ASSERTIONS = ("javascript", "python", "webhook", "ruby")
 CODE_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".py", ".sh", ".rb")
 SPACED = re.compile(r"\{\{\s*([A-Za-z_][\w-]*)\s*\}\}")
 
 
-def assertion(assertion: dict[str, Any], variables: dict[str, Any], label: str, row: dict[str, list[Any]],
-               slots: dict[str, Evaluator], left: Leftovers, config: Path, migration: Migration) -> None:
+def assertion(
+    assertion: dict[str, Any],
+    variables: dict[str, Any],
+    label: str,
+    row: dict[str, list[Any]],
+    slots: dict[str, Evaluator],
+    left: Leftovers,
+    config: Path,
+    migration: Migration,
+) -> None:
     kind = assertion.get("type")
     if not isinstance(kind, str):
         raise InputError("an assertion has no type", path=config, field=label, fix="give each assertion a type")
@@ -68,8 +92,12 @@ def assertion(assertion: dict[str, Any], variables: dict[str, Any], label: str, 
         if check == "similar":
             threshold = assertion.get("threshold", 0.75)
             if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
-                raise InputError(f"threshold {threshold!r} is not a number from -1 to 1", path=config,
-                                 field=f"{label} {kind}.threshold", fix="give the least cosine, e.g. 0.8")
+                raise InputError(
+                    f"threshold {threshold!r} is not a number from -1 to 1",
+                    path=config,
+                    field=f"{label} {kind}.threshold",
+                    fix="give the least cosine, e.g. 0.8",
+                )
             settings["threshold"] = float(threshold)
             left.add("similar (MiniLM embeddings stand in for promptfoo's embedding provider)", label)
             name = f"{kind}@{threshold}"
@@ -115,8 +143,14 @@ def _filled(value: Any, variables: dict[str, Any]) -> Any:
     return value
 
 
-def _add(slots: dict[str, Evaluator], row: dict[str, list[Any]], name: str, settings: dict[str, Any], value: Any,
-         negated: bool) -> None:
+def _add(
+    slots: dict[str, Evaluator],
+    row: dict[str, list[Any]],
+    name: str,
+    settings: dict[str, Any],
+    value: Any,
+    negated: bool,
+) -> None:
     """One value for the evaluator of this kind: all must hold; a negated kind holds when none matches."""
     if negated and "judge" not in settings:
         settings = {**settings, "any": True, "negate": True}

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .migrate import Migration
+from .migrate import Migration, member
 
 
 def apply_provider(spec: Any, migration: Migration, config: Path) -> None:
@@ -15,11 +15,12 @@ def apply_provider(spec: Any, migration: Migration, config: Path) -> None:
     if not entries:
         return
     for other in entries[1:]:
-        migration.leftovers.add("further providers (a prompt file runs one model; use --model to compare)",
-                                _provider_id(other) or "?")
+        migration.leftovers.add(
+            "further providers (a prompt file runs one model; use --model to compare)", _provider_id(other) or "?"
+        )
     first = entries[0]
     pid = _provider_id(first)
-    config_block = first.get("config") if isinstance(first, dict) and isinstance(first.get("config"), dict) else {}
+    config_block: dict[str, Any] = member(first, "config", dict) or {}
     model, litellm = provider_model(pid or "", config_block)
     if model is None and litellm is None:
         migration.leftovers.add("custom providers (no model set: pass --model to promptci eval)", pid or "?")
@@ -50,10 +51,24 @@ def _provider_id(entry: Any) -> str | None:
 
 
 GITHUB_OPENAI = re.compile(r"^(gpt-4o|gpt-4\.1|gpt-5|o1|o3|o4)(-[\w.-]+)?$")
-LITELLM_PREFIX = {"anthropic": "anthropic", "groq": "groq", "mistral": "mistral", "ollama": "ollama_chat",
-                  "google": "gemini", "vertex": "vertex_ai", "openrouter": "openrouter", "bedrock": "bedrock",
-                  "azureopenai": "azure", "azure": "azure", "deepseek": "deepseek", "togetherai": "together_ai",
-                  "perplexity": "perplexity", "xai": "xai", "fireworks": "fireworks_ai", "cohere": "cohere"}
+LITELLM_PREFIX = {
+    "anthropic": "anthropic",
+    "groq": "groq",
+    "mistral": "mistral",
+    "ollama": "ollama_chat",
+    "google": "gemini",
+    "vertex": "vertex_ai",
+    "openrouter": "openrouter",
+    "bedrock": "bedrock",
+    "azureopenai": "azure",
+    "azure": "azure",
+    "deepseek": "deepseek",
+    "togetherai": "together_ai",
+    "perplexity": "perplexity",
+    "xai": "xai",
+    "fireworks": "fireworks_ai",
+    "cohere": "cohere",
+}
 
 
 def provider_model(pid: str, config: dict[str, Any]) -> tuple[str | None, str | None]:

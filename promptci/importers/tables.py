@@ -65,13 +65,21 @@ def import_csv(csv_path: Path, out: Path, *, labels: list[str] | None = None) ->
     if not reader.fieldnames:
         raise InputError("CSV has no header row", path=where, line=1, fix="put column names on the first line")
     if "expected" not in reader.fieldnames:
-        raise InputError("CSV has no 'expected' column", path=where, line=1,
-                         fix="name the column holding the right answer 'expected'")
+        raise InputError(
+            "CSV has no 'expected' column",
+            path=where,
+            line=1,
+            fix="name the column holding the right answer 'expected'",
+        )
     rows = []
     for record in reader:
         if None in record:
-            raise InputError("row has more cells than the header", path=where, line=reader.line_num,
-                             fix="quote cells that contain commas")
+            raise InputError(
+                "row has more cells than the header",
+                path=where,
+                line=reader.line_num,
+                fix="quote cells that contain commas",
+            )
         rows.append({k: v for k, v in record.items()})
     if not rows:
         raise InputError("CSV has no rows", path=where, fix="add items below the header")
@@ -86,13 +94,20 @@ def check_label_set(labels: list[str], rows: list[dict[str, Any]], where: str) -
     if problem:
         raise InputError(problem, field="--labels", fix="list each label once, comma-separated")
     keys = {label_key(label) for label in labels}
-    outside = [(number, row["expected"]) for number, row in enumerate(rows, start=1)
-               if label_key(row["expected"] or "") not in keys]
+    outside = [
+        (number, row["expected"])
+        for number, row in enumerate(rows, start=1)
+        if label_key(row["expected"] or "") not in keys
+    ]
     if outside:
         shown = ", ".join(f"row {n} ({value!r})" for n, value in outside[:3])
-        raise InputError(f"expected label not in --labels for {len(outside)} of {len(rows)} rows: {shown}"
-                         + (f" and {len(outside) - 3} more" if len(outside) > 3 else ""), path=where,
-                         field="expected", fix="correct those rows, or add the label to --labels")
+        raise InputError(
+            f"expected label not in --labels for {len(outside)} of {len(rows)} rows: {shown}"
+            + (f" and {len(outside) - 3} more" if len(outside) > 3 else ""),
+            path=where,
+            field="expected",
+            fix="correct those rows, or add the label to --labels",
+        )
 
 
 def write_pool(out: Path, rows: list[dict[str, Any]], *, labels: list[str] | None, per_item: bool) -> ImportReport:
@@ -103,8 +118,11 @@ def write_pool(out: Path, rows: list[dict[str, Any]], *, labels: list[str] | Non
     ids = [r["id"] for r in with_ids]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
-        raise InputError(f"duplicate items (ids {', '.join(map(str, dupes[:3]))})", path=str(out),
-                         fix="remove the repeated rows, or give them distinct ids")
+        raise InputError(
+            f"duplicate items (ids {', '.join(map(str, dupes[:3]))})",
+            path=str(out),
+            fix="remove the repeated rows, or give them distinct ids",
+        )
     count = write_jsonl(out, with_ids)
     return ImportReport(out=out, count=count, labels=labels, per_item_labels=per_item)
 

@@ -100,11 +100,25 @@ class DualPhase:
     needs done, scoring prompts (`score`) and refreshing the subset (`refresh`, None: never); the optimizer model is
     asked through `client`. Every random choice is seeded."""
 
-    def __init__(self, prompt: PromptFile, pool: Pool, split: Split, embeddings: np.ndarray, *, score: Score,
-                 refresh: Refresh | None, client: ModelClient, budget: Budget, settings: OptimizerSettings,
-                 optimizer_model: str, style: str, seed: int = 0, steps: int | None = None,
-                 on_attempt: Callable[[Attempt], None] | None = None,
-                 on_step: Callable[[int, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        prompt: PromptFile,
+        pool: Pool,
+        split: Split,
+        embeddings: np.ndarray,
+        *,
+        score: Score,
+        refresh: Refresh | None,
+        client: ModelClient,
+        budget: Budget,
+        settings: OptimizerSettings,
+        optimizer_model: str,
+        style: str,
+        seed: int = 0,
+        steps: int | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+        on_step: Callable[[int, float], None] | None = None,
+    ) -> None:
         self.writer = Writer(client, optimizer_model, style, budget, temperature=settings.temperature, seed=seed)
         self.head_prompt, self.pool, self.split, self.embeddings = prompt, pool, split, embeddings
         self.score_items, self.refresh = score, refresh
@@ -115,18 +129,29 @@ class DualPhase:
         self.rng = random.Random(seed)
         self.by_id = pool.by_id()
         self.index = {item.id: i for i, item in enumerate(pool.items)}
-        self.learn_from = [i for i in split.training if i not in set(split.judged)
-                           and pool.items[i].expected is not None]  # rows that may be shown
+        self.learn_from = [
+            i for i in split.training if i not in set(split.judged) and pool.items[i].expected is not None
+        ]  # rows that may be shown
         self.demo_cap = len(layout(prompt).indices(UnitKind.DEMO)) + settings.demos  # the most phase 2 adds up to
-        self.state = _State(best=self._candidate(layout(prompt).contents()),
-                            subset=[pool.items[i].id for i in split.subset],
-                            judged=[pool.items[i].id for i in split.judged])
+        self.state = _State(
+            best=self._candidate(layout(prompt).contents()),
+            subset=[pool.items[i].id for i in split.subset],
+            judged=[pool.items[i].id for i in split.judged],
+        )
 
     async def run(self) -> Outcome:
         prompt, steps, state = self.head_prompt, self.steps, self.state
         head = state.best
-        outcome = Outcome(initial_text=prompt.text, best_text=prompt.text, initial_score=0.0, best_score=0.0,
-                          initial_on_final=0.0, steps_done=0, stopped="", judged_ids=list(state.judged))
+        outcome = Outcome(
+            initial_text=prompt.text,
+            best_text=prompt.text,
+            initial_score=0.0,
+            best_score=0.0,
+            initial_on_final=0.0,
+            steps_done=0,
+            stopped="",
+            judged_ids=list(state.judged),
+        )
         try:
             await self._score_candidate(head, state.subset, required=True)
             outcome.initial_score = outcome.best_score = head.score(state.subset)
@@ -135,25 +160,31 @@ class DualPhase:
             state.tried.add(head.prompt.sha256)
             if not judge.failures(head.results, state.items):
                 raise Stop("no failures to learn from: the input gets every judged item right")
-            with progress.step(f"optimizer phase 1: new instructions and demonstrations from the training items "
-                               f"({self.optimizer_model})"):
+            with progress.step(
+                f"optimizer phase 1: new instructions and demonstrations from the training items "
+                f"({self.optimizer_model})"
+            ):
                 await self._phase1(outcome)
                 await self._after_step(0, outcome)
             outcome.stopped = f"{steps} steps done"
             for step in range(1, steps + 1):
                 if not judge.failures(state.best.results, state.items):
                     raise Stop(f"no failures to learn from after step {step - 1}: every judged item is right")
-                with progress.step(f"optimizer step {step} of {steps}: up to {self.settings.attempts} edits of "
-                                   f"one sentence or demonstration each"):
+                with progress.step(
+                    f"optimizer step {step} of {steps}: up to {self.settings.attempts} edits of "
+                    f"one sentence or demonstration each"
+                ):
                     await self._phase2_step(step, outcome)
                     await self._after_step(step, outcome)
         except Stop as stop:
             outcome.stopped = str(stop)
             where = f"step {outcome.steps_done + 1}" if outcome.best_after_step else "phase 1"
             scored = all(i in state.best.results for i in state.subset)
-            progress.note(f"optimizer {where} stopped early: {str(stop).split(';')[0]}; best prompt so far "
-                          + (f"{state.best.score(state.subset):.3f} on the subset · " if scored else "")
-                          + f"{self.budget.describe()} · {progress.duration(time.monotonic() - state.started)}")
+            progress.note(
+                f"optimizer {where} stopped early: {str(stop).split(';')[0]}; best prompt so far "
+                + (f"{state.best.score(state.subset):.3f} on the subset · " if scored else "")
+                + f"{self.budget.describe()} · {progress.duration(time.monotonic() - state.started)}"
+            )
         except InfraError as exc:
             outcome.fault = InfraError(f"model unreachable: {exc}")
             outcome.stopped = str(outcome.fault)
@@ -161,8 +192,9 @@ class DualPhase:
         outcome.best_text = best.prompt.text
         outcome.demonstrations = sorted(best.shows.values())
         outcome.initial_results, outcome.best_results = head.results, best.results
-        outcome.best_score = best.score(state.subset) if all(i in best.results for i in state.subset) else \
-            outcome.best_score
+        outcome.best_score = (
+            best.score(state.subset) if all(i in best.results for i in state.subset) else outcome.best_score
+        )
         outcome.subset_ids = list(state.subset)
         outcome.scored = {c.prompt.sha256: c.results for c in state.scored}
         outcome.initial_on_final = math.nan
@@ -206,8 +238,9 @@ class DualPhase:
         await self._score_candidate(candidate, items)
         self.state.scored.append(candidate)
         attempt.subset_score = candidate.score(self.state.subset)
-        attempt.accepted, attempt.why = judge.accepts(judge.paired(current.results, candidate.results, items),
-                                                      self.settings)
+        attempt.accepted, attempt.why = judge.accepts(
+            judge.paired(current.results, candidate.results, items), self.settings
+        )
         return attempt.accepted
 
     # ---- phase 1 -------------------------------------------------------------------------------
@@ -252,8 +285,10 @@ class DualPhase:
 
     async def _induce(self) -> str:
         """An instruction induced from training pairs, one per answer where possible."""
-        pairs = [framing.Example(self._text(self.pool.items[r]), str(self.pool.items[r].expected))
-                 for r in demos.spread(self.pool, self.learn_from, INDUCTION_EXAMPLES, self.rng)]
+        pairs = [
+            framing.Example(self._text(self.pool.items[r]), str(self.pool.items[r].expected))
+            for r in demos.spread(self.pool, self.learn_from, INDUCTION_EXAMPLES, self.rng)
+        ]
         if not pairs:
             raise framing.Refused("no training item with a gold answer to induce an instruction from")
         return await self.writer.induce(pairs)
@@ -267,8 +302,9 @@ class DualPhase:
         """k training items most like the prompt's failures, every answer shown (DSPy's KNN few-shot)."""
         near = [self.index[i] for i in judge.failures(current.results, self.state.items)]
         self.rng.shuffle(near)
-        return self._with_demos(current, demos.choose(self.pool, self._unshown(), self.embeddings, near=near,
-                                                      k=self.settings.demos))
+        return self._with_demos(
+            current, demos.choose(self.pool, self._unshown(), self.embeddings, near=near, k=self.settings.demos)
+        )
 
     async def _demos_spread(self, current: _Candidate) -> _Candidate:
         """k training items drawn at random, one per answer first (DSPy's LabeledFewShot)."""
@@ -322,12 +358,14 @@ class DualPhase:
             if not await self._judge(candidate, best, attempt):
                 self._report(outcome, attempt)
                 continue
-            reward = self.settings.reward_mix * candidate.score(self.state.items) + \
-                (1 - self.settings.reward_mix) * (attempt.failure_score or 0.0)
+            reward = self.settings.reward_mix * candidate.score(self.state.items) + (1 - self.settings.reward_mix) * (
+                attempt.failure_score or 0.0
+            )
             key, p_k = edit.key(best.layout), probs[edits.index(edit)]
             candidate.weights = dict(best.weights)
             candidate.weights[key] = best.weights.get(key, 1.0) * math.exp(
-                self.settings.learning_rate * reward / (p_k * len(edits)))
+                self.settings.learning_rate * reward / (p_k * len(edits))
+            )
             self._accept(candidate)
             self._report(outcome, attempt)
             return
@@ -351,8 +389,9 @@ class DualPhase:
             lay = with_instruction(lay, await self._induce())
         else:
             shown = self.rng.sample(failures, min(MAX_FAILURES_SHOWN, len(failures)))
-            cases = [(self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected))
-                     for i in shown]
+            cases = [
+                (self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected)) for i in shown
+            ]
             whole = "\n\n".join(c for c in lay.contents() if c)
             assert edit.unit is not None and unit is not None  # a rewrite names its unit
             lay = lay.with_body(edit.unit, await self.writer.rewrite(whole, unit.body, cases))
@@ -403,8 +442,10 @@ class DualPhase:
         score = best.score(state.subset)
         outcome.score_after_step.append(score)
         which = "phase 1" if step == 0 else f"step {step} of {self.steps}"
-        progress.note(f"optimizer {which} done: best prompt so far {score:.3f} on the subset · "
-                      f"{self.budget.describe()} · {progress.duration(time.monotonic() - state.started)}")
+        progress.note(
+            f"optimizer {which} done: best prompt so far {score:.3f} on the subset · "
+            f"{self.budget.describe()} · {progress.duration(time.monotonic() - state.started)}"
+        )
         if self.on_step:
             self.on_step(step, score)
 

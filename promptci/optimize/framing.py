@@ -71,13 +71,16 @@ def meta_instruction(examples: Sequence[Example], current: str | None) -> str:
     """Phase 1's request with the instruct framing (docs/algorithms.md, "Phase 1")."""
     shown = "\n\n".join(
         f"Input: {e.input}\n" + (f"Chain of thought: {e.rationale}\n" if e.rationale else "") + f"Output: {e.answer}"
-        for e in examples)
+        for e in examples
+    )
     seeded = f"Here is the initial instruction: {current}\n" if current else ""
-    return ("You gave me an instruction on a certain task and some example inputs with chain-of-thought. I read "
-            "the instruction carefully and wrote a correct chain-of-thought output for every input.\n"
-            f"{seeded}Here are some correct input-output pairs which strictly meet all your requirements:\n\n"
-            f"{shown}\n\nThe instruction contains the following parts. Based on the input-output pairs, give me "
-            f"the final complete instruction in English without any explanation:\n{SKELETON}")
+    return (
+        "You gave me an instruction on a certain task and some example inputs with chain-of-thought. I read "
+        "the instruction carefully and wrote a correct chain-of-thought output for every input.\n"
+        f"{seeded}Here are some correct input-output pairs which strictly meet all your requirements:\n\n"
+        f"{shown}\n\nThe instruction contains the following parts. Based on the input-output pairs, give me "
+        f"the final complete instruction in English without any explanation:\n{SKELETON}"
+    )
 
 
 def meta_completion_lead(examples: Sequence[Example], current: str | None) -> str:
@@ -100,24 +103,33 @@ def rewrite_request(style: str, prompt_text: str, sentence: str, failures: Seque
     """Phase 2's request to rewrite one sentence; failures are (input, model output, expected)."""
     if style == "instruct":
         cases = "\n\n".join(f"Input: {i}\nOutput: {o}\nExpected: {e}" for i, o, e in failures)
-        return ("I'm writing a prompt made of several parts. My current prompt is:\n```\n"
-                f"{prompt_text}\n```\nIt produces these outputs that do not match the expected ones:\n\n{cases}\n\n"
-                f"The sentence I want to revise is: `{sentence}`\nComparing the wrong outputs with the expected "
-                "answers for the same inputs, rewrite this sentence so the AI understands the task more fully and "
-                "does it better. Reply only with the revised sentence, no explanation.")
+        return (
+            "I'm writing a prompt made of several parts. My current prompt is:\n```\n"
+            f"{prompt_text}\n```\nIt produces these outputs that do not match the expected ones:\n\n{cases}\n\n"
+            f"The sentence I want to revise is: `{sentence}`\nComparing the wrong outputs with the expected "
+            "answers for the same inputs, rewrite this sentence so the AI understands the task more fully and "
+            "does it better. Reply only with the revised sentence, no explanation."
+        )
     pairs = "\n\n".join(f"Sentence: {plain}\nBetter: {better}" for plain, better in _REWRITE_PAIRS)
-    return (f"Each sentence of a prompt, rewritten to be clearer and more precise.\n\n{pairs}\n\n"
-            f"Sentence: {sentence}\nBetter:")
+    return (
+        f"Each sentence of a prompt, rewritten to be clearer and more precise.\n\n{pairs}\n\n"
+        f"Sentence: {sentence}\nBetter:"
+    )
 
 
 def induction_request(style: str, examples: Sequence[Example]) -> str:
     """APE's forward template (Zhou et al. 2022): the instruction induced from input/output pairs. A base model
     continues "The instruction was to"; a chat model is asked for the instruction."""
     pairs = "\n\n".join(f"Input: {e.input}\nOutput: {e.answer}" for e in examples)
-    lead = (f"I gave a friend an instruction and {len(examples)} inputs. The friend read the instruction and wrote an "
-            f"output for every one of the inputs. Here are the input-output pairs:\n\n{pairs}\n\n")
-    return lead + ("What was the instruction? Reply with the instruction only, one sentence."
-                   if style == "instruct" else "The instruction was to")
+    lead = (
+        f"I gave a friend an instruction and {len(examples)} inputs. The friend read the instruction and wrote an "
+        f"output for every one of the inputs. Here are the input-output pairs:\n\n{pairs}\n\n"
+    )
+    return lead + (
+        "What was the instruction? Reply with the instruction only, one sentence."
+        if style == "instruct"
+        else "The instruction was to"
+    )
 
 
 def parse_induction(reply: str, style: str) -> str:
@@ -135,8 +147,10 @@ def parse_induction(reply: str, style: str) -> str:
 
 def rationale_request(example: Example) -> str:
     """Ask for a chain of thought ending in an answer; kept only when the answer is the gold one."""
-    return (f"Input: {example.input}\nThink step by step in two or three sentences, then give the final answer on "
-            "its own last line as 'Answer: <answer>'.")
+    return (
+        f"Input: {example.input}\nThink step by step in two or three sentences, then give the final answer on "
+        "its own last line as 'Answer: <answer>'."
+    )
 
 
 def parse_rationale(reply: str, gold: str) -> str | None:

@@ -34,15 +34,19 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def pool_demos(prompt: PromptFile, pool: Pool, *, subset: Sequence[str] = (), holdout: Sequence[str] = ()
-               ) -> list[PoolDemo]:
+def pool_demos(
+    prompt: PromptFile, pool: Pool, *, subset: Sequence[str] = (), holdout: Sequence[str] = ()
+) -> list[PoolDemo]:
     """The pool items the prompt demonstrates: a demonstration that is the prompt's query rendered with the item
     and followed by an answer, or a user message of fixed text (a chat-style example) that is the item's input
     text, words compared."""
     lay = layout(prompt)
     demos = [_norm(u.body) for u in lay.units if u.kind == "demo"]
-    fixed = {_norm(m.content) for m in prompt.spec.messages  # chat-style examples: a user turn of fixed text
-             if m.role == "user" and "{{" not in m.content}
+    fixed = {
+        _norm(m.content)
+        for m in prompt.spec.messages  # chat-style examples: a user turn of fixed text
+        if m.role == "user" and "{{" not in m.content
+    }
     if not (demos or fixed):
         return []
     subset_ids, holdout_ids = set(subset), set(holdout)
@@ -56,13 +60,19 @@ def pool_demos(prompt: PromptFile, pool: Pool, *, subset: Sequence[str] = (), ho
         if shown:
             one_line = " ".join(text.split())
             where = "subset" if item.id in subset_ids else "held-out" if item.id in holdout_ids else "training"
-            found.append(PoolDemo(item=item.id, text=one_line if len(one_line) <= TEXT_LIMIT else
-                                  one_line[: TEXT_LIMIT - 1] + "…", where=where))
+            found.append(
+                PoolDemo(
+                    item=item.id,
+                    text=one_line if len(one_line) <= TEXT_LIMIT else one_line[: TEXT_LIMIT - 1] + "…",
+                    where=where,
+                )
+            )
     return found
 
 
-def score_without(results: Mapping[str, object], ids: Sequence[str], excluded: Collection[str]
-                  ) -> tuple[float | None, list[str]]:
+def score_without(
+    results: Mapping[str, object], ids: Sequence[str], excluded: Collection[str]
+) -> tuple[float | None, list[str]]:
     """The mean score over `ids` less the excluded items, and the ids it is over."""
     kept = [i for i in ids if i not in excluded]
     return mean_score(results, kept), kept

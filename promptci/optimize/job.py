@@ -52,39 +52,79 @@ def models(prompt: PromptFile, task_model: str | None, optimizer_model: str | No
     return task, optimizer_model or prompt.settings.optimizer.model or task
 
 
-async def optimize(prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *,
-                   steps: int | None = None, optimizer_model: str | None = None, task_model: str | None = None,
-                   holdout: int | None = None, seed: int | None = None, refresh: bool = True,
-                   subset: Sequence[str] | None = None, holdout_always: bool = True,
-                   on_attempt: Callable[[Attempt], None] | None = None,
-                   on_step: Callable[[int, float], None] | None = None) -> Job:
+async def optimize(
+    prompt: PromptFile,
+    pool: Pool,
+    client: ModelClient,
+    budget: Budget,
+    *,
+    steps: int | None = None,
+    optimizer_model: str | None = None,
+    task_model: str | None = None,
+    holdout: int | None = None,
+    seed: int | None = None,
+    refresh: bool = True,
+    subset: Sequence[str] | None = None,
+    holdout_always: bool = True,
+    on_attempt: Callable[[Attempt], None] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> Job:
     settings = prompt.settings
     task_model, optimizer_model = models(prompt, model_to_call(prompt, task_model), optimizer_model)
     seed = settings.selection.seed if seed is None else seed
     ids, source = (list(subset), "given") if subset is not None else subsets.for_optimizer(prompt, pool)
     wanted = settings.optimizer.holdout if holdout is None else holdout
-    split = make_split(pool, ids, holdout=holdout_size(wanted, budget.left), seed=seed,
-                       judged=judged_size(settings.optimizer.filter_items, budget.left))
+    split = make_split(
+        pool,
+        ids,
+        holdout=holdout_size(wanted, budget.left),
+        seed=seed,
+        judged=judged_size(settings.optimizer.filter_items, budget.left),
+    )
     style = style_for(optimizer_model, settings.optimizer.style)
     embeddings = subsets.pool_embeddings(prompt, pool)
-    search = DualPhase(prompt, pool, split, embeddings, score=scorer(prompt, pool, client, task_model),
-                       refresh=refresher(pool, embeddings, settings.selection) if refresh else None,
-                       client=client, budget=budget, settings=settings.optimizer, optimizer_model=optimizer_model,
-                       style=style, seed=seed, steps=steps, on_attempt=on_attempt, on_step=on_step)
+    search = DualPhase(
+        prompt,
+        pool,
+        split,
+        embeddings,
+        score=scorer(prompt, pool, client, task_model),
+        refresh=refresher(pool, embeddings, settings.selection) if refresh else None,
+        client=client,
+        budget=budget,
+        settings=settings.optimizer,
+        optimizer_model=optimizer_model,
+        style=style,
+        seed=seed,
+        steps=steps,
+        on_attempt=on_attempt,
+        on_step=on_step,
+    )
     with budget.keeping_back(2 * len(split.holdout)):  # the held-out check comes first: its calls are kept back
         outcome = await search.run()
-    job = Job(outcome=outcome, split=split, subset_source=source, task_model=task_model,
-              optimizer_model=optimizer_model, style=style)
+    job = Job(
+        outcome=outcome,
+        split=split,
+        subset_source=source,
+        task_model=task_model,
+        optimizer_model=optimizer_model,
+        style=style,
+    )
     if not split.holdout:
-        job.holdout_note = ("no held-out slice asked for (promptci.optimizer.holdout: 0)" if not wanted else
-                            "the call limit left too few calls to hold items out" if len(pool) - len(ids) >= 2 else
-                            "the pool has no items to spare outside the subset")
+        job.holdout_note = (
+            "no held-out slice asked for (promptci.optimizer.holdout: 0)"
+            if not wanted
+            else "the call limit left too few calls to hold items out"
+            if len(pool) - len(ids) >= 2
+            else "the pool has no items to spare outside the subset"
+        )
     await judge_suggestion(job, prompt, pool, client, budget, holdout_always=holdout_always)
     return job
 
 
-async def judge_suggestion(job: Job, prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *,
-                           holdout_always: bool = True) -> None:
+async def judge_suggestion(
+    job: Job, prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *, holdout_always: bool = True
+) -> None:
     """The suggestion's honest scores: its demonstrations that are pool items flagged and left out, then the input
     and the suggestion on the subset (from the search's results) and on the held-out slice (scored here, within
     the budget). `holdout_always`: score the input on the held-out slice even when nothing was suggested."""
@@ -111,8 +151,9 @@ async def judge_suggestion(job: Job, prompt: PromptFile, pool: Pool, client: Mod
         items = [by_id[i] for i in kept]
         try:
             job.holdout_initial = await _mean(prompt, pool, items, client, job.task_model)
-            job.holdout_best = job.holdout_initial if not outcome.improved else \
-                await _mean(best, pool, items, client, job.task_model)
+            job.holdout_best = (
+                job.holdout_initial if not outcome.improved else await _mean(best, pool, items, client, job.task_model)
+            )
             job.holdout_items = kept
         except InfraError as exc:
             outcome.fault = InfraError(f"model unreachable while scoring the held-out slice: {exc}")
@@ -120,23 +161,43 @@ async def judge_suggestion(job: Job, prompt: PromptFile, pool: Pool, client: Mod
 
 def scorer(prompt: PromptFile, pool: Pool, client: ModelClient, task_model: str) -> Score:
     """The optimizer's scoring: the runner on the task model, every item or an InfraError."""
+
     async def score(candidate: PromptFile, items: Sequence[Item]) -> list[ItemResult]:
         which = "the input prompt" if candidate is prompt else "a candidate prompt"
-        task = Task(prompt=candidate, pool=pool, items=items, selection="optimizer", model=task_model,
-                    label=f"optimizer: scoring {which}")
+        task = Task(
+            prompt=candidate,
+            pool=pool,
+            items=items,
+            selection="optimizer",
+            model=task_model,
+            label=f"optimizer: scoring {which}",
+        )
         return (await run_or_raise(task, client)).items
+
     return score
 
 
 def refresher(pool: Pool, embeddings: np.ndarray, settings: SelectionSettings) -> Refresh:
     """The optimizer's subset refresh between its steps: IPOMP stage 2 (`subsets.stage2_in_loop`)."""
-    def refresh(ids: Sequence[str], runs: Sequence[Mapping[str, ItemResult]], available: Sequence[int],
-                seed: int) -> subsets.Stage2:
+
+    def refresh(
+        ids: Sequence[str], runs: Sequence[Mapping[str, ItemResult]], available: Sequence[int], seed: int
+    ) -> subsets.Stage2:
         return subsets.stage2_in_loop(pool, embeddings, ids, runs, available, settings, seed)
+
     return refresh
 
 
 async def _mean(prompt: PromptFile, pool: Pool, items: list, client: ModelClient, model: str) -> float:
-    result = await run_or_raise(Task(prompt=prompt, pool=pool, items=items, selection="holdout", model=model,
-                                     label="optimizer: scoring the held-out slice"), client)
+    result = await run_or_raise(
+        Task(
+            prompt=prompt,
+            pool=pool,
+            items=items,
+            selection="holdout",
+            model=model,
+            label="optimizer: scoring the held-out slice",
+        ),
+        client,
+    )
     return result.summary.mean if result.summary.mean is not None else math.nan

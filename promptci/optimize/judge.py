@@ -37,14 +37,16 @@ def wins_needed(settings: OptimizerSettings, items: int) -> int:
     return max(math.ceil(math.log2(1 / settings.accept_p) - 1e-9), math.ceil(settings.min_gain * items - 1e-9), 1)
 
 
-def quick_filter(candidate: Mapping[str, ItemResult], failed: Sequence[str], items: int,
-                 settings: OptimizerSettings) -> tuple[float, str | None]:
+def quick_filter(
+    candidate: Mapping[str, ItemResult], failed: Sequence[str], items: int, settings: OptimizerSettings
+) -> tuple[float, str | None]:
     """The candidate's accuracy on the current prompt's failures, and why it is stopped here (None: it passes)."""
     fixed = sum(_score(candidate, i) for i in failed)
     share, needed = fixed / len(failed), wins_needed(settings, items)
     if fixed < needed:
-        return share, (f"quick filter: fixes {fixed:g} of the {len(failed)} failures; acceptance needs at least "
-                       f"{needed} items won")
+        return share, (
+            f"quick filter: fixes {fixed:g} of the {len(failed)} failures; acceptance needs at least {needed} items won"
+        )
     if share < settings.quick_filter:
         return share, f"quick filter: {share:.2f} on the {len(failed)} failures < h_f {settings.quick_filter}"
     return share, None
@@ -66,14 +68,17 @@ class Paired:
         return float(binomtest(self.wins, differing, 0.5, alternative="greater").pvalue) if differing else 1.0
 
     def describe(self) -> str:
-        return (f"{self.items} judged items: {self.wins} better, {self.losses} worse, gain {self.gain:+.3f}, "
-                f"p = {self.p:.3f}")
+        return (
+            f"{self.items} judged items: {self.wins} better, {self.losses} worse, gain {self.gain:+.3f}, "
+            f"p = {self.p:.3f}"
+        )
 
 
 def paired(current: Mapping[str, ItemResult], candidate: Mapping[str, ItemResult], ids: Sequence[str]) -> Paired:
     diffs = [_score(candidate, i) - _score(current, i) for i in ids]
-    return Paired(items=len(ids), wins=sum(d > 0 for d in diffs), losses=sum(d < 0 for d in diffs),
-                  gain=sum(diffs) / len(ids))
+    return Paired(
+        items=len(ids), wins=sum(d > 0 for d in diffs), losses=sum(d < 0 for d in diffs), gain=sum(diffs) / len(ids)
+    )
 
 
 def accepts(comparison: Paired, settings: OptimizerSettings) -> tuple[bool, str]:

@@ -67,8 +67,14 @@ class Outcome:
 
     def diff(self, before: str, after: str) -> str:
         """The best prompt as a unified diff against the input."""
-        return "".join(difflib.unified_diff(self.initial_text.splitlines(keepends=True),
-                                            self.best_text.splitlines(keepends=True), fromfile=before, tofile=after))
+        return "".join(
+            difflib.unified_diff(
+                self.initial_text.splitlines(keepends=True),
+                self.best_text.splitlines(keepends=True),
+                fromfile=before,
+                tofile=after,
+            )
+        )
 
     def why_unchanged(self) -> str:
         """Why nothing was suggested, in one line: what was tried and what stopped each try."""
@@ -79,8 +85,11 @@ class Outcome:
             reason = a.why.split(":")[0]
             counts[reason] = counts.get(reason, 0) + 1
         tried = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        return (f"no candidate beat the input ({len(self.attempts)} tried: {tried}); stopped: {self.stopped}"
-                if self.attempts else f"nothing was tried: {self.stopped}")
+        return (
+            f"no candidate beat the input ({len(self.attempts)} tried: {tried}); stopped: {self.stopped}"
+            if self.attempts
+            else f"nothing was tried: {self.stopped}"
+        )
 
 
 class Stop(Exception):

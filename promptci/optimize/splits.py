@@ -30,5 +30,9 @@ def split(pool: Pool, subset_ids: Sequence[str], *, holdout: int, seed: int, jud
     random.Random(seed).shuffle(rest)
     cut = min(holdout, len(rest) // 2)
     training = rest[cut:]
-    return Split(subset=subset, training=tuple(sorted(training)), holdout=tuple(sorted(rest[:cut])),
-                 judged=tuple(sorted(training[: min(judged, len(training) // 2)])))
+    return Split(
+        subset=subset,
+        training=tuple(sorted(training)),
+        holdout=tuple(sorted(rest[:cut])),
+        judged=tuple(sorted(training[: min(judged, len(training) // 2)])),
+    )

@@ -87,8 +87,12 @@ class Layout:
         """The layout less one unit; the unit before it takes its separator when it ended its paragraph."""
         units = list(self.units)
         gone = units.pop(index)
-        if index > 0 and units[index - 1].message == gone.message and "\n\n" in gone.trail and \
-                "\n\n" not in units[index - 1].trail:
+        if (
+            index > 0
+            and units[index - 1].message == gone.message
+            and "\n\n" in gone.trail
+            and "\n\n" not in units[index - 1].trail
+        ):
             units[index - 1] = replace(units[index - 1], trail=gone.trail)
         return replace(self, units=tuple(units))
 
@@ -103,8 +107,10 @@ class Layout:
             separator = "\n\n" if "\n\n" in last.trail or "\n" in last.body.strip() else "\n"
             units.insert(demos[-1] + 1, Unit(last.message, text, separator, UnitKind.DEMO))
             if separator not in last.trail:  # the old last demonstration ended its paragraph: the new one does
-                units[demos[-1]], units[demos[-1] + 1] = replace(last, trail=separator), \
-                    Unit(last.message, text, last.trail, UnitKind.DEMO)
+                units[demos[-1]], units[demos[-1] + 1] = (
+                    replace(last, trail=separator),
+                    Unit(last.message, text, last.trail, UnitKind.DEMO),
+                )
         else:  # a paragraph of its own just above the query
             at, message = query[0], units[query[0]].message
             if at and units[at - 1].message == message and "\n\n" not in units[at - 1].trail:
@@ -181,9 +187,9 @@ class Shape:
                 return None
             at = found + len(literal)
         end = flat.rfind(last) if last else len(flat)
-        if end <= at or (last and not flat[end + len(last):].strip()):
+        if end <= at or (last and not flat[end + len(last) :].strip()):
             return None
-        return flat[end + len(last):].strip() if last else ""
+        return flat[end + len(last) :].strip() if last else ""
 
 
 def _shape(query: str) -> Shape | None:
@@ -219,7 +225,7 @@ def _query_units(message: int, paragraph: str, separator: str, shape: Shape | No
     while cut and _is_demo(above[cut - 1], shape):
         cut -= 1
     units = _text_units(message, "".join(above[:cut]).removesuffix("\n"), "\n") if cut else []
-    units += [Unit(message, line.rstrip("\n"), line[len(line.rstrip("\n")):], UnitKind.DEMO) for line in above[cut:]]
+    units += [Unit(message, line.rstrip("\n"), line[len(line.rstrip("\n")) :], UnitKind.DEMO) for line in above[cut:]]
     return units + [Unit(message, query, separator, UnitKind.QUERY)]
 
 
@@ -231,12 +237,12 @@ def _text_units(message: int, paragraph: str, separator: str) -> list[Unit]:
         if _HEADER.match(line) or _LIST_ITEM.match(line) or not line.strip():
             kind = UnitKind.HEADER if _HEADER.match(line) else UnitKind.SENTENCE if line.strip() else UnitKind.BLANK
             body = line.rstrip("\n")
-            units.append(Unit(message, body, line[len(body):] + (separator if last else ""), kind))
+            units.append(Unit(message, body, line[len(body) :] + (separator if last else ""), kind))
             continue
         sentences = _sentences(line)
         for s, sentence in enumerate(sentences):
             body = sentence.rstrip()
-            trail = sentence[len(body):] + (separator if last and s == len(sentences) - 1 else "")
+            trail = sentence[len(body) :] + (separator if last and s == len(sentences) - 1 else "")
             units.append(Unit(message, body, trail, UnitKind.SENTENCE))
     return units
 
@@ -244,7 +250,7 @@ def _text_units(message: int, paragraph: str, separator: str) -> list[Unit]:
 def _sentences(text: str) -> list[str]:
     """pysbd's sentences with their trailing whitespace; they join back to `text` exactly."""
     spans = _segmenter().segment(text)
-    pieces = [text[s.start:s.end] for s in spans]
+    pieces = [text[s.start : s.end] for s in spans]
     if "".join(pieces) != text:  # pysbd normalises some input; never lose a character
         return [text]
     return pieces
@@ -282,7 +288,7 @@ def with_instruction(lay: Layout, instruction: str) -> Layout:
         same_message = span[-1] + 1 < len(units) and units[span[-1] + 1].message == last.message
         trail = "\n\n" if same_message else ""
         new = Unit(first.message, instruction, trail, UnitKind.SENTENCE)
-        units[span[0]:span[-1] + 1] = [new]
+        units[span[0] : span[-1] + 1] = [new]
     else:
         first_message = units[0].message if units else 0
         units.insert(0, Unit(first_message, instruction, "\n\n", UnitKind.SENTENCE))

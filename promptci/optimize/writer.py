@@ -17,8 +17,9 @@ from .outcome import Stop
 class Writer:
     """The optimizer model, asked through `client` in the `style` framing (instruct or completion)."""
 
-    def __init__(self, client: ModelClient, model: str, style: str, budget: Budget, *, temperature: float,
-                 seed: int) -> None:
+    def __init__(
+        self, client: ModelClient, model: str, style: str, budget: Budget, *, temperature: float, seed: int
+    ) -> None:
         if style not in ("instruct", "completion"):
             raise ValueError("style must be instruct or completion")
         self.client, self.model, self.style, self.budget = client, model, style, budget
@@ -28,8 +29,12 @@ class Writer:
         if not self.budget.allows(1):
             raise Stop.spent(self.budget)
         self.samples += 1
-        params = Params(temperature=self.temperature, max_tokens=max_tokens, stop=tuple(stop),
-                        seed=self.seed * 100_003 + self.samples)
+        params = Params(
+            temperature=self.temperature,
+            max_tokens=max_tokens,
+            stop=tuple(stop),
+            seed=self.seed * 100_003 + self.samples,
+        )
         completion = await self.client.complete(self.model, [{"role": "user", "content": text}], params)
         return completion.text
 
@@ -43,11 +48,13 @@ class Writer:
         return framing.parse_induction(reply, self.style)
 
     async def instruction(self, examples: Sequence[framing.Example], current: str | None) -> str:
-        """The five-part meta-instruction (docs/algorithms.md, "Phase 1"). A base model fills the skeleton one started line
+        """The five-part meta-instruction (docs/algorithms.md, "Phase 1"). A base model fills the skeleton one started
+        line
         at a time; a section it leaves empty is left out."""
         if self.style == "instruct":
-            return framing.parse_instruction(await self.ask(framing.meta_instruction(examples, current),
-                                                            max_tokens=700))
+            return framing.parse_instruction(
+                await self.ask(framing.meta_instruction(examples, current), max_tokens=700)
+            )
         text = framing.meta_completion_lead(examples, current)
         lines = []
         for header, start in framing.SECTION_STARTS:
@@ -73,6 +80,9 @@ class Writer:
 
     async def rewrite(self, prompt_text: str, sentence: str, cases: Sequence[tuple[str, str, str]]) -> str:
         """One sentence rewritten from failures (input, output, expected)."""
-        reply = await self.ask(framing.rewrite_request(self.style, prompt_text, sentence, cases),
-                               max_tokens=200 if self.style == "instruct" else 60, stop=self._one_line)
+        reply = await self.ask(
+            framing.rewrite_request(self.style, prompt_text, sentence, cases),
+            max_tokens=200 if self.style == "instruct" else 60,
+            stop=self._one_line,
+        )
         return framing.parse_sentence(reply, sentence)

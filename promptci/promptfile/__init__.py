@@ -29,6 +29,28 @@ from .schema import (
 from .templates import go_text, placeholders, placeholders_of, substitute
 from .yamlio import MAX_FILE_BYTES, MAX_NODES, dump_yaml, yaml_events
 
-__all__ = ["EVALUATOR_KINDS", "FORMAT_HELP", "MAX_FILE_BYTES", "MAX_NODES", "STRING_KINDS", "Evaluator", "JudgeChoice",
-           "LLMJudge", "Message", "ModelParameters", "PromptFile", "PromptSpec", "StringCheck", "dump_yaml", "go_text",
-           "judged_by", "load", "parse", "placeholders", "placeholders_of", "substitute", "warn", "yaml_events"]
+__all__ = [
+    "EVALUATOR_KINDS",
+    "FORMAT_HELP",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "STRING_KINDS",
+    "Evaluator",
+    "JudgeChoice",
+    "LLMJudge",
+    "Message",
+    "ModelParameters",
+    "PromptFile",
+    "PromptSpec",
+    "StringCheck",
+    "dump_yaml",
+    "go_text",
+    "judged_by",
+    "load",
+    "parse",
+    "placeholders",
+    "placeholders_of",
+    "substitute",
+    "warn",
+    "yaml_events",
+]

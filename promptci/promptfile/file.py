@@ -76,13 +76,17 @@ class PromptFile:
         the string checks compare against, and the fields an `llm` judge reads that the messages do not (a judge's
         reference answer); with those of the prompt it is judged by. They are never put into a prompt, so a pull request
         cannot see them."""
-        fields = {"expected"} | {e.label or e.field for e in self.settings.evaluators if e.label or e.field}
+        named = (e.label or e.field for e in self.settings.evaluators)
+        fields = {"expected"} | {name for name in named if name}
         for evaluator in self.spec.evaluators:
             if evaluator.kind == "string" and evaluator.string is not None:
                 fields |= placeholders(evaluator.string.condition[1])
             if evaluator.kind == "llm" and evaluator.llm is not None:
-                fields |= (placeholders(evaluator.llm.prompt) | placeholders(evaluator.llm.systemPrompt)) \
-                    - self.variables - {"completion"}
+                fields |= (
+                    (placeholders(evaluator.llm.prompt) | placeholders(evaluator.llm.systemPrompt))
+                    - self.variables
+                    - {"completion"}
+                )
         return frozenset(fields) | self.judge_answers
 
     @cached_property
@@ -152,8 +156,7 @@ def parse(text: str, path: Path) -> PromptFile:
     check_text(text, path)
     doc = load_yaml(text, path)
     if not isinstance(doc, CommentedMap):
-        raise InputError("the file must be a YAML mapping of GitHub Models fields", path=path,
-                         fix=FORMAT_HELP)
+        raise InputError("the file must be a YAML mapping of GitHub Models fields", path=path, fix=FORMAT_HELP)
     try:
         spec = PromptSpec.model_validate(doc)
     except ValidationError as exc:
@@ -168,7 +171,10 @@ def _refuse_answer_placeholders(prompt: PromptFile) -> None:
     for i, message in enumerate(prompt.spec.messages):
         leaked = sorted(placeholders(message.content) & prompt.answer_fields)
         if leaked:
-            raise InputError(f"placeholder {{{{{leaked[0]}}}}} puts the answer field '{leaked[0]}' into the prompt",
-                             path=prompt.path, line=line_of(prompt._doc, ("messages", i, "content")),
-                             field=f"messages[{i}].content",
-                             fix=f"remove {{{{{leaked[0]}}}}}; evaluators read '{leaked[0]}', the model must not")
+            raise InputError(
+                f"placeholder {{{{{leaked[0]}}}}} puts the answer field '{leaked[0]}' into the prompt",
+                path=prompt.path,
+                line=line_of(prompt._doc, ("messages", i, "content")),
+                field=f"messages[{i}].content",
+                fix=f"remove {{{{{leaked[0]}}}}}; evaluators read '{leaked[0]}', the model must not",
+            )

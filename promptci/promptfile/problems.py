@@ -33,8 +33,9 @@ def input_error(exc: ValidationError, doc: CommentedMap, path: Path) -> InputErr
         fix = f"did you mean '{close[0]}'?" if close else "remove it; known fields: " + ", ".join(known)
         return InputError("unknown field", path=path, line=line, field=field_path, fix=fix)
     if kind == "missing":
-        return InputError("missing required field", path=path, line=line, field=field_path,
-                          fix=f"add '{keys[-1]}:' ({FORMAT_HELP})")
+        return InputError(
+            "missing required field", path=path, line=line, field=field_path, fix=f"add '{keys[-1]}:' ({FORMAT_HELP})"
+        )
     message = err["msg"].removeprefix("Value error, ")
     return InputError(message, path=path, line=line, field=field_path or None, fix=FORMAT_HELP)
 
@@ -72,8 +73,7 @@ def _known_fields(keys: Sequence[Any]) -> set[str]:
     for key in keys:
         if isinstance(key, int):
             continue
-        info = model.model_fields.get(key) or next(
-            (f for f in model.model_fields.values() if f.alias == key), None)
+        info = model.model_fields.get(key) or next((f for f in model.model_fields.values() if f.alias == key), None)
         if info is None:
             return set()
         inner = _model_in(info.annotation)

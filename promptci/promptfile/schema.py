@@ -30,18 +30,27 @@ def _go_string(value: Any) -> Any:
 
 def _go_number(kind: type) -> Any:
     """A Go number field: YAML numbers only; true/false or quoted text are refused, as gh refuses them."""
+
     def check(value: Any) -> Any:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            shown = ("true/false" if isinstance(value, bool) else "text" if isinstance(value, str)
-                     else "a mapping" if isinstance(value, dict) else "a list")
+            shown = (
+                "true/false"
+                if isinstance(value, bool)
+                else "text"
+                if isinstance(value, str)
+                else "a mapping"
+                if isinstance(value, dict)
+                else "a list"
+            )
             raise ValueError(f"must be a number, not {shown} (gh refuses it too); write it unquoted")
         if kind is int:
             if value != value or value in (float("inf"), float("-inf")) or value != int(value):
                 raise ValueError("must be a whole number")
             return int(value)
         return float(value)
+
     return BeforeValidator(check)
 
 
@@ -58,8 +67,11 @@ class _GitHubModel(BaseModel):
 
 class Message(_GitHubModel):
     role: Literal["system", "user", "assistant"] = Field(description="`system`, `user` or `assistant`, any case")
-    content: GoStr = Field("", description="the text; each `{{key}}` of the item's keys is replaced by its value, "
-                           "literally, and everything else is sent as written")  # absent: empty, as in gh
+    content: GoStr = Field(
+        "",
+        description="the text; each `{{key}}` of the item's keys is replaced by its value, "
+        "literally, and everything else is sent as written",
+    )  # absent: empty, as in gh
 
     @field_validator("role", mode="before")
     @classmethod
@@ -72,9 +84,9 @@ class ModelParameters(_GitHubModel):
     honoured too (the camel-case spelling wins when both are given)."""
 
     maxTokens: GoInt | None = Field(None, ge=1, description="the most tokens of an answer")
-    temperature: GoFloat | None = Field(None, ge=0.0, le=2.0,
-                                        description="sampling temperature; promptci sends 0 when it is not set, so "
-                                                    "runs repeat")
+    temperature: GoFloat | None = Field(
+        None, ge=0.0, le=2.0, description="sampling temperature; promptci sends 0 when it is not set, so runs repeat"
+    )
     topP: GoFloat | None = Field(None, gt=0.0, le=1.0, description="nucleus sampling")
     max_tokens: GoInt | None = Field(None, ge=1, description="as GitHub's prompt editor writes `maxTokens`")
     top_p: GoFloat | None = Field(None, gt=0.0, le=1.0, description="as GitHub's prompt editor writes `topP`")
@@ -101,8 +113,10 @@ class StringCheck(_GitHubModel):
     @model_validator(mode="after")
     def _one_at_least(self) -> StringCheck:
         if not self.conditions:
-            raise ValueError("needs one of equals, contains, startsWith, endsWith "
-                             "(gh fails such a check: 'no string evaluation criteria specified')")
+            raise ValueError(
+                "needs one of equals, contains, startsWith, endsWith "
+                "(gh fails such a check: 'no string evaluation criteria specified')"
+            )
         return self
 
     @property
@@ -135,12 +149,21 @@ class Evaluator(_GitHubModel):
     """One of gh's evaluators; with several kinds given, the first of string, llm, uses runs, as in gh."""
 
     name: GoStr = Field("", description="the evaluator's name in the report")
-    string: StringCheck | None = Field(None, description="a string check: the first of its non-empty conditions "
-                                       "decides; values may use `{{key}}` placeholders")
-    llm: LLMJudge | None = Field(None, description="an LLM judge: it answers in text, and the first choice its "
-                                    "answer contains gives the score (none: 0)")
-    uses: GoStr = Field("", description="a built-in judge: `github/similarity`, `coherence`, `fluency`, "
-                        "`relevance`, `groundedness`, run on `promptci.judge_model`")
+    string: StringCheck | None = Field(
+        None,
+        description="a string check: the first of its non-empty conditions "
+        "decides; values may use `{{key}}` placeholders",
+    )
+    llm: LLMJudge | None = Field(
+        None,
+        description="an LLM judge: it answers in text, and the first choice its "
+        "answer contains gives the score (none: 0)",
+    )
+    uses: GoStr = Field(
+        "",
+        description="a built-in judge: `github/similarity`, `coherence`, `fluency`, "
+        "`relevance`, `groundedness`, run on `promptci.judge_model`",
+    )
 
     @model_validator(mode="after")
     def _one_at_least(self) -> Evaluator:
@@ -162,20 +185,28 @@ class PromptSpec(_GitHubModel):
 
     name: GoStr | None = Field(None, description="the prompt's name in the report")
     description: GoStr | None = Field(None, description="what the prompt is for")
-    model: GoStr | None = Field(None, description="a GitHub Models catalog id (`openai/gpt-4o`), called on GitHub "
-                                "Models with the workflow's token; `promptci.model` or `--model` overrides it")
+    model: GoStr | None = Field(
+        None,
+        description="a GitHub Models catalog id (`openai/gpt-4o`), called on GitHub "
+        "Models with the workflow's token; `promptci.model` or `--model` overrides it",
+    )
     modelParameters: ModelParameters = Field(default_factory=ModelParameters, description="request parameters")
     responseFormat: Literal["text", "json_object", "json_schema"] | None = Field(
-        None, description="`text`, `json_object`, or `json_schema` with `jsonSchema`")
+        None, description="`text`, `json_object`, or `json_schema` with `jsonSchema`"
+    )
     jsonSchema: str | None = Field(None, description="a JSON string with `name` and `schema`")
     messages: list[Message] = Field(min_length=1, description="the conversation sent for each item")
     testData: list[dict[str, Any]] | None = Field(
-        None, description="rows of template variables and `expected`: the pool when `promptci.pool` is not set (a "
-                          "row's `id` is a variable too; a repeated row is a second item)")
-    evaluators: list[Evaluator] = Field(default_factory=list, description="how each answer is scored; none: label "
-                                        "match against `expected` with `promptci.labels`, exact match otherwise")
-    promptci: Settings = Field(default_factory=Settings, description="promptci's own settings (the "
-                                   "`promptci:` block)")
+        None,
+        description="rows of template variables and `expected`: the pool when `promptci.pool` is not set (a "
+        "row's `id` is a variable too; a repeated row is a second item)",
+    )
+    evaluators: list[Evaluator] = Field(
+        default_factory=list,
+        description="how each answer is scored; none: label "
+        "match against `expected` with `promptci.labels`, exact match otherwise",
+    )
+    promptci: Settings = Field(default_factory=Settings, description="promptci's own settings (the `promptci:` block)")
 
     @field_validator("modelParameters", "evaluators", mode="before")
     @classmethod

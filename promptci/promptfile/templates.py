@@ -34,7 +34,11 @@ def go_text(value: Any) -> str:
     if isinstance(value, float):
         return _go_float(value)
     if isinstance(value, Mapping):
-        return "map[" + " ".join(f"{go_text(k)}:{go_text(v)}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))) + "]"
+        return (
+            "map["
+            + " ".join(f"{go_text(k)}:{go_text(v)}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
+            + "]"
+        )
     if isinstance(value, (list, tuple)):
         return "[" + " ".join(go_text(v) for v in value) + "]"
     return str(value)
@@ -58,7 +62,7 @@ def _go_float(value: float) -> str:
     if exponent < 0:
         return f"{sign_text}0.{'0' * (-exponent - 1)}{digits}"
     whole = digits[: exponent + 1].ljust(exponent + 1, "0")
-    fraction = digits[exponent + 1:]
+    fraction = digits[exponent + 1 :]
     return sign_text + whole + ("." + fraction if fraction else "")
 
 

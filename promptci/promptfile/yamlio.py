@@ -36,9 +36,12 @@ def check_text(content: int | bytes | str, path: Path) -> None:
     alone is checked before reading) and no binary data."""
     size = content if isinstance(content, int) else len(content)
     if size > MAX_FILE_BYTES:
-        raise InputError(f"file is {size} {'bytes' if not isinstance(content, str) else 'characters'}, over the "
-                         f"{MAX_FILE_BYTES}-byte limit for prompt files", path=path,
-                         fix="move eval data to a JSONL pool (promptci.pool)")
+        raise InputError(
+            f"file is {size} {'bytes' if not isinstance(content, str) else 'characters'}, over the "
+            f"{MAX_FILE_BYTES}-byte limit for prompt files",
+            path=path,
+            fix="move eval data to a JSONL pool (promptci.pool)",
+        )
     if (isinstance(content, str) and "\0" in content) or (isinstance(content, bytes) and b"\0" in content):
         raise InputError("file holds binary data", path=path, fix="a prompt file must be UTF-8 YAML text")
 
@@ -67,8 +70,9 @@ def read_text(path: Path) -> str:
     size = check_input(path, what="prompt file").st_size  # a folder or a FIFO is refused unopened
     root = repository_root(path)
     if path.is_symlink() and root is not None and not path.resolve().is_relative_to(root.resolve()):
-        raise InputError("the prompt file is a link to a file outside the repository", path=path,
-                         fix="commit the prompt file itself")
+        raise InputError(
+            "the prompt file is a link to a file outside the repository", path=path, fix="commit the prompt file itself"
+        )
     check_text(size, path)  # before reading: a huge file is never read
     data = path.read_bytes()
     check_text(data, path)
@@ -81,8 +85,11 @@ def read_text(path: Path) -> str:
 
 def load_yaml(text: str, path: Path) -> Any:
     if _expanded_size(text) > MAX_NODES:
-        raise InputError(f"the YAML has more than {MAX_NODES} nodes once aliases expand", path=path,
-                         fix="move eval data to a JSONL pool (promptci.pool); write values out instead of anchors")
+        raise InputError(
+            f"the YAML has more than {MAX_NODES} nodes once aliases expand",
+            path=path,
+            fix="move eval data to a JSONL pool (promptci.pool); write values out instead of anchors",
+        )
     try:
         return _yaml().load(text)
     except MarkedYAMLError as exc:
@@ -91,11 +98,11 @@ def load_yaml(text: str, path: Path) -> Any:
             mark = exc.context_mark  # the problem is 'end of file': point at the construct left open
         line = mark.line + 1 if mark is not None else None
         problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise InputError(f"malformed YAML: {problem}", path=path, line=line,
-                         fix="correct the YAML syntax at that line") from None
+        raise InputError(
+            f"malformed YAML: {problem}", path=path, line=line, fix="correct the YAML syntax at that line"
+        ) from None
     except (YAMLError, RecursionError) as exc:
-        raise InputError(f"malformed YAML: {type(exc).__name__}", path=path,
-                         fix="correct the YAML syntax") from None
+        raise InputError(f"malformed YAML: {type(exc).__name__}", path=path, fix="correct the YAML syntax") from None
 
 
 def yaml_events(text: str) -> Iterator[pyyaml.Event]:

@@ -31,15 +31,29 @@ COMMENT, SUMMARY, TERMINAL = "comment.md.j2", "summary.md.j2", "terminal.txt.j2"
 
 
 def environment(loader: jinja2.BaseLoader, *, untrusted: bool = False) -> jinja2.Environment:
-    env = sandbox.BoundedEnvironment(untrusted=untrusted, loader=loader, undefined=jinja2.StrictUndefined,
-                                     autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(inline=escape.inline, code=escape.code, block=escape.block, plain=escape.flat,
-                       text=escape.printable)
+    env = sandbox.BoundedEnvironment(
+        untrusted=untrusted,
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        inline=escape.inline, code=escape.code, block=escape.block, plain=escape.flat, text=escape.printable
+    )
     return env
 
 
-def render(data: Results, *, name: str = COMMENT, template: Path | None = None,
-           limit: int = COMMENT_LIMIT, publication: Mapping[str, Any] | None = None) -> str:
+def render(
+    data: Results,
+    *,
+    name: str = COMMENT,
+    template: Path | None = None,
+    limit: int = COMMENT_LIMIT,
+    publication: Mapping[str, Any] | None = None,
+) -> str:
     """One report from results data, within `limit` characters (details go before the verdict does).
 
     `template` replaces the built-in comment template; `publication` says what publishing did (the
@@ -51,8 +65,11 @@ def render(data: Results, *, name: str = COMMENT, template: Path | None = None,
     if len(text) > limit:
         text = redact(sandbox.render(page, context(data, details=False, publication=publication), where=where))
     if template is not None and MARKER not in text:
-        raise InputError("the report template lost the hidden marker", path=template,
-                         fix=f"keep {MARKER} in the template: the sticky comment is found by it")
+        raise InputError(
+            "the report template lost the hidden marker",
+            path=template,
+            fix=f"keep {MARKER} in the template: the sticky comment is found by it",
+        )
     if len(text) > limit:
         tail = "\n\n… (cut to fit GitHub's limit; the full report is in the job summary)\n"
         text = _cut(text, limit, tail + (MARKER + "\n" if name != TERMINAL else ""))
@@ -92,11 +109,16 @@ def _page(template: Path | None, name: str) -> jinja2.Template:
         if template is None:
             return environment(jinja2.FileSystemLoader(str(TEMPLATES))).get_template(name)
         source = read_input(template, what="template", field="--template", limit=MAX_TEMPLATE_BYTES)
-        return environment(jinja2.DictLoader({template.name: source.decode("utf-8", errors="replace")}),
-                           untrusted=True).get_template(template.name)
+        return environment(
+            jinja2.DictLoader({template.name: source.decode("utf-8", errors="replace")}), untrusted=True
+        ).get_template(template.name)
     except jinja2.TemplateSyntaxError as exc:
-        raise InputError(f"template syntax error: {exc.message}", path=template or TEMPLATES / name, line=exc.lineno,
-                         fix="fix the template") from None
+        raise InputError(
+            f"template syntax error: {exc.message}",
+            path=template or TEMPLATES / name,
+            line=exc.lineno,
+            fix="fix the template",
+        ) from None
 
 
 def short(body: str, run_url: str) -> str:
@@ -111,13 +133,24 @@ def context(data: Results, *, details: bool, publication: Mapping[str, Any] | No
     publication = dict(publication or {})
     data = prresults.parse(data)
     usage = data.usage
-    return {"marker": MARKER, "verdict": data.verdict, "details": details, "version": __version__,
-            "prompts": [_prompt(p, details, publication) for p in data.prompts],
-            "calls": usage.calls, "cache_hits": usage.cache_hits, "cost_usd": usage.cost_usd,
-            "tokens": usage.prompt_tokens + usage.completion_tokens, "wall_s": usage.wall_s,
-            "budget": usage.budget, "forecast": data.forecast, "dollars": _dollars(usage.cost_usd, data.forecast),
-            "read_only": publication.get("read_only", ""),
-            "untrusted": publication.get("untrusted", ""), "run_url": publication.get("run_url", "")}
+    return {
+        "marker": MARKER,
+        "verdict": data.verdict,
+        "details": details,
+        "version": __version__,
+        "prompts": [_prompt(p, details, publication) for p in data.prompts],
+        "calls": usage.calls,
+        "cache_hits": usage.cache_hits,
+        "cost_usd": usage.cost_usd,
+        "tokens": usage.prompt_tokens + usage.completion_tokens,
+        "wall_s": usage.wall_s,
+        "budget": usage.budget,
+        "forecast": data.forecast,
+        "dollars": _dollars(usage.cost_usd, data.forecast),
+        "read_only": publication.get("read_only", ""),
+        "untrusted": publication.get("untrusted", ""),
+        "run_url": publication.get("run_url", ""),
+    }
 
 
 def _dollars(spent: float, forecast: prresults.Forecast | None) -> str:
@@ -137,34 +170,80 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
     for i in p.items:
         b, h = base.get(i), head.get(i)
         if b and h and b.score is not None and h.score is not None and b.score != h.score:
-            flipped.append({"id": i, "text": texts.get(i, ""), "expected": b.expected, "base": b.output,
-                            "head": h.output, "better": h.score > b.score})
+            flipped.append(
+                {
+                    "id": i,
+                    "text": texts.get(i, ""),
+                    "expected": b.expected,
+                    "base": b.output,
+                    "head": h.output,
+                    "better": h.score > b.score,
+                }
+            )
     o = p.optimizer
     suggestion = None
     if o and o.improved:
-        suggestion = {"diff": o.diff, "head": o.subset_score.head, "best": o.subset_score.best,
-                      "subset_items": o.subset_score_items if o.subset_score_items is not None else p.subset_items,
-                      "holdout": o.holdout_score, "holdout_items": o.holdout_items,
-                      "holdout_note": o.holdout_note or "not scored", "pool_demos": o.pool_demos,
-                      "steps": o.steps_done, "text": o.best_text, "chart": _chart(o.score_after_step)}
+        suggestion = {
+            "diff": o.diff,
+            "head": o.subset_score.head,
+            "best": o.subset_score.best,
+            "subset_items": o.subset_score_items if o.subset_score_items is not None else p.subset_items,
+            "holdout": o.holdout_score,
+            "holdout_items": o.holdout_items,
+            "holdout_note": o.holdout_note or "not scored",
+            "pool_demos": o.pool_demos,
+            "steps": o.steps_done,
+            "text": o.best_text,
+            "chart": _chart(o.score_after_step),
+        }
     subset = p.subset
     commit = publication.get("commits", {}).get(subset.path)
-    return {"path": p.path, "status": p.change.status, "reason": p.change.reason,
-            "verdict": p.verdict, "error": p.error, "model": p.model, "seed": p.seed,
-            "hashes": p.hashes, "base": p.scores.base, "head": p.scores.head,
-            "comparison": p.comparison, "n": len(p.items), "subset_items": p.subset_items,
-            "extra_items": len(p.items) - p.subset_items, "flipped": flipped if details else [],
-            "flipped_count": len(flipped), "suggestion": suggestion, "subset_note": p.subset_note,
-            "subset_path": subset.path, "subset_commit": commit,
-            "replacements": [{"removed": r.removed, "added": r.added, "why": r.why,
-                              "removed_text": texts.get(r.removed, ""), "added_text": texts.get(r.added, "")}
-                             for r in subset.replacements],
-            "subset_patch": subset.patch if details and not commit else "",
-            "optimizer_stopped": o.stopped if o else None,
-            "items": [{"id": i, "text": texts.get(i, ""),
-                       "expected": scored.expected if (scored := head.get(i) or base.get(i)) else None,
-                       "base": base.get(i), "head": head.get(i)}
-                      for i in p.items] if details else []}
+    return {
+        "path": p.path,
+        "status": p.change.status,
+        "reason": p.change.reason,
+        "verdict": p.verdict,
+        "error": p.error,
+        "model": p.model,
+        "seed": p.seed,
+        "hashes": p.hashes,
+        "base": p.scores.base,
+        "head": p.scores.head,
+        "comparison": p.comparison,
+        "n": len(p.items),
+        "subset_items": p.subset_items,
+        "extra_items": len(p.items) - p.subset_items,
+        "flipped": flipped if details else [],
+        "flipped_count": len(flipped),
+        "suggestion": suggestion,
+        "subset_note": p.subset_note,
+        "subset_path": subset.path,
+        "subset_commit": commit,
+        "replacements": [
+            {
+                "removed": r.removed,
+                "added": r.added,
+                "why": r.why,
+                "removed_text": texts.get(r.removed, ""),
+                "added_text": texts.get(r.added, ""),
+            }
+            for r in subset.replacements
+        ],
+        "subset_patch": subset.patch if details and not commit else "",
+        "optimizer_stopped": o.stopped if o else None,
+        "items": [
+            {
+                "id": i,
+                "text": texts.get(i, ""),
+                "expected": scored.expected if (scored := head.get(i) or base.get(i)) else None,
+                "base": base.get(i),
+                "head": head.get(i),
+            }
+            for i in p.items
+        ]
+        if details
+        else [],
+    }
 
 
 def _chart(scores: list[float]) -> str:
@@ -173,5 +252,7 @@ def _chart(scores: list[float]) -> str:
         return ""
     steps = ", ".join(str(n) for n in range(len(scores)))
     values = ", ".join(f"{s:.3f}" for s in scores)
-    return (f"xychart-beta\n    title \"Best prompt on the subset, per optimizer step\"\n    x-axis \"step\" [{steps}]\n"
-            f"    y-axis \"score\" 0 --> 1\n    line [{values}]")
+    return (
+        f'xychart-beta\n    title "Best prompt on the subset, per optimizer step"\n    x-axis "step" [{steps}]\n'
+        f'    y-axis "score" 0 --> 1\n    line [{values}]'
+    )

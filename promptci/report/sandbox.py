@@ -25,8 +25,12 @@ from ..errors import InputError
 MAX_RANGE = 10_000
 MAX_OUTPUT = 8_000_000  # characters; the longest report (the job summary) is kept under 1 MiB
 MAX_SECONDS = 10.0
-REFUSED = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "from … import",
-           nodes.Extends: "extends"}
+REFUSED = {
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "from … import",
+    nodes.Extends: "extends",
+}
 
 
 class TooCostly(jinja2.TemplateError):
@@ -65,9 +69,13 @@ class BoundedEnvironment(SandboxedEnvironment):
         for kind, tag in REFUSED.items() if self.untrusted else ():
             found = next(tree.find_all(kind), None)
             if found is not None:
-                raise jinja2.TemplateSyntaxError(f"'{tag}' is not allowed in a report template (it reads other "
-                                                  "files); put everything in one template", found.lineno, name,
-                                                  filename)
+                raise jinja2.TemplateSyntaxError(
+                    f"'{tag}' is not allowed in a report template (it reads other "
+                    "files); put everything in one template",
+                    found.lineno,
+                    name,
+                    filename,
+                )
         return tree
 
 
@@ -82,8 +90,11 @@ def render(template: jinja2.Template, context: Mapping[str, Any], *, where: Any)
                     raise TooCostly(f"the output passed {MAX_OUTPUT} characters")
                 chunks.append(chunk)
     except (jinja2.TemplateError, OverflowError, RecursionError, MemoryError) as exc:
-        raise InputError(f"the report template failed: {exc or type(exc).__name__}", path=where,
-                         fix="fix the template (see docs/security.md for what a report template may do)") from None
+        raise InputError(
+            f"the report template failed: {exc or type(exc).__name__}",
+            path=where,
+            fix="fix the template (see docs/security.md for what a report template may do)",
+        ) from None
     return "".join(chunks)
 
 

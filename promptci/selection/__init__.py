@@ -9,9 +9,22 @@ from .baselines import AnchorPointSelector, BoundarySelector, ClusteringSelector
 from .stage1 import IPOMPSelector, extend_farthest, kmeans_labels
 from .stage2 import Refiner, Replacement, evidence_similarity, item_similarity
 
-__all__ = ["AnchorPointSelector", "BoundarySelector", "ClusteringSelector", "IPOMPSelector", "RandomSelector",
-           "Refiner", "Replacement", "StratifiedSelector", "SubsetSelector", "evidence_similarity", "extend_farthest",
-           "item_similarity", "kmeans_labels", "make_selector"]
+__all__ = [
+    "AnchorPointSelector",
+    "BoundarySelector",
+    "ClusteringSelector",
+    "IPOMPSelector",
+    "RandomSelector",
+    "Refiner",
+    "Replacement",
+    "StratifiedSelector",
+    "SubsetSelector",
+    "evidence_similarity",
+    "extend_farthest",
+    "item_similarity",
+    "kmeans_labels",
+    "make_selector",
+]
 
 
 def make_selector(method: str, *, size: int, alpha: float, n_clusters: int, random_state: int) -> SubsetSelector:

@@ -51,8 +51,11 @@ class StratifiedSelector(SubsetSelector, BaseEstimator):
         reasons: list[str] = []
         for c, name in enumerate(names):
             chosen = sorted(int(i) for i in rng.choice(np.flatnonzero(codes == c), size=int(quota[c]), replace=False))
-            where = (f"the items whose answer is '{name}' ({sizes[c]} items, {sizes[c] / len(X):.0%} of the pool)"
-                     if len(names) > 1 else "the pool")
+            where = (
+                f"the items whose answer is '{name}' ({sizes[c]} items, {sizes[c] / len(X):.0%} of the pool)"
+                if len(names) > 1
+                else "the pool"
+            )
             picks += chosen
             reasons += [f"{self.note}drawn at random from {where}"] * len(chosen)
         self.selected_ = np.asarray(picks, dtype=int)

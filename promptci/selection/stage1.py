@@ -26,8 +26,9 @@ from .base import SubsetSelector, check_size, largest_remainder
 class IPOMPSelector(SubsetSelector, BaseEstimator):
     """Stage 1 of IPOMP. `fit(X)` takes L2-normalised embeddings, one row per pool item."""
 
-    def __init__(self, size: int = 20, alpha: float = 0.5, n_clusters: int = 5, random_state: int = 0,
-                 exact_limit: int = 4000) -> None:
+    def __init__(
+        self, size: int = 20, alpha: float = 0.5, n_clusters: int = 5, random_state: int = 0, exact_limit: int = 4000
+    ) -> None:
         self.size = size
         self.alpha = alpha
         self.n_clusters = n_clusters
@@ -87,8 +88,9 @@ def farthest_points(X: np.ndarray, n: int, *, exact_limit: int = 4000) -> tuple[
     blocked = np.zeros(size, dtype=bool)
     blocked[chosen] = True
     for nxt, mean in islice(_least_similar(X, total, blocked, len(chosen)), n - len(chosen)):
-        reasons.append(f"boundary #{len(chosen) + 1}: mean cosine {mean:.2f} to the boundary items before it, "
-                       f"the lowest left")
+        reasons.append(
+            f"boundary #{len(chosen) + 1}: mean cosine {mean:.2f} to the boundary items before it, the lowest left"
+        )
         chosen.append(nxt)
     return chosen, reasons
 

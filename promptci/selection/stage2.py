@@ -42,16 +42,25 @@ class Replacement:
         name = (lambda i: ids[i]) if ids else str
         over = f" over {self.prompts} prompts" if self.prompts else ""
         where = f"unused item of its cluster {self.cluster}" if self.cluster is not None else "unused item"
-        return (f"replaced {name(self.removed)}: redundant with {name(self.redundant_with)} "
-                f"({metric} {self.similarity:.2f}{over}); {name(self.added)} is the {where} least similar to it "
-                f"(cosine {self.embedding_cosine:.2f})")
+        return (
+            f"replaced {name(self.removed)}: redundant with {name(self.redundant_with)} "
+            f"({metric} {self.similarity:.2f}{over}); {name(self.added)} is the {where} least similar to it "
+            f"(cosine {self.embedding_cosine:.2f})"
+        )
 
 
 class Refiner(BaseEstimator):
     """Stage 2 of IPOMP. `refine()` returns the new subset and one Replacement per swap."""
 
-    def __init__(self, threshold: float = 0.9, replace_share: float = 0.5, correlation: str = "pearson",
-                 random_state: int = 0, min_prompts: int = 0, max_replacements: int | None = None) -> None:
+    def __init__(
+        self,
+        threshold: float = 0.9,
+        replace_share: float = 0.5,
+        correlation: str = "pearson",
+        random_state: int = 0,
+        min_prompts: int = 0,
+        max_replacements: int | None = None,
+    ) -> None:
         self.threshold = threshold
         self.replace_share = replace_share
         self.correlation = correlation
@@ -77,8 +86,14 @@ class Refiner(BaseEstimator):
         groups = [np.flatnonzero(labels == g).tolist() for g in np.unique(labels)]
         return sorted((g for g in groups if len(g) >= 2), key=lambda g: g[0])
 
-    def refine(self, subset: np.ndarray, performance: np.ndarray, embeddings: np.ndarray,
-               available: np.ndarray, labels: np.ndarray | None = None) -> tuple[np.ndarray, list[Replacement]]:
+    def refine(
+        self,
+        subset: np.ndarray,
+        performance: np.ndarray,
+        embeddings: np.ndarray,
+        available: np.ndarray,
+        labels: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[Replacement]]:
         """subset: pool indices (N); performance: N rows of scores across prompts (NaN: not scored);
         embeddings: the pool's; available: pool indices that may come in (not in the subset, never removed
         before); labels: the pool's clusters, to replace an item only from its own cluster."""
@@ -102,8 +117,9 @@ class Refiner(BaseEstimator):
             for row in sorted(int(r) for r in rng.choice(group, size=int(count), replace=False)):
                 removed = int(subset[row])
                 cluster = None if labels is None else int(labels[removed])
-                candidates = np.flatnonzero(labels[pool_left] == cluster) if labels is not None \
-                    else np.arange(len(pool_left))
+                candidates = (
+                    np.flatnonzero(labels[pool_left] == cluster) if labels is not None else np.arange(len(pool_left))
+                )
                 if len(candidates) == 0:
                     continue  # its cluster has nothing left to give: the item stays, coverage is kept
                 mates = [m for m in group if m != row]
@@ -113,11 +129,17 @@ class Refiner(BaseEstimator):
                 added = int(pool_left[pick])
                 pool_left = np.delete(pool_left, pick)
                 subset[row] = added
-                replacements.append(Replacement(removed=removed, added=added, redundant_with=int(original[mate]),
-                                                similarity=float(similarity[row, mate]),
-                                                embedding_cosine=float(np.min(cosines)),
-                                                prompts=int(shared[row, mate]) if shared is not None else 0,
-                                                cluster=cluster))
+                replacements.append(
+                    Replacement(
+                        removed=removed,
+                        added=added,
+                        redundant_with=int(original[mate]),
+                        similarity=float(similarity[row, mate]),
+                        embedding_cosine=float(np.min(cosines)),
+                        prompts=int(shared[row, mate]) if shared is not None else 0,
+                        cluster=cluster,
+                    )
+                )
         return subset, replacements
 
 
