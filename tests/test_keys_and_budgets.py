@@ -215,7 +215,7 @@ def test_the_template_workflow_ships_with_a_call_cap() -> None:
     """Teams copy the shipped workflow or the README's copy of it: both limit the run's uncached model calls."""
     shipped = yaml.safe_load((ROOT / ".github" / "workflows" / "promptci.yml").read_text())
     readme = (ROOT / "README.md").read_text()
-    copy = yaml.safe_load(readme[readme.index("```yaml\nname: promptci") + 8 :].split("```", 1)[0])
+    copy = yaml.safe_load(readme[readme.index("```yaml\n# Gate every pull request") + 8 :].split("```", 1)[0])
     for flow in (shipped, copy):
         step = next(s for s in flow["jobs"]["gate"]["steps"] if s.get("id") == "promptci")
         assert 0 < int(step["with"]["max-calls"]) <= 1000
