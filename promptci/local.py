@@ -215,6 +215,37 @@ def engine() -> Engine:
         return _engine
 
 
+def label_logprobs(labels: Sequence[str], scores: Sequence[float]) -> ChoiceLogprobs:
+    """Each label's total log-probability in the standard `logprobs` shape: the best label as the token, one
+    `top_logprobs` entry per label (the token being the whole label)."""
+    best = max(range(len(labels)), key=scores.__getitem__)
+    tops = [TopLogprob(token=lab, logprob=s, bytes=None) for lab, s in zip(labels, scores)]
+    return ChoiceLogprobs(
+        content=[ChatCompletionTokenLogprob(token=labels[best], logprob=scores[best], bytes=None, top_logprobs=tops)]
+    )
+
+
+def respond(
+    model_response: Any,
+    model: str,
+    text: str,
+    finish: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    started: float,
+    logprobs: ChoiceLogprobs | None = None,
+) -> Any:
+    """litellm's response for a model answered in this process (the embedded model, the mock)."""
+    message = Message(content=text, role="assistant")
+    model_response.choices = [Choices(index=0, finish_reason=finish, message=message, logprobs=logprobs)]
+    model_response.model = model
+    model_response.usage = Usage(
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, total_tokens=prompt_tokens + completion_tokens
+    )
+    model_response._hidden_params["local_latency_s"] = time.perf_counter() - started
+    return model_response
+
+
 class LocalProvider(CustomLLM):
     """litellm's door to the engine; `model` is the part after `local/`."""
 
@@ -248,18 +279,7 @@ class LocalProvider(CustomLLM):
                 scores, prompt_tokens, completion_tokens = engine().score(prompt, labels)
                 best = max(range(len(labels)), key=scores.__getitem__)
                 text, finish = labels[best], "stop"
-                logprobs = ChoiceLogprobs(
-                    content=[
-                        ChatCompletionTokenLogprob(
-                            token=labels[best],
-                            logprob=scores[best],
-                            bytes=None,
-                            top_logprobs=[
-                                TopLogprob(token=lab, logprob=s, bytes=None) for lab, s in zip(labels, scores)
-                            ],
-                        )
-                    ]
-                )
+                logprobs = label_logprobs(labels, scores)
             else:
                 text, prompt_tokens, completion_tokens, finish = engine().generate(
                     prompt,
@@ -272,17 +292,7 @@ class LocalProvider(CustomLLM):
                 logprobs = None
         except ContextTooLong as exc:
             raise litellm.ContextWindowExceededError(message=str(exc), model=model, llm_provider=PROVIDER) from None
-        model_response.choices = [
-            Choices(index=0, finish_reason=finish, message=Message(content=text, role="assistant"), logprobs=logprobs)
-        ]
-        model_response.model = DEFAULT_MODEL
-        model_response.usage = Usage(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            total_tokens=prompt_tokens + completion_tokens,
-        )
-        model_response._hidden_params["local_latency_s"] = time.perf_counter() - started
-        return model_response
+        return respond(model_response, DEFAULT_MODEL, text, finish, prompt_tokens, completion_tokens, started, logprobs)
 
     async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
         # Computed on the event loop's own thread, on purpose: calls are serialised anyway, and

@@ -27,15 +27,9 @@ from typing import Any
 
 import litellm
 from litellm import CustomLLM
-from litellm.types.utils import (
-    ChatCompletionTokenLogprob,
-    ChoiceLogprobs,
-    Choices,
-    EmbeddingResponse,
-    Message,
-    TopLogprob,
-    Usage,
-)
+from litellm.types.utils import EmbeddingResponse
+
+from . import local
 
 PROVIDER = "mockllm"
 MODEL = f"{PROVIDER}/model"
@@ -55,11 +49,7 @@ def _hash(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("\0".join(parts).encode("utf-8")).digest()[:8], "big")
 
 
-def _join(messages: Sequence[dict[str, Any]]) -> str:
-    return "\n\n".join(str(m.get("content") or "") for m in messages)
-
-
-def label_logprobs(prompt: str, labels: Sequence[str]) -> list[float]:
+def label_scores(prompt: str, labels: Sequence[str]) -> list[float]:
     """Each label's log-probability: the last label named in the prompt gets nearly all the mass."""
     lowered = prompt.lower()
     positions = {label: lowered.rfind(label.lower()) for label in labels if label}
@@ -119,37 +109,17 @@ class MockProvider(CustomLLM):
         MockProvider.calls += 1
         started = time.perf_counter()
         params = optional_params or {}
-        prompt = _join(messages)
+        prompt = local.join_messages(messages)
         labels = (params.get("extra_body") or {}).get("labels")
         logprobs = None
         if labels:
-            scores = label_logprobs(prompt, labels)
-            best = max(range(len(labels)), key=scores.__getitem__)
-            text = labels[best]
-            logprobs = ChoiceLogprobs(
-                content=[
-                    ChatCompletionTokenLogprob(
-                        token=text,
-                        logprob=scores[best],
-                        bytes=None,
-                        top_logprobs=[TopLogprob(token=lab, logprob=s, bytes=None) for lab, s in zip(labels, scores)],
-                    )
-                ]
-            )
+            scores = label_scores(prompt, labels)
+            text = labels[max(range(len(labels)), key=scores.__getitem__)]
+            logprobs = local.label_logprobs(labels, scores)
         else:
             text = generate(prompt)
-        model_response.choices = [
-            Choices(index=0, finish_reason="stop", logprobs=logprobs, message=Message(content=text, role="assistant"))
-        ]
-        model_response.model = MODEL
-        prompt_tokens, completion_tokens = len(prompt.split()) + 1, len(text.split()) + 1
-        model_response.usage = Usage(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            total_tokens=prompt_tokens + completion_tokens,
-        )
-        model_response._hidden_params["local_latency_s"] = time.perf_counter() - started
-        return model_response
+        tokens = len(prompt.split()) + 1, len(text.split()) + 1
+        return local.respond(model_response, MODEL, text, "stop", *tokens, started, logprobs)
 
     async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
         return self.completion(*args, **kwargs)
