@@ -116,10 +116,12 @@ def choosing_subsets(prompt: PromptFile, effective: Effective) -> PromptFile:
 def provider(model: str) -> str:
     """The provider litellm routes a model to (`openai`, `anthropic`, `github`, `local`): whose key a call carries
     and, without an api_base, which host it goes to."""
-    from .llm import _litellm, in_process
+    from .llm import _litellm, in_process, interactive
 
     if in_process(model):  # the embedded model and the mock: no key, no host
         return "local"
+    if interactive(model):  # asking litellm would start a login: the prefix names the provider
+        return model.split("/", 1)[0].lower()
     if ghmodels.is_github(model):
         return "github"
     try:

@@ -251,7 +251,7 @@ def check_answers_hidden(prompt: PromptFile, items: Sequence[Item]) -> None:
     judged = [(item, {label_key(go_text(item.data[a])) for a in answers if a in item.data} - {""}) for item in items]
     judged = [(item, known) for item, known in judged if known]
     for name in sorted(prompt.variables - prompt.answer_fields):
-        same = sum(1 for item, known in judged if name in item.data and label_key(go_text(item.data[name])) in known)
+        same = sum(1 for item, known in judged if name in item.data and _holds(item.data[name], known))
         if judged and same * 2 > len(judged):
             raise InputError(
                 f"placeholder {{{{{name}}}}} holds the answer: its value equals the expected answer on "
@@ -261,6 +261,12 @@ def check_answers_hidden(prompt: PromptFile, items: Sequence[Item]) -> None:
                 fix=f"drop the '{name}' column from the pool, or {{{{{name}}}}} from the messages: "
                 "the model must not see the answer",
             )
+
+
+def _holds(value: Any, answers: set[str]) -> bool:
+    """Whether a row's value is one of its answers, or a list with one among its entries (`alts: [good]`)."""
+    values = value if isinstance(value, list) else [value]
+    return any(label_key(go_text(v)) in answers for v in values)
 
 
 def _check_labels(prompt: PromptFile, pool: Pool) -> None:

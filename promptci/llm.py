@@ -45,6 +45,16 @@ LOCAL_PREFIX = "local/"
 MOCK_PREFIX = "mockllm/"
 
 
+INTERACTIVE_PREFIXES = ("github_copilot/", "chatgpt/")
+"""Providers whose very lookup in litellm starts an OAuth device login (a code printed to the log, minutes of
+polling): a CI job cannot log in, and a pull request must not make one start, so they are refused by name."""
+
+
+def interactive(model: str) -> bool:
+    """Whether naming `model` to litellm would start an interactive login (never asked: refused by its prefix)."""
+    return model.lower().startswith(INTERACTIVE_PREFIXES)
+
+
 def in_process(model: str) -> bool:
     """The embedded model or the mock: answered in this process, exact label scores, no cost, no key."""
     return model.startswith((LOCAL_PREFIX, MOCK_PREFIX))
@@ -426,6 +436,12 @@ class ModelClient:
                 )
         elif model.startswith(ghmodels.PREFIX):
             extra = ghmodels.request_kwargs(model, api_base)
+        elif interactive(model):
+            raise InputError(
+                f"model '{model}' logs in interactively (an OAuth device flow), which a CI run cannot do",
+                field="model",
+                fix="use a model the provider's API key reaches (openai/..., github/..., anthropic/...)",
+            )
         else:
             try:
                 lit.get_llm_provider(model)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import posixpath
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -194,7 +194,7 @@ async def _judge_prompt(
     budget: Budget,
     options: Options,
     settings: Effective | InputError | None,
-    removed: Sequence[str],
+    removed: Mapping[str, float | None],
 ) -> PromptResult:
     """One prompt's flow under its effective settings; `removed`: the gated prompts this pull request removes
     (removals.py)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast, get_args
@@ -348,7 +348,7 @@ def recompute(data: PRResults) -> PRResults:
     return data.model_copy(update={"prompts": prompts, "verdict": file_verdict(overall)})
 
 
-def _recompute(p: PromptResults, removed: Sequence[str]) -> PromptResults:
+def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptResults:
     scores = Scores(base=mean_score(p.base, p.items) if p.has_base else None, head=mean_score(p.head, p.items))
     comparison = None
     if p.error is not None:

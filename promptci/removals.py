@@ -17,7 +17,7 @@ The pull-request flow (pipeline.py) and the recomputation of a results file (prr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -54,13 +54,18 @@ def unread_rename(change: ChangeLike) -> bool:
 
 def gated(path: str | None, text: str | None) -> bool:
     """Whether a prompt's version had items to be gated on (a version that does not load had none)."""
+    return _gate_of(path, text)[0]
+
+
+def _gate_of(path: str | None, text: str | None) -> tuple[bool, float | None]:
+    """Whether a version was gated (it loads and has items), and its `min_score` (None: it has none)."""
     if path is None or text is None:
-        return False
+        return False, None
     try:
         prompt = parse(text, Path(path))
     except InputError:
-        return False
-    return bool(prompt.settings.pool or prompt.spec.testData)
+        return False, None
+    return bool(prompt.settings.pool or prompt.spec.testData), prompt.settings.gate.min_score
 
 
 def verdict(change: ChangeLike) -> Verdict:
@@ -79,19 +84,31 @@ def verdict(change: ChangeLike) -> Verdict:
     return Verdict(NEUTRAL, "the prompt file was deleted; it had no items")
 
 
-def removed_gated(changes: Sequence[ChangeLike]) -> list[str]:
-    """The gated prompts a pull request removes, by their base path."""
-    return [c.old_path for c in changes if c.new_text is None and c.old_path and gated(c.old_path, c.old_text)]
+def removed_gated(changes: Sequence[ChangeLike]) -> dict[str, float | None]:
+    """The gated prompts a pull request removes, by their base path, each with its `min_score` (None: none)."""
+    removed: dict[str, float | None] = {}
+    for c in changes:
+        if c.new_text is None and c.old_path:
+            was_gated, floor = _gate_of(c.old_path, c.old_text)
+            if was_gated:
+                removed[c.old_path] = floor
+    return removed
 
 
-def unguarded(change: ChangeLike, gate: GateSettings, removed: Sequence[str]) -> Verdict | None:
-    """A failure for a prompt the pull request adds with no `min_score` while it removes a gated prompt (None: it
-    may be judged as any new prompt is)."""
-    if not removed or change.old_text is not None or gate.min_score is not None:
+def unguarded(change: ChangeLike, gate: GateSettings, removed: Mapping[str, float | None]) -> Verdict | None:
+    """A failure for a prompt the pull request adds, while it removes a gated prompt, whose own `min_score` is
+    missing, 0, or below a removed prompt's (None: it may be judged as any new prompt is). The new prompt brings its
+    own gate, so a bar it sets for itself at 0 would let the removal through with no comparison at all."""
+    if not removed or change.old_text is not None:
         return None
+    floor = max((m for m in removed.values() if m is not None), default=0.0)
+    if gate.min_score is not None and gate.min_score > 0 and gate.min_score >= floor:
+        return None
+    needed = f"at least {floor:g}" if floor > 0 else "above 0"
     return Verdict(
         FAIL,
-        f"new prompt in a pull request that removes the gated {', '.join(removed)}: with no "
-        "comparison and no minimum score nothing would judge it (fix: set promptci.gate.min_score, "
-        "or give it the removed prompt's pool so that the two are compared)",
+        f"new prompt in a pull request that removes the gated {', '.join(removed)}: with no comparison only its "
+        f"minimum score judges it, and it is {gate.min_score if gate.min_score is not None else 'not set'} "
+        f"(fix: set promptci.gate.min_score {needed}, or give it the removed prompt's pool so that the two are "
+        "compared)",
     )

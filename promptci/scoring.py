@@ -63,7 +63,17 @@ def judge_models(prompt: PromptFile) -> set[str]:
         _llm_judge_model(prompt, e.llm.modelId) for e in prompt.spec.evaluators if e.kind == "llm" and e.llm is not None
     }
     builtin = builtin_judge_model(prompt) if any(e.kind == "uses" for e in prompt.spec.evaluators) else None
-    return models | ({builtin} if builtin else set())
+    judges = {_promptci_judge_model(prompt, e) for e in prompt.settings.evaluators if e.judge is not None}
+    return models | ({builtin} if builtin else set()) | {m for m in judges if m}
+
+
+def _promptci_judge_model(prompt: PromptFile, spec: PromptciEvaluator) -> str | None:
+    """A `judge:` evaluator's model: `promptci.judge_model`, else its own `model`, else GitHub's judge."""
+    return (
+        prompt.settings.judge_model
+        or (prompt.litellm_name(spec.model) if spec.model else None)
+        or builtin_judge_model(prompt)
+    )
 
 
 def _llm_judge_model(prompt: PromptFile, model_id: str) -> str:
@@ -114,11 +124,7 @@ def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client:
 def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile, client: ModelClient) -> Check:
     where = f"promptci.evaluators[{index}]"
     if spec.check is not None or spec.judge is not None:
-        judge_model = (
-            prompt.settings.judge_model
-            or (prompt.litellm_name(spec.model) if spec.model else None)
-            or builtin_judge_model(prompt)
-        )
+        judge_model = _promptci_judge_model(prompt, spec)
         return checks.build(spec, where, path=prompt.path, judge_model=judge_model, client=client)
     if spec.label is not None:
         return _label_match(spec.name, spec.label)

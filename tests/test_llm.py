@@ -145,6 +145,8 @@ def test_closed_port_is_retried_then_infra_error(tmp_path: Path) -> None:
         ("nosuchprovider/model", "names no provider litellm knows"),
         ("local/gemma-99b", "unknown local model"),
         ("openai/gpt-4o-mini", "needs OPENAI_API_KEY in the environment"),
+        ("github_copilot/gpt-4o", "logs in interactively"),  # litellm's lookup alone would start a device login
+        ("chatgpt/gpt-4o", "logs in interactively"),
     ],
 )
 def test_models_that_cannot_work_fail_at_once(

@@ -231,7 +231,10 @@ def test_autolinks_in_every_string_field_are_defused_in_the_comment_and_the_summ
     """GitHub links plain URLs, `www.` names, e-mail addresses, @mentions and #123/GH-123 references in a comment's
     text: a link in a flipped item's text would be a phishing link under the bot's name. Code spans and blocks are
     never autolinked; everywhere else a zero-width space breaks each."""
-    links = "see https://evil.example/login www.evil.example mail root@evil.example @octocat #123 GH-45 x/y#6"
+    links = (
+        "see https://evil.example/login www.evil.example _www.evil.example mail root@evil.example @octocat #123 "
+        "GH-45 x/y#6"
+    )
     data, _ = _hostile_everywhere(results(links), hostile=links)
     for name in (render.COMMENT, render.SUMMARY):
         text = re.sub(
@@ -241,7 +244,7 @@ def test_autolinks_in_every_string_field_are_defused_in_the_comment_and_the_summ
             flags=re.S,
         )
         assert "evil" in text and "123" in text  # the text is shown, as it reads
-        for autolink in (r"(?i)\b[a-z]+://", r"(?i)\bwww\.", r"[\w.+-]@[\w-]", r"@octocat", r"#\d", r"(?i)\bGH-\d"):
+        for autolink in (r"(?i)\b[a-z]+://", r"(?i)www\.", r"[\w.+-]@[\w-]", r"@octocat", r"#\d", r"(?i)\bGH-\d"):
             assert not re.search(autolink, text), (autolink, re.search(autolink, text))
 
 

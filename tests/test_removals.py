@@ -150,9 +150,19 @@ def test_a_new_prompt_beside_a_removed_gated_prompt_needs_a_min_score(repo: Path
     assert not server.requests  # refused before any model call
     assert prresults.recompute(prresults.parse(results)).verdict.status == "fail"  # and again from the file
 
-    (repo / "prompts" / "q.prompt.yml").write_text(
-        COMMENTS + PROMPT.replace("t.jsonl", "u.jsonl").replace("promptci:\n", "promptci:\n  gate: {min_score: 0.5}\n")
-    )
+    def new_prompt(min_score: float) -> None:
+        gate = f"promptci:\n  gate: {{min_score: {min_score}}}\n"
+        (repo / "prompts" / "q.prompt.yml").write_text(
+            COMMENTS + PROMPT.replace("t.jsonl", "u.jsonl").replace("promptci:\n", gate)
+        )
+
+    new_prompt(0)  # a bar the new prompt sets itself at 0 judges nothing: still refused
+    proc, results, _ = pr(repo, tmp_path)
+    new = next(p for p in results["prompts"] if p["path"] == "prompts/q.prompt.yml")
+    assert new["verdict"]["status"] == "fail" and "min_score above 0" in new["verdict"]["reason"]
+    assert proc.returncode == 1 and prresults.recompute(prresults.parse(results)).verdict.status == "fail"
+
+    new_prompt(0.5)
     proc, results, _ = pr(repo, tmp_path)
     new = next(p for p in results["prompts"] if p["path"] == "prompts/q.prompt.yml")
     assert new["verdict"]["status"] == "pass" and "at least the minimum 0.5" in new["verdict"]["reason"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci import ghmodels, promptfile
+from promptci import ghmodels, promptfile, scoring
 from promptci.errors import InputError
 from promptci.evalset import Item
 from promptci.llm import ModelClient
@@ -135,3 +135,15 @@ def test_llm_judge_with_the_embedded_model(tmp_path: Path) -> None:
     results = asyncio.run(evaluate(checks, "Paris", Item(id="i", data={"input": "x"})))
     # gh's reading (docs/github-models.md): the judge answers in text; the first choice it contains gives the score
     assert results[0].score in (0.0, 1.0) and "judge answer" in results[0].reason
+
+
+def test_a_judge_evaluators_model_is_planned_like_every_judge(tmp_path: Path) -> None:
+    """A `judge:` evaluator's model (its own, or GitHub's judge) counts among the prompt's judge models, so the free
+    tier's limits, the dollar check and the forecast see its calls."""
+    text = (
+        "model: openai/gpt-4o-mini\nmessages: [{role: user, content: '{{q}}'}]\n"
+        "promptci:\n  evaluators:\n    - {name: j, judge: 'Is {{completion}} right?', model: openai/gpt-4o,\n"
+        "       choices: [{choice: 'yes', score: 1}, {choice: 'no', score: 0}]}\n"
+    )
+    prompt = promptfile.parse(text, tmp_path / "p.prompt.yml")
+    assert scoring.judge_models(prompt) == {"github/openai/gpt-4o"}

@@ -443,3 +443,16 @@ def test_a_pool_column_that_holds_the_answer_is_refused_before_any_model_call(re
         assert proc.returncode == 1 and result["verdict"]["status"] == "fail", result["verdict"]
         assert "{{label}} holds the answer" in result["error"]
         assert not [p for p in server.paths if p.endswith("/chat/completions")]  # no model call: eval's nor pr's
+
+
+def test_a_list_column_that_holds_the_answer_is_refused_too(tmp_path: Path) -> None:
+    """The same leak with the answer inside a list-valued column (`alts: [good, ...]`), as an import keeps it."""
+    from promptci import evalset, promptfile
+
+    text = "model: openai/x\nmessages: [{role: user, content: '{{input}} ({{alts}})'}]\n"
+    prompt = promptfile.parse(text, tmp_path / "p.prompt.yml")
+    rows = [{"input": f"q{k}", "alts": ["other", f"a{k}"], "expected": f"a{k}"} for k in range(10)]
+    with pytest.raises(InputError, match=r"placeholder \{\{alts\}\} holds the answer.*10 of 10 items"):
+        evalset.check_answers_hidden(prompt, [evalset.Item(id=str(k), data=row) for k, row in enumerate(rows)])
+    unrelated = [{**row, "alts": ["other", "more"]} for row in rows]
+    evalset.check_answers_hidden(prompt, [evalset.Item(id=str(k), data=row) for k, row in enumerate(unrelated)])

@@ -15,9 +15,10 @@ import re
 
 ZERO_WIDTH_SPACE = "\u200b"
 _MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")  # a mention, a team, or an e-mail address (its domain)
-_AUTOLINK = re.compile(r"(?<=[A-Za-z]:)(?=//)|(?<=\bwww)(?=\.)|(?<=#)(?=\d)|(?<=\bGH-)(?=\d)", re.IGNORECASE)
-"""Where GitHub's autolinks begin (`https://`, `www.`, `#123`, `GH-123`): a zero-width space there leaves the text
-as it reads and makes no link (code spans and blocks are never autolinked)."""
+_AUTOLINK = re.compile(r"(?<=[A-Za-z]:)(?=//)|(?<=www)(?=\.)|(?<=#)(?=\d)|(?<=GH-)(?=\d)", re.IGNORECASE)
+"""Where GitHub's autolinks begin (`https://`, `www.`, `#123`, `GH-123`), after any character (GitHub links
+`_www.x.com` too): a zero-width space there leaves the text as it reads and makes no link (code spans and blocks
+are never autolinked)."""
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
 _LINE_START = re.compile(r"^(\d{1,9}(?=[.)])|(?=[-=]))")  # where a list marker or setext underline would begin
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
