@@ -160,8 +160,20 @@ def _depth(value: Any) -> int:
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Write rows as a JSONL pool, atomically; returns the number written."""
-    lines = [json.dumps(dict(row), ensure_ascii=False) for row in rows]
+    """Write rows as a JSONL pool, atomically; returns the number written. A pool `read_jsonl` would refuse (an item
+    over MAX_LINE_BYTES, the whole over MAX_POOL_BYTES) is refused here, before anything is written."""
+    lines, size = [], 0
+    for number, row in enumerate(rows, start=1):
+        line = json.dumps(dict(row), ensure_ascii=False)
+        size += len(line.encode("utf-8")) + 1
+        if len(line) > MAX_LINE_BYTES or size > MAX_POOL_BYTES:
+            raise InputError(
+                f"item {number} would make the pool over its limit ({MAX_LINE_BYTES} characters an item, "
+                f"{MAX_POOL_BYTES} bytes in all), which promptci could not read",
+                path=str(path),
+                fix="import fewer or shorter items (a long document or a long list of values behind file://)",
+            )
+        lines.append(line)
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)
 

@@ -540,3 +540,18 @@ def test_assertion_values_from_files_and_vars_and_a_bad_threshold(tmp_path: Path
     (tmp_path / "promptfooconfig.yaml").write_text(json.dumps({"prompts": ["About {{country}}"], "tests": tests}))
     with pytest.raises(InputError, match="threshold 'high' is not a number"):
         import_promptfoo(tmp_path / "promptfooconfig.yaml", tmp_path / "out2")
+
+
+def test_an_import_that_would_write_an_unreadable_pool_writes_nothing(tmp_path: Path) -> None:
+    """A small config that expands one 2 MiB file:// value into items promptci could never read: refused in one
+    line before anything is written, instead of an 80 MB pool that fails to load."""
+    config = tmp_path / "cfg"
+    config.mkdir()
+    (config / "big.txt").write_text("x" * (2 * 1024 * 1024))
+    (config / "promptfooconfig.yaml").write_text(
+        "prompts: ['Say {{doc}} {{n}}']\ndefaultTest:\n  vars: {doc: 'file://big.txt'}\ntests:\n  - vars: {n: 1}\n"
+    )
+    out = tmp_path / "out"
+    proc = run_cli("import", "promptfoo", str(config / "promptfooconfig.yaml"), "--out", str(out))
+    assert proc.returncode == 2 and "would make the pool over its limit" in proc.stderr, proc.stderr
+    assert not list(out.rglob("*.jsonl"))
