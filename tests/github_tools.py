@@ -116,7 +116,7 @@ def fixtures_server(folder: Path, scenarios: dict[str, list[dict]], recorded: tu
             f"--port={port}",
             f"--fixtures={folder}/*.json",
             "--log-level=warn",
-            "--ttl=600000",
+            "--ttl=3600000",  # an hour: a scenario loaded before a slow `act` run must outlive it (10 min did not)
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
