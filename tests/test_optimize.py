@@ -178,6 +178,25 @@ def test_optimize_with_the_embedded_model_end_to_end(example_repo: Path, tmp_pat
         assert "nothing to suggest: no candidate beat the input" in proc.stdout
 
 
+def _one_step(path: Path, out: Path) -> tuple[str, ...]:
+    """One optimizer step on the mock task model, the optimizer model `openai/fake`, written back to the file."""
+    return (
+        "optimize",
+        str(path),
+        "--steps",
+        "1",
+        "--holdout",
+        "0",
+        "--optimizer-model",
+        "openai/fake",
+        "--model",
+        mockllm.MODEL,
+        "--json",
+        str(out),
+        "--write",
+    )
+
+
 def _fake_optimizer_run(repo: Path, tmp_path: Path, reply, *extra: str, timeout: float = 600):
     path = repo / "prompts" / "intent.prompt.yml"
     if "optimizer:" not in path.read_text():
@@ -185,19 +204,7 @@ def _fake_optimizer_run(repo: Path, tmp_path: Path, reply, *extra: str, timeout:
     out = tmp_path / "opt.json"
     with OpenAIServer(reply) as server:
         proc = run_cli(
-            "optimize",
-            str(path),
-            "--steps",
-            "1",
-            "--holdout",
-            "0",
-            "--optimizer-model",
-            "openai/fake",
-            "--model",
-            mockllm.MODEL,
-            "--json",
-            str(out),
-            "--write",
+            *_one_step(path, out),
             *extra,
             env=server.env(),
             timeout=timeout,
@@ -239,19 +246,7 @@ def test_unreachable_optimizer_model_exits_3_with_the_best_prompt_so_far(example
     out = tmp_path / "opt.json"
     url = f"http://127.0.0.1:{port}/v1"
     proc = run_cli(
-        "optimize",
-        str(path),
-        "--steps",
-        "1",
-        "--holdout",
-        "0",
-        "--optimizer-model",
-        "openai/fake",
-        "--model",
-        mockllm.MODEL,
-        "--json",
-        str(out),
-        "--write",
+        *_one_step(path, out),
         env={"OPENAI_API_BASE": url, "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-test"},
         timeout=600,
     )
