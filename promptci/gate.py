@@ -19,7 +19,10 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import pydantic.dataclasses
+
 from . import sequential
+from .records import RECORD
 from .settings import GateSettings
 from .stats import Comparison, compare
 from .verdicts import Status
@@ -29,7 +32,7 @@ INCONCLUSIVE, NEUTRAL = Status.INCONCLUSIVE, Status.NEUTRAL
 BATCH = 20  # pool items added per look while undecided
 
 
-@dataclass(frozen=True)
+@pydantic.dataclasses.dataclass(frozen=True, config=RECORD)
 class Verdict:
     status: Status  # undecided only while items are still being added
     reason: str

@@ -17,21 +17,23 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import git
+import pydantic.dataclasses
 
 from .errors import InfraError, InputError
+from .records import RECORD, ChangeStatus
 
 PROMPT_SUFFIXES = (".prompt.yml", ".prompt.yaml")
 
 
-@dataclass(frozen=True)
+@pydantic.dataclasses.dataclass(frozen=True, config=RECORD)
 class Change:
-    """One prompt to re-run. `status`: added | modified | deleted | renamed | inputs (its pool or subset changed)."""
+    """One prompt to re-run (a record). `status` inputs: its pool or subset file changed, not the prompt file."""
 
-    status: str
+    status: ChangeStatus
     old_path: str | None
     new_path: str | None
     old_text: str | None
@@ -76,7 +78,7 @@ def changed_prompts(repo_dir: str, base: str, head: str, *, inputs_of: InputsOf)
             touched[p] = kind
         if is_prompt(old or "") or is_prompt(new or ""):
             change = Change(
-                status=kind,
+                status=cast(ChangeStatus, kind),  # git's letters read as these words (_name_status)
                 old_path=old if old and is_prompt(old) else None,
                 new_path=new if new and is_prompt(new) else None,
                 old_text=_blob_text(start, old) if old and is_prompt(old) else None,

@@ -35,6 +35,7 @@ import diskcache
 from . import ghmodels, labelprobs
 from .errors import InfraError, InputError, redact
 from .paths import cache_dir
+from .records import LabelMethod
 from .usage import Counters
 
 CACHE_VERSION = 1
@@ -150,7 +151,7 @@ class LabelScores:
     """A probability per label (they sum to 1), how it was measured, and the model's answer."""
 
     probs: dict[str, float]
-    method: str  # exact | top_logprobs | constrained | generated
+    method: LabelMethod
     output: str
     usage: Usage
 

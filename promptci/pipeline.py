@@ -27,21 +27,21 @@ import posixpath
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import effective, embeddings, forecast, gate, progress, promptfile, removals, subsetfile, subsets
+from . import effective, embeddings, forecast, gate, progress, promptfile, prresults, removals, subsetfile, subsets
 from .budget import Budget
 from .effective import Effective
 from .errors import InfraError, InputError, redact
 from .evalset import Item, NoItems, Pool, load_pool
 from .gitdiff import Change
-from .llm import Counters, ModelClient
+from .llm import ModelClient
 from .optimize.job import Job, optimize
-from .results import ItemResult
+from .prresults import PromptResults, PRResults
+from .records import Replacement
+from .results import ItemResult, mean_score
 from .runner import Task, run_or_raise
-from .settings import GateSettings
-from .stats import Comparison
 from .subsetfile import Subset
 
 TEXT_LIMIT = 300  # characters of an item's input text kept in the results for the report
@@ -70,56 +70,9 @@ class Options:
         )
 
 
-@dataclass
-class PromptResult:
-    """Everything the report says about one changed prompt."""
-
-    change: Change
-    base: dict[str, ItemResult] = field(default_factory=dict)
-    head: dict[str, ItemResult] = field(default_factory=dict)
-    items: list[str] = field(default_factory=list)  # the items compared: the final subset, then extra ones
-    subset_items: int = 0  # how many of `items` are the subset
-    pool_items: int | None = None  # items in the pool the gate samples from
-    comparison: Comparison | None = None
-    verdict: gate.Verdict | None = None
-    job: Job | None = None
-    subset_note: str = ""
-    subset: Subset | None = None  # the subset after this run
-    subset_changed: bool = False
-    subset_path: str = ""  # the subset file's path in the repository
-    subset_old_text: str | None = None  # its committed text (None: there was no file)
-    replacements: list[dict] = field(default_factory=list)
-    model: str = ""
-    seed: int | None = None
-    hashes: dict[str, str] = field(default_factory=dict)  # sha256 of the base and head prompt files and the pool
-    error: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the flow
-    texts: dict[str, str] = field(default_factory=dict)  # item id -> its input text, for the report
-    gate_settings: GateSettings | None = None  # what the verdict was reached with
-
-    @property
-    def path(self) -> str:
-        return self.change.path
-
-    @property
-    def subset_text(self) -> str | None:
-        """The subset file's new text, when this run changed it."""
-        return subsetfile.dumps(self.subset) if self.subset is not None and self.subset_changed else None
-
-
-@dataclass
-class PRResult:
-    prompts: list[PromptResult]
-    verdict: gate.Verdict
-    usage: Counters
-    wall_s: float
-    budget: str
-    forecast: forecast.Forecast | None = None  # what was forecast before scoring, for the report to set against
-
-
 async def run_pr(
     changes: Sequence[Change], tree: Path, base_tree: Path, client: ModelClient, options: Options
-) -> PRResult:
+) -> PRResults:
     """Run the flow for every change; `tree` holds the head version's files, `base_tree` the base revision's,
     which judge it (see the module's docstring)."""
     started = time.perf_counter()
@@ -164,17 +117,22 @@ async def run_pr(
                     raise  # the model or GitHub: exit 3, the results so far kept by the caller
                 except Exception as exc:  # fail closed: whatever a pull request's prompt does to promptci, it fails
                     results.append(_crashed(change, exc))  # that prompt, and the report is still written
+                results[-1].scores = prresults.Scores(
+                    base=mean_score(results[-1].base, results[-1].items) if results[-1].base else None,
+                    head=mean_score(results[-1].head, results[-1].items),
+                )
                 if own.max_calls is not None or own.max_usd is not None:
                     spent.append(f"{change.path}: {own.describe()}")
 
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
-    return PRResult(
-        prompts=results,
+    return PRResults(
+        format=prresults.FORMAT,
         verdict=verdict,
-        usage=replace(client.counters),
-        wall_s=time.perf_counter() - started,
-        budget="; ".join([budget.describe(), *spent]),
-        forecast=planned,
+        usage=prresults.Usage.of(
+            client.counters, time.perf_counter() - started, "; ".join([budget.describe(), *spent])
+        ),
+        prompts=results,  # each checked whole here (PromptResults revalidates)
+        forecast=prresults.Forecast.of(planned),
     )
 
 
@@ -195,10 +153,10 @@ async def _judge_prompt(
     options: Options,
     settings: Effective | InputError | None,
     removed: Mapping[str, float | None],
-) -> PromptResult:
+) -> PromptResults:
     """One prompt's flow under its effective settings; `removed`: the gated prompts this pull request removes
     (removals.py)."""
-    result = PromptResult(change=change)
+    result = PromptResults.start(change)
     if change.new_text is None or change.new_path is None:
         result.verdict = removals.verdict(change)
         return result
@@ -211,8 +169,8 @@ async def _judge_prompt(
             judge = _judge(base, written)
             head = promptfile.judged_by(written, judge.prompt)
             if base is None:  # a new prompt, in a pull request that removes a gated one, needs a minimum score
-                result.gate_settings = head.settings.gate.model_copy(update=options.gate)
-                result.verdict = removals.unguarded(change, result.gate_settings, removed)
+                result.gate = head.settings.gate.model_copy(update=options.gate)
+                result.verdict = removals.unguarded(change, result.gate, removed)
                 if result.verdict is not None:
                     return result
             if not isinstance(settings, Effective):  # why it cannot run: it moves the model elsewhere, say
@@ -223,10 +181,10 @@ async def _judge_prompt(
             pool = judge.pool
             head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
-            result.subset_path = posixpath.normpath(
+            result.subset.path = posixpath.normpath(
                 posixpath.join(posixpath.dirname(change.new_path or ""), subsetfile.relative_path(written))
             )
-            subsetfile.check_destination(result.subset_path, subset_file)  # never another prompt, pool, workflow
+            subsetfile.check_destination(result.subset.path, subset_file)  # never another prompt, pool, workflow
             base_text, committed = _committed(judge.prompt, pool)
             subset, result.subset_note = subsets.for_pull_request(judge.prompt, pool, committed, options.subset_size)
             result.subset_note = "; ".join(filter(None, (judge.note, result.subset_note)))
@@ -247,6 +205,7 @@ async def _judge_prompt(
         if base is not None:
             await _score_into(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
 
+    job = None
     if eff.optimize:
         progress.note(
             f"{change.path}: looking for a better prompt, starting from head (optimizer "
@@ -258,7 +217,7 @@ async def _judge_prompt(
         kept = 2 * min(s.max_replacements, math.ceil(s.replace_share * len(ids))) if options.refresh else 0
         kept += 2 * gate.kept_back(len(ids), len(pool.items), head.settings.gate)  # the gate's random items
         with budget.keeping_back(kept), _timed(result, "optimize"):
-            result.job = await optimize(
+            job = await optimize(
                 head,
                 pool,
                 client,
@@ -271,15 +230,16 @@ async def _judge_prompt(
                 task_model=eff.model,
                 optimizer_model=eff.optimizer_model,
             )
-        if result.job.outcome.fault:
-            raise result.job.outcome.fault
+        if job.outcome.fault:
+            raise job.outcome.fault
+        result.optimizer = prresults.Optimizer.of(job)
 
     if options.refresh:
         with _timed(result, "refresh (IPOMP stage 2)"):
-            subset, result.replacements = _refresh(head, pool, subset, result, budget)
-        if result.replacements:
+            subset, result.subset.replacements = _refresh(head, pool, subset, result, job, budget)
+        if result.subset.replacements:
             progress.note(
-                f"{change.path}: IPOMP stage 2 replaced {len(result.replacements)} redundant subset items; "
+                f"{change.path}: IPOMP stage 2 replaced {len(result.subset.replacements)} redundant subset items; "
                 "scoring base and head on the new ones"
             )
         new = [by_id[i] for i in subset.ids]
@@ -287,8 +247,8 @@ async def _judge_prompt(
             await _score_into(head, pool, new, result.head, client, "head", eff.model)
             if base is not None:
                 await _score_into(base, pool, new, result.base, client, "base", options.model)
-    result.subset_old_text, head_subset = _subset_file(subset_file)
-    if judge.prompt is not written and result.subset_old_text != base_text:
+    old_text, head_subset = _subset_file(subset_file)
+    if judge.prompt is not written and old_text != base_text:
         result.subset_note += "; this pull request edits the subset file: it was not used to judge (the base's was)"
     offered: Subset | None = subset
     if head_pool is None:
@@ -302,13 +262,14 @@ async def _judge_prompt(
             "; this pull request changes the pool, so the committed subset is stale for it: "
             "a new one chosen with IPOMP stage 1 is offered"
         )
-    result.subset = offered
-    result.subset_changed = offered is not None and offered != head_subset
+    result.subset.changed = offered is not None and offered != head_subset
+    result.subset.text = subsetfile.dumps(offered) if offered is not None and result.subset.changed else None
+    result.subset.patch = prresults.patch(result.subset.path, old_text, result.subset.text)
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
         await _decide(result, head, base, pool, client, budget, options, eff.model)
-    swapped = [r[k] for r in result.replacements for k in ("removed", "added")]
+    swapped = [i for r in result.subset.replacements for i in (r.removed, r.added)]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
 
@@ -320,7 +281,7 @@ def _input_text(prompt: promptfile.PromptFile, item: Item) -> str:
 
 
 @contextmanager
-def _timed(result: PromptResult, step: str) -> Iterator[None]:
+def _timed(result: PromptResults, step: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
         yield
@@ -366,10 +327,10 @@ def _judge(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> J
     return Judge(head, load_pool(head), f"{why}: its items, evaluators and gate come from the pull request")
 
 
-def _crashed(change: Change, exc: Exception) -> PromptResult:
+def _crashed(change: Change, exc: Exception) -> PromptResults:
     why = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {redact(str(exc), 300)}"
-    return PromptResult(
-        change=change, error=why, verdict=gate.Verdict(gate.FAIL, f"promptci could not judge this prompt ({why})")
+    return PromptResults.start(
+        change, error=why, verdict=gate.Verdict(gate.FAIL, f"promptci could not judge this prompt ({why})")
     )
 
 
@@ -420,18 +381,23 @@ async def _score_into(
 
 
 def _refresh(
-    prompt: promptfile.PromptFile, pool: Pool, subset: Subset, result: PromptResult, budget: Budget
-) -> tuple[Subset, list[dict]]:
+    prompt: promptfile.PromptFile,
+    pool: Pool,
+    subset: Subset,
+    result: PromptResults,
+    job: Job | None,
+    budget: Budget,
+) -> tuple[Subset, list[Replacement]]:
     """IPOMP stage 2 once: every prompt scored in this run (base, head, the optimizer's candidates) goes into the
     subset's evidence ledger; the ledger as the base committed it decides what is replaced (subsets.refine_scores)."""
     s = prompt.settings.selection
     scored = {
         result.hashes.get("base", ""): result.base,
         result.hashes["head"]: result.head,
-        **(result.job.outcome.scored if result.job else {}),
+        **(job.outcome.scored if job else {}),
     }
     cap = s.max_replacements if budget.allows(2 * s.max_replacements) else 0  # new items are scored by base and head
-    return subsets.refine_scores(
+    refined, records = subsets.refine_scores(
         prompt,
         pool,
         subset,
@@ -439,10 +405,11 @@ def _refresh(
         source="promptci pr: stage 2 on the subset file's evidence ledger",
         settings=s.model_copy(update={"max_replacements": cap}),
     )
+    return refined, [Replacement(**r) for r in records]
 
 
 async def _decide(
-    result: PromptResult,
+    result: PromptResults,
     head: promptfile.PromptFile,
     base: promptfile.PromptFile | None,
     pool: Pool,
@@ -454,7 +421,7 @@ async def _decide(
     """The sequential gate (gate.py): decide on the subset, then add pool items in the gate's random order,
     a batch at a time, until the verdict is decided or the items or the budget run out."""
     settings = head.settings.gate.model_copy(update=options.gate)
-    result.gate_settings, result.pool_items = settings, len(pool.items)
+    result.gate, result.pool_items = settings, len(pool.items)
     by_id = pool.by_id()
     ordered = gate.order([i.id for i in pool.items], result.items, head.settings.selection.seed, pool.sha256)
     sides = [(head, result.head, "head", head_model)] + ([(base, result.base, "base", options.model)] if base else [])

@@ -13,62 +13,38 @@ import difflib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import gate, removals
 from .errors import InputError, redact
 from .fileio import read_input
-from .results import mean_score
+from .gate import Verdict
+from .gitdiff import Change
+from .records import Attempt, Count, Dollars, PoolDemo, Replacement, Seconds, Unit
+from .results import ItemResult, mean_score
 from .settings import GateSettings
+from .stats import Comparison
+from .usage import Counters
 
 if TYPE_CHECKING:  # the pipeline imports the models and embeddings: not needed to read or render results
+    from .forecast import Forecast as Planned
     from .optimize.job import Job
-    from .pipeline import PromptResult, PRResult
 
 FORMAT: Final = "promptci.pr/1"
 MAX_BYTES = 64 * 1024 * 1024  # a results file larger than this is refused before it is parsed
 
-
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
-
-
-def _signed_or_nan(value: float) -> float:  # a comparison on no items has NaN means (stats.compare)
-    if not math.isnan(value) and not -1.0 <= value <= 1.0:
-        raise ValueError("must be between -1 and 1")
-    return value
-
-
-Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-Count = Annotated[int, Field(ge=0)]
-Seconds = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
-Signed = Annotated[float, AfterValidator(_signed_or_nan)]
 Sha = Annotated[str, Field(pattern=r"^[0-9a-f]{40,64}$")]
 ShardId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
-Status = Literal["pass", "fail", "inconclusive", "undecided", "neutral"]  # undecided: files of earlier versions
-assert set(get_args(Status)) == set(gate.Status), "a results file records the gate's statuses"
-
-
-def file_verdict(v: gate.Verdict) -> Verdict:
-    """A gate verdict as a results file records it (the gate's statuses are the file's: the assert above)."""
-    return Verdict(status=cast(Status, v.status), reason=v.reason)
+__all__ = ["Attempt", "Change", "Comparison", "ItemResult", "PoolDemo", "Replacement", "Verdict"]  # the records
 
 
 class Model(BaseModel):
-    """Strict: no unknown keys, no coercion (a string is not a number, a number not a string)."""
+    """No unknown keys; made by the pipeline (lax: numpy numbers become floats), read strictly as JSON (`parse`)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class Verdict(Model):
-    status: Status
-    reason: str
+    model_config = ConfigDict(extra="forbid")
 
 
 class Usage(Model):
@@ -76,9 +52,23 @@ class Usage(Model):
     cache_hits: Count
     prompt_tokens: Count
     completion_tokens: Count
-    cost_usd: Seconds  # dollars: finite and not negative, like seconds
+    cost_usd: Dollars
     wall_s: Seconds
     budget: str
+
+    @classmethod
+    def of(cls, counters: Counters, wall_s: float, budget: str) -> Usage:
+        """A run's usage: its client's counters, its wall time, and what its budgets allowed and spent."""
+        c = counters
+        return cls(
+            calls=c.calls,
+            cache_hits=c.cache_hits,
+            prompt_tokens=c.prompt_tokens,
+            completion_tokens=c.completion_tokens,
+            cost_usd=c.cost_usd,
+            wall_s=wall_s,
+            budget=budget,
+        )
 
 
 class Forecast(Model):
@@ -87,56 +77,14 @@ class Forecast(Model):
 
     calls: Count
     max_calls: Count
-    usd: Seconds | None
-    max_usd: Seconds | None
+    usd: Dollars | None
+    max_usd: Dollars | None
     price: str
 
-
-class Change(Model):
-    status: Literal["added", "modified", "deleted", "renamed", "inputs"]
-    old_path: str | None
-    new_path: str | None
-    old_text: str | None
-    new_text: str | None
-    reason: str
-
-
-class Comparison(Model):
-    n: Count
-    base_mean: Signed
-    head_mean: Signed
-    delta: Signed
-    low: Signed
-    high: Signed
-    p_value: Unit
-    method: Literal["mcnemar", "bootstrap", "none"]
-    improved: Count
-    regressed: Count
-
-
-class Evaluation(Model):
-    name: str
-    score: Unit
-    reason: str
-
-
-class ItemResult(Model):
-    """One item scored by one prompt (results.ItemResult, with the same defaults)."""
-
-    id: str
-    output: str | None = None
-    expected: Any = None
-    score: Unit | None = None
-    evaluations: list[Evaluation] = Field(default_factory=list)
-    label_probs: dict[str, Unit] | None = None
-    label_method: Literal["exact", "top_logprobs", "constrained", "generated"] | None = None
-    prompt_tokens: Count = 0
-    completion_tokens: Count = 0
-    cost_usd: Seconds | None = 0.0
-    latency_s: Seconds = 0.0
-    cached: bool = False
-    error: str | None = None
-    error_kind: Literal["infra", "input"] | None = None
+    @classmethod
+    def of(cls, planned: Planned) -> Forecast:
+        p = planned
+        return cls(calls=p.calls, max_calls=p.max_calls, usd=p.usd, max_usd=p.max_usd, price="; ".join(p.prices))
 
 
 class Scores(Model):
@@ -144,13 +92,9 @@ class Scores(Model):
     head: Unit | None
 
 
-class Replacement(Model):
-    removed: str
-    added: str
-    why: str
-
-
 class Subset(Model):
+    """The subset file after the run: its path, its new text when the run changed it, and as a patch."""
+
     path: str
     changed: bool
     text: str | None
@@ -161,39 +105,6 @@ class Subset(Model):
 class SubsetScore(Model):
     head: Unit
     best: Unit
-
-
-class Attempt(Model):
-    step: Count
-    unit: Count | None
-    kind: Literal[
-        "instruction",
-        "demos",
-        "rewrite",
-        "swap",
-        "add",
-        "insert",
-        "remove",  # older files: the unit kind
-        "sentence",
-        "demo",
-        "header",
-        "query",
-        "blank",
-    ]
-    before: str
-    after: str | None
-    failure_score: Unit | None
-    subset_score: Unit | None
-    accepted: bool
-    why: str
-
-
-class PoolDemo(Model):
-    """A demonstration of the suggested prompt that is a pool item: left out of every score of the suggestion."""
-
-    item: str
-    text: str
-    where: Literal["subset", "held-out", "training"]
 
 
 class Optimizer(Model):
@@ -211,18 +122,40 @@ class Optimizer(Model):
     diff: str
     attempts: list[Attempt]
 
-
-class Gate(Model):
-    """The gate settings the verdict was reached with (`promptci.gate` and the command line's overrides)."""
-
-    min_score: Unit | None
-    margin: Unit
-    significance: Annotated[float, Field(gt=0.0, lt=1.0)]
-    max_items: Annotated[int, Field(ge=1)]
-    on_inconclusive: Literal["fail", "neutral", "pass"]
+    @classmethod
+    def of(cls, job: Job) -> Optimizer:
+        """The optimizer's run as the report gives it: held-out beside subset, pool demonstrations left out."""
+        o = job.outcome
+        initial, best = job.subset_initial, job.subset_best
+        honest = initial is not None and best is not None
+        subset = (
+            SubsetScore(head=initial, best=best) if honest else SubsetScore(head=o.initial_on_final, best=o.best_score)
+        )
+        held_initial, held_best = job.holdout_initial, job.holdout_best
+        held = None
+        if held_initial is not None and held_best is not None and not math.isnan(held_initial + held_best):
+            held = SubsetScore(head=held_initial, best=held_best)
+        return cls(
+            improved=o.improved,
+            stopped=o.stopped,
+            steps_done=o.steps_done,
+            subset_score=subset,
+            subset_score_items=len(job.subset_items) if honest else None,
+            holdout_score=held,
+            holdout_items=len(job.holdout_items) if held else 0,
+            holdout_note=job.holdout_note,
+            pool_demos=list(job.pool_demos),
+            score_after_step=o.score_after_step,
+            best_text=o.best_text,
+            diff=o.diff("head", "suggested") if o.improved else "",
+            attempts=list(o.attempts),
+        )
 
 
 class PromptResults(Model):
+    """One changed prompt: how it was judged, on which items, with which scores, and what was suggested."""
+
+    model_config = ConfigDict(extra="forbid", revalidate_instances="always")  # filled in steps, checked when whole
     path: str
     change: Change
     model: str
@@ -230,7 +163,7 @@ class PromptResults(Model):
     hashes: dict[Literal["head", "base", "pool"], Sha]
     error: str | None
     timings: dict[str, Seconds]
-    gate: Gate | None = None  # None only when the head version could not be read
+    gate: GateSettings | None = None  # what the verdict was reached with; None: the head version was unread
     verdict: Verdict | None
     comparison: Comparison | None
     scores: Scores
@@ -264,6 +197,33 @@ class PromptResults(Model):
     def has_base(self) -> bool:
         return "base" in self.hashes
 
+    @classmethod
+    def start(cls, change: Change, **known: Any) -> PromptResults:
+        """A prompt's results before anything is known of it, to be filled in step by step (the pipeline)."""
+        empty = Subset(path="", changed=False, text=None, patch="", replacements=[])
+        return cls.model_validate(
+            dict(
+                path=change.path,
+                change=change,
+                model="",
+                seed=None,
+                hashes={},
+                error=None,
+                timings={},
+                verdict=None,
+                comparison=None,
+                scores=Scores(base=None, head=None),
+                items=[],
+                subset_items=0,
+                subset_note="",
+                subset=empty,
+                base={},
+                head={},
+                optimizer=None,
+            )
+            | known
+        )
+
 
 class PullRequestRef(Model):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)  # hashable: shards must name one
@@ -291,29 +251,17 @@ class PRResults(Model):
         return self
 
 
-def from_pipeline(result: PRResult) -> PRResults:
-    return PRResults.model_validate(
-        dict(
-            format=FORMAT,
-            verdict=asdict(result.verdict),
-            usage={**result.usage.as_dict(), "wall_s": result.wall_s, "budget": result.budget},
-            prompts=[_prompt(p) for p in result.prompts],
-            forecast=result.forecast.data() if result.forecast is not None else None,
-        ),
-        strict=False,
-    )
-
-
 def dump(data: PRResults) -> str:
     """The results file's text; any secret of the environment in it masked (a last guard: results are uploaded)."""
     return redact(json.dumps(data.model_dump(mode="json", exclude_none=False), indent=2, ensure_ascii=False) + "\n")
 
 
 def parse(data: Any) -> PRResults:
-    """Results data as it came from JSON (a dict), checked strictly; raises ValidationError."""
+    """Results data as it came from JSON (a dict), checked strictly as JSON (a string is not a number, a number not
+    a string; no unknown keys); raises ValidationError."""
     if isinstance(data, PRResults):
         return data
-    return PRResults.model_validate(data)
+    return PRResults.model_validate_json(json.dumps(data), strict=True)
 
 
 def load(path: Path) -> PRResults:
@@ -345,7 +293,7 @@ def recompute(data: PRResults) -> PRResults:
     removed = removals.removed_gated([p.change for p in data.prompts])
     prompts = [_recompute(p, removed) for p in data.prompts]
     overall = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
-    return data.model_copy(update={"prompts": prompts, "verdict": file_verdict(overall)})
+    return data.model_copy(update={"prompts": prompts, "verdict": overall})
 
 
 def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptResults:
@@ -361,98 +309,25 @@ def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptR
         verdict = gate.Verdict(gate.FAIL, "the results do not record the gate settings")
     elif not p.has_base:
         verdict = (
-            removals.unguarded(p.change, _settings(p.gate), removed)
-            or gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, _settings(p.gate))[0]
+            removals.unguarded(p.change, p.gate, removed)
+            or gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, p.gate)[0]
         )
     else:
-        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, p.pool_items, _settings(p.gate))
-        comparison = Comparison.model_validate(asdict(c), strict=False) if c is not None else None
+        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, p.pool_items, p.gate)
+        comparison = c
     if p.verdict is not None and p.verdict.status == verdict.status:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)
-    return p.model_copy(update={"scores": scores, "comparison": comparison, "verdict": file_verdict(verdict)})
+    return p.model_copy(update={"scores": scores, "comparison": comparison, "verdict": verdict})
 
 
 def regate(data: PRResults, gates: Mapping[str, GateSettings]) -> PRResults:
     """The results judged again with trusted gate settings by prompt path (the base revision's, read by the job
     that posts an uploaded artifact): the settings a results file records came from the run that wrote it."""
-    prompts = [
-        p.model_copy(update={"gate": Gate(**gates[p.path].model_dump(include=set(Gate.model_fields)))})
-        if p.path in gates
-        else p
-        for p in data.prompts
-    ]
+    prompts = [p.model_copy(update={"gate": gates[p.path]}) if p.path in gates else p for p in data.prompts]
     return recompute(data.model_copy(update={"prompts": prompts}))
 
 
-def _settings(recorded: Gate) -> GateSettings:
-    return GateSettings(**recorded.model_dump())
-
-
-def _prompt(p: PromptResult) -> dict[str, Any]:
-    job = p.job
-    subset_text = p.subset_text
-    return {
-        "path": p.path,
-        "change": asdict(p.change),
-        "model": p.model,
-        "seed": p.seed,
-        "hashes": p.hashes,
-        "error": p.error,
-        "timings": p.timings,
-        "verdict": asdict(p.verdict) if p.verdict else None,
-        "gate": p.gate_settings.model_dump() if p.gate_settings is not None else None,
-        "comparison": asdict(p.comparison) if p.comparison else None,
-        "scores": {"base": mean_score(p.base, p.items) if p.base else None, "head": mean_score(p.head, p.items)},
-        "items": p.items,
-        "subset_items": p.subset_items,
-        "pool_items": p.pool_items,
-        "subset_note": p.subset_note,
-        "texts": p.texts,
-        "subset": {
-            "path": p.subset_path,
-            "changed": p.subset_changed,
-            "text": subset_text,
-            "patch": _patch(p.subset_path, p.subset_old_text, subset_text),
-            "replacements": p.replacements,
-        },
-        "base": {i: asdict(r) for i, r in p.base.items()},
-        "head": {i: asdict(r) for i, r in p.head.items()},
-        "optimizer": None
-        if job is None
-        else {
-            "improved": job.outcome.improved,
-            "stopped": job.outcome.stopped,
-            "steps_done": job.outcome.steps_done,
-            **_honest(job),
-            "score_after_step": job.outcome.score_after_step,
-            "best_text": job.outcome.best_text,
-            "diff": job.outcome.diff("head", "suggested") if job.outcome.improved else "",
-            "attempts": [asdict(a) for a in job.outcome.attempts],
-        },
-    }
-
-
-def _honest(job: Job) -> dict[str, Any]:
-    """The suggestion's scores as the report gives them: held-out beside subset, pool demonstrations left out."""
-    o = job.outcome
-    honest = job.subset_best is not None and job.subset_initial is not None
-    subset = (
-        {"head": job.subset_initial, "best": job.subset_best}
-        if honest
-        else {"head": o.initial_on_final, "best": o.best_score}
-    )
-    held = all(s is not None and not math.isnan(s) for s in (job.holdout_initial, job.holdout_best))
-    return {
-        "subset_score": subset,
-        "subset_score_items": len(job.subset_items) if honest else None,
-        "holdout_score": {"head": job.holdout_initial, "best": job.holdout_best} if held else None,
-        "holdout_items": len(job.holdout_items) if held else 0,
-        "holdout_note": job.holdout_note,
-        "pool_demos": [asdict(d) for d in job.pool_demos],
-    }
-
-
-def _patch(path: str, old: str | None, new: str | None) -> str:
+def patch(path: str, old: str | None, new: str | None) -> str:
     """The subset change as a patch `git apply` takes (empty when the subset did not change)."""
     if new is None:
         return ""

@@ -12,42 +12,45 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import pydantic.dataclasses
 
 from .errors import InputError
 from .fileio import atomic_write_text, read_input
+from .records import RECORD, Count, Dollars, LabelMethod, Seconds, Unit
 from .stats import mean_interval
 
 FORMAT = "promptci.results/1"
 
 
-@dataclass(frozen=True)
+@pydantic.dataclasses.dataclass(frozen=True, config=RECORD)
 class Evaluation:
     """One evaluator's verdict on one item: a score in [0, 1] and why."""
 
     name: str
-    score: float
+    score: Unit
     reason: str
 
 
-@dataclass
+@pydantic.dataclasses.dataclass(config=RECORD)
 class ItemResult:
-    """One item scored by one prompt."""
+    """One item scored by one prompt (a record: the same class in both results formats)."""
 
     id: str
     output: str | None = None
     expected: Any = None
-    score: float | None = None  # mean of the evaluators' scores; None when the item failed
+    score: Unit | None = None  # mean of the evaluators' scores; None when the item failed
     evaluations: list[Evaluation] = field(default_factory=list)
-    label_probs: dict[str, float] | None = None  # probability of each label (label scoring only)
-    label_method: str | None = None  # exact | top_logprobs | constrained | generated
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = 0.0
-    latency_s: float = 0.0
+    label_probs: dict[str, Unit] | None = None  # probability of each label (label scoring only)
+    label_method: LabelMethod | None = None
+    prompt_tokens: Count = 0
+    completion_tokens: Count = 0
+    cost_usd: Dollars | None = 0.0
+    latency_s: Seconds = 0.0
     cached: bool = False
     error: str | None = None  # why the item has no score
-    error_kind: str | None = None  # infra (model unreachable) | input
+    error_kind: Literal["infra", "input"] | None = None  # infra: the model was unreachable
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 from . import gate
 from .errors import EXIT_INFRA, InputError, PromptCIError
 from .plan import read_matrix
-from .prresults import FORMAT, Forecast, PRResults, Usage, file_verdict, load
+from .prresults import FORMAT, Forecast, PRResults, Usage, load
 from .usage import Counters
 
 
@@ -94,15 +94,17 @@ def merge(parts: list[PRResults]) -> PRResults:
     if len(parts) == 1:
         return parts[0]
     prompts = [p for part in parts for p in part.prompts]
-    usage: dict[str, Any] = sum((Counters.of(part.usage) for part in parts), Counters()).as_dict()
-    usage["wall_s"] = max(part.usage.wall_s for part in parts)  # shards run side by side
-    usage["budget"] = "; ".join(dict.fromkeys(part.usage.budget for part in parts))
+    usage = Usage.of(
+        sum((Counters.of(part.usage) for part in parts), Counters()),
+        max(part.usage.wall_s for part in parts),  # shards run side by side
+        "; ".join(dict.fromkeys(part.usage.budget for part in parts)),
+    )
     verdict = gate.overall([p.verdict.status if p.verdict else None for p in prompts])
     pulls = {part.pull_request for part in parts if part.pull_request}
     return PRResults(
         format=FORMAT,
-        verdict=file_verdict(verdict),
-        usage=Usage(**usage),
+        verdict=verdict,
+        usage=usage,
         prompts=prompts,
         forecast=_merged_forecast(parts),
         pull_request=pulls.pop() if len(pulls) == 1 else None,

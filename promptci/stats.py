@@ -6,7 +6,11 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+import pydantic.dataclasses
+
+from .records import RECORD, Count, Signed, Unit
 
 if TYPE_CHECKING:  # (numpy is imported where it is used)
     import numpy as np
@@ -45,20 +49,20 @@ def mean_interval(scores: Sequence[float], confidence: float = CONFIDENCE) -> In
     return Interval(mean, max(0.0, mean - half), min(1.0, mean + half), n, "t")
 
 
-@dataclass(frozen=True)
+@pydantic.dataclasses.dataclass(frozen=True, config=RECORD)
 class Comparison:
-    """Head against base on the same items: the mean difference, its interval, and how sure we are."""
+    """Head against base on the same items: the mean difference, its interval, and how sure we are (a record)."""
 
-    n: int
-    base_mean: float
-    head_mean: float
-    delta: float  # head − base
-    low: float
-    high: float
-    p_value: float  # two-sided, for "head and base score the same"
-    method: str  # mcnemar (0/1 scores) | bootstrap (graded scores) | none (no items)
-    improved: int  # items head gets right and base does not (0/1), or scores higher (graded)
-    regressed: int
+    n: Count
+    base_mean: Signed
+    head_mean: Signed
+    delta: Signed  # head − base
+    low: Signed
+    high: Signed
+    p_value: Unit  # two-sided, for "head and base score the same"
+    method: Literal["mcnemar", "bootstrap", "none"]  # mcnemar: 0/1 scores; bootstrap: graded; none: no items
+    improved: Count  # items head gets right and base does not (0/1), or scores higher (graded)
+    regressed: Count
 
 
 def compare(

@@ -104,9 +104,9 @@ def test_the_flagged_items_are_left_out_of_the_subset_and_the_held_out_scores() 
     assert job.subset_items == subset[1:] and job.subset_best == 0.0 and job.subset_initial == 1.0
     assert sorted(job.holdout_items) == sorted(held[1:]) and calls == 2 * 3  # both prompts, 3 items each
     assert job.holdout_initial is not None and job.holdout_best is not None
-    optimizer = prresults._honest(job)
-    assert optimizer["subset_score"] == {"head": 1.0, "best": 0.0} and optimizer["subset_score_items"] == 3
-    assert optimizer["holdout_items"] == 3 and len(optimizer["pool_demos"]) == 2
+    optimizer = prresults.Optimizer.of(job)
+    assert optimizer.subset_score == prresults.SubsetScore(head=1.0, best=0.0) and optimizer.subset_score_items == 3
+    assert optimizer.holdout_items == 3 and len(optimizer.pool_demos) == 2
 
 
 def _with_suggestion(**fields: object) -> dict:

@@ -181,7 +181,7 @@ def run(request: FlowRequest, repo: str, base: str, head: str, on_changes: Calla
             result = asyncio.run(run_pr(changes, tree, judge, client, request.options))
     finally:
         client.close()
-    return prresults.from_pipeline(result).model_copy(update={"shard": request.shard or None, "plan": planned})
+    return result.model_copy(update={"shard": request.shard or None, "plan": planned})
 
 
 def _shard(changes: list[Change], tree: Path, shard: str, max_shards: int) -> tuple[list[Change], dict[str, list[str]]]:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 from .. import prresults
 from ..errors import InfraError
+from ..verdicts import Status
 from . import precheck
 from .actions import RUN_EVENT, Actions
 
@@ -66,7 +67,7 @@ def require(
         reason = "; ".join(
             [f"results do not cover {', '.join(lacking)} changed by the pull request: re-run"] * bool(lacking) + wrong
         )
-    return data.model_copy(update={"verdict": prresults.Verdict(status="fail", reason=reason)})
+    return data.model_copy(update={"verdict": prresults.Verdict(status=Status.FAIL, reason=reason)})
 
 
 def false_claims(data: prresults.PRResults, entries: list[dict]) -> list[str]:

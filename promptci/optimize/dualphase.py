@@ -32,11 +32,12 @@ from ..errors import InfraError, InputError
 from ..evalset import Item, Pool
 from ..llm import ModelClient
 from ..promptfile import PromptFile
+from ..records import AttemptKind
 from ..results import ItemResult
 from ..settings import OptimizerSettings
 from ..subsets import Stage2, item_text
 from . import demos, framing, judge
-from .outcome import Attempt, AttemptKind, Outcome, Stop
+from .outcome import Attempt, Outcome, Stop
 from .splits import Split
 from .units import Layout, UnitKind, instruction_text, instruction_units, layout, same_variables, with_instruction
 from .writer import Writer

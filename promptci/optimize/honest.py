@@ -9,24 +9,15 @@ both are compared on the same items.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 
 from ..evalset import Pool
 from ..promptfile import PromptFile, substitute
+from ..records import PoolDemo, Where
 from ..results import mean_score
 from ..subsets import item_text
 from .units import layout
 
 TEXT_LIMIT = 200  # characters of a flagged demonstration's input kept for the report
-
-
-@dataclass(frozen=True)
-class PoolDemo:
-    """A demonstration of the suggested prompt that is a pool item, and where that item was in the split."""
-
-    item: str
-    text: str  # the item's input text, on one line, cut
-    where: str  # subset | held-out | training
 
 
 def _norm(text: str) -> str:
@@ -59,7 +50,7 @@ def pool_demos(
             shown = any(d == rendered or d.startswith(rendered + " ") for d in demos)
         if shown:
             one_line = " ".join(text.split())
-            where = "subset" if item.id in subset_ids else "held-out" if item.id in holdout_ids else "training"
+            where: Where = "subset" if item.id in subset_ids else "held-out" if item.id in holdout_ids else "training"
             found.append(
                 PoolDemo(
                     item=item.id,

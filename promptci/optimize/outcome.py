@@ -4,38 +4,11 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from ..budget import Budget
 from ..errors import InfraError
+from ..records import Attempt
 from ..results import ItemResult
-
-
-class AttemptKind(StrEnum):
-    """What an attempt did. Phase 1: a new instruction, or k demonstrations chosen from data. Phase 2: an edit."""
-
-    INSTRUCTION = "instruction"
-    DEMOS = "demos"
-    REWRITE = "rewrite"  # a sentence rewritten by the optimizer model
-    SWAP = "swap"  # a demonstration swapped for a training item
-    ADD = "add"  # one more demonstration
-    INSERT = "insert"  # an instruction sentence where there is none, before the query
-    REMOVE = "remove"  # a sentence or a demonstration taken out
-
-
-@dataclass
-class Attempt:
-    """One candidate tried: where it came from, how it scored, and what became of it."""
-
-    step: int
-    unit: int | None
-    kind: AttemptKind
-    before: str
-    after: str | None
-    failure_score: float | None = None
-    subset_score: float | None = None
-    accepted: bool = False
-    why: str = ""
 
 
 @dataclass
