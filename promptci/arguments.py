@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
+
+from pydantic import ValidationError
 
 from . import __version__, env
 from .errors import EXIT_INPUT
 from .fileio import check_input, check_output_file, check_output_folder
-from .settings import SEED_MAX
+from .settings import SEED_MAX, GateSettings
 
 
 def check_at_the_door(args: argparse.Namespace) -> None:
@@ -292,9 +295,11 @@ def _flow_arguments(command: argparse.ArgumentParser) -> None:
         metavar="N",
         help="items in a subset this run chooses (when none is committed)",
     )
-    command.add_argument("--min-score", type=_share, metavar="X", help="fail below this mean score (promptci.gate)")
     command.add_argument(
-        "--margin", type=_share, metavar="X", help="the smallest drop worth blocking (promptci.gate.margin)"
+        "--min-score", type=_gate("min_score"), metavar="X", help="fail below this mean score (promptci.gate)"
+    )
+    command.add_argument(
+        "--margin", type=_gate("margin"), metavar="X", help="the smallest drop worth blocking (promptci.gate.margin)"
     )
     command.add_argument("--tolerance", type=_replaced_by_margin, help=argparse.SUPPRESS)
     command.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template for the PR comment")
@@ -347,6 +352,21 @@ def _dollars(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive amount")
     return value
+
+
+def _gate(name: str) -> Callable[[str], float]:
+    """A `promptci.gate` setting given on the command line, checked by the settings model (its range is written
+    there only); the prompts' gate settings with these over them are validated again as one (effective.py)."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        try:
+            GateSettings.model_validate({name: value})
+        except ValidationError as exc:
+            raise argparse.ArgumentTypeError(f"{text}: {exc.errors()[0]['msg']}") from None
+        return value
+
+    return parse
 
 
 def _share(text: str) -> float:

@@ -1,8 +1,8 @@
 """The settings a changed prompt is run with, resolved once: the rule for who chooses models, keys and spending.
 
 A pull request chooses its prompt's messages and may try another model of the same provider, but never where
-calls go or what they may spend. Everything else comes from the base revision's `promptci:` block (the judge's
-settings, see pipeline.py) and from the command line or the workflow's inputs, which are trusted alike:
+calls go or what they may spend. Everything else comes from the base revision's `promptci:` block (the
+reference's settings, see pipeline.py) and from the command line or the workflow's inputs, which are trusted alike:
 
 - **Provider and keys.** The task model may not leave the base version's provider (litellm's provider: whose key a
   call carries and, without `api_base`, which host it goes to) except for the embedded `local/` model, which needs
@@ -21,16 +21,18 @@ settings, see pipeline.py) and from the command line or the workflow's inputs, w
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import ghmodels, promptfile
 from .errors import InputError
 from .gitdiff import Change
-from .optimize.job import models
 from .promptfile import PromptFile
+from .records import Effective
+from .runner import models
 from .scoring import judge_models
+from .settings import GateSettings
 
 
 @dataclass(frozen=True)
@@ -42,21 +44,7 @@ class Overrides:
     optimize: bool = True
     max_calls: int | None = None  # for the whole run
     max_usd: float | None = None  # for the whole run
-
-
-@dataclass(frozen=True)
-class Effective:
-    """One prompt's run settings, as resolved by `resolve` (never from the pull request's `promptci:` block)."""
-
-    model: str  # the task model's litellm name ("" when no model is named: the runner says so)
-    optimizer_model: str
-    optimize: bool
-    concurrency: int
-    max_calls: int | None  # this prompt's call limit (the run's is Overrides.max_calls)
-    max_usd: float | None
-    embedding_model: str | None
-    daily_limit: int | None  # GitHub Models' requests a day the run is planned against (its task model's, judges')
-    models: tuple[str, ...] = ()  # every model a run may call: the task model, the optimizer's, the judges'
+    gate: Mapping[str, float] = field(default_factory=dict)  # promptci.gate fields set on the command line
 
 
 def of_change(change: Change, tree: Path, overrides: Overrides) -> Effective | None:
@@ -70,12 +58,12 @@ def of_change(change: Change, tree: Path, overrides: Overrides) -> Effective | N
         # a base that no longer parses judges nothing (pipeline.py): the head's own settings do
         with contextlib.suppress(InputError):
             base = promptfile.parse(change.old_text, tree / change.old_path)
-    return resolve(promptfile.judged_by(head, base) if base is not None else head, base, overrides)
+    return resolve(promptfile.measured_by(head, base) if base is not None else head, base, overrides)
 
 
 def resolve(prompt: PromptFile, base: PromptFile | None, overrides: Overrides) -> Effective:
     """The settings `prompt` runs with. `prompt` is the version to score as judged (pipeline.py: its messages and
-    model under the judge's `promptci:` settings), `base` the base revision's version (None: a new prompt).
+    model under the reference's `promptci:` settings), `base` the base revision's version (None: a new prompt).
     An InputError, before any call, when the pull request moves the model to another provider."""
     settings = prompt.settings
     model, asker = models(prompt, overrides.model, overrides.optimizer_model)
@@ -104,6 +92,17 @@ def resolve(prompt: PromptFile, base: PromptFile | None, overrides: Overrides) -
         daily_limit=daily,
         models=tuple(sorted(m for m in called if m)),
     )
+
+
+def gate_settings(reference: GateSettings, overrides: Overrides) -> GateSettings:
+    """The gate a change is judged by: its reference's `promptci.gate` with the command line's values over it,
+    validated as one (a range error names the setting, exit 2)."""
+    return GateSettings.model_validate({**reference.model_dump(), **overrides.gate})
+
+
+def of_prompt(prompt: PromptFile, overrides: Overrides) -> Effective:
+    """`resolve` for a prompt the command line names (`eval`, `optimize`): its own settings, no base."""
+    return resolve(prompt, None, overrides)
 
 
 def choosing_subsets(prompt: PromptFile, effective: Effective) -> PromptFile:

@@ -101,7 +101,7 @@ class Forecast:
         plural = "s" if self.prompts != 1 else ""
         work = "score, base against head" + (", and improve" if self.optimize else "")
         return (
-            f"plan: {self.prompts} changed prompt{plural} to {work}; {self.calls_text()}; {self.dollars_text()}; "
+            f"forecast: {self.prompts} changed prompt{plural} to {work}; {self.calls_text()}; {self.dollars_text()}; "
             f"{rough(self.seconds)}"
         )
 
@@ -158,7 +158,7 @@ def forecast(
             n = _subset_size(head, pool, subset_size)
         except InputError:
             continue  # the prompt is reported as failed in its turn
-        settings = _judge_settings(change, tree) or head.settings
+        settings = _reference_settings(change, tree) or head.settings
         task, asker = price(settled.model), price(settled.optimizer_model)
         cap = min((c for c in (max_calls, settled.max_calls) if c is not None), default=None)
         cost = prompt_cost(
@@ -304,7 +304,7 @@ def _price_words(p: Price) -> str:
     return f"{p.model} at ${p.input * 1e6:.2f}/${p.output * 1e6:.2f} per million input/output tokens"
 
 
-def _judge_settings(change: Change, tree: Path) -> Settings | None:
+def _reference_settings(change: Change, tree: Path) -> Settings | None:
     """The base version's `promptci:` settings, which judge the change (pipeline.py); None for a new prompt."""
     if change.old_text is None or change.old_path is None:
         return None

@@ -1,12 +1,12 @@
 """The pull-request flow (docs/design.md, "The pull-request flow") for every changed prompt, up to the verdict.
 
-What judges a change is the base revision's, never the pull request's: a changed prompt is scored on the
-pool and the committed subset as they are at the base revision, with the base version's evaluators and
+What a change is measured by (its reference) is the base revision's, never the pull request's: a changed prompt
+is scored on the pool and the committed subset as they are at the base revision, with the base version's evaluators and
 `promptci:` settings (gate, selection, optimizer, api_base) — a pull request that edits its pool, its subset
 file, its evaluators or its gate is reported, not obeyed. Only a prompt the pull request adds is judged by
 its own files, and the report says so.
 
-Per prompt: that judge's pool and committed subset (stage 1 when there is none or it is stale);
+Per prompt: the reference's pool and committed subset (stage 1 when there is none or it is stale);
 base and head scored on the same subset items; the optimizer run from head on the same subset; one
 IPOMP stage-2 refresh from every prompt scored in the run, with base and head re-scored on the new
 items; the paired comparison and the sequential gate (gate.py), scoring further pool items in a random
@@ -57,7 +57,7 @@ class Options:
     model: str | None = None  # the task model instead of each prompt's own
     optimizer_model: str | None = None
     subset_size: int | None = None  # for subsets chosen in this run (none committed, or stale)
-    gate: dict = field(default_factory=dict)  # overrides of the prompts' promptci.gate settings
+    gate: dict[str, float] = field(default_factory=dict)  # promptci.gate fields set on the command line
 
     def overrides(self) -> effective.Overrides:
         """What these options set of each prompt's effective settings."""
@@ -67,6 +67,7 @@ class Options:
             optimize=self.optimize,
             max_calls=self.max_calls,
             max_usd=self.max_usd,
+            gate=self.gate,
         )
 
 
@@ -84,7 +85,7 @@ async def run_pr(
             effective.refuse_unpriced(
                 change.path, [("--max-usd", options.max_usd), ("promptci.budget.max_usd", eff.max_usd)], eff.models
             )
-    planned = forecast.forecast(
+    forecasted = forecast.forecast(
         changes,
         tree,
         optimize=options.optimize,
@@ -96,8 +97,8 @@ async def run_pr(
         optimizer_model=options.optimizer_model,
         resolved=settled,
     )
-    effective.check_quota(planned.github_max_calls, planned.daily_limit, planned.github_models)
-    progress.note(planned.describe())
+    effective.check_quota(forecasted.github_max_calls, forecasted.daily_limit, forecasted.github_models)
+    progress.note(forecasted.describe())
     results, spent = [], []  # each prompt's own limits, described after its work
     removed = removals.removed_gated(changes)
     with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
@@ -110,9 +111,7 @@ async def run_pr(
                     parent=budget,
                 )  # the base's promptci.budget, inside the run's
                 try:
-                    results.append(
-                        await _judge_prompt(change, tree, base_tree, client, own, options, settings, removed)
-                    )
+                    results.append(await _run_prompt(change, tree, base_tree, client, own, options, settings, removed))
                 except InfraError:
                     raise  # the model or GitHub: exit 3, the results so far kept by the caller
                 except Exception as exc:  # fail closed: whatever a pull request's prompt does to promptci, it fails
@@ -132,7 +131,7 @@ async def run_pr(
             client.counters, time.perf_counter() - started, "; ".join([budget.describe(), *spent])
         ),
         prompts=results,  # each checked whole here (PromptResults revalidates)
-        forecast=prresults.Forecast.of(planned),
+        forecast=prresults.Forecast.of(forecasted),
     )
 
 
@@ -144,7 +143,7 @@ def _resolve(change: Change, tree: Path, options: Options) -> Effective | InputE
         return exc
 
 
-async def _judge_prompt(
+async def _run_prompt(
     change: Change,
     tree: Path,
     base_tree: Path,
@@ -166,10 +165,10 @@ async def _judge_prompt(
             for warning in written.warnings:
                 promptfile.warn(f"{change.new_path}: {warning}")
             base = _base(change, base_tree)
-            judge = _judge(base, written)
-            head = promptfile.judged_by(written, judge.prompt)
+            ref = _reference(base, written)
+            head = promptfile.measured_by(written, ref.prompt)
             if base is None:  # a new prompt, in a pull request that removes a gated one, needs a minimum score
-                result.gate = head.settings.gate.model_copy(update=options.gate)
+                result.gate = effective.gate_settings(head.settings.gate, options.overrides())
                 result.verdict = removals.unguarded(change, result.gate, removed)
                 if result.verdict is not None:
                     return result
@@ -178,16 +177,16 @@ async def _judge_prompt(
             eff = settings
             embeddings.check(eff.embedding_model)  # no local embedding model and no remote one: say so now
             client.set_concurrency(eff.concurrency)
-            pool = judge.pool
-            head_pool = pool if judge.prompt is written else _own_pool(written)  # head's items after the merge
+            pool = ref.pool
+            head_pool = pool if ref.prompt is written else _own_pool(written)  # head's items after the merge
             subset_file = subsetfile.path_for(written)  # confined to the repository, like every path it names
             result.subset.path = posixpath.normpath(
                 posixpath.join(posixpath.dirname(change.new_path or ""), subsetfile.relative_path(written))
             )
             subsetfile.check_destination(result.subset.path, subset_file)  # never another prompt, pool, workflow
-            base_text, committed = _committed(judge.prompt, pool)
-            subset, result.subset_note = subsets.for_pull_request(judge.prompt, pool, committed, options.subset_size)
-            result.subset_note = "; ".join(filter(None, (judge.note, result.subset_note)))
+            base_text, committed = _committed(ref.prompt, pool)
+            subset, result.subset_note = subsets.for_pull_request(ref.prompt, pool, committed, options.subset_size)
+            result.subset_note = "; ".join(filter(None, (ref.note, result.subset_note)))
     except NoItems as exc:
         result.verdict = gate.Verdict(gate.NEUTRAL, f"{exc.problem}; {exc.fix}")
         return result
@@ -195,7 +194,7 @@ async def _judge_prompt(
         result.error = str(exc)
         result.verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {exc}")
         return result
-    result.model = eff.model
+    result.model, result.settings = eff.model, eff
     result.seed = head.settings.selection.seed
     result.hashes = {"head": written.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
     by_id = pool.by_id()
@@ -248,7 +247,7 @@ async def _judge_prompt(
             if base is not None:
                 await _score_into(base, pool, new, result.base, client, "base", options.model)
     old_text, head_subset = _subset_file(subset_file)
-    if judge.prompt is not written and old_text != base_text:
+    if ref.prompt is not written and old_text != base_text:
         result.subset_note += "; this pull request edits the subset file: it was not used to judge (the base's was)"
     offered: Subset | None = subset
     if head_pool is None:
@@ -290,8 +289,9 @@ def _timed(result: PromptResults, step: str) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class Judge:
-    """What a changed prompt is judged by: whose settings and evaluators, which pool, and a note for the report."""
+class Reference:
+    """A change's reference, what it is measured by: whose settings and evaluators, which pool, and a note for
+    the report."""
 
     prompt: promptfile.PromptFile
     pool: Pool
@@ -308,11 +308,11 @@ def _base(change: Change, base_tree: Path) -> promptfile.PromptFile | None:
         return None  # a base that no longer parses is reported as "no base score"
 
 
-def _judge(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> Judge:
+def _reference(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> Reference:
     """The base version's settings, evaluators and pool judge the change; only a new prompt brings its own."""
     if base is not None:
         try:
-            return Judge(base, load_pool(base), "")
+            return Reference(base, load_pool(base), "")
         except InputError as exc:
             why = f"the base version's pool cannot be read ({exc.problem})"
     else:
@@ -324,7 +324,7 @@ def _judge(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> J
             field="promptci.api_base",
             fix="set api_base on the base branch first (a separate, reviewed change)",
         )
-    return Judge(head, load_pool(head), f"{why}: its items, evaluators and gate come from the pull request")
+    return Reference(head, load_pool(head), f"{why}: its items, evaluators and gate come from the pull request")
 
 
 def _crashed(change: Change, exc: Exception) -> PromptResults:
@@ -354,7 +354,7 @@ def _subset_file(path: Path) -> tuple[str | None, Subset | None]:
 
 
 def _committed(prompt: promptfile.PromptFile, pool: Pool) -> tuple[str | None, Subset | None]:
-    """The judge's subset file text, and its subset when it still fits the pool (else None: stale or missing)."""
+    """The reference's subset file text, and its subset when it still fits the pool (else None: stale or missing)."""
     path = subsetfile.path_for(prompt)
     text, subset = _subset_file(path)
     return text, None if subset is None or subsetfile.problems(subset, pool, path) else subset
@@ -420,7 +420,7 @@ async def _decide(
 ) -> None:
     """The sequential gate (gate.py): decide on the subset, then add pool items in the gate's random order,
     a batch at a time, until the verdict is decided or the items or the budget run out."""
-    settings = head.settings.gate.model_copy(update=options.gate)
+    settings = effective.gate_settings(head.settings.gate, options.overrides())
     result.gate, result.pool_items = settings, len(pool.items)
     by_id = pool.by_id()
     ordered = gate.order([i.id for i in pool.items], result.items, head.settings.selection.seed, pool.sha256)

@@ -23,7 +23,7 @@ from .errors import InputError, redact
 from .fileio import read_input
 from .gate import Verdict
 from .gitdiff import Change
-from .records import Attempt, Count, Dollars, PoolDemo, Replacement, Seconds, Unit
+from .records import Attempt, Count, Dollars, Effective, PoolDemo, Replacement, Seconds, Unit
 from .results import ItemResult, mean_score
 from .settings import GateSettings
 from .stats import Comparison
@@ -164,6 +164,7 @@ class PromptResults(Model):
     error: str | None
     timings: dict[str, Seconds]
     gate: GateSettings | None = None  # what the verdict was reached with; None: the head version was unread
+    settings: Effective | None = None  # the run settings it was scored with (None: unresolved, or an older file)
     verdict: Verdict | None
     comparison: Comparison | None
     scores: Scores

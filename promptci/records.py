@@ -43,6 +43,22 @@ LabelMethod = Literal["exact", "top_logprobs", "constrained", "generated"]  # ho
 Where = Literal["subset", "held-out", "training"]  # where a pool item is in the optimizer's split
 
 
+@dataclass(frozen=True, config=RECORD)
+class Effective:
+    """One prompt's run settings, resolved once (effective.resolve; never from the pull request's `promptci:`
+    block) and recorded as they are in the results."""
+
+    model: str  # the task model's litellm name ("" when no model is named: the runner says so)
+    optimizer_model: str
+    optimize: bool
+    concurrency: Annotated[int, Field(ge=1)]
+    max_calls: Count | None  # this prompt's call limit (the run's is the command line's)
+    max_usd: Dollars | None
+    embedding_model: str | None
+    daily_limit: Count | None  # GitHub Models' requests a day the run is planned against (its task model's, judges')
+    models: tuple[str, ...] = ()  # every model a run may call: the task model, the optimizer's, the judges'
+
+
 class AttemptKind(StrEnum):
     """What an attempt did. Phase 1: a new instruction, or k demonstrations chosen from data. Phase 2: an edit."""
 

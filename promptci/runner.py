@@ -59,9 +59,16 @@ def request_params(prompt: PromptFile) -> Params:
     )
 
 
+def models(prompt: PromptFile, task_model: str | None, optimizer_model: str | None) -> tuple[str, str]:
+    """The task model and the optimizer's, each rule written here only: the command line's (or the workflow's
+    input), else the prompt's; the optimizer's defaults to the task's ("" when none is named)."""
+    task = task_model or prompt.model or ""
+    return task, optimizer_model or prompt.settings.optimizer.model or task
+
+
 def model_to_call(prompt: PromptFile, asked: str | None = None) -> str:
-    """The model a prompt's items are scored on: the one asked for, else the prompt's; none is bad input."""
-    model = asked or prompt.model
+    """The model a prompt's items are scored on (`models`); none is bad input."""
+    model = models(prompt, asked, None)[0]
     if not model:
         raise InputError(
             "no model to call",

@@ -229,7 +229,7 @@ def test_what_the_base_writes_out_wins_over_the_free_tier_defaults(tmp_path: Pat
 
     def resolved(base: str, head: str | None = None) -> effective.Effective:
         old, new = (promptfile.parse(text, tmp_path / "p.prompt.yml") for text in (base, head or base))
-        return effective.resolve(promptfile.judged_by(new, old), old, effective.Overrides())
+        return effective.resolve(promptfile.measured_by(new, old), old, effective.Overrides())
 
     monkeypatch.delenv(ghmodels.DAILY_LIMIT_ENV, raising=False)
     plain = resolved(_prompt("openai/gpt-4o", ""))

@@ -123,7 +123,7 @@ def test_the_demo_says_what_it_does_and_is_never_silent_for_30_s(demo_run: DemoR
     assert all(LINE.match(line) for line in lines), text  # progress lines only: no raw library output
     assert not [word for word in RAW_LIBRARY_OUTPUT if word in text], text
     assert re.search(
-        r"plan: 1 changed prompt to score, base against head, and improve; expected about \d+ model "
+        r"forecast: 1 changed prompt to score, base against head, and improve; expected about \d+ model "
         r"calls, at most \d+",
         text,
     )

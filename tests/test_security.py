@@ -233,7 +233,7 @@ def test_a_field_only_the_bases_judge_reads_never_reaches_the_heads_prompt(tmp_p
         tmp_path / "p.prompt.yml",
     )
     with pytest.raises(InputError, match="answer field 'answer'"):
-        promptfile.judged_by(head, base)
+        promptfile.measured_by(head, base)
 
 
 def test_catastrophic_regexes_deep_outputs_and_remote_schemas_cost_a_failed_item(tmp_path: Path) -> None:

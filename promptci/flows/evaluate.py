@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .. import gate, progress, promptfile, results
+from .. import effective, gate, progress, promptfile, results
 from ..errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_OK, InfraError
 from ..evalset import NoItems, load_pool
 from ..forecast import rough, seconds_per_call
@@ -43,6 +43,7 @@ class EvalPlan:
 
     tasks: list[Task]
     skipped: list[NoItems] = field(default_factory=list)
+    concurrency: int = 1  # the largest of the prompts' effective concurrency
 
 
 @dataclass
@@ -60,7 +61,10 @@ def prepare(request: EvalRequest) -> EvalPlan:
     """Every prompt loaded and its items chosen before any model call (bad input fails here)."""
     prompts = [promptfile.load(p) for p in request.prompts]
     plan = EvalPlan(tasks=[])
+    overrides = effective.Overrides(model=request.model, optimize=False)
     for prompt in prompts:
+        eff = effective.of_prompt(prompt, overrides)
+        plan.concurrency = max(plan.concurrency, eff.concurrency)
         try:
             pool = load_pool(prompt)
         except NoItems as exc:
@@ -81,8 +85,8 @@ def prepare(request: EvalRequest) -> EvalPlan:
                 pool=pool,
                 items=items,
                 selection=selection,
-                model=request.model,
-                label=f"{prompt.name} ({request.model or prompt.model})",
+                model=eff.model,
+                label=f"{prompt.name} ({eff.model})",
             )
         )
     return plan
@@ -91,7 +95,7 @@ def prepare(request: EvalRequest) -> EvalPlan:
 def run_plan(request: EvalRequest, plan: EvalPlan) -> EvalOutcome:
     """Score every task, write the results file when asked, and judge each mean by the gate's minimum."""
     tasks = plan.tasks
-    concurrency = request.concurrency or max(t.prompt.settings.concurrency for t in tasks)
+    concurrency = request.concurrency or plan.concurrency
     client = ModelClient(concurrency=concurrency, use_cache=request.use_cache)
 
     async def run_all() -> list[Run]:

@@ -14,10 +14,9 @@ from ..errors import EXIT_INFRA, EXIT_OK
 from ..evalset import Pool, load_pool
 from ..fileio import atomic_write_text
 from ..llm import ModelClient
-from ..optimize.job import Job, models, optimize
+from ..optimize.job import Job, optimize
 from ..optimize.outcome import Attempt
 from ..promptfile import PromptFile
-from ..scoring import judge_models
 
 FORMAT = "promptci.optimize/1"
 
@@ -60,12 +59,11 @@ def load(request: OptimizeRequest) -> Loaded:
 
 def run(request: OptimizeRequest, loaded: Loaded, on_attempt: Callable[[Attempt], None]) -> OptimizeOutcome:
     prompt, pool = loaded.prompt, loaded.pool
+    eff = effective.of_prompt(prompt, effective.Overrides(model=request.model, optimizer_model=request.optimizer_model))
     limits = prompt.settings.budget
     dollars = [("--budget-usd", request.budget_usd), ("promptci.budget.max_usd", limits.max_usd)]
-    effective.refuse_unpriced(
-        prompt.path, dollars, [*models(prompt, request.model, request.optimizer_model), *judge_models(prompt)]
-    )
-    client = ModelClient(concurrency=prompt.settings.concurrency)
+    effective.refuse_unpriced(prompt.path, dollars, [eff.model, eff.optimizer_model, *eff.models])
+    client = ModelClient(concurrency=eff.concurrency)
     budget = Budget(
         client, max_calls=request.budget_calls or limits.max_calls, max_usd=request.budget_usd or limits.max_usd
     )
@@ -77,8 +75,8 @@ def run(request: OptimizeRequest, loaded: Loaded, on_attempt: Callable[[Attempt]
                 client,
                 budget,
                 steps=request.steps,
-                optimizer_model=request.optimizer_model,
-                task_model=request.model,
+                optimizer_model=eff.optimizer_model,
+                task_model=eff.model,
                 holdout=request.holdout,
                 seed=request.seed,
                 on_attempt=on_attempt,

@@ -459,7 +459,7 @@ class DualPhase:
         try:
             if not same_variables(head, contents):
                 raise framing.Refused("the rewrite drops or invents a template variable")
-            prompt = promptfile.judged_by(promptfile.parse(head.with_message_contents(contents), head.path), head)
+            prompt = promptfile.measured_by(promptfile.parse(head.with_message_contents(contents), head.path), head)
         except InputError as exc:
             raise framing.Refused(f"the rewrite is not a valid prompt: {exc}") from None
         lay = layout(prompt)

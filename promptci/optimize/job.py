@@ -15,9 +15,9 @@ from ..budget import Budget, holdout_size, judged_size
 from ..errors import InfraError
 from ..evalset import Item, Pool
 from ..llm import ModelClient
-from ..promptfile import PromptFile, judged_by, parse
+from ..promptfile import PromptFile, measured_by, parse
 from ..results import ItemResult
-from ..runner import Task, model_to_call, run_or_raise
+from ..runner import Task, model_to_call, models, run_or_raise
 from ..settings import SelectionSettings
 from .dualphase import DualPhase, Refresh, Score
 from .framing import style_for
@@ -44,12 +44,6 @@ class Job:
     subset_initial: float | None = None  # the input and the suggestion on the final subset, pool demonstrations out
     subset_best: float | None = None
     subset_items: list[str] = field(default_factory=list)
-
-
-def models(prompt: PromptFile, task_model: str | None, optimizer_model: str | None) -> tuple[str, str]:
-    """The task model and the optimizer's: as given, else the prompt's (the optimizer's defaults to the task's)."""
-    task = task_model or prompt.model or ""
-    return task, optimizer_model or prompt.settings.optimizer.model or task
 
 
 async def optimize(
@@ -129,7 +123,7 @@ async def judge_suggestion(
     and the suggestion on the subset (from the search's results) and on the held-out slice (scored here, within
     the budget). `holdout_always`: score the input on the held-out slice even when nothing was suggested."""
     outcome, split = job.outcome, job.split
-    best = judged_by(parse(outcome.best_text, prompt.path), prompt) if outcome.improved else prompt
+    best = measured_by(parse(outcome.best_text, prompt.path), prompt) if outcome.improved else prompt
     holdout_ids = [pool.items[i].id for i in split.holdout]
     if outcome.improved:
         job.pool_demos = pool_demos(best, pool, subset=outcome.subset_ids, holdout=holdout_ids)

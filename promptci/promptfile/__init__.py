@@ -13,7 +13,7 @@ never run code; answer fields (`expected`, what checks compare against) never go
 
 from __future__ import annotations
 
-from .file import PromptFile, judged_by, load, parse, warn
+from .file import PromptFile, load, measured_by, parse, warn
 from .schema import (
     EVALUATOR_KINDS,
     FORMAT_HELP,
@@ -45,8 +45,8 @@ __all__ = [
     "StringCheck",
     "dump_yaml",
     "go_text",
-    "judged_by",
     "load",
+    "measured_by",
     "parse",
     "placeholders",
     "placeholders_of",

@@ -1,5 +1,5 @@
 """A loaded prompt file (`PromptFile`): its validated fields, how it renders a row, the answer fields it keeps
-out of prompts; `load`/`parse` build one, `judged_by` puts a version under another's evaluators and settings."""
+out of prompts; `load`/`parse` build one, `measured_by` puts a version under another's evaluators and settings."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class PromptFile:
     text: str
     spec: PromptSpec
     _doc: Any = field(repr=False, compare=False)
-    judge_answers: frozenset[str] = field(default=frozenset(), compare=False)  # answer fields of its judge
+    reference_answers: frozenset[str] = field(default=frozenset(), compare=False)  # answer fields of its reference
 
     @property
     def name(self) -> str:
@@ -87,7 +87,7 @@ class PromptFile:
                     - self.variables
                     - {"completion"}
                 )
-        return frozenset(fields) | self.judge_answers
+        return frozenset(fields) | self.reference_answers
 
     @cached_property
     def warnings(self) -> tuple[str, ...]:
@@ -124,16 +124,16 @@ class PromptFile:
         return dump_yaml(doc, like=self.text)
 
 
-def judged_by(prompt: PromptFile, judge: PromptFile) -> PromptFile:
-    """`prompt`'s messages, model and parameters, judged as `judge` is: its evaluators, its `promptci:` settings
-    and its place (paths in the settings resolve beside it). A pull request's version of a prompt is judged by
+def measured_by(prompt: PromptFile, reference: PromptFile) -> PromptFile:
+    """`prompt`'s messages, model and parameters, measured as `reference` is: its evaluators, its `promptci:` settings
+    and its place (paths in the settings resolve beside it). A pull request's version of a prompt is measured by
     the base version; an optimizer's candidate by the prompt it was made from."""
-    if prompt is judge:
+    if prompt is reference:
         return prompt
-    spec = prompt.spec.model_copy(update={"evaluators": judge.spec.evaluators, "promptci": judge.spec.promptci})
-    judged = replace(prompt, spec=spec, judge_answers=judge.answer_fields)
-    _refuse_answer_placeholders(judged)  # a field the judge reads as the answer, named in the head's messages
-    return replace(judged, path=judge.path)
+    spec = prompt.spec.model_copy(update={"evaluators": reference.spec.evaluators, "promptci": reference.spec.promptci})
+    measured = replace(prompt, spec=spec, reference_answers=reference.answer_fields)
+    _refuse_answer_placeholders(measured)  # a field the reference reads as the answer, named in the head's messages
+    return replace(measured, path=reference.path)
 
 
 def load(path: str | Path) -> PromptFile:
