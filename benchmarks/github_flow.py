@@ -33,7 +33,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from promptci import demo  # noqa: E402
+from promptci import demo
 
 BIN = Path(sys.executable).parent
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from selection_scale import corpus  # noqa: E402  (the same texts, made the same way)
+from selection_scale import corpus
 
 RUN = r"""
 import json, resource, sys, time

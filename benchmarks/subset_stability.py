@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from promptci import promptfile, subsets  # noqa: E402
-from promptci.results import ItemResult  # noqa: E402
-from promptci.selection import Refiner  # noqa: E402
-from promptci.settings import SelectionSettings  # noqa: E402
-from promptci.subsetfile import Entry, Refinement  # noqa: E402
-from subset_quality import RESULTS, candidate_text, load_task, task_pool  # noqa: E402
+from promptci import promptfile, subsets
+from promptci.results import ItemResult
+from promptci.selection import Refiner
+from promptci.settings import SelectionSettings
+from promptci.subsetfile import Entry, Refinement
+from subset_quality import RESULTS, candidate_text, load_task, task_pool
 
 PULL_REQUESTS, SIZE, OPTIMIZER_CANDIDATES = 10, 20, 4
 TASKS = ["intent_recognition", "ruin_names", "social_support"]
