@@ -1,5 +1,5 @@
-"""The shape docs/architecture.md describes: module-top imports form no cycle, no module grows too large, and the
-command line only parses and prints (its flows live in promptci/flows).
+"""The shape docs/architecture.md describes: module-top imports form no cycle and go down the layers only, no module
+grows too large, and the command line only parses and prints (its flows live in promptci/flows).
 
 Size is counted in statements, which the formatter does not change: `ruff format` writes a long call one argument
 a line, so lines measure layout more than size. 340 statements is about 450 lines as the code was packed by hand."""
@@ -57,6 +57,59 @@ def test_module_top_imports_form_no_cycle() -> None:
             visit(name, [])
     assert not cycles, cycles[0]
     assert "promptci.flows.pull_request" in graph["promptci.flows.report"]  # the walk sees relative imports
+
+
+# Each module's layer, by its name without the folder that groups it (`llm` is `promptci.llm` and, once modules are
+# grouped in folders, `promptci.models.llm`); `pkg.*` covers a package's modules. A module imports its own layer
+# and those below only. The names a grouping gives some modules (gate.py as gate/decision.py, results.py as
+# files/evalresults.py, plan.py as pullrequest/sharding.py, report/ as rendering/) are listed beside the old.
+BASE, DATA, DOMAIN, FLOWS, COMMAND_LINE = range(5)
+LAYERS = {
+    **dict.fromkeys(
+        ["promptci", "errors", "env", "paths", "progress", "records", "verdicts", "usage", "settings", "fileio"],
+        BASE,
+    ),
+    **dict.fromkeys(["sequential", "stats", "labelprobs", "judges", "weakembed", "warmbase"], BASE),
+    **dict.fromkeys(["report.escape", "github", "github.workflow", "github.actions"], BASE),
+    **dict.fromkeys(["llm", "local", "mockllm", "ghmodels", "embeddings", "budget", "gitdiff"], DATA),
+    **dict.fromkeys(["promptfile.*", "importers.*", "evalset", "subsetfile", "results", "evalresults"], DATA),
+    **dict.fromkeys(["github.client", "github.overall", "github.precheck", "github.pulls"], DATA),
+    **dict.fromkeys(["github.suggestions", "github.gitdata", "report.sandbox"], DATA),
+    **dict.fromkeys(["pipeline", "effective", "gate", "decision", "removals", "noise", "changes", "demo"], DOMAIN),
+    **dict.fromkeys(["forecast", "plan", "sharding", "shards", "prresults", "runner", "scoring", "checks"], DOMAIN),
+    **dict.fromkeys(["subsets", "audit", "selection.*", "optimize.*", "report", "report.render"], DOMAIN),
+    **dict.fromkeys(["github.publish", "github.coverage"], DOMAIN),
+    **dict.fromkeys(["models", "files", "pullrequest"], BASE),  # the folders' own __init__: a docstring
+    "flows.*": FLOWS,
+    **dict.fromkeys(["cli", "arguments", "__main__"], COMMAND_LINE),
+}
+FOLDERS = ("models", "files", "gate", "pullrequest")  # folders that group modules without naming them
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")[1:] or ["promptci"]
+    if len(parts) > 1 and parts[0] in FOLDERS:
+        parts = parts[1:]
+    parts = ["report" if p == "rendering" else p for p in parts]
+    name = ".".join(parts)
+    if name in LAYERS:
+        return LAYERS[name]
+    return LAYERS.get(f"{parts[0]}.*")
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    modules = _modules()
+    unplaced = sorted(m for m in modules if _layer(m) is None)
+    assert not unplaced, f"add {unplaced} to LAYERS in tests/test_architecture.py (docs/architecture.md's layers)"
+    upward = [
+        f"{name} imports {dep}"
+        for name, path in modules.items()
+        for dep in sorted(_top_imports(name, path, modules))
+        if (_layer(dep) or 0) > (_layer(name) or 0)
+    ]
+    assert not upward, upward
+    assert _layer("promptci.pipeline") == _layer("promptci.pullrequest.pipeline") == DOMAIN  # either layout
+    assert _layer("promptci.report.render") == _layer("promptci.rendering.render") == DOMAIN
 
 
 def _statements(path: Path) -> int:
