@@ -98,6 +98,11 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _commit(checkout: Path) -> str:
+    proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=checkout)
+    return proc.stdout.strip() or "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, required=True, help="the older checkout")
@@ -129,7 +134,10 @@ def main() -> None:
     if result["fields_only_after"] or result["fields_only_before"]:
         print(f"fields only after: {result['fields_only_after']}; only before: {result['fields_only_before']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": args.model, **result}, indent=2) + "\n", encoding="utf-8")
+    commits = {side: _commit(path) for side, path in (("before", args.before), ("after", args.after))}
+    args.out.write_text(
+        json.dumps({"model": args.model, "commits": commits, **result}, indent=2) + "\n", encoding="utf-8"
+    )
     print(f"raw: {args.out}")
     sys.exit(0 if same else 1)
 
