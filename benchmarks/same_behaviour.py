@@ -8,8 +8,9 @@ Fields a results file of one side has and the other lacks (added in between) are
 
     python benchmarks/same_behaviour.py --before /path/to/older/checkout [--after .] [--model mockllm/model]
 
-The fake model (`mockllm/model`, the default) makes the comparison fast and exact; `--model local/...` runs the
-embedded model (take the model lock: `flock /tmp/promptci-model.lock ...`). Exit 1 when anything differs.
+The fake model (`mockllm/model`, the default) makes the comparison fast and exact; `--model own` runs the demo
+prompt's own model, the embedded one (take the model lock: `flock /tmp/promptci-model.lock ...`). Exit 1 when
+anything differs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+OWN = "own"  # --model own: the demo prompt's own model (the embedded one)
 TIME = re.compile(r"\d+(\.\d+)?\s?(s|ms|min|seconds?|minutes?)\b")  # "12.3 s", "2 min": masked in the report
 
 
@@ -37,8 +39,10 @@ def demo(checkout: Path, model: str, work: Path) -> dict[str, Any]:
         "PROMPTCI_CACHE_DIR": str(work / "cache"),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    command = [sys.executable, "-m", "promptci", "demo", "--out", str(out), "--model", model]
-    proc = subprocess.run([*command, "--optimizer-model", model], capture_output=True, text=True, env=env, cwd=checkout)
+    command = [sys.executable, "-m", "promptci", "demo", "--out", str(out)]
+    if model != OWN:
+        command += ["--model", model, "--optimizer-model", model]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=checkout)
     if proc.returncode not in (0, 1):  # 1: the gate failed, which is a verdict like any other
         raise SystemExit(f"promptci demo failed in {checkout} (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return {
@@ -107,7 +111,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, required=True, help="the older checkout")
     parser.add_argument("--after", type=Path, default=ROOT, help="the newer checkout (default: this one)")
-    parser.add_argument("--model", default="mockllm/model", help="the task and optimizer model")
+    parser.add_argument(
+        "--model", default="mockllm/model", help=f"the task and optimizer model ('{OWN}': the prompt's)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "same_behaviour.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="promptci-same-") as tmp:
