@@ -104,7 +104,7 @@ def mcnemar_fails(base: np.ndarray, head: np.ndarray) -> bool:
     from promptci.stats import compare
 
     c = compare(list(base), list(head))
-    return bool(c.delta < 0 and c.p_value < 0.05)
+    return bool(c.delta < 0 and c.p_value is not None and c.p_value < 0.05)
 
 
 def todays_gate(b: np.ndarray, h: np.ndarray, subset: list[int], emb: np.ndarray) -> tuple[str, int]:
@@ -116,7 +116,7 @@ def todays_gate(b: np.ndarray, h: np.ndarray, subset: list[int], emb: np.ndarray
     items = list(subset)
     while True:
         c = compare(list(b[items]), list(h[items]))
-        if c.delta < 0 and c.p_value < 0.05:
+        if c.delta < 0 and c.p_value is not None and c.p_value < 0.05:
             return "fail", len(items)
         if c.delta >= 0:
             return "pass", len(items)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import gate, removals
+from . import activetest, gate, removals
 from .errors import InputError, redact
 from .fileio import read_input
 from .results import mean_score
@@ -108,8 +108,8 @@ class Comparison(Model):
     delta: Signed
     low: Signed
     high: Signed
-    p_value: Unit
-    method: Literal["mcnemar", "bootstrap", "none"]
+    p_value: Unit | None  # None: the gate's design-based comparison, which has no fixed-sample p-value
+    method: Literal["mcnemar", "bootstrap", "design", "none"]
     improved: Count
     regressed: Count
 
@@ -218,8 +218,32 @@ class Gate(Model):
     min_score: Unit | None
     margin: Unit
     significance: Annotated[float, Field(gt=0.0, lt=1.0)]
-    max_items: Annotated[int, Field(ge=1)]
+    max_items: Annotated[int, Field(ge=1)] | None = None
     on_inconclusive: Literal["fail", "neutral", "pass"]
+
+
+class DesignDraw(Model):
+    item: str
+    q: Annotated[float, Field(gt=0.0, le=1.0)]
+    f: Unit
+    rest_f: Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
+    worst_low: Annotated[float, AfterValidator(_finite)]
+    worst_high: Annotated[float, AfterValidator(_finite)]
+    base: Unit | None = None
+
+
+class Design(Model):
+    """gate.Design: how head's items were drawn against base's known full-pool scores."""
+
+    seed: Annotated[int, Field(ge=0)]
+    base_mean: Unit
+    pool: Annotated[int, Field(ge=1)]
+    source: str
+    draws: list[DesignDraw]
+
+    def to_gate(self) -> gate.Design:
+        draws = tuple(activetest.Draw(**d.model_dump()) for d in self.draws)
+        return gate.Design(self.seed, self.base_mean, self.pool, self.source, draws)
 
 
 class PromptResults(Model):
@@ -237,6 +261,8 @@ class PromptResults(Model):
     items: list[str]  # the items compared: the subset, then extra pool items in the gate's random order
     subset_items: Count
     pool_items: Count | None = None  # items in the pool the gate sampled from (None: files of earlier versions)
+    draw_seed: Annotated[int, Field(ge=0)] | None = None  # the seed of the gate's draws (gate.draw_seed)
+    design: Design | None = None  # head's draws against base's known scores (None: base scored in the run)
     subset_note: str
     texts: dict[str, str] = Field(default_factory=dict)  # item id -> input text (compared and swapped items)
     subset: Subset
@@ -364,6 +390,12 @@ def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptR
             removals.unguarded(p.change, _settings(p.gate), removed)
             or gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, _settings(p.gate))[0]
         )
+    elif p.design is not None:  # head against base's known scores, on exactly the recorded draws
+        verdict, known = gate.decide_known(
+            p.design.to_gate(), {i: r.score for i, r in p.head.items()}, _settings(p.gate)
+        )
+        verdict = gate.settle(verdict, _settings(p.gate), f"scoring stopped at {len(p.design.draws)} items")
+        comparison = Comparison.model_validate(asdict(known), strict=False)
     else:
         verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, p.pool_items, _settings(p.gate))
         comparison = Comparison.model_validate(asdict(c), strict=False) if c is not None else None
@@ -406,6 +438,8 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
         "items": p.items,
         "subset_items": p.subset_items,
         "pool_items": p.pool_items,
+        "draw_seed": p.draw_seed,
+        "design": None if p.design is None else {**asdict(p.design), "draws": [asdict(d) for d in p.design.draws]},
         "subset_note": p.subset_note,
         "texts": p.texts,
         "subset": {

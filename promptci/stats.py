@@ -55,8 +55,8 @@ class Comparison:
     delta: float  # head − base
     low: float
     high: float
-    p_value: float  # two-sided, for "head and base score the same"
-    method: str  # mcnemar (0/1 scores) | bootstrap (graded scores) | none (no items)
+    p_value: float | None  # two-sided, for "head and base score the same" (None: not a fixed-sample test)
+    method: str  # mcnemar (0/1 scores) | bootstrap (graded scores) | design (gate.decide_known) | none (no items)
     improved: int  # items head gets right and base does not (0/1), or scores higher (graded)
     regressed: int
 
