@@ -110,22 +110,32 @@ def uniform(remaining: Sequence[str], known: Mapping[str, float], k: int, rng: n
     return draw(remaining, known, dict.fromkeys(remaining, 0.0), k, rng, known)
 
 
-def _capital(
-    draws: Sequence[Draw], y: np.ndarray, pool: int, nulls: np.ndarray, alpha: float, side: str, start: float
+def first_crossing(
+    draws: Sequence[Draw],
+    y: Sequence[float] | np.ndarray,
+    pool: int,
+    nulls: np.ndarray,
+    alpha: float,
+    side: str,
+    start: float,
+    fixed: tuple[float, int] = (0.0, 0),
 ) -> np.ndarray:
-    """Whether each null ("the pool's mean is ≤ m" for side "above", "≥ m" for "below") is rejected at level α
-    at some draw. The bet is on u_t, z's estimate of the undrawn items' mean, against the null's mean μ_t of them,
-    aGRAPA-sized from the draws so far (a prior guess `start` of the pool's mean) and capped by the draw's exact
-    worst case. Scores lie in [0, 1]."""
+    """After how many draws each null ("the pool's mean is ≤ m" for side "above", "≥ m" for "below") is first
+    rejected at level α (inf: not within the draws). The bet is on u_t, z's estimate of the undrawn items' mean,
+    against the null's mean μ_t of them, aGRAPA-sized from the draws so far (a prior guess `start` of the pool's
+    mean) and capped by the draw's exact worst case. Scores lie in [0, 1]. `fixed`: the sum and count of items
+    taken whole before any draw (a take-all stratum; the draws are then from the rest)."""
     sign = 1.0 if side == "above" else -1.0
-    log_k = np.zeros_like(nulls)
-    done = np.zeros(nulls.shape, dtype=bool)
+    yv = np.asarray(y, dtype=float)
+    log_k = np.zeros_like(nulls, dtype=float)
+    first = np.full(nulls.shape, np.inf)
     threshold = math.log(1 / alpha)
-    seen, total_w, est, squares = 0.0, 1.0 / pool**2, start, 0.0  # est: the pool mean, inverse-variance weighted
-    for t, (d, yt) in enumerate(zip(draws, y)):
-        r = pool - t
+    seen, total_w, est, squares = fixed[0], 1.0 / pool**2, start, 0.0  # est: the pool mean, inverse-variance weighted
+    for t, (d, yt) in enumerate(zip(draws, yv)):
+        r = pool - fixed[1] - t
         mu = (pool * nulls - seen) / r
-        done |= (mu < -EPS) if sign > 0 else (mu > 1.0 + EPS)  # the undrawn items could not average this
+        impossible = (mu < -EPS) if sign > 0 else (mu > 1.0 + EPS)  # the undrawn items could not average this
+        first = np.where(impossible & np.isinf(first), t, first)
         u_min, u_max = (d.rest_f + d.worst_low) / r, (d.rest_f + d.worst_high) / r
         predicted = (pool * est - seen) / r
         gap = sign * (predicted - mu)
@@ -134,12 +144,19 @@ def _capital(
         bet = np.where(np.abs(mu - 0.5) <= 0.5, np.clip(gap / (var + gap * gap), 0.0, CAP / room), 0.0)
         u = (d.rest_f + (yt - d.f) / d.q) / r
         log_k += np.log1p(np.clip(bet * sign * (u - mu), -1 + 1e-12, None))
-        done |= log_k >= threshold
+        first = np.where((log_k >= threshold) & np.isinf(first), t + 1, first)
         squares += (u - predicted) ** 2
         w = 1.0 / r**2
         est, total_w = (est * total_w + (seen + r * u) / pool * w) / (total_w + w), total_w + w
         seen += yt
-    return done
+    return first
+
+
+def _capital(
+    draws: Sequence[Draw], y: np.ndarray, pool: int, nulls: np.ndarray, alpha: float, side: str, start: float
+) -> np.ndarray:
+    """Whether each null is rejected at some draw (see `first_crossing`)."""
+    return np.isfinite(first_crossing(draws, y, pool, nulls, alpha, side, start))
 
 
 def estimate(draws: Sequence[Draw], y: Sequence[float], pool: int) -> float:
