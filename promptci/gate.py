@@ -108,7 +108,7 @@ def decide_known(design: Design, head: Mapping[str, float | None], gate: GateSet
         activetest.reject(draws, y, pool, line, alpha, "below", base),
         exact,
         minimum,
-        f"{n} of {pool} items drawn, base's scores {design.source}",
+        f"{n} of {pool} items drawn, base's scores from {design.source}",
         told,
         gate,
         alpha,
@@ -202,7 +202,8 @@ def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
         return Verdict(UNDECIDED, "no item was scored by both prompts"), comparison
     told = f"head − base = {_points(b.mean)} ({_range(b, alpha)})"
     exact = b.mean if b.exact else None
-    return judge(within, worse, exact, _minimum(e, gate, alpha), f"{n} items", told, gate, alpha), comparison
+    scored = f"{n} items, base's scores from this run"
+    return judge(within, worse, exact, _minimum(e, gate, alpha), scored, told, gate, alpha), comparison
 
 
 def judge(

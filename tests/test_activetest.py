@@ -80,7 +80,7 @@ def test_a_head_that_changes_nothing_passes_and_one_clearly_worse_fails() -> Non
     base, head, moving = _pool(rng, 24, 0)  # 12 points worse
     worse, design = _run(base, head, _ledger(base, moving, rng), seed=2)
     assert worse.status == gate.FAIL and len(design.draws) < POOL
-    assert "base's scores the test" in worse.reason and "90% interval for the whole pool" in worse.reason
+    assert "base's scores from the test" in worse.reason and "90% interval for the whole pool" in worse.reason
 
 
 def test_every_item_drawn_decides_exactly_and_strictly() -> None:
