@@ -46,7 +46,7 @@ SUBSET = 20
 TODAY_CAP = 160
 LEDGER = 10  # earlier versions' full-pool scores kept as the ledger
 CHECK = 4  # batches between the benchmark's computations of the test (the decision's item count stays exact)
-ATTACK_DROP = 26  # items broken by the attack: 13 points of a 200-item pool
+ATTACK_LEAST = 12  # the attack breaks every unreached item base gets right: at least 12 (6 points, 2δ)
 RULES = [
     "today",
     "new, base not warm",
@@ -273,7 +273,12 @@ def main() -> None:
             }
             for key, v in oc.items()
         },
-        "attack": {r: {"runs": len(v), "fail": float(np.mean([o == "fail" for o in v]))} for r, v in attack.items()},
+        "attack": {
+            r: {"runs": len(v), "fail": float(np.mean([o == "fail" for o in v])) if v else None}
+            for r, v in attack.items()
+            if r != "drops"
+        },
+        "attack_mean_drop": float(np.mean(attack["drops"])) if attack.get("drops") else None,
         "pools_2000": {r: {**score(v["o"], v["w"], v["n"]), **calls(r, v["n"], 2000)} for r, v in large.items()},
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -288,9 +293,9 @@ def calls(rule: str, shares: list[float], pool: int) -> dict:
 
 
 def attack_on(task: str, s: np.ndarray, pool: int, subset: list[int], attack: dict) -> None:
-    """Per base variant: a head that breaks ATTACK_DROP items base gets right, all outside the first 160 items of the
-    predictable order (the subset, then gate.order with the selection seed): today's rule draws that same order;
-    the new rules draw an unpredictable one."""
+    """Per base variant: a head that breaks every item base gets right outside the first 160 items of the
+    predictable order (the subset, then gate.order with the selection seed), when that is at least 2δ of the pool:
+    today's rule draws that same order; the new rules draw an unpredictable one."""
     from promptci import gate
 
     ids = [str(i) for i in range(pool)]
@@ -298,9 +303,10 @@ def attack_on(task: str, s: np.ndarray, pool: int, subset: list[int], attack: di
     reached = set(subset) | set(predictable[: TODAY_CAP - len(subset)])
     for bi in range(len(s)):
         b = s[bi, :pool]
-        hidden = [i for i in range(pool) if i not in reached and b[i] == 1.0][:ATTACK_DROP]
-        if len(hidden) < ATTACK_DROP:
+        hidden = [i for i in range(pool) if i not in reached and b[i] == 1.0]
+        if len(hidden) < ATTACK_LEAST:
             continue
+        attack.setdefault("drops", []).append(len(hidden) / pool)
         h = b.copy()
         h[hidden] = 0.0
         rest_order = np.array([i for i in predictable])
@@ -326,6 +332,10 @@ def large_pools(s: np.ndarray, n_pairs: int, large: dict, rng: np.random.Generat
             large[rule]["n"].append(n / 2000)
 
 
+def _f(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None or value != value else f"{value:.{digits}f}"
+
+
 def print_tables(out: dict) -> None:
     for scope, key in (("200-item pools, real pairs", "real_pairs_200"), ("2,000-item pools", "pools_2000")):
         print(f"\n{scope}")
@@ -333,7 +343,7 @@ def print_tables(out: dict) -> None:
         print("|---|---|---|---|---|---|---|")
         for rule, m in out[key].items():
             print(
-                f"| {rule} | {m['agreement']:.3f} | {m['catch_rate']:.3f} | {m['blocks_of_not_worse']:.3f} | "
+                f"| {rule} | {_f(m['agreement'])} | {_f(m['catch_rate'])} | {_f(m['blocks_of_not_worse'])} | "
                 f"{m['inconclusive']:.3f} | {100 * m['items_share']:.1f}% | {m['base_calls']:.0f} / "
                 f"{m['head_calls']:.0f} |"
             )
@@ -343,8 +353,8 @@ def print_tables(out: dict) -> None:
     for rule in RULES[:-1]:
         a, d, t = ocs[f"{rule}|A-vs-A"], ocs[f"{rule}|δ worse"], out["attack"][rule]
         print(
-            f"| {rule} | {a['fail']:.3f} ({a['runs']}) | {d['pass']:.3f} ({d['runs']}) | "
-            f"{t['fail']:.2f} ({t['runs']}) |"
+            f"| {rule} | {_f(a['fail'])} ({a['runs']}) | {_f(d['pass'])} ({d['runs']}) | "
+            f"{_f(t['fail'], 2)} ({t['runs']}) |"
         )
 
 
