@@ -66,9 +66,10 @@ def load(task: str) -> dict:
     return {"cands": cands, "pool": len(data["pool"]), "scores": scores}
 
 
-def committed_subset(task: str, pool: int) -> list[int]:
-    """IPOMP stage 1 (N=20, α=0.5, k=5, seed 0) on the pool's embeddings, cached."""
-    path = CACHE / f"decision_quality_{task}.npz"
+def committed_subset(task: str, pool: int, vectors: str) -> list[int]:
+    """IPOMP stage 1 (N=20, α=0.5, k=5, seed 0) on the pool's embeddings (`vectors` "model"), or on TF-IDF
+    vectors of the same texts ("tfidf": no model, for a machine where the embedding model cannot run), cached."""
+    path = CACHE / f"decision_quality_{task}{'' if vectors == 'model' else '_tfidf'}.npz"
     if path.exists():
         return [int(i) for i in np.load(path)["subset"]]
     import subset_quality as sq
@@ -76,7 +77,13 @@ def committed_subset(task: str, pool: int) -> list[int]:
 
     t = sq.load_task(task)
     bank = json.loads((RESULTS / f"subset_quality_scores_{task}.json").read_text())
-    emb = sq.embeddings_for(t, bank)
+    if vectors == "model":
+        emb = sq.embeddings_for(t, bank)
+    else:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        by_id = {r["id"]: r for r in t.pool}
+        emb = TfidfVectorizer().fit_transform([by_id[i]["input"] for i in bank["pool"]]).toarray()
     subset = [
         int(i) for i in make_selector("ipomp", size=SUBSET, alpha=0.5, n_clusters=5, random_state=0).fit_select(emb)
     ]
@@ -215,6 +222,9 @@ def main() -> None:
     parser.add_argument("--oc-pairs", type=int, default=60, help="constructed pairs per task and case")
     parser.add_argument("--large-pairs", type=int, default=40, help="pairs per task on 2,000-item pools")
     parser.add_argument("--tasks", nargs="+", default=TASKS)
+    parser.add_argument(
+        "--subset-vectors", choices=["model", "tfidf"], default="model", help="what IPOMP stage 1 embeds the pool with"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     real: dict[str, dict[str, list]] = {r: {"o": [], "w": [], "n": []} for r in RULES}
@@ -224,7 +234,7 @@ def main() -> None:
     for task in args.tasks:
         data = load(task)
         s, pool = data["scores"], data["pool"]
-        subset = committed_subset(task, pool)
+        subset = committed_subset(task, pool, args.subset_vectors)
         for pair_no, (bi, hi) in enumerate(itertools.permutations(range(len(s)), 2)):
             b, h = s[bi, :pool], s[hi, :pool]
             worse = float(s[hi].mean() - s[bi].mean()) <= -MARGIN + 1e-12
@@ -263,6 +273,7 @@ def main() -> None:
             "ledger": LEDGER,
             "orders": args.orders,
             "tasks": args.tasks,
+            "subset_vectors": args.subset_vectors,
         },
         "real_pairs_200": {r: {**score(v["o"], v["w"], v["n"]), **calls(r, v["n"], 200)} for r, v in real.items()},
         "operating_characteristics": {
