@@ -203,13 +203,14 @@ def constructed(
     each discordant item is redrawn. None when the pair has too few discordant items."""
     discordant = np.flatnonzero(b != h)
     want = round(target * len(b))
-    if (len(discordant) + want) % 2:
+    b2, h2 = b.copy(), h.copy()
+    if (len(discordant) + want) % 2:  # parity: one discordant item is made concordant
+        h2[discordant[0]] = b2[discordant[0]]
         discordant = discordant[1:]
     k = len(discordant)
     wins = (k + want) // 2
     if k < 2 or not 0 <= wins <= k:
         return None
-    b2, h2 = b.copy(), h.copy()
     won = np.zeros(k, dtype=bool)
     won[rng.permutation(k)[:wins]] = True
     b2[discordant], h2[discordant] = np.where(won, 0.0, 1.0), np.where(won, 1.0, 0.0)
@@ -228,7 +229,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     real: dict[str, dict[str, list]] = {r: {"o": [], "w": [], "n": []} for r in RULES}
-    oc: dict[str, list] = {f"{r}|{c}": [] for r in RULES[:-1] for c in ("A-vs-A", "δ worse")}
+    oc: dict[str, list] = {f"{r}|{c}": [] for r in RULES[:-1] for c in ("A-vs-A", "δ worse", "no change")}
     attack: dict[str, list] = {r: [] for r in RULES[:-1]}
     large: dict[str, dict[str, list]] = {r: {"o": [], "w": [], "n": []} for r in RULES if "subset" not in r}
     for task in args.tasks:
@@ -255,11 +256,16 @@ def main() -> None:
                 if built is None:
                     continue
                 ledger = [v[:pool] for v in ledger_for(s, bi, hi)]
-                for rule, (o, _) in run_rules(built[0], built[1], ledger, subset, 7919 * made + 1, RULES[:-1]).items():
-                    oc[f"{rule}|{case}"].append(o)
+                for rule, outcome in run_rules(built[0], built[1], ledger, subset, 7919 * made + 1, RULES[:-1]).items():
+                    oc[f"{rule}|{case}"].append(outcome)
                 made += 1
                 if made >= args.oc_pairs:
                     break
+        for bi in range(len(s)):  # no change at all: head is base
+            ledger = [v[:pool] for v in ledger_for(s, bi, (bi + 1) % len(s))]
+            b = s[bi, :pool]
+            for rule, outcome in run_rules(b, b.copy(), ledger, subset, 4099 * bi + 3, RULES[:-1]).items():
+                oc[f"{rule}|no change"].append(outcome)
         print(f"{task}: constructed pairs ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
         attack_on(task, s, pool, subset, attack)
         large_pools(s, args.large_pairs, large, np.random.default_rng(2))
@@ -279,8 +285,9 @@ def main() -> None:
         "operating_characteristics": {
             key: {
                 "runs": len(v),
-                "fail": float(np.mean([o == "fail" for o in v])) if v else None,
-                "pass": float(np.mean([o == "pass" for o in v])) if v else None,
+                "fail": float(np.mean([o == "fail" for o, _ in v])) if v else None,
+                "pass": float(np.mean([o == "pass" for o, _ in v])) if v else None,
+                "items": float(np.mean([n for _, n in v])) if v else None,
             }
             for key, v in oc.items()
         },
@@ -358,14 +365,15 @@ def print_tables(out: dict) -> None:
                 f"{m['inconclusive']:.3f} | {100 * m['items_share']:.1f}% | {m['base_calls']:.0f} / "
                 f"{m['head_calls']:.0f} |"
             )
-    print("\n| rule | A-vs-A false fail | δ-worse pass | hidden-regression attack caught |")
-    print("|---|---|---|---|")
+    print("\n| rule | A-vs-A false fail | δ-worse pass | no change: pass, items | hidden-regression attack caught |")
+    print("|---|---|---|---|---|")
     ocs = out["operating_characteristics"]
     for rule in RULES[:-1]:
         a, d, t = ocs[f"{rule}|A-vs-A"], ocs[f"{rule}|δ worse"], out["attack"][rule]
+        z = ocs[f"{rule}|no change"]
         print(
             f"| {rule} | {_f(a['fail'])} ({a['runs']}) | {_f(d['pass'])} ({d['runs']}) | "
-            f"{_f(t['fail'], 2)} ({t['runs']}) |"
+            f"{_f(z['pass'], 2)}, {_f(z['items'], 0)} ({z['runs']}) | {_f(t['fail'], 2)} ({t['runs']}) |"
         )
 
 
