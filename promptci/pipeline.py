@@ -463,8 +463,10 @@ async def _decide(
     result.gate_settings, result.pool_items = settings, len(pool.items)
     result.draw_seed = gate.draw_seed(result.hashes["head"], pool.sha256)
     if known is not None and base is not None:
-        await _decide_known(result, head, pool, client, budget, settings, head_model, known)
-        return
+        if all(i.id in known.scores for i in pool.items):
+            await _decide_known(result, head, pool, client, budget, settings, head_model, known)
+            return
+        result.subset_note += "; base's known scores do not cover the pool: base scored in this run"
     by_id = pool.by_id()
     ordered = gate.order([i.id for i in pool.items], result.items, result.draw_seed, pool.sha256)
     sides = [(head, result.head, "head", head_model)] + ([(base, result.base, "base", options.model)] if base else [])
@@ -509,7 +511,7 @@ async def _decide_known(
     """Head against base's known pool scores (gate.decide_known): draws of a batch at a time, the predictor refitted
     to head's scores before each batch, until decided; only head is scored. The draws are recorded for replay."""
     by_id = pool.by_id()
-    scores = {i.id: float(known.scores[i.id]) for i in pool.items}  # the warm run covers the pool (warmbase)
+    scores = {i.id: float(known.scores[i.id]) for i in pool.items}  # every pool item (checked by the caller)
     rng = random.Random(result.draw_seed)
     draws: list = []
     cap = len(scores) if settings.max_items is None else min(settings.max_items, len(scores))

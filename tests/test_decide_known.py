@@ -91,3 +91,11 @@ def test_a_warm_base_passes_an_unchanged_head_and_a_budget_is_the_only_inconclus
     stopped, _ = _decide(tmp_path / "capped", "{{input}}", _known(), budget_calls=20)
     assert stopped.verdict is not None and stopped.verdict.status == gate.INCONCLUSIVE
     assert "the budget is spent" in stopped.verdict.reason
+
+
+def test_known_scores_that_miss_pool_items_are_not_used(tmp_path: Path) -> None:
+    """A warm base that does not cover the pool (it changed since) is set aside: base is scored in the run."""
+    partial = KnownBase(scores={f"m{n:03d}": 1.0 for n in range(100)}, ledger=[], source="an older pool")
+    result, _ = _decide(tmp_path, "{{input}}", partial)
+    assert result.design is None and "do not cover the pool" in result.subset_note
+    assert result.verdict is not None and result.verdict.status == gate.PASS
