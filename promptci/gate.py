@@ -113,6 +113,7 @@ def decide_known(design: Design, head: Mapping[str, float | None], gate: GateSet
         gate,
         alpha,
     )
+    verdict = _with_power(verdict, pool, n, gate, alpha)
     comparison = Comparison(
         n=n,
         base_mean=base,
@@ -203,7 +204,8 @@ def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
     told = f"head − base = {_points(b.mean)} ({_range(b, alpha)})"
     exact = b.mean if b.exact else None
     scored = f"{n} items, base's scores from this run"
-    return judge(within, worse, exact, _minimum(e, gate, alpha), scored, told, gate, alpha), comparison
+    verdict = judge(within, worse, exact, _minimum(e, gate, alpha), scored, told, gate, alpha)
+    return _with_power(verdict, e.pool, n, gate, alpha), comparison
 
 
 def judge(
@@ -239,6 +241,52 @@ def judge(
     return Verdict(
         UNDECIDED,
         f"not yet shown worse than base by more than {margin}, nor shown not worse, on {scored}: {told}{aside}",
+    )
+
+
+DETECT_REPS = 1000  # simulated orders behind the detectable drop
+DETECT_SURE = 0.95 + 2 * (0.95 * 0.05 / DETECT_REPS) ** 0.5  # 95% with two standard errors of simulation to spare
+
+
+def detectable(pool: int, n: int, gate: GateSettings, alpha: float) -> float | None:
+    """The smallest drop (a share of the pool) that a run of n uniformly drawn items, looking every batch, would have
+    failed with 95% probability, for a head that only loses items: measured by simulating the paired test
+    (sequential.py) on DETECT_REPS seeded orders. None when even losing every item would not be caught."""
+    if n <= 0 or pool <= 0:
+        return None
+    rng = np.random.default_rng(0)
+
+    def caught(k: int) -> bool:
+        d = np.zeros(pool)
+        d[:k] = -1.0
+        rows = np.array([rng.permutation(d)[:n] for _ in range(DETECT_REPS)])
+        line = np.array([-gate.margin])
+        fail, wrong = (
+            np.ceil(sequential.first_rejection(0.0, 0, rows, pool, line, alpha, side)[:, 0] / BATCH) * BATCH
+            for side in ("below", "above")
+        )  # the looks at which each is shown: a pass shown at an earlier look stops the run first
+        return bool(np.mean((fail <= n) & (fail <= wrong)) >= DETECT_SURE)
+
+    low, high = max(1, int(np.ceil(gate.margin * pool))), pool
+    if not caught(high):
+        return None
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if caught(mid) else (mid + 1, high)
+    return low / pool
+
+
+def _with_power(verdict: Verdict, pool: int | None, n: int, gate: GateSettings, alpha: float) -> Verdict:
+    """A pass says what its items could have caught (`detectable`); the whole pool scored catches any drop."""
+    if verdict.status != PASS or pool is None or n >= pool:
+        return verdict
+    drop = detectable(pool, n, gate, alpha)
+    if drop is None:
+        return verdict
+    return Verdict(
+        PASS,
+        f"{verdict.reason}; drops of {_points(drop, sign=False)} or more would have been caught with 95% probability "
+        f"(a head that only loses items, {n} uniform draws)",
     )
 
 

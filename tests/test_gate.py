@@ -207,3 +207,22 @@ def test_eval_asks_the_gates_minimum_on_the_scores_it_has() -> None:
     assert not gate.below_minimum([1.0, 1.0, 1.0, 0.0, 0.0], settings)  # exactly 0.6
     assert gate.below_minimum([0.59], settings) and not gate.below_minimum([0.61], settings)
     assert gate.below_minimum([], settings) and not gate.below_minimum([], GateSettings())
+
+
+def test_the_stated_detectable_drop_is_caught_as_often_as_stated() -> None:
+    """A pass says "drops of X points or more would have been caught with 95% probability" for its n items: a head
+    that loses X of the pool, judged on n items in fresh random orders, fails at least about 95% of the time."""
+    settings = GateSettings()
+    n = 100
+    drop = gate.detectable(POOL, n, settings, settings.significance)
+    assert drop is not None and settings.margin < drop < 0.3
+    ids = [f"i{k}" for k in range(POOL)]
+    base = [1.0] * POOL
+    head = [0.0 if k < round(drop * POOL) else 1.0 for k in range(POOL)]
+    caught = 0
+    for seed in range(60):
+        items = gate.order(ids, [], 1000 + seed, "power")[:n]
+        verdict, _ = gate.replay(items, 0, _results(base), _results(head), POOL, settings)
+        caught += verdict.status == gate.FAIL
+    assert caught >= 54, caught  # 95% of 60 is 57; a claim of 95% that held 80% would fail this
+    assert "would have been caught with 95% probability" in _run([1.0] * POOL, [1.0] * POOL, settings).reason
