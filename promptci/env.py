@@ -7,7 +7,8 @@ any work, never a model that "was unreachable" minutes later. The variables:
 - `PROMPTCI_LOCAL_N_CTX`: the embedded model's context in tokens (default 2048);
 - `PROMPTCI_LOCAL_THREADS`: the embedded model's CPU threads (default: all cores);
 - `PROMPTCI_GITHUB_TOKEN`: read with the other Actions variables in github/actions.py; any text is a token;
-- `PROMPTCI_MODELS_TOKEN`: the token for GitHub Models (ghmodels.TOKEN_ENVS), never the REST one above.
+- `PROMPTCI_MODELS_TOKEN`: the token for GitHub Models (ghmodels.TOKEN_ENVS), never the REST one above;
+- `PROMPTCI_GATE_SECRET`: the secret the gate's draws are seeded with (gate.draw_seed); any text.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def local_n_ctx() -> int:
 
 def local_threads() -> int | None:
     return _whole_number("PROMPTCI_LOCAL_THREADS", None, 1, 1024)
+
+
+def gate_secret() -> str | None:
+    """`$PROMPTCI_GATE_SECRET`: mapped from a repository secret a pull request cannot read (None: unset)."""
+    return os.environ.get("PROMPTCI_GATE_SECRET") or None
 
 
 def check() -> None:

@@ -278,7 +278,7 @@ def prompt_cost(
 
 def gate_item_limit(gate: GateSettings, pool: int) -> int:
     """The most items the gate scores per prompt, extensions included (`promptci.gate.max_items`)."""
-    return min(gate.max_items, pool)
+    return pool if gate.max_items is None else min(gate.max_items, pool)
 
 
 @lru_cache(maxsize=64)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,7 +43,9 @@ from .prresults import PromptResults, PRResults
 from .records import Replacement
 from .results import ItemResult, mean_score
 from .runner import Task, run_or_raise
+from .settings import GateSettings
 from .subsetfile import Subset
+from .warmbase import KnownBase
 
 TEXT_LIMIT = 300  # characters of an item's input text kept in the results for the report
 
@@ -417,13 +420,21 @@ async def _decide(
     budget: Budget,
     options: Options,
     head_model: str,
+    known: KnownBase | None = None,
 ) -> None:
-    """The sequential gate (gate.py): decide on the subset, then add pool items in the gate's random order,
-    a batch at a time, until the verdict is decided or the items or the budget run out."""
+    """The sequential gate (gate.py): with base's full-pool scores known, head alone on items drawn by the active
+    test; else base and head on the subset, then on pool items in the gate's random order, a batch at a time,
+    until the verdict is decided or the pool, `max_items` or the budget runs out."""
     settings = effective.gate_settings(head.settings.gate, options.overrides())
     result.gate, result.pool_items = settings, len(pool.items)
+    result.draw_seed = gate.draw_seed(result.hashes["head"], pool.sha256)
+    if known is not None and base is not None:
+        if all(i.id in known.scores for i in pool.items):
+            await _decide_known(result, head, pool, client, budget, settings, head_model, known)
+            return
+        result.subset_note += "; base's known scores do not cover the pool: base scored in this run"
     by_id = pool.by_id()
-    ordered = gate.order([i.id for i in pool.items], result.items, head.settings.selection.seed, pool.sha256)
+    ordered = gate.order([i.id for i in pool.items], result.items, result.draw_seed, pool.sha256)
     sides = [(head, result.head, "head", head_model)] + ([(base, result.base, "base", options.model)] if base else [])
     while True:
         result.verdict, result.comparison = gate.decide(
@@ -451,3 +462,52 @@ async def _decide(
         for prompt, into, which, side_model in sides:
             await _score_into(prompt, pool, [by_id[i] for i in extra], into, client, which, side_model)
         result.items += extra
+
+
+async def _decide_known(
+    result: PromptResults,
+    head: promptfile.PromptFile,
+    pool: Pool,
+    client: ModelClient,
+    budget: Budget,
+    settings: GateSettings,
+    head_model: str,
+    known: KnownBase,
+) -> None:
+    """Head against base's known pool scores (gate.decide_known): draws of a batch at a time, the predictor refitted
+    to head's scores before each batch, until decided; only head is scored. The draws are recorded for replay."""
+    by_id = pool.by_id()
+    scores = {i.id: float(known.scores[i.id]) for i in pool.items}  # every pool item (checked by the caller)
+    rng = random.Random(result.draw_seed)
+    draws: list = []
+    cap = len(scores) if settings.max_items is None else min(settings.max_items, len(scores))
+    while True:
+        result.design = gate.Design(
+            seed=result.draw_seed or 0,
+            base_mean=sum(scores.values()) / len(scores),
+            pool=len(scores),
+            source=known.source,
+            draws=tuple(draws),
+        )
+        result.items, result.subset_items = [d.item for d in draws], 0
+        result.verdict, result.comparison = gate.decide_known(
+            result.design, {i: r.score for i, r in result.head.items()}, settings
+        )
+        if result.verdict.status != gate.UNDECIDED:
+            return
+        seen = {i: r.score for i, r in result.head.items() if r.score is not None and i in scores}
+        batch = gate.draws_for(scores, known.ledger, seen, result.items, min(gate.BATCH, cap - len(draws)), rng)
+        todo = [d.item for d in batch if d.item not in result.head]
+        if not batch or not budget.allows(len(todo)):
+            why = (
+                f"the budget is spent ({budget.describe()})"
+                if batch
+                else f"{len(draws)} items drawn (promptci.gate.max_items: {settings.max_items})"
+            )
+            result.verdict = gate.settle(result.verdict, settings, why)
+            return
+        progress.note(f"{head.path.name}: undecided; scoring head on {len(todo)} more drawn pool items")
+        await _score_into(head, pool, [by_id[i] for i in todo], result.head, client, "head", head_model)
+        for d in batch:  # base's known score stands in for a base call, so the report shows both sides per item
+            result.base.setdefault(d.item, ItemResult(id=d.item, score=scores[d.item], cached=True))
+        draws += batch

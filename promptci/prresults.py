@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from . import gate, removals
 from .errors import InputError, redact
 from .fileio import read_input
-from .gate import Verdict
+from .gate import Design, Verdict
 from .gitdiff import Change
 from .records import Attempt, Count, Dollars, Effective, PoolDemo, Replacement, Seconds, Unit
 from .results import ItemResult, mean_score
@@ -171,6 +171,8 @@ class PromptResults(Model):
     items: list[str]  # the items compared: the subset, then extra pool items in the gate's random order
     subset_items: Count
     pool_items: Count | None = None  # items in the pool the gate sampled from (None: files of earlier versions)
+    draw_seed: Annotated[int, Field(ge=0)] | None = None  # the seed of the gate's draws (gate.draw_seed)
+    design: Design | None = None  # head's draws against base's known scores (None: base scored in the run)
     subset_note: str
     texts: dict[str, str] = Field(default_factory=dict)  # item id -> input text (compared and swapped items)
     subset: Subset
@@ -313,6 +315,9 @@ def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptR
             removals.unguarded(p.change, p.gate, removed)
             or gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, p.gate)[0]
         )
+    elif p.design is not None:  # head against base's known scores, on exactly the recorded draws
+        verdict, comparison = gate.decide_known(p.design, {i: r.score for i, r in p.head.items()}, p.gate)
+        verdict = gate.settle(verdict, p.gate, f"scoring stopped at {len(p.design.draws)} items")
     else:
         verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, p.pool_items, p.gate)
         comparison = c

@@ -19,7 +19,7 @@ from pydantic.dataclasses import dataclass
 RECORD = ConfigDict(extra="forbid")  # a record names every field: a file's unknown key is an error
 
 
-def _finite(value: float) -> float:
+def finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
@@ -33,8 +33,8 @@ def _signed_or_nan(value: float) -> float:  # a comparison on no items has NaN m
 
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]  # a score or a probability
 Count = Annotated[int, Field(ge=0)]
-Seconds = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
-Dollars = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
+Seconds = Annotated[float, Field(ge=0.0), AfterValidator(finite)]
+Dollars = Annotated[float, Field(ge=0.0), AfterValidator(finite)]
 Signed = Annotated[float, AfterValidator(_signed_or_nan)]  # a mean difference of scores, or NaN (no items)
 
 

@@ -145,10 +145,19 @@ def assess(
         mean = (sum(fixed) + (pool - n0) * sum(sample) / len(sample)) / pool
     up = rejected(fixed, sample, pool, np.append(GRID, above), alpha, "above")
     down = rejected(fixed, sample, pool, np.append(GRID, below), alpha, "below")
-    low = float(GRID[up[:-1]].max()) if up[:-1].any() else -1.0
-    high = float(GRID[down[:-1]].min()) if down[:-1].any() else 1.0
+    low, high = _edges(up[:-1], down[:-1])
     return (
         Bounds(mean, min(max(low, lowest), highest), max(min(high, highest), lowest), False),
         bool(up[-1]),
         bool(down[-1]),
     )
+
+
+def _edges(up: np.ndarray, down: np.ndarray) -> tuple[float, float]:
+    """The bounds read off the grid: the low bound is the last of the values rejected from the bottom up without
+    a gap (the high bound likewise from the top), so a bound never steps past a value the test kept."""
+    lead = len(GRID) if up.all() else int(np.argmin(up))
+    trail = len(GRID) if down.all() else int(np.argmin(down[::-1]))
+    low = float(GRID[lead - 1]) if lead else -1.0
+    high = float(GRID[len(GRID) - trail]) if trail else 1.0
+    return min(low, high), max(low, high)

@@ -96,8 +96,11 @@ class GateSettings(Strict):
         lt=1.0,
         description="α, the chance of each wrong claim: a fail or a pass is shown at confidence 1 − α, at every look",
     )
-    max_items: int = Field(
-        160, ge=1, description="the most items compared (subset included) before the gate is inconclusive"
+    max_items: int | None = Field(
+        None,
+        ge=1,
+        description="a cap on the items compared, after which the gate is inconclusive (unset: up to the whole "
+        "pool, where the answer is exact)",
     )
     on_inconclusive: Literal["fail", "neutral", "pass"] = Field(
         "neutral",

@@ -59,8 +59,9 @@ class Comparison:
     delta: Signed  # head − base
     low: Signed
     high: Signed
-    p_value: Unit  # two-sided, for "head and base score the same"
-    method: Literal["mcnemar", "bootstrap", "none"]  # mcnemar: 0/1 scores; bootstrap: graded; none: no items
+    p_value: Unit | None  # two-sided, for "head and base score the same" (None: not a fixed-sample test)
+    # mcnemar: 0/1 scores; bootstrap: graded; design: gate.decide_known; none: no items
+    method: Literal["mcnemar", "bootstrap", "design", "none"]
     improved: Count  # items head gets right and base does not (0/1), or scores higher (graded)
     regressed: Count
 

@@ -132,3 +132,30 @@ def test_the_pull_request_cannot_loosen_its_own_gate(repo: Path, tmp_path: Path)
     git(repo, "commit", "-qam", "loosen the gate")
     proc, results = pr(repo, tmp_path / "out", "main", "attack", "--no-optimize", "--no-refresh")
     assert proc.returncode == 1 and results["prompts"][0]["verdict"]["status"] == "fail", proc.stderr
+
+
+def test_the_gates_order_comes_from_the_secret_and_the_head_not_from_public_values(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The items drawn after the subset follow the seed of PROMPTCI_GATE_SECRET and the head version (recorded as
+    `draw_seed`), so an author who knows the selection seed and the pool cannot compute them; a re-run of the same
+    head with the same secret draws the same items, another secret other items."""
+    from promptci import gate
+
+    edit(repo, "close", "main", GOOD, 'content: "{{input}} (alpha?)"')  # wrong on the items that are not alpha
+    monkeypatch.setenv("PROMPTCI_GATE_SECRET", "first-secret-value")
+    _, first = pr(repo, tmp_path / "a", "main", "close", "--no-optimize", "--no-refresh")
+    _, again = pr(repo, tmp_path / "b", "main", "close", "--no-optimize", "--no-refresh")
+    monkeypatch.setenv("PROMPTCI_GATE_SECRET", "second-secret-value")
+    _, other = pr(repo, tmp_path / "c", "main", "close", "--no-optimize", "--no-refresh")
+    monkeypatch.setenv("PROMPTCI_GATE_SECRET", "first-secret-value")
+    p = first["prompts"][0]
+    assert p["draw_seed"] == gate.draw_seed(p["hashes"]["head"], p["hashes"]["pool"])
+    assert p["draw_seed"] != other["prompts"][0]["draw_seed"]
+    drawn, subset = p["items"][p["subset_items"] :], p["items"][: p["subset_items"]]
+    assert drawn, "a change this large is not decided on the subset alone"
+    pool_ids = [json.loads(line)["id"] for line in (repo / "eval_sets" / "sort.jsonl").read_text().splitlines()]
+    assert drawn == gate.order(pool_ids, subset, p["draw_seed"], p["hashes"]["pool"])[: len(drawn)]
+    assert again["prompts"][0]["items"] == p["items"]
+    public = gate.order(pool_ids, subset, p["seed"], p["hashes"]["pool"])  # the order before: selection seed
+    assert drawn != public[: len(drawn)]

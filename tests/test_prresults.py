@@ -211,7 +211,9 @@ def test_report_recomputes_every_verdict_from_the_scores_and_never_trusts_the_fi
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the gate fails, whatever the file said
     assert "promptci: FAIL - 1 of 1 prompts failed the gate" in proc.stdout
     assert "base 1.000  head 0.500  delta -0.500" in proc.stdout
-    assert "head is worse than base (95% confidence, 20 items)" in proc.stdout
+    assert "head is worse than base by more than 3 points (95% confidence, 20 items, base's scores from this run)" in (
+        proc.stdout
+    )
     assert "whatever the file says" not in proc.stdout
     data["prompts"][0]["gate"]["min_score"] = 0.9  # a new prompt: only the minimum applies
     data["prompts"][0]["hashes"].pop("base")

@@ -39,7 +39,7 @@ def test_mcnemar_on_discordant_pairs_matches_the_exact_binomial() -> None:
     c = compare(base, head)
     assert c.method == "mcnemar" and (c.improved, c.regressed) == (6, 1)
     assert abs(c.delta - 0.5) < 1e-12
-    assert abs(c.p_value - 0.125) < 1e-9  # 2 * P(X <= 1), X ~ Binomial(7, 0.5) = 2 * 8/128
+    assert c.p_value is not None and abs(c.p_value - 0.125) < 1e-9  # 2 * P(X <= 1), X ~ Binomial(7, 0.5) = 2 * 8/128
     assert c.low < c.delta < c.high
     same = compare([1.0, 0.0, 1.0], [1.0, 0.0, 1.0])
     assert same.p_value == 1.0 and same.delta == 0.0
@@ -52,6 +52,6 @@ def test_graded_scores_use_a_paired_bootstrap() -> None:
     head = [b + 0.3 for b in base[:-1]] + [base[-1] - 0.1]
     c = compare(base, head)
     assert c.method == "bootstrap" and c.improved == 29 and c.regressed == 1
-    assert 0.0 < c.low < c.delta < c.high and c.p_value < 0.01
+    assert 0.0 < c.low < c.delta < c.high and c.p_value is not None and c.p_value < 0.01
     flat = compare([0.5, 0.6], [0.5, 0.6])
     assert flat.p_value == 1.0 and flat.low == flat.high == 0.0
