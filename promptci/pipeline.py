@@ -30,7 +30,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import effective, embeddings, forecast, gate, progress, promptfile, removals, subsetfile, subsets
+from . import (
+    effective,
+    embeddings,
+    forecast,
+    gate,
+    progress,
+    promptfile,
+    removals,
+    subsetfile,
+    subsets,
+    warmbase,
+    warmpr,
+)
 from .budget import Budget
 from .effective import Effective
 from .errors import InfraError, InputError, redact
@@ -96,6 +108,7 @@ class PromptResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the flow
     texts: dict[str, str] = field(default_factory=dict)  # item id -> its input text, for the report
     gate_settings: GateSettings | None = None  # what the verdict was reached with
+    base_note: str = ""  # where base's scores come from: this run, or the default branch's warm run (warmpr.py)
 
     @property
     def path(self) -> str:
@@ -147,6 +160,7 @@ async def run_pr(
     progress.note(planned.describe())
     results, spent = [], []  # each prompt's own limits, described after its work
     removed = removals.removed_gated(changes)
+    store = warmbase.load(warmbase.default_path())  # a malformed store: exit 2 before any model call
     with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
         for n, (change, settings, eff) in enumerate(zip(changes, resolved, settled), 1):
             with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
@@ -158,7 +172,7 @@ async def run_pr(
                 )  # the base's promptci.budget, inside the run's
                 try:
                     results.append(
-                        await _judge_prompt(change, tree, base_tree, client, own, options, settings, removed)
+                        await _judge_prompt(change, tree, base_tree, client, own, options, settings, removed, store)
                     )
                 except InfraError:
                     raise  # the model or GitHub: exit 3, the results so far kept by the caller
@@ -195,6 +209,7 @@ async def _judge_prompt(
     options: Options,
     settings: Effective | InputError | None,
     removed: Mapping[str, float | None],
+    store: warmbase.Store | None = None,
 ) -> PromptResult:
     """One prompt's flow under its effective settings; `removed`: the gated prompts this pull request removes
     (removals.py)."""
@@ -242,9 +257,17 @@ async def _judge_prompt(
     result.hashes = {"head": written.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
     by_id = pool.by_id()
     ids = subset.ids
+    known = None
+    if base is not None and change.old_path is not None:
+        with _timed(result, "find a warm base"):
+            known, result.base_note = await warmpr.find(
+                store or warmbase.Store(), change.old_path, base, pool, options.model, client
+            )
     with _timed(result, "score base and head"):
         await _score_into(head, pool, [by_id[i] for i in ids], result.head, client, "head", eff.model)
-        if base is not None:
+        if known is not None:
+            warmpr.fill(result.base, known, ids)
+        elif base is not None:
             await _score_into(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
 
     if eff.optimize:
@@ -285,7 +308,9 @@ async def _judge_prompt(
         new = [by_id[i] for i in subset.ids]
         with _timed(result, "score the new items"):
             await _score_into(head, pool, new, result.head, client, "head", eff.model)
-            if base is not None:
+            if known is not None:
+                warmpr.fill(result.base, known, subset.ids)
+            elif base is not None:
                 await _score_into(base, pool, new, result.base, client, "base", options.model)
     result.subset_old_text, head_subset = _subset_file(subset_file)
     if judge.prompt is not written and result.subset_old_text != base_text:
@@ -307,7 +332,7 @@ async def _judge_prompt(
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
-        await _decide(result, head, base, pool, client, budget, options, eff.model)
+        await _decide(result, head, base, pool, client, budget, options, eff.model, known)
     swapped = [r[k] for r in result.replacements for k in ("removed", "added")]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
@@ -450,14 +475,19 @@ async def _decide(
     budget: Budget,
     options: Options,
     head_model: str,
+    known_base: warmbase.KnownBase | None = None,
 ) -> None:
     """The sequential gate (gate.py): decide on the subset, then add pool items in the gate's random order,
-    a batch at a time, until the verdict is decided or the items or the budget run out."""
+    a batch at a time, until the verdict is decided or the items or the budget run out. With `known_base` (the
+    default branch's warm run) base is never scored: its known scores fill in."""
     settings = head.settings.gate.model_copy(update=options.gate)
     result.gate_settings, result.pool_items = settings, len(pool.items)
     by_id = pool.by_id()
     ordered = gate.order([i.id for i in pool.items], result.items, head.settings.selection.seed, pool.sha256)
-    sides = [(head, result.head, "head", head_model)] + ([(base, result.base, "base", options.model)] if base else [])
+    scored_base = base if known_base is None else None
+    sides = [(head, result.head, "head", head_model)] + (
+        [(scored_base, result.base, "base", options.model)] if scored_base else []
+    )
     while True:
         result.verdict, result.comparison = gate.decide(
             gate.evidence(
@@ -483,4 +513,6 @@ async def _decide(
         progress.note(f"{head.path.name}: undecided; scoring {len(extra)} more pool items in a random order")
         for prompt, into, which, side_model in sides:
             await _score_into(prompt, pool, [by_id[i] for i in extra], into, client, which, side_model)
+        if known_base is not None:
+            warmpr.fill(result.base, known_base, extra)
         result.items += extra

@@ -238,6 +238,7 @@ class PromptResults(Model):
     subset_items: Count
     pool_items: Count | None = None  # items in the pool the gate sampled from (None: files of earlier versions)
     subset_note: str
+    base_note: str = ""  # where base's scores come from: scored in this run, or the default branch's warm run
     texts: dict[str, str] = Field(default_factory=dict)  # item id -> input text (compared and swapped items)
     subset: Subset
     base: dict[str, ItemResult]
@@ -407,6 +408,7 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
         "subset_items": p.subset_items,
         "pool_items": p.pool_items,
         "subset_note": p.subset_note,
+        "base_note": p.base_note,
         "texts": p.texts,
         "subset": {
             "path": p.subset_path,
