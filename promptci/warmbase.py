@@ -62,8 +62,8 @@ class Vector(BaseModel):
     model: Annotated[str, StringConstraints(max_length=300)]
     pool_items: int = Field(ge=0, le=MAX_ITEMS)
     scores: dict[ItemId, float | None] = Field(max_length=MAX_ITEMS)
-    commit: Annotated[str, StringConstraints(max_length=64)] = ""
-    updated: Annotated[str, StringConstraints(max_length=40)] = ""
+    commit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{0,64}$")] = ""  # shown in reports: hex only
+    updated: Annotated[str, StringConstraints(pattern=r"^[0-9T:.+-]{0,32}$")] = ""  # an ISO 8601 time
 
     @field_validator("scores")
     @classmethod

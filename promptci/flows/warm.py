@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -130,7 +131,7 @@ def _empty(wanted: str, prompt: promptfile.PromptFile, pool: Pool, request: Warm
         model=model[:300],
         pool_items=len(pool.items),
         scores={},
-        commit=request.commit[:64],
+        commit=request.commit if re.fullmatch(r"[0-9a-f]{7,64}", request.commit) else "",
         updated=warmbase.now(),
     )
 
