@@ -665,7 +665,10 @@ def test_the_fork_post_job_judges_coverage_against_the_pull_requests_base_branch
 def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -> None:
     import yaml
 
-    restores, saves, warm_restores, warm_saves = [], [], [], []
+    restores: list[dict] = []
+    saves: list[dict] = []
+    warm_restores: list[dict] = []
+    warm_saves: list[dict] = []
     for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
         flow = yaml.safe_load(path.read_text())
         on = flow[True]  # YAML 1.1 reads the key `on` as true
