@@ -30,19 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import (
-    effective,
-    embeddings,
-    forecast,
-    gate,
-    progress,
-    promptfile,
-    removals,
-    subsetfile,
-    subsets,
-    warmbase,
-    warmpr,
-)
+from . import effective, embeddings, forecast, gate, progress, promptfile, removals, subsetfile, subsets
 from .budget import Budget
 from .effective import Effective
 from .errors import InfraError, InputError, redact
@@ -55,6 +43,8 @@ from .runner import Task, run_or_raise
 from .settings import GateSettings
 from .stats import Comparison
 from .subsetfile import Subset
+from .warmbase import KnownBase, Store
+from .warmpr import fill_known, find_known, load_store
 
 TEXT_LIMIT = 300  # characters of an item's input text kept in the results for the report
 
@@ -160,7 +150,7 @@ async def run_pr(
     progress.note(planned.describe())
     results, spent = [], []  # each prompt's own limits, described after its work
     removed = removals.removed_gated(changes)
-    store = warmbase.load(warmbase.default_path())  # a malformed store: exit 2 before any model call
+    store = load_store()  # a malformed store: exit 2 before any model call
     with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
         for n, (change, settings, eff) in enumerate(zip(changes, resolved, settled), 1):
             with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
@@ -209,7 +199,7 @@ async def _judge_prompt(
     options: Options,
     settings: Effective | InputError | None,
     removed: Mapping[str, float | None],
-    store: warmbase.Store | None = None,
+    store: Store | None = None,
 ) -> PromptResult:
     """One prompt's flow under its effective settings; `removed`: the gated prompts this pull request removes
     (removals.py)."""
@@ -260,13 +250,13 @@ async def _judge_prompt(
     known = None
     if base is not None and change.old_path is not None:
         with _timed(result, "find a warm base"):
-            known, result.base_note = await warmpr.find(
-                store or warmbase.Store(), change.old_path, base, pool, options.model, client
+            known, result.base_note = await find_known(
+                store or Store(), change.old_path, base, pool, options.model, client
             )
     with _timed(result, "score base and head"):
         await _score_into(head, pool, [by_id[i] for i in ids], result.head, client, "head", eff.model)
         if known is not None:
-            warmpr.fill(result.base, known, ids)
+            fill_known(result.base, known, ids)
         elif base is not None:
             await _score_into(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
 
@@ -309,7 +299,7 @@ async def _judge_prompt(
         with _timed(result, "score the new items"):
             await _score_into(head, pool, new, result.head, client, "head", eff.model)
             if known is not None:
-                warmpr.fill(result.base, known, subset.ids)
+                fill_known(result.base, known, subset.ids)
             elif base is not None:
                 await _score_into(base, pool, new, result.base, client, "base", options.model)
     result.subset_old_text, head_subset = _subset_file(subset_file)
@@ -475,7 +465,7 @@ async def _decide(
     budget: Budget,
     options: Options,
     head_model: str,
-    known_base: warmbase.KnownBase | None = None,
+    known_base: KnownBase | None = None,
 ) -> None:
     """The sequential gate (gate.py): decide on the subset, then add pool items in the gate's random order,
     a batch at a time, until the verdict is decided or the items or the budget run out. With `known_base` (the
@@ -514,5 +504,5 @@ async def _decide(
         for prompt, into, which, side_model in sides:
             await _score_into(prompt, pool, [by_id[i] for i in extra], into, client, which, side_model)
         if known_base is not None:
-            warmpr.fill(result.base, known_base, extra)
+            fill_known(result.base, known_base, extra)
         result.items += extra

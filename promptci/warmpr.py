@@ -31,7 +31,12 @@ TOLERANCE = 0.1  # a score difference above this is a difference (a binary item'
 NOT_SCORED = "the warm run could not score this item (it fails for this prompt)"
 
 
-async def find(
+def load_store() -> Store:
+    """The warm store in the cache folder (empty when there is none; exit 2 when it is malformed)."""
+    return warmbase.load(warmbase.default_path())
+
+
+async def find_known(
     store: Store, path: str, base: PromptFile, pool: Pool, model: str | None, client: ModelClient
 ) -> tuple[KnownBase | None, str]:
     """The base's known scores, re-checked, or None; and the report's line on where base's scores come from."""
@@ -67,7 +72,7 @@ def _differs(new: float | None, old: float | None) -> bool:
     return abs(new - old) > TOLERANCE
 
 
-def fill(into: dict[str, ItemResult], known: KnownBase, ids: Sequence[str]) -> None:
+def fill_known(into: dict[str, ItemResult], known: KnownBase, ids: Sequence[str]) -> None:
     """Base's results on `ids` from its known scores (no answer text: the warm run keeps scores only)."""
     for i in ids:
         score = known.scores.get(i)
