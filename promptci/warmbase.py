@@ -45,7 +45,9 @@ class KnownBase:
     """The base prompt's full-pool scores, and the ledger of earlier versions' full-pool scores (the test's
     covariates). `source` says where they came from, for the report."""
 
-    scores: Mapping[str, float]  # item id -> base's score, for every item of the pool
+    scores: Mapping[
+        str, float
+    ]  # item id -> base's score, for every pool item base could score (a failed one is absent)
     ledger: Sequence[Mapping[str, float]]  # earlier prompt versions' full-pool scores, newest first (may be empty)
     source: str
 
