@@ -146,3 +146,13 @@ def test_the_store_keeps_a_few_versions_per_prompt_and_refuses_an_oversized_file
     big.write_bytes(b" " * (warmbase.MAX_BYTES + 1))
     with pytest.raises(Exception, match="more than"):
         warmbase.load(big)
+
+
+def test_a_prompt_that_cannot_be_warmed_is_named_and_the_others_are_still_warmed(repo: Path, tmp_path: Path) -> None:
+    (repo / "prompts" / "broken.prompt.yml").write_text("messages: not a list\n")
+    proc = run_cli(
+        "warm", "prompts/broken.prompt.yml", PROMPT, cwd=repo, env={"PROMPTCI_CACHE_DIR": str(tmp_path / "w")}
+    )
+    assert proc.returncode == 2 and "prompts/broken.prompt.yml: not warmed" in proc.stdout, proc.stdout + proc.stderr
+    assert "broken.prompt.yml" in proc.stderr  # the error names the file
+    assert warmbase.load(tmp_path / "w" / "warm" / "scores.json").prompts[PROMPT][0].complete

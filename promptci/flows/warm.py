@@ -50,6 +50,7 @@ class WarmOutcome:
     prompts: list[Warmed] = field(default_factory=list)
     stopped: str = ""  # why scoring stopped before every vector was complete ("" when none did)
     fault: PromptCIError | None = None
+    bad_input: InputError | None = None  # the first prompt that could not be warmed (exit 2 once all were tried)
 
 
 def run(request: WarmRequest) -> WarmOutcome:
@@ -68,6 +69,9 @@ def run(request: WarmRequest) -> WarmOutcome:
                 store = asyncio.run(_warm(prompt_path, request, store, path, client, budget, outcome))
             except InfraError as exc:  # a quota or an outage: what was scored is saved; the next run resumes
                 outcome.stopped, outcome.fault = f"the model failed ({exc})", exc
+            except InputError as exc:  # this prompt cannot be scored: the others are still warmed
+                outcome.prompts.append(Warmed(prompt_path.as_posix(), 0, 0, 0, f"not warmed: {exc}"))
+                outcome.bad_input = outcome.bad_input or exc
     finally:
         client.close()
     return outcome
@@ -148,6 +152,8 @@ def command(request: WarmRequest, show: Callable[[str], object]) -> int:
         show(f"stopped: {outcome.stopped}")
     if outcome.fault is not None:
         raise outcome.fault
+    if outcome.bad_input is not None:
+        raise outcome.bad_input
     return EXIT_OK
 
 
