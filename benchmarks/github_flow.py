@@ -4,8 +4,10 @@
    pull request that changes no prompt, against a local stand-in for GitHub that accepts the one status request.
    Timed from outside (the whole `act` process: job set-up, checkout, the action), and per step from act's log.
 2. warm-cache: the demo's pull request (`promptci pr --no-optimize`, the embedded model) on an empty cache, then
-   on a cache that the default branch's warm job filled first (`promptci eval --subset` on the committed prompt,
-   what `mode: warm` runs): the model calls each makes.
+   after the default branch's warm job (`promptci warm` on the committed prompt, what `mode: warm` runs: base
+   scored on its whole pool into the warm store), twice: the model calls each makes. Each pull-request run has a
+   fresh answer cache holding only the warm store (and, for the re-run, the first run's re-checked base answers),
+   so that every base item it scored would show as a call.
 
     python benchmarks/github_flow.py [--repeats 3] [--skip-warm] [--out benchmarks/results/github_flow.json]
 
@@ -168,7 +170,9 @@ def warm_cache() -> dict:
         demo.make_repo(repo)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
-        def pr(cache: str) -> dict:
+        def pr(cache: str, *carried: Path) -> dict:
+            for folder in carried:
+                shutil.copytree(folder, Path(tmp) / cache / folder.name)
             out = Path(tmp) / f"{cache}-out"
             subprocess.run(
                 [
@@ -190,22 +194,35 @@ def warm_cache() -> dict:
                 capture_output=True,
                 env={**env, "PROMPTCI_CACHE_DIR": str(Path(tmp) / cache)},
             )
-            return json.loads((out / "results.json").read_text())["usage"]
+            results = json.loads((out / "results.json").read_text())
+            [p] = results["prompts"]
+            return {
+                **results["usage"],
+                "items": len(p["items"]),
+                "verdict": p["verdict"]["status"],
+                "base_items_scored": sum(1 for r in p["base"].values() if r["output"] is not None),
+                "base_note": p.get("base_note", ""),
+            }
 
         figures["cold"] = pr("cold")
         _git(repo, "checkout", "-q", "main")
         start = time.perf_counter()
         subprocess.run(
-            [py, "-m", "promptci", "eval", "--subset", str(repo / "prompts" / "intent.prompt.yml")],
+            [py, "-m", "promptci", "warm", "prompts/intent.prompt.yml"],
             check=True,
             capture_output=True,
-            env={**env, "PROMPTCI_CACHE_DIR": str(Path(tmp) / "warm")},
+            cwd=repo,
+            env={**env, "PROMPTCI_CACHE_DIR": str(Path(tmp) / "warm-job")},
         )
         figures["warm_job_s"] = round(time.perf_counter() - start, 1)
-        figures["warm"] = pr("warm")
-    for name in ("cold", "warm"):
+        figures["warm"] = pr("warm", Path(tmp) / "warm-job" / "warm")
+        figures["warm_rerun"] = pr("rerun", Path(tmp) / "warm-job" / "warm", Path(tmp) / "warm" / "recheck")
+    for name in ("cold", "warm", "warm_rerun"):
         u = figures[name]
-        print(f"{name}: {u['calls']} model calls, {u['cache_hits']} cache hits, {u['wall_s']:.1f} s")
+        print(
+            f"{name}: {u['calls']} model calls, {u['cache_hits']} cache hits, {u['wall_s']:.1f} s, {u['items']} "
+            f"items compared, {u['base_items_scored']} base items scored ({u['verdict']}); {u['base_note']}"
+        )
     return figures
 
 

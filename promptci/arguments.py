@@ -189,6 +189,19 @@ def parser() -> argparse.ArgumentParser:
     _publish_arguments(rep)
     rep.set_defaults(command="report")
 
+    warm = commands.add_parser(
+        "warm", help="on the default branch: score each prompt's base on its whole pool once, for pull requests"
+    )
+    warm.add_argument(
+        "prompts", nargs="+", metavar="PROMPT", type=Path, help="a .prompt.yml file, from the repository root"
+    )
+    warm.add_argument(
+        "--model", metavar="M", help="a litellm model instead of the prompt's own (as the gate's --model)"
+    )
+    warm.add_argument("--max-calls", type=_positive_int, metavar="N", help="the most uncached model calls in this run")
+    warm.add_argument("--max-usd", type=_dollars, metavar="X", help="the most dollars to spend in this run")
+    warm.set_defaults(command="warm")
+
     demo = commands.add_parser("demo", help="the whole pull-request flow on a throwaway copy of the bundled example")
     demo.add_argument("--keep", type=Path, metavar="DIR", help="build the demo repository here and keep it")
     _flow_arguments(demo)

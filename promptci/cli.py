@@ -132,16 +132,18 @@ def _cmd_select(args: argparse.Namespace) -> int:
             f"{done.params.method}, seed {done.params.seed}, {done.seconds:.1f} s"
         )
 
-    request = subset.SelectRequest(
-        prompts=args.prompts,
-        method=args.method,
-        size=args.size,
-        alpha=args.alpha,
-        clusters=args.clusters,
-        seed=args.seed,
-        check=args.check,
-    )
-    return subset.select(request, show).exit_code
+    return subset.select(
+        subset.SelectRequest(
+            prompts=args.prompts,
+            method=args.method,
+            size=args.size,
+            alpha=args.alpha,
+            clusters=args.clusters,
+            seed=args.seed,
+            check=args.check,
+        ),
+        show,
+    ).exit_code
 
 
 def _cmd_refine(args: argparse.Namespace) -> int:
@@ -149,11 +151,10 @@ def _cmd_refine(args: argparse.Namespace) -> int:
 
     refined = subset.refine(args.prompt, args.results)
     if not refined.records:
-        s = refined.settings
         out.print(
-            f"{refined.target}: no redundant items among {refined.size} (threshold {s.threshold}, judged on at "
-            f"least {s.min_prompts} prompts; the ledger holds {len(refined.refined.evidence.prompts)}); "
-            "scores recorded"
+            f"{refined.target}: no redundant items among {refined.size} (threshold {refined.settings.threshold}, "
+            f"judged on at least {refined.settings.min_prompts} prompts; the ledger holds "
+            f"{len(refined.refined.evidence.prompts)}); scores recorded"
         )
         return refined.exit_code
     out.print(f"rewrote {refined.target}: replaced {len(refined.records)} of {refined.size} items")
@@ -366,6 +367,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return rendered.exit_code
 
 
+def _cmd_warm(args: argparse.Namespace) -> int:
+    from .flows import warm
+
+    return warm.command(warm.WarmRequest(args.prompts, args.model, args.max_calls, args.max_usd), out.print)
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from . import importers
 
@@ -376,11 +383,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
             out.print(written.summary, markup=False)
             sys.stderr.writelines(f"promptci: warning: not carried over: {flat(w, 2000)}\n" for w in written.leftovers)
         return EXIT_OK
-    labels = [label.strip() for label in args.labels.split(",")] if getattr(args, "labels", None) else None
     report = (
         importers.import_bigbench(args.source, args.out)
         if args.kind == "bigbench"
-        else importers.import_csv(args.source, args.out, labels=labels)
+        else importers.import_csv(
+            args.source,
+            args.out,
+            labels=[label.strip() for label in args.labels.split(",")] if getattr(args, "labels", None) else None,
+        )
     )
     out.print(f"wrote {report.count} items to {report.out}")
     if report.labels:
@@ -401,5 +411,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plan": _cmd_plan,
     "report": _cmd_report,
     "demo": _cmd_demo,
+    "warm": _cmd_warm,
     "import": _cmd_import,
 }

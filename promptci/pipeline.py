@@ -45,7 +45,8 @@ from .results import ItemResult, mean_score
 from .runner import Task, run_or_raise
 from .settings import GateSettings
 from .subsetfile import Subset
-from .warmbase import KnownBase
+from .warmbase import KnownBase, Store
+from .warmpr import fill_known, find_known, load_store
 
 TEXT_LIMIT = 300  # characters of an item's input text kept in the results for the report
 
@@ -104,6 +105,7 @@ async def run_pr(
     progress.note(forecasted.describe())
     results, spent = [], []  # each prompt's own limits, described after its work
     removed = removals.removed_gated(changes)
+    store = load_store()  # a malformed store: exit 2 before any model call
     with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
         for n, (change, settings, eff) in enumerate(zip(changes, resolved, settled), 1):
             with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
@@ -114,7 +116,9 @@ async def run_pr(
                     parent=budget,
                 )  # the base's promptci.budget, inside the run's
                 try:
-                    results.append(await _run_prompt(change, tree, base_tree, client, own, options, settings, removed))
+                    results.append(
+                        await _run_prompt(change, tree, base_tree, client, own, options, settings, removed, store)
+                    )
                 except InfraError:
                     raise  # the model or GitHub: exit 3, the results so far kept by the caller
                 except Exception as exc:  # fail closed: whatever a pull request's prompt does to promptci, it fails
@@ -155,6 +159,7 @@ async def _run_prompt(
     options: Options,
     settings: Effective | InputError | None,
     removed: Mapping[str, float | None],
+    store: Store | None = None,
 ) -> PromptResults:
     """One prompt's flow under its effective settings; `removed`: the gated prompts this pull request removes
     (removals.py)."""
@@ -202,9 +207,17 @@ async def _run_prompt(
     result.hashes = {"head": written.sha256, "pool": pool.sha256, **({"base": base.sha256} if base else {})}
     by_id = pool.by_id()
     ids = subset.ids
+    known = None
+    if base is not None and change.old_path is not None:
+        with _timed(result, "find a warm base"):
+            known, result.base_note = await find_known(
+                store or Store(), change.old_path, base, pool, options.model, client
+            )
     with _timed(result, "score base and head"):
         await _score_into(head, pool, [by_id[i] for i in ids], result.head, client, "head", eff.model)
-        if base is not None:
+        if known is not None:
+            fill_known(result.base, known, ids)
+        elif base is not None:
             await _score_into(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
 
     job = None
@@ -247,7 +260,9 @@ async def _run_prompt(
         new = [by_id[i] for i in subset.ids]
         with _timed(result, "score the new items"):
             await _score_into(head, pool, new, result.head, client, "head", eff.model)
-            if base is not None:
+            if known is not None:
+                fill_known(result.base, known, subset.ids)
+            elif base is not None:
                 await _score_into(base, pool, new, result.base, client, "base", options.model)
     old_text, head_subset = _subset_file(subset_file)
     if ref.prompt is not written and old_text != base_text:
@@ -270,7 +285,7 @@ async def _run_prompt(
     result.items = list(subset.ids)
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
-        await _decide(result, head, base, pool, client, budget, options, eff.model)
+        await _decide(result, head, base, pool, client, budget, options, eff.model, known)
     swapped = [i for r in result.subset.replacements for i in (r.removed, r.added)]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result

@@ -174,6 +174,7 @@ class PromptResults(Model):
     draw_seed: Annotated[int, Field(ge=0)] | None = None  # the seed of the gate's draws (gate.draw_seed)
     design: Design | None = None  # head's draws against base's known scores (None: base scored in the run)
     subset_note: str
+    base_note: str = ""  # where base's scores come from: scored in this run, or the default branch's warm run
     texts: dict[str, str] = Field(default_factory=dict)  # item id -> input text (compared and swapped items)
     subset: Subset
     base: dict[str, ItemResult]

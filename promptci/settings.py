@@ -104,7 +104,8 @@ class GateSettings(Strict):
     )
     on_inconclusive: Literal["fail", "neutral", "pass"] = Field(
         "neutral",
-        description="what an inconclusive gate does: `neutral` (neither blocks nor passes), `fail`, or `pass`",
+        description="what an inconclusive gate does: `neutral` (reported as inconclusive: the required check is "
+        "not success until a maintainer's promptci-accept label accepts it), `fail`, or `pass`",
     )
 
     @model_validator(mode="before")

@@ -547,3 +547,24 @@ def test_a_cancelled_job_sets_the_promptci_status_to_error_under_act(tmp_path: P
         assert f"status `promptci` set to error on {head[:12]}" in messages, messages[-4000:] + stderr[-2000:]
         assert "Report a run that stopped" not in messages  # the composite's own last step never ran
         assert tools.consumed(api)  # exactly: no later run's status found, then `error`
+
+
+def test_only_the_accept_label_runs_the_gate_under_act(tmp_path: Path) -> None:
+    """promptci.yml listens to `labeled` for the promptci-accept label (github/accept.py): that label runs the gate
+    again; any other label starts no job (and, in a group of its own, cancels no run)."""
+    repo = tmp_path / "repo"
+    base, head = _docs_repo(repo, {WORKFLOW: no_artifacts})
+    event, payload = _event(tmp_path, base, head, "docs")
+    payload["action"] = "labeled"
+    name, number = payload["repository"]["full_name"], payload["number"]
+    flow = [
+        tools.fixture("get", f"/repos/{name}/issues/{number}/comments?per_page=100&page=1", 200, []),
+        tools.fixture("post", f"/repos/{name}/statuses/{head}", 201, tools.openapi_example("status")),
+    ]
+    with tools.fixtures_server(tmp_path / "scenarios", {"labeled": flow}) as url:
+        for label, runs in (("bug", False), ("promptci-accept", True)):
+            event.write_text(json.dumps({**payload, "label": {"name": label}}))
+            api = tools.load_scenario(url, "labeled")
+            proc, _, messages = _act(repo, event, api, tmp_path / "home")
+            assert proc.returncode == 0 and _ran(messages) == runs, messages[-3000:] + proc.stderr[-2000:]
+            assert tools.consumed(api) == runs

@@ -69,13 +69,17 @@ LAYERS = {
         ["promptci", "errors", "env", "paths", "progress", "records", "verdicts", "usage", "settings", "fileio"],
         BASE,
     ),
-    **dict.fromkeys(["sequential", "stats", "labelprobs", "judges", "weakembed", "warmbase"], BASE),
+    **dict.fromkeys(["sequential", "stats", "labelprobs", "judges", "weakembed", "activetest"], BASE),
     **dict.fromkeys(["report.escape", "github", "github.workflow", "github.actions"], BASE),
     **dict.fromkeys(["llm", "local", "mockllm", "ghmodels", "embeddings", "budget", "gitdiff"], DATA),
-    **dict.fromkeys(["promptfile.*", "importers.*", "evalset", "subsetfile", "results", "evalresults"], DATA),
-    **dict.fromkeys(["github.client", "github.overall", "github.precheck", "github.pulls"], DATA),
+    **dict.fromkeys(
+        ["promptfile.*", "importers.*", "evalset", "subsetfile", "results", "evalresults", "warmbase"], DATA
+    ),
+    **dict.fromkeys(["github.client", "github.overall", "github.precheck", "github.pulls", "github.accept"], DATA),
     **dict.fromkeys(["github.suggestions", "github.gitdata", "report.sandbox"], DATA),
-    **dict.fromkeys(["pipeline", "effective", "gate", "decision", "removals", "noise", "changes", "demo"], DOMAIN),
+    **dict.fromkeys(
+        ["pipeline", "effective", "gate", "decision", "removals", "noise", "changes", "demo", "warmpr"], DOMAIN
+    ),
     **dict.fromkeys(["forecast", "plan", "sharding", "shards", "prresults", "runner", "scoring", "checks"], DOMAIN),
     **dict.fromkeys(["subsets", "audit", "selection.*", "optimize.*", "report", "report.render"], DOMAIN),
     **dict.fromkeys(["github.publish", "github.coverage"], DOMAIN),

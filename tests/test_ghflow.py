@@ -665,7 +665,10 @@ def test_the_fork_post_job_judges_coverage_against_the_pull_requests_base_branch
 def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -> None:
     import yaml
 
-    restores, saves = [], []
+    restores: list[dict] = []
+    saves: list[dict] = []
+    warm_restores: list[dict] = []
+    warm_saves: list[dict] = []
     for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
         flow = yaml.safe_load(path.read_text())
         on = flow[True]  # YAML 1.1 reads the key `on` as true
@@ -677,10 +680,14 @@ def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -
             for step in job.get("steps", []):
                 uses = step.get("uses", "")
                 assert not uses.startswith("actions/cache@"), f"{path.name}: saves only when the job succeeds"
+                warm = "promptci-warm-" in step.get("with", {}).get("key", "")  # the warm store (warmbase.py)
                 if uses.startswith("actions/cache/restore@"):
-                    restores.append(step["with"])
+                    (warm_restores if warm else restores).append(step["with"])
                 if uses.startswith("actions/cache/save@"):
-                    saves.append(step["with"])
+                    (warm_saves if warm else saves).append(step["with"])
+                    assert not warm or path.name == "promptci-warm.yml", (
+                        f"{path.name}: only the default branch saves it"
+                    )
                     assert step["if"].startswith("always() && steps.promptci.outputs.changed == 'true'"), path.name
                 if uses.startswith("actions/upload-artifact@"):  # a re-run of a job is the same run: a name
                     assert step["with"]["overwrite"] is True, path.name  # it uploaded before would fail it
@@ -703,6 +710,9 @@ def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -
     assert len(paths) == 1 and "/models" not in paths.pop()  # one cache version everywhere; no model weights
     assert all(w["restore-keys"] == prefix and w["key"].startswith(prefix + "${{ github.run_id }}") for w in restores)
     assert [w["key"] for w in restores] == [w["key"] for w in saves]  # each run saves what it restored under a new key
+    assert len(warm_restores) == 3 and len(warm_saves) == 1  # every gating workflow reads it; the warm job writes it
+    assert {w["path"] for w in warm_restores + warm_saves} == {"${{ runner.temp }}/promptci-cache/warm"}
+    assert all(w["restore-keys"] == "promptci-warm-${{ runner.os }}-" for w in warm_restores)
 
 
 def _forgeries() -> dict[str, dict]:

@@ -55,6 +55,7 @@ class Actions:
     summary_path: Path | None
     pr: PullRequest | None
     group: MergeGroup | None = None
+    event_path: Path | None = None  # the event payload (a `labeled` event's label and sender: accept.py)
 
     @property
     def run_url(self) -> str:
@@ -90,12 +91,13 @@ def from_environ(environ: Mapping[str, str] = os.environ) -> Actions:
         summary_path=_path(environ.get("GITHUB_STEP_SUMMARY")),
         pr=pr,
         group=group,
+        event_path=_path(environ.get("GITHUB_EVENT_PATH")),
     )
 
 
 def read_event(path: Path) -> PullRequest:
     """The pull request of a `pull_request` event payload."""
-    payload = _payload(path, "pull_request")
+    payload = read_payload(path, "pull_request")
     try:
         pr = payload["pull_request"]
         head, base = pr["head"], pr["base"]
@@ -125,7 +127,7 @@ def read_workflow_run(path: Path) -> PullRequest:
     fork it does not (`pull_requests` is empty), and `number` is 0 until the results supply it and
     GitHub confirms it (publish.confirm_pull_request).
     """
-    payload = _payload(path, "workflow_run")
+    payload = read_payload(path, "workflow_run")
     try:
         run = payload["workflow_run"]
         pulls = run.get("pull_requests") or []
@@ -149,7 +151,7 @@ def read_workflow_run(path: Path) -> PullRequest:
 
 def read_merge_group(path: Path) -> MergeGroup:
     """The queue's base and candidate commits from a `merge_group` payload."""
-    payload = _payload(path, QUEUE_EVENT)
+    payload = read_payload(path, QUEUE_EVENT)
     try:
         group = payload["merge_group"]
         return MergeGroup(base_sha=str(group["base_sha"]), head_sha=str(group["head_sha"]))
@@ -159,7 +161,7 @@ def read_merge_group(path: Path) -> MergeGroup:
         ) from None
 
 
-def _payload(path: Path, event: str) -> dict:
+def read_payload(path: Path, event: str) -> dict:
     """The event payload file, read as JSON."""
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))

@@ -18,9 +18,10 @@ STATE = {
     Status.UNDECIDED: "failure",
     ERROR: "error",
     Status.NEUTRAL: "success",
-    Status.INCONCLUSIVE: "success",
-}  # commit statuses have no neutral state: the
-# description says "not gated" or "inconclusive" (promptci.gate.on_inconclusive: neutral neither blocks nor passes)
+    Status.INCONCLUSIVE: "failure",
+}  # commit statuses have no neutral state: the description says "not gated"; an inconclusive verdict is never
+# success (branch rules and auto-merge read only the state) until someone with write access accepts it (accept.py)
+ACCEPT_LABEL = "promptci-accept"  # the label that accepts an inconclusive verdict on the commit it is applied to
 NO_CHANGE = "no prompt changed: no prompt file, pool or subset in this change"
 CRASHED = "promptci stopped before a verdict: see the run's log"
 STOPPED = "the job was cancelled or timed out before a verdict: re-run it, or push"
@@ -39,6 +40,8 @@ def describe(status: str, reason: str) -> str:
     """The status description: the verdict and why (a neutral result says plainly that nothing was gated)."""
     if status == Status.NEUTRAL:
         return f"not gated: {reason}"
+    if status == Status.INCONCLUSIVE:  # the description is cut at 140 characters: what to do comes first
+        return f"undecided, not passed (a maintainer's {ACCEPT_LABEL} label accepts it): {reason}"
     return f"{status}: {reason}"
 
 

@@ -23,7 +23,7 @@ from typing import TextIO
 from .. import gate, gitdiff, prresults
 from ..errors import EXIT_OK, InfraError, InputError, PromptCIError
 from ..report import escape, render
-from . import gitdata, overall, suggestions, workflow
+from . import accept, gitdata, overall, suggestions, workflow
 from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
 from .overall import ERROR, STATE
@@ -209,6 +209,7 @@ def publish(
         return published
 
     comment = render.render(data, template=settings.template, publication=publication)
+    accepted = _acceptance(data, actions, api, published)
     try:
         found = _comment(api, comment, settings, actions, create=bool(data.prompts))
         published.comment_url = found.url if found else ""
@@ -217,7 +218,7 @@ def publish(
     for sha in filter(None, (pr.head_sha, published.pushed)):  # our own commit changed only subsets: same verdict
         for p in data.prompts:
             try:
-                _status(api, sha, p, settings, actions)
+                _status(api, sha, p, settings, actions, accepted)
             except InfraError as exc:
                 published.faults.append(str(exc))
     if settings.suggest:
@@ -227,7 +228,7 @@ def publish(
             published.faults.append(str(exc))
     # the required `promptci` status, last so that it can say whether anything failed: on the tested head, and on
     # the commit promptci pushed on top of it (a GITHUB_TOKEN push starts no run; only a subset file changed)
-    _overall(api, [sha for sha in (pr.head_sha, published.pushed) if sha], data, actions, published)
+    _overall(api, [sha for sha in (pr.head_sha, published.pushed) if sha], data, actions, published, accepted)
     for fault in published.faults:
         print(workflow.annotation("error", fault, title="promptci: GitHub refused a request"), file=stdout)
     return published
@@ -364,14 +365,21 @@ def _comment(
 
 
 def _status(
-    api: PullRequestAPI, sha: str, p: prresults.PromptResults, settings: PublishSettings, actions: Actions
+    api: PullRequestAPI,
+    sha: str,
+    p: prresults.PromptResults,
+    settings: PublishSettings,
+    actions: Actions,
+    accepted: accept.Acceptance = accept.NONE,
 ) -> None:
     status, reason = (p.verdict.status, p.verdict.reason) if p.verdict else (ERROR, p.error or "not scored")
     base, head = p.scores.base, p.scores.head
     scores = f"{base:.3f} → {head:.3f}: " if base is not None and head is not None else ""
     state, description = overall.state(status, f"{scores}{reason}", trusted=actions.event_name != RUN_EVENT)
-    if state == STATE[status]:
+    if state == STATE[status] and status != gate.INCONCLUSIVE:
         description = f"{scores}{reason}"  # a prompt's own status: the scores say the verdict
+    if status == gate.INCONCLUSIVE and accepted.by:
+        state, description = "success", f"accepted by @{accepted.by}: {scores}{reason}"
     api.set_status(
         sha,
         context=f"{settings.status_prefix}/{p.path}",
@@ -391,11 +399,32 @@ def set_overall_status(
     api.set_status(sha, context=overall.CONTEXT, state=state, description=description, target_url=target_url)
 
 
-def _overall(api: PullRequestAPI, shas: list[str], data: Results, actions: Actions, published: Published) -> None:
+def _acceptance(data: Results, actions: Actions, api: PullRequestAPI, published: Published) -> accept.Acceptance:
+    """A maintainer's acceptance of an inconclusive verdict on the tested head (accept.py); asked of GitHub only
+    for an inconclusive verdict from a trusted run."""
+    if data.verdict.status != gate.INCONCLUSIVE or not _trusted(actions, data):
+        return accept.NONE
+    try:
+        return accept.acceptance(actions, api.client)
+    except InfraError as exc:
+        published.faults.append(str(exc))
+        return accept.NONE
+
+
+def _overall(
+    api: PullRequestAPI,
+    shas: list[str],
+    data: Results,
+    actions: Actions,
+    published: Published,
+    accepted: accept.Acceptance = accept.NONE,
+) -> None:
     """The overall verdict on each commit; `error` when a request of this run failed (never a green check that
-    hides a fault: a re-run posts the rest)."""
+    hides a fault: a re-run posts the rest). An inconclusive verdict is a failure unless accepted (accept.py)."""
     status: str = data.verdict.status
     reason = data.verdict.reason
+    if accepted.note:
+        reason = f"{accepted.note}; {reason}"
     if published.faults:
         n = len(published.faults)
         status, reason = (
@@ -404,7 +433,16 @@ def _overall(api: PullRequestAPI, shas: list[str], data: Results, actions: Actio
         )
     for sha in shas:
         try:
-            set_overall_status(api, sha, status, reason, actions.run_url, trusted=_trusted(actions, data))
+            if status == gate.INCONCLUSIVE and accepted.by:
+                api.set_status(
+                    sha,
+                    context=overall.CONTEXT,
+                    state="success",
+                    description=f"accepted by @{accepted.by} ({overall.ACCEPT_LABEL}): {reason}",
+                    target_url=actions.run_url,
+                )
+            else:
+                set_overall_status(api, sha, status, reason, actions.run_url, trusted=_trusted(actions, data))
         except InfraError as exc:
             published.faults.append(str(exc))
             return

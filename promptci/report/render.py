@@ -217,6 +217,7 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
         "flipped_count": len(flipped),
         "suggestion": suggestion,
         "subset_note": p.subset_note,
+        "base_note": p.base_note,
         "subset_path": subset.path,
         "subset_commit": commit,
         "replacements": [
