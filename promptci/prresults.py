@@ -196,6 +196,28 @@ class PoolDemo(Model):
     where: Literal["subset", "held-out", "training"]
 
 
+class SuggestionVerdict(Model):
+    """The suggestion against head on held-out items by the gate's sequential test (optimize/verdict.py): the gain,
+    its bounds at confidence 1 − significance, on how many items."""
+
+    status: Literal["better", "not shown better"]
+    reason: str
+    gain: Signed
+    low: Signed
+    high: Signed
+    items: Count
+    significance: Annotated[float, Field(gt=0.0, lt=1.0)]
+    margin: Unit
+
+
+class SearchCost(Model):
+    """What finding and judging the suggestion cost: the search's calls and seconds, the verdict's calls."""
+
+    calls: Count
+    seconds: Seconds
+    verdict_calls: Count
+
+
 class Optimizer(Model):
     improved: bool
     stopped: str
@@ -206,6 +228,10 @@ class Optimizer(Model):
     holdout_items: Count = 0
     holdout_note: str = ""
     pool_demos: list[PoolDemo] = Field(default_factory=list)
+    verdict: SuggestionVerdict | None = None  # None: no suggestion, or none could be judged (older files too)
+    cost: SearchCost | None = None
+    broken: list[str] = Field(default_factory=list)  # subset items the change broke, which the search aimed at
+    won_back: list[str] = Field(default_factory=list)  # those the suggestion (or head, with none) gets right
     score_after_step: list[Unit]
     best_text: str
     diff: str
@@ -449,7 +475,19 @@ def _honest(job: Job) -> dict[str, Any]:
         "holdout_items": len(job.holdout_items) if held else 0,
         "holdout_note": job.holdout_note,
         "pool_demos": [asdict(d) for d in job.pool_demos],
+        "verdict": _verdict(job),
+        "cost": {"calls": job.search_calls, "seconds": job.search_s, "verdict_calls": job.verdict_calls},
+        "broken": job.broken,
+        "won_back": job.won_back,
     }
+
+
+def _verdict(job: Job) -> dict[str, Any] | None:
+    v = job.verdict
+    if v is None or not v.items:
+        return None
+    fields = ("status", "reason", "gain", "low", "high", "items", "significance", "margin")
+    return {f: getattr(v, f) for f in fields}
 
 
 def _patch(path: str, old: str | None, new: str | None) -> str:

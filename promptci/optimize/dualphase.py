@@ -35,10 +35,10 @@ from ..promptfile import PromptFile
 from ..results import ItemResult
 from ..settings import OptimizerSettings
 from ..subsets import Stage2, item_text
-from . import demos, framing, judge
+from . import arms, demos, framing, judge
 from .outcome import Attempt, AttemptKind, Outcome, Stop
 from .splits import Split
-from .units import Layout, UnitKind, instruction_text, instruction_units, layout, same_variables, with_instruction
+from .units import Layout, UnitKind, instruction_text, layout, same_variables, with_instruction
 from .writer import Writer
 
 MAX_FAILURES_SHOWN = 5
@@ -57,17 +57,6 @@ class _Candidate:
 
     def score(self, ids: Sequence[str]) -> float:
         return sum(self.results[i].score or 0.0 for i in ids) / len(ids)
-
-
-@dataclass(frozen=True)
-class _Edit:
-    """One arm of phase 2: what to do, and to which unit (None: add or insert)."""
-
-    kind: AttemptKind
-    unit: int | None
-
-    def key(self, lay: Layout) -> tuple[str, str]:
-        return self.kind.value, lay.units[self.unit].body if self.unit is not None else ""
 
 
 Score = Callable[[PromptFile, Sequence[Item]], Awaitable[Sequence[ItemResult]]]
@@ -118,7 +107,9 @@ class DualPhase:
         steps: int | None = None,
         on_attempt: Callable[[Attempt], None] | None = None,
         on_step: Callable[[int, float], None] | None = None,
+        focus: Sequence[str] = (),
     ) -> None:
+        self.focus = set(focus)  # items the change broke: first among the failures the search aims at
         self.writer = Writer(client, optimizer_model, style, budget, temperature=settings.temperature, seed=seed)
         self.head_prompt, self.pool, self.split, self.embeddings = prompt, pool, split, embeddings
         self.score_items, self.refresh = score, refresh
@@ -256,14 +247,14 @@ class DualPhase:
         start = self.state.best
         for kind, make in proposals:
             current = self.state.best
-            attempt = Attempt(step=0, unit=None, kind=kind, before=_described(kind, current.layout), after=None)
+            attempt = Attempt(step=0, unit=None, kind=kind, before=arms.described(kind, current.layout), after=None)
             try:
                 candidate = await make(current)
             except framing.Refused as refused:
                 attempt.why = f"refused: {refused}"
                 self._report(outcome, attempt)
                 continue
-            attempt.after = _described(kind, candidate.layout)
+            attempt.after = arms.described(kind, candidate.layout)
             if await self._judge(candidate, current, attempt):
                 self._accept(candidate)
             self._report(outcome, attempt)
@@ -300,8 +291,7 @@ class DualPhase:
 
     async def _demos_like_failures(self, current: _Candidate) -> _Candidate:
         """k training items most like the prompt's failures, every answer shown (DSPy's KNN few-shot)."""
-        near = [self.index[i] for i in judge.failures(current.results, self.state.items)]
-        self.rng.shuffle(near)
+        near = [self.index[i] for i in self._failures(current)]
         return self._with_demos(
             current, demos.choose(self.pool, self._unshown(), self.embeddings, near=near, k=self.settings.demos)
         )
@@ -320,30 +310,15 @@ class DualPhase:
 
     # ---- phase 2 -------------------------------------------------------------------------------
 
-    def _edits(self, best: _Candidate) -> list[_Edit]:
-        """Every edit the prompt allows now."""
-        lay, data = best.layout, bool(self.learn_from)
-        out: list[_Edit] = []
-        for i, unit in enumerate(lay.units):
-            if unit.kind == UnitKind.SENTENCE:
-                out += [_Edit(AttemptKind.REWRITE, i), _Edit(AttemptKind.REMOVE, i)]
-            elif unit.kind == UnitKind.DEMO:
-                out += [_Edit(AttemptKind.SWAP, i)] if data else []
-                out.append(_Edit(AttemptKind.REMOVE, i))
-        if data and lay.shape is not None and len(lay.indices(UnitKind.DEMO)) < self.demo_cap:
-            out.append(_Edit(AttemptKind.ADD, None))
-        if not any(lay.units[i].kind == UnitKind.SENTENCE for i in instruction_units(lay)):
-            out.append(_Edit(AttemptKind.INSERT, None))
-        return out
-
     async def _phase2_step(self, step: int, outcome: Outcome) -> None:
         """Up to `attempts` edits of the best prompt, until one is accepted."""
         best = self.state.best
-        edits = self._edits(best)
+        edits = arms.edits(best.layout, data=bool(self.learn_from), demo_cap=self.demo_cap)
         if not edits:
             raise Stop("nothing to edit: the prompt has no sentence or demonstration, and no query to add one to")
-        failures = judge.failures(best.results, self.state.items)
-        for _ in range(self.settings.attempts):
+        failures = self._failures(best)
+        attempts = 0
+        while attempts < self.settings.attempts and edits:
             probs = list(softmax([best.weights.get(e.key(best.layout), 1.0) for e in edits]))
             edit = edits[self.rng.choices(range(len(edits)), weights=probs)[0]]
             before = best.layout.units[edit.unit].body if edit.unit is not None else ""
@@ -351,10 +326,18 @@ class DualPhase:
             try:
                 candidate = await self._apply(best, edit, failures)
             except framing.Refused as refused:
+                if edit.kind == AttemptKind.REWRITE:  # the model's reply was refused: that was an attempt
+                    attempts += 1
+                else:  # any other edit cannot be made of this prompt: an exhausted arm
+                    edits.remove(edit)
                 attempt.why = f"refused: {refused}"
                 self._report(outcome, attempt)
                 continue
-            attempt.after = _changed(best.layout, candidate.layout)
+            if candidate.prompt.sha256 in self.state.tried:  # an exhausted arm: drawn no more, no attempt spent
+                edits.remove(edit)
+                continue
+            attempts += 1
+            attempt.after = arms.changed(best.layout, candidate.layout)
             if not await self._judge(candidate, best, attempt):
                 self._report(outcome, attempt)
                 continue
@@ -370,7 +353,7 @@ class DualPhase:
             self._report(outcome, attempt)
             return
 
-    async def _apply(self, best: _Candidate, edit: _Edit, failures: list[str]) -> _Candidate:
+    async def _apply(self, best: _Candidate, edit: arms.Edit, failures: list[str]) -> _Candidate:
         """The candidate an edit makes of the best prompt."""
         lay, shows = best.layout, dict(best.shows)
         unit = lay.units[edit.unit] if edit.unit is not None else None
@@ -388,7 +371,8 @@ class DualPhase:
         elif edit.kind == AttemptKind.INSERT:
             lay = with_instruction(lay, await self._induce())
         else:
-            shown = self.rng.sample(failures, min(MAX_FAILURES_SHOWN, len(failures)))
+            pick = [i for i in failures if i in self.focus] or failures
+            shown = self.rng.sample(pick, min(MAX_FAILURES_SHOWN, len(pick)))
             cases = [
                 (self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected)) for i in shown
             ]
@@ -401,12 +385,18 @@ class DualPhase:
         """The training row most like a failure, with its gold answer. Swapping, a failure whose answer is the one
         the old demonstration shows is preferred, so the prompt keeps showing every answer."""
         shown = best.layout.answer_of(replacing) if replacing else None
-        alike = [i for i in failures if str(self.by_id[i].expected).strip() == shown]
-        failure = self.index[self.rng.choice(alike or failures)]
+        alike = [i for i in failures if str(self.by_id[i].expected).strip() == shown] or failures
+        failure = self.index[self.rng.choice([i for i in alike if i in self.focus] or alike)]
         chosen = demos.choose(self.pool, self._unshown(), self.embeddings, near=[failure], k=1)
         if not chosen:
             raise framing.Refused("no unused training item left to demonstrate with")
         return chosen[0]
+
+    def _failures(self, candidate: _Candidate) -> list[str]:
+        """The candidate's failures among the judged items, shuffled, with the items the change broke first."""
+        failed = judge.failures(candidate.results, self.state.items)
+        self.rng.shuffle(failed)
+        return sorted(failed, key=lambda i: i not in self.focus)
 
     def _unshown(self) -> list[int]:
         taken = self.state.used_demos | set(self.state.subset)
@@ -472,17 +462,3 @@ class DualPhase:
         outcome.attempts.append(attempt)
         if self.on_attempt:
             self.on_attempt(attempt)
-
-
-def _described(kind: AttemptKind, lay: Layout) -> str:
-    """What a phase-1 proposal replaces or brings: the prompt's demonstrations, or its instruction."""
-    if kind == AttemptKind.DEMOS:
-        return "\n".join(lay.units[i].body for i in lay.indices(UnitKind.DEMO))
-    return instruction_text(lay)
-
-
-def _changed(before: Layout, after: Layout) -> str:
-    """What an edit changed, as the candidate's new units (or what it removed)."""
-    old, new = [u.body for u in before.units], [u.body for u in after.units]
-    added = [b for b in new if b not in old]
-    return "\n".join(added) if added else "removed: " + "\n".join(b for b in old if b not in new)
