@@ -35,7 +35,7 @@ from ..promptfile import PromptFile
 from ..results import ItemResult
 from ..settings import OptimizerSettings
 from ..subsets import Stage2, item_text
-from . import arms, demos, framing, judge
+from . import arms, demos, framing, judge, turns
 from .outcome import Attempt, AttemptKind, Outcome, Stop
 from .splits import Split
 from .units import Layout, UnitKind, instruction_text, layout, same_variables, with_instruction
@@ -240,7 +240,8 @@ class DualPhase:
         """Proposals in turn, each made from the best prompt so far and kept when it beats it: k demonstrations
         chosen from data first (no model needed), then new instructions over whatever demonstrations won."""
         proposals: list[tuple[AttemptKind, Callable[[_Candidate], Awaitable[_Candidate]]]] = []
-        if self.state.best.layout.shape is not None and self.settings.demos and self.learn_from:
+        shown = self.state.best.layout.shape is not None or turns.find(self.state.best.prompt) is not None
+        if shown and self.settings.demos and self.learn_from:
             proposals += [(AttemptKind.DEMOS, self._demos_like_failures), (AttemptKind.DEMOS, self._demos_spread)]
         proposals += [(AttemptKind.INSTRUCTION, self._induced)] * INDUCTIONS[self.style]
         proposals.append((AttemptKind.INSTRUCTION, self._meta_instruction))
@@ -267,12 +268,14 @@ class DualPhase:
 
     async def _induced(self, current: _Candidate) -> _Candidate:
         """The prompt with an instruction induced from training pairs (APE), in place of its own."""
-        return self._candidate(with_instruction(current.layout, await self._induce()).contents(), current.shows)
+        return self._candidate(
+            with_instruction(current.layout, await self._induce()).contents(), current.shows, of=current.prompt
+        )
 
     async def _meta_instruction(self, current: _Candidate) -> _Candidate:
         """The prompt with the five-part meta-instruction, seeded with its own, in place of it."""
         text = await self.writer.instruction(await self._examples(), instruction_text(current.layout) or None)
-        return self._candidate(with_instruction(current.layout, text).contents(), current.shows)
+        return self._candidate(with_instruction(current.layout, text).contents(), current.shows, of=current.prompt)
 
     async def _induce(self) -> str:
         """An instruction induced from training pairs, one per answer where possible."""
@@ -301,12 +304,18 @@ class DualPhase:
         return self._with_demos(current, demos.spread(self.pool, self._unshown(), self.settings.demos, self.rng))
 
     def _with_demos(self, current: _Candidate, rows: Sequence[int]) -> _Candidate:
-        """The prompt with its demonstrations replaced by these training rows, with their gold answers."""
+        """The prompt with its demonstrations replaced by these training rows, with their gold answers: written in
+        the query's shape, or as user/assistant turns before a chat prompt's query turn (`turns`)."""
+        chat = turns.find(current.prompt) if current.layout.shape is None else None
+        if chat is not None and rows:
+            pairs = [turns.pair(current.prompt, chat, self.pool.items[row]) for row in rows]
+            shows = {user: self.pool.items[row].id for (user, _), row in zip(pairs, rows)}
+            return self._parsed(turns.with_pairs(current.prompt, chat, pairs), shows)
         texts = [self._demonstration(current.layout, row) for row in rows]
         if not texts:
             raise framing.Refused("no training item fits the query to demonstrate with")
         shows = dict(zip(texts, (self.pool.items[row].id for row in rows)))
-        return self._candidate(current.layout.with_demos(texts).contents(), shows)
+        return self._candidate(current.layout.with_demos(texts).contents(), shows, of=current.prompt)
 
     # ---- phase 2 -------------------------------------------------------------------------------
 
@@ -379,7 +388,7 @@ class DualPhase:
             whole = "\n\n".join(c for c in lay.contents() if c)
             assert edit.unit is not None and unit is not None  # a rewrite names its unit
             lay = lay.with_body(edit.unit, await self.writer.rewrite(whole, unit.body, cases))
-        return self._candidate(lay.contents(), shows)
+        return self._candidate(lay.contents(), shows, of=best.prompt)
 
     def _like_a_failure(self, best: _Candidate, failures: list[str], replacing: str | None) -> int:
         """The training row most like a failure, with its gold answer. Swapping, a failure whose answer is the one
@@ -441,18 +450,27 @@ class DualPhase:
 
     # ---- helpers -------------------------------------------------------------------------------
 
-    def _candidate(self, contents: list[str], shows: Mapping[str, str] | None = None) -> _Candidate:
-        """A candidate prompt file, refused unless it reads exactly the template variables of the input; cut
-        into units afresh (EXP3 weights follow a unit's text, so they survive units added or removed)."""
+    def _candidate(
+        self, contents: list[str], shows: Mapping[str, str] | None = None, of: PromptFile | None = None
+    ) -> _Candidate:
+        """A candidate prompt file: `of`'s messages (default: the input's) with these contents."""
+        if not same_variables(self.head_prompt, contents):
+            raise framing.Refused("the rewrite drops or invents a template variable")
+        return self._parsed((of or self.head_prompt).with_message_contents(contents), shows)
+
+    def _parsed(self, text: str, shows: Mapping[str, str] | None) -> _Candidate:
+        """A candidate prompt file from its text, refused unless it is valid and reads exactly the template variables
+        of the input; cut into units afresh (EXP3 weights follow a unit's text, so they survive units added or
+        removed). `shows`: demonstration text (a unit, or a user turn) -> the pool item it shows."""
         head = self.head_prompt
         try:
-            if not same_variables(head, contents):
-                raise framing.Refused("the rewrite drops or invents a template variable")
-            prompt = promptfile.judged_by(promptfile.parse(head.with_message_contents(contents), head.path), head)
+            prompt = promptfile.judged_by(promptfile.parse(text, head.path), head)
         except InputError as exc:
             raise framing.Refused(f"the rewrite is not a valid prompt: {exc}") from None
+        if prompt.variables != head.variables:
+            raise framing.Refused("the rewrite drops or invents a template variable")
         lay = layout(prompt)
-        bodies = {u.body for u in lay.units}
+        bodies = {u.body for u in lay.units} | {m.content for m in prompt.spec.messages if m.role == "user"}
         return _Candidate(lay, prompt, shows={body: item for body, item in (shows or {}).items() if body in bodies})
 
     def _text(self, item: Item) -> str:
