@@ -55,7 +55,7 @@ class Verdict:
 def sequential_test(diffs: Sequence[float], settings: GateSettings) -> tuple[sequential.Bounds, bool, bool]:
     """The gate's betting test on paired differences in the order drawn, as from an endless pool: the bounds (read
     off the gate's grid), whether the mean is shown above 0, and whether it is shown below the margin (level α)."""
-    sample = np.array([list(diffs)], dtype=float) if diffs else np.zeros((1, 0))
+    sample = np.array([list(diffs)], dtype=float) if len(diffs) else np.zeros((1, 0))
     alpha = settings.significance
 
     def rejected(threshold: float, side: str) -> np.ndarray:
