@@ -55,6 +55,8 @@ def test_the_verdict_stays_within_the_calls_it_is_given() -> None:
     best = {i: float(n % 2) for n, i in enumerate(ids)}
     found, asked = _decide(head, best, room=30)  # two calls an item: at most 15 items
     assert sum(asked) == found.items == 15
+    spent = asyncio.run(verdict.decide(ids, _scorer(head, best, []), GATE, 0, None, allows=lambda calls: False))
+    assert spent.items == 0 and not spent.better and spent.reason == "no held-out item could be scored"
 
 
 def test_a_suggestion_no_better_than_head_is_called_better_at_most_alpha_of_the_time() -> None:

@@ -211,7 +211,7 @@ async def _verdict(
         before = await _results(prompt, pool, items, client, job.task_model)
         return before, await _results(best, pool, items, client, job.task_model)
 
-    job.verdict = await decide(kept, both, gate, job.seed, budget.left)
+    job.verdict = await decide(kept, both, gate, job.seed, budget.left, budget.allows)
     job.holdout_initial, job.holdout_best, job.holdout_items = job.verdict.head, job.verdict.best, scored
 
 

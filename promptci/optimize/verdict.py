@@ -76,9 +76,16 @@ def order(ids: Sequence[str], seed: int) -> list[str]:
     return shuffled
 
 
-async def decide(ids: Sequence[str], scores: Scores, settings: GateSettings, seed: int, room: int | None) -> Verdict:
-    """Score a batch of held-out items at a time (gate.BATCH, two calls per item, at most `room` calls; None: no
-    limit) until the test decides or the items run out; at least one batch is scored when any fits."""
+async def decide(
+    ids: Sequence[str],
+    scores: Scores,
+    settings: GateSettings,
+    seed: int,
+    room: int | None,
+    allows: Callable[[int], bool] | None = None,
+) -> Verdict:
+    """Score a batch of held-out items at a time (`BATCH`, two calls per item, at most `room` calls; None: no
+    limit) until the test decides, the items run out, or `allows` (a dollar limit, say) refuses the next batch."""
     todo = order(ids, seed)
     if room is not None:
         todo = todo[: max(0, room // 2)]
@@ -86,7 +93,10 @@ async def decide(ids: Sequence[str], scores: Scores, settings: GateSettings, see
     best: list[float] = []
     bounds, above, below = sequential.Bounds(math.nan, -1.0, 1.0, False), False, False
     for start in range(0, len(todo), BATCH):
-        h, b = await scores(todo[start : start + BATCH])
+        batch = todo[start : start + BATCH]
+        if allows is not None and not allows(2 * len(batch)):
+            break
+        h, b = await scores(batch)
         for x, y in zip(h, b):
             if x.score is not None and y.score is not None:
                 head.append(x.score)
