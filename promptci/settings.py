@@ -137,7 +137,7 @@ class OptimizerSettings(Strict):
         "on data it never saw (the suggestion's score in a pull request's report)",
     )
     max_calls: int | None = Field(
-        200,
+        260,
         ge=0,
         description="the most model calls the optimizer of a pull request makes, its search and the suggestion's "
         "verdict together, cache hits counted so that a re-run takes the same path; the search stops at it with "

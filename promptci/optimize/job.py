@@ -27,6 +27,8 @@ from .outcome import Attempt, Outcome
 from .splits import Split, split as make_split
 from .verdict import BATCH, Verdict, decide
 
+FIRST_LOOKS = 2  # batches of held-out items whose calls the search leaves to the suggestion's verdict
+
 
 @dataclass
 class Job:
@@ -115,7 +117,8 @@ async def optimize(
         focus=broken,
     )
     calls0, started = budget.calls, time.monotonic()
-    with budget.keeping_back(2 * len(split.holdout)):  # the held-out check comes first: its calls are kept back
+    # the verdict's first looks come first: their calls are kept back; its further looks use what the search leaves
+    with budget.keeping_back(2 * min(len(split.holdout), FIRST_LOOKS * BATCH)):
         outcome = await search.run()
     job = Job(
         outcome=outcome,
