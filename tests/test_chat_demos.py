@@ -17,8 +17,9 @@ from promptci import promptfile
 from promptci.budget import Budget
 from promptci.evalset import Item, load_pool
 from promptci.llm import ModelClient
-from promptci.optimize import DualPhase, Split, turns
+from promptci.optimize import DualPhase, Split, arms, turns
 from promptci.optimize.honest import pool_demos
+from promptci.optimize.units import UnitKind, layout, with_instruction
 from promptci.results import ItemResult
 from promptci.settings import OptimizerSettings
 
@@ -97,5 +98,12 @@ def test_phase_1_proposes_demonstration_turns_from_training_items_only(monkeypat
     assert all(str(item.expected) == answer for item, (_, answer) in zip(shown, found.pairs))
     never = {pool.items[i].id for i in (*split.subset, *split.holdout, *split.judged)}
     assert sorted(outcome.demonstrations) == sorted(i.id for i in shown) and not set(outcome.demonstrations) & never
+    lay = layout(best)  # the turns are frozen units: no edit rewrites or removes them, a new instruction keeps them
+    assert [u.kind.value for u in lay.units if u.message in range(1, 9)] == ["turn"] * 8
+    assert not any(
+        lay.units[e.unit].kind == UnitKind.TURN for e in arms.edits(lay, data=True, demo_cap=8) if e.unit is not None
+    )
+    instructed = with_instruction(lay, "Sort the ticket.").contents()
+    assert instructed[0] == "Sort the ticket." and instructed[1:] == [m.content for m in best.spec.messages][1:]
     flagged = pool_demos(best, pool, subset=[pool.items[i].id for i in split.subset])
     assert {d.item for d in flagged} == set(outcome.demonstrations) and {d.where for d in flagged} == {"training"}

@@ -43,7 +43,7 @@ def edits(lay: Layout, *, data: bool, demo_cap: int) -> list[Edit]:
 def described(kind: AttemptKind, lay: Layout) -> str:
     """What a phase-1 proposal replaces or brings: the prompt's demonstrations, or its instruction."""
     if kind == AttemptKind.DEMOS:
-        return "\n".join(lay.units[i].body for i in lay.indices(UnitKind.DEMO))
+        return "\n".join(lay.units[i].body for i in lay.indices(UnitKind.DEMO) + lay.indices(UnitKind.TURN))
     return instruction_text(lay)
 
 
