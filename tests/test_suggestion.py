@@ -123,7 +123,7 @@ def test_the_comment_gives_the_verdict_the_gain_the_broken_items_and_the_cost(de
     line, notes = suggestion.headline(o), suggestion.notes(o)
     if status == "better":
         assert line.startswith("💡 Suggested prompt, shown better than head by the gate’s test: +30.0 points on 40")
-        assert "between +12.0 points and +50.0 points at 95% confidence" in line
+        assert "between +12.0 points and +50.0 points (each bound one-sided at 95% confidence)" in line
     else:
         assert line.startswith("No candidate was shown better than head: the best one gains +2.0 points on 40 held")
     assert "this change broke (base right, head wrong), the suggestion gets 1 right (won back: item-9)" in notes[0]

@@ -34,7 +34,8 @@ Scores = Callable[[Sequence[str]], Awaitable[tuple[Sequence[ItemResult], Sequenc
 @dataclass(frozen=True)
 class Verdict:
     """The suggestion against head on held-out items: the gain (suggestion − head, mean of 0–1 scores), its
-    anytime-valid bounds at confidence 1 − α, whether it is shown better, and what the check cost."""
+    anytime-valid bounds (each one-sided at confidence 1 − α, so together a 1 − 2α interval), and whether it is
+    shown better."""
 
     status: str  # better | not shown better
     reason: str
@@ -118,7 +119,10 @@ def verdict(
     n = len(head)
     confidence = f"{100 * (1 - settings.significance):g}% confidence"
     gain = (sum(best) - sum(head)) / n if n else math.nan
-    told = f"{_points(gain)} on {n} held-out items, between {_points(bounds.low)} and {_points(bounds.high)}"
+    told = (
+        f"{_points(gain)} on {n} held-out items, between {_points(bounds.low)} and {_points(bounds.high)} "
+        f"(each bound one-sided at {confidence})"
+    )
     if above:
         status, reason = BETTER, f"shown better than head ({confidence}): {told}"
     elif below:

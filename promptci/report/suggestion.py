@@ -16,7 +16,7 @@ def headline(o: prresults.Optimizer) -> str:
         return f"No candidate was shown better than head: the best one could not be judged ({why})"
     gain = (
         f"{_points(v.gain)} on {v.items} held-out items the optimizer never saw, between {_points(v.low)} and "
-        f"{_points(v.high)} at {100 * (1 - v.significance):g}% confidence"
+        f"{_points(v.high)} (each bound one-sided at {100 * (1 - v.significance):g}% confidence)"
     )
     if v.status == "better":
         return f"💡 Suggested prompt, shown better than head by the gate’s test: {gain}"
