@@ -1,5 +1,6 @@
 """The pull-request flow end to end: `promptci demo` (one changed prompt, the committed 20-item subset, the
-optimizer's default 5 steps, the embedded model) run twice in fresh processes on 2 cores.
+optimizer within its call cap `promptci.optimizer.max_calls`, the embedded model) run twice in fresh processes on
+2 cores.
 
 1. cold: an empty cache folder (the local model file is assembled from its package, embeddings and every
    model answer are computed);
@@ -54,6 +55,10 @@ def run(cache: Path, out: Path) -> dict:
         "selection_share": selection / wall,
         "verdict": results["verdict"]["status"],
         "optimizer_steps": (prompt["optimizer"] or {}).get("steps_done"),
+        "optimizer_share": timings.get("optimize", 0.0) / wall,
+        "optimizer_cost": (prompt["optimizer"] or {}).get("cost"),  # the search's calls and seconds, the verdict's
+        "optimizer_stopped": (prompt["optimizer"] or {}).get("stopped"),
+        "suggestion_verdict": (prompt["optimizer"] or {}).get("verdict"),
         "suggested": (prompt["optimizer"] or {}).get("subset_score"),
         "suggested_held_out": (prompt["optimizer"] or {}).get("holdout_score"),
         "forecast": results.get("forecast"),
@@ -64,25 +69,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pr_flow.json")
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="promptci-bench-") as tmp:
         cache = Path(tmp) / "cache"
         runs = {"cold": run(cache, Path(tmp) / "cold"), "warm": run(cache, Path(tmp) / "warm")}
     steps = list(runs["cold"]["timings_s"])
-    print(f"{'run':<6} {'wall s':>7} {'calls':>6} {'hits':>6} {'IPOMP %':>8}  " + "  ".join(steps))
+    print(f"{'run':<6} {'wall s':>7} {'calls':>6} {'hits':>6} {'IPOMP %':>8} {'opt. %':>7}  " + "  ".join(steps))
     for name, r in runs.items():
         cells = "  ".join(f"{r['timings_s'].get(s, 0.0):>{len(s)}.1f}" for s in steps)
         print(
             f"{name:<6} {r['wall_s']:>7.1f} {r['calls']:>6} {r['cache_hits']:>6} "
-            f"{100 * r['selection_share']:>8.2f}  {cells}"
+            f"{100 * r['selection_share']:>8.2f} {100 * r['optimizer_share']:>7.1f}  {cells}"
         )
+    verdict = runs["cold"]["suggestion_verdict"]
+    print(f"optimizer: {runs['cold']['optimizer_cost']}; stopped: {runs['cold']['optimizer_stopped']}")
+    print(f"suggestion: {verdict['reason'] if verdict else 'no verdict (nothing suggested, or nothing judged)'}")
     cold, warm = runs["cold"], runs["warm"]
     print(
         f"targets: end to end <= 180 s: {cold['wall_s']:.0f} s; cached re-run <= 20 s with 0 calls: "
         f"{warm['wall_s']:.0f} s, {warm['calls']} calls; IPOMP < 1%: {100 * cold['selection_share']:.2f}%"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()  # the machine is shared: the figures are read beside its load
     args.out.write_text(
-        json.dumps({"runs": runs, "python": sys.version.split()[0], "cpus": os.cpu_count()}, indent=2) + "\n"
+        json.dumps(
+            {"runs": runs, "python": sys.version.split()[0], "cpus": os.cpu_count(), "load_after": load}, indent=2
+        )
+        + "\n"
     )
     print(f"raw: {args.out}")
 

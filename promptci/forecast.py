@@ -243,6 +243,8 @@ def prompt_cost(
     o = settings.optimizer
     t = o.steps if steps is None else steps
     left = None if max_calls is None else max(0, max_calls - (compare + refreshed + first) * (1 + judges))
+    if o.max_calls is not None:  # the optimizer's own cap (pipeline.optimizer_budget)
+        left = o.max_calls if left is None else min(left, o.max_calls)
     held = min(holdout_size(o.holdout, left), max(0, pool - n) // 2) if optimize else 0
     style = o.style if o.style != "auto" else "completion" if asker.local else "instruct"
     judged = min(judged_size(o.filter_items, left), max(0, pool - n - held) // 2)  # judged with the subset
@@ -254,6 +256,10 @@ def prompt_cost(
         asks = max_asks = PHASE1_ASKS[style] + t * o.attempts
         scored = n + judged + tries * failures + (1 + t) * (items - failures) + 2 * held
         max_scored = 2 * n + judged + tries * items + 2 * held  # (the input's own scores are cached)
+        if o.max_calls is not None:  # the search stops at its cap, the verdict within it
+            asks, max_asks = min(asks, o.max_calls), min(max_asks, o.max_calls)
+            scored = min(scored, (o.max_calls - asks) // (1 + judges))
+            max_scored = min(max_scored, (o.max_calls - max_asks) // (1 + judges))
     scored += refreshed + first
     max_scored += refreshed + sides * max(0, gate_item_limit(settings.gate, pool) - n)
     if max_calls is not None:  # the limit never cuts the comparison; it cuts all the rest, requests first

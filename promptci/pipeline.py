@@ -236,7 +236,7 @@ async def _run_prompt(
                 head,
                 pool,
                 client,
-                budget,
+                optimizer_budget(client, budget, head.settings.optimizer.max_calls),
                 steps=options.steps,
                 holdout=None,
                 holdout_always=False,
@@ -244,6 +244,8 @@ async def _run_prompt(
                 subset=ids,
                 task_model=eff.model,
                 optimizer_model=eff.optimizer_model,
+                broken=broken_items(ids, result.base, result.head),
+                gate=head.settings.gate.model_copy(update=options.gate),
             )
         if job.outcome.fault:
             raise job.outcome.fault
@@ -289,6 +291,17 @@ async def _run_prompt(
     swapped = [i for r in result.subset.replacements for i in (r.removed, r.added)]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
+
+
+def optimizer_budget(client: ModelClient, budget: Budget, cap: int | None) -> Budget:
+    """The optimizer's share of a pull request's budget: at most `cap` calls (`promptci.optimizer.max_calls`), cache
+    hits counted so that a re-run from the cache takes the same path, inside what the run's budget allows."""
+    return budget if cap is None else Budget(client, max_calls=cap, count_hits=True, parent=budget)
+
+
+def broken_items(ids: Sequence[str], base: Mapping[str, ItemResult], head: Mapping[str, ItemResult]) -> list[str]:
+    """The items this change broke: base right (score 1), head not."""
+    return [i for i in ids if i in base and i in head and base[i].score == 1.0 and head[i].score != 1.0]
 
 
 def _input_text(prompt: promptfile.PromptFile, item: Item) -> str:

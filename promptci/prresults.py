@@ -23,6 +23,7 @@ from .errors import InputError, redact
 from .fileio import read_input
 from .gate import Design, Verdict
 from .gitdiff import Change
+from .optimize import verdict as suggestion
 from .records import Attempt, Count, Dollars, Effective, PoolDemo, Replacement, Seconds, Unit
 from .results import ItemResult, mean_score
 from .settings import GateSettings
@@ -107,6 +108,14 @@ class SubsetScore(Model):
     best: Unit
 
 
+class SearchCost(Model):
+    """What finding and judging the suggestion cost: the search's calls and seconds, the verdict's calls."""
+
+    calls: Count
+    seconds: Seconds
+    verdict_calls: Count
+
+
 class Optimizer(Model):
     improved: bool
     stopped: str
@@ -117,6 +126,10 @@ class Optimizer(Model):
     holdout_items: Count = 0
     holdout_note: str = ""
     pool_demos: list[PoolDemo] = Field(default_factory=list)
+    verdict: suggestion.Verdict | None = None  # None: no suggestion, or none could be judged (older files too)
+    cost: SearchCost | None = None
+    broken: list[str] = Field(default_factory=list)  # subset items the change broke, which the search aimed at
+    won_back: list[str] = Field(default_factory=list)  # those the suggestion (or head, with none) gets right
     score_after_step: list[Unit]
     best_text: str
     diff: str
@@ -149,6 +162,10 @@ class Optimizer(Model):
             best_text=o.best_text,
             diff=o.diff("head", "suggested") if o.improved else "",
             attempts=list(o.attempts),
+            verdict=job.verdict if job.verdict is not None and job.verdict.items else None,
+            cost=SearchCost(calls=job.search_calls, seconds=job.search_s, verdict_calls=job.verdict_calls),
+            broken=list(job.broken),
+            won_back=list(job.won_back),
         )
 
 

@@ -140,6 +140,13 @@ class OptimizerSettings(Strict):
         description="pool items held out from the optimizer, to judge its result "
         "on data it never saw (the suggestion's score in a pull request's report)",
     )
+    max_calls: int | None = Field(
+        260,
+        ge=0,
+        description="the most model calls the optimizer of a pull request makes, its search and the suggestion's "
+        "verdict together, cache hits counted so that a re-run takes the same path; the search stops at it with "
+        "the best prompt so far (null: only the run's limits)",
+    )
     steps: int = Field(5, ge=0, description="T, the most refinement steps")
     attempts: int = Field(6, ge=1, description="candidate edits per step")
     quick_filter: float = Field(

@@ -81,7 +81,7 @@ LAYERS = {
         ["pipeline", "effective", "gate", "decision", "removals", "noise", "changes", "demo", "warmpr"], DOMAIN
     ),
     **dict.fromkeys(["forecast", "plan", "sharding", "shards", "prresults", "runner", "scoring", "checks"], DOMAIN),
-    **dict.fromkeys(["subsets", "audit", "selection.*", "optimize.*", "report", "report.render"], DOMAIN),
+    **dict.fromkeys(["subsets", "audit", "selection.*", "optimize.*", "report", "report.render", "report.suggestion"], DOMAIN),
     **dict.fromkeys(["github.publish", "github.coverage"], DOMAIN),
     **dict.fromkeys(["models", "files", "pullrequest"], BASE),  # the folders' own __init__: a docstring
     "flows.*": FLOWS,

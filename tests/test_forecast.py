@@ -26,11 +26,14 @@ PLAIN = "Answer with the intent's name only."
 LOCAL = forecast.Price("local/gemma-3-270m", 0.0, 0.0, local=True)
 
 
-def _cost(*, max_calls: int | None = None, optimize: bool = True, base: bool = True) -> forecast.Cost:
+def _cost(
+    *, max_calls: int | None = None, optimize: bool = True, base: bool = True, optimizer_cap: int | None = None
+) -> forecast.Cost:
     head = promptfile.load(EXAMPLE)
+    o = head.settings.optimizer.model_copy(update={"max_calls": optimizer_cap})
     return forecast.prompt_cost(
         head,
-        head.settings,
+        head.settings.model_copy(update={"optimizer": o}),
         pool=100,
         n=20,
         base=base,
@@ -51,7 +54,7 @@ def test_the_maximum_bounds_every_extension_the_optimizer_and_its_held_out_check
     assert promptfile.load(EXAMPLE).settings.selection.max_replacements == 2
     # expected: the gate's first two random batches of 20 items besides (the subset alone decides nothing)
     assert (cost.calls, cost.max_calls) == (40 + 4 + 2 * 40, 40 + 4 + 160)
-    with_optimizer = _cost()
+    with_optimizer = _cost(optimizer_cap=None)
     held = min(100, (100 - 20) // 2)  # promptci.optimizer.holdout, at most half the items outside the subset
     attempts = promptfile.load(EXAMPLE).settings.optimizer.attempts
     asks = forecast.PHASE1_ASKS["completion"] + attempts
@@ -59,6 +62,8 @@ def test_the_maximum_bounds_every_extension_the_optimizer_and_its_held_out_check
     tries = forecast.PHASE1_PROPOSALS["completion"] + attempts  # each scored on the subset and the judged items
     assert with_optimizer.max_calls == cost.max_calls + asks + 2 * 20 + judged + tries * (20 + judged) + 2 * held
     assert cost.calls < with_optimizer.calls < with_optimizer.max_calls
+    capped = _cost(optimizer_cap=100)  # promptci.optimizer.max_calls: the search and its verdict stop there
+    assert capped.max_calls == cost.max_calls + 100 and capped.calls <= cost.calls + 100
     assert with_optimizer.usd == with_optimizer.max_usd == 0.0  # the embedded model costs nothing
 
 

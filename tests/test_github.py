@@ -622,6 +622,16 @@ def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path
         "best_text": best,
         "diff": "",
         "attempts": [],
+        "verdict": {
+            "status": "better",
+            "reason": "shown better",
+            "gain": 0.3,
+            "low": 0.1,
+            "high": 0.5,
+            "items": 40,
+            "significance": 0.05,
+            "margin": 0.03,
+        },
     }
     mark = suggestions.marker(change.path, best)
     expected = [
@@ -651,6 +661,12 @@ def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path
         with Client(url, "t0ken", retries=0) as client:
             count = publish._suggest(PullRequestAPI(client, "octo/repo", 1), head, prresults.parse(data), str(clone))
         assert count == 2 and tools.consumed(url)  # on the head's lines (5 and 7, not 8 and 10), in one review
+    for verdict in ({**prompt["optimizer"]["verdict"], "status": "not shown better"}, None):
+        prompt["optimizer"]["verdict"] = verdict  # not shown better by the gate's test, or not judged: not posted
+        with Client("http://127.0.0.1:9", "t0ken", retries=0) as client:  # nothing listens: a request would fail
+            assert (
+                publish._suggest(PullRequestAPI(client, "octo/repo", 1), head, prresults.parse(data), str(clone)) == 0
+            )
 
 
 @pytest.mark.parametrize("path", ["prompts/a.prompt.yml", ".github/workflows/ci.yml"])

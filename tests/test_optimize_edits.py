@@ -232,3 +232,47 @@ def test_a_budget_spent_in_phase_1_keeps_the_proposal_already_accepted(monkeypat
     assert outcome.stopped.startswith("budget spent") and outcome.fault is None
     assert [(a.kind.value, a.accepted) for a in outcome.attempts] == [("demos", True)]
     assert outcome.improved and len(outcome.demonstrations) == 3
+
+
+def test_phase_2_spends_no_attempt_on_a_prompt_tried_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit that gives back a prompt already judged (the optimizer model here always rewrites to the same
+    sentence) is an exhausted arm: dropped for the step, with no attempt spent or recorded for it."""
+    _, _, _, outcome = _search_by_rule(monkeypatch)
+    phase2 = [a for a in outcome.attempts if a.step > 0]
+    assert phase2 and not any("tried before" in a.why for a in phase2)
+    for step in {a.step for a in phase2}:
+        assert sum(1 for a in phase2 if a.step == step) <= 4  # OptimizerSettings(attempts=4)
+
+
+def test_the_items_a_change_broke_come_first_among_the_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = ["a", "b"]
+    pool, emb = _pool(labels, per_label=6)
+    prompt = _prompt("Q: {{input}}\nA:", labels=labels)
+    client = ModelClient(use_cache=False, retries=0)
+
+    async def score(candidate: promptfile.PromptFile, items: Sequence[Item]) -> list[ItemResult]:
+        return [ItemResult(id=i.id, expected=i.expected, output="x", score=0.0) for i in items]
+
+    split = Split(subset=tuple(range(6)), holdout=(), training=tuple(range(6, 12)))
+    for focus in (["a-4"], ["a-1", "a-5"]):
+        search = DualPhase(
+            prompt,
+            pool,
+            split,
+            emb,
+            score=score,
+            refresh=None,
+            client=client,
+            budget=Budget(client),
+            settings=OptimizerSettings(),
+            optimizer_model="openai/fake",
+            style="instruct",
+            focus=focus,
+        )
+        best = search.state.best
+        best.results = {
+            pool.items[i].id: ItemResult(id=pool.items[i].id, expected="a", output="x", score=0.0) for i in range(6)
+        }
+        failures = search._failures(best)
+        assert sorted(failures[: len(focus)]) == sorted(focus) and len(failures) == 6
+    client.close()

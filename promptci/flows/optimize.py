@@ -111,6 +111,7 @@ def record(prompt: PromptFile, job: Job, client: ModelClient) -> dict:
         "subset_score": {"input_first_subset": o.initial_score, "input": o.initial_on_final, "best": o.best_score},
         "holdout_score": {"input": job.holdout_initial, "best": job.holdout_best},
         "holdout_items": job.holdout_items,
+        "verdict": asdict(job.verdict) if job.verdict else None,  # the gate's test on the held-out items
         "pool_demos": [asdict(d) for d in job.pool_demos],
         "improved": o.improved,
         "why_unchanged": o.why_unchanged(),

@@ -457,12 +457,14 @@ def _trusted(actions: Actions, data: Results) -> bool:
 
 
 def _suggest(api: PullRequestAPI, sha: str, data: Results, repo_dir: str) -> int:
-    """One review with suggestions for each better prompt found, on the lines of the pull request's head
-    commit `sha`, leaving out those suggested before."""
+    """One review with suggestions for each prompt found and shown better than head, on the lines of the pull
+    request's head commit `sha`, leaving out those suggested before."""
     wanted = []
     for p in data.prompts:
         o, change = p.optimizer, p.change
         if not o or not o.improved or change.new_text is None or change.new_path is None:
+            continue
+        if o.verdict is None or o.verdict.status != "better":  # posted only when the gate's test shows it better
             continue
         try:
             head = gitdiff.read_text(repo_dir, sha, change.new_path)

@@ -36,10 +36,10 @@ from ..records import AttemptKind
 from ..results import ItemResult
 from ..settings import OptimizerSettings
 from ..subsets import Stage2, item_text
-from . import demos, framing, judge
+from . import arms, demos, framing, judge, turns
 from .outcome import Attempt, Outcome, Stop
 from .splits import Split
-from .units import Layout, UnitKind, instruction_text, instruction_units, layout, same_variables, with_instruction
+from .units import Layout, UnitKind, instruction_text, layout, same_variables, with_instruction
 from .writer import Writer
 
 MAX_FAILURES_SHOWN = 5
@@ -58,17 +58,6 @@ class _Candidate:
 
     def score(self, ids: Sequence[str]) -> float:
         return sum(self.results[i].score or 0.0 for i in ids) / len(ids)
-
-
-@dataclass(frozen=True)
-class _Edit:
-    """One arm of phase 2: what to do, and to which unit (None: add or insert)."""
-
-    kind: AttemptKind
-    unit: int | None
-
-    def key(self, lay: Layout) -> tuple[str, str]:
-        return self.kind.value, lay.units[self.unit].body if self.unit is not None else ""
 
 
 Score = Callable[[PromptFile, Sequence[Item]], Awaitable[Sequence[ItemResult]]]
@@ -119,7 +108,9 @@ class DualPhase:
         steps: int | None = None,
         on_attempt: Callable[[Attempt], None] | None = None,
         on_step: Callable[[int, float], None] | None = None,
+        focus: Sequence[str] = (),
     ) -> None:
+        self.focus = set(focus)  # items the change broke: first among the failures the search aims at
         self.writer = Writer(client, optimizer_model, style, budget, temperature=settings.temperature, seed=seed)
         self.head_prompt, self.pool, self.split, self.embeddings = prompt, pool, split, embeddings
         self.score_items, self.refresh = score, refresh
@@ -250,21 +241,22 @@ class DualPhase:
         """Proposals in turn, each made from the best prompt so far and kept when it beats it: k demonstrations
         chosen from data first (no model needed), then new instructions over whatever demonstrations won."""
         proposals: list[tuple[AttemptKind, Callable[[_Candidate], Awaitable[_Candidate]]]] = []
-        if self.state.best.layout.shape is not None and self.settings.demos and self.learn_from:
+        shown = self.state.best.layout.shape is not None or turns.find(self.state.best.prompt) is not None
+        if shown and self.settings.demos and self.learn_from:
             proposals += [(AttemptKind.DEMOS, self._demos_like_failures), (AttemptKind.DEMOS, self._demos_spread)]
         proposals += [(AttemptKind.INSTRUCTION, self._induced)] * INDUCTIONS[self.style]
         proposals.append((AttemptKind.INSTRUCTION, self._meta_instruction))
         start = self.state.best
         for kind, make in proposals:
             current = self.state.best
-            attempt = Attempt(step=0, unit=None, kind=kind, before=_described(kind, current.layout), after=None)
+            attempt = Attempt(step=0, unit=None, kind=kind, before=arms.described(kind, current.layout), after=None)
             try:
                 candidate = await make(current)
             except framing.Refused as refused:
                 attempt.why = f"refused: {refused}"
                 self._report(outcome, attempt)
                 continue
-            attempt.after = _described(kind, candidate.layout)
+            attempt.after = arms.described(kind, candidate.layout)
             if await self._judge(candidate, current, attempt):
                 self._accept(candidate)
             self._report(outcome, attempt)
@@ -277,12 +269,14 @@ class DualPhase:
 
     async def _induced(self, current: _Candidate) -> _Candidate:
         """The prompt with an instruction induced from training pairs (APE), in place of its own."""
-        return self._candidate(with_instruction(current.layout, await self._induce()).contents(), current.shows)
+        return self._candidate(
+            with_instruction(current.layout, await self._induce()).contents(), current.shows, of=current.prompt
+        )
 
     async def _meta_instruction(self, current: _Candidate) -> _Candidate:
         """The prompt with the five-part meta-instruction, seeded with its own, in place of it."""
         text = await self.writer.instruction(await self._examples(), instruction_text(current.layout) or None)
-        return self._candidate(with_instruction(current.layout, text).contents(), current.shows)
+        return self._candidate(with_instruction(current.layout, text).contents(), current.shows, of=current.prompt)
 
     async def _induce(self) -> str:
         """An instruction induced from training pairs, one per answer where possible."""
@@ -301,8 +295,7 @@ class DualPhase:
 
     async def _demos_like_failures(self, current: _Candidate) -> _Candidate:
         """k training items most like the prompt's failures, every answer shown (DSPy's KNN few-shot)."""
-        near = [self.index[i] for i in judge.failures(current.results, self.state.items)]
-        self.rng.shuffle(near)
+        near = [self.index[i] for i in self._failures(current)]
         return self._with_demos(
             current, demos.choose(self.pool, self._unshown(), self.embeddings, near=near, k=self.settings.demos)
         )
@@ -312,39 +305,30 @@ class DualPhase:
         return self._with_demos(current, demos.spread(self.pool, self._unshown(), self.settings.demos, self.rng))
 
     def _with_demos(self, current: _Candidate, rows: Sequence[int]) -> _Candidate:
-        """The prompt with its demonstrations replaced by these training rows, with their gold answers."""
+        """The prompt with its demonstrations replaced by these training rows, with their gold answers: written in
+        the query's shape, or as user/assistant turns before a chat prompt's query turn (`turns`)."""
+        chat = turns.find(current.prompt) if current.layout.shape is None else None
+        if chat is not None and rows:
+            pairs = [turns.pair(current.prompt, chat, self.pool.items[row]) for row in rows]
+            shows = {user: self.pool.items[row].id for (user, _), row in zip(pairs, rows)}
+            return self._parsed(turns.with_pairs(current.prompt, chat, pairs), shows)
         texts = [self._demonstration(current.layout, row) for row in rows]
         if not texts:
             raise framing.Refused("no training item fits the query to demonstrate with")
         shows = dict(zip(texts, (self.pool.items[row].id for row in rows)))
-        return self._candidate(current.layout.with_demos(texts).contents(), shows)
+        return self._candidate(current.layout.with_demos(texts).contents(), shows, of=current.prompt)
 
     # ---- phase 2 -------------------------------------------------------------------------------
-
-    def _edits(self, best: _Candidate) -> list[_Edit]:
-        """Every edit the prompt allows now."""
-        lay, data = best.layout, bool(self.learn_from)
-        out: list[_Edit] = []
-        for i, unit in enumerate(lay.units):
-            if unit.kind == UnitKind.SENTENCE:
-                out += [_Edit(AttemptKind.REWRITE, i), _Edit(AttemptKind.REMOVE, i)]
-            elif unit.kind == UnitKind.DEMO:
-                out += [_Edit(AttemptKind.SWAP, i)] if data else []
-                out.append(_Edit(AttemptKind.REMOVE, i))
-        if data and lay.shape is not None and len(lay.indices(UnitKind.DEMO)) < self.demo_cap:
-            out.append(_Edit(AttemptKind.ADD, None))
-        if not any(lay.units[i].kind == UnitKind.SENTENCE for i in instruction_units(lay)):
-            out.append(_Edit(AttemptKind.INSERT, None))
-        return out
 
     async def _phase2_step(self, step: int, outcome: Outcome) -> None:
         """Up to `attempts` edits of the best prompt, until one is accepted."""
         best = self.state.best
-        edits = self._edits(best)
+        edits = arms.edits(best.layout, data=bool(self.learn_from), demo_cap=self.demo_cap)
         if not edits:
             raise Stop("nothing to edit: the prompt has no sentence or demonstration, and no query to add one to")
-        failures = judge.failures(best.results, self.state.items)
-        for _ in range(self.settings.attempts):
+        failures = self._failures(best)
+        attempts = 0
+        while attempts < self.settings.attempts and edits:
             probs = list(softmax([best.weights.get(e.key(best.layout), 1.0) for e in edits]))
             edit = edits[self.rng.choices(range(len(edits)), weights=probs)[0]]
             before = best.layout.units[edit.unit].body if edit.unit is not None else ""
@@ -352,10 +336,18 @@ class DualPhase:
             try:
                 candidate = await self._apply(best, edit, failures)
             except framing.Refused as refused:
+                if edit.kind == AttemptKind.REWRITE:  # the model's reply was refused: that was an attempt
+                    attempts += 1
+                else:  # any other edit cannot be made of this prompt: an exhausted arm
+                    edits.remove(edit)
                 attempt.why = f"refused: {refused}"
                 self._report(outcome, attempt)
                 continue
-            attempt.after = _changed(best.layout, candidate.layout)
+            if candidate.prompt.sha256 in self.state.tried:  # an exhausted arm: drawn no more, no attempt spent
+                edits.remove(edit)
+                continue
+            attempts += 1
+            attempt.after = arms.changed(best.layout, candidate.layout)
             if not await self._judge(candidate, best, attempt):
                 self._report(outcome, attempt)
                 continue
@@ -371,7 +363,7 @@ class DualPhase:
             self._report(outcome, attempt)
             return
 
-    async def _apply(self, best: _Candidate, edit: _Edit, failures: list[str]) -> _Candidate:
+    async def _apply(self, best: _Candidate, edit: arms.Edit, failures: list[str]) -> _Candidate:
         """The candidate an edit makes of the best prompt."""
         lay, shows = best.layout, dict(best.shows)
         unit = lay.units[edit.unit] if edit.unit is not None else None
@@ -389,25 +381,32 @@ class DualPhase:
         elif edit.kind == AttemptKind.INSERT:
             lay = with_instruction(lay, await self._induce())
         else:
-            shown = self.rng.sample(failures, min(MAX_FAILURES_SHOWN, len(failures)))
+            pick = [i for i in failures if i in self.focus] or failures
+            shown = self.rng.sample(pick, min(MAX_FAILURES_SHOWN, len(pick)))
             cases = [
                 (self._text(self.by_id[i]), str(best.results[i].output), str(self.by_id[i].expected)) for i in shown
             ]
             whole = "\n\n".join(c for c in lay.contents() if c)
             assert edit.unit is not None and unit is not None  # a rewrite names its unit
             lay = lay.with_body(edit.unit, await self.writer.rewrite(whole, unit.body, cases))
-        return self._candidate(lay.contents(), shows)
+        return self._candidate(lay.contents(), shows, of=best.prompt)
 
     def _like_a_failure(self, best: _Candidate, failures: list[str], replacing: str | None) -> int:
         """The training row most like a failure, with its gold answer. Swapping, a failure whose answer is the one
         the old demonstration shows is preferred, so the prompt keeps showing every answer."""
         shown = best.layout.answer_of(replacing) if replacing else None
-        alike = [i for i in failures if str(self.by_id[i].expected).strip() == shown]
-        failure = self.index[self.rng.choice(alike or failures)]
+        alike = [i for i in failures if str(self.by_id[i].expected).strip() == shown] or failures
+        failure = self.index[self.rng.choice([i for i in alike if i in self.focus] or alike)]
         chosen = demos.choose(self.pool, self._unshown(), self.embeddings, near=[failure], k=1)
         if not chosen:
             raise framing.Refused("no unused training item left to demonstrate with")
         return chosen[0]
+
+    def _failures(self, candidate: _Candidate) -> list[str]:
+        """The candidate's failures among the judged items, shuffled, with the items the change broke first."""
+        failed = judge.failures(candidate.results, self.state.items)
+        self.rng.shuffle(failed)
+        return sorted(failed, key=lambda i: i not in self.focus)
 
     def _unshown(self) -> list[int]:
         taken = self.state.used_demos | set(self.state.subset)
@@ -452,18 +451,27 @@ class DualPhase:
 
     # ---- helpers -------------------------------------------------------------------------------
 
-    def _candidate(self, contents: list[str], shows: Mapping[str, str] | None = None) -> _Candidate:
-        """A candidate prompt file, refused unless it reads exactly the template variables of the input; cut
-        into units afresh (EXP3 weights follow a unit's text, so they survive units added or removed)."""
+    def _candidate(
+        self, contents: list[str], shows: Mapping[str, str] | None = None, of: PromptFile | None = None
+    ) -> _Candidate:
+        """A candidate prompt file: `of`'s messages (default: the input's) with these contents."""
+        if not same_variables(self.head_prompt, contents):
+            raise framing.Refused("the rewrite drops or invents a template variable")
+        return self._parsed((of or self.head_prompt).with_message_contents(contents), shows)
+
+    def _parsed(self, text: str, shows: Mapping[str, str] | None) -> _Candidate:
+        """A candidate prompt file from its text, refused unless it is valid and reads exactly the template variables
+        of the input; cut into units afresh (EXP3 weights follow a unit's text, so they survive units added or
+        removed). `shows`: demonstration text (a unit, or a user turn) -> the pool item it shows."""
         head = self.head_prompt
         try:
-            if not same_variables(head, contents):
-                raise framing.Refused("the rewrite drops or invents a template variable")
-            prompt = promptfile.measured_by(promptfile.parse(head.with_message_contents(contents), head.path), head)
+            prompt = promptfile.measured_by(promptfile.parse(text, head.path), head)
         except InputError as exc:
             raise framing.Refused(f"the rewrite is not a valid prompt: {exc}") from None
+        if prompt.variables != head.variables:
+            raise framing.Refused("the rewrite drops or invents a template variable")
         lay = layout(prompt)
-        bodies = {u.body for u in lay.units}
+        bodies = {u.body for u in lay.units} | {m.content for m in prompt.spec.messages if m.role == "user"}
         return _Candidate(lay, prompt, shows={body: item for body, item in (shows or {}).items() if body in bodies})
 
     def _text(self, item: Item) -> str:
@@ -473,17 +481,3 @@ class DualPhase:
         outcome.attempts.append(attempt)
         if self.on_attempt:
             self.on_attempt(attempt)
-
-
-def _described(kind: AttemptKind, lay: Layout) -> str:
-    """What a phase-1 proposal replaces or brings: the prompt's demonstrations, or its instruction."""
-    if kind == AttemptKind.DEMOS:
-        return "\n".join(lay.units[i].body for i in lay.indices(UnitKind.DEMO))
-    return instruction_text(lay)
-
-
-def _changed(before: Layout, after: Layout) -> str:
-    """What an edit changed, as the candidate's new units (or what it removed)."""
-    old, new = [u.body for u in before.units], [u.body for u in after.units]
-    added = [b for b in new if b not in old]
-    return "\n".join(added) if added else "removed: " + "\n".join(b for b in old if b not in new)

@@ -5,6 +5,7 @@ the subset it is judged on, the split of the pool, the search, and the held-out 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,12 +19,15 @@ from ..llm import ModelClient
 from ..promptfile import PromptFile, measured_by, parse
 from ..results import ItemResult
 from ..runner import Task, model_to_call, models, run_or_raise
-from ..settings import SelectionSettings
+from ..settings import GateSettings, SelectionSettings
 from .dualphase import DualPhase, Refresh, Score
 from .framing import style_for
 from .honest import PoolDemo, pool_demos, score_without
 from .outcome import Attempt, Outcome
 from .splits import Split, split as make_split
+from .verdict import BATCH, Verdict, decide
+
+FIRST_LOOKS = 2  # batches of held-out items whose calls the search leaves to the suggestion's verdict
 
 
 @dataclass
@@ -44,6 +48,13 @@ class Job:
     subset_initial: float | None = None  # the input and the suggestion on the final subset, pool demonstrations out
     subset_best: float | None = None
     subset_items: list[str] = field(default_factory=list)
+    seed: int = 0
+    verdict: Verdict | None = None  # the suggestion against head on held-out items, by the gate's test
+    search_calls: int = 0  # what the search cost (cache hits counted when the budget counts them)
+    search_s: float = 0.0
+    verdict_calls: int = 0  # and what the verdict cost
+    broken: list[str] = field(default_factory=list)  # subset items base got right and head wrong (aimed at)
+    won_back: list[str] = field(default_factory=list)  # those the suggestion gets right
 
 
 async def optimize(
@@ -62,7 +73,11 @@ async def optimize(
     holdout_always: bool = True,
     on_attempt: Callable[[Attempt], None] | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    broken: Sequence[str] = (),
+    gate: GateSettings | None = None,
 ) -> Job:
+    """Optimize from `prompt`; `broken`: items the change broke, put first among the failures the search aims at;
+    `gate`: the test that judges the suggestion (default: the prompt's own gate settings)."""
     settings = prompt.settings
     task_model, optimizer_model = models(prompt, model_to_call(prompt, task_model), optimizer_model)
     seed = settings.selection.seed if seed is None else seed
@@ -93,8 +108,11 @@ async def optimize(
         steps=steps,
         on_attempt=on_attempt,
         on_step=on_step,
+        focus=broken,
     )
-    with budget.keeping_back(2 * len(split.holdout)):  # the held-out check comes first: its calls are kept back
+    calls0, started = budget.calls, time.monotonic()
+    # the verdict's first looks come first: their calls are kept back; its further looks use what the search leaves
+    with budget.keeping_back(2 * min(len(split.holdout), FIRST_LOOKS * BATCH)):
         outcome = await search.run()
     job = Job(
         outcome=outcome,
@@ -103,6 +121,10 @@ async def optimize(
         task_model=task_model,
         optimizer_model=optimizer_model,
         style=style,
+        seed=seed,
+        search_calls=budget.calls - calls0,
+        search_s=time.monotonic() - started,
+        broken=list(broken),
     )
     if not split.holdout:
         job.holdout_note = (
@@ -112,16 +134,28 @@ async def optimize(
             if len(pool) - len(ids) >= 2
             else "the pool has no items to spare outside the subset"
         )
-    await judge_suggestion(job, prompt, pool, client, budget, holdout_always=holdout_always)
+    calls0 = budget.calls
+    await judge_suggestion(job, prompt, pool, client, budget, holdout_always=holdout_always, gate=gate)
+    job.verdict_calls = budget.calls - calls0
+    best = job.outcome.best_results if job.outcome.improved else job.outcome.initial_results
+    job.won_back = [i for i in job.broken if i in best and best[i].score == 1.0]
     return job
 
 
 async def judge_suggestion(
-    job: Job, prompt: PromptFile, pool: Pool, client: ModelClient, budget: Budget, *, holdout_always: bool = True
+    job: Job,
+    prompt: PromptFile,
+    pool: Pool,
+    client: ModelClient,
+    budget: Budget,
+    *,
+    holdout_always: bool = True,
+    gate: GateSettings | None = None,
 ) -> None:
     """The suggestion's honest scores: its demonstrations that are pool items flagged and left out, then the input
     and the suggestion on the subset (from the search's results) and on the held-out slice (scored here, within
-    the budget). `holdout_always`: score the input on the held-out slice even when nothing was suggested."""
+    the budget): the suggestion against the input by the gate's sequential test (`verdict`), a batch at a time until
+    it decides. `holdout_always`: score the input on the held-out slice even when nothing was suggested."""
     outcome, split = job.outcome, job.split
     best = measured_by(parse(outcome.best_text, prompt.path), prompt) if outcome.improved else prompt
     holdout_ids = [pool.items[i].id for i in split.holdout]
@@ -138,19 +172,44 @@ async def judge_suggestion(
         job.holdout_note = "no suggestion to check"
     elif outcome.fault is not None:
         job.holdout_note = "the model stayed unreachable"
-    elif not budget.allows(len(kept) * (2 if outcome.improved else 1)):
+    elif not budget.allows(len(kept) if not outcome.improved else 2 * min(len(kept), BATCH)):
         job.holdout_note = f"the budget is spent ({budget.describe()})"
     else:
-        by_id = pool.by_id()
-        items = [by_id[i] for i in kept]
         try:
-            job.holdout_initial = await _mean(prompt, pool, items, client, job.task_model)
-            job.holdout_best = (
-                job.holdout_initial if not outcome.improved else await _mean(best, pool, items, client, job.task_model)
-            )
-            job.holdout_items = kept
+            if outcome.improved:
+                await _verdict(job, prompt, best, pool, client, budget, kept, gate or prompt.settings.gate)
+            else:
+                by_id = pool.by_id()
+                job.holdout_initial = job.holdout_best = await _mean(
+                    prompt, pool, [by_id[i] for i in kept], client, job.task_model
+                )
+                job.holdout_items = kept
         except InfraError as exc:
             outcome.fault = InfraError(f"model unreachable while scoring the held-out slice: {exc}")
+
+
+async def _verdict(
+    job: Job,
+    prompt: PromptFile,
+    best: PromptFile,
+    pool: Pool,
+    client: ModelClient,
+    budget: Budget,
+    kept: list[str],
+    gate: GateSettings,
+) -> None:
+    """The suggestion against the input on the held-out items, by the gate's test, within the budget."""
+    by_id = pool.by_id()
+    scored: list[str] = []
+
+    async def both(ids: Sequence[str]) -> tuple[Sequence[ItemResult], Sequence[ItemResult]]:
+        items = [by_id[i] for i in ids]
+        scored.extend(ids)
+        before = await _results(prompt, pool, items, client, job.task_model)
+        return before, await _results(best, pool, items, client, job.task_model)
+
+    job.verdict = await decide(kept, both, gate, job.seed, budget.left, budget.allows)
+    job.holdout_initial, job.holdout_best, job.holdout_items = job.verdict.head, job.verdict.best, scored
 
 
 def scorer(prompt: PromptFile, pool: Pool, client: ModelClient, task_model: str) -> Score:
@@ -183,6 +242,11 @@ def refresher(pool: Pool, embeddings: np.ndarray, settings: SelectionSettings) -
 
 
 async def _mean(prompt: PromptFile, pool: Pool, items: list, client: ModelClient, model: str) -> float:
+    scores = [r.score for r in await _results(prompt, pool, items, client, model) if r.score is not None]
+    return sum(scores) / len(scores) if scores else math.nan
+
+
+async def _results(prompt: PromptFile, pool: Pool, items: list, client: ModelClient, model: str) -> list[ItemResult]:
     result = await run_or_raise(
         Task(
             prompt=prompt,
@@ -194,4 +258,4 @@ async def _mean(prompt: PromptFile, pool: Pool, items: list, client: ModelClient
         ),
         client,
     )
-    return result.summary.mean if result.summary.mean is not None else math.nan
+    return result.items

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..promptfile import PromptFile, placeholders_of, substitute
+from . import turns
 
 
 class UnitKind(StrEnum):
@@ -30,6 +31,7 @@ class UnitKind(StrEnum):
     DEMO = "demo"  # a demonstration, swapped for a training item
     HEADER = "header"
     QUERY = "query"  # the templated line the item fills
+    TURN = "turn"  # a whole message of a chat prompt's demonstration turns (optimize.turns): frozen
     BLANK = "blank"
 
 
@@ -140,12 +142,17 @@ class Layout:
 
 
 def layout(prompt: PromptFile) -> Layout:
-    """Cut a prompt's messages into units."""
+    """Cut a prompt's messages into units; a chat prompt's demonstration turns are one frozen unit each."""
+    chat = turns.find(prompt)
+    frozen = set(range(chat.start, chat.query)) if chat else set()
     contents = [m.content for m in prompt.spec.messages]
     query = next((p for c in contents for p in _split(c)[::2] if _TEMPLATE.search(p)), None)
     shape = _shape(_query_lines(query)) if query else None
     units: list[Unit] = []
     for m, content in enumerate(contents):
+        if m in frozen:
+            units.append(Unit(m, content, "", UnitKind.TURN))
+            continue
         pieces = _split(content)
         for p in range(0, len(pieces), 2):
             paragraph, separator = pieces[p], pieces[p + 1] if p + 1 < len(pieces) else ""
@@ -267,7 +274,7 @@ def instruction_units(lay: Layout) -> list[int]:
     """The instruction: the sentences and headers before the first demonstration or query."""
     out = []
     for i, unit in enumerate(lay.units):
-        if unit.kind in (UnitKind.DEMO, UnitKind.QUERY):
+        if unit.kind in (UnitKind.DEMO, UnitKind.QUERY, UnitKind.TURN):
             break
         out.append(i)
     while out and lay.units[out[-1]].kind == UnitKind.BLANK:

@@ -123,6 +123,21 @@ class PromptFile:
             message["content"] = same_style(message["content"], new)
         return dump_yaml(doc, like=self.text)
 
+    def with_messages(self, messages: Sequence[tuple[str, str]]) -> str:
+        """The file's text with a new list of (role, content) messages (demonstrations added as turns, say): a
+        message written as before keeps its style and comments, a new one is plain (a block over several lines)."""
+        doc = copy.deepcopy(self._doc)
+        old = list(doc["messages"])
+        new = []
+        for role, content in messages:
+            same = next((m for m in old if m.get("role") == role and m.get("content") == content), None)
+            if same is not None:
+                old.remove(same)
+            new.append(same if same is not None else CommentedMap(role=role, content=same_style("", content)))
+        doc["messages"].clear()
+        doc["messages"].extend(new)
+        return dump_yaml(doc, like=self.text)
+
 
 def measured_by(prompt: PromptFile, reference: PromptFile) -> PromptFile:
     """`prompt`'s messages, model and parameters, measured as `reference` is: its evaluators, its `promptci:` settings

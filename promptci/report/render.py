@@ -19,7 +19,7 @@ from .. import __version__, prresults
 from ..errors import InputError, redact
 from ..fileio import read_input
 from ..github.overall import MARKER
-from . import escape, sandbox
+from . import escape, sandbox, suggestion as suggestion_text
 
 Results = prresults.PRResults | Mapping[str, Any]  # a results model, or its data as read from JSON
 
@@ -195,6 +195,9 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
             "steps": o.steps_done,
             "text": o.best_text,
             "chart": _chart(o.score_after_step),
+            "shown_better": o.verdict is not None and o.verdict.status == "better",
+            "headline": suggestion_text.headline(o),
+            "notes": suggestion_text.notes(o),
         }
     subset = p.subset
     commit = publication.get("commits", {}).get(subset.path)
