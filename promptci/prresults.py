@@ -120,6 +120,11 @@ class Evaluation(Model):
     reason: str
 
 
+class Draw(Model):
+    output: str | None
+    score: Unit | None
+
+
 class ItemResult(Model):
     """One item scored by one prompt (results.ItemResult, with the same defaults)."""
 
@@ -137,6 +142,7 @@ class ItemResult(Model):
     cached: bool = False
     error: str | None = None
     error_kind: Literal["infra", "input"] | None = None
+    draws: list[Draw] = Field(default_factory=list)  # every draw, when the item had more than one
 
 
 class Scores(Model):

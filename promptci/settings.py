@@ -16,6 +16,9 @@ SEED_MAX = 2**32 - 1
 """The largest seed numpy and scikit-learn accept."""
 
 
+MAX_REPEATS = 50
+
+
 def label_key(label: str) -> str:
     """What a label match compares: the text without surrounding space, in lower case."""
     return label.strip().lower()
@@ -307,6 +310,21 @@ class Settings(Strict):
     )
     evaluators: list[PromptciEvaluator] = Field(
         default_factory=list, description="promptci's own evaluators, each `{name: ..., <one check>}` (below)"
+    )
+    repeats: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPEATS,
+        description="k, draws per item when an item's score is a sample (temperature > 0, top_p < 1, or an LLM "
+        "judge): its score is the mean of k draws, and pass^k and flaky items are reported; a deterministic prompt "
+        "with exact checks is scored once whatever k is",
+    )
+    judge_regrades: int = Field(
+        5,
+        ge=0,
+        le=100,
+        description="items whose answer each LLM judge grades a second time per run, to measure the judge's "
+        "self-agreement (0: none)",
     )
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
