@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from .promptfile import PromptFile
 from .report.escape import flat
-from .results import ItemResult, Summary
-from .scoring import fingerprints
+from .results import Agreement, Summary
 
 PASS_SCORE = 0.5
 REGRADE_SAMPLE = 10_000
@@ -38,6 +38,8 @@ def sampled(prompt: PromptFile) -> bool:
 
 def judged(prompt: PromptFile) -> bool:
     """Whether an LLM grades the prompt's answers (its grades are samples)."""
+    from .scoring import fingerprints  # here: the report reads draws without loading the evaluators
+
     return any(f.llm for f in fingerprints(prompt).values())
 
 
@@ -47,21 +49,51 @@ def per_item(prompt: PromptFile, repeats: int | None = None) -> int:
     return k if sampled(prompt) or judged(prompt) else 1
 
 
+class Scored(Protocol):
+    """An item's result as a run (results.ItemResult) or a pull request's results file (prresults) holds it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def draws(self) -> Sequence[Drawn]: ...
+
+
+class Drawn(Protocol):
+    @property
+    def score(self) -> float | None: ...
+
+
+class Regraded(Protocol):
+    @property
+    def evaluations(self) -> Sequence[Graded]: ...
+    @property
+    def regrades(self) -> Sequence[Graded]: ...
+
+
+class Graded(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+
+
 def passes(score: float) -> bool:
     return score >= PASS_SCORE
 
 
-def _outcomes(item: ItemResult) -> list[bool]:
+def _outcomes(item: Scored) -> list[bool]:
     scores = [d.score for d in item.draws] if item.draws else [item.score]
     return [passes(s) for s in scores if s is not None]
 
 
-def flaky(item: ItemResult) -> bool:
+def flaky(item: Scored) -> bool:
     """Passed in some draws and failed in others."""
     return len(set(_outcomes(item))) > 1
 
 
-def passes_all(item: ItemResult) -> bool:
+def passes_all(item: Scored) -> bool:
     outcomes = _outcomes(item)
     return bool(outcomes) and all(outcomes)
 
@@ -80,7 +112,7 @@ class Stability:
         return self.pass_all / self.items if self.items else None
 
 
-def stability(items: Sequence[ItemResult]) -> Stability:
+def stability(items: Sequence[Scored]) -> Stability:
     scored = [i for i in items if i.score is not None]
     return Stability(
         draws=max((len(i.draws) for i in scored), default=1) or 1,
@@ -90,7 +122,7 @@ def stability(items: Sequence[ItemResult]) -> Stability:
     )
 
 
-def newly_flaky(base: Mapping[str, ItemResult], head: Mapping[str, ItemResult]) -> list[str]:
+def newly_flaky(base: Mapping[str, Scored], head: Mapping[str, Scored]) -> list[str]:
     """Items that base answers stably (the same outcome in each of several draws) and head does not: named even
     when head's mean holds, since a user meets one draw, not the mean."""
     return [
@@ -98,6 +130,18 @@ def newly_flaky(base: Mapping[str, ItemResult], head: Mapping[str, ItemResult]) 
         for i, h in head.items()
         if i in base and len(base[i].draws) > 1 and not flaky(base[i]) and flaky(h) and base[i].score is not None
     ]
+
+
+def agreement(items: Sequence[Regraded]) -> Agreement | None:
+    """The LLM judges' self-agreement over the answers they graded twice: the same score both times counts as
+    agreed (None: no answer was graded twice)."""
+    graded = agreed = 0
+    for item in items:
+        first = {e.name: e.score for e in item.evaluations}
+        for again in item.regrades:
+            graded += 1
+            agreed += first.get(again.name) == again.score
+    return Agreement(graded, agreed) if graded else None
 
 
 def lines(summary: Summary) -> list[str]:
@@ -116,3 +160,31 @@ def lines(summary: Summary) -> list[str]:
             f"({agreement.agreed / agreement.graded:.0%} of the answers graded twice got the same grade)"
         )
     return said
+
+
+class Result(Scored, Regraded, Protocol):
+    """An item's result with its draws and its judges' second grades."""
+
+
+@dataclass(frozen=True)
+class Compared:
+    """Base's and head's stability side by side, for the pull request's report."""
+
+    base: Stability | None
+    head: Stability
+    newly_flaky: list[str]
+    agreement: Agreement | None  # the judges' self-agreement over both sides' answers graded twice
+
+
+def compare(base: Mapping[str, Result], head: Mapping[str, Result]) -> Compared | None:
+    """None when there is nothing to say: every item drawn once and no answer graded twice."""
+    both = [*base.values(), *head.values()]
+    agreed = agreement(both)
+    if agreed is None and all(len(r.draws) <= 1 for r in both):
+        return None
+    return Compared(
+        base=stability(list(base.values())) if base else None,
+        head=stability(list(head.values())),
+        newly_flaky=newly_flaky(base, head),
+        agreement=agreed,
+    )

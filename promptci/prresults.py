@@ -143,6 +143,7 @@ class ItemResult(Model):
     error: str | None = None
     error_kind: Literal["infra", "input"] | None = None
     draws: list[Draw] = Field(default_factory=list)  # every draw, when the item had more than one
+    regrades: list[Evaluation] = Field(default_factory=list)  # the LLM judges' second grades of the first answer
 
 
 class Scores(Model):

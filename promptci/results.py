@@ -67,6 +67,7 @@ class ItemResult:
     error: str | None = None  # why the item has no score
     error_kind: str | None = None  # infra (model unreachable) | input
     draws: list[Draw] = field(default_factory=list)  # every draw when the item had more than one; score: their mean
+    regrades: list[Evaluation] = field(default_factory=list)  # the LLM judges' second grades of the first answer
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ def _run(data: dict[str, Any]) -> Run:
                 **i,
                 "evaluations": [Evaluation(**e) for e in i["evaluations"]],
                 "draws": [Draw(**d) for d in i.get("draws", [])],
+                "regrades": [Evaluation(**e) for e in i.get("regrades", [])],
             }
         )
         for i in data["items"]

@@ -24,7 +24,7 @@ from .errors import InfraError, InputError
 from .evalset import Item, Pool, check_answers_hidden, item_labels
 from .llm import LabelScores, ModelClient, Params, Usage
 from .promptfile import PromptFile
-from .results import Agreement, Draw, Evaluation, ItemResult, Run, summarise
+from .results import Draw, Evaluation, ItemResult, Run, summarise
 from .scoring import Check, build_checks, evaluate, fingerprints
 
 BREAKER = 3
@@ -99,7 +99,7 @@ async def run(task: Task, client: ModelClient, *, on_item: Callable[[ItemResult]
     try:
         with progress.count(task.label or f"scoring {prompt.path.name}", len(task.items)) as counter:
             items = list(await asyncio.gather(*(one(item) for item in task.items)))
-        agreement = await _regrade(prompt, task.items, items, checks)
+        await _regrade(prompt, task.items, items, checks)
     except InputError as exc:
         raise InputError(
             exc.problem, path=exc.path or prompt.path, line=exc.line, field=exc.field, fix=exc.fix
@@ -108,7 +108,7 @@ async def run(task: Task, client: ModelClient, *, on_item: Callable[[ItemResult]
     summary = summarise(items, wall_s=time.perf_counter() - started, **used.as_dict())
     stable = draws.stability(items)
     summary.draws, summary.pass_all, summary.flaky = plan.per_item, stable.pass_all, stable.flaky
-    summary.judge_agreement = agreement
+    summary.judge_agreement = draws.agreement(items)
     return Run(
         prompt={"path": str(prompt.path), "name": prompt.name, "sha256": prompt.sha256},
         model=model,
@@ -215,24 +215,16 @@ async def _draw(
     return _Taken(output, await evaluate(checks, output, item, grade), usage, scored)
 
 
-async def _regrade(
-    prompt: PromptFile, items: Sequence[Item], results: list[ItemResult], checks: list[Check]
-) -> Agreement | None:
-    """The LLM judges' self-agreement: the first `promptci.judge_regrades` scored answers graded again (a sample
-    no draw uses) and each judge's second score compared with its first. None: no LLM judge, or no answer."""
+async def _regrade(prompt: PromptFile, items: Sequence[Item], results: list[ItemResult], checks: list[Check]) -> None:
+    """The LLM judges grade the first `promptci.judge_regrades` scored answers again (a sample no draw uses), kept
+    on the item (`regrades`) for their self-agreement (draws.agreement)."""
     judges = {name for name, f in fingerprints(prompt).items() if f.llm}
     pairs = [(i, r) for i, r in zip(items, results) if r.score is not None and r.output is not None]
-    pairs = pairs[: prompt.settings.judge_regrades]
-    if not judges or not pairs:
-        return None
-    graded = agreed = 0
+    if not judges:
+        return
     try:
-        for item, result in pairs:
+        for item, result in pairs[: prompt.settings.judge_regrades]:
             again = await evaluate(checks, result.output or "", item, draws.REGRADE_SAMPLE)
-            for first, second in zip(result.evaluations, again):
-                if first.name in judges:
-                    graded += 1
-                    agreed += first.score == second.score
+            result.regrades = [e for e in again if e.name in judges]
     except InfraError:
-        return None  # the judge went away: the scores stand, its agreement is unknown
-    return Agreement(graded, agreed)
+        return  # the judge went away: the scores stand, its agreement is measured on fewer answers

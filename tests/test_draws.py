@@ -165,3 +165,54 @@ def test_a_judge_is_fingerprinted_and_its_grades_are_samples_with_self_agreement
 
     assert fingerprints(changed)["grader"] != scored.evaluators["grader"]
     assert fingerprints(changed)["eq"] == scored.evaluators["eq"]
+
+
+PR_PROMPT = """name: Capitals
+model: mockllm/model
+modelParameters:
+  temperature: 0.8
+messages:
+  - role: user
+    content: "{{input}}"
+evaluators:
+  - name: eq
+    string: {equals: "{{expected}}"}
+promptci:
+  pool: ../eval_sets/capitals.jsonl
+  repeats: 4
+  embedding_model: mockllm/embed
+  selection: {size: 12}
+"""
+
+
+def test_a_pull_request_shows_draws_and_names_the_items_head_made_flaky(tmp_path: Path) -> None:
+    from .test_flows import git, pr
+
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    (repo / "eval_sets").mkdir()
+    rows = [
+        {"id": f"c{n:02d}", "input": f"City number {n}? ANSWER: city{n}", "expected": f"city{n}", "alt": f"city{n}"}
+        for n in range(40)
+    ]
+    (repo / "eval_sets" / "capitals.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (repo / "prompts" / "c.prompt.yml").write_text(PR_PROMPT)
+    assert run_cli("select", "prompts/c.prompt.yml", cwd=repo).returncode == 0
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "capitals")
+    git(repo, "checkout", "-qb", "noisy")
+    path = repo / "prompts" / "c.prompt.yml"
+    path.write_text(PR_PROMPT.replace('content: "{{input}}"', 'content: "{{input}} || elsewhere"'))
+    git(repo, "commit", "-qam", "noisier")
+    proc, results = pr(repo, tmp_path / "out", "main", "noisy", "--no-optimize", "--no-refresh")
+    [prompt] = results["prompts"]
+    assert all(len(prompt[side][i]["draws"]) == 4 for side in ("base", "head") for i in prompt["items"])
+    made_flaky = [i for i in prompt["items"] if len({d["score"] for d in prompt["head"][i]["draws"]}) > 1]
+    assert made_flaky  # about half of head's draws answer "elsewhere"
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "each item drawn 4 times" in report and f"head {len(made_flaky)}." in report
+    assert f"Head made {len(made_flaky)} item" in report and f"`{made_flaky[0]}`" in report
+    again, rerun = pr(repo, tmp_path / "again", "main", "noisy", "--no-optimize", "--no-refresh")
+    assert again.returncode == proc.returncode and rerun["prompts"][0]["verdict"] == prompt["verdict"]
+    assert rerun["usage"]["calls"] == 0  # every draw came back from the cache: the same draws, the same verdict
