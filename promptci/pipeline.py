@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import effective, embeddings, forecast, gate, progress, promptfile, removals, subsetfile, subsets
+from . import effective, embeddings, forecast, gate, judgecheck, progress, promptfile, removals, subsetfile, subsets
 from .budget import Budget
 from .effective import Effective
 from .errors import InfraError, InputError, redact
@@ -308,6 +308,7 @@ async def _judge_prompt(
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
         await _decide(result, head, base, pool, client, budget, options, eff.model)
+    result.verdict = judgecheck.verdict(result.verdict, [*result.base.values(), *result.head.values()], head)
     swapped = [r[k] for r in result.replacements for k in ("removed", "added")]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
@@ -351,7 +352,7 @@ def _judge(base: promptfile.PromptFile | None, head: promptfile.PromptFile) -> J
     """The base version's settings, evaluators and pool judge the change; only a new prompt brings its own."""
     if base is not None:
         try:
-            return Judge(base, load_pool(base), "")
+            return Judge(base, load_pool(base), judgecheck.note(base, head))
         except InputError as exc:
             why = f"the base version's pool cannot be read ({exc.problem})"
     else:

@@ -326,6 +326,16 @@ class Settings(Strict):
         description="items whose answer each LLM judge grades a second time per run, to measure the judge's "
         "self-agreement (0: none)",
     )
+    judge_min_agreement: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="the least share of answers graded twice that must get the same grade both times; below it a "
+        "failing verdict of this prompt is advisory (neutral, with the reason)",
+    )
+    judge_blocks: bool = Field(
+        False, description="let a failing verdict block even when the judge agrees with itself less than the minimum"
+    )
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)

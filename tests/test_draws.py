@@ -216,3 +216,41 @@ def test_a_pull_request_shows_draws_and_names_the_items_head_made_flaky(tmp_path
     again, rerun = pr(repo, tmp_path / "again", "main", "noisy", "--no-optimize", "--no-refresh")
     assert again.returncode == proc.returncode and rerun["prompts"][0]["verdict"] == prompt["verdict"]
     assert rerun["usage"]["calls"] == 0  # every draw came back from the cache: the same draws, the same verdict
+
+
+def _graded(i: str, first: float, second: float) -> ItemResult:
+    from promptci.results import Evaluation
+
+    return ItemResult(
+        id=i,
+        score=first,
+        evaluations=[Evaluation("grader", first, "x"), Evaluation("eq", 1.0, "x")],
+        regrades=[Evaluation("grader", second, "y")],
+    )
+
+
+def test_a_fail_from_a_judge_that_disagrees_with_itself_is_advisory_unless_the_prompt_blocks(tmp_path: Path) -> None:
+    from promptci import gate, judgecheck
+
+    prompt = promptfile.load(_prompt(tmp_path, temperature=0, extra=JUDGE))
+    failed = gate.Verdict(gate.FAIL, "head is worse than base")
+    noisy = [_graded("a", 1, 0), _graded("b", 1, 1), _graded("c", 0, 1), _graded("d", 1, 1), _graded("e", 1, 1)]
+    softened = judgecheck.verdict(failed, noisy, prompt)  # 3 of 5 agree: 60% < 80%
+    assert softened is not None and softened.status == gate.NEUTRAL
+    assert "3 of 5" in softened.reason and "head is worse than base" in softened.reason
+    steady = [_graded("a", 1, 1), _graded("b", 0, 0), _graded("c", 1, 1), _graded("d", 1, 1), _graded("e", 1, 0)]
+    assert judgecheck.verdict(failed, steady, prompt) == failed  # 4 of 5: 80%, the minimum
+    blocking = promptfile.load(_prompt(tmp_path, temperature=0, extra=JUDGE + "  judge_blocks: true\n"))
+    assert judgecheck.verdict(failed, noisy, blocking) == failed
+    passed = gate.Verdict(gate.PASS, "not worse")
+    assert judgecheck.verdict(passed, noisy, prompt) == passed  # only a fail is made advisory
+
+
+def test_a_pull_request_that_edits_its_judge_is_told_base_graded_both_sides(tmp_path: Path) -> None:
+    from promptci import judgecheck
+
+    base = promptfile.load(_prompt(tmp_path, temperature=0, extra=JUDGE))
+    (tmp_path / "head").mkdir()
+    head = promptfile.load(_prompt(tmp_path / "head", temperature=0.8, extra=JUDGE.replace("right?", "correct?")))
+    assert judgecheck.changed(base, head) == ["grader"]  # the temperature is no evaluator
+    assert "grader" in judgecheck.note(base, head) and judgecheck.note(base, base) == ""
