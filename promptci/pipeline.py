@@ -30,7 +30,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import effective, embeddings, forecast, gate, judgecheck, progress, promptfile, removals, subsetfile, subsets
+from . import (
+    draws,
+    effective,
+    embeddings,
+    forecast,
+    gate,
+    judgecheck,
+    progress,
+    promptfile,
+    removals,
+    subsetfile,
+    subsets,
+)
 from .budget import Budget
 from .effective import Effective
 from .errors import InfraError, InputError, redact
@@ -460,10 +472,9 @@ async def _decide(
     ordered = gate.order([i.id for i in pool.items], result.items, head.settings.selection.seed, pool.sha256)
     sides = [(head, result.head, "head", head_model)] + ([(base, result.base, "base", options.model)] if base else [])
     while True:
+        fixed, pool_size = draws.gate_design([head, base], result.subset_items, result.pool_items)
         result.verdict, result.comparison = gate.decide(
-            gate.evidence(
-                result.items, result.subset_items, result.base if base else None, result.head, result.pool_items
-            ),
+            gate.evidence(result.items, fixed, result.base if base else None, result.head, pool_size),
             settings,
         )
         if base is None:

@@ -254,3 +254,15 @@ def test_a_pull_request_that_edits_its_judge_is_told_base_graded_both_sides(tmp_
     head = promptfile.load(_prompt(tmp_path / "head", temperature=0.8, extra=JUDGE.replace("right?", "correct?")))
     assert judgecheck.changed(base, head) == ["grader"]  # the temperature is no evaluator
     assert "grader" in judgecheck.note(base, head) and judgecheck.note(base, base) == ""
+
+
+def test_sampled_scores_count_as_draws_from_an_endless_population_in_the_gate(tmp_path: Path) -> None:
+    exact = promptfile.load(_prompt(tmp_path, temperature=0))
+    assert draws.gate_design([exact, exact], 12, 90) == (12, 90)  # exact scores: the design-based finite pool
+    assert draws.gate_design([exact, None], 12, 90) == (12, 90)
+    (tmp_path / "s").mkdir()
+    noisy = promptfile.load(_prompt(tmp_path / "s", temperature=0.8))
+    assert draws.gate_design([exact, noisy], 12, 90) == (0, None)  # either side sampled: nothing is exact
+    (tmp_path / "j").mkdir()
+    judged = promptfile.load(_prompt(tmp_path / "j", temperature=0, extra=JUDGE))
+    assert draws.gate_design([judged, None], 12, 90) == (0, None)
