@@ -132,6 +132,15 @@ def stability(items: Sequence[Scored]) -> Stability:
     )
 
 
+def broken(protected: Sequence[str], base: Mapping[str, Scored], head: Mapping[str, Scored]) -> list[str]:
+    """The protected items base passed in every draw and head failed in at least one."""
+    return [
+        i
+        for i in protected
+        if i in base and i in head and passes_all(base[i]) and not all(_outcomes(head[i]) or [False])
+    ]
+
+
 def newly_flaky(base: Mapping[str, Scored], head: Mapping[str, Scored]) -> list[str]:
     """Items that base answers stably (the same outcome in each of several draws) and head does not: named even
     when head's mean holds, since a user meets one draw, not the mean."""

@@ -321,9 +321,37 @@ async def _judge_prompt(
     with _timed(result, "decide"):
         await _decide(result, head, base, pool, client, budget, options, eff.model)
     result.verdict = judgecheck.verdict(result.verdict, [*result.base.values(), *result.head.values()], head)
+    if base is not None and head.settings.protected:
+        with _timed(result, "protected items"):
+            await _protect(result, head, base, pool, client, eff.model, options.model)
     swapped = [r[k] for r in result.replacements for k in ("removed", "added")]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
+
+
+async def _protect(
+    result: PromptResult,
+    head: promptfile.PromptFile,
+    base: promptfile.PromptFile,
+    pool: Pool,
+    client: ModelClient,
+    head_model: str | None,
+    base_model: str | None,
+) -> None:
+    """`promptci.protected` (the base's): those items are scored on both sides whatever the gate sampled, and one
+    that base passes in every draw and head fails in any draw fails the prompt, whatever the mean says."""
+    by_id = pool.by_id()
+    items = [by_id[i] for i in head.settings.protected if i in by_id]
+    if unknown := [i for i in head.settings.protected if i not in by_id]:
+        result.subset_note += f"; promptci.protected names {len(unknown)} items the pool does not have: {unknown[0]}"
+    await _score_into(head, pool, items, result.head, client, "head", head_model)
+    await _score_into(base, pool, items, result.base, client, "base", base_model)
+    if broken := draws.broken([i.id for i in items], result.base, result.head):
+        said = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        before = f" ({result.verdict.reason})" if result.verdict else ""
+        result.verdict = gate.Verdict(
+            gate.FAIL, f"protected items that base passes failed on head: {said} (promptci.protected){before}"
+        )
 
 
 def _input_text(prompt: promptfile.PromptFile, item: Item) -> str:

@@ -326,6 +326,12 @@ class Settings(Strict):
         description="items whose answer each LLM judge grades a second time per run, to measure the judge's "
         "self-agreement (0: none)",
     )
+    protected: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="item ids that must never go from pass to fail: a pull request whose head fails one of them in "
+        "any draw where base passes it in every draw fails the gate (they are always scored, base and head)",
+    )
     judge_min_agreement: float = Field(
         0.8,
         ge=0.0,

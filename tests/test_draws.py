@@ -180,6 +180,7 @@ evaluators:
 promptci:
   pool: ../eval_sets/capitals.jsonl
   repeats: 4
+  protected: [c00, nowhere]
   embedding_model: mockllm/embed
   selection: {size: 12}
 """
@@ -213,6 +214,11 @@ def test_a_pull_request_shows_draws_and_names_the_items_head_made_flaky(tmp_path
     report = (tmp_path / "out" / "report.md").read_text()
     assert "each item drawn 4 times" in report and f"head {len(made_flaky)}." in report
     assert f"Head made {len(made_flaky)} item" in report and f"`{made_flaky[0]}`" in report
+    assert (
+        prompt["verdict"]["status"] == "fail"
+        and "protected items that base passes failed on head: c00" in (prompt["verdict"]["reason"])
+    )
+    assert "c00" in prompt["head"] and "does not have: nowhere" in prompt["subset_note"]
     again, rerun = pr(repo, tmp_path / "again", "main", "noisy", "--no-optimize", "--no-refresh")
     assert again.returncode == proc.returncode and rerun["prompts"][0]["verdict"] == prompt["verdict"]
     assert rerun["usage"]["calls"] == 0  # every draw came back from the cache: the same draws, the same verdict
@@ -266,3 +272,12 @@ def test_sampled_scores_count_as_draws_from_an_endless_population_in_the_gate(tm
     (tmp_path / "j").mkdir()
     judged = promptfile.load(_prompt(tmp_path / "j", temperature=0, extra=JUDGE))
     assert draws.gate_design([judged, None], 12, 90) == (0, None)
+
+
+def test_a_protected_item_breaks_when_head_fails_it_in_any_draw_where_base_passed_every_draw() -> None:
+    def item(i: str, *scores: float) -> ItemResult:
+        return ItemResult(id=i, score=sum(scores) / len(scores), draws=[Draw("x", s) for s in scores])
+
+    base = {"a": item("a", 1, 1, 1), "b": item("b", 1, 0, 1), "c": item("c", 1, 1, 1), "d": item("d", 1, 1, 1)}
+    head = {"a": item("a", 1, 1, 0), "b": item("b", 0, 0, 0), "c": item("c", 1, 1, 1)}
+    assert draws.broken(["a", "b", "c", "d"], base, head) == ["a"]  # b was never stable on base; d not scored
