@@ -82,11 +82,11 @@ class Graded(Protocol):
 def gate_design(prompts: Sequence[PromptFile | None], fixed: int, pool: int | None) -> tuple[int, int | None]:
     """`fixed` and `pool` for gate.evidence. Exact scores keep the design-based test on a finite pool (the
     committed subset's values count exactly, and the whole pool scored is the exact answer). Sampled scores are
-    not exact even on the whole pool: every compared item counts as a draw from an endless population (fixed 0,
-    pool None), whose bounded, unbiased per-item draws keep the betting test valid for the expected-score mean
-    (docs/gate.md, "Output noise")."""
+    not exact even on the whole pool: every compared item counts as a draw from an endless population (pool None;
+    the subset's items come first, in a fixed shuffle), whose bounded, unbiased per-item draws keep the betting
+    test valid for the expected-score mean (docs/gate.md, "Output noise")."""
     noisy = any(p is not None and (sampled(p) or judged(p)) for p in prompts)
-    return (0, None) if noisy else (fixed, pool)
+    return (fixed, None) if noisy else (fixed, pool)
 
 
 def passes(score: float) -> bool:

@@ -268,10 +268,10 @@ def test_sampled_scores_count_as_draws_from_an_endless_population_in_the_gate(tm
     assert draws.gate_design([exact, None], 12, 90) == (12, 90)
     (tmp_path / "s").mkdir()
     noisy = promptfile.load(_prompt(tmp_path / "s", temperature=0.8))
-    assert draws.gate_design([exact, noisy], 12, 90) == (0, None)  # either side sampled: nothing is exact
+    assert draws.gate_design([exact, noisy], 12, 90) == (12, None)  # either side sampled: nothing is exact
     (tmp_path / "j").mkdir()
     judged = promptfile.load(_prompt(tmp_path / "j", temperature=0, extra=JUDGE))
-    assert draws.gate_design([judged, None], 12, 90) == (0, None)
+    assert draws.gate_design([judged, None], 12, 90) == (12, None)
 
 
 def test_a_protected_item_breaks_when_head_fails_it_in_any_draw_where_base_passed_every_draw() -> None:
