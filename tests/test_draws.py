@@ -281,3 +281,24 @@ def test_a_protected_item_breaks_when_head_fails_it_in_any_draw_where_base_passe
     base = {"a": item("a", 1, 1, 1), "b": item("b", 1, 0, 1), "c": item("c", 1, 1, 1), "d": item("d", 1, 1, 1)}
     head = {"a": item("a", 1, 1, 0), "b": item("b", 0, 0, 0), "c": item("c", 1, 1, 1)}
     assert draws.broken(["a", "b", "c", "d"], base, head) == ["a"]  # b was never stable on base; d not scored
+
+
+def test_the_terminal_report_shows_the_draws_too(tmp_path: Path) -> None:
+    from .test_flows import git, pr
+
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    (repo / "eval_sets").mkdir()
+    rows = [{"id": f"c{n:02d}", "input": f"City {n}? ANSWER: city{n}", "expected": f"city{n}"} for n in range(30)]
+    (repo / "eval_sets" / "capitals.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (repo / "prompts" / "c.prompt.yml").write_text(PR_PROMPT)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "capitals")
+    git(repo, "checkout", "-qb", "noisy")
+    path = repo / "prompts" / "c.prompt.yml"
+    path.write_text(PR_PROMPT.replace('content: "{{input}}"', 'content: "{{input}} || elsewhere"'))
+    git(repo, "commit", "-qam", "noisier")
+    pr(repo, tmp_path / "out", "main", "noisy", "--no-optimize", "--no-refresh")
+    shown = run_cli("report", str(tmp_path / "out" / "results.json"), "--format", "terminal").stdout
+    assert "draws: 4 per item; pass^4 base " in shown and "made flaky by head: " in shown
