@@ -40,6 +40,7 @@ from . import (
     progress,
     promptfile,
     removals,
+    slices,
     subsetfile,
     subsets,
 )
@@ -96,6 +97,7 @@ class PromptResult:
     verdict: gate.Verdict | None = None
     job: Job | None = None
     subset_note: str = ""
+    slices: list[str] = field(default_factory=list)  # the IPOMP clusters head is shown worse on (slices.py)
     subset: Subset | None = None  # the subset after this run
     subset_changed: bool = False
     subset_path: str = ""  # the subset file's path in the repository
@@ -324,6 +326,9 @@ async def _judge_prompt(
     if base is not None and head.settings.protected:
         with _timed(result, "protected items"):
             await _protect(result, head, base, pool, client, eff.model, options.model)
+    if base is not None and result.verdict is not None and result.verdict.status != gate.UNDECIDED:
+        with _timed(result, "slices"):
+            _slices(result, head, pool)
     swapped = [r[k] for r in result.replacements for k in ("removed", "added")]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
@@ -351,6 +356,19 @@ async def _protect(
         before = f" ({result.verdict.reason})" if result.verdict else ""
         result.verdict = gate.Verdict(
             gate.FAIL, f"protected items that base passes failed on head: {said} (promptci.protected){before}"
+        )
+
+
+def _slices(result: PromptResult, head: promptfile.PromptFile, pool: Pool) -> None:
+    """The clusters head is shown worse on, listed; with `promptci.gate_slices` (the base's) they fail the gate."""
+    gate_settings = result.gate_settings or head.settings.gate
+    found = slices.worse(head, pool, result.items, result.base, result.head, gate_settings)
+    result.slices = [s.describe() for s in found]
+    if found and head.settings.gate_slices and result.verdict and result.verdict.status != gate.FAIL:
+        result.verdict = gate.Verdict(
+            gate.FAIL,
+            f"head is worse on {len(found)} slice{'s' if len(found) > 1 else ''} of the pool "
+            f"(promptci.gate_slices): {'; '.join(result.slices[:3])}; overall: {result.verdict.reason}",
         )
 
 

@@ -245,6 +245,7 @@ class PromptResults(Model):
     subset_items: Count
     pool_items: Count | None = None  # items in the pool the gate sampled from (None: files of earlier versions)
     subset_note: str
+    slices: list[str] = Field(default_factory=list)  # the IPOMP clusters head was shown worse on
     texts: dict[str, str] = Field(default_factory=dict)  # item id -> input text (compared and swapped items)
     subset: Subset
     base: dict[str, ItemResult]
@@ -414,6 +415,7 @@ def _prompt(p: PromptResult) -> dict[str, Any]:
         "subset_items": p.subset_items,
         "pool_items": p.pool_items,
         "subset_note": p.subset_note,
+        "slices": p.slices,
         "texts": p.texts,
         "subset": {
             "path": p.subset_path,

@@ -332,6 +332,11 @@ class Settings(Strict):
         description="item ids that must never go from pass to fail: a pull request whose head fails one of them in "
         "any draw where base passes it in every draw fails the gate (they are always scored, base and head)",
     )
+    gate_slices: bool = Field(
+        False,
+        description="fail the gate when head is shown worse on one IPOMP cluster of the compared items (tested at "
+        "α/K, Bonferroni), even when the mean holds; off: such slices are listed only",
+    )
     judge_min_agreement: float = Field(
         0.8,
         ge=0.0,

@@ -302,3 +302,44 @@ def test_the_terminal_report_shows_the_draws_too(tmp_path: Path) -> None:
     pr(repo, tmp_path / "out", "main", "noisy", "--no-optimize", "--no-refresh")
     shown = run_cli("report", str(tmp_path / "out" / "results.json"), "--format", "terminal").stdout
     assert "draws: 4 per item; pass^4 base " in shown and "made flaky by head: " in shown
+
+
+def test_a_slice_head_is_worse_on_is_found_and_named_by_its_most_typical_item(tmp_path: Path) -> None:
+    from promptci import slices
+    from promptci.settings import GateSettings
+
+    rows = [{"id": f"a{n:02d}", "input": f"apple pear orchard fruit {n}", "expected": "x"} for n in range(20)]
+    rows += [{"id": f"b{n:02d}", "input": f"bus train station ticket {n}", "expected": "x"} for n in range(60)]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = tmp_path / "s.prompt.yml"
+    path.write_text(
+        'name: s\nmodel: mockllm/model\nmessages:\n  - {role: user, content: "{{input}}"}\n'
+        "promptci:\n  pool: pool.jsonl\n  embedding_model: mockllm/embed\n  selection: {clusters: 2}\n"
+    )
+    prompt = promptfile.load(path)
+    pool = load_pool(prompt)
+    ids = [r["id"] for r in rows]
+    base = {i: ItemResult(id=i, score=1.0) for i in ids}
+    head = {i: ItemResult(id=i, score=0.0 if i.startswith("a") else 1.0) for i in ids}
+    [found] = slices.worse(prompt, pool, ids, base, head, GateSettings())
+    assert found.typical.startswith("a") and found.items == 20 and found.difference == -1.0
+    assert "the cluster around a" in found.describe() and "-100.0 points" in found.describe()
+    assert slices.worse(prompt, pool, ids, base, base, GateSettings()) == []
+    few = [i for i in ids if i.startswith("b")] + ids[: slices.MIN_ITEMS - 1]
+    assert slices.worse(prompt, pool, few, base, head, GateSettings()) == []  # too few items in the cluster
+
+    from promptci import gate, pipeline
+    from promptci.gitdiff import Change
+
+    def judged(text: str) -> pipeline.PromptResult:
+        result = pipeline.PromptResult(change=Change("modified", "s", "s", "", "", "edited"))
+        result.items, result.base, result.head = ids, base, head
+        result.verdict = gate.Verdict(gate.PASS, "not worse")
+        pipeline._slices(result, promptfile.parse(path.read_text() + text, path), pool)
+        return result
+
+    listed = judged("")
+    assert listed.verdict is not None and listed.verdict.status == gate.PASS and len(listed.slices) == 1
+    blocking = judged("  gate_slices: true\n")
+    assert blocking.verdict is not None and blocking.verdict.status == gate.FAIL
+    assert "head is worse on 1 slice" in blocking.verdict.reason and "the cluster around a" in blocking.verdict.reason
