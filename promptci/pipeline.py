@@ -362,7 +362,11 @@ async def _protect(
 def _slices(result: PromptResult, head: promptfile.PromptFile, pool: Pool) -> None:
     """The clusters head is shown worse on, listed; with `promptci.gate_slices` (the base's) they fail the gate."""
     gate_settings = result.gate_settings or head.settings.gate
-    found = slices.worse(head, pool, result.items, result.base, result.head, gate_settings)
+    try:
+        found = slices.worse(head, pool, result.items, result.base, result.head, gate_settings)
+    except (InputError, InfraError) as exc:  # no embeddings to cluster by: the verdict stands, the slices are untested
+        result.subset_note += f"; slices not tested ({redact(str(exc), 200)})"
+        return
     result.slices = [s.describe() for s in found]
     if found and head.settings.gate_slices and result.verdict and result.verdict.status != gate.FAIL:
         result.verdict = gate.Verdict(
