@@ -20,7 +20,8 @@ times with draws chosen at random from the recorded ones. Policies:
 
 Each replicate runs the gate (promptci.gate.decide on the items as draws from an endless pool, then `settle`).
 Columns: agreement with the truth, blocks of not-worse (a fail where head is not worse), catch rate (fails of the
-worse), inconclusive, and model calls per pull request (base's warm draws counted apart).
+worse), inconclusive, model calls per pull request (targeted: head's only, base's warm draws are made once on
+the default branch), and head's calls alone (what any policy costs per pull request once base is scored warm).
 
     flock /tmp/promptci-model.lock python benchmarks/noise.py measure [--items 40] [--draws 16]
     python benchmarks/noise.py analyse [--replicates 200]
@@ -140,7 +141,7 @@ def analyse(replicates: int) -> dict:
     rng = np.random.default_rng(0)
     policies = ["1 draw", "fixed 3", "fixed 5", "targeted"]
     tally: dict[str, dict[str, list]] = {
-        p: {"right": [], "block_ok": [], "catch": [], "inc": [], "calls": []} for p in policies
+        p: {"right": [], "block_ok": [], "catch": [], "inc": [], "calls": [], "head": []} for p in policies
     }
     pairs = []
     for task, by_variant in data["tasks"].items():
@@ -162,16 +163,18 @@ def analyse(replicates: int) -> dict:
                         head_draws = np.take_along_axis(draws[h], pick(rng, n, k, TARGETED), 1)
                         head_scores = np.where(unstable, head_draws.mean(1), head_draws[:, 0])
                         base_scores, calls = warm.mean(1), n + (TARGETED - 1) * int(unstable.sum())
+                        head_calls = calls
                     else:
                         m = {"1 draw": 1, "fixed 3": 3, "fixed 5": 5}[policy]
                         base_scores = np.take_along_axis(draws[b], pick(rng, n, k, m), 1).mean(1)
                         head_scores = np.take_along_axis(draws[h], pick(rng, n, k, m), 1).mean(1)
-                        calls = 2 * m * n
+                        calls, head_calls = 2 * m * n, m * n
                     o = outcome(base_scores, head_scores)
                     t = tally[policy]
                     t["right"].append(o == "fail" if worse else o == "pass")
                     t["inc"].append(o not in ("pass", "fail"))
                     t["calls"].append(calls)
+                    t["head"].append(head_calls)
                     (t["catch"] if worse else t["block_ok"]).append(o == "fail")
     table = {
         p: {
@@ -180,6 +183,7 @@ def analyse(replicates: int) -> dict:
             "catch_rate": float(np.mean(t["catch"])) if t["catch"] else None,
             "inconclusive": float(np.mean(t["inc"])),
             "calls_per_pr": float(np.mean(t["calls"])),
+            "head_calls_per_pr": float(np.mean(t["head"])),
         }
         for p, t in tally.items()
     }
@@ -199,8 +203,8 @@ def main() -> None:
         return
     out = analyse(args.replicates)
     (RESULTS / "noise.json").write_text(json.dumps(out, indent=1) + "\n")
-    print("| policy | agreement | blocks of not-worse | catch rate | inconclusive | calls per PR |")
-    print("|---|---|---|---|---|---|")
+    print("| policy | agreement | blocks of not-worse | catch rate | inconclusive | calls per PR | head's calls |")
+    print("|---|---|---|---|---|---|---|")
     for name, m in out["policies"].items():
 
         def f(x: float | None) -> str:
@@ -208,7 +212,7 @@ def main() -> None:
 
         print(
             f"| {name} | {f(m['agreement'])} | {f(m['blocks_of_not_worse'])} | {f(m['catch_rate'])} | "
-            f"{f(m['inconclusive'])} | {m['calls_per_pr']:.0f} |"
+            f"{f(m['inconclusive'])} | {m['calls_per_pr']:.0f} | {m['head_calls_per_pr']:.0f} |"
         )
     worse = sum(p["worse"] for p in out["pairs"])
     print(f"\n{len(out['pairs'])} ordered pairs, {worse} worse by at least δ = {out['margin']}; truths:")
