@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from . import __version__, env
 from .errors import EXIT_INPUT
 from .fileio import check_input, check_output_file, check_output_folder
-from .settings import SEED_MAX, GateSettings
+from .settings import MAX_REPEATS, SEED_MAX, GateSettings
 
 
 def check_at_the_door(args: argparse.Namespace) -> None:
@@ -73,6 +73,12 @@ def parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="model calls in flight (default: promptci.concurrency, 4)",
+    )
+    ev.add_argument(
+        "--repeats",
+        type=_repeats,
+        metavar="K",
+        help="draws per item where a score is a sample (default: promptci.repeats, 1; at most 50)",
     )
     ev.set_defaults(command="eval", selection="full")
 
@@ -335,6 +341,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _repeats(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_REPEATS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_REPEATS} draws per item")
     return value
 
 

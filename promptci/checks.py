@@ -13,6 +13,7 @@ import json
 import re
 import string
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import jsonschema
@@ -30,6 +31,10 @@ SIMILAR_THRESHOLD = 0.75  # promptfoo's default for `similar`
 JSON_CHECKS = ("json", "contains_json")  # their values are schemas (or true), never lists of alternatives
 
 Check = Callable[[str, Item], Awaitable[Evaluation]]
+
+GRADE_SAMPLE: ContextVar[int] = ContextVar("grade_sample", default=0)
+"""Which sample of a judge's grade the checks now running ask for (scoring.evaluate sets it per draw): a judge's
+grade is itself a draw, cached under its sample index like a sampled answer."""
 Verdict = tuple[float, str]
 
 
@@ -243,7 +248,11 @@ def _judge(
         if not isinstance(value, str):
             return 0.0, f"{value!r} is not text"
         text = substitute(prompt, {**item.data, "value": value, "completion": output})
-        answer = (await client.complete(model, [{"role": "user", "content": text}], Params(temperature=0.0))).text
+        answer = (
+            await client.complete(
+                model, [{"role": "user", "content": text}], Params(temperature=0.0, sample=GRADE_SAMPLE.get())
+            )
+        ).text
         return read_verdict(answer, choices)
 
     return compare

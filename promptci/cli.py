@@ -71,6 +71,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         json_out=args.json_out,
         use_cache=not args.no_cache,
         concurrency=args.concurrency,
+        repeats=args.repeats,
     )
     plan = evaluate.prepare(request)
     for skipped in plan.skipped:
@@ -102,13 +103,17 @@ def _print_run(run: Run) -> None:
         out.print(
             f"  score   {s.mean:.3f}  95% CI [{low:.3f}, {high:.3f}] ({s.ci_method})  n={s.scored}  errors={s.errors}"
         )
+    from .draws import lines  # pass^k, flaky items, the judges' self-agreement: only when the run has them
+
     cost = f"${s.cost_usd:.4f}" + ("" if s.cost_known else " (some prices unknown)")
     out.print(
-        f"  usage   {s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion tokens · {cost} · "
-        f"{s.calls} calls · {s.cache_hits} cache hits · {s.wall_s:.1f} s"
+        Text(
+            "".join(f"{line}\n" for line in lines(s))
+            + f"  usage   {s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion tokens · {cost} · "
+            f"{s.calls} calls · {s.cache_hits} cache hits · {s.wall_s:.1f} s"
+        )
     )
-    failed = [r for r in run.items if r.error]
-    if failed:
+    if failed := [r for r in run.items if r.error]:
         out.print(
             Text.assemble("  ", (f"{len(failed)} items failed", "red"), f"; first: {failed[0].id}: {failed[0].error}")
         )

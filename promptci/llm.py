@@ -7,8 +7,10 @@ retried and costed in one place:
 - **Retries**: 429, 5xx, timeouts and refused connections are retried with exponential backoff
   and jitter (honouring `Retry-After`); then the call fails with `InfraError` (exit 3). Bad
   requests (unknown model, missing key, prompt too long) fail at once with `InputError` (exit 2).
-- **Disk cache**: keyed by model, api_base, messages, parameters and (for label scoring) the label
-  set. A hit returns the stored answer and its original token counts and costs no call. It is a
+- **Disk cache**: keyed by model, api_base, messages, parameters, (for label scoring) the label
+  set and, for a sampled answer or a judge's grade, its sample index: draw 2 of an item is another key than
+  draw 1, so a repeat is a new sample and a re-run reuses the same samples (sample 0 keeps the key it always had).
+  A hit returns the stored answer and its original token counts and costs no call. It is a
   `diskcache` store of JSON values (never pickles: a restored CI cache is data, not code). litellm's
   own cache key omits `api_base` and provider-specific parameters, so promptci keys its own.
 - **Label scoring** (`score_labels`): a probability per label, by the best method the model offers:
@@ -117,6 +119,19 @@ class Params:
     seed: int | None = None
     response_format: Any = None
     api_base: str | None = None
+    sample: int = 0
+    """Which draw this request is (0: the first); part of the cache key but not sent, except as a seed (`seeded`)."""
+
+    def seeded(self, model: str) -> dict[str, Any]:
+        """The request arguments, with draw `sample` > 0 made a distinct sample: the prompt's seed moved on by
+        `sample`, or, for the embedded model and the mock (which seed every call, 0 by default), seed `sample`.
+        Other providers draw afresh on every uncached call."""
+        kwargs = self.litellm_kwargs()
+        if self.sample and self.seed is not None:
+            kwargs["seed"] = self.seed + self.sample
+        elif self.sample and in_process(model):
+            kwargs["seed"] = self.sample
+        return kwargs
 
     def litellm_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"temperature": self.temperature}
@@ -277,6 +292,8 @@ class ModelClient:
             "params": params.litellm_kwargs(),
             "labels": labels,
         }
+        if params.sample:  # draw 0 keeps the key caches made before draws existed
+            material["sample"] = params.sample
         canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -285,7 +302,7 @@ class ModelClient:
     async def _complete_uncached(
         self, model: str, messages: list[dict[str, str]], params: Params, labels: None
     ) -> dict[str, Any]:
-        response = await self._request(model, messages, params.litellm_kwargs())
+        response = await self._request(model, messages, params.seeded(model))
         return {"text": _content(response), **_usage(model, response)}
 
     async def _labels_uncached(

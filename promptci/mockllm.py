@@ -8,6 +8,8 @@ scoring, the gate — and only the model's arithmetic is fake. Its behaviour is 
   no label occurs, one chosen by a hash of the prompt. So a pool whose inputs name their answer scores high
   under a prompt that ends with the input, and low under one that lists the labels after it.
 - Generation: the text after the last `ANSWER:` in the prompt when there is one (a test plants the answer),
+  and when it lists alternatives (`ANSWER: Paris || Lyon`) a sampled request (temperature > 0) picks one by a hash
+  of the prompt and the call's seed (the first at temperature 0), so a noisy prompt has distinct draws;
   else one of a few instruction-like sentences chosen by a hash of the prompt (what the optimizer's writer
   needs to propose something).
 - `mockllm/embed`: a bag-of-words embedding (each word hashed to one of DIMENSIONS axes), so texts that share
@@ -36,6 +38,7 @@ MODEL = f"{PROVIDER}/model"
 EMBED_MODEL = f"{PROVIDER}/embed"
 DIMENSIONS = 64
 ANSWER_CUE = "ANSWER:"
+ALTERNATIVES = "||"
 SENTENCES = (
     "Answer with the label only.",
     "Read the input carefully before you answer.",
@@ -63,12 +66,17 @@ def label_scores(prompt: str, labels: Sequence[str]) -> list[float]:
     return [s - total for s in scores]
 
 
-def generate(prompt: str) -> str:
-    """What the mock writes: a planted answer, else an instruction-like sentence."""
+def generate(prompt: str, temperature: float = 0.0, seed: int | None = None) -> str:
+    """What the mock writes: a planted answer (one of its `||` alternatives when sampling), else an
+    instruction-like sentence."""
     at = prompt.rfind(ANSWER_CUE)
     if at >= 0:
         planted = prompt[at + len(ANSWER_CUE) :].strip()
-        return planted.splitlines()[0] if planted else ""
+        line = planted.splitlines()[0] if planted else ""
+        if ALTERNATIVES not in line:
+            return line
+        options = [o.strip() for o in line.split(ALTERNATIVES)]
+        return options[_hash(prompt, str(seed or 0)) % len(options)] if temperature > 0 else options[0]
     return SENTENCES[_hash(prompt) % len(SENTENCES)]
 
 
@@ -117,7 +125,7 @@ class MockProvider(CustomLLM):
             text = labels[max(range(len(labels)), key=scores.__getitem__)]
             logprobs = local.label_logprobs(labels, scores)
         else:
-            text = generate(prompt)
+            text = generate(prompt, float(params.get("temperature") or 0.0), params.get("seed"))
         tokens = len(prompt.split()) + 1, len(text.split()) + 1
         return local.respond(model_response, MODEL, text, "stop", *tokens, started, logprobs)
 

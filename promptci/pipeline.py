@@ -31,7 +31,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import effective, embeddings, forecast, gate, progress, promptfile, prresults, removals, subsetfile, subsets
+from . import (
+    draws,
+    effective,
+    embeddings,
+    forecast,
+    gate,
+    judgecheck,
+    progress,
+    promptfile,
+    prresults,
+    removals,
+    slices,
+    subsetfile,
+    subsets,
+)
 from .budget import Budget
 from .effective import Effective
 from .errors import InfraError, InputError, redact
@@ -208,7 +222,10 @@ async def _run_prompt(
     by_id = pool.by_id()
     ids = subset.ids
     known = None
-    if base is not None and change.old_path is not None:
+    result.sampled = draws.noisy([head, base])
+    if result.sampled:  # a warm base is one draw per item: a sampled or judged prompt's base is drawn in the run
+        result.base_note = "scored in this run: the scores are samples, and a warm base holds one draw per item"
+    elif base is not None and change.old_path is not None:
         with _timed(result, "find a warm base"):
             known, result.base_note = await find_known(
                 store or Store(), change.old_path, base, pool, options.model, client
@@ -288,6 +305,13 @@ async def _run_prompt(
     result.subset_items = len(result.items)
     with _timed(result, "decide"):
         await _decide(result, head, base, pool, client, budget, options, eff.model, known)
+    result.verdict = judgecheck.verdict(result.verdict, [*result.base.values(), *result.head.values()], head)
+    if base is not None and head.settings.protected:
+        with _timed(result, "protected items"):
+            await _protect(result, head, base, pool, client, eff.model, options.model)
+    if base is not None and result.design is None and result.verdict and result.verdict.status != gate.UNDECIDED:
+        with _timed(result, "slices"):  # paired slices need base scored on the same uniformly drawn items
+            _slices(result, head, pool)
     swapped = [i for r in result.subset.replacements for i in (r.removed, r.added)]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
     return result
@@ -302,6 +326,48 @@ def optimizer_budget(client: ModelClient, budget: Budget, cap: int | None) -> Bu
 def broken_items(ids: Sequence[str], base: Mapping[str, ItemResult], head: Mapping[str, ItemResult]) -> list[str]:
     """The items this change broke: base right (score 1), head not."""
     return [i for i in ids if i in base and i in head and base[i].score == 1.0 and head[i].score != 1.0]
+
+
+async def _protect(
+    result: PromptResults,
+    head: promptfile.PromptFile,
+    base: promptfile.PromptFile,
+    pool: Pool,
+    client: ModelClient,
+    head_model: str | None,
+    base_model: str | None,
+) -> None:
+    """`promptci.protected` (the base's): those items are scored on both sides whatever the gate sampled, and one
+    that base passes in every draw and head fails in any draw fails the prompt, whatever the mean says."""
+    by_id = pool.by_id()
+    items = [by_id[i] for i in head.settings.protected if i in by_id]
+    if unknown := [i for i in head.settings.protected if i not in by_id]:
+        result.subset_note += f"; promptci.protected names {len(unknown)} items the pool does not have: {unknown[0]}"
+    await _score_into(head, pool, items, result.head, client, "head", head_model)
+    await _score_into(base, pool, items, result.base, client, "base", base_model)
+    if broken := draws.broken([i.id for i in items], result.base, result.head):
+        said = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        before = f" ({result.verdict.reason})" if result.verdict else ""
+        result.verdict = gate.Verdict(
+            gate.FAIL, f"protected items that base passes failed on head: {said} (promptci.protected){before}"
+        )
+
+
+def _slices(result: PromptResults, head: promptfile.PromptFile, pool: Pool) -> None:
+    """The clusters head is shown worse on, listed; with `promptci.gate_slices` (the base's) they fail the gate."""
+    gate_settings = result.gate or head.settings.gate
+    try:
+        found = slices.worse(head, pool, result.items, result.base, result.head, gate_settings)
+    except (InputError, InfraError) as exc:  # no embeddings to cluster by: the verdict stands, the slices are untested
+        result.subset_note += f"; slices not tested ({redact(str(exc), 200)})"
+        return
+    result.slices = [s.describe() for s in found]
+    if found and head.settings.gate_slices and result.verdict and result.verdict.status != gate.FAIL:
+        result.verdict = gate.Verdict(
+            gate.FAIL,
+            f"head is worse on {len(found)} slice{'s' if len(found) > 1 else ''} of the pool "
+            f"(promptci.gate_slices): {'; '.join(result.slices[:3])}; overall: {result.verdict.reason}",
+        )
 
 
 def _input_text(prompt: promptfile.PromptFile, item: Item) -> str:
@@ -343,7 +409,7 @@ def _reference(base: promptfile.PromptFile | None, head: promptfile.PromptFile) 
     """The base version's settings, evaluators and pool judge the change; only a new prompt brings its own."""
     if base is not None:
         try:
-            return Reference(base, load_pool(base), "")
+            return Reference(base, load_pool(base), judgecheck.note(base, head))
         except InputError as exc:
             why = f"the base version's pool cannot be read ({exc.problem})"
     else:
@@ -465,10 +531,9 @@ async def _decide(
     ordered = gate.order([i.id for i in pool.items], result.items, result.draw_seed, pool.sha256)
     sides = [(head, result.head, "head", head_model)] + ([(base, result.base, "base", options.model)] if base else [])
     while True:
+        fixed, pool_size = draws.gate_design([head, base], result.subset_items, result.pool_items)
         result.verdict, result.comparison = gate.decide(
-            gate.evidence(
-                result.items, result.subset_items, result.base if base else None, result.head, result.pool_items
-            ),
+            gate.evidence(result.items, fixed, result.base if base else None, result.head, pool_size),
             settings,
         )
         if base is None:

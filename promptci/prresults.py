@@ -192,6 +192,8 @@ class PromptResults(Model):
     design: Design | None = None  # head's draws against base's known scores (None: base scored in the run)
     subset_note: str
     base_note: str = ""  # where base's scores come from: scored in this run, or the default branch's warm run
+    slices: list[str] = Field(default_factory=list)  # the IPOMP clusters head was shown worse on
+    sampled: bool = False  # the scores are draws (sampling or an LLM judge): the gate treats the pool as endless
     texts: dict[str, str] = Field(default_factory=dict)  # item id -> input text (compared and swapped items)
     subset: Subset
     base: dict[str, ItemResult]
@@ -331,13 +333,13 @@ def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptR
     elif not p.has_base:
         verdict = (
             removals.unguarded(p.change, p.gate, removed)
-            or gate.replay(p.items, p.subset_items, None, p.head, p.pool_items, p.gate)[0]
+            or gate.replay(p.items, p.subset_items, None, p.head, None if p.sampled else p.pool_items, p.gate)[0]
         )
     elif p.design is not None:  # head against base's known scores, on exactly the recorded draws
         verdict, comparison = gate.decide_known(p.design, {i: r.score for i, r in p.head.items()}, p.gate)
         verdict = gate.settle(verdict, p.gate, f"scoring stopped at {len(p.design.draws)} items")
     else:
-        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, p.pool_items, p.gate)
+        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, None if p.sampled else p.pool_items, p.gate)
         comparison = c
     if p.verdict is not None and p.verdict.status == verdict.status:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)

@@ -33,6 +33,24 @@ class Evaluation:
     reason: str
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """What graded a run's items under one evaluator name: a digest of its definition, the judge model (None: no
+    model) and whether an LLM grades (its grades are samples, checked by self-agreement)."""
+
+    digest: str
+    model: str | None = None
+    llm: bool = False
+
+
+@pydantic.dataclasses.dataclass(frozen=True, config=RECORD)
+class Draw:
+    """One sample of an item: the answer and its score (None when it failed)."""
+
+    output: str | None
+    score: Unit | None
+
+
 @pydantic.dataclasses.dataclass(config=RECORD)
 class ItemResult:
     """One item scored by one prompt (a record: the same class in both results formats)."""
@@ -51,6 +69,20 @@ class ItemResult:
     cached: bool = False
     error: str | None = None  # why the item has no score
     error_kind: Literal["infra", "input"] | None = None  # infra: the model was unreachable
+    draws: list[Draw] = field(default_factory=list)  # every draw when the item had more than one; score: their mean
+    regrades: list[Evaluation] = field(default_factory=list)  # the LLM judges' second grades of the first answer
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A judge's self-agreement: of `graded` answers it graded twice, `agreed` got the same score both times."""
+
+    graded: int
+    agreed: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.agreed / self.graded if self.graded else None
 
 
 @dataclass
@@ -68,6 +100,10 @@ class Summary:
     calls: int
     cache_hits: int
     wall_s: float
+    draws: int = 1  # k, the draws of each item (1: its score is one answer)
+    pass_all: int | None = None  # items that passed in every one of their k draws (pass^k's numerator)
+    flaky: list[str] = field(default_factory=list)  # items that passed in some draws and failed in others
+    judge_agreement: Agreement | None = None  # the LLM judges' grades given twice to the same answer
 
 
 @dataclass
@@ -83,6 +119,7 @@ class Run:
     summary: Summary
     created_at: str
     promptci_version: str
+    evaluators: dict[str, Fingerprint] = field(default_factory=dict)
 
     @property
     def fault(self) -> str | None:
@@ -169,7 +206,25 @@ def read(path: str | Path) -> list[Run]:
 
 
 def _run(data: dict[str, Any]) -> Run:
-    items = [ItemResult(**{**i, "evaluations": [Evaluation(**e) for e in i["evaluations"]]}) for i in data["items"]]
+    items = [
+        ItemResult(
+            **{
+                **i,
+                "evaluations": [Evaluation(**e) for e in i["evaluations"]],
+                "draws": [Draw(**d) for d in i.get("draws", [])],
+                "regrades": [Evaluation(**e) for e in i.get("regrades", [])],
+            }
+        )
+        for i in data["items"]
+    ]
     summary = data["summary"]
-    summary = Summary(**{**summary, "ci95": tuple(summary["ci95"]) if summary["ci95"] else None})
-    return Run(**{**data, "items": items, "summary": summary})
+    agreement = summary.get("judge_agreement")
+    summary = Summary(
+        **{
+            **summary,
+            "ci95": tuple(summary["ci95"]) if summary["ci95"] else None,
+            "judge_agreement": Agreement(**agreement) if agreement else None,
+        }
+    )
+    evaluators = {name: Fingerprint(**f) for name, f in data.get("evaluators", {}).items()}
+    return Run(**{**data, "items": items, "summary": summary, "evaluators": evaluators})

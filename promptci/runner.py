@@ -5,6 +5,9 @@ item and the run goes on; after `BREAKER` such faults in a row with no success b
 model is taken to be down and the remaining items are marked as not attempted, so a dead server
 costs seconds, not one retry cycle per item. A bad request (unknown model, missing key) stops the
 run at once: every item would fail the same way.
+
+An item whose score is a sample (draws.py) is scored `repeats` times, each draw under its own sample index, and
+scored by their mean; a few answers are graded twice by each LLM judge to measure its self-agreement.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from . import __version__, progress
+from . import __version__, draws, progress
 from .errors import InfraError, InputError
 from .evalset import Item, Pool, check_answers_hidden, item_labels
-from .llm import ModelClient, Params
+from .llm import LabelScores, ModelClient, Params, Usage
 from .promptfile import PromptFile
-from .results import ItemResult, Run, summarise
-from .scoring import Check, build_checks, evaluate
+from .results import Draw, Evaluation, ItemResult, Run, summarise
+from .scoring import Check, build_checks, evaluate, fingerprints
 
 BREAKER = 3
 
@@ -37,6 +40,7 @@ class Task:
     selection: str = "full"
     model: str | None = None
     label: str = ""  # what progress lines call this task (default: the prompt file's name)
+    repeats: int | None = None  # draws of an item whose score is a sample (default: promptci.repeats)
 
     def __post_init__(self) -> None:
         check_answers_hidden(self.prompt, self.items)  # a task is made before any of its model calls
@@ -85,6 +89,7 @@ async def run(task: Task, client: ModelClient, *, on_item: Callable[[ItemResult]
     model = model_to_call(prompt, task.model)
     params = request_params(prompt)
     checks = build_checks(prompt, client)
+    plan = _Draws(draws.per_item(prompt, task.repeats), draws.sampled(prompt))
     before = replace(client.counters)
     started = time.perf_counter()
     breaker = _Breaker()
@@ -92,7 +97,7 @@ async def run(task: Task, client: ModelClient, *, on_item: Callable[[ItemResult]
 
     async def one(item: Item) -> ItemResult:
         async with slots:
-            result = await _score_item(prompt, item, model, params, checks, client, breaker)
+            result = await _score_item(prompt, item, model, params, checks, client, breaker, plan)
         counter.advance()
         if on_item is not None:
             on_item(result)
@@ -101,11 +106,16 @@ async def run(task: Task, client: ModelClient, *, on_item: Callable[[ItemResult]
     try:
         with progress.count(task.label or f"scoring {prompt.path.name}", len(task.items)) as counter:
             items = list(await asyncio.gather(*(one(item) for item in task.items)))
+        await _regrade(prompt, task.items, items, checks)
     except InputError as exc:
         raise InputError(
             exc.problem, path=exc.path or prompt.path, line=exc.line, field=exc.field, fix=exc.fix
         ) from None
     used = client.counters - before
+    summary = summarise(items, wall_s=time.perf_counter() - started, **used.as_dict())
+    stable = draws.stability(items)
+    summary.draws, summary.pass_all, summary.flaky = plan.per_item, stable.pass_all, stable.flaky
+    summary.judge_agreement = draws.agreement(items)
     return Run(
         prompt={"path": str(prompt.path), "name": prompt.name, "sha256": prompt.sha256},
         model=model,
@@ -113,9 +123,10 @@ async def run(task: Task, client: ModelClient, *, on_item: Callable[[ItemResult]
         pool={"source": task.pool.source, "sha256": task.pool.sha256, "size": len(task.pool)},
         selection=task.selection,
         items=items,
-        summary=summarise(items, wall_s=time.perf_counter() - started, **used.as_dict()),
+        summary=summary,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         promptci_version=__version__,
+        evaluators=fingerprints(prompt),
     )
 
 
@@ -138,6 +149,22 @@ class _Breaker:
         return self.faults_in_a_row >= BREAKER
 
 
+@dataclass(frozen=True)
+class _Draws:
+    per_item: int  # draws of each item
+    sampled: bool  # whether the answers are samples (else only the grades are)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """One draw of an item."""
+
+    output: str
+    evaluations: list[Evaluation]
+    usage: Usage
+    scored: LabelScores | None
+
+
 async def _score_item(
     prompt: PromptFile,
     item: Item,
@@ -146,28 +173,65 @@ async def _score_item(
     checks: list[Check],
     client: ModelClient,
     breaker: _Breaker,
+    plan: _Draws,
 ) -> ItemResult:
     result = ItemResult(id=item.id, expected=item.expected)
     if breaker.open:
         result.error, result.error_kind = "not attempted: the model was unreachable for earlier items", "infra"
         return result
-    messages = prompt.render(item.data)
-    labels = item_labels(prompt.settings.labels, item)
     try:
-        if labels:
-            scored = await client.score_labels(model, messages, labels, params)
-            result.output, usage = scored.output, scored.usage
-            result.label_probs, result.label_method = scored.probs, scored.method
-        else:
-            completion = await client.complete(model, messages, params)
-            result.output, usage = completion.text, completion.usage
-        result.evaluations = await evaluate(checks, result.output, item)
+        taken = [
+            await _draw(prompt, item, model, replace(params, sample=d if plan.sampled else 0), checks, client, d)
+            for d in range(plan.per_item)
+        ]
     except InfraError as exc:
         breaker.faults_in_a_row += 1
         result.error, result.error_kind = str(exc), "infra"
         return result
     breaker.faults_in_a_row = 0
-    result.score = sum(e.score for e in result.evaluations) / len(result.evaluations)
-    result.prompt_tokens, result.completion_tokens = usage.prompt_tokens, usage.completion_tokens
-    result.cost_usd, result.latency_s, result.cached = usage.cost_usd, usage.latency_s, usage.cached
+    scores = [sum(e.score for e in t.evaluations) / len(t.evaluations) for t in taken]
+    first = taken[0]
+    result.output, result.evaluations = first.output, first.evaluations
+    if first.scored is not None:
+        result.label_probs, result.label_method = first.scored.probs, first.scored.method
+    result.score = sum(scores) / len(scores)
+    if len(taken) > 1:
+        result.draws = [Draw(t.output, s) for t, s in zip(taken, scores)]
+    costs = [t.usage.cost_usd for t in taken]
+    result.prompt_tokens = sum(t.usage.prompt_tokens for t in taken)
+    result.completion_tokens = sum(t.usage.completion_tokens for t in taken)
+    result.cost_usd = None if None in costs else sum(c or 0.0 for c in costs)
+    result.latency_s = sum(t.usage.latency_s for t in taken)
+    result.cached = all(t.usage.cached for t in taken)
     return result
+
+
+async def _draw(
+    prompt: PromptFile, item: Item, model: str, params: Params, checks: list[Check], client: ModelClient, grade: int
+) -> _Taken:
+    """One answer (sample `params.sample`) and its grades (sample `grade`)."""
+    messages = prompt.render(item.data)
+    labels = item_labels(prompt.settings.labels, item)
+    scored = None
+    if labels:
+        scored = await client.score_labels(model, messages, labels, params)
+        output, usage = scored.output, scored.usage
+    else:
+        completion = await client.complete(model, messages, params)
+        output, usage = completion.text, completion.usage
+    return _Taken(output, await evaluate(checks, output, item, grade), usage, scored)
+
+
+async def _regrade(prompt: PromptFile, items: Sequence[Item], results: list[ItemResult], checks: list[Check]) -> None:
+    """The LLM judges grade the first `promptci.judge_regrades` scored answers again (a sample no draw uses), kept
+    on the item (`regrades`) for their self-agreement (draws.agreement)."""
+    judges = {name for name, f in fingerprints(prompt).items() if f.llm}
+    pairs = [(i, r) for i, r in zip(items, results) if r.score is not None and r.output is not None]
+    if not judges:
+        return
+    try:
+        for item, result in pairs[: prompt.settings.judge_regrades]:
+            again = await evaluate(checks, result.output or "", item, draws.REGRADE_SAMPLE)
+            result.regrades = [e for e in again if e.name in judges]
+    except InfraError:
+        return  # the judge went away: the scores stand, its agreement is measured on fewer answers

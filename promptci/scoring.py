@@ -14,6 +14,7 @@ exact match against `expected`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from .evalset import Item
 from .judges import BUILTINS
 from .llm import ModelClient, Params
 from .promptfile import Evaluator as GitHubEvaluator, PromptFile, substitute
-from .results import Evaluation
+from .results import Evaluation, Fingerprint
 from .settings import PromptciEvaluator, label_key
 
 REGEX_SECONDS = checks.REGEX_SECONDS
@@ -46,8 +47,49 @@ def build_checks(prompt: PromptFile, client: ModelClient) -> list[Check]:
     return built
 
 
-async def evaluate(checks: list[Check], output: str, item: Item) -> list[Evaluation]:
-    return [await check(output, item) for check in checks]
+async def evaluate(built: list[Check], output: str, item: Item, grade_sample: int = 0) -> list[Evaluation]:
+    """Every check's verdict on one output; LLM judges give their grade number `grade_sample` (0: the first)."""
+    token = checks.GRADE_SAMPLE.set(grade_sample)
+    try:
+        return [await check(output, item) for check in built]
+    finally:
+        checks.GRADE_SAMPLE.reset(token)
+
+
+def fingerprints(prompt: PromptFile) -> dict[str, Fingerprint]:
+    """Every evaluator by its report name, with a digest of everything that decides its grades: for a judge its
+    model, system and user prompt, choices and built-in name; for a check its whole definition. Two runs whose
+    digests differ were not graded by the same evaluator."""
+    found: dict[str, Fingerprint] = {}
+    for index, spec in enumerate(prompt.spec.evaluators):
+        material: dict[str, Any] = spec.model_dump(mode="json", exclude_none=True)
+        llm = spec.kind == "llm"
+        if llm and spec.llm is not None:
+            material["model"] = _llm_judge_model(prompt, spec.llm.modelId)
+        name = spec.name or (spec.uses if spec.kind == "uses" else f"{spec.kind}[{index}]")
+        builtin = BUILTINS.get(spec.uses.removeprefix("github/")) if spec.kind == "uses" else None
+        if builtin is not None:
+            model = builtin_judge_model(prompt)
+            llm = model is not None
+            if model is None and builtin.name == "similarity":
+                name = spec.name or "similarity-minilm"
+            material.update(builtin=builtin.name, model=model or "all-MiniLM-L6-v2 cosine", system=builtin.system)
+            material.update(prompt=builtin.prompt, choices=builtin.choices)
+        found[name] = Fingerprint(_digest(material), material.get("model"), llm)
+    for own in prompt.settings.evaluators:
+        material = own.model_dump(mode="json", by_alias=True, exclude_none=True)
+        model = _promptci_judge_model(prompt, own) if own.judge is not None else None
+        material["model"] = model
+        found[own.name] = Fingerprint(_digest(material), model, own.judge is not None)
+    if not found:
+        name = "label-match" if prompt.settings.labels else "exact-match"
+        found[name] = Fingerprint(_digest({"builtin": name}), None, False)
+    return found
+
+
+def _digest(material: dict[str, Any]) -> str:
+    text = json.dumps(material, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def builtin_judge_model(prompt: PromptFile) -> str | None:
@@ -345,7 +387,9 @@ def _judge(
     async def check(output: str, item: Item) -> Evaluation:
         messages = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": substitute(prompt_text, {**item.data, "completion": output})})
-        answer = (await client.complete(model, messages, Params(temperature=0.0))).text
+        answer = (
+            await client.complete(model, messages, Params(temperature=0.0, sample=checks.GRADE_SAMPLE.get()))
+        ).text
         return grade(name, answer, choices)
 
     return check

@@ -104,9 +104,11 @@ def rejected(
 ) -> np.ndarray:
     """Whether each null is rejected by the end of one sample (see `first_rejection`)."""
     fixed_sum, fixed_n, x = float(sum(fixed)), len(fixed), list(sample)
-    if pool is None:  # draws from an endless pool, in no random order of ours: a fixed shuffle, so that a list
-        fixed_sum, fixed_n = 0.0, 0  # sorted by score does not read as a run of luck
-        x = list(np.random.default_rng(0).permutation(np.array(list(fixed) + x, dtype=float)))
+    if pool is None:  # draws from an endless pool: the fixed values, in no random order of ours, get a fixed shuffle
+        fixed_sum, fixed_n = 0.0, 0  # (a list sorted by score must not read as a run of luck); the sample keeps its
+        # order, so each look extends the last one's sequence of bets (a shuffle of the whole list at every look
+        # would make each look a new test, and the looks together wrong more often than α)
+        x = list(np.random.default_rng(0).permutation(np.array(list(fixed), dtype=float))) + x
     return np.isfinite(
         first_rejection(
             fixed_sum,

@@ -16,6 +16,9 @@ SEED_MAX = 2**32 - 1
 """The largest seed numpy and scikit-learn accept."""
 
 
+MAX_REPEATS = 50
+
+
 def label_key(label: str) -> str:
     """What a label match compares: the text without surrounding space, in lower case."""
     return label.strip().lower()
@@ -318,6 +321,42 @@ class Settings(Strict):
     )
     evaluators: list[PromptciEvaluator] = Field(
         default_factory=list, description="promptci's own evaluators, each `{name: ..., <one check>}` (below)"
+    )
+    repeats: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPEATS,
+        description="k, draws per item when an item's score is a sample (temperature > 0, top_p < 1, or an LLM "
+        "judge): its score is the mean of k draws, and pass^k and flaky items are reported; a deterministic prompt "
+        "with exact checks is scored once whatever k is",
+    )
+    judge_regrades: int = Field(
+        5,
+        ge=0,
+        le=100,
+        description="items whose answer each LLM judge grades a second time per run, to measure the judge's "
+        "self-agreement (0: none)",
+    )
+    protected: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="item ids that must never go from pass to fail: a pull request whose head fails one of them in "
+        "any draw where base passes it in every draw fails the gate (they are always scored, base and head)",
+    )
+    gate_slices: bool = Field(
+        False,
+        description="fail the gate when head is shown worse on one IPOMP cluster of the compared items (tested at "
+        "α/K, Bonferroni), even when the mean holds; off: such slices are listed only",
+    )
+    judge_min_agreement: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="the least share of answers graded twice that must get the same grade both times; below it a "
+        "failing verdict of this prompt is advisory (neutral, with the reason)",
+    )
+    judge_blocks: bool = Field(
+        False, description="let a failing verdict block even when the judge agrees with itself less than the minimum"
     )
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     gate: GateSettings = Field(default_factory=GateSettings)

@@ -78,10 +78,26 @@ LAYERS = {
     **dict.fromkeys(["github.client", "github.overall", "github.precheck", "github.pulls", "github.accept"], DATA),
     **dict.fromkeys(["github.suggestions", "github.gitdata", "report.sandbox"], DATA),
     **dict.fromkeys(
-        ["pipeline", "effective", "gate", "decision", "removals", "noise", "changes", "demo", "warmpr"], DOMAIN
+        [
+            "pipeline",
+            "effective",
+            "gate",
+            "decision",
+            "removals",
+            "noise",
+            "changes",
+            "demo",
+            "warmpr",
+            "draws",
+            "judgecheck",
+            "slices",
+        ],
+        DOMAIN,
     ),
     **dict.fromkeys(["forecast", "plan", "sharding", "shards", "prresults", "runner", "scoring", "checks"], DOMAIN),
-    **dict.fromkeys(["subsets", "audit", "selection.*", "optimize.*", "report", "report.render", "report.suggestion"], DOMAIN),
+    **dict.fromkeys(
+        ["subsets", "audit", "selection.*", "optimize.*", "report", "report.render", "report.suggestion"], DOMAIN
+    ),
     **dict.fromkeys(["github.publish", "github.coverage"], DOMAIN),
     **dict.fromkeys(["models", "files", "pullrequest"], BASE),  # the folders' own __init__: a docstring
     "flows.*": FLOWS,

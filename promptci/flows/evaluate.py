@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .. import effective, gate, progress, promptfile, results
+from .. import draws, effective, gate, progress, promptfile, results
 from ..errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_OK, InfraError
 from ..evalset import NoItems, load_pool
 from ..forecast import rough, seconds_per_call
@@ -26,6 +26,7 @@ class EvalRequest:
     json_out: Path | None = None
     use_cache: bool = True
     concurrency: int | None = None  # default: the largest promptci.concurrency of the prompts
+    repeats: int | None = None  # draws per item where a score is a sample (default: each prompt's promptci.repeats)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ def prepare(request: EvalRequest) -> EvalPlan:
                 selection=selection,
                 model=eff.model,
                 label=f"{prompt.name} ({eff.model})",
+                repeats=request.repeats,
             )
         )
     return plan
@@ -101,7 +103,8 @@ def run_plan(request: EvalRequest, plan: EvalPlan) -> EvalOutcome:
     async def run_all() -> list[Run]:
         runs = []
         for task in tasks:
-            seconds = len(task.items) * seconds_per_call(model_to_call(task.prompt, task.model), concurrency)
+            calls = len(task.items) * draws.per_item(task.prompt, task.repeats)
+            seconds = calls * seconds_per_call(model_to_call(task.prompt, task.model), concurrency)
             progress.note(
                 f"{task.label}: scoring {len(task.items)} items of {task.pool.source}, "
                 f"{rough(seconds)} (answers already in the cache are free)"

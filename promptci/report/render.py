@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from .. import __version__, prresults
+from .. import __version__, draws, prresults
 from ..errors import InputError, redact
 from ..fileio import read_input
 from ..github.overall import MARKER
@@ -218,6 +218,8 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
         "extra_items": len(p.items) - p.subset_items,
         "flipped": flipped if details else [],
         "flipped_count": len(flipped),
+        "stability": draws.compare(base, head),
+        "slices": p.slices,
         "suggestion": suggestion,
         "subset_note": p.subset_note,
         "base_note": p.base_note,
