@@ -391,7 +391,8 @@ def test_a_json_schema_pattern_runs_under_the_regex_time_limit(tmp_path: Path) -
     ):
         started = time.monotonic()
         [result] = asyncio.run(scoring.evaluate(checks, output, Item(id="1", data={"q": "x"})))
-        assert time.monotonic() - started < 5 and result.score == score and words in result.reason, result.reason
+        # not a timing: without the limit these run for hours; 60 s leaves room for a loaded machine
+        assert time.monotonic() - started < 60 and result.score == score and words in result.reason, result.reason
     schema["unevaluatedProperties"] = False  # jsonschema matches patternProperties there itself: refused at load
     with pytest.raises(InputError, match="unevaluatedProperties and patternProperties"):
         scoring.build_checks(
