@@ -94,9 +94,9 @@ def committed_subset(task: str, pool: int, vectors: str) -> list[int]:
 
 
 def paired(d: np.ndarray, subset: list[int], order: np.ndarray, fail_line: float, cap: int | None) -> tuple[str, int]:
-    """Base and head on the same items (sequential.py): the subset exactly, then `order`, looks every batch."""
-    from promptci import sequential
-    from promptci.gate import BATCH
+    """Base and head on the same items (gate/sequential.py): the subset exactly, then `order`, looks every batch."""
+    from promptci.gate import sequential
+    from promptci.gate.decision import BATCH
 
     fixed_sum, n0, pool = float(d[subset].sum()), len(subset), len(d)
     room = len(order) if cap is None else max(0, min(cap, pool) - n0)
@@ -124,7 +124,7 @@ def warm(
     time until decided; with `subset`, those items are taken whole first (a take-all stratum). The test is
     computed every CHECK batches, and the decision placed at the first batch's end after the crossing (exact:
     later draws never change an earlier crossing)."""
-    from promptci import activetest, gate
+    from promptci.gate import activetest, decision as gate
 
     pool = len(b)
     taken = set() if subset is None else {str(i) for i in subset}
@@ -314,7 +314,7 @@ def attack_on(task: str, s: np.ndarray, pool: int, subset: list[int], attack: di
     """Per base variant: a head that breaks every item base gets right outside the first 160 items of the
     predictable order (the subset, then gate.order with the selection seed), when that is at least 2δ of the pool:
     today's rule draws that same order; the new rules draw an unpredictable one."""
-    from promptci import gate
+    from promptci.gate import decision as gate
 
     ids = [str(i) for i in range(pool)]
     predictable = [int(i) for i in gate.order(ids, [str(i) for i in subset], 0, f"{task}-pool")]

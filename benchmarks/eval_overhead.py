@@ -83,7 +83,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "eval_overhead.json")
     args = parser.parse_args()
 
-    from promptci import evalset, local, promptfile
+    from promptci import promptfile
+    from promptci.files import evalset
+    from promptci.models import local
 
     prompt = promptfile.load(PROMPT)
     items = evalset.load_pool(prompt).items[: args.items]

@@ -91,8 +91,8 @@ def task_rows(task: str, n: int) -> list[dict]:
 def measure(items: int, draws: int, model: str) -> None:
     os.environ.setdefault("PROMPTCI_CACHE_DIR", str(CACHE))
     from promptci import promptfile
-    from promptci.evalset import Item, Pool
-    from promptci.llm import ModelClient
+    from promptci.files.evalset import Item, Pool
+    from promptci.models.llm import ModelClient
     from promptci.runner import Task, run
 
     out: dict = {"temperature": TEMPERATURE, "draws": draws, "tasks": {}}
@@ -125,16 +125,18 @@ def pick(rng: np.random.Generator, n: int, k: int, m: int) -> np.ndarray:
 
 
 def outcome(base: np.ndarray, head: np.ndarray) -> str:
-    from promptci import gate
-    from promptci.settings import GateSettings
+    from promptci.files.settings import GateSettings
+    from promptci.gate import decision
 
     settings = GateSettings()
-    verdict, _ = gate.decide(gate.Evidence(list(head), list(base), 0, None), settings)
-    return str(gate.settle(verdict, settings.model_copy(update={"on_inconclusive": "neutral"}), "no more items").status)
+    verdict, _ = decision.decide(decision.Evidence(list(head), list(base), 0, None), settings)
+    return str(
+        decision.settle(verdict, settings.model_copy(update={"on_inconclusive": "neutral"}), "no more items").status
+    )
 
 
 def analyse(replicates: int) -> dict:
-    from promptci.settings import GateSettings
+    from promptci.files.settings import GateSettings
 
     margin = GateSettings().margin
     data = json.loads(DRAWS_FILE.read_text())

@@ -46,17 +46,17 @@ def population(rng: np.random.Generator, target: float) -> tuple[np.ndarray, np.
 
 
 def run_gate(base: np.ndarray, head: np.ndarray, k: int, mode: str, rng: np.random.Generator) -> str:
-    from promptci import gate
-    from promptci.settings import GateSettings
+    from promptci.files.settings import GateSettings
+    from promptci.gate import decision
 
     settings = GateSettings()
     order = rng.permutation(POOL)
     b = rng.binomial(k, base[order]) / k
     h = rng.binomial(k, head[order]) / k
     for n in range(LOOK, POOL + 1, LOOK):
-        evidence = gate.Evidence(list(h[:n]), list(b[:n]), 0, None if mode == "endless" else POOL)
-        verdict, _ = gate.decide(evidence, settings)
-        if verdict.status != gate.UNDECIDED:
+        evidence = decision.Evidence(list(h[:n]), list(b[:n]), 0, None if mode == "endless" else POOL)
+        verdict, _ = decision.decide(evidence, settings)
+        if verdict.status != decision.UNDECIDED:
             return str(verdict.status)
     return "inconclusive"
 
@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=400)
     args = parser.parse_args()
-    from promptci.settings import GateSettings
+    from promptci.files.settings import GateSettings
 
     delta = GateSettings().margin
     rng = np.random.default_rng(0)

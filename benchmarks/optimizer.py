@@ -90,14 +90,14 @@ class Trajectory:
 
 
 async def run_one(task, start: str, method: str, seed: int, budget_calls: int, model: str) -> dict:
-    from promptci.budget import Budget, judged_size
-    from promptci.llm import ModelClient
+    from promptci.models.budget import Budget, judged_size
+    from promptci.models.llm import ModelClient
     from promptci.optimize import Split, split as make_split, style_for
     from promptci.optimize.dualphase import DualPhase
     from promptci.optimize.job import refresher, scorer
     from promptci.runner import Task, run
     from promptci.selection import make_selector
-    from promptci.subsets import pool_embeddings
+    from promptci.selection.subsets import pool_embeddings
     from subset_quality import task_pool
 
     prompt = starting_prompt(task, start, model)
@@ -240,7 +240,7 @@ async def ape(prompt, pool, split, embeddings, client, model, seed, rng, round_,
     from promptci.optimize import framing, style_for
     from promptci.optimize.units import layout, same_variables, with_instruction
     from promptci.optimize.writer import Writer
-    from promptci.subsets import item_text
+    from promptci.selection.subsets import item_text
 
     writer = Writer(client, model, style_for(model), budget, temperature=0.7, seed=seed * 1000 + round_)
     shown = rng.sample(list(split.training), 5)

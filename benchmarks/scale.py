@@ -72,7 +72,7 @@ print(json.dumps({"s": time.perf_counter() - started, "swaps": swaps,
 
 RENDER = r"""
 import json, resource, sys, time
-from promptci.report import render
+from promptci.rendering import render
 data = json.loads(open(sys.argv[1]).read())
 started = time.perf_counter()
 comment = render.render(data)

@@ -134,7 +134,7 @@ def score_bank(task: TaskData) -> dict:
         return json.loads(out.read_text())
     os.environ.setdefault("PROMPTCI_CACHE_DIR", str(CACHE))
     from promptci import promptfile
-    from promptci.llm import ModelClient
+    from promptci.models.llm import ModelClient
     from promptci.runner import Task, run
 
     pool, test = task_pool(task)
@@ -171,7 +171,7 @@ def score_bank(task: TaskData) -> dict:
 
 def task_pool(task: TaskData):
     """The task's pool as promptci items, and its test items."""
-    from promptci.evalset import Item, Pool
+    from promptci.files.evalset import Item, Pool
 
     def items(rows: list[dict]) -> tuple:
         return tuple(Item(id=r["id"], data={k: v for k, v in r.items() if k != "id"}) for r in rows)
@@ -295,8 +295,8 @@ class Search:
 
 
 def embeddings_for(task: TaskData, bank: dict) -> np.ndarray:
-    from promptci import embeddings
-    from promptci.subsets import common_prefix
+    from promptci.models import embeddings
+    from promptci.selection.subsets import common_prefix
 
     by_id = {r["id"]: r for r in task.pool}
     texts = [by_id[i]["input"] for i in bank["pool"]]

@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from promptci import promptfile, subsets
-from promptci.results import ItemResult
-from promptci.selection import Refiner
-from promptci.settings import SelectionSettings
-from promptci.subsetfile import Entry, Refinement
+from promptci import promptfile
+from promptci.files.evalresults import ItemResult
+from promptci.files.settings import SelectionSettings
+from promptci.files.subsetfile import Entry, Refinement
+from promptci.selection import Refiner, subsets
 from subset_quality import RESULTS, candidate_text, load_task, task_pool
 
 PULL_REQUESTS, SIZE, OPTIMIZER_CANDIDATES = 10, 20, 4

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from . import __version__, env
 from .errors import EXIT_INPUT
-from .fileio import check_input, check_output_file, check_output_folder
-from .settings import MAX_REPEATS, SEED_MAX, GateSettings
+from .files.fileio import check_input, check_output_file, check_output_folder
+from .files.settings import MAX_REPEATS, SEED_MAX, GateSettings
 
 
 def check_at_the_door(args: argparse.Namespace) -> None:

@@ -20,11 +20,11 @@ import jsonschema
 import regex
 
 from .errors import InputError
-from .evalset import Item
-from .llm import ModelClient, Params
+from .files.evalresults import Evaluation
+from .files.evalset import Item
+from .files.settings import PromptciEvaluator
+from .models.llm import ModelClient, Params
 from .promptfile import substitute
-from .results import Evaluation
-from .settings import PromptciEvaluator
 
 REGEX_SECONDS = 1.0
 SIMILAR_THRESHOLD = 0.75  # promptfoo's default for `similar`
@@ -151,7 +151,7 @@ def _normalize(text: str) -> str:
 
 
 def _similar(output: str, value: str, threshold: float) -> Verdict:
-    from .embeddings import embed
+    from .models.embeddings import embed
 
     vectors = embed([output, value])
     cosine = float(vectors[0] @ vectors[1])

@@ -23,14 +23,14 @@ from rich.text import Text
 
 from . import arguments
 from .errors import EXIT_INPUT, EXIT_OK, InfraError, PromptCIError
-from .noise import tame
-from .report.escape import flat
-from .subsetfile import STAGE1_KINDS
+from .files.subsetfile import STAGE1_KINDS
+from .gate.noise import tame
+from .rendering.escape import flat
 
 if TYPE_CHECKING:
+    from .files.evalresults import Run
     from .flows.pull_request import FlowRequest, PROutcome, PublishSettings, Written
     from .optimize.outcome import Attempt
-    from .results import Run
 
 # Names, labels, paths and model text print literally: no markup ('[x]'), no emoji codes (':x:'). A line
 # with styled parts is a rich Text (`Text.assemble`), whose parts are literal text too.
@@ -103,7 +103,7 @@ def _print_run(run: Run) -> None:
         out.print(
             f"  score   {s.mean:.3f}  95% CI [{low:.3f}, {high:.3f}] ({s.ci_method})  n={s.scored}  errors={s.errors}"
         )
-    from .draws import lines  # pass^k, flaky items, the judges' self-agreement: only when the run has them
+    from .gate.draws import lines  # pass^k, flaky items, the judges' self-agreement: only when the run has them
 
     cost = f"${s.cost_usd:.4f}" + ("" if s.cost_known else " (some prices unknown)")
     out.print(

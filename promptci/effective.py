@@ -8,7 +8,7 @@ reference's settings, see pipeline.py) and from the command line or the workflow
   call carries and, without `api_base`, which host it goes to) except for the embedded `local/` model, which needs
   neither; `api_base` and the embedding model are the base's.
   A prompt the pull request adds has no base: it may not set `api_base` (pipeline.py), and the GitHub token never
-  goes anywhere but GitHub Models' endpoint (ghmodels.py).
+  goes anywhere but GitHub Models' endpoint (models/ghmodels.py).
 - **Spending.** `promptci.budget` and `promptci.concurrency` are the base's and hold for the prompt, inside the
   run's `--max-calls` and `--max-usd`; a dollar limit on a model litellm has no price for is refused, since it
   could never bind.
@@ -25,14 +25,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import ghmodels, promptfile
+from . import promptfile
 from .errors import InputError
+from .files.records import Effective
+from .files.settings import GateSettings
 from .gitdiff import Change
+from .models import ghmodels
 from .promptfile import PromptFile
-from .records import Effective
 from .runner import models
 from .scoring import judge_models
-from .settings import GateSettings
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def of_change(change: Change, tree: Path, overrides: Overrides) -> Effective | N
     head = promptfile.parse(change.new_text, tree / change.new_path)
     base = None
     if change.old_text is not None and change.old_path is not None:
-        # a base that no longer parses judges nothing (pipeline.py): the head's own settings do
+        # a base that no longer parses judges nothing (pullrequest/pipeline.py): the head's own settings do
         with contextlib.suppress(InputError):
             base = promptfile.parse(change.old_text, tree / change.old_path)
     return resolve(promptfile.measured_by(head, base) if base is not None else head, base, overrides)
@@ -115,7 +116,7 @@ def choosing_subsets(prompt: PromptFile, effective: Effective) -> PromptFile:
 def provider(model: str) -> str:
     """The provider litellm routes a model to (`openai`, `anthropic`, `github`, `local`): whose key a call carries
     and, without an api_base, which host it goes to."""
-    from .llm import _litellm, in_process, interactive
+    from .models.llm import _litellm, in_process, interactive
 
     if in_process(model):  # the embedded model and the mock: no key, no host
         return "local"
@@ -158,7 +159,7 @@ def refuse_unpriced(path: str | Path, limits: Sequence[tuple[str, float | None]]
     set_ = [(name, value) for name, value in limits if value]
     if not set_:
         return
-    from .forecast import price
+    from .pullrequest.forecast import price
 
     unpriced = sorted({m for m in models if m and not price(m).known})
     if unpriced:

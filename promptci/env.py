@@ -47,7 +47,7 @@ def gate_secret() -> str | None:
 
 def check() -> None:
     """Every variable above, checked once; the first bad one is an InputError naming it."""
-    from .fileio import check_output_folder
+    from .files.fileio import check_output_folder
 
     local_n_ctx()
     local_threads()

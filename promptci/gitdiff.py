@@ -24,7 +24,7 @@ import git
 import pydantic.dataclasses
 
 from .errors import InfraError, InputError
-from .records import RECORD, ChangeStatus
+from .files.records import RECORD, ChangeStatus
 
 PROMPT_SUFFIXES = (".prompt.yml", ".prompt.yaml")
 

@@ -6,7 +6,7 @@ model is taken to be down and the remaining items are marked as not attempted, s
 costs seconds, not one retry cycle per item. A bad request (unknown model, missing key) stops the
 run at once: every item would fail the same way.
 
-An item whose score is a sample (draws.py) is scored `repeats` times, each draw under its own sample index, and
+An item whose score is a sample (gate/draws.py) is scored `repeats` times, each draw under its own sample index, and
 scored by their mean; a few answers are graded twice by each LLM judge to measure its self-agreement.
 """
 
@@ -19,12 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from . import __version__, draws, progress
+from . import __version__, progress
 from .errors import InfraError, InputError
-from .evalset import Item, Pool, check_answers_hidden, item_labels
-from .llm import LabelScores, ModelClient, Params, Usage
+from .files.evalresults import Draw, Evaluation, ItemResult, Run, summarise
+from .files.evalset import Item, Pool, check_answers_hidden, item_labels
+from .gate import draws
+from .models.llm import LabelScores, ModelClient, Params, Usage
 from .promptfile import PromptFile
-from .results import Draw, Evaluation, ItemResult, Run, summarise
 from .scoring import Check, build_checks, evaluate, fingerprints
 
 BREAKER = 3

@@ -24,14 +24,15 @@ from typing import Any
 import jsonschema
 import regex
 
-from . import checks, ghmodels
+from . import checks
 from .errors import InputError
-from .evalset import Item
+from .files.evalresults import Evaluation, Fingerprint
+from .files.evalset import Item
+from .files.settings import PromptciEvaluator, label_key
 from .judges import BUILTINS
-from .llm import ModelClient, Params
+from .models import ghmodels
+from .models.llm import ModelClient, Params
 from .promptfile import Evaluator as GitHubEvaluator, PromptFile, substitute
-from .results import Evaluation, Fingerprint
-from .settings import PromptciEvaluator, label_key
 
 REGEX_SECONDS = checks.REGEX_SECONDS
 
@@ -411,7 +412,7 @@ def _similarity(name: str) -> Check:
     async def check(output: str, item: Item) -> Evaluation:
         if item.expected is None:
             return Evaluation(name, 0.0, "item has no 'expected'")
-        from .embeddings import embed
+        from .models.embeddings import embed
 
         vectors = embed([output, str(item.expected)])
         cosine = float(vectors[0] @ vectors[1])

@@ -46,7 +46,7 @@ def _fast_tier_runs_no_embedded_model(request: pytest.FixtureRequest, monkeypatc
     """The fast tier's promise, enforced: a test that reaches the embedded model fails with the reason."""
     if request.node.get_closest_marker("integration") is not None:
         return
-    from promptci import local
+    from promptci.models import local
 
     def refuse() -> None:
         pytest.fail(

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from promptci import prresults
+from promptci.files import prresults
 from promptci.github import accept, actions as gh_actions, overall, publish
 from promptci.github.client import Client
 from promptci.github.pulls import PullRequestAPI

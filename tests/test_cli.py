@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from promptci import local, mockllm, results
+from promptci.files import evalresults
+from promptci.models import local, mockllm
 
 from .helpers import BIGBENCH, run_cli
 
@@ -48,7 +49,7 @@ def test_eval_writes_results_and_a_rerun_hits_the_cache(example_repo: Path, mode
     first = run_cli("eval", str(prompt), "--limit", "8", "--json", str(out), cwd=example_repo)
     assert first.returncode == 0, first.stderr
     assert re.search(r"score\s+[01]\.\d{3}\s+95% CI \[[01]\.\d{3}, [01]\.\d{3}\] \(wilson\)\s+n=8", first.stdout)
-    [run] = results.read(out)
+    [run] = evalresults.read(out)
     assert run.model == model and run.selection == "full-first-8" and run.pool["size"] == 693
     assert run.summary.calls == 8 and run.summary.cache_hits == 0 and run.summary.errors == 0
     assert run.summary.ci95 is not None and run.summary.mean is not None
@@ -64,14 +65,14 @@ def test_eval_writes_results_and_a_rerun_hits_the_cache(example_repo: Path, mode
 
     second = run_cli("eval", str(prompt), "--limit", "8", "--json", str(out), cwd=example_repo)
     assert second.returncode == 0, second.stderr
-    [again] = results.read(out)
+    [again] = evalresults.read(out)
     assert again.summary.calls == 0 and again.summary.cache_hits == 8
     assert all(i.cached for i in again.items)
     assert [i.label_probs for i in again.items] == [i.label_probs for i in run.items]
     assert again.summary.wall_s < run.summary.wall_s
 
     fresh = run_cli("eval", str(prompt), "--limit", "2", "--no-cache", "--json", str(out), cwd=example_repo)
-    assert fresh.returncode == 0 and results.read(out)[0].summary.calls == 2
+    assert fresh.returncode == 0 and evalresults.read(out)[0].summary.calls == 2
 
 
 def test_gate_min_score_fails_with_exit_1(example_repo: Path) -> None:
@@ -162,7 +163,7 @@ def test_closed_port_exits_3_with_every_item_marked(example_repo: Path) -> None:
     )
     assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr and "model was unreachable" in proc.stderr
-    [run] = results.read(out)
+    [run] = evalresults.read(out)
     assert len(run.items) == 10 and all(i.error and i.error_kind == "infra" and i.score is None for i in run.items)
     assert any("not attempted" in (i.error or "") for i in run.items)  # the breaker spared the rest
     assert any("Connection error" in (i.error or "") for i in run.items)
@@ -195,7 +196,7 @@ socket.socket.connect_ex = refuse
 socket.getaddrinfo = refuse
 socket.create_connection = refuse
 from promptci.cli import main
-from promptci.embeddings import embed
+from promptci.models.embeddings import embed
 assert embed(["offline"]).shape == (1, 384)
 sys.exit(main(["eval", "prompts/intent.prompt.yml", "--limit", "3", "--no-cache"]))
 """
@@ -387,7 +388,8 @@ def test_nan_and_infinite_numbers_are_refused(example_repo: Path, argv: list[str
 
 def test_the_import_snippet_loads_as_printed(tmp_path: Path) -> None:
     """Labels such as 'true', '[x]' or '#1' and a pool path with ' #' once came out as other YAML, or not at all."""
-    from promptci import evalset, promptfile
+    from promptci import promptfile
+    from promptci.files import evalset
 
     (tmp_path / "prompts").mkdir()
     source = tmp_path / "items.csv"

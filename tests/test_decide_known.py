@@ -11,13 +11,17 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from promptci import gate, mockllm, pipeline, promptfile, prresults
-from promptci.budget import Budget
-from promptci.evalset import load_pool
+from promptci import promptfile
+from promptci.files import prresults
+from promptci.files.evalset import load_pool
+from promptci.files.settings import GateSettings
+from promptci.files.warmbase import KnownBase
+from promptci.gate import decision
 from promptci.gitdiff import Change
-from promptci.llm import ModelClient
-from promptci.settings import GateSettings
-from promptci.warmbase import KnownBase
+from promptci.models import mockllm
+from promptci.models.budget import Budget
+from promptci.models.llm import ModelClient
+from promptci.pullrequest import pipeline
 
 LABELS = ("alpha", "beta", "gamma")
 PROMPT = f"""name: Sorter
@@ -70,22 +74,22 @@ def test_a_warm_base_scores_head_alone_and_the_results_file_replays_the_draws(
 ) -> None:
     monkeypatch.setenv("PROMPTCI_GATE_SECRET", "a-secret-for-the-test")
     result, client = _decide(tmp_path, "{{input}} (alpha, beta or gamma?)", _known())  # right on a third only
-    assert result.verdict is not None and result.verdict.status == gate.FAIL
+    assert result.verdict is not None and result.verdict.status == decision.FAIL
     assert "base's scores from the default branch's warm run" in result.verdict.reason
     assert result.design is not None and len(result.design.draws) == len(result.items) < 120
     assert client.counters.calls == len(result.items)  # head's calls only: no base call
     assert all(result.base[i].score == 1.0 for i in result.items)  # base's known scores, for the report
-    adapter = pydantic.TypeAdapter(gate.Design)  # what results.json holds replays to the same verdict
+    adapter = pydantic.TypeAdapter(decision.Design)  # what results.json holds replays to the same verdict
     design = adapter.validate_json(adapter.dump_json(result.design), strict=True)
-    again, _ = gate.decide_known(design, {i: r.score for i, r in result.head.items()}, GateSettings())
+    again, _ = decision.decide_known(design, {i: r.score for i, r in result.head.items()}, GateSettings())
     assert again.status == result.verdict.status
 
 
 def test_a_warm_base_passes_an_unchanged_head_and_a_budget_is_the_only_inconclusive(tmp_path: Path) -> None:
     same, _ = _decide(tmp_path, "{{input}}", _known())
-    assert same.verdict is not None and same.verdict.status == gate.PASS
+    assert same.verdict is not None and same.verdict.status == decision.PASS
     stopped, _ = _decide(tmp_path / "capped", "{{input}}", _known(), budget_calls=20)
-    assert stopped.verdict is not None and stopped.verdict.status == gate.INCONCLUSIVE
+    assert stopped.verdict is not None and stopped.verdict.status == decision.INCONCLUSIVE
     assert "the budget is spent" in stopped.verdict.reason
 
 
@@ -94,4 +98,4 @@ def test_known_scores_that_miss_pool_items_are_not_used(tmp_path: Path) -> None:
     partial = KnownBase(scores={f"m{n:03d}": 1.0 for n in range(100)}, ledger=[], source="an older pool")
     result, _ = _decide(tmp_path, "{{input}}", partial)
     assert result.design is None and "do not cover the pool" in result.subset_note
-    assert result.verdict is not None and result.verdict.status == gate.PASS
+    assert result.verdict is not None and result.verdict.status == decision.PASS

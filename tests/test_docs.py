@@ -6,7 +6,7 @@ import runpy
 
 from pydantic import BaseModel
 
-from promptci.settings import PromptciEvaluator, Settings
+from promptci.files.settings import PromptciEvaluator, Settings
 
 from .helpers import ROOT
 

@@ -7,11 +7,13 @@ import asyncio
 import json
 from pathlib import Path
 
-from promptci import draws, promptfile, results
-from promptci.evalset import load_pool
-from promptci.llm import Completion, ModelClient, Params, Usage
-from promptci.mockllm import generate
-from promptci.results import Draw, ItemResult
+from promptci import promptfile
+from promptci.files import evalresults as results
+from promptci.files.evalresults import Draw, ItemResult
+from promptci.files.evalset import load_pool
+from promptci.gate import draws
+from promptci.models.llm import Completion, ModelClient, Params, Usage
+from promptci.models.mockllm import generate
 from promptci.runner import Task, run
 
 from .helpers import run_cli
@@ -225,7 +227,7 @@ def test_a_pull_request_shows_draws_and_names_the_items_head_made_flaky(tmp_path
 
 
 def _graded(i: str, first: float, second: float) -> ItemResult:
-    from promptci.results import Evaluation
+    from promptci.files.evalresults import Evaluation
 
     return ItemResult(
         id=i,
@@ -236,7 +238,7 @@ def _graded(i: str, first: float, second: float) -> ItemResult:
 
 
 def test_a_fail_from_a_judge_that_disagrees_with_itself_is_advisory_unless_the_prompt_blocks(tmp_path: Path) -> None:
-    from promptci import gate, judgecheck
+    from promptci.gate import decision as gate, judgecheck
 
     prompt = promptfile.load(_prompt(tmp_path, temperature=0, extra=JUDGE))
     failed = gate.Verdict(gate.FAIL, "head is worse than base")
@@ -253,7 +255,7 @@ def test_a_fail_from_a_judge_that_disagrees_with_itself_is_advisory_unless_the_p
 
 
 def test_a_pull_request_that_edits_its_judge_is_told_base_graded_both_sides(tmp_path: Path) -> None:
-    from promptci import judgecheck
+    from promptci.gate import judgecheck
 
     base = promptfile.load(_prompt(tmp_path, temperature=0, extra=JUDGE))
     (tmp_path / "head").mkdir()
@@ -305,8 +307,8 @@ def test_the_terminal_report_shows_the_draws_too(tmp_path: Path) -> None:
 
 
 def test_a_slice_head_is_worse_on_is_found_and_named_by_its_most_typical_item(tmp_path: Path) -> None:
-    from promptci import slices
-    from promptci.settings import GateSettings
+    from promptci.files.settings import GateSettings
+    from promptci.gate import slices
 
     rows = [{"id": f"a{n:02d}", "input": f"apple pear orchard fruit {n}", "expected": "x"} for n in range(20)]
     rows += [{"id": f"b{n:02d}", "input": f"bus train station ticket {n}", "expected": "x"} for n in range(60)]
@@ -328,8 +330,10 @@ def test_a_slice_head_is_worse_on_is_found_and_named_by_its_most_typical_item(tm
     few = [i for i in ids if i.startswith("b")] + ids[: slices.MIN_ITEMS - 1]
     assert slices.worse(prompt, pool, few, base, head, GateSettings()) == []  # too few items in the cluster
 
-    from promptci import gate, pipeline, prresults
+    from promptci.files import prresults
+    from promptci.gate import decision as gate
     from promptci.gitdiff import Change
+    from promptci.pullrequest import pipeline
 
     def judged(text: str) -> prresults.PromptResults:
         result = prresults.PromptResults.start(Change("modified", "s", "s", "", "", "edited"))

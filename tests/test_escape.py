@@ -9,7 +9,7 @@ import re
 from hypothesis import example, given, settings, strategies as st
 from markdown_it import MarkdownIt
 
-from promptci.report import escape
+from promptci.rendering import escape
 
 MD = MarkdownIt("commonmark").enable("table")
 HOSTILE = st.sampled_from(

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from promptci import evalset, importers, promptfile
+from promptci import importers, promptfile
 from promptci.errors import InputError
+from promptci.files import evalset
 
 from .helpers import BIGBENCH, EXAMPLE
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from promptci import mockllm, subsetfile
-from promptci.report.render import MARKER
+from promptci.files import subsetfile
+from promptci.models import mockllm
+from promptci.rendering.render import MARKER
 
 from .helpers import run_cli
 
@@ -140,7 +141,7 @@ def test_the_gates_order_comes_from_the_secret_and_the_head_not_from_public_valu
     """The items drawn after the subset follow the seed of PROMPTCI_GATE_SECRET and the head version (recorded as
     `draw_seed`), so an author who knows the selection seed and the pool cannot compute them; a re-run of the same
     head with the same secret draws the same items, another secret other items."""
-    from promptci import gate
+    from promptci.gate import decision
 
     edit(repo, "close", "main", GOOD, 'content: "{{input}} (alpha?)"')  # wrong on the items that are not alpha
     monkeypatch.setenv("PROMPTCI_GATE_SECRET", "first-secret-value")
@@ -150,12 +151,12 @@ def test_the_gates_order_comes_from_the_secret_and_the_head_not_from_public_valu
     _, other = pr(repo, tmp_path / "c", "main", "close", "--no-optimize", "--no-refresh")
     monkeypatch.setenv("PROMPTCI_GATE_SECRET", "first-secret-value")
     p = first["prompts"][0]
-    assert p["draw_seed"] == gate.draw_seed(p["hashes"]["head"], p["hashes"]["pool"])
+    assert p["draw_seed"] == decision.draw_seed(p["hashes"]["head"], p["hashes"]["pool"])
     assert p["draw_seed"] != other["prompts"][0]["draw_seed"]
     drawn, subset = p["items"][p["subset_items"] :], p["items"][: p["subset_items"]]
     assert drawn, "a change this large is not decided on the subset alone"
     pool_ids = [json.loads(line)["id"] for line in (repo / "eval_sets" / "sort.jsonl").read_text().splitlines()]
-    assert drawn == gate.order(pool_ids, subset, p["draw_seed"], p["hashes"]["pool"])[: len(drawn)]
+    assert drawn == decision.order(pool_ids, subset, p["draw_seed"], p["hashes"]["pool"])[: len(drawn)]
     assert again["prompts"][0]["items"] == p["items"]
-    public = gate.order(pool_ids, subset, p["seed"], p["hashes"]["pool"])  # the order before: selection seed
+    public = decision.order(pool_ids, subset, p["seed"], p["hashes"]["pool"])  # the order before: selection seed
     assert drawn != public[: len(drawn)]

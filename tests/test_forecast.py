@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from promptci import forecast, promptfile, shards
+from promptci import promptfile
+from promptci.files.settings import GateSettings
 from promptci.gitdiff import Change
-from promptci.report import render
-from promptci.settings import GateSettings
+from promptci.pullrequest import forecast, shards
+from promptci.rendering import render
 
 from .helpers import EXAMPLE, ROOT, run_cli
 from .test_prresults import results
@@ -233,7 +234,7 @@ def test_the_forecast_holds_against_a_real_run(tmp_path: Path) -> None:
 
 
 def test_the_held_out_check_takes_at_most_half_the_calls_left() -> None:
-    from promptci.budget import holdout_size
+    from promptci.models.budget import holdout_size
 
     assert holdout_size(100, None) == 100  # no call limit: as asked
     assert holdout_size(100, 60) == 15  # two prompts on 15 items: 30 of the 60 calls left

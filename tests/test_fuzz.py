@@ -14,9 +14,10 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from markdown_it import MarkdownIt
 
-from promptci import evalset, promptfile, subsetfile
+from promptci import promptfile
 from promptci.errors import InputError
-from promptci.report import render
+from promptci.files import evalset, subsetfile
+from promptci.rendering import render
 
 FIELDS = [
     "name",

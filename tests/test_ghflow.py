@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
-from promptci import changes, demo, gitdiff, prresults
+from promptci import demo, gitdiff
+from promptci.files import prresults
 from promptci.github import actions as gh_actions, overall, precheck, publish
 from promptci.github.client import Client
 from promptci.github.pulls import DESCRIPTION_LIMIT
-from promptci.report.escape import flat
+from promptci.pullrequest import changes
+from promptci.rendering.escape import flat
 
 from . import github_tools as tools
 from .helpers import ROOT, run_cli
@@ -680,7 +682,7 @@ def test_the_shipped_workflows_run_on_every_pull_request_and_on_merge_groups() -
             for step in job.get("steps", []):
                 uses = step.get("uses", "")
                 assert not uses.startswith("actions/cache@"), f"{path.name}: saves only when the job succeeds"
-                warm = "promptci-warm-" in step.get("with", {}).get("key", "")  # the warm store (warmbase.py)
+                warm = "promptci-warm-" in step.get("with", {}).get("key", "")  # the warm store (files/warmbase.py)
                 if uses.startswith("actions/cache/restore@"):
                     (warm_restores if warm else restores).append(step["with"])
                 if uses.startswith("actions/cache/save@"):

@@ -27,10 +27,12 @@ from typing import Any
 
 import pytest
 
-from promptci import evalset, ghmodels, promptfile
+from promptci import promptfile
 from promptci.errors import InfraError, InputError
-from promptci.evalset import Item
-from promptci.llm import ModelClient, Params
+from promptci.files import evalset
+from promptci.files.evalset import Item
+from promptci.models import ghmodels
+from promptci.models.llm import ModelClient, Params
 from promptci.runner import Task, run
 from promptci.scoring import build_checks, evaluate
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from promptci.changes import changed_prompts
 from promptci.errors import InputError
 from promptci.gitdiff import read_text
+from promptci.pullrequest.changes import changed_prompts
 
 PROMPT = """name: {name}
 model: local/gemma-3-270m

@@ -12,12 +12,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from promptci import prresults
 from promptci.errors import InfraError, InputError
+from promptci.files import prresults
 from promptci.github import actions as gh_actions, gitdata, publish, suggestions, workflow
 from promptci.github.client import APIError, Client
 from promptci.github.pulls import PullRequestAPI, review_comment
-from promptci.report.render import MARKER
+from promptci.rendering.render import MARKER
 
 from . import github_tools as tools
 
@@ -586,7 +586,8 @@ def _moved_base_checkout(tmp_path: Path) -> tuple[Path, str]:
 
 
 def test_suggestions_land_on_the_head_commits_lines_in_one_review(tmp_path: Path) -> None:
-    from promptci import changes, gitdiff
+    from promptci import gitdiff
+    from promptci.pullrequest import changes
 
     from .test_prresults import results
 

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from promptci import promptfile, prresults
-from promptci.budget import Budget
-from promptci.evalset import load_pool
-from promptci.llm import ModelClient
+from promptci import promptfile
+from promptci.files import prresults
+from promptci.files.evalresults import ItemResult
+from promptci.files.evalset import load_pool
+from promptci.models.budget import Budget
+from promptci.models.llm import ModelClient
 from promptci.optimize import Outcome, Split
 from promptci.optimize.honest import pool_demos, score_without
 from promptci.optimize.job import Job, judge_suggestion
-from promptci.report import render
-from promptci.results import ItemResult
+from promptci.rendering import render
 
 from .helpers import ROOT
 from .test_prresults import results

@@ -15,7 +15,7 @@ import pytest
 
 from promptci import promptfile, scoring
 from promptci.errors import InputError
-from promptci.evalset import load_pool
+from promptci.files.evalset import load_pool
 from promptci.importers import (
     import_bigbench,
     import_config,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptci import embeddings
+from promptci.models import embeddings
 
 from .helpers import ROOT, run_cli
 from .openai_server import Fault, OpenAIServer

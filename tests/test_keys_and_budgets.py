@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from promptci import ghmodels
+from promptci.models import ghmodels
 
 from .helpers import ROOT, run_cli
 from .openai_server import Fault, OpenAIServer
@@ -253,8 +253,8 @@ def test_what_the_base_writes_out_wins_over_the_free_tier_defaults(tmp_path: Pat
 
 def test_a_prompts_limits_hold_inside_the_runs() -> None:
     """`pr` gives each prompt the base's `promptci.budget` inside the run's `--max-calls`: both bind."""
-    from promptci.budget import Budget
-    from promptci.llm import ModelClient
+    from promptci.models.budget import Budget
+    from promptci.models.llm import ModelClient
 
     client = ModelClient(use_cache=False)
     run = Budget(client, max_calls=30)

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from promptci import evalset, local, mockllm, promptfile
+from promptci import promptfile
 from promptci.errors import InfraError, InputError, redact
-from promptci.labelprobs import first_token_probs, top_logprobs
-from promptci.llm import ModelClient, Params
+from promptci.files import evalset
+from promptci.models import local, mockllm
+from promptci.models.labelprobs import first_token_probs, top_logprobs
+from promptci.models.llm import ModelClient, Params
 
 from .helpers import EXAMPLE
 

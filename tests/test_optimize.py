@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from promptci import mockllm, promptfile
+from promptci import promptfile
+from promptci.models import mockllm
 from promptci.optimize import framing, split
 from promptci.optimize.units import layout, same_variables
 
@@ -72,7 +73,7 @@ def test_layout_freezes_headers_keeps_list_items_whole_and_round_trips(tmp_path:
 
 
 def test_split_is_seeded_disjoint_and_holds_out_at_most_half() -> None:
-    from promptci.evalset import Item, Pool
+    from promptci.files.evalset import Item, Pool
 
     pool = Pool(source="t", path=None, items=tuple(Item(id=f"i{n}", data={}) for n in range(50)), sha256="x")
     a = split(pool, ["i0", "i1", "i2"], holdout=100, seed=1)
@@ -286,8 +287,8 @@ def test_no_failures_to_learn_from_stops_early_and_says_so(example_repo: Path, t
 
 
 def test_without_a_subset_file_the_optimizer_judges_on_stage_1_in_memory(tmp_path: Path) -> None:
-    from promptci.evalset import load_pool
-    from promptci.subsets import for_optimizer
+    from promptci.files.evalset import load_pool
+    from promptci.selection.subsets import for_optimizer
 
     rows = "\n".join(f"  - question: Is {n} even?\n    expected: {'yes' if n % 2 == 0 else 'no'}" for n in range(9))
     path = tmp_path / "even.prompt.yml"
@@ -306,11 +307,11 @@ def test_dual_phase_searches_with_any_scorer_and_no_runner(monkeypatch: pytest.M
 
     import numpy as np
 
-    from promptci.budget import Budget
-    from promptci.evalset import Item, load_pool
-    from promptci.llm import ModelClient
+    from promptci.files.evalresults import ItemResult
+    from promptci.files.evalset import Item, load_pool
+    from promptci.models.budget import Budget
+    from promptci.models.llm import ModelClient
     from promptci.optimize import DualPhase, Split
-    from promptci.results import ItemResult
 
     prompt = promptfile.load(EXAMPLE)
     pool = load_pool(prompt)

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 
 from promptci import promptfile
-from promptci.budget import Budget
-from promptci.evalset import Item, Pool
-from promptci.llm import ModelClient
-from promptci.optimize import DualPhase, Split, demos, framing, judge
+from promptci.files.evalresults import ItemResult
+from promptci.files.evalset import Item, Pool
+from promptci.files.settings import OptimizerSettings
+from promptci.models.budget import Budget
+from promptci.models.llm import ModelClient
+from promptci.optimize import DualPhase, Split, acceptance, demos, framing
 from promptci.optimize.units import UnitKind, layout
-from promptci.results import ItemResult
-from promptci.settings import OptimizerSettings
 
 from .openai_server import OpenAIServer
 
@@ -119,22 +119,22 @@ def test_a_one_item_gain_on_twenty_is_noise_and_a_clear_gain_is_accepted() -> No
     ids = [f"i{n}" for n in range(20)]
     current = _results({i: float(n < 10) for n, i in enumerate(ids)})
     one_more = _results({i: float(n < 11) for n, i in enumerate(ids)})
-    ok, why = judge.accepts(judge.paired(current, one_more, ids), settings)
+    ok, why = acceptance.accepts(acceptance.paired(current, one_more, ids), settings)
     assert not ok and "chance" in why and "p = 0.500" in why
     six_more = _results({i: float(n < 16) for n, i in enumerate(ids)})
-    ok, why = judge.accepts(judge.paired(current, six_more, ids), settings)
+    ok, why = acceptance.accepts(acceptance.paired(current, six_more, ids), settings)
     assert ok and "6 better, 0 worse" in why
     swapped = _results({i: float(5 <= n < 16) for n, i in enumerate(ids)})  # 6 won, 5 lost: +1 item
-    assert not judge.accepts(judge.paired(current, swapped, ids), settings)[0]
-    fixed, stopped = judge.quick_filter(six_more, judge.failures(current, ids), len(ids), settings)
+    assert not acceptance.accepts(acceptance.paired(current, swapped, ids), settings)[0]
+    fixed, stopped = acceptance.quick_filter(six_more, acceptance.failures(current, ids), len(ids), settings)
     assert fixed == pytest.approx(0.6) and stopped is None
     three_more = _results({i: float(n < 13) for n, i in enumerate(ids)})  # 3 won: p = 0.125 even with no loss
     assert (
-        judge.quick_filter(three_more, judge.failures(current, ids), len(ids), settings)[1]
+        acceptance.quick_filter(three_more, acceptance.failures(current, ids), len(ids), settings)[1]
         == "quick filter: fixes 3 of the 10 failures; acceptance needs at least 4 items won"
     )
     strict = OptimizerSettings(quick_filter=0.7)
-    assert (judge.quick_filter(six_more, judge.failures(current, ids), len(ids), strict)[1] or "").startswith(
+    assert (acceptance.quick_filter(six_more, acceptance.failures(current, ids), len(ids), strict)[1] or "").startswith(
         "quick filter: 0.60 on the 10 failures < h_f 0.7"
     )
 

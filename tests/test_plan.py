@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from promptci.gitdiff import Change
-from promptci.plan import matrix, plan
+from promptci.pullrequest.sharding import matrix, plan
 
 from . import github_tools as tools
 from .helpers import run_cli

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from promptci import subsetfile
-from promptci.report import escape
-from promptci.report.render import MARKER
+from promptci.files import subsetfile
+from promptci.rendering import escape
+from promptci.rendering.render import MARKER
 
 from .helpers import ROOT, run_cli
 

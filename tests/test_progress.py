@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci import noise
+from promptci.gate import noise
 from promptci.progress import Reporter
 
 from .conftest import DemoRun

@@ -10,8 +10,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from promptci.report import render
-from promptci.report.escape import ZERO_WIDTH_SPACE
+from promptci.rendering import render
+from promptci.rendering.escape import ZERO_WIDTH_SPACE
 
 from .helpers import run_cli
 
@@ -254,7 +254,7 @@ def _hostile_everywhere(data: Any, path: tuple = (), hostile: str = HOSTILE) -> 
     """Every string in the results made hostile where the model accepts it; the fields that refuse one."""
     from pydantic import ValidationError
 
-    from promptci import prresults
+    from promptci.files import prresults
 
     refused: list[str] = []
 
@@ -331,7 +331,7 @@ def test_every_string_field_of_the_results_renders_escaped() -> None:
 
 
 def test_a_comment_from_an_uploaded_artifact_says_its_scores_are_untrusted(tmp_path: Path) -> None:
-    from promptci import prresults
+    from promptci.files import prresults
     from promptci.github import publish
     from promptci.github.actions import Actions, PullRequest
 
@@ -430,7 +430,7 @@ def test_pull_request_target_is_refused_with_the_reason(tmp_path: Path) -> None:
 
 def test_secrets_are_masked_before_a_message_is_cut(monkeypatch) -> None:
     from promptci.errors import redact
-    from promptci.llm import _describe
+    from promptci.models.llm import _describe
 
     key = "sk-live-0123456789abcdefghijklmnopqrstuvwxyz"
     for name in ("OPENAI_API_KEY", "DATABASE_PASSWD", "MY_SERVICE_PRIVATE", "GH_PAT"):
@@ -463,8 +463,8 @@ def test_a_missing_shard_fails_the_merge_job_even_for_a_fork(tmp_path: Path) -> 
 
 
 def test_an_uploaded_artifact_is_judged_by_the_base_gate_not_its_own() -> None:
-    from promptci import prresults
-    from promptci.settings import GateSettings
+    from promptci.files import prresults
+    from promptci.files.settings import GateSettings
 
     data = results(n=20, flips=10)  # head 10 of 20 items worse
     data["prompts"][0]["gate"] = {
@@ -485,7 +485,8 @@ def test_an_uploaded_artifact_is_judged_by_the_base_gate_not_its_own() -> None:
 
 
 def test_shards_of_one_pull_request_merge_with_its_reference() -> None:
-    from promptci import prresults, shards
+    from promptci.files import prresults
+    from promptci.pullrequest import shards
 
     ref = {"number": 7, "head_sha": "ab" * 20}
     a, b = results(prefix="a"), results(prefix="b")

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptci import promptfile, subsetfile, subsets
+from promptci import promptfile
 from promptci.errors import InputError
-from promptci.evalset import load_pool
-from promptci.results import ItemResult
-from promptci.selection import Refiner, evidence_similarity, kmeans_labels
-from promptci.settings import SelectionSettings
-from promptci.subsetfile import EVIDENCE_PROMPTS, Evidence
+from promptci.files import subsetfile
+from promptci.files.evalresults import ItemResult
+from promptci.files.evalset import load_pool
+from promptci.files.settings import SelectionSettings
+from promptci.files.subsetfile import EVIDENCE_PROMPTS, Evidence
+from promptci.selection import Refiner, evidence_similarity, kmeans_labels, subsets
 
 from .helpers import EXAMPLE, ROOT, run_cli
 

@@ -1,4 +1,4 @@
-"""A pull request that removes a gated prompt (removals.py): what replaces it on the same pool is compared with it,
+"""A pull request that removes a gated prompt (gate/removals.py): what replaces it on the same pool is compared with it,
 a rename to a name promptci does not read is flagged, a new prompt beside the removal needs a minimum score, and a
 plain deletion is neutral and says so. Each test builds its own git repository; the model is a small real
 OpenAI-compatible server on loopback (tests/openai_server.py), since a remote provider cannot run here. It
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci import prresults
+from promptci.files import prresults
 
 from .helpers import run_cli
 from .openai_server import OpenAIServer

@@ -12,8 +12,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from promptci.errors import InputError
-from promptci.report import render
-from promptci.report.render import MARKER
+from promptci.rendering import render
+from promptci.rendering.render import MARKER
 
 from .helpers import run_cli
 

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from promptci import effective, gate, promptfile, prresults, results, runner
+from promptci import effective, promptfile, runner
+from promptci.files import evalresults, prresults
+from promptci.files.settings import GateSettings
 from promptci.flows import evaluate
-from promptci.settings import GateSettings
+from promptci.gate import decision as gate
 
 from .helpers import run_cli
 from .test_prresults import results as results_file
@@ -79,7 +81,7 @@ def test_a_gate_flag_out_of_range_is_refused_by_the_settings_model(tmp_path: Pat
 def test_a_runs_records_are_the_classes_its_results_file_keeps() -> None:
     data = prresults.parse(results_file())
     prompt = data.prompts[0]
-    assert isinstance(data.verdict, gate.Verdict) and isinstance(prompt.head["item-0"], results.ItemResult)
+    assert isinstance(data.verdict, gate.Verdict) and isinstance(prompt.head["item-0"], evalresults.ItemResult)
     assert prresults.parse(json.loads(prresults.dump(data))) == data  # written and read back: the same
     again = prresults.recompute(data)
     assert isinstance(again.prompts[0].comparison, prresults.Comparison)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from promptci import ghmodels, promptfile, scoring
+from promptci import promptfile, scoring
 from promptci.errors import InputError
-from promptci.evalset import Item
-from promptci.llm import ModelClient
+from promptci.files.evalset import Item
+from promptci.models import ghmodels
+from promptci.models.llm import ModelClient
 from promptci.scoring import build_checks, evaluate
 
 BASE = """\

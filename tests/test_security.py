@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from promptci.errors import InputError
-from promptci.llm import ModelClient
+from promptci.models.llm import ModelClient
 
 from .helpers import run_cli
 
@@ -175,7 +175,7 @@ def test_a_subset_alias_bomb_is_refused_before_it_expands(repo: Path) -> None:
 def test_a_report_template_runs_nothing_it_does_not_need_and_is_bounded(
     demo_results: dict, tmp_path: Path, name: str, source: str, words: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from promptci.report import render, sandbox
+    from promptci.rendering import render, sandbox
 
     monkeypatch.setattr(sandbox, "MAX_SECONDS", 1.0)  # the time bound itself, shortened: the fast tier waits 1 s
 
@@ -240,7 +240,7 @@ def test_catastrophic_regexes_deep_outputs_and_remote_schemas_cost_a_failed_item
     import asyncio
 
     from promptci import promptfile, scoring
-    from promptci.evalset import Item
+    from promptci.files.evalset import Item
 
     text = (
         "model: openai/gpt-4o\nmessages: [{role: user, content: '{{q}}'}]\n"
@@ -303,7 +303,7 @@ def test_a_subset_path_at_an_untracked_secret_file_leaks_nothing(repo: Path, tmp
 
 
 def test_bidirectional_controls_cannot_disguise_names_in_the_report() -> None:
-    from promptci.report import escape
+    from promptci.rendering import escape
 
     for shown in (
         escape.inline("evil\u202egnp.exe"),
@@ -367,7 +367,7 @@ def test_a_json_schema_pattern_runs_under_the_regex_time_limit(tmp_path: Path) -
     import asyncio
 
     from promptci import promptfile, scoring
-    from promptci.evalset import Item
+    from promptci.files.evalset import Item
 
     schema = {
         "type": "object",
@@ -448,7 +448,8 @@ def test_a_pool_column_that_holds_the_answer_is_refused_before_any_model_call(re
 
 def test_a_list_column_that_holds_the_answer_is_refused_too(tmp_path: Path) -> None:
     """The same leak with the answer inside a list-valued column (`alts: [good, ...]`), as an import keeps it."""
-    from promptci import evalset, promptfile
+    from promptci import promptfile
+    from promptci.files import evalset
 
     text = "model: openai/x\nmessages: [{role: user, content: '{{input}} ({{alts}})'}]\n"
     prompt = promptfile.parse(text, tmp_path / "p.prompt.yml")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from promptci.stats import mean_interval
+from promptci.gate.stats import mean_interval
 
 
 def test_wilson_interval_for_binary_scores() -> None:
@@ -31,7 +31,7 @@ def test_empty_scores() -> None:
 
 
 def test_mcnemar_on_discordant_pairs_matches_the_exact_binomial() -> None:
-    from promptci.stats import compare
+    from promptci.gate.stats import compare
 
     # 10 items: head fixes 6 that base got wrong, breaks 1, both right on 3
     base = [0.0] * 6 + [1.0] + [1.0] * 3
@@ -46,7 +46,7 @@ def test_mcnemar_on_discordant_pairs_matches_the_exact_binomial() -> None:
 
 
 def test_graded_scores_use_a_paired_bootstrap() -> None:
-    from promptci.stats import compare
+    from promptci.gate.stats import compare
 
     base = [0.2, 0.4, 0.5, 0.3, 0.6, 0.4, 0.5, 0.3, 0.2, 0.4] * 3
     head = [b + 0.3 for b in base[:-1]] + [base[-1] - 0.1]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from promptci import mockllm, results, subsetfile
+from promptci.files import evalresults, subsetfile
+from promptci.models import mockllm
 
 from .helpers import run_cli
 
@@ -105,7 +106,7 @@ def test_refine_from_two_prompts_and_eval_subset(example_repo: Path) -> None:
     a = example_repo / "a.json"
     proc = run_cli("eval", PROMPT, "--subset", "--json", str(a), *MOCK, cwd=example_repo)
     assert proc.returncode in (0, 1), proc.stderr
-    [run] = results.read(a)
+    [run] = evalresults.read(a)
     assert run.selection == "subset" and [i.id for i in run.items] == original.ids
 
     variant = example_repo / "prompts" / "variant.prompt.yml"
@@ -160,10 +161,10 @@ def test_check_replays_the_history_and_refuses_an_empty_subset(example_repo: Pat
     and the check says so."""
     from dataclasses import replace
 
-    from promptci import audit, promptfile, subsets
-    from promptci.evalset import load_pool
-    from promptci.selection import kmeans_labels
-    from promptci.settings import SelectionSettings
+    from promptci import promptfile
+    from promptci.files.evalset import load_pool
+    from promptci.files.settings import SelectionSettings
+    from promptci.selection import audit, kmeans_labels, subsets
 
     from .test_refresh import scores
 

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from promptci import pipeline, prresults
+from promptci.files import prresults
+from promptci.files.evalresults import ItemResult
+from promptci.files.settings import GateSettings
 from promptci.optimize import verdict
-from promptci.report import escape, render, suggestion
-from promptci.results import ItemResult
-from promptci.settings import GateSettings
+from promptci.pullrequest import pipeline
+from promptci.rendering import escape, render, suggestion
 
 GATE = GateSettings()  # margin 0.03, significance 0.05
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from promptci import warmbase, warmpr
+from promptci.files import warmbase
+from promptci.pullrequest import warmpr
 
 from .helpers import run_cli
 from .test_flows import (

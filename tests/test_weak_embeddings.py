@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from promptci import subsetfile
-from promptci.evalset import Item, Pool
+from promptci.files import subsetfile
+from promptci.files.evalset import Item, Pool
+from promptci.models.weakembed import distinct_vectors, weakness
 from promptci.selection import StratifiedSelector
-from promptci.subsets import answer_strata
-from promptci.weakembed import distinct_vectors, weakness
+from promptci.selection.subsets import answer_strata
 
 from .helpers import BIGBENCH, run_cli
 

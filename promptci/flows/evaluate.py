@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .. import draws, effective, gate, progress, promptfile, results
+from .. import effective, progress, promptfile
 from ..errors import EXIT_GATE_FAILED, EXIT_INFRA, EXIT_OK, InfraError
-from ..evalset import NoItems, load_pool
-from ..forecast import rough, seconds_per_call
-from ..llm import ModelClient
-from ..results import Run
+from ..files import evalresults
+from ..files.evalresults import Run
+from ..files.evalset import NoItems, load_pool
+from ..gate import decision as gate, draws
+from ..models.llm import ModelClient
+from ..pullrequest.forecast import rough, seconds_per_call
 from ..runner import Task, model_to_call, run
 
 
@@ -73,7 +75,7 @@ def prepare(request: EvalRequest) -> EvalPlan:
             continue
         if request.selection == "subset":
             # lazy: the subset module brings scikit-learn (1.5 s), which a cached `eval --full` must not pay
-            from .. import subsets
+            from ..selection import subsets
 
             items = subsets.load(prompt, pool)[1]
         else:
@@ -117,7 +119,7 @@ def run_plan(request: EvalRequest, plan: EvalPlan) -> EvalOutcome:
     finally:
         client.close()
     if request.json_out:
-        results.write(request.json_out, runs)
+        evalresults.write(request.json_out, runs)
     if any(r.fault for r in runs):
         return EvalOutcome(
             runs,

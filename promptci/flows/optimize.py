@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import effective, promptfile
-from ..budget import Budget
 from ..errors import EXIT_INFRA, EXIT_OK
-from ..evalset import Pool, load_pool
-from ..fileio import atomic_write_text
-from ..llm import ModelClient
+from ..files.evalset import Pool, load_pool
+from ..files.fileio import atomic_write_text
+from ..models.budget import Budget
+from ..models.llm import ModelClient
 from ..optimize.job import Job, optimize
 from ..optimize.outcome import Attempt
 from ..promptfile import PromptFile

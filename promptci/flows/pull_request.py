@@ -14,20 +14,22 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Literal, overload
 
-from .. import demo, gate, gitdiff, progress, prresults
-from ..changes import changed_prompts
+from .. import demo, gitdiff, progress
 from ..errors import EXIT_GATE_FAILED, EXIT_OK, InfraError, InputError, PromptCIError
-from ..fileio import atomic_write_text
+from ..files import prresults
+from ..files.fileio import atomic_write_text
+from ..files.prresults import PRResults
+from ..gate import decision
 from ..gitdiff import Change
 from ..github import actions as github_actions, coverage, publish, workflow
 from ..github.actions import Actions
 from ..github.client import Client
 from ..github.publish import Published, PublishSettings
-from ..llm import ModelClient
-from ..pipeline import Options, run_pr
-from ..plan import plan
-from ..prresults import PRResults
-from ..report import render
+from ..models.llm import ModelClient
+from ..pullrequest.changes import changed_prompts
+from ..pullrequest.pipeline import Options, run_pr
+from ..pullrequest.sharding import plan
+from ..rendering import render
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ Show = Callable[[str, Written], None]  # prints the terminal report (inside the 
 
 def gate_code(data: PRResults) -> int:
     """The exit code a pull-request verdict gives: 1 when the gate failed."""
-    return EXIT_GATE_FAILED if data.verdict.status == gate.FAIL else EXIT_OK
+    return EXIT_GATE_FAILED if data.verdict.status == decision.FAIL else EXIT_OK
 
 
 @overload

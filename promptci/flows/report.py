@@ -10,15 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .. import gitdiff, progress, promptfile, prresults, shards
-from ..changes import changed_prompts
+from .. import gitdiff, progress, promptfile
 from ..errors import EXIT_OK, PromptCIError
-from ..forecast import forecast
+from ..files import prresults
+from ..files.prresults import PRResults
+from ..files.settings import GateSettings
 from ..github import actions as github_actions, workflow
-from ..plan import matrix, plan
-from ..prresults import PRResults
-from ..report import render
-from ..settings import GateSettings
+from ..pullrequest import shards
+from ..pullrequest.changes import changed_prompts
+from ..pullrequest.forecast import forecast
+from ..pullrequest.sharding import matrix, plan
+from ..rendering import render
 from .pull_request import PROutcome, PublishSettings, actions_run, base_ref, gate_code, publish_results, stopped
 
 

@@ -8,12 +8,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import audit, promptfile, results, subsetfile, subsets
+from .. import promptfile
 from ..errors import EXIT_GATE_FAILED, EXIT_OK
-from ..evalset import load_pool
-from ..settings import SelectionSettings
-from ..subsetfile import Subset
-from ..subsets import SelectionParams
+from ..files import evalresults, subsetfile
+from ..files.evalset import load_pool
+from ..files.settings import SelectionSettings
+from ..files.subsetfile import Subset
+from ..selection import audit, subsets
+from ..selection.subsets import SelectionParams
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class SelectRequest:
 @dataclass(frozen=True)
 class Checked:
     """`--check` of one prompt's committed subset: why it cannot be trusted (empty: it can), and what the file
-    claims that cannot be replayed (audit.py)."""
+    claims that cannot be replayed (selection/audit.py)."""
 
     prompt: Path
     target: Path
@@ -110,7 +112,7 @@ def refine(prompt_path: Path, results_paths: Sequence[Path]) -> RefineOutcome:
     prompt = promptfile.load(prompt_path)
     pool = load_pool(prompt)
     subset, _ = subsets.load(prompt, pool)
-    runs = [run for path in results_paths for run in results.read(path)]
+    runs = [run for path in results_paths for run in evalresults.read(path)]
     s = prompt.settings.selection
     refined, records = subsets.refine(
         prompt, pool, subset, runs, source=subsets.results_source(results_paths), settings=s

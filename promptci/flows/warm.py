@@ -1,5 +1,5 @@
 """`promptci warm`: on the default branch, score each committed prompt on its whole pool once and keep the scores
-in the warm store (warmbase.py), so that a pull request scores head alone.
+in the warm store (files/warmbase.py), so that a pull request scores head alone.
 
 A vector is scored in batches and saved after each, so a run that a budget, a daily quota or a fault stops keeps
 what it scored, and the next run scores only the rest (the answers it had are in the cache too). A prompt whose
@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .. import effective, progress, promptfile, warmbase
-from ..budget import Budget
+from .. import effective, progress, promptfile
 from ..errors import EXIT_OK, InfraError, InputError, PromptCIError
-from ..evalset import NoItems, Pool, load_pool
-from ..fileio import repository_root
-from ..llm import ModelClient
+from ..files import warmbase
+from ..files.evalset import NoItems, Pool, load_pool
+from ..files.fileio import repository_root
+from ..models.budget import Budget
+from ..models.llm import ModelClient
 from ..runner import Task, model_to_call, run_or_raise
 
 BATCH = 50  # items scored between two saves of the store

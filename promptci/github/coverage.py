@@ -17,9 +17,9 @@ import os
 import subprocess
 from collections.abc import Mapping
 
-from .. import prresults
 from ..errors import InfraError
-from ..verdicts import Status
+from ..files import prresults
+from ..gate.verdicts import Status
 from . import precheck
 from .actions import RUN_EVENT, Actions
 

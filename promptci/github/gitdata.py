@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ..subsetfile import check_destination
+from ..files.subsetfile import check_destination
 from .client import APIError, Client
 
 FILE_MODE = "100644"

@@ -8,7 +8,7 @@ before anything is installed.
 
 from __future__ import annotations
 
-from ..verdicts import Status
+from ..gate.verdicts import Status
 
 CONTEXT = "promptci"
 ERROR = "error"  # the run stopped before a verdict

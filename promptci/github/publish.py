@@ -20,9 +20,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from .. import gate, gitdiff, prresults
+from .. import gitdiff
 from ..errors import EXIT_OK, InfraError, InputError, PromptCIError
-from ..report import escape, render
+from ..files import prresults
+from ..gate import decision
+from ..rendering import escape, render
 from . import accept, gitdata, overall, suggestions, workflow
 from .actions import RUN_EVENT, Actions, PullRequest
 from .client import APIError, Client
@@ -241,7 +243,7 @@ def fault(actions: Actions, exc: PromptCIError, stdout: TextIO | None = None) ->
     neutral result (exit 0) with a warning that nothing was gated, never a silent pass.
     """
     neutral = isinstance(exc, InfraError) and _from_fork(actions)
-    verdict = gate.NEUTRAL if neutral else ERROR
+    verdict = decision.NEUTRAL if neutral else ERROR
     title = (
         "not gated: a pull request from a fork gets no secrets, so the model could not be reached"
         if neutral
@@ -266,7 +268,7 @@ def outputs(data: Results, out_dir: Path) -> dict[str, str]:
     return {
         "verdict": data.verdict.status,
         "prompts": str(len(prompts)),
-        "failed": str(sum(1 for p in prompts if p.verdict and p.verdict.status == gate.FAIL)),
+        "failed": str(sum(1 for p in prompts if p.verdict and p.verdict.status == decision.FAIL)),
         "scores": json.dumps(scores, sort_keys=True),
         "report": str(out_dir / "report.md"),
         "results": str(out_dir / "results.json"),
@@ -278,7 +280,7 @@ def error_annotations(data: Results) -> list[tuple[str, str, dict]]:
     found = []
     for p in data.prompts:
         change, verdict = p.change, p.verdict
-        if verdict is None or verdict.status != gate.FAIL or change.new_path is None:
+        if verdict is None or verdict.status != decision.FAIL or change.new_path is None:
             continue
         line = _first_changed_line(change.old_text, change.new_text)
         found.append(
@@ -376,9 +378,9 @@ def _status(
     base, head = p.scores.base, p.scores.head
     scores = f"{base:.3f} → {head:.3f}: " if base is not None and head is not None else ""
     state, description = overall.state(status, f"{scores}{reason}", trusted=actions.event_name != RUN_EVENT)
-    if state == STATE[status] and status != gate.INCONCLUSIVE:
+    if state == STATE[status] and status != decision.INCONCLUSIVE:
         description = f"{scores}{reason}"  # a prompt's own status: the scores say the verdict
-    if status == gate.INCONCLUSIVE and accepted.by:
+    if status == decision.INCONCLUSIVE and accepted.by:
         state, description = "success", f"accepted by @{accepted.by}: {scores}{reason}"
     api.set_status(
         sha,
@@ -402,7 +404,7 @@ def set_overall_status(
 def _acceptance(data: Results, actions: Actions, api: PullRequestAPI, published: Published) -> accept.Acceptance:
     """A maintainer's acceptance of an inconclusive verdict on the tested head (accept.py); asked of GitHub only
     for an inconclusive verdict from a trusted run."""
-    if data.verdict.status != gate.INCONCLUSIVE or not _trusted(actions, data):
+    if data.verdict.status != decision.INCONCLUSIVE or not _trusted(actions, data):
         return accept.NONE
     try:
         return accept.acceptance(actions, api.client)
@@ -433,7 +435,7 @@ def _overall(
         )
     for sha in shas:
         try:
-            if status == gate.INCONCLUSIVE and accepted.by:
+            if status == decision.INCONCLUSIVE and accepted.by:
                 api.set_status(
                     sha,
                     context=overall.CONTEXT,

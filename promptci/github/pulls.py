@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..report.escape import flat
+from ..rendering.escape import flat
 from .client import Client
 
 DESCRIPTION_LIMIT = 140

@@ -17,7 +17,7 @@ import difflib
 import hashlib
 from dataclasses import dataclass, replace
 
-from ..report import escape
+from ..rendering import escape
 
 CONTEXT = 3
 

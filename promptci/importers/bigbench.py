@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..settings import label_set_problem
+from ..files.settings import label_set_problem
 from .tables import OPTIONS_FIELD, ImportReport, read_json, shared_options, write_pool
 
 

@@ -15,8 +15,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from ..errors import InputError
-from ..evalset import content_id
-from ..fileio import read_input
+from ..files.evalset import content_id
+from ..files.fileio import read_input
 from ..promptfile import dump_yaml, parse
 from ..promptfile.yamlio import check_text, load_yaml
 from .tables import write_pool

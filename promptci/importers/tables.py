@@ -17,9 +17,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ..errors import InputError
-from ..evalset import content_id, write_jsonl
-from ..fileio import read_input
-from ..settings import label_key, label_set_problem
+from ..files.evalset import content_id, write_jsonl
+from ..files.fileio import read_input
+from ..files.settings import label_key, label_set_problem
 
 OPTIONS_FIELD = "choices"
 MAX_IMPORT_BYTES = 64 * 1024 * 1024  # one file an importer reads

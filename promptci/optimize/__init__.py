@@ -9,10 +9,10 @@ items the optimizer is judged on, which it may learn from, and which it never se
 
 from __future__ import annotations
 
-from . import demos, judge
+from . import acceptance, demos
 from .dualphase import DualPhase
 from .framing import style_for
 from .outcome import Attempt, Outcome
 from .splits import Split, split
 
-__all__ = ["Attempt", "DualPhase", "Outcome", "Split", "demos", "judge", "split", "style_for"]
+__all__ = ["Attempt", "DualPhase", "Outcome", "Split", "acceptance", "demos", "split", "style_for"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..records import AttemptKind
+from ..files.records import AttemptKind
 from .units import Layout, UnitKind, instruction_text, instruction_units
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..evalset import Pool
+from ..files.evalset import Pool
 
 
 def choose(pool: Pool, rows: Sequence[int], embeddings: np.ndarray, *, near: Sequence[int], k: int) -> list[int]:

@@ -27,16 +27,16 @@ import numpy as np
 from scipy.special import softmax
 
 from .. import progress, promptfile
-from ..budget import Budget
 from ..errors import InfraError, InputError
-from ..evalset import Item, Pool
-from ..llm import ModelClient
+from ..files.evalresults import ItemResult
+from ..files.evalset import Item, Pool
+from ..files.records import AttemptKind
+from ..files.settings import OptimizerSettings
+from ..models.budget import Budget
+from ..models.llm import ModelClient
 from ..promptfile import PromptFile
-from ..records import AttemptKind
-from ..results import ItemResult
-from ..settings import OptimizerSettings
-from ..subsets import Stage2, item_text
-from . import arms, demos, framing, judge, turns
+from ..selection.subsets import Stage2, item_text
+from . import acceptance, arms, demos, framing, turns
 from .outcome import Attempt, Outcome, Stop
 from .splits import Split
 from .units import Layout, UnitKind, instruction_text, layout, same_variables, with_instruction
@@ -150,7 +150,7 @@ class DualPhase:
             await self._score_candidate(head, state.judged)
             state.scored.append(head)
             state.tried.add(head.prompt.sha256)
-            if not judge.failures(head.results, state.items):
+            if not acceptance.failures(head.results, state.items):
                 raise Stop("no failures to learn from: the input gets every judged item right")
             with progress.step(
                 f"optimizer phase 1: new instructions and demonstrations from the training items "
@@ -160,7 +160,7 @@ class DualPhase:
                 await self._after_step(0, outcome)
             outcome.stopped = f"{steps} steps done"
             for step in range(1, steps + 1):
-                if not judge.failures(state.best.results, state.items):
+                if not acceptance.failures(state.best.results, state.items):
                     raise Stop(f"no failures to learn from after step {step - 1}: every judged item is right")
                 with progress.step(
                     f"optimizer step {step} of {steps}: up to {self.settings.attempts} edits of "
@@ -220,18 +220,20 @@ class DualPhase:
             return False
         self.state.tried.add(candidate.prompt.sha256)
         items = self.state.items
-        failed = judge.failures(current.results, items)
+        failed = acceptance.failures(current.results, items)
         if failed:
             await self._score_candidate(candidate, failed)
-            attempt.failure_score, stopped = judge.quick_filter(candidate.results, failed, len(items), self.settings)
+            attempt.failure_score, stopped = acceptance.quick_filter(
+                candidate.results, failed, len(items), self.settings
+            )
             if stopped:
                 attempt.why = stopped
                 return False
         await self._score_candidate(candidate, items)
         self.state.scored.append(candidate)
         attempt.subset_score = candidate.score(self.state.subset)
-        attempt.accepted, attempt.why = judge.accepts(
-            judge.paired(current.results, candidate.results, items), self.settings
+        attempt.accepted, attempt.why = acceptance.accepts(
+            acceptance.paired(current.results, candidate.results, items), self.settings
         )
         return attempt.accepted
 
@@ -404,7 +406,7 @@ class DualPhase:
 
     def _failures(self, candidate: _Candidate) -> list[str]:
         """The candidate's failures among the judged items, shuffled, with the items the change broke first."""
-        failed = judge.failures(candidate.results, self.state.items)
+        failed = acceptance.failures(candidate.results, self.state.items)
         self.rng.shuffle(failed)
         return sorted(failed, key=lambda i: i not in self.focus)
 

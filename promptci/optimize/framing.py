@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..llm import LOCAL_PREFIX
+from ..models.llm import LOCAL_PREFIX
 
 SKELETON = """###Task type###
 Task type: This is a <...> task.

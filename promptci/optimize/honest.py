@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from ..evalset import Pool
+from ..files.evalresults import mean_score
+from ..files.evalset import Pool
+from ..files.records import PoolDemo, Where
 from ..promptfile import PromptFile, substitute
-from ..records import PoolDemo, Where
-from ..results import mean_score
-from ..subsets import item_text
+from ..selection.subsets import item_text
 from .units import layout
 
 TEXT_LIMIT = 200  # characters of a flagged demonstration's input kept for the report

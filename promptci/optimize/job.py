@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import subsets
-from ..budget import Budget, holdout_size, judged_size
 from ..errors import InfraError
-from ..evalset import Item, Pool
-from ..llm import ModelClient
+from ..files.evalresults import ItemResult
+from ..files.evalset import Item, Pool
+from ..files.settings import GateSettings, SelectionSettings
+from ..models.budget import Budget, holdout_size, judged_size
+from ..models.llm import ModelClient
 from ..promptfile import PromptFile, measured_by, parse
-from ..results import ItemResult
 from ..runner import Task, model_to_call, models, run_or_raise
-from ..settings import GateSettings, SelectionSettings
+from ..selection import subsets
 from .dualphase import DualPhase, Refresh, Score
 from .framing import style_for
 from .honest import PoolDemo, pool_demos, score_without

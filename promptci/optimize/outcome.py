@@ -5,10 +5,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from ..budget import Budget
 from ..errors import InfraError
-from ..records import Attempt
-from ..results import ItemResult
+from ..files.evalresults import ItemResult
+from ..files.records import Attempt
+from ..models.budget import Budget
 
 
 @dataclass

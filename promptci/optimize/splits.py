@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..evalset import Pool
+from ..files.evalset import Pool
 
 
 @dataclass(frozen=True)

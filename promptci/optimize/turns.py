@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..evalset import Item
+from ..files.evalset import Item
 from ..promptfile import Message, PromptFile, placeholders, substitute
 
 

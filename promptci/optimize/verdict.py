@@ -2,7 +2,7 @@
 never saw (the held-out slice), scored in a seeded random order a batch at a time until the test decides.
 
 A suggestion is "shown better" when the test rejects "suggestion − head ≤ 0" at the gate's significance α, with
-bounds that hold at every look (sequential.py), so scoring stops as soon as it can: a suggestion that is
+bounds that hold at every look (gate/sequential.py), so scoring stops as soon as it can: a suggestion that is
 better by noise is shown better at most α of the time. The scoring also stops, "not shown better", once the test
 shows that the gain is below the gate's margin, the smallest change the gate counts as worth acting on.
 The held-out items are a random sample of the pool's distribution, so the test treats them as draws from an
@@ -22,12 +22,12 @@ import numpy as np
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from .. import gate, sequential
-from ..records import RECORD, Count, Signed, Unit
-from ..results import ItemResult
-from ..settings import GateSettings
+from ..files.evalresults import ItemResult
+from ..files.records import RECORD, Count, Signed, Unit
+from ..files.settings import GateSettings
+from ..gate import decision, sequential
 
-BATCH = gate.BATCH  # held-out items scored per look, as the gate adds pool items
+BATCH = decision.BATCH  # held-out items scored per look, as the gate adds pool items
 BETTER: Final = "better"
 NOT_SHOWN: Final = "not shown better"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..budget import Budget
-from ..llm import ModelClient, Params
+from ..models.budget import Budget
+from ..models.llm import ModelClient, Params
 from . import framing
 from .outcome import Stop
 

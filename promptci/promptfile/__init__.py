@@ -2,7 +2,7 @@
 
 The GitHub Models fields are read as `gh models eval` reads them (pkg/prompt in gh-models): keys it
 does not know are ignored with a warning and types it refuses are refused,
-and promptci's settings live under one extra top-level key, `promptci:` (settings.py). The file is
+and promptci's settings live under one extra top-level key, `promptci:` (files/settings.py). The file is
 parsed with ruamel.yaml's round-trip loader so that errors can name the line of the offending key
 and so that a rewritten prompt keeps the file's comments, key order and quoting.
 

@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
 
-from .. import ghmodels
 from ..errors import InputError
-from ..fileio import confine
-from ..llm import in_process
-from ..settings import Settings
+from ..files.fileio import confine
+from ..files.settings import Settings
+from ..models import ghmodels
+from ..models.llm import in_process
 from .problems import input_error, line_of
 from .schema import FORMAT_HELP, PromptSpec, ignored_keys
 from .templates import placeholders, placeholders_of, substitute

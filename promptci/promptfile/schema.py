@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from ..settings import Settings
+from ..files.settings import Settings
 
 FORMAT_HELP = "see docs/prompt-files.md"
 

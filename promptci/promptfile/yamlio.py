@@ -21,7 +21,7 @@ from ruamel.yaml.scalarstring import (
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from ..errors import InputError
-from ..fileio import check_input, repository_root
+from ..files.fileio import check_input, repository_root
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 """Prompt files are small; anything larger is refused before parsing (move eval data to a pool)."""

@@ -8,7 +8,7 @@ disappears), each by the unused pool item least similar to it in embedding space
 its size and its order; every replacement is recorded with the correlation that made it redundant.
 
 Between pull requests the same step acts only on evidence: the score matrix may hold NaN
-for "not scored" (the subset file's ledger of many prompts, see subsets.py), a pair of items is
+for "not scored" (the subset file's ledger of many prompts, see selection/subsets.py), a pair of items is
 judged only on the prompts that scored both and only when there are at least `min_prompts` of them,
 at most `max_replacements` items change per call, and with `labels` (the pool's stage-1 clusters) an
 item is replaced only from its own cluster, so the subset's cluster coverage never changes.
