@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from promptci import promptfile
-from promptci.files import evalresults as results
+from promptci.files import evalresults as results, prresults
 from promptci.files.evalresults import Draw, ItemResult
 from promptci.files.evalset import load_pool
 from promptci.gate import draws
@@ -221,6 +221,9 @@ def test_a_pull_request_shows_draws_and_names_the_items_head_made_flaky(tmp_path
         and "protected items that base passes failed on head: c00" in (prompt["verdict"]["reason"])
     )
     assert "c00" in prompt["head"] and "does not have: nowhere" in prompt["subset_note"]
+    replayed = prresults.load(tmp_path / "out" / "results.json")  # as `promptci report` and a shards' merge read it
+    assert replayed.prompts[0].verdict is not None and replayed.prompts[0].verdict.status == "fail"
+    assert replayed.verdict.status == "fail"  # a fail reached after the test (a protected item) is never undone
     again, rerun = pr(repo, tmp_path / "again", "main", "noisy", "--no-optimize", "--no-refresh")
     assert again.returncode == proc.returncode and rerun["prompts"][0]["verdict"] == prompt["verdict"]
     assert rerun["usage"]["calls"] == 0  # every draw came back from the cache: the same draws, the same verdict
@@ -244,7 +247,7 @@ def test_a_fail_from_a_judge_that_disagrees_with_itself_is_advisory_unless_the_p
     failed = gate.Verdict(gate.FAIL, "head is worse than base")
     noisy = [_graded("a", 1, 0), _graded("b", 1, 1), _graded("c", 0, 1), _graded("d", 1, 1), _graded("e", 1, 1)]
     softened = judgecheck.verdict(failed, noisy, prompt)  # 3 of 5 agree: 60% < 80%
-    assert softened is not None and softened.status == gate.NEUTRAL
+    assert softened is not None and softened.status == gate.INCONCLUSIVE  # never a green check
     assert "3 of 5" in softened.reason and "head is worse than base" in softened.reason
     steady = [_graded("a", 1, 1), _graded("b", 0, 0), _graded("c", 1, 1), _graded("d", 1, 1), _graded("e", 1, 0)]
     assert judgecheck.verdict(failed, steady, prompt) == failed  # 4 of 5: 80%, the minimum

@@ -493,3 +493,20 @@ def test_shards_of_one_pull_request_merge_with_its_reference() -> None:
     b["prompts"][0]["path"] = "prompts/b.prompt.yml"
     merged = shards.merge([prresults.parse({**a, "pull_request": ref}), prresults.parse({**b, "pull_request": ref})])
     assert merged.pull_request is not None and merged.pull_request.number == 7 and len(merged.prompts) == 2
+
+
+def test_a_fail_the_run_reached_after_the_test_is_never_undone_by_a_replay(demo_results: dict) -> None:
+    """Protected items and slices fail a prompt after its test: reading the results again (`promptci report`, the
+    merge of shards, the fork post) re-derives the test, which alone would not fail here, and keeps the fail."""
+    from promptci.files import prresults
+
+    data = json.loads(json.dumps(demo_results))
+    [p] = data["prompts"]
+    p["head"] = {i: {**r, "score": p["base"][i]["score"]} for i, r in p["head"].items()}  # head = base: a pass
+    p["gate"] = {**p["gate"], "min_score": None}
+    p["verdict"] = {"status": "inconclusive", "reason": "undecided"}
+    assert prresults.recompute(prresults.parse(data)).verdict.status == "inconclusive"  # the test alone: no fail
+    p["verdict"] = {"status": "fail", "reason": "protected items that base passes failed on head: x"}
+    again = prresults.recompute(prresults.parse(data))
+    assert again.prompts[0].verdict is not None and again.prompts[0].verdict.status == "fail"
+    assert again.verdict.status == "fail"

@@ -343,6 +343,10 @@ def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptR
         comparison = c
     if p.verdict is not None and p.verdict.status == verdict.status:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)
+    elif p.verdict is not None and p.verdict.status == gate.FAIL:
+        verdict = p.verdict  # a fail the run reached after the test (protected items, slices) stands: never undone
+    elif p.verdict is not None and p.verdict.status == gate.INCONCLUSIVE and verdict.status == gate.FAIL:
+        verdict = p.verdict  # the run made a judge's noisy fail advisory (gate/judgecheck.py); a pass it never made
     return p.model_copy(update={"scores": scores, "comparison": comparison, "verdict": verdict})
 
 

@@ -353,7 +353,7 @@ class Settings(Strict):
         ge=0.0,
         le=1.0,
         description="the least share of answers graded twice that must get the same grade both times; below it a "
-        "failing verdict of this prompt is advisory (neutral, with the reason)",
+        "failing verdict of this prompt is advisory (inconclusive, with the reason: not green until accepted)",
     )
     judge_blocks: bool = Field(
         False, description="let a failing verdict block even when the judge agrees with itself less than the minimum"

@@ -407,7 +407,7 @@ def overall(statuses: list[str | None]) -> Verdict:
     """The pull request's verdict from its prompts' verdict statuses: any failure fails it; else any inconclusive
     prompt makes it inconclusive (not blocked, not passed); prompts with no items, and deleted ones (gate/removals.py),
     are not gated, and a pull request with nothing but those is neutral."""
-    failed = sum(1 for s in statuses if s == FAIL)
+    failed = sum(1 for s in statuses if s in (FAIL, None))  # a prompt without a verdict never passes
     if failed:
         return Verdict(FAIL, f"{failed} of {len(statuses)} prompts failed the gate")
     neutral = sum(1 for s in statuses if s == NEUTRAL)

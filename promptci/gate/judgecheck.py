@@ -46,9 +46,10 @@ def verdict(
     rate = agreement.agreed / agreement.graded
     if rate >= minimum:
         return current
-    return decision.Verdict(
-        decision.NEUTRAL,
-        f"advisory, not blocking: {current.reason}; but the judge gave the same grade to only "
+    return decision.Verdict(  # inconclusive, not neutral: the head under test moves the judge's agreement
+        decision.INCONCLUSIVE,
+        f"advisory, not a fail (a maintainer's promptci-accept label accepts it): {current.reason}; but the judge "
+        f"gave the same grade to only "
         f"{agreement.agreed} of {agreement.graded} answers it graded twice ({rate:.0%}, below "
         f"promptci.judge_min_agreement {minimum:.0%}), so its grades are too noisy to block a merge "
         "(set promptci.judge_blocks: true to block anyway)",

@@ -216,6 +216,8 @@ async def _run_prompt(
     result.sampled = draws.noisy([head, base])
     if result.sampled:  # a warm base is one draw per item: a sampled or judged prompt's base is drawn in the run
         result.base_note = "scored in this run: the scores are samples, and a warm base holds one draw per item"
+    elif head.settings.gate_slices:  # slices are tested pairwise on uniform draws: base scored on the same items
+        result.base_note = "scored in this run: promptci.gate_slices tests slices on base and head's same items"
     elif base is not None and change.old_path is not None:
         with _timed(result, "find a warm base"):
             known, result.base_note = await find_known(
