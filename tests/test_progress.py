@@ -131,6 +131,6 @@ def test_the_demo_says_what_it_does_and_is_never_silent_for_30_s(demo_run: DemoR
     assert "scoring head on 20 items" in text and "scoring base on 20 items" in text
     assert re.search(
         r"optimizer phase 1 (done:|stopped early: [^;\n]*;) best prompt so far [01]\.\d{3} on the "
-        r"subset · \d+ of \d+ calls · ",
+        r"subset · \d+ of \d+ calls(, the run: \d+ of \d+ calls)? · ",
         text,
     ), text
