@@ -322,6 +322,7 @@ def recompute(data: PRResults) -> PRResults:
 def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptResults:
     scores = Scores(base=mean_score(p.base, p.items) if p.has_base else None, head=mean_score(p.head, p.items))
     comparison = None
+    pool = None if p.sampled else p.pool_items  # sampled scores: every item a draw from an endless pool (draws.py)
     if p.error is not None:
         verdict = gate.Verdict(gate.FAIL, f"the head version cannot be scored: {p.error}")
     elif p.change.new_text is None:
@@ -333,13 +334,13 @@ def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptR
     elif not p.has_base:
         verdict = (
             removals.unguarded(p.change, p.gate, removed)
-            or gate.replay(p.items, p.subset_items, None, p.head, None if p.sampled else p.pool_items, p.gate)[0]
+            or gate.replay(p.items, p.subset_items, None, p.head, pool, p.gate)[0]
         )
     elif p.design is not None:  # head against base's known scores, on exactly the recorded draws
         verdict, comparison = gate.decide_known(p.design, {i: r.score for i, r in p.head.items()}, p.gate)
         verdict = gate.settle(verdict, p.gate, f"scoring stopped at {len(p.design.draws)} items")
     else:
-        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, None if p.sampled else p.pool_items, p.gate)
+        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, pool, p.gate)
         comparison = c
     if p.verdict is not None and p.verdict.status == verdict.status:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)
