@@ -210,6 +210,11 @@ def parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the whole pull-request flow on a throwaway copy of the bundled example")
     demo.add_argument("--keep", type=Path, metavar="DIR", help="build the demo repository here and keep it")
+    demo.add_argument(
+        "--warm",
+        action="store_true",
+        help="score main's prompt on its whole pool first, as the warm job does on a default branch (once per cache)",
+    )
     _flow_arguments(demo)
     demo.set_defaults(command="demo")
 

@@ -8,6 +8,7 @@ went, which the pull-request flow is there to catch.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from . import gitdiff
@@ -22,11 +23,14 @@ DROPPED = (
 TITLE = "Trim the intent prompt: three examples are enough"
 
 
-def make_repo(target: Path) -> tuple[str, str]:
-    """The example committed on `main`, the change committed on `trim-examples`; their SHAs."""
+def make_repo(target: Path, on_main: Callable[[Path, str], object] | None = None) -> tuple[str, str]:
+    """The example committed on `main`, the change committed on `trim-examples`; their SHAs. `on_main` sees the
+    work tree at main's commit, before the change (as the default branch's warm job does)."""
     shutil.copytree(EXAMPLE / "prompts", target / "prompts")
     shutil.copytree(EXAMPLE / "eval_sets", target / "eval_sets")
     base = gitdiff.commit_all(str(target), "Add the intent classifier and its eval set")
+    if on_main is not None:
+        on_main(target, base)
     prompt = target / PROMPT
     text = prompt.read_text(encoding="utf-8")
     for example in DROPPED:

@@ -3,6 +3,7 @@ head alone; its store is bounded and read as hostile data. On the mock model, wi
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,11 @@ from .helpers import run_cli
 from .test_flows import (
     BAD,
     GOOD,
+    LABELS,
+    PROMPT as PROMPT_TEXT,
+    TOPICS,
     edit,
+    git,
     pr,
     repo as repo,  # the fixture
 )
@@ -161,3 +166,71 @@ def test_a_prompt_that_cannot_be_warmed_is_named_and_the_others_are_still_warmed
     assert proc.returncode == 2 and "prompts/broken.prompt.yml: not warmed" in proc.stdout, proc.stdout + proc.stderr
     assert "broken.prompt.yml" in proc.stderr  # the error names the file
     assert warmbase.load(tmp_path / "w" / "warm" / "scores.json").prompts[PROMPT][0].complete
+
+
+def test_the_demo_run_twice_against_a_warm_base_makes_no_base_call_the_second_time(tmp_path: Path) -> None:
+    """`promptci demo --warm`: main's prompt is warmed on its whole pool first (the first time), the pull request
+    scores head alone; the second demo finds the warm scores and its own re-check in the cache: no base call."""
+    env = {"PROMPTCI_CACHE_DIR": str(tmp_path / "cache")}
+    runs = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}"
+        proc = run_cli("demo", "--warm", "--model", "mockllm/model", "--no-optimize", "--out", str(out), env=env)
+        assert proc.returncode == 0, proc.stderr
+        runs.append((proc.stdout + proc.stderr, json.loads((out / "results.json").read_text())["prompts"][0], out))
+    (said1, first, _), (said2, second, out) = runs
+    assert "complete, 693 of 693 pool items stored (693 scored now)" in said1
+    assert "complete, 693 of 693 pool items stored (0 scored now)" in said2  # warm already: nothing to score
+    assert "head against base's warm scores" in said2  # the forecast knows base is not scored in the run
+    assert f"{warmpr.RECHECK} base calls" in first["base_note"]  # the first pull request re-checks base
+    assert "0 base calls, from this pull request's cache" in second["base_note"]
+    for run in (first, second):
+        assert run["design"] is not None and all(r["output"] is None for r in run["base"].values())
+    report = (out / "report.md").read_text()
+    design = second["comparison"]
+    assert f"| {design['base_mean']:.3f} | {design['head_mean']:.3f} | {design['delta']:+.3f} (" in report
+    assert "score 1 (warm run: no answer kept)" in report or "score 0 (warm run: no answer kept)" in report
+    assert "`None`" not in report  # the flipped items' expected answers come from the pool, not base's answers
+
+
+def test_a_regression_hidden_from_a_predictable_order_fails_the_pull_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An author who assumes the gate reaches items in an order fixed by public values (the pool and a seed, as it
+    once did) breaks only the 40 of 200 items that order would not reach in its first 160: head is 20 points
+    worse there and the same everywhere else. The gate's draws come from the repository's secret, so under every
+    secret the pull request fails, having drawn some of the broken items."""
+    from promptci.gate import decision
+
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    (repo / "eval_sets").mkdir()
+    ids = [f"a{n:03d}" for n in range(200)]
+    hidden = set(decision.order(ids, [], 0, "public")[160:])  # what the author expects the gate never to score
+    rows = [
+        {"id": i, "input": f"About the {TOPICS[n % 10]} ({n}): the usual folder.", "expected": "alpha"}
+        if i in hidden
+        else {
+            "id": i,
+            "input": f"About the {TOPICS[n % 10]} ({n}): file it under {LABELS[n % 3]}.",
+            "expected": LABELS[n % 3],
+        }
+        for n, i in enumerate(ids)
+    ]
+    (repo / "eval_sets" / "sort.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    usual = 'content: "Usual folder: alpha. {{input}}"'  # right on every item; head names beta: wrong on the hidden
+    (repo / "prompts" / "sort.prompt.yml").write_text(PROMPT_TEXT.replace(GOOD, usual))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "the sorter")
+    assert _warm(repo, tmp_path / "w")[0] == 0
+    edit(repo, "hide", "main", usual, usual.replace("alpha", "beta"))
+    for n, secret in enumerate(("one-repository-secret", "another-repository-secret")):
+        monkeypatch.setenv("PROMPTCI_GATE_SECRET", secret)
+        cache = tmp_path / f"c{n}"
+        shutil.copytree(tmp_path / "w" / "warm", cache / "warm")
+        monkeypatch.setenv("PROMPTCI_CACHE_DIR", str(cache))
+        proc, results = pr(repo, tmp_path / f"o{n}", "main", "hide", "--no-optimize", "--no-refresh")
+        [p] = results["prompts"]
+        assert proc.returncode == 1 and p["verdict"]["status"] == "fail", p["verdict"]
+        assert p["design"] is not None and hidden & set(p["items"])  # head alone, drawn where the author did not look

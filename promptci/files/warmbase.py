@@ -153,6 +153,13 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def likely_warm(store: Store, prompt: str, base_text: str) -> bool:
+    """Whether a complete vector of this base version is stored (the forecast's guess: pool and model are
+    checked when the pull request looks the scores up)."""
+    sha = hashlib.sha256(base_text.encode("utf-8")).hexdigest()
+    return any(v.complete and v.prompt_sha256 == sha for v in store.prompts.get(prompt, []))
+
+
 def known(store: Store, prompt: str, wanted: str, pool_ids: Sequence[str]) -> KnownBase | None:
     """The base's full-pool scores when the store holds a complete vector for exactly this prompt version, pool and
     model (None otherwise: the pull request scores base itself). The ledger: the prompt's other complete versions,

@@ -35,6 +35,7 @@ class WarmRequest:
     max_usd: float | None = None
     commit: str = ""  # the default branch's commit, for the report of a pull request that uses the scores
     store: Path | None = None  # default: warmbase.default_path()
+    root: Path = Path()  # the repository's root, which `prompts` are relative to
 
 
 @dataclass
@@ -88,7 +89,8 @@ async def _warm(
     outcome: WarmOutcome,
 ) -> warmbase.Store:
     name = prompt_path.as_posix()
-    prompt = promptfile.parse(prompt_path.read_text(encoding="utf-8"), prompt_path)
+    file = request.root / prompt_path
+    prompt = promptfile.parse(file.read_text(encoding="utf-8"), file)
     try:
         pool = load_pool(prompt)
     except NoItems:
@@ -142,10 +144,16 @@ def _empty(wanted: str, prompt: promptfile.PromptFile, pool: Pool, request: Warm
 
 
 def command(request: WarmRequest, show: Callable[[str], object]) -> int:
-    """`promptci warm`: run, show one line per prompt, and exit 0 (a budget stop included: the next run resumes),
-    or raise the model's fault (exit 3) once what was scored is saved."""
+    """`promptci warm` on prompt files named from the working directory (one repository's)."""
     prompts = [_relative(p) for p in request.prompts]
-    outcome = run(replace(request, prompts=prompts, commit=request.commit or os.environ.get("GITHUB_SHA", "")))
+    root = repository_root(request.prompts[0]) if request.prompts else None
+    commit = request.commit or os.environ.get("GITHUB_SHA", "")
+    return say(run(replace(request, prompts=prompts, commit=commit, root=root or Path())), show)
+
+
+def say(outcome: WarmOutcome, show: Callable[[str], object]) -> int:
+    """One line per prompt; exit 0 (a budget stop included: the next run resumes), or raise the model's fault
+    (exit 3) or the first bad input (exit 2) once what was scored is saved."""
     for w in outcome.prompts:
         state = "complete" if w.pool and w.stored >= w.pool else "partial"
         show(f"{w.path}: {w.note or f'{state}, {w.stored} of {w.pool} pool items stored ({w.scored} scored now)'}")
@@ -156,6 +164,18 @@ def command(request: WarmRequest, show: Callable[[str], object]) -> int:
     if outcome.bad_input is not None:
         raise outcome.bad_input
     return EXIT_OK
+
+
+def demo_main(model: str | None, show: Callable[[str], object]) -> Callable[[Path, str], object]:
+    """`demo --warm`: main's prompt scored on its whole pool into the warm store first, as the promptci-warm
+    workflow does on a default branch (a second demo finds it complete and scores nothing for base)."""
+    from ..demo import PROMPT
+
+    def on_main(repo: Path, commit: str) -> object:
+        show(f"warm base: {PROMPT} on main {commit[:12]}, every pool item, as promptci warm does on main")
+        return say(run(WarmRequest([Path(PROMPT)], model=model, commit=commit, root=repo)), show)
+
+    return on_main
 
 
 def _relative(path: Path) -> Path:

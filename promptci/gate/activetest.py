@@ -164,11 +164,14 @@ def _capital(
 
 
 def estimate(draws: Sequence[Draw], y: Sequence[float], pool: int) -> float:
-    """The pool's mean by Des Raj's estimator at the last draw (exact once every item is drawn)."""
+    """The pool's mean by Des Raj's ordered estimator: the mean of z_1 … z_t, each unbiased for the pool's total
+    (z_t alone, one item weighted by 1/q, can land anywhere), and exact once every item is drawn."""
     if not draws:
         return math.nan
-    d = draws[-1]
-    return float((sum(y[:-1]) + d.rest_f + (y[-1] - d.f) / d.q) / pool)
+    yv = np.asarray(y, dtype=float)
+    seen = np.concatenate([[0.0], np.cumsum(yv)[:-1]])
+    z = [s + d.rest_f + (v - d.f) / d.q for s, d, v in zip(seen, draws, yv)]
+    return float(yv.sum() / pool) if len(draws) >= pool else float(np.mean(z) / pool)
 
 
 def reject(

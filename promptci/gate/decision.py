@@ -89,8 +89,8 @@ def decide_known(design: Design, head: Mapping[str, float | None], gate: GateSet
     if n == 0:
         return Verdict(UNDECIDED, "no item was scored"), compare([], [])
     exact = sum(y) / pool - base if n >= pool else None
-    estimate = min(1.0, max(0.0, float(activetest.estimate(draws, y, pool))))  # weighted: can leave [0, 1]
     low, high = activetest.bounds(draws, y, pool, alpha, start=base)
+    estimate = min(high, max(low, activetest.estimate(draws, y, pool)))  # weighted, it can leave what was kept
     b = (
         sequential.Bounds(exact, exact, exact, True)
         if exact is not None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +30,7 @@ from ..gitdiff import Change
 from ..models.budget import holdout_size, judged_size
 from ..selection.subsets import SelectionParams
 from .sharding import pool_size
+from .warmpr import RECHECK
 
 LOCAL_SECONDS_PER_CALL_2_CORES = 0.4
 REMOTE_SECONDS_PER_CALL = 1.0  # divided by the prompt's concurrency
@@ -91,6 +92,7 @@ class Forecast:
     calls: int  # expected
     seconds: float
     optimize: bool
+    warm_bases: int = 0  # of the prompts, those whose base is scored already (warmbase.likely_warm)
     max_calls: int = 0
     usd: float | None = 0.0  # expected dollars; None: no price known for a model it calls
     max_usd: float | None = 0.0
@@ -101,7 +103,14 @@ class Forecast:
 
     def describe(self) -> str:
         plural = "s" if self.prompts != 1 else ""
-        work = "score, base against head" + (", and improve" if self.optimize else "")
+        sides = (
+            "base against head"
+            if not self.warm_bases
+            else "head against base's warm scores"
+            if self.warm_bases == self.prompts
+            else f"base against head ({self.warm_bases} of them against base's warm scores)"
+        )
+        work = f"score, {sides}" + (", and improve" if self.optimize else "")
         return (
             f"forecast: {self.prompts} changed prompt{plural} to {work}; {self.calls_text()}; {self.dollars_text()}; "
             f"{rough(self.seconds)}"
@@ -142,6 +151,7 @@ def forecast(
     max_calls: int | None,
     optimizer_model: str | None = None,
     resolved: Sequence[effective.Effective | None] | None = None,
+    warm: Callable[[Change], bool] = lambda change: False,
 ) -> Forecast:
     """The calls, dollars and time of a run over these changes (a prompt that does not load counts for nothing),
     each prompt with its effective settings (`resolved`, one per change; resolved here when not given)."""
@@ -151,6 +161,7 @@ def forecast(
         )
         resolved = [_resolved(change, tree, overrides) for change in changes]
     total, github, seconds, prices, limits, improves = Cost(), Cost(), START_SECONDS, {}, [], False
+    warm_bases = 0
     for change, settled in zip(changes, resolved):
         if change.new_text is None or change.new_path is None or settled is None:
             continue
@@ -161,6 +172,8 @@ def forecast(
         except InputError:
             continue  # the prompt is reported as failed in its turn
         settings = _reference_settings(change, tree) or head.settings
+        known = change.old_text is not None and warm(change)
+        warm_bases += known
         task, asker = price(settled.model), price(settled.optimizer_model)
         cap = min((c for c in (max_calls, settled.max_calls) if c is not None), default=None)
         cost = prompt_cost(
@@ -168,7 +181,7 @@ def forecast(
             settings,
             pool=pool,
             n=n,
-            base=change.old_text is not None,
+            base=change.old_text is not None and not known,
             optimize=settled.optimize,
             refresh=refresh,
             steps=steps,
@@ -177,6 +190,8 @@ def forecast(
             asker=asker,
             item_chars=_item_chars(change, tree, head, pool),
         )
+        if known:  # head alone, and base's re-check (warmpr.RECHECK)
+            cost.calls, cost.max_calls = cost.calls + RECHECK, cost.max_calls + RECHECK
         improves |= settled.optimize
         for p in (task,) + ((asker,) if settled.optimize else ()):
             prices[p.model] = _price_words(p)
@@ -195,6 +210,7 @@ def forecast(
             cost.calls, cost.max_calls = min(cost.calls, room), min(cost.max_calls, room)
     return Forecast(
         prompts=len(changes),
+        warm_bases=warm_bases,
         calls=total.calls,
         seconds=seconds,
         optimize=improves,

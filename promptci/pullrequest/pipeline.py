@@ -34,7 +34,7 @@ from pathlib import Path
 from .. import effective, progress, promptfile
 from ..effective import Effective
 from ..errors import InfraError, InputError, redact
-from ..files import prresults, subsetfile
+from ..files import prresults, subsetfile, warmbase
 from ..files.evalresults import ItemResult, mean_score
 from ..files.evalset import Item, NoItems, Pool, load_pool
 from ..files.prresults import PromptResults, PRResults
@@ -94,6 +94,7 @@ async def run_pr(
             effective.refuse_unpriced(
                 change.path, [("--max-usd", options.max_usd), ("promptci.budget.max_usd", eff.max_usd)], eff.models
             )
+    store = load_store()  # a malformed store: exit 2 before any model call
     forecasted = forecast.forecast(
         changes,
         tree,
@@ -105,12 +106,12 @@ async def run_pr(
         max_calls=options.max_calls,
         optimizer_model=options.optimizer_model,
         resolved=settled,
+        warm=lambda change: warmbase.likely_warm(store, change.path, change.old_text or ""),
     )
     effective.check_quota(forecasted.github_max_calls, forecasted.daily_limit, forecasted.github_models)
     progress.note(forecasted.describe())
     results, spent = [], []  # each prompt's own limits, described after its work
     removed = removals.removed_gated(changes)
-    store = load_store()  # a malformed store: exit 2 before any model call
     with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
         for n, (change, settings, eff) in enumerate(zip(changes, resolved, settled), 1):
             with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):

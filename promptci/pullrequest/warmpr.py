@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..env import cache_dir
 from ..files import warmbase
@@ -49,6 +50,7 @@ async def find_known(
     recheck = ModelClient(
         concurrency=client.concurrency, cache_path=cache_dir() / "recheck", counters=client.counters
     )  # the same counters: these calls count in the run's usage and budget
+    before = replace(client.counters)
     try:
         scored = await run_or_raise(
             Task(prompt=base, pool=pool, items=drawn, selection="pr", model=model, label=f"{path}: base re-check"),
@@ -62,7 +64,9 @@ async def find_known(
             f"scored in this run on the drawn items: the warm base did not reproduce ({len(differ)} of "
             f"{len(drawn)} re-scored base items differ; the model may have changed since {found.source})"
         )
-    same = f"{len(drawn) - len(differ)} of {len(drawn)} re-scored items reproduced"
+    calls = (client.counters - before).calls
+    cost = f"{calls} base call{'s' * (calls != 1)}" + ("" if calls else ", from this pull request's cache")
+    same = f"{len(drawn) - len(differ)} of {len(drawn)} re-scored items reproduced, {cost}"
     return found, f"known from {found.source} (all {len(pool.items)} pool items; {same}): no base item scored"
 
 

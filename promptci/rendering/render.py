@@ -176,8 +176,8 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
                 {
                     "id": i,
                     "text": texts.get(i, ""),
-                    "expected": b.expected,
-                    "base": b.output,
+                    "expected": h.expected if h.expected is not None else b.expected,
+                    "base": b.output if b.output is not None else f"score {b.score:g} (warm run: no answer kept)",
                     "head": h.output,
                     "better": h.score > b.score,
                 }
@@ -203,6 +203,7 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
         }
     subset = p.subset
     commit = publication.get("commits", {}).get(subset.path)
+    c = p.comparison if p.comparison is not None and p.comparison.method == "design" else None
     return {
         "path": p.path,
         "status": p.change.status,
@@ -212,8 +213,9 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
         "model": p.model,
         "seed": p.seed,
         "hashes": p.hashes,
-        "base": p.scores.base,
-        "head": p.scores.head,
+        # with a warm base, Δ is the pool's (base known, head estimated): the columns beside it say the same
+        "base": c.base_mean if c else p.scores.base,
+        "head": c.head_mean if c else p.scores.head,
         "comparison": p.comparison,
         "n": len(p.items),
         "subset_items": p.subset_items,
