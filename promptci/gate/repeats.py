@@ -31,13 +31,30 @@ a 0/1 item with chances p_b, p_h tends to (p_h − p_b)/(p_h(1 − p_b) + p_b(1 
 most of the way) for 4 calls, and only on the items whose first draws disagree (benchmarks/README.md, noise.py)."""
 
 
+EXPECTED_SHARE = 1 / 3
+"""The forecast's share of items whose first draws disagree: 0.06 to 0.55 over the pairs of prompts in
+benchmarks/noise.py's sampled draws, a third on average."""
+
+
 def rounds(head: PromptFile, base: PromptFile | None) -> int | None:
-    """r, the draws a side gets on an item whose first draws disagree; None: no targeted repeats (a new prompt has
-    no pair, and exact scores need no second draw)."""
+    """r, the draws a side gets on an item whose first draws disagree (`promptci.repeats` when above 1, else
+    DEFAULT; head's settings are the reference's in a pull request); None: no targeted repeats (a new prompt has no
+    pair, and exact scores need no second draw)."""
     if base is None or not draws.noisy([head, base]):
         return None
-    k = head.settings.repeats
-    return k if k > 1 else DEFAULT
+    return head.settings.repeats if head.settings.repeats > 1 else DEFAULT
+
+
+def draws_per_item(prompt: PromptFile, repeats: int, paired: bool) -> tuple[float, int]:
+    """The draws a compared item costs a side, expected and at most (the forecast's): one for exact scores; for
+    sampled or judged ones r where the first draws disagree (EXPECTED_SHARE of the items expected) when base and
+    head are paired, else `repeats` (promptci.repeats) on every item."""
+    if not draws.noisy([prompt]):
+        return 1.0, 1
+    if not paired:
+        return float(repeats), repeats
+    r = repeats if repeats > 1 else DEFAULT
+    return 1 + EXPECTED_SHARE * (r - 1), r
 
 
 def scores(item: draws.Scored) -> list[float]:
