@@ -197,3 +197,19 @@ def test_only_a_paired_sampled_or_judged_prompt_repeats(tmp_path: Path) -> None:
     assert repeats.rounds(five, five) == 5
     assert repeats.draws_per_item(exact, 4, True) == (1.0, 1)
     assert repeats.draws_per_item(sampled, 1, True) == (1 + repeats.EXPECTED_SHARE * 2, 3)
+
+
+def test_a_batch_whose_repeats_the_budget_cannot_pay_ends_the_run_inconclusive_without_it(tmp_path: Path) -> None:
+    free = _pr(_repo(tmp_path / "free", temperature=0.8, repeats_=1), tmp_path / "free" / "out")
+    [p] = free["prompts"]
+    first = {s: {i: (p[s][i]["draws"] or [p[s][i]])[0]["score"] >= 0.5 for i in p[s]} for s in ("base", "head")}
+    subset = p["items"][:12]  # the committed subset comes first; its repeats are the comparison's, never cut
+    comparison = EMBED + 2 * len(subset) + 4 * sum(first["base"][i] != first["head"][i] for i in subset)
+    repo = _repo(tmp_path / "capped", temperature=0.8, repeats_=1)
+    capped = _pr(repo, tmp_path / "capped" / "out", "--max-calls", str(comparison + 40))  # a batch's first draws
+    [q] = capped["prompts"]
+    assert q["verdict"]["status"] == "inconclusive" and "the budget is spent" in q["verdict"]["reason"]
+    assert q["items"] == subset and len(q["head"]) == 32  # the batch was scored once, not counted
+    assert capped["usage"]["calls"] == comparison + 40
+    again = prresults.load(tmp_path / "capped" / "out" / "results.json").prompts[0]
+    assert again.verdict is not None and again.verdict.status == "inconclusive"
