@@ -12,7 +12,8 @@ test to stay valid): `1 draw` a side; `fixed k`, the mean of k draws a side; `ta
 repeats (gate/repeats.py): one draw a side, r a side where the first draws disagree, the item counted by
 `repeats.value`. Many replicates per row, the verdicts computed for all rows at once with the gate's own test
 (sequential.first_rejection), and the first ten runs of each row checked look by look against
-`decision.decide`; items and calls are the means over the first 200 runs until the verdict (or the pool's end).
+`decision.decide`; items and calls are the means over the first 200 runs until the verdict (or the pool's end);
+var is the variance of an item's value over all the row's items, calls/item what an item costs both sides.
 
 The finite-pool table (the design-based mode for exact scores, fed noisy scores for comparison: the whole pool
 scored once reads as the exact answer, which output noise makes false), through `decision.decide` itself.
@@ -137,10 +138,12 @@ def policies_table(replicates: int, policies: list[str], rng: np.random.Generato
             row = {"mode": "endless", "policy": policy, "truth": name, "wrong": wrong, "wrong_se": se}
             row |= {"fail": fails, "pass": passes, "inconclusive": float((o == "inconclusive").mean())}
             row |= {"replicates": replicates, "items": float(decided.mean()), "calls": float(calls)}
+            row |= {"item_variance": float(values.var()), "calls_per_item": float(np.mean([r[3].mean() for r in runs]))}
             out["policies"].append(row)
             print(
                 f"| {policy} | {name} | {wrong:.3f} (±{se:.3f}) | {fails:.3f} | {passes:.3f} | "
-                f"{row['inconclusive']:.3f} | {row['items']:.0f} | {calls:.0f} |",
+                f"{row['inconclusive']:.3f} | {row['items']:.0f} | {calls:.0f} | {row['item_variance']:.3f} | "
+                f"{row['calls_per_item']:.2f} |",
                 flush=True,
             )
 
@@ -166,8 +169,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     out: dict = {"pool": POOL, "look_every": LOOK, "replicates": args.replicates, "alpha": 0.05, "rows": []}
     out["policies"] = []
-    print("| policy (endless) | truth | wrong claims | fails | passes | inconclusive | items | calls |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| policy (endless) | truth | wrong claims | fails | passes | inconclusive | items | calls | var | calls/item |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     policies_table(args.policy_replicates, ["1 draw", "fixed 3", "fixed 5", "targeted 3", "targeted 5"], rng, out)
     print("\n| mode | draws per item | truth | wrong claims | fails | passes | inconclusive |")
     print("|---|---|---|---|---|---|---|")
