@@ -1,6 +1,6 @@
 """Decision quality with output noise: the embedded model sampled at temperature 0.8, each item's truth its
-expected score over many draws, and the gate fed one draw, a fixed N draws (as peers repeat a suite), or draws
-placed where base was unstable.
+expected score over many draws, and the gate fed one draw, a fixed N draws (as peers repeat a suite), or targeted
+repeats (more draws only where base's and head's first draws disagree).
 
 Measure (model-heavy, under the model lock): for each task, three realistic prompt variants (two instructions
 with three demonstrations each, and a bare zero-shot one), ITEMS items, DRAWS draws per item and variant through
@@ -13,15 +13,12 @@ times with draws chosen at random from the recorded ones. Policies:
 
 - `1 draw`: one answer per item and side (promptci before this change);
 - `fixed 3`, `fixed 5`: the mean of N draws per item and side (promptfoo `repeat`, Inspect `epochs`, ...);
-- `targeted`: base's scores are its warm draws (WARM of them, made once on the default branch, not per pull
-  request); head gets TARGETED draws on the items base answered unstably in those draws and one elsewhere. The
-  choice depends on base's draws only, never on head's, so each item's score stays an unbiased draw of its
-  expected score.
+- `targeted 3`, `targeted 5`: promptci's targeted repeats (gate/repeats.py): one draw a side, and r draws a side
+  on the items whose first draws disagree, each item counted by its unbiased value (`repeats.value`).
 
 Each replicate runs the gate (promptci.gate.decide on the items as draws from an endless pool, then `settle`).
 Columns: agreement with the truth, blocks of not-worse (a fail where head is not worse), catch rate (fails of the
-worse), inconclusive, model calls per pull request (targeted: head's only, base's warm draws are made once on
-the default branch), and head's calls alone (what any policy costs per pull request once base is scored warm).
+worse), inconclusive, model calls per pull request (both sides), and head's calls alone.
 
     flock /tmp/promptci-model.lock python benchmarks/noise.py measure [--items 40] [--draws 16]
     python benchmarks/noise.py analyse [--replicates 200]
@@ -51,8 +48,6 @@ TASKS = {
     "intent_recognition": "Name the intent of the utterance with one of the intent labels.",
 }
 TEMPERATURE = 0.8
-WARM = 4
-TARGETED = 3
 DRAWS_FILE = RESULTS / "noise_draws.json"
 
 
@@ -124,12 +119,13 @@ def pick(rng: np.random.Generator, n: int, k: int, m: int) -> np.ndarray:
     return np.array([rng.choice(k, m, replace=m > k) for _ in range(n)])
 
 
-def outcome(base: np.ndarray, head: np.ndarray) -> str:
+def outcome(base: np.ndarray, head: np.ndarray, paired: np.ndarray | None = None) -> str:
     from promptci.files.settings import GateSettings
     from promptci.gate import decision
 
     settings = GateSettings()
-    verdict, _ = decision.decide(decision.Evidence(list(head), list(base), 0, None), settings)
+    values = None if paired is None else list(paired)
+    verdict, _ = decision.decide(decision.Evidence(list(head), list(base), 0, None, paired=values), settings)
     return str(
         decision.settle(verdict, settings.model_copy(update={"on_inconclusive": "neutral"}), "no more items").status
     )
@@ -137,11 +133,12 @@ def outcome(base: np.ndarray, head: np.ndarray) -> str:
 
 def analyse(replicates: int) -> dict:
     from promptci.files.settings import GateSettings
+    from promptci.gate import repeats
 
     margin = GateSettings().margin
     data = json.loads(DRAWS_FILE.read_text())
     rng = np.random.default_rng(0)
-    policies = ["1 draw", "fixed 3", "fixed 5", "targeted"]
+    policies = ["1 draw", "fixed 3", "fixed 5", "targeted 3", "targeted 5"]
     tally: dict[str, dict[str, list]] = {
         p: {"right": [], "block_ok": [], "catch": [], "inc": [], "calls": [], "head": []} for p in policies
     }
@@ -159,19 +156,23 @@ def analyse(replicates: int) -> dict:
             n, k = draws[b].shape
             for _ in range(replicates):
                 for policy in policies:
-                    if policy == "targeted":
-                        warm = np.take_along_axis(draws[b], pick(rng, n, k, WARM), 1)
-                        unstable = warm.min(1) != warm.max(1)
-                        head_draws = np.take_along_axis(draws[h], pick(rng, n, k, TARGETED), 1)
-                        head_scores = np.where(unstable, head_draws.mean(1), head_draws[:, 0])
-                        base_scores, calls = warm.mean(1), n + (TARGETED - 1) * int(unstable.sum())
-                        head_calls = calls
+                    paired = None
+                    if policy.startswith("targeted"):
+                        r = int(policy.split()[1])
+                        base_draws = np.take_along_axis(draws[b], pick(rng, n, k, r), 1)
+                        head_draws = np.take_along_axis(draws[h], pick(rng, n, k, r), 1)
+                        paired = np.array([repeats.value(list(x), list(y)) for x, y in zip(base_draws, head_draws)])
+                        again = (base_draws[:, 0] >= 0.5) != (head_draws[:, 0] >= 0.5)  # first draws disagree
+                        base_scores = np.where(again, base_draws.mean(1), base_draws[:, 0])
+                        head_scores = np.where(again, head_draws.mean(1), head_draws[:, 0])
+                        head_calls = n + (r - 1) * int(again.sum())
+                        calls = 2 * head_calls
                     else:
                         m = {"1 draw": 1, "fixed 3": 3, "fixed 5": 5}[policy]
                         base_scores = np.take_along_axis(draws[b], pick(rng, n, k, m), 1).mean(1)
                         head_scores = np.take_along_axis(draws[h], pick(rng, n, k, m), 1).mean(1)
                         calls, head_calls = 2 * m * n, m * n
-                    o = outcome(base_scores, head_scores)
+                    o = outcome(base_scores, head_scores, paired)
                     t = tally[policy]
                     t["right"].append(o == "fail" if worse else o == "pass")
                     t["inc"].append(o not in ("pass", "fail"))
@@ -189,7 +190,7 @@ def analyse(replicates: int) -> dict:
         }
         for p, t in tally.items()
     }
-    return {"pairs": pairs, "policies": table, "replicates": replicates, "margin": margin, "warm_draws": WARM}
+    return {"pairs": pairs, "policies": table, "replicates": replicates, "margin": margin}
 
 
 def main() -> None:

@@ -91,10 +91,13 @@ LAYERS = {
             "draws",
             "judgecheck",
             "slices",
+            "repeats",
         ],
         DOMAIN,
     ),
-    **dict.fromkeys(["forecast", "plan", "sharding", "shards", "prresults", "runner", "scoring", "checks"], DOMAIN),
+    **dict.fromkeys(
+        ["forecast", "plan", "sharding", "shards", "sides", "prresults", "runner", "scoring", "checks"], DOMAIN
+    ),
     **dict.fromkeys(
         ["subsets", "audit", "selection.*", "optimize.*", "report", "report.render", "report.suggestion"], DOMAIN
     ),

@@ -194,6 +194,7 @@ class PromptResults(Model):
     base_note: str = ""  # where base's scores come from: scored in this run, or the default branch's warm run
     slices: list[str] = Field(default_factory=list)  # the IPOMP clusters head was shown worse on
     sampled: bool = False  # the scores are draws (sampling or an LLM judge): the gate treats the pool as endless
+    repeats: Annotated[int, Field(ge=2)] | None = None  # targeted repeats' r (gate/repeats.py); None: none made
     texts: dict[str, str] = Field(default_factory=dict)  # item id -> input text (compared and swapped items)
     subset: Subset
     base: dict[str, ItemResult]
@@ -340,7 +341,7 @@ def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptR
         verdict, comparison = gate.decide_known(p.design, {i: r.score for i, r in p.head.items()}, p.gate)
         verdict = gate.settle(verdict, p.gate, f"scoring stopped at {len(p.design.draws)} items")
     else:
-        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, pool, p.gate)
+        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, pool, p.gate, p.repeats is not None)
         comparison = c
     if p.verdict is not None and p.verdict.status == verdict.status:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)

@@ -327,8 +327,10 @@ class Settings(Strict):
         ge=1,
         le=MAX_REPEATS,
         description="k, draws per item when an item's score is a sample (temperature > 0, top_p < 1, or an LLM "
-        "judge): its score is the mean of k draws, and pass^k and flaky items are reported; a deterministic prompt "
-        "with exact checks is scored once whatever k is",
+        "judge): its score is the mean of k draws, and pass^k and flaky items are reported; in a pull request's "
+        "comparison with base, each item is drawn once a side and k times a side (3 when k is 1) only where the "
+        "first draws disagree (targeted repeats, docs/gate.md); a deterministic prompt with exact checks is scored "
+        "once whatever k is",
     )
     judge_regrades: int = Field(
         5,

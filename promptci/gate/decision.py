@@ -28,7 +28,7 @@ from pydantic import Field
 from .. import env
 from ..files.records import RECORD, Unit
 from ..files.settings import GateSettings
-from . import activetest, sequential
+from . import activetest, repeats, sequential
 from .stats import Comparison, compare
 from .verdicts import Status
 
@@ -51,6 +51,7 @@ class Evidence:
     base: Sequence[float] | None  # None: a new prompt, judged on min_score alone
     fixed: int
     pool: int | None  # items in the pool (None: unknown, every item is treated as a random draw)
+    paired: Sequence[float] | None = None  # each item's head − base when not the scores' (gate/repeats.py)
 
 
 EPS = 1e-9  # rounding of means: a difference within this of −δ counts as −δ (not above it)
@@ -199,11 +200,13 @@ def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
             else Verdict(PASS, f"new prompt: {_mean(e.head, n)}; no minimum score is set")
         )
         return verdict, comparison
-    diffs = [h - b for h, b in zip(e.head, e.base)]
+    diffs = list(e.paired) if e.paired is not None else [h - b for h, b in zip(e.head, e.base)]
     fixed, sample = diffs[: e.fixed], diffs[e.fixed :]
     line = -gate.margin
     b, within, worse = sequential.assess(fixed, sample, e.pool, alpha, above=line, below=line)
     comparison = replace(compare(list(e.base), list(e.head)), low=b.low, high=b.high)
+    if e.paired is not None:  # the means' difference is not the estimate: the items' paired values are
+        comparison = replace(comparison, delta=b.mean)
     if n == 0:
         return Verdict(UNDECIDED, "no item was scored by both prompts"), comparison
     told = f"head − base = {_points(b.mean)} ({_range(b, alpha)})"
@@ -315,13 +318,19 @@ def settle(verdict: Verdict, gate: GateSettings, why: str) -> Verdict:
 
 
 def replay(
-    items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping, pool: int | None, gate: GateSettings
+    items: Sequence[str],
+    fixed: int,
+    base: Mapping | None,
+    head: Mapping,
+    pool: int | None,
+    gate: GateSettings,
+    targeted: bool = False,
 ) -> tuple[Verdict, Comparison | None]:
     """The verdict a run reached, derived again from its items in the order compared: the first look that
     decides, else inconclusive (the loop in the pull-request flow looks at the same points)."""
     verdict, comparison = Verdict(UNDECIDED, "no item was scored"), None
     for n in looks(fixed, len(items)):
-        verdict, comparison = decide(evidence(items[:n], fixed, base, head, pool), gate)
+        verdict, comparison = decide(evidence(items[:n], fixed, base, head, pool, targeted), gate)
         if verdict.status != UNDECIDED:
             return verdict, comparison
     why = (
@@ -334,8 +343,11 @@ def replay(
     return settle(verdict, gate, why), comparison
 
 
-def evidence(items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping, pool: int | None) -> Evidence:
-    """The scores of the items that both prompts scored (an item either failed to score is left out)."""
+def evidence(
+    items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping, pool: int | None, targeted: bool = False
+) -> Evidence:
+    """The scores of the items that both prompts scored (an item either failed to score is left out); `targeted`:
+    each item's difference is its targeted-repeats value (gate/repeats.py), not the difference of its means."""
     kept = [i for i in items if head[i].score is not None and (base is None or base[i].score is not None)]
     dropped = len(items) - len(kept)
     kept_set = set(kept)
@@ -345,6 +357,7 @@ def evidence(items: Sequence[str], fixed: int, base: Mapping | None, head: Mappi
         base=None if base is None else [base[i].score for i in kept],
         fixed=kept_fixed,
         pool=None if pool is None else pool - dropped,
+        paired=[repeats.paired(base[i], head[i]) for i in kept] if targeted and base is not None else None,
     )
 
 

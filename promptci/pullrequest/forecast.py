@@ -25,7 +25,7 @@ from .. import effective, promptfile
 from ..errors import InputError
 from ..files import subsetfile
 from ..files.settings import GateSettings, Settings
-from ..gate import decision as gate
+from ..gate import decision as gate, repeats
 from ..gitdiff import Change
 from ..models.budget import holdout_size, judged_size
 from ..selection.subsets import SelectionParams
@@ -250,7 +250,8 @@ def prompt_cost(
     (never cut by a call limit), the refresh and the gate's first random batches (kept back from the optimizer),
     the optimizer's requests and scoring and its held-out check (two prompts on each held-out item), then gate
     extensions while the verdict is undecided, up to the gate's item budget. Each item scored costs
-    a call, and one more per LLM evaluator."""
+    a call, and one more per LLM evaluator; a sampled or judged prompt's compared items cost its draws
+    (gate/repeats.py: targeted repeats where its first draws disagree), the comparison's never cut."""
     sides = 2 if base else 1
     judges = sum(1 for e in head.spec.evaluators if e.llm is not None or e.uses)  # extra calls per scored item
     compare = n * sides
@@ -285,9 +286,17 @@ def prompt_cost(
         asks, max_asks = min(asks, room), min(max_asks, room)
         scored = min(scored, (room - asks) // (1 + judges))
         max_scored = min(max_scored, (room - max_asks) // (1 + judges))
+    expect, most = repeats.draws_per_item(head, settings.repeats, base)
+    kept = (most - 1) * compare  # at most, the comparison's repeats: never cut by a call limit
+    gated = refreshed + first, refreshed + sides * max(0, gate_item_limit(settings.gate, pool) - n)
+    again = round((expect - 1) * (compare + gated[0])), kept + (most - 1) * gated[1]  # draws beyond the first
+    if max_calls is not None:  # the rest within what the limit leaves
+        spare = max(0, max_calls // (1 + judges) - compare - kept - max_scored - max_asks)
+        again = min(again[0], kept + spare), min(again[1], kept + spare)
+    scored, max_scored = scored + again[0], max_scored + again[1]
     answer = head.spec.modelParameters.max_tokens_sent if head.spec.modelParameters else None
     prompt_tokens = sum(len(m.content) for m in head.spec.messages) / CHARS_PER_TOKEN
-    cost = Cost(comparison=compare * (1 + judges))
+    cost = Cost(comparison=(compare + kept) * (1 + judges))
     cost.add(
         compare + scored,
         compare + max_scored,

@@ -42,15 +42,15 @@ from ..files.records import Replacement
 from ..files.settings import GateSettings
 from ..files.subsetfile import Subset
 from ..files.warmbase import KnownBase, Store
-from ..gate import decision as gate, draws, judgecheck, removals, slices
+from ..gate import decision as gate, draws, judgecheck, removals, repeats, slices
 from ..gitdiff import Change
 from ..models import embeddings
 from ..models.budget import Budget
 from ..models.llm import ModelClient
 from ..optimize.job import Job, optimize
-from ..runner import Task, run_or_raise
 from ..selection import subsets
 from . import forecast
+from .sides import Side, repeat as _repeat, score_into as _score_into
 from .warmpr import fill_known, find_known, load_store
 
 TEXT_LIMIT = 300  # characters of an item's input text kept in the results for the report
@@ -215,6 +215,8 @@ async def _run_prompt(
     ids = subset.ids
     known = None
     result.sampled = draws.noisy([head, base])
+    result.repeats = repeats.rounds(head, base)
+    first = 1 if result.repeats else None  # targeted repeats: one draw each, then more where they disagree
     if result.sampled:  # a warm base is one draw per item: a sampled or judged prompt's base is drawn in the run
         result.base_note = "scored in this run: the scores are samples, and a warm base holds one draw per item"
     elif head.settings.gate_slices:  # slices are tested pairwise on uniform draws: base scored on the same items
@@ -225,11 +227,11 @@ async def _run_prompt(
                 store or Store(), change.old_path, base, pool, options.model, client
             )
     with _timed(result, "score base and head"):
-        await _score_into(head, pool, [by_id[i] for i in ids], result.head, client, "head", eff.model)
+        await _score_into(head, pool, [by_id[i] for i in ids], result.head, client, "head", eff.model, first)
         if known is not None:
             fill_known(result.base, known, ids)
         elif base is not None:
-            await _score_into(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model)
+            await _score_into(base, pool, [by_id[i] for i in ids], result.base, client, "base", options.model, first)
 
     job = None
     if eff.optimize:
@@ -272,11 +274,11 @@ async def _run_prompt(
             )
         new = [by_id[i] for i in subset.ids]
         with _timed(result, "score the new items"):
-            await _score_into(head, pool, new, result.head, client, "head", eff.model)
+            await _score_into(head, pool, new, result.head, client, "head", eff.model, first)
             if known is not None:
                 fill_known(result.base, known, subset.ids)
             elif base is not None:
-                await _score_into(base, pool, new, result.base, client, "base", options.model)
+                await _score_into(base, pool, new, result.base, client, "base", options.model, first)
     old_text, head_subset = _subset_file(subset_file)
     if ref.prompt is not written and old_text != base_text:
         result.subset_note += "; this pull request edits the subset file: it was not used to judge (the base's was)"
@@ -337,8 +339,10 @@ async def _protect(
     items = [by_id[i] for i in head.settings.protected if i in by_id]
     if unknown := [i for i in head.settings.protected if i not in by_id]:
         result.subset_note += f"; promptci.protected names {len(unknown)} items the pool does not have: {unknown[0]}"
-    await _score_into(head, pool, items, result.head, client, "head", head_model)
-    await _score_into(base, pool, items, result.base, client, "base", base_model)
+    sides = [(head, result.head, "head", head_model), (base, result.base, "base", base_model)]
+    for prompt, into, which, side_model in sides:
+        await _score_into(prompt, pool, items, into, client, which, side_model, 1 if result.repeats else None)
+    await _repeat(result, sides, pool, client, [i.id for i in items])
     if broken := draws.broken([i.id for i in items], result.base, result.head):
         said = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
         before = f" ({result.verdict.reason})" if result.verdict else ""
@@ -451,26 +455,6 @@ def _committed(prompt: promptfile.PromptFile, pool: Pool) -> tuple[str | None, S
     return text, None if subset is None or subsetfile.problems(subset, pool, path) else subset
 
 
-async def _score_into(
-    prompt: promptfile.PromptFile,
-    pool: Pool,
-    items: list[Item],
-    into: dict[str, ItemResult],
-    client: ModelClient,
-    which: str,
-    model: str | None,
-) -> None:
-    todo = [i for i in items if i.id not in into]
-    if not todo:
-        return
-    progress.note(f"{prompt.path.name}: scoring {which} on {len(todo)} items")
-    scored = await run_or_raise(
-        Task(prompt=prompt, pool=pool, items=todo, selection="pr", model=model, label=f"{prompt.path.name}: {which}"),
-        client,
-    )
-    into.update({r.id: r for r in scored.items})
-
-
 def _refresh(
     prompt: promptfile.PromptFile,
     pool: Pool,
@@ -523,11 +507,16 @@ async def _decide(
         result.subset_note += "; base's known scores do not cover the pool: base scored in this run"
     by_id = pool.by_id()
     ordered = gate.order([i.id for i in pool.items], result.items, result.draw_seed, pool.sha256)
-    sides = [(head, result.head, "head", head_model)] + ([(base, result.base, "base", options.model)] if base else [])
+    sides: list[Side] = [(head, result.head, "head", head_model)]
+    sides += [(base, result.base, "base", options.model)] if base else []
+    first = 1 if result.repeats else None
+    await _repeat(result, sides, pool, client, result.items)  # the comparison's: never cut by the budget
     while True:
         fixed, pool_size = draws.gate_design([head, base], result.subset_items, result.pool_items)
         result.verdict, result.comparison = gate.decide(
-            gate.evidence(result.items, fixed, result.base if base else None, result.head, pool_size),
+            gate.evidence(
+                result.items, fixed, result.base if base else None, result.head, pool_size, result.repeats is not None
+            ),
             settings,
         )
         if base is None:
@@ -547,7 +536,12 @@ async def _decide(
             return
         progress.note(f"{head.path.name}: undecided; scoring {len(extra)} more pool items in a random order")
         for prompt, into, which, side_model in sides:
-            await _score_into(prompt, pool, [by_id[i] for i in extra], into, client, which, side_model)
+            await _score_into(prompt, pool, [by_id[i] for i in extra], into, client, which, side_model, first)
+        again = repeats.to_repeat(extra, result.base, result.head, result.repeats) if result.repeats else []
+        if not budget.allows(len(sides) * ((result.repeats or 1) - 1) * len(again)):
+            result.verdict = gate.settle(result.verdict, settings, f"the budget is spent ({budget.describe()})")
+            return  # the batch's first draws alone would count its disagreeing items wrongly: it is left out
+        await _repeat(result, sides, pool, client, extra)
         result.items += extra
 
 

@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import InputError, redact
 from ..files import prresults
 from ..files.fileio import read_input
-from ..gate import draws
+from ..gate import draws, repeats
 from ..github.overall import MARKER
 from . import escape, sandbox, suggestion as suggestion_text
 
@@ -223,6 +223,8 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
         "flipped": flipped if details else [],
         "flipped_count": len(flipped),
         "stability": draws.compare(base, head),
+        "repeats": p.repeats,  # targeted repeats (gate/repeats.py): r, and on how many items
+        "repeated": repeats.repeated(p.items, p.base, p.head) if p.repeats else 0,
         "slices": p.slices,
         "suggestion": suggestion,
         "subset_note": p.subset_note,
