@@ -147,3 +147,20 @@ def test_the_fingerprint_is_what_the_requests_carry(tmp_path: Path) -> None:
         assert adoption.fingerprint(parse(other, tmp_path / "p.prompt.yml"), mockllm.MODEL) != key
     assert adoption.fingerprint(parse(text, tmp_path / "p.prompt.yml"), "mockllm/other") != key
     assert suggested.Origin.of("12a", "XYZ") == suggested.Origin() and suggested.Origin.of("12", "AB12CD3").run == "12"
+
+
+def test_a_review_suggestion_commits_the_prompt_that_was_judged_blank_lines_and_all(tmp_path: Path) -> None:
+    """A new paragraph in a block scalar is suggested as lines that end with a blank line; that blank line is the
+    prompt's own text, so the suggestion block keeps it and the committed file is the suggestion, request for
+    request."""
+    head = (
+        "name: N\nmodel: mockllm/model\nmessages:\n  - role: system\n    content: |\n      First paragraph.\n\n"
+        "      Last paragraph.\n  - role: user\n    content: '{{input}}'\n"
+    )
+    best = head.replace("First paragraph.\n\n", "First paragraph.\n\n      A new paragraph.\n\n")
+    [found] = suggestions.on_head(head.replace("Last", "Final"), head, head, best)
+    assert found.lines[-1] == "\n" and apply(head, found) == best
+    path = tmp_path / "p.prompt.yml"
+    assert adoption.fingerprint(parse(apply(head, found), path), mockllm.MODEL) == adoption.fingerprint(
+        parse(best, path), mockllm.MODEL
+    )
