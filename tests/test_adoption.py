@@ -3,17 +3,20 @@ run: the comment says it was adopted, and its answers come from the cache. On th
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from promptci.files import evalset, suggested
+from promptci.files import evalset, prresults, suggested
 from promptci.github import suggestions
 from promptci.models import local, mockllm
 from promptci.promptfile import parse
 from promptci.pullrequest import adoption
+from promptci.rendering import render, suggestion as rendering
 
 from .helpers import run_cli
 from .test_flows import GOOD, git, repo  # noqa: F401 (the fixture)
@@ -164,3 +167,19 @@ def test_a_review_suggestion_commits_the_prompt_that_was_judged_blank_lines_and_
     assert adoption.fingerprint(parse(apply(head, found), path), mockllm.MODEL) == adoption.fingerprint(
         parse(best, path), mockllm.MODEL
     )
+
+
+def test_the_comment_names_the_run_and_commit_and_a_forged_one_is_refused(demo_results: dict) -> None:
+    said = rendering.adopted(suggested.Adopted(run="123", commit="ab" * 20, items=40, cached=38))
+    assert said == (
+        "head is the suggestion of run 123 / commit abababababab: adopted (38 of its answers on the 40 items that "
+        "run scored came from the cache)"
+    )
+    data = copy.deepcopy(demo_results)
+    data["prompts"][0]["adopted"] = {"run": "123", "commit": "ab" * 20, "items": 40, "cached": 38}
+    assert "💡 head is the suggestion of run 123 / commit abababababab: adopted" in render.render(
+        prresults.parse(data), name=render.SUMMARY
+    )
+    data["prompts"][0]["adopted"]["commit"] = "<img src=x onerror=alert(1)>"
+    with pytest.raises(ValidationError):
+        prresults.parse(data)
