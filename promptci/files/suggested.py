@@ -69,9 +69,9 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["promptci.suggested/1"] = "promptci.suggested/1"
-    prompts: dict[Annotated[str, StringConstraints(min_length=1, max_length=500)], list[Made]] = Field(
-        default_factory=dict, max_length=MAX_PROMPTS
-    )
+    prompts: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=500)], Annotated[list[Made], Field(max_length=DEPTH)]
+    ] = Field(default_factory=dict, max_length=MAX_PROMPTS)
 
 
 class Adopted(BaseModel):

@@ -2,12 +2,12 @@
 record of the suggestions made in this one (files/suggested.py keeps it).
 
 A suggestion is recognised by its `fingerprint`: what decides every request its items make, and so the cache keys
-of their answers (models/llm.py keys an answer by model, messages and parameters). The YAML a review suggestion
-writes back need not be byte for byte the file that was scored (it drops trailing blank lines, say), and the file's
-other fields (name, description, comments, evaluators, `promptci:` settings, which the base's replace) never reach
-the model: none of that changes the fingerprint, and none of it stops the cache from answering. Any edit that
-changes a request (a word of a message, a parameter) changes the fingerprint: that head is not called adopted, and
-the cache has no answer for it either. So "adopted" and "its answers come from the cache" are one condition.
+of their answers (models/llm.py keys an answer by model, messages and parameters). The file a review suggestion
+commits need not be byte for byte the one that was scored (its line endings, say), and the file's other fields (name,
+description, comments, evaluators, `promptci:` settings, which the base's replace) never reach the model: none of
+that changes the fingerprint, and none of it stops the cache from answering. Any edit that changes a request (a word
+of a message, a parameter) changes the fingerprint: that head is not called adopted, and the cache has no answer for
+it either. So "adopted" and "its answers come from the cache" are one condition.
 """
 
 from __future__ import annotations
