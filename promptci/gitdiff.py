@@ -173,6 +173,11 @@ def message(repo_dir: str, rev: str) -> str:
         return ""
 
 
+def commit_id(repo_dir: str, rev: str) -> str:
+    """A revision's commit SHA."""
+    return str(_commit(_open(repo_dir), rev).hexsha)
+
+
 def parents(repo_dir: str, rev: str) -> list[str]:
     """A commit's parents; two for the `refs/pull/N/merge` checkout of a pull request (base tip, then head)."""
     return [p.hexsha for p in _commit(_open(repo_dir), rev).parents]

@@ -73,7 +73,8 @@ LAYERS = {
     **dict.fromkeys(["report.escape", "github", "github.workflow", "github.actions"], BASE),
     **dict.fromkeys(["llm", "local", "mockllm", "ghmodels", "embeddings", "budget", "gitdiff"], DATA),
     **dict.fromkeys(
-        ["promptfile.*", "importers.*", "evalset", "subsetfile", "results", "evalresults", "warmbase"], DATA
+        ["promptfile.*", "importers.*", "evalset", "subsetfile", "results", "evalresults", "warmbase", "suggested"],
+        DATA,
     ),
     **dict.fromkeys(["github.client", "github.overall", "github.precheck", "github.pulls", "github.accept"], DATA),
     **dict.fromkeys(["github.suggestions", "github.gitdata", "report.sandbox"], DATA),
@@ -92,6 +93,7 @@ LAYERS = {
             "judgecheck",
             "slices",
             "repeats",
+            "adoption",
         ],
         DOMAIN,
     ),

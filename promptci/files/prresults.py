@@ -29,6 +29,7 @@ from .evalresults import ItemResult, mean_score
 from .fileio import read_input
 from .records import Attempt, Count, Dollars, Effective, PoolDemo, Replacement, Seconds, Unit
 from .settings import GateSettings
+from .suggested import Adopted
 
 if TYPE_CHECKING:  # the pipeline imports the models and embeddings: not needed to read or render results
     from ..optimize.job import Job
@@ -200,6 +201,7 @@ class PromptResults(Model):
     base: dict[str, ItemResult]
     head: dict[str, ItemResult]
     optimizer: Optimizer | None
+    adopted: Adopted | None = None  # head is a suggestion of an earlier run (pullrequest/adoption.py)
 
     @model_validator(mode="after")
     def _consistent(self) -> PromptResults:

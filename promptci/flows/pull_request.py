@@ -19,6 +19,7 @@ from ..errors import EXIT_GATE_FAILED, EXIT_OK, InfraError, InputError, PromptCI
 from ..files import prresults
 from ..files.fileio import atomic_write_text
 from ..files.prresults import PRResults
+from ..files.suggested import Origin
 from ..gate import decision
 from ..gitdiff import Change
 from ..github import actions as github_actions, coverage, publish, workflow
@@ -139,6 +140,8 @@ def pull_request(
 ) -> PROutcome:
     """Run the flow from base to head, write the reports, and publish them when in Actions (`settings`)."""
     request = for_event(request, actions)
+    if actions is not None:  # named by a later run that finds this run's suggestion adopted
+        request = replace(request, options=replace(request.options, origin=origin(actions)))
     if actions is None:
         data = run(request, repo, base, head, on_changes)
         return PROutcome(data=data, gate_code=write(request.out, data, show))
@@ -159,6 +162,12 @@ def pull_request(
     return publish_results(data, actions, repo, request.out, settings or PublishSettings(), code)
 
 
+def origin(actions: Actions) -> Origin:
+    """This Actions run and the pull request's head commit (the checkout is GitHub's merge commit, which no one
+    sees on the pull request); a merge queue's candidate has no pull request, and gets no suggestion."""
+    return Origin.of(actions.run_id, actions.pr.head_sha if actions.pr else "")
+
+
 def stopped(actions: Actions, exc: PromptCIError) -> PROutcome:
     """The run stopped before a verdict: the summary and outputs say so. A fork's unreachable model is neutral."""
     code = publish.fault(actions, exc)
@@ -170,6 +179,7 @@ def run(request: FlowRequest, repo: str, base: str, head: str, on_changes: Calla
     if request.template is not None:  # a broken template fails now, before any model call
         render.check_template(request.template)
     changes = changed_prompts(repo, base, head)
+    named = request.options.origin or Origin.of("", gitdiff.commit_id(repo, head))  # outside Actions: head's commit
     if request.prompts:
         changes = [c for c in changes if any(fnmatch(c.path, glob) for glob in request.prompts)]
     client = ModelClient()
@@ -180,7 +190,7 @@ def run(request: FlowRequest, repo: str, base: str, head: str, on_changes: Calla
             if request.shard:
                 changes, planned = _shard(changes, tree, request.shard, request.max_shards)
             on_changes(len(changes))
-            result = asyncio.run(run_pr(changes, tree, judge, client, request.options))
+            result = asyncio.run(run_pr(changes, tree, judge, client, replace(request.options, origin=named)))
     finally:
         client.close()
     return result.model_copy(update={"shard": request.shard or None, "plan": planned})

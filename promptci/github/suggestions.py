@@ -29,9 +29,11 @@ class Suggestion:
     lines: list[str]  # what replaces them (empty: delete them)
 
     def body(self, marker: str) -> str:
-        text = escape.printable("".join(self.lines)).rstrip("\n")
+        """The review comment: the lines as the block GitHub commits, blank lines at its end kept (inside a YAML block
+        scalar they are the prompt's own text: dropping one would commit another prompt than the one judged)."""
+        text = escape.printable("".join(self.lines))
         fence = escape.fence(text)
-        inner = f"{text}\n" if self.lines else ""
+        inner = text if not text or text.endswith("\n") else f"{text}\n"
         return f"{marker}\n{fence}suggestion\n{inner}{fence}\n"
 
 

@@ -49,7 +49,7 @@ from ..models.budget import Budget
 from ..models.llm import ModelClient
 from ..optimize.job import Job, optimize
 from ..selection import subsets
-from . import forecast
+from . import adoption, forecast
 from .sides import Side, repeat as _repeat, score_into as _score_into
 from .warmpr import fill_known, find_known, load_store
 
@@ -67,6 +67,9 @@ class Options:
     optimizer_model: str | None = None
     subset_size: int | None = None  # for subsets chosen in this run (none committed, or stale)
     gate: dict[str, float] = field(default_factory=dict)  # promptci.gate fields set on the command line
+    origin: adoption.Origin | None = (
+        None  # this run and head commit, named when a later run finds its suggestion adopted
+    )
 
     def overrides(self) -> effective.Overrides:
         """What these options set of each prompt's effective settings."""
@@ -110,8 +113,8 @@ async def run_pr(
     )
     effective.check_quota(forecasted.github_max_calls, forecasted.daily_limit, forecasted.github_models)
     progress.note(forecasted.describe())
-    results, spent = [], []  # each prompt's own limits, described after its work
-    removed = removals.removed_gated(changes)
+    results, spent, removed = [], [], removals.removed_gated(changes)  # spent: each prompt's own limits
+    memory = adoption.Memory.load(options.origin)  # the suggestions of earlier runs (unreadable: set aside)
     with embeddings.metered(client.counters):  # remote embeddings count in the run's usage and budget
         for n, (change, settings, eff) in enumerate(zip(changes, resolved, settled), 1):
             with progress.step(f"prompt {n} of {len(changes)}: {change.path} ({change.reason})"):
@@ -123,7 +126,9 @@ async def run_pr(
                 )  # the base's promptci.budget, inside the run's
                 try:
                     results.append(
-                        await _run_prompt(change, tree, base_tree, client, own, options, settings, removed, store)
+                        await _run_prompt(
+                            change, tree, base_tree, client, own, options, settings, removed, store, memory
+                        )
                     )
                 except InfraError:
                     raise  # the model or GitHub: exit 3, the results so far kept by the caller
@@ -136,6 +141,7 @@ async def run_pr(
                 if own.max_calls is not None or own.max_usd is not None:
                     spent.append(f"{change.path}: {own.describe()}")
 
+    memory.save()
     verdict = gate.overall([r.verdict.status if r.verdict else None for r in results])
     return PRResults(
         format=prresults.FORMAT,
@@ -166,6 +172,7 @@ async def _run_prompt(
     settings: Effective | InputError | None,
     removed: Mapping[str, float | None],
     store: Store | None = None,
+    memory: adoption.Memory | None = None,
 ) -> PromptResults:
     """One prompt's flow under its effective settings; `removed`: the gated prompts this pull request removes
     (gate/removals.py)."""
@@ -263,6 +270,7 @@ async def _run_prompt(
         if job.outcome.fault:
             raise job.outcome.fault
         result.optimizer = prresults.Optimizer.of(job)
+        adoption.remember(memory, change.new_path, job, head, eff.model)  # for the next run to recognise
 
     if options.refresh:
         with _timed(result, "refresh (IPOMP stage 2)"):
@@ -310,6 +318,7 @@ async def _run_prompt(
             _slices(result, head, pool)
     swapped = [i for r in result.subset.replacements for i in (r.removed, r.added)]
     result.texts = {i: _input_text(head, by_id[i]) for i in dict.fromkeys(result.items + swapped) if i in by_id}
+    result.adopted = adoption.adopted(memory, change.new_path, head, eff.model, result.head)  # an earlier suggestion
     return result
 
 

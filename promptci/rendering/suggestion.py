@@ -4,6 +4,7 @@ the items the change broke that it wins back, and what the search cost. Plain te
 from __future__ import annotations
 
 from ..files import prresults
+from ..files.suggested import Adopted
 
 
 def headline(o: prresults.Optimizer) -> str:
@@ -41,6 +42,15 @@ def notes(o: prresults.Optimizer) -> list[str]:
             f"({o.steps_done} steps; {o.stopped}); the verdict {o.cost.verdict_calls} calls"
         )
     return out
+
+
+def adopted(a: Adopted) -> str:
+    """One line: head is the suggestion an earlier run made, and how much of that run's scoring of it was reused."""
+    where = " / ".join(filter(None, (f"run {a.run}" if a.run else "", f"commit {a.commit[:12]}" if a.commit else "")))
+    line = f"head is the suggestion of {where or 'an earlier run'}: adopted"
+    if a.items:
+        line += f" ({a.cached} of its answers on the {a.items} items that run scored came from the cache)"
+    return line
 
 
 def _points(value: float) -> str:
