@@ -69,8 +69,8 @@ def predictor(
     y = np.array([head.get(i, 0.0) for i in ids], dtype=float)
     experts = np.vstack([b, versions, _cells(b, versions, y, seen)])
     loss = ((experts[:, seen] - y[seen]) ** 2).sum(axis=1)
-    weights = np.exp(-ETA * (loss - loss.min()))
-    f = np.clip(weights @ experts / weights.sum(), 0.0, 1.0)
+    trust = np.exp(-ETA * (loss - loss.min()))
+    f = np.clip(trust @ experts / trust.sum(), 0.0, 1.0)
     return f, np.sqrt(f * (1 - f))
 
 
