@@ -135,7 +135,7 @@ def warm(
     rng, draws = random.Random(seed), list[activetest.Draw]()
     head = {i: float(h[int(i)]) for i in taken}
     while True:
-        more = gate.draws_for(rest, rows, head, [d.item for d in draws], gate.BATCH, rng)
+        more = gate.draws_for(rest, rows, head, [d.item for d in draws], gate.BATCH, rng, MARGIN)
         draws += more
         head.update({d.item: float(h[int(d.item)]) for d in more})
         if more and len(draws) % (CHECK * gate.BATCH) and len(draws) < len(rest):

@@ -2,8 +2,9 @@
 
 When base's score on every pool item is known (warmbase.KnownBase), a pull request scores head alone, on items
 drawn one at a time without replacement. Item i is drawn with probability q_i among the items not yet drawn,
-mixing a share `UNIFORM` of uniform draws with draws favouring items whose outcome is uncertain; f_i predicts
-head's score on item i (from base's score and the ledger of earlier versions, refitted to head's scores so far).
+mixing a share of uniform draws (chosen per batch from `SHARES`) with draws favouring items whose outcome is
+uncertain; f_i predicts head's score on item i (base's score and the ledger of earlier versions, weighted by how well
+each predicted head's scores so far).
 After draw t, Des Raj's ordered estimator of the pool's total
 
     z_t = S_t + F_t + (y_t − f_t) / q_t      (S_t: the drawn items' scores, F_t: Σ f over the undrawn ones)
@@ -28,7 +29,9 @@ from pydantic.dataclasses import dataclass
 
 from ..files.records import RECORD, Unit, finite
 
-UNIFORM = 0.3  # the share of each draw's probability spread uniformly (every item keeps q ≥ 0.3 / remaining)
+SHARES = (0.3, 0.5, 0.7, 1.0)  # the shares of each draw's probability spread uniformly a batch may use (q ≥ 0.3/R)
+ETA = 2.0  # the learning rate of the predictor's exponential weights: the square loss's exp-concavity on [0, 1]
+LEAST_GAP = 0.01  # the smallest gap the design plans for (a margin of 0 still needs a scale)
 CAP = 0.8  # the most of its capital a bet may risk on the worst outcome of one draw
 PRIOR_VAR = 0.25  # the variance assumed before any draw, with the weight of one draw
 PRIOR_WEIGHT = 4.0  # pseudo-items of the ledger's prior in each cell of the predictor
@@ -52,25 +55,55 @@ class Draw:
 def predictor(
     known: Mapping[str, float], ledger: Sequence[Mapping[str, float]], head: Mapping[str, float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Head's predicted score per item: cells of (base's score, how often the ledger's versions disagreed with it),
-    each cell's mean of the ledger's versions as a prior, updated with head's scores in that cell so far; without a
-    ledger, base's own score. Returns (f, uncertainty) as arrays over `known`'s items, in its order."""
+    """Head's predicted score per item, as arrays (f, uncertainty) over `known`'s items in its order. Before any of
+    head's scores, and without a ledger, base's own score: most edits change few items. Then an exponentially
+    weighted average (square loss, rate `ETA`) of base, each ledger version and the ledger's cell model (`_cells`),
+    each weighted by how well it predicted head's scores so far: an edit that changes nothing follows base, one like
+    an earlier version follows it."""
     ids = list(known)
     b = np.array([known[i] for i in ids], dtype=float)
-    if not ledger:
+    if not ledger or not head:
         return b, np.zeros_like(b)
     versions = np.array([[v.get(i, known[i]) for i in ids] for v in ledger], dtype=float)
+    seen = np.array([i in head for i in ids])
+    y = np.array([head.get(i, 0.0) for i in ids], dtype=float)
+    experts = np.vstack([b, versions, _cells(b, versions, y, seen)])
+    loss = ((experts[:, seen] - y[seen]) ** 2).sum(axis=1)
+    trust = np.exp(-ETA * (loss - loss.min()))
+    f = np.clip(trust @ experts / trust.sum(), 0.0, 1.0)
+    return f, np.sqrt(f * (1 - f))
+
+
+def _cells(b: np.ndarray, versions: np.ndarray, y: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Cells of (base's score on the item, how often the ledger's versions disagreed with it: never, up to a
+    quarter, more); each cell's mean of the ledger's versions as a prior, updated with head's scores in it so far."""
     flips = np.abs(versions - b).mean(axis=0)
     cell = (b >= 0.5).astype(int) * 3 + np.digitize(flips, [1e-9, 0.25])
     f = np.empty_like(b)
-    seen = np.array([i in head for i in ids])
-    y = np.array([head.get(i, 0.0) for i in ids], dtype=float)
     for c in np.unique(cell):
         members = cell == c
         prior = versions[:, members].mean()
         f[members] = (PRIOR_WEIGHT * prior + y[members & seen].sum()) / (PRIOR_WEIGHT + (members & seen).sum())
-    f = np.clip(f, 0.0, 1.0)
-    return f, np.sqrt(f * (1 - f))
+    return np.clip(f, 0.0, 1.0)
+
+
+def weights(f: np.ndarray, uncertainty: np.ndarray, margin: float) -> np.ndarray:
+    """The batch's draw probabilities: a share ρ of `SHARES` uniform, the rest ∝ uncertainty, ρ chosen to maximise
+    a bet's predicted growth per draw at a gap of the margin g, min(g²/2v, CAP·g/L): v the estimate's variance the
+    predictor expects, L the worst case one draw can cost. Sure predictions make v small and L the limit, so the
+    draws move toward uniform; uncertain ones make v the limit, so they favour the uncertain items."""
+    n = len(f)
+    if uncertainty.sum() <= 0:
+        return np.full(n, 1.0 / n)
+    g, best, chosen = max(margin, LEAST_GAP), -1.0, np.full(n, 1.0 / n)
+    for share in SHARES:
+        q = (1 - share) * uncertainty / uncertainty.sum() + share / n
+        v = float((uncertainty**2 / q).sum()) / n**2
+        worst = float((np.maximum(f, 1 - f) / q).max()) / n
+        growth = min(g * g / (2 * v) if v > 0 else math.inf, CAP * g / worst)
+        if growth > best:
+            best, chosen = growth, q
+    return chosen
 
 
 def draw(
@@ -80,17 +113,17 @@ def draw(
     k: int,
     rng: np.random.Generator,
     base: Mapping[str, float] | None = None,
+    margin: float = 0.03,
 ) -> list[Draw]:
     """k draws without replacement from `remaining`, with the predictor and the weights fixed for the batch."""
     lo, hi = 0.0, 1.0
     ids = list(remaining)
     fv = np.array([f[i] for i in ids], dtype=float)
-    u = np.array([uncertainty[i] for i in ids], dtype=float)
-    weights = (1 - UNIFORM) * u / u.sum() + UNIFORM / len(ids) if u.sum() > 0 else np.full(len(ids), 1.0 / len(ids))
+    chosen = weights(fv, np.array([uncertainty[i] for i in ids], dtype=float), margin)
     left = np.ones(len(ids), dtype=bool)
     out = []
     for _ in range(min(k, len(ids))):
-        q = np.where(left, weights, 0.0)
+        q = np.where(left, chosen, 0.0)
         q = q / q.sum()
         live = np.flatnonzero(left)
         pick = int(rng.choice(len(ids), p=q))

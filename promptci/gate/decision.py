@@ -142,9 +142,11 @@ def draws_for(
     drawn: Sequence[str],
     k: int,
     rng: random.Random,
+    margin: float = 0.03,
 ) -> list[activetest.Draw]:
-    """The next k draws: the predictor refitted to head's scores so far, fixed for the batch; without a ledger,
-    uniform draws with base's score as the predictor."""
+    """The next k draws: the predictor refitted to head's scores so far and the draw weights planned at the gap
+    `margin` (activetest.weights), fixed for the batch; without a ledger, uniform draws with base's score as the
+    predictor."""
     taken = set(drawn)
     remaining = [i for i in known if i not in taken]
     generator = np.random.default_rng(rng.getrandbits(63))
@@ -152,7 +154,7 @@ def draws_for(
         return activetest.uniform(remaining, known, k, generator)
     f, spread = activetest.predictor(known, ledger, head)
     ids = list(known)
-    return activetest.draw(remaining, dict(zip(ids, f)), dict(zip(ids, spread)), k, generator, known)
+    return activetest.draw(remaining, dict(zip(ids, f)), dict(zip(ids, spread)), k, generator, known, margin)
 
 
 def order(pool_ids: Sequence[str], subset_ids: Sequence[str], seed: int, salt: str) -> list[str]:

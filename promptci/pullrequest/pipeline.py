@@ -586,7 +586,8 @@ async def _decide_known(
         if result.verdict.status != gate.UNDECIDED:
             return
         seen = {i: r.score for i, r in result.head.items() if r.score is not None and i in scores}
-        batch = gate.draws_for(scores, known.ledger, seen, result.items, min(gate.BATCH, cap - len(draws)), rng)
+        size = min(gate.BATCH, cap - len(draws))
+        batch = gate.draws_for(scores, known.ledger, seen, result.items, size, rng, settings.margin)
         todo = [d.item for d in batch if d.item not in result.head]
         if not batch or not budget.allows(len(todo)):
             why = (
