@@ -566,10 +566,9 @@ async def _decide_known(
 ) -> None:
     """Head against base's known pool scores (gate.decide_known): draws of a batch at a time, the predictor refitted
     to head's scores before each batch, until decided; only head is scored. The draws are recorded for replay."""
-    by_id = pool.by_id()
-    scores = {i.id: float(known.scores[i.id]) for i in pool.items}  # every pool item (checked by the caller)
-    rng = random.Random(result.draw_seed)
+    by_id, rng = pool.by_id(), random.Random(result.draw_seed)
     draws: list = []
+    scores = {i.id: float(known.scores[i.id]) for i in pool.items}  # every pool item (checked by the caller)
     cap = len(scores) if settings.max_items is None else min(settings.max_items, len(scores))
     while True:
         result.design = gate.Design(
@@ -586,8 +585,8 @@ async def _decide_known(
         if result.verdict.status != gate.UNDECIDED:
             return
         seen = {i: r.score for i, r in result.head.items() if r.score is not None and i in scores}
-        size = min(gate.BATCH, cap - len(draws))
-        batch = gate.draws_for(scores, known.ledger, seen, result.items, size, rng, settings.margin)
+        room = min(gate.BATCH, cap - len(draws))
+        batch = gate.draws_for(scores, known.ledger, seen, result.items, room, rng, settings.margin)
         todo = [d.item for d in batch if d.item not in result.head]
         if not batch or not budget.allows(len(todo)):
             why = (
