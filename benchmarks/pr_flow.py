@@ -6,6 +6,9 @@ optimizer within its call cap `promptci.optimizer.max_calls`, the embedded model
    model answer are computed);
 2. warm: the same run again on the same cache folder; every model answer should come from the cache.
 
+Both with a gate secret (PROMPTCI_GATE_SECRET, as the shipped workflows pass the repository's), so the re-run
+draws the gate's items again alike, as a re-run of a pull request on GitHub does.
+
 For each run: the wall time of the whole command, the time of each step of the flow (from results.json),
 model calls, cache hits, and the share of time spent choosing and refreshing the subset (IPOMP).
 
@@ -36,7 +39,7 @@ def run(cache: Path, out: Path) -> dict:
         [sys.executable, "-m", "promptci", "demo", "--out", str(out)],
         capture_output=True,
         text=True,
-        env={**os.environ, "PROMPTCI_CACHE_DIR": str(cache)},
+        env={**os.environ, "PROMPTCI_CACHE_DIR": str(cache), "PROMPTCI_GATE_SECRET": "pr-flow-benchmark"},
         cwd=ROOT,
     )
     wall = time.perf_counter() - started

@@ -186,14 +186,17 @@ def parents(repo_dir: str, rev: str) -> list[str]:
 def commit_all(repo_dir: str, message: str, *, branch: str | None = None) -> str:
     """Commit every file in `repo_dir` (a new repository when there is none), on `branch` if given; the SHA.
 
-    For throwaway repositories (`promptci demo`, tests): the author is promptci, whatever git's config says.
+    For throwaway repositories (`promptci demo`, tests): the author is promptci, whatever git's config says, and the
+    date fixed, so the same files make the same commits (a demo run again draws the gate's items again alike when
+    PROMPTCI_GATE_SECRET is set, as a re-run of a pull request does).
     """
     repo = git.Repo(repo_dir) if Path(repo_dir, ".git").exists() else git.Repo.init(repo_dir, initial_branch="main")
     if branch is not None:
         repo.git.checkout("-B", branch)
     repo.git.add("--all")
     author = git.Actor("promptci", "promptci@users.noreply.github.com")
-    return repo.index.commit(message, author=author, committer=author).hexsha
+    date = "1767225600 +0000"  # 2026-01-01, in git's own form
+    return repo.index.commit(message, author=author, committer=author, author_date=date, commit_date=date).hexsha
 
 
 def _open(repo_dir: str) -> git.Repo:

@@ -131,7 +131,10 @@ def test_the_record_is_bounded_and_a_malformed_one_is_set_aside_with_a_note(tmp_
         loaded, note = suggested.load(path)
         assert loaded == suggested.Record() and str(path) in note and "set aside" in note
     path.write_bytes(b" " * (suggested.MAX_BYTES + 1))
-    assert "more than" in suggested.load(path)[1]
+    assert "byte limit" in suggested.load(path)[1]
+    path.unlink()
+    path.symlink_to("/dev/zero")  # endless: refused before it is read, as a pipe would be
+    assert suggested.load(path)[0] == suggested.Record() and "not a record" in suggested.load(path)[1]
 
 
 def test_the_fingerprint_is_what_the_requests_carry(tmp_path: Path) -> None:

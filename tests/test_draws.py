@@ -213,7 +213,7 @@ def test_a_pull_request_shows_draws_and_names_the_items_head_made_flaky(tmp_path
     disagreed = [i for i in prompt["items"] if prompt["head"][i]["score"] != 1.0]  # base answers every item right
     assert prompt["repeats"] == 4 and disagreed  # about half of head's first draws answer "elsewhere"
     assert all(
-        len(prompt[side][i]["draws"]) == (4 if i in disagreed else 0)
+        len(prompt[side][i]["draws"]) == (4 if i in disagreed or i == "c00" else 0)  # c00 is protected: every draw
         for side in ("base", "head")
         for i in prompt["items"]
     )
@@ -221,9 +221,10 @@ def test_a_pull_request_shows_draws_and_names_the_items_head_made_flaky(tmp_path
     report = (tmp_path / "out" / "report.md").read_text()
     assert f"repeats on {len(disagreed)} items whose draws disagreed" in report
     assert not made_flaky or (f"Head made {len(made_flaky)} item" in report and f"`{made_flaky[0]}`" in report)
-    c00 = [d["score"] for d in prompt["head"]["c00"]["draws"]] or [prompt["head"]["c00"]["score"]]
-    broke = "protected items that base passes failed on head: c00" in prompt["verdict"]["reason"]
-    assert broke == (min(c00) < 1.0) and (not broke or prompt["verdict"]["status"] == "fail")
+    c00 = [d["score"] for d in prompt["head"]["c00"]["draws"]]
+    assert len(c00) == 4 and min(c00) < 1.0  # drawn 4 times whatever its first draw said, and failed in one
+    assert prompt["verdict"]["status"] == "fail"
+    assert "protected items that base passes failed on head: c00" in prompt["verdict"]["reason"]
     assert "c00" in prompt["head"] and "does not have: nowhere" in prompt["subset_note"]
     replayed = prresults.load(tmp_path / "out" / "results.json")  # as `promptci report` and a shards' merge read it
     assert replayed.prompts[0].verdict is not None and replayed.prompts[0].verdict.status == prompt["verdict"]["status"]

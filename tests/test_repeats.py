@@ -46,14 +46,33 @@ def test_the_value_of_a_pass_fail_item_is_unbiased_and_averaging_every_draw_is_n
         assert abs(_expected(base, head, r, _naive) - (p_h - p_b)) > 0.01  # the test sees a biased rule
 
 
-def test_the_value_of_a_pass_fail_item_is_the_closed_form() -> None:
+def _cross(b: list[float], h: list[float]) -> float:
+    """The disagreeing pairs across sample indices (head's draw i against base's draw j): unbiased only when the
+    two sides' draws are independent."""
+    if draws.passes(b[0]) == draws.passes(h[0]):
+        return h[0] - b[0]
+    pairs = [y - x for y in h for x in b if draws.passes(y) != draws.passes(x)]
+    return sum(pairs) / len(pairs)
+
+
+@pytest.mark.parametrize("p_b, p_h", [(0.6, 0.3), (0.8, 0.7), (0.2, 0.9)])
+def test_the_value_stays_unbiased_when_base_and_head_share_each_draws_seed(p_b: float, p_h: float) -> None:
+    """Draw d of base and of head share a seed (llm.py), so at one index they agree more than chance says. Here
+    they are as coupled as can be (one uniform number decides both); the value, which pairs draws by index,
+    keeps its expectation, where pairing across indices would not."""
+    joint = {(1.0, 1.0): min(p_b, p_h), (1.0, 0.0): max(0.0, p_b - p_h), (0.0, 1.0): max(0.0, p_h - p_b)}
+    joint[(0.0, 0.0)] = 1 - sum(joint.values())
     r = 4
-    for b in itertools.product([0.0, 1.0], repeat=r):
-        for h in itertools.product([0.0, 1.0], repeat=r):
-            if b[0] == h[0]:
-                continue
-            sb, sh = sum(b), sum(h)
-            assert repeats.value(list(b), list(h)) == pytest.approx(r * (sh - sb) / (r * sh + r * sb - 2 * sh * sb))
+
+    def expected(rule) -> float:
+        total = 0.0
+        for pairs in itertools.product(joint, repeat=r):
+            chance = float(np.prod([joint[p] for p in pairs]))
+            total += chance * rule([b for b, _ in pairs], [h for _, h in pairs])
+        return total
+
+    assert expected(repeats.value) == pytest.approx(p_h - p_b, abs=1e-12)
+    assert abs(expected(_cross) - (p_h - p_b)) > 0.01  # the test sees the coupled bias
 
 
 def test_the_value_of_a_graded_item_is_unbiased_and_bounded() -> None:
@@ -152,7 +171,8 @@ def test_sampled_items_are_drawn_again_only_where_the_first_draws_disagree_and_r
     [again] = loaded.prompts
     assert again.verdict is not None and again.verdict.status == p["verdict"]["status"]
     assert again.comparison is not None and again.comparison.delta == pytest.approx(p["comparison"]["delta"])
-    values = [repeats.paired(again.base[i], again.head[i]) for i in again.items]
+    assert again.repeats is not None
+    values = [repeats.paired(again.base[i], again.head[i], again.repeats) for i in again.items]
     assert p["comparison"]["delta"] == pytest.approx(sum(values) / len(values))  # the items' values, not the means'
     shown = (tmp_path / "out" / "report.md").read_text()
     in_items = sum(1 for i in p["items"] if i in disagreed)
@@ -172,10 +192,10 @@ def test_the_replay_counts_a_disagreeing_item_by_its_value_not_its_means() -> No
 
     base = {"a": item("a", 1, 1, 0), "b": item("b", 1)}
     head = {"a": item("a", 0, 1, 1), "b": item("b", 1)}
-    targeted = decision.evidence(["a", "b"], 0, base, head, None, targeted=True)
+    targeted = decision.evidence(["a", "b"], 0, base, head, None, targeted=3)
     assert targeted.paired == [pytest.approx(repeats.value([1, 1, 0], [0, 1, 1])), 0.0]
-    assert repeats.value([1, 1, 0], [0, 1, 1]) == pytest.approx(0.0)  # 3·(2 − 2)/(…): even chances, no difference
-    assert repeats.value([1, 0, 0], [0, 1, 1]) == pytest.approx(3 * (2 - 1) / (3 * 2 + 3 * 1 - 2 * 2 * 1))
+    assert repeats.value([1, 1, 0], [0, 1, 1]) == pytest.approx(0.0)  # by index: −1, (agree), +1
+    assert repeats.value([1, 0, 0], [0, 1, 1]) == pytest.approx(1 / 3)  # −1, +1, +1
     assert decision.evidence(["a", "b"], 0, base, head, None).paired is None  # exact scores: the means' difference
 
 
@@ -213,3 +233,22 @@ def test_a_batch_whose_repeats_the_budget_cannot_pay_ends_the_run_inconclusive_w
     assert capped["usage"]["calls"] == comparison + 40
     again = prresults.load(tmp_path / "capped" / "out" / "results.json").prompts[0]
     assert again.verdict is not None and again.verdict.status == "inconclusive"
+
+
+def test_a_results_file_whose_draws_are_not_its_scores_is_refused(demo_results: dict) -> None:
+    """The replay reads the draws: a file whose draws do not average to the score, or have a missing one, is bad
+    input (exit 2 when `promptci report` reads it), never a traceback or a verdict from the forged draws."""
+    import copy
+
+    from pydantic import ValidationError
+
+    prompt = demo_results["prompts"][0]
+    item = prompt["items"][0]
+    for forged in ([None, None], [1.0, 1.0]):
+        data = copy.deepcopy(demo_results)
+        score = data["prompts"][0]["head"][item]["score"]
+        data["prompts"][0]["head"][item]["draws"] = [
+            {"output": "x", "score": s if s is None or score != 1.0 else 0.0} for s in forged
+        ]
+        with pytest.raises(ValidationError, match="not the draws of its score"):
+            prresults.parse(data)

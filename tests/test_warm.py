@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from promptci.errors import InputError
 from promptci.files import warmbase
 from promptci.pullrequest import warmpr
 
@@ -154,7 +155,11 @@ def test_the_store_keeps_a_few_versions_per_prompt_and_refuses_an_oversized_file
     assert warmbase.known(store, "p.prompt.yml", versions[0].key, ["a", "b", "c"]) is None  # not this pool
     big = tmp_path / "scores.json"
     big.write_bytes(b" " * (warmbase.MAX_BYTES + 1))
-    with pytest.raises(Exception, match="more than"):
+    with pytest.raises(InputError, match="byte limit"):
+        warmbase.load(big)
+    big.unlink()
+    big.symlink_to("/dev/zero")  # endless: refused before it is read, as a pipe would be
+    with pytest.raises(InputError, match="not a warm store"):
         warmbase.load(big)
 
 

@@ -80,9 +80,13 @@ def read_input(
             fix="split it, or shorten its entries",
         )
     try:
-        return Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            data = file.read() if limit is None else file.read(limit + 1)  # bounded even if it grew since
     except OSError as exc:
         raise InputError(f"cannot read the {what} ({exc.strerror})", path=path, field=field, fix=fix) from None
+    if limit is not None and len(data) > limit:
+        raise InputError(f"is over the {limit}-byte limit for a {what}", path=path, field=field, fix=fix)
+    return data
 
 
 def check_output_file(path: str | Path, *, option: str, example: str = "results.json") -> None:

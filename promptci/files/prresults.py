@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InputError, redact
-from ..gate import decision as gate, removals
+from ..gate import decision as gate, removals, repeats
 from ..gate.decision import Design, Verdict
 from ..gate.stats import Comparison
 from ..gitdiff import Change
@@ -217,6 +217,15 @@ class PromptResults(Model):
         missing = [i for i in self.items if i not in self.head or (self.has_base and i not in self.base)]
         if missing and self.error is None:
             raise ValueError(f"items: {missing[0]!r} has no score")
+        for side in ("base", "head"):  # the replay reads the draws: they must be the score's
+            for i, r in getattr(self, side).items():
+                drawn = [d.score for d in r.draws]
+                if r.score is not None and drawn and (None in drawn or abs(sum(drawn) / len(drawn) - r.score) > 1e-6):
+                    raise ValueError(f"{side}.{i}.draws: they are not the draws of its score")
+        if self.repeats is not None and self.has_base:
+            both = [(self.base[i], self.head[i]) for i in self.items if i in self.base and i in self.head]
+            if any(repeats.disagree(b, h) and min(len(b.draws), len(h.draws)) < self.repeats for b, h in both):
+                raise ValueError(f"items: one whose first draws disagree lacks its {self.repeats} draws")
         return self
 
     @property
@@ -343,7 +352,7 @@ def _recompute(p: PromptResults, removed: Mapping[str, float | None]) -> PromptR
         verdict, comparison = gate.decide_known(p.design, {i: r.score for i, r in p.head.items()}, p.gate)
         verdict = gate.settle(verdict, p.gate, f"scoring stopped at {len(p.design.draws)} items")
     else:
-        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, pool, p.gate, p.repeats is not None)
+        verdict, c = gate.replay(p.items, p.subset_items, p.base, p.head, pool, p.gate, p.repeats)
         comparison = c
     if p.verdict is not None and p.verdict.status == verdict.status:
         verdict = gate.Verdict(verdict.status, p.verdict.reason)  # the run's own words (why it stopped scoring)

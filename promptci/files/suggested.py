@@ -22,7 +22,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from ..env import cache_dir
-from .fileio import atomic_write_text
+from ..errors import InputError
+from .fileio import atomic_write_text, read_input
 from .records import Count
 
 FORMAT = "promptci.suggested/1"
@@ -30,10 +31,12 @@ DEPTH = 10  # suggestions kept per prompt file, newest first
 MAX_PROMPTS = 1000  # prompt files in one record
 MAX_ITEMS = 5000  # items kept per suggestion: those an earlier run scored it on
 MAX_BYTES = 16 * 2**20  # the file; larger is set aside, never parsed
+MAX_ID = 200  # an item id's length; longer ones are not kept (ids are not bounded in a pool)
+MAX_PATH = 500  # a prompt file's path; longer ones are not recorded
 
 Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{0,64}$")]  # shown in the comment: hex only
 RunId = Annotated[str, StringConstraints(pattern=r"^[0-9]{0,20}$")]  # an Actions run id: digits only
-ItemId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class Record(BaseModel):
 
     format: Literal["promptci.suggested/1"] = "promptci.suggested/1"
     prompts: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=500)], Annotated[list[Made], Field(max_length=DEPTH)]
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATH)],
+        Annotated[list[Made], Field(max_length=DEPTH)],
     ] = Field(default_factory=dict, max_length=MAX_PROMPTS)
 
 
@@ -94,15 +98,12 @@ def default_path() -> Path:
 def load(path: Path) -> tuple[Record, str]:
     """The record at `path` (empty when there is none) and a note when it was set aside as unreadable."""
     fix = "it is set aside and written anew by this run"
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            return Record(), f"{path}: {size:,} bytes, more than {MAX_BYTES:,}; {fix}"
-        return Record.model_validate_json(path.read_bytes()), ""
-    except FileNotFoundError:
+    if not path.exists():
         return Record(), ""
-    except OSError as exc:
-        return Record(), f"{path}: cannot be read ({exc.strerror}); {fix}"
+    try:  # a regular file, bounded: never a pipe, a device or a file that grows
+        return Record.model_validate_json(read_input(path, what="record", fix=fix, limit=MAX_BYTES)), ""
+    except InputError as exc:
+        return Record(), str(exc)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "(the whole file)"

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from .. import __version__
 from ..env import cache_dir
 from ..errors import InputError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_input
 
 FORMAT = "promptci.warm/1"
 LEDGER_DEPTH = 5  # versions kept per prompt file: the base and four earlier ones (the ledger)
@@ -112,16 +112,11 @@ def key(prompt_sha256: str, pool_sha256: str, model: str) -> str:
 
 def load(path: Path) -> Store:
     """The store at `path` (an empty one when there is none); exit 2 naming the file when it is malformed."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
+    if not path.exists():
         return Store()
-    except OSError as exc:
-        raise InputError(f"cannot read the warm store ({exc.strerror})", path=path, fix=FIX) from None
-    if size > MAX_BYTES:
-        raise InputError(f"the warm store is {size:,} bytes, more than {MAX_BYTES:,}", path=path, fix=FIX)
+    data = read_input(path, what="warm store", fix=FIX, limit=MAX_BYTES)  # a regular file, bounded: never a pipe
     try:
-        return Store.model_validate_json(path.read_bytes())
+        return Store.model_validate_json(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "(the whole file)"

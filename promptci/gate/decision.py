@@ -326,7 +326,7 @@ def replay(
     head: Mapping,
     pool: int | None,
     gate: GateSettings,
-    targeted: bool = False,
+    targeted: int | None = None,
 ) -> tuple[Verdict, Comparison | None]:
     """The verdict a run reached, derived again from its items in the order compared: the first look that
     decides, else inconclusive (the loop in the pull-request flow looks at the same points)."""
@@ -346,20 +346,23 @@ def replay(
 
 
 def evidence(
-    items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping, pool: int | None, targeted: bool = False
+    items: Sequence[str], fixed: int, base: Mapping | None, head: Mapping, pool: int | None, targeted: int | None = None
 ) -> Evidence:
-    """The scores of the items that both prompts scored (an item either failed to score is left out); `targeted`:
-    each item's difference is its targeted-repeats value (gate/repeats.py), not the difference of its means."""
+    """The scores of the items that both prompts scored (an item either failed to score is left out). `targeted`
+    (r, with targeted repeats): each item's difference is its value over its first r draws (gate/repeats.py), and
+    each side's score its first draw, the one every item has whatever the others' outcomes (a mean over the draws
+    that disagreement bought would be biased); draws made later, for `promptci.protected`, change neither."""
     kept = [i for i in items if head[i].score is not None and (base is None or base[i].score is not None)]
     dropped = len(items) - len(kept)
     kept_set = set(kept)
     kept_fixed = sum(1 for i in items[:fixed] if i in kept_set)
+    score = repeats.first if targeted else (lambda item: item.score)
     return Evidence(
-        head=[head[i].score for i in kept],
-        base=None if base is None else [base[i].score for i in kept],
+        head=[score(head[i]) for i in kept],
+        base=None if base is None else [score(base[i]) for i in kept],
         fixed=kept_fixed,
         pool=None if pool is None else pool - dropped,
-        paired=[repeats.paired(base[i], head[i]) for i in kept] if targeted and base is not None else None,
+        paired=[repeats.paired(base[i], head[i], targeted) for i in kept] if targeted and base is not None else None,
     )
 
 

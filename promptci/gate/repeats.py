@@ -3,13 +3,14 @@
 Base and head are drawn once per item. Where the two first draws agree (both pass or both fail), the item counts
 their plain difference h₁ − b₁. Where they disagree, each side is drawn r − 1 more times, and the item counts
 
-    V = the mean of (H_i − B_j) over the pairs of draws (i of head's r, j of base's r) that disagree,
+    V = the mean of (H_d − B_d) over the sample indices d (of the r) whose two draws disagree,
 
-which is E[h₁ − b₁ | the first draws disagree, the draws' multisets]: given its multiset, a side's first draw is
-any of its r draws with equal chance, so V is a conditional expectation of h₁ − b₁ and its expectation is the
-item's expected-score difference exactly (the tower rule), whatever r and whatever the item. For 0/1 scores it is
-r·(S_h − S_b) / (r·S_h + r·S_b − 2·S_h·S_b), with S the passes over the r draws. Averaging all the draws instead
-would be biased (it pulls disagreeing items towards "no difference"). V is an average of differences in
+which is E[h₁ − b₁ | the first draws disagree, the multiset of the r pairs (H_d, B_d)]: the pairs are
+exchangeable, so the first is any of them with equal chance, and V is a conditional expectation of h₁ − b₁ whose
+expectation is the item's expected-score difference exactly (the tower rule), whatever r and whatever the item.
+Pairs are kept by sample index because base's and head's draw d share a seed (llm.py), which couples them: mixing
+draws across indices would be biased towards "no difference" under that coupling. Averaging all the draws instead
+would be biased too (it pulls disagreeing items towards "no difference"). V is an average of differences in
 [−1, 1], so each item is an independent bounded draw of the difference and the gate's endless-mode betting test
 stays valid, with less variance where answers are noisy. Graded scores are handled by the same formula: the
 trigger is pass/fail (draws.PASS_SCORE), and an agreeing item's h₁ − b₁ is its own unbiased value.
@@ -27,7 +28,7 @@ from . import draws
 
 DEFAULT = 3
 """r when `promptci.repeats` is 1: on an item with even chances on both sides, two more draws a side cut its
-value's variance from 0.5 to 0.275 (r = 5: 0.175) for 4 calls, and only on the items whose first draws disagree.
+value's variance from 0.5 to 0.29 (r = 5: 0.19) for 4 calls, and only on the items whose first draws disagree.
 Measured against fixed draws in benchmarks/README.md (noise.py, noise_validity.py)."""
 
 
@@ -71,16 +72,21 @@ def disagree(base: draws.Scored, head: draws.Scored) -> bool:
 
 def value(base: Sequence[float], head: Sequence[float]) -> float:
     """The item's unbiased head − base (the module's docstring): h₁ − b₁ where the first draws agree, else the mean
-    difference over the disagreeing pairs of all the draws."""
+    difference over the sample indices whose two draws disagree."""
     if draws.passes(base[0]) == draws.passes(head[0]):
         return head[0] - base[0]
-    pairs = [h - b for h in head for b in base if draws.passes(h) != draws.passes(b)]
+    pairs = [h - b for b, h in zip(base, head) if draws.passes(h) != draws.passes(b)]
     return sum(pairs) / len(pairs)  # never empty: the first draws are such a pair
 
 
-def paired(base: draws.Scored, head: draws.Scored) -> float:
-    """`value` of two scored items as recorded (their draws, else their one score)."""
-    return value(scores(base), scores(head))
+def paired(base: draws.Scored, head: draws.Scored, r: int) -> float:
+    """`value` of two scored items as recorded (their first r draws, else their one score)."""
+    return value(scores(base)[:r], scores(head)[:r])
+
+
+def first(item: draws.Scored) -> float:
+    """An item's first draw's score: unbiased for its expected score whatever was drawn after it."""
+    return scores(item)[0]
 
 
 def to_repeat(ids: Sequence[str], base: dict, head: dict, r: int) -> list[str]:

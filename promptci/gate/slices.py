@@ -19,6 +19,7 @@ import numpy as np
 from ..files.evalset import Pool
 from ..files.settings import GateSettings
 from ..promptfile import PromptFile
+from . import repeats
 from .draws import Scored
 from .sequential import assess
 
@@ -47,8 +48,10 @@ def worse(
     base: Mapping[str, Scored],
     head: Mapping[str, Scored],
     gate: GateSettings,
+    targeted: int | None = None,
 ) -> list[Slice]:
-    """The clusters in which head is shown worse than base, each at level α/K."""
+    """The clusters in which head is shown worse than base, each at level α/K; with targeted repeats (r) an item's
+    difference is its unbiased value (gate/repeats.py), not the difference of its means."""
     from ..selection.stage1 import kmeans_labels
     from ..selection.subsets import pool_embeddings
 
@@ -62,7 +65,7 @@ def worse(
     for cluster in clusters:
         members = np.flatnonzero(labels == cluster)
         diffs = [
-            (head[i].score or 0.0) - (base[i].score or 0.0)
+            repeats.paired(base[i], head[i], targeted) if targeted else (head[i].score or 0.0) - (base[i].score or 0.0)
             for i in compared
             if i in index and labels[index[i]] == cluster and _scored(base, i) and _scored(head, i)
         ]

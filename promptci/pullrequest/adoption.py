@@ -61,8 +61,13 @@ class Memory:
         return cls(record, origin or Origin(), changed=bool(note))
 
     def save(self) -> None:
+        """Write the record when it changed; a cache that cannot be written costs the next run its "adopted" line
+        only, never this run's verdict."""
         if self.changed:
-            suggested.save(self.record, suggested.default_path())
+            try:
+                suggested.save(self.record, suggested.default_path())
+            except OSError as exc:
+                progress.note(f"promptci: the record of suggestions was not saved ({exc.strerror})")
 
 
 def remember(memory: Memory | None, path: str, job: Job, head: PromptFile, model: str) -> None:
@@ -71,12 +76,10 @@ def remember(memory: Memory | None, path: str, job: Job, head: PromptFile, model
     if memory is None or job.verdict is None or not job.verdict.better or not job.outcome.improved:
         return
     best = measured_by(parse(job.outcome.best_text, head.path), head)  # as the optimizer scored it
-    made = Made(
-        fingerprint=fingerprint(best, model),
-        run=memory.origin.run,
-        commit=memory.origin.commit,
-        items=scored_items(job, best),
-    )
+    items = [i for i in scored_items(job, best) if 0 < len(i) <= suggested.MAX_ID][: suggested.MAX_ITEMS]
+    if len(path) > suggested.MAX_PATH:
+        return  # not recorded: the next run will not say "adopted", and nothing else depends on it
+    made = Made(fingerprint=fingerprint(best, model), run=memory.origin.run, commit=memory.origin.commit, items=items)
     memory.record = suggested.remember(memory.record, path, made)
     memory.changed = True
 

@@ -25,7 +25,7 @@ from .. import effective, promptfile
 from ..errors import InputError
 from ..files import subsetfile
 from ..files.settings import GateSettings, Settings
-from ..gate import decision as gate, repeats
+from ..gate import decision as gate, draws, repeats
 from ..gitdiff import Change
 from ..models.budget import holdout_size, judged_size
 from ..selection.subsets import SelectionParams
@@ -172,7 +172,7 @@ def forecast(
         except InputError:
             continue  # the prompt is reported as failed in its turn
         settings = _reference_settings(change, tree) or head.settings
-        known = change.old_text is not None and warm(change)
+        known = change.old_text is not None and warm(change) and not draws.noisy([head]) and not settings.gate_slices
         warm_bases += known
         task, asker = price(settled.model), price(settled.optimizer_model)
         cap = min((c for c in (max_calls, settled.max_calls) if c is not None), default=None)

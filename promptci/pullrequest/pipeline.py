@@ -50,7 +50,7 @@ from ..models.llm import ModelClient
 from ..optimize.job import Job, optimize
 from ..selection import subsets
 from . import adoption, forecast
-from .sides import Side, repeat as _repeat, score_into as _score_into
+from .sides import Side, protect, repeat as _repeat, score_into as _score_into
 from .warmpr import fill_known, find_known, load_store
 
 TEXT_LIMIT = 300  # characters of an item's input text kept in the results for the report
@@ -109,7 +109,9 @@ async def run_pr(
         max_calls=options.max_calls,
         optimizer_model=options.optimizer_model,
         resolved=settled,
-        warm=lambda change: warmbase.likely_warm(store, change.path, change.old_text or ""),
+        warm=lambda change: (
+            change.old_path is not None and warmbase.likely_warm(store, change.old_path, change.old_text or "")
+        ),
     )
     effective.check_quota(forecasted.github_max_calls, forecasted.daily_limit, forecasted.github_models)
     progress.note(forecasted.describe())
@@ -312,7 +314,7 @@ async def _run_prompt(
     result.verdict = judgecheck.verdict(result.verdict, [*result.base.values(), *result.head.values()], head)
     if base is not None and head.settings.protected:
         with _timed(result, "protected items"):
-            await _protect(result, head, base, pool, client, eff.model, options.model)
+            await protect(result, head, base, pool, client, eff.model, options.model)
     if base is not None and result.design is None and result.verdict and result.verdict.status != gate.UNDECIDED:
         with _timed(result, "slices"):  # paired slices need base scored on the same uniformly drawn items
             _slices(result, head, pool)
@@ -333,38 +335,11 @@ def broken_items(ids: Sequence[str], base: Mapping[str, ItemResult], head: Mappi
     return [i for i in ids if i in base and i in head and base[i].score == 1.0 and head[i].score != 1.0]
 
 
-async def _protect(
-    result: PromptResults,
-    head: promptfile.PromptFile,
-    base: promptfile.PromptFile,
-    pool: Pool,
-    client: ModelClient,
-    head_model: str | None,
-    base_model: str | None,
-) -> None:
-    """`promptci.protected` (the base's): those items are scored on both sides whatever the gate sampled, and one
-    that base passes in every draw and head fails in any draw fails the prompt, whatever the mean says."""
-    by_id = pool.by_id()
-    items = [by_id[i] for i in head.settings.protected if i in by_id]
-    if unknown := [i for i in head.settings.protected if i not in by_id]:
-        result.subset_note += f"; promptci.protected names {len(unknown)} items the pool does not have: {unknown[0]}"
-    sides = [(head, result.head, "head", head_model), (base, result.base, "base", base_model)]
-    for prompt, into, which, side_model in sides:
-        await _score_into(prompt, pool, items, into, client, which, side_model, 1 if result.repeats else None)
-    await _repeat(result, sides, pool, client, [i.id for i in items])
-    if broken := draws.broken([i.id for i in items], result.base, result.head):
-        said = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
-        before = f" ({result.verdict.reason})" if result.verdict else ""
-        result.verdict = gate.Verdict(
-            gate.FAIL, f"protected items that base passes failed on head: {said} (promptci.protected){before}"
-        )
-
-
 def _slices(result: PromptResults, head: promptfile.PromptFile, pool: Pool) -> None:
     """The clusters head is shown worse on, listed; with `promptci.gate_slices` (the base's) they fail the gate."""
     gate_settings = result.gate or head.settings.gate
     try:
-        found = slices.worse(head, pool, result.items, result.base, result.head, gate_settings)
+        found = slices.worse(head, pool, result.items, result.base, result.head, gate_settings, result.repeats)
     except (InputError, InfraError) as exc:  # no embeddings to cluster by: the verdict stands, the slices are untested
         result.subset_note += f"; slices not tested ({redact(str(exc), 200)})"
         return
@@ -523,9 +498,7 @@ async def _decide(
     while True:
         fixed, pool_size = draws.gate_design([head, base], result.subset_items, result.pool_items)
         result.verdict, result.comparison = gate.decide(
-            gate.evidence(
-                result.items, fixed, result.base if base else None, result.head, pool_size, result.repeats is not None
-            ),
+            gate.evidence(result.items, fixed, result.base if base else None, result.head, pool_size, result.repeats),
             settings,
         )
         if base is None:
