@@ -219,7 +219,7 @@ def test_report_recomputes_every_verdict_from_the_scores_and_never_trusts_the_fi
     data["prompts"][0]["hashes"].pop("base")
     data["prompts"][0]["base"] = {}
     proc = run_cli("report", str(_write(tmp_path, data)), "--format", "terminal")
-    assert proc.returncode == 1 and "new prompt: head scores 0.500 on 20 items" in proc.stdout
+    assert proc.returncode == 1 and "new prompt: head scores 0.500 on the pool (from 20 items" in proc.stdout
     assert "below the minimum 0.9 (95% confidence)" in proc.stdout, proc.stdout
     data["prompts"][0]["gate"]["min_score"] = 0.1  # shown above it (anytime bound), not merely estimated above it
     proc = run_cli("report", str(_write(tmp_path, data)), "--format", "terminal")

@@ -29,7 +29,8 @@ def test_the_comment_leads_with_the_verdict_then_scores_flips_and_subset(demo_re
     assert lines[0] == MARKER and lines[1].startswith(("## ❌ promptci:", "## ⚠️ promptci:"))
     assert demo_results["prompts"][0]["verdict"]["status"] in ("fail", "inconclusive")
     p = demo_results["prompts"][0]
-    assert f"{p['scores']['base']:.3f}" in comment and f"{p['scores']['head']:.3f}" in comment
+    c = p["comparison"]  # the pool's means as the gate estimates them, beside its Δ
+    assert f"{c['base_mean']:.3f}" in comment and f"{c['head_mean']:.3f}" in comment
     assert "Items that flipped" in comment and "IPOMP stage 2" in comment
     assert f"seed {p['seed']}" in comment and p["hashes"]["head"][:12] in comment
     assert "model calls" in comment and "cache hits" in comment

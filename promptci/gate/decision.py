@@ -15,6 +15,7 @@ claims in play each is tested at α/2, so a wrong fail (or a wrong pass) has cha
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import secrets
 from collections.abc import Mapping, Sequence
@@ -206,9 +207,15 @@ def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
     fixed, sample = diffs[: e.fixed], diffs[e.fixed :]
     line = -gate.margin
     b, within, worse = sequential.assess(fixed, sample, e.pool, alpha, above=line, below=line)
-    comparison = replace(compare(list(e.base), list(e.head)), low=b.low, high=b.high)
-    if e.paired is not None:  # the means' difference is not the estimate: the items' paired values are
-        comparison = replace(comparison, delta=b.mean)
+    comparison = replace(  # the pool's means as the test estimates them (the subset counted exactly), so the
+        compare(list(e.base), list(e.head)),  # columns, Δ and its bounds say one thing; no fixed-sample p-value
+        base_mean=_pool_mean(e.base, e.fixed, e.pool),
+        head_mean=_pool_mean(e.head, e.fixed, e.pool),
+        delta=b.mean,
+        low=b.low,
+        high=b.high,
+        p_value=None,
+    )
     if n == 0:
         return Verdict(UNDECIDED, "no item was scored by both prompts"), comparison
     told = f"head − base = {_points(b.mean)} ({_range(b, alpha)})"
@@ -216,6 +223,17 @@ def decide(e: Evidence, gate: GateSettings) -> tuple[Verdict, Comparison]:
     scored = f"{n} items, base's scores from this run"
     verdict = judge(within, worse, exact, _minimum(e, gate, alpha), scored, told, gate, alpha)
     return _with_power(verdict, e.pool, n, gate, alpha), comparison
+
+
+def _pool_mean(values: Sequence[float], fixed: int, pool: int | None) -> float:
+    """The pool's mean as sequential.assess estimates it: the first `fixed` values exactly, the rest a uniform
+    sample of the other items (a plain mean with an endless pool)."""
+    n = len(values)
+    if not n:
+        return math.nan
+    if pool is None or n == fixed or n >= pool:
+        return sum(values) / (pool if pool is not None and n >= pool else n)
+    return (sum(values[:fixed]) + (pool - fixed) * sum(values[fixed:]) / (n - fixed)) / pool
 
 
 def judge(
@@ -378,7 +396,13 @@ def _minimum(e: Evidence, gate: GateSettings, alpha: float) -> Verdict | None:
     w, above, below = sequential.assess(wide[0], wide[1], e.pool, alpha, above=m, below=m)
     b = sequential.Bounds((w.mean + 1) / 2, (w.low + 1) / 2, (w.high + 1) / 2, w.exact)
     return minimum_verdict(
-        f"head scores {_mean(e.head, len(e.head))} ({_range(b, alpha, points=False)})", above, below, gate, alpha
+        f"head scores {b.mean:.3f} on the whole pool ({len(e.head)} items)"
+        if b.exact
+        else f"head scores {b.mean:.3f} on the pool (from {len(e.head)} items; {_range(b, alpha, points=False)})",
+        above,
+        below,
+        gate,
+        alpha,
     )
 
 

@@ -203,7 +203,7 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
         }
     subset = p.subset
     commit = publication.get("commits", {}).get(subset.path)
-    c = p.comparison if p.comparison is not None and p.comparison.method == "design" else None
+    c = p.comparison if p.comparison is not None and p.comparison.n else None
     return {
         "path": p.path,
         "status": p.change.status,
@@ -213,7 +213,7 @@ def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str,
         "model": p.model,
         "seed": p.seed,
         "hashes": p.hashes,
-        # with a warm base, Δ is the pool's (base known, head estimated): the columns beside it say the same
+        # Δ is the pool's, as the gate estimates it (with a warm base: base known, head estimated): so are the columns
         "base": c.base_mean if c else p.scores.base,
         "head": c.head_mean if c else p.scores.head,
         "comparison": p.comparison,
