@@ -11,6 +11,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ..errors import InputError
 
 
@@ -154,3 +156,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def first_error(exc: ValidationError, whole: str = "(the whole file)") -> tuple[str, str]:
+    """Where pydantic's first complaint about a file is (its fields, dotted; `whole` when it is the file itself) and
+    what it says: the field and the message of a one-line error."""
+    error = exc.errors()[0]
+    return ".".join(str(part) for part in error["loc"]) or whole, error["msg"]

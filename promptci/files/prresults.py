@@ -26,7 +26,7 @@ from ..gitdiff import Change
 from ..models.usage import Counters
 from ..optimize import verdict as suggestion
 from .evalresults import ItemResult, mean_score
-from .fileio import read_input
+from .fileio import first_error, read_input
 from .records import Attempt, Count, Dollars, Effective, PoolDemo, Replacement, Seconds, Unit
 from .settings import GateSettings
 from .suggested import Adopted
@@ -314,11 +314,8 @@ def load(path: Path) -> PRResults:
     try:
         return recompute(parse(data))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "format"
-        raise InputError(
-            f"the results file is invalid: {error['msg'][:200]}", path=path, field=where, fix=fix
-        ) from None
+        where, said = first_error(exc, whole="format")
+        raise InputError(f"the results file is invalid: {said[:200]}", path=path, field=where, fix=fix) from None
 
 
 def recompute(data: PRResults) -> PRResults:

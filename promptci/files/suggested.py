@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from ..env import cache_dir
 from ..errors import InputError
-from .fileio import atomic_write_text, read_input
+from .fileio import atomic_write_text, first_error, read_input
 from .records import Count
 
 FORMAT = "promptci.suggested/1"
@@ -105,9 +105,8 @@ def load(path: Path) -> tuple[Record, str]:
     except InputError as exc:
         return Record(), str(exc)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "(the whole file)"
-        return Record(), f"{path}: not a {FORMAT} file ({where}: {error['msg']}); {fix}"
+        where, said = first_error(exc)
+        return Record(), f"{path}: not a {FORMAT} file ({where}: {said}); {fix}"
 
 
 def save(record: Record, path: Path) -> None:

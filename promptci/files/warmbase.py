@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from .. import __version__
 from ..env import cache_dir
 from ..errors import InputError
-from .fileio import atomic_write_text, read_input
+from .fileio import atomic_write_text, first_error, read_input
 
 FORMAT = "promptci.warm/1"
 LEDGER_DEPTH = 5  # versions kept per prompt file: the base and four earlier ones (the ledger)
@@ -118,11 +118,8 @@ def load(path: Path) -> Store:
     try:
         return Store.model_validate_json(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "(the whole file)"
-        raise InputError(
-            f"the warm store is not a {FORMAT} file: {error['msg']}", path=path, field=where, fix=FIX
-        ) from None
+        where, said = first_error(exc)
+        raise InputError(f"the warm store is not a {FORMAT} file: {said}", path=path, field=where, fix=FIX) from None
 
 
 def save(store: Store, path: Path) -> None:
