@@ -71,7 +71,7 @@ LAYERS = {
     ),
     **dict.fromkeys(["sequential", "stats", "labelprobs", "judges", "weakembed", "activetest"], BASE),
     **dict.fromkeys(["report.escape", "github", "github.workflow", "github.actions"], BASE),
-    **dict.fromkeys(["llm", "local", "mockllm", "ghmodels", "embeddings", "budget", "gitdiff"], DATA),
+    **dict.fromkeys(["llm", "local", "labelscore", "mockllm", "ghmodels", "embeddings", "budget", "gitdiff"], DATA),
     **dict.fromkeys(
         ["promptfile.*", "importers.*", "evalset", "subsetfile", "results", "evalresults", "warmbase", "suggested"],
         DATA,

@@ -65,6 +65,37 @@ def test_kv_reuse_gives_the_same_numbers_as_a_fresh_evaluation() -> None:
 
 
 @pytest.mark.integration
+def test_labels_in_one_batch_score_as_one_token_at_a_time() -> None:
+    """Every label in its own sequence of one batch (models/labelscore.py) gives what evaluating each label token
+    after the prompt one at a time gives, up to the few tenths of a nat by which llama.cpp's numbers move with the
+    shape of a batch (a label read from another label's sequence, or at the wrong position, is off by nats)."""
+    import llama_cpp
+    import numpy as np
+
+    prompt, items = example_items(3)
+    assert isinstance(prompt.settings.labels, list)
+    labels = list(prompt.settings.labels)
+    engine = local.engine()
+    for item in items:
+        text = local.join_messages(prompt.render(item.data))
+        batched, _, _ = engine.score(text, labels)
+        llm = engine.llm
+        one_at_a_time = []
+        for label in labels:
+            llm.reset()
+            llm.eval(llm.tokenize(text.encode(), add_bos=True, special=False))
+            total = 0.0
+            for token in llm.tokenize(local.continuation(text, label).encode(), add_bos=False, special=False):
+                last = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+                total += float(llm.logits_to_logprobs(last)[token])
+                llm.eval([token])
+            one_at_a_time.append(total)
+        assert max(len(llm.tokenize(lab.encode(), add_bos=False)) for lab in labels) > 2  # several tokens a label
+        assert batched == pytest.approx(one_at_a_time, abs=0.35)
+        assert batched.index(max(batched)) == one_at_a_time.index(max(one_at_a_time))
+
+
+@pytest.mark.integration
 def test_label_scoring_agrees_with_generation(tmp_path: Path) -> None:
     """On real items, the label the model generates greedily is the label that scores highest."""
     prompt, items = example_items(12)

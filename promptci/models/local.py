@@ -7,7 +7,7 @@ chat template: messages are joined as plain text and the model continues that te
 Two kinds of request:
 - generation (the usual chat completion);
 - exact label scoring, asked for with `extra_body={"labels": [...]}`: the prompt is evaluated
-  once and its KV state reused for every label, so the cost is one prompt plus the label tokens.
+  once and every label's tokens after it in one batch (models/labelscore.py).
   The answer is the most likely label, and each label's total log-probability is returned in the
   standard `logprobs` shape (one `top_logprobs` entry per label, the token being the whole label).
 
@@ -31,6 +31,7 @@ from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, Choi
 
 from .. import env, progress
 from ..paths import cache_dir
+from .labelscore import LabelScorer
 
 if TYPE_CHECKING:  # imported when the engine starts: llama.cpp loads a native library
     import llama_cpp
@@ -77,13 +78,13 @@ class Engine:
         import llama_cpp
 
         _silence(llama_cpp)
-        self._llama_cpp = llama_cpp
         self._lock = threading.Lock()
         self.n_ctx = n_ctx
         self._llm: llama_cpp.Llama | None = llama_cpp.Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 2, verbose=False
         )
         self.calls = 0  # requests served, for tests that prove a cache hit costs no call
+        self._scorer: LabelScorer | None = None  # made on the first label request
 
     @property
     def llm(self) -> llama_cpp.Llama:
@@ -94,6 +95,9 @@ class Engine:
 
     def close(self) -> None:
         with self._lock:
+            if self._scorer is not None:
+                self._scorer.close()
+                self._scorer = None
             if self._llm is not None:
                 self._llm.close()
                 self._llm = None
@@ -141,19 +145,9 @@ class Engine:
             longest = max(len(t) for t in label_tokens)
             if len(tokens) + longest > self.n_ctx:
                 raise ContextTooLong(len(tokens) + longest, self.n_ctx)
-            self._eval_prompt(tokens)
-            first = self.llm.logits_to_logprobs(self._last_logits())
-            scores = []
-            for label in label_tokens:
-                total = float(first[label[0]])
-                for j in range(1, len(label)):
-                    self.llm.eval([label[j - 1]])
-                    total += float(self.llm.logits_to_logprobs(self._last_logits())[label[j]])
-                self.llm.n_tokens = len(tokens)  # back to the prompt's KV state for the next label
-                scores.append(total)
-            # The context's logits now belong to a label token; make the next call re-evaluate the
-            # prompt's last token so that llama-cpp's own generation never samples from stale logits.
-            self.llm.n_tokens = len(tokens) - 1
+            if self._scorer is None:
+                self._scorer = LabelScorer(self.llm)
+            scores = self._scorer.score(tokens, label_tokens)
         return scores, len(tokens), sum(len(t) for t in label_tokens)
 
     def _tokens(self, prompt: str) -> list[int]:
@@ -161,24 +155,6 @@ class Engine:
         if len(tokens) >= self.n_ctx:
             raise ContextTooLong(len(tokens), self.n_ctx)
         return tokens
-
-    def _eval_prompt(self, tokens: list[int]) -> None:
-        """Evaluate only what differs from the tokens already in the KV cache (shared few-shot prefixes)."""
-        cached = self.llm.input_ids[: self.llm.n_tokens].tolist()
-        keep = 0
-        for a, b in zip(cached, tokens):
-            if a != b:
-                break
-            keep += 1
-        keep = min(keep, len(tokens) - 1)  # the last prompt token must be evaluated to get its logits
-        self.llm.n_tokens = keep
-        self.llm.eval(tokens[keep:])
-
-    def _last_logits(self) -> Any:
-        import numpy as np
-
-        pointer = self._llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
-        return np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),)).copy()
 
 
 _log_callback: Any = None
