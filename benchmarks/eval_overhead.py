@@ -1,7 +1,9 @@
 """What promptci costs on top of the model: `promptci eval` against a bare llama-cpp-python loop.
 
 Both score the same rendered prompts of the bundled example with the same exact label scoring (each
-label's log-likelihood after the prompt, the prompt's KV state reused), each in its own process, timed
+label's log-likelihood after the prompt: promptci.models.labelscore, the prompt's shared prefix reused and every
+label's tokens in one batch; the bare loop calls it on a plain llama_cpp.Llama, with none of promptci's runner,
+cache or litellm around it), each in its own process, timed
 from outside the process (start-up, imports and model load included, as a user sees it). Then
 `promptci eval` runs again on its warm cache. Peak RSS is each process's own maximum resident set.
 
@@ -27,34 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMPT = ROOT / "prompts" / "intent.prompt.yml"
 
 BARE = r"""
-import json, sys, numpy as np, llama_cpp
+import json, os, sys, numpy as np, llama_cpp
+from promptci.models.labelscore import LabelScorer
 model_path, prompts_file, labels = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 prompts = json.loads(open(prompts_file).read())
 llm = llama_cpp.Llama(model_path=model_path, n_ctx=2048, n_threads=os.cpu_count(), verbose=False)
-n_vocab = llm.n_vocab()
-def last_logits():
-    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
+scorer = LabelScorer(llm)
 answers = []
 for prompt in prompts:
     tokens = llm.tokenize(prompt.encode(), add_bos=True, special=False)
-    cached = llm.input_ids[: llm.n_tokens].tolist()
-    keep = 0
-    while keep < min(len(cached), len(tokens) - 1) and cached[keep] == tokens[keep]:
-        keep += 1
-    llm.n_tokens = keep
-    llm.eval(tokens[keep:])
-    first = llm.logits_to_logprobs(last_logits())
-    scores = []
-    for label in labels:
-        ids = llm.tokenize((" " + label).encode(), add_bos=False, special=False)
-        total = float(first[ids[0]])
-        for j in range(1, len(ids)):
-            llm.eval([ids[j - 1]])
-            total += float(llm.logits_to_logprobs(last_logits())[ids[j]])
-        llm.n_tokens = len(tokens)
-        scores.append(total)
-    llm.n_tokens = len(tokens) - 1
-    answers.append(labels[int(np.argmax(scores))])
+    ids = [llm.tokenize((" " + label).encode(), add_bos=False, special=False) for label in labels]
+    answers.append(labels[int(np.argmax(scorer.score(tokens, ids)))])
 print(json.dumps(answers))
 """
 

@@ -150,3 +150,18 @@ def test_the_command_line_parses_and_prints_only() -> None:
     text = (PACKAGE / "cli.py").read_text(encoding="utf-8")
     assert _statements(PACKAGE / "cli.py") <= CLI_STATEMENTS
     assert "asyncio" not in text and "atomic_write" not in text  # running and writing happen in the flows
+
+
+def test_the_eval_command_imports_no_heavy_library_before_it_needs_one() -> None:
+    """A run answered from the cache never needs litellm, scipy or scikit-learn: importing them cost a cached
+    `promptci eval` a second and more (benchmarks/README.md, eval_overhead.py), so the eval flow and the forecast
+    it asks for the time must not import them at module level."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, promptci.cli, promptci.flows.evaluate, promptci.pullrequest.forecast\n"
+        "print(sorted(m for m in ('litellm', 'scipy', 'sklearn', 'sentence_transformers', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -8,8 +8,8 @@ each scored item judged by every LLM evaluator, and the call limits (`--max-call
 from its effective settings, effective.py) cap all but the comparison; the part on GitHub Models is kept apart,
 to be held against its requests a day.
 Tokens are estimated from the prompt's and the pool's size (about four characters a token). The per-call
-times are what the demo measured (benchmarks/README.md, `pr_flow.py`: 298 calls in 116 s on 2 cores with the
-embedded model).
+times are what the demo measured (benchmarks/README.md, `pr_flow.py`: 576 calls in 130 s on 2 cores with the
+embedded model, start-up included).
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from ..files.settings import GateSettings, Settings
 from ..gate import decision as gate, draws, repeats
 from ..gitdiff import Change
 from ..models.budget import holdout_size, judged_size
-from ..selection.subsets import SelectionParams
 from .sharding import pool_size
 from .warmpr import RECHECK
 
-LOCAL_SECONDS_PER_CALL_2_CORES = 0.4
+LOCAL_SECONDS_PER_CALL_2_CORES = 0.23
 REMOTE_SECONDS_PER_CALL = 1.0  # divided by the prompt's concurrency
 START_SECONDS = 10.0  # imports, loading the models, embedding a pool
 CHARS_PER_TOKEN = 4
@@ -373,6 +372,8 @@ def _subset_size(prompt: promptfile.PromptFile, pool: int, asked: int | None) ->
             return len(subsetfile.read(path).items)
         except InputError:
             pass
+    from ..selection.subsets import SelectionParams  # not at import: `promptci eval` needs none of selection's
+
     return (
         SelectionParams.from_settings(prompt.settings.selection, size=asked).at_most(pool).size
     )  # as the flow sizes it
