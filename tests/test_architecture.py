@@ -161,7 +161,8 @@ def test_the_eval_command_imports_no_heavy_library_before_it_needs_one() -> None
 
     code = (
         "import sys, promptci.cli, promptci.flows.evaluate, promptci.pullrequest.forecast\n"
-        "print(sorted(m for m in ('litellm', 'scipy', 'sklearn', 'sentence_transformers', 'torch') if m in sys.modules))"
+        "heavy = ('litellm', 'scipy', 'sklearn', 'sentence_transformers', 'torch')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

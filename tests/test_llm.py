@@ -96,6 +96,35 @@ def test_labels_in_one_batch_score_as_one_token_at_a_time() -> None:
 
 
 @pytest.mark.integration
+def test_a_fault_while_scoring_labels_leaves_no_label_in_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever raises between copying the prompt into the labels' sequences and reading them, those sequences
+    are emptied: a label left there would be read by the next prompt's label of the same sequence."""
+    import llama_cpp
+
+    from promptci.models.labelscore import SEQUENCES, LabelScorer
+
+    llm = local.engine().llm
+    scorer = LabelScorer(llm)
+    tokens = llm.tokenize(b"The answer is", add_bos=True, special=False)
+    labels = [llm.tokenize(f" {w}".encode(), add_bos=False, special=False) for w in ("search_screening_event", "ok")]
+    assert len(labels[0]) > 1
+    real, calls = scorer._logprobs, []
+
+    def failing(i: int):  # the first read of a label's token fails
+        calls.append(i)
+        if len(calls) == 2:
+            raise MemoryError("as numpy might")
+        return real(i)
+
+    monkeypatch.setattr(scorer, "_logprobs", failing)
+    with pytest.raises(MemoryError):
+        scorer.score(tokens, labels)
+    memory = llama_cpp.llama_get_memory(scorer._ctx)
+    assert [llama_cpp.llama_memory_seq_pos_max(memory, s) for s in range(1, SEQUENCES)] == [-1] * (SEQUENCES - 1)
+    scorer.close()
+
+
+@pytest.mark.integration
 def test_label_scoring_agrees_with_generation(tmp_path: Path) -> None:
     """On real items, the label the model generates greedily is the label that scores highest."""
     prompt, items = example_items(12)

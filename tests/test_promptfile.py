@@ -265,6 +265,20 @@ def test_labels_that_differ_only_by_case_or_space_are_refused(tmp_path: Path, la
     assert "promptci.labels" in str(err) and "differ only by case or surrounding space" in str(err)
 
 
+@pytest.mark.parametrize(
+    ("labels", "said"),
+    [
+        ("[" + ", ".join(f"l{i}" for i in range(301)) + "]", "at most 300 labels (301 given)"),
+        ("[short, " + "x" * 201 + "]", "at most 200 characters"),
+    ],
+)
+def test_a_label_set_too_large_to_score_is_refused(tmp_path: Path, labels: str, said: str) -> None:
+    """Every label is scored on every item (each of its tokens a row of logits over the whole vocabulary for the
+    embedded model): a pull request's label set is bounded like its other inputs."""
+    err = error_of(write(tmp_path, GH_FULL + f"promptci:\n  labels: {labels}\n"))
+    assert "promptci.labels" in str(err) and said in str(err)
+
+
 def test_a_prompt_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
     err = error_of(tmp_path)
     assert "is a folder, not a prompt file" in str(err) and str(tmp_path) in str(err)

@@ -24,15 +24,24 @@ def label_key(label: str) -> str:
     return label.strip().lower()
 
 
+MAX_LABELS = 300  # each label is scored on every item: a pull request's label set must not buy unbounded time
+MAX_LABEL_CHARS = 200
+
+
 def label_set_problem(labels: Sequence[str]) -> str | None:
-    """Why a list of labels cannot be a label set: fewer than two, an empty one, or two that a label match
-    cannot tell apart (equal once case and surrounding space are ignored). None when it can."""
+    """Why a list of labels cannot be a label set: fewer than two or more than MAX_LABELS, an empty or overlong
+    one, or two that a label match cannot tell apart (equal once case and surrounding space are ignored). None
+    when it can."""
     if len(labels) < 2:
         return "needs at least two labels"
+    if len(labels) > MAX_LABELS:
+        return f"at most {MAX_LABELS} labels ({len(labels)} given)"
     seen: dict[str, str] = {}
     for label in labels:
         if not label.strip():
             return "labels must be non-empty"
+        if len(label) > MAX_LABEL_CHARS:
+            return f"a label has at most {MAX_LABEL_CHARS} characters ({label[:40]!r}… has {len(label)})"
         first = seen.get(label_key(label))
         if first == label:
             return f"labels must be distinct: {label!r} is listed twice"
@@ -291,8 +300,8 @@ class Settings(Strict):
     )
     labels: list[str] | str | None = Field(
         None,
-        description="the label set (a list): each item is scored by the log-probability of every label; or the "
-        "name of an item field holding that item's own options",
+        description="the label set (a list, 2 to 300 labels of at most 200 characters): each item is scored by the "
+        "log-probability of every label; or the name of an item field holding that item's own options",
     )
     api_base: str | None = Field(
         None, description="base URL of an OpenAI-compatible server (with `model: openai/<name>`)"

@@ -32,6 +32,7 @@ class LabelScorer:
         import llama_cpp
 
         self._lib = llama_cpp
+        self._llm = llm  # the model the context reads must outlive it
         params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
         params.n_seq_max = SEQUENCES
         params.kv_unified = True  # the labels' sequences share the prompt's cells instead of copying them
@@ -67,17 +68,19 @@ class LabelScorer:
         for group in filter(None, groups):
             entries: list[Entry] = []
             reads: list[tuple[int, int]] = []  # (label, the token its entry predicts)
-            for seq, k in enumerate(group, start=1):
-                self._lib.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
-                for j, token in enumerate(labels[k][:-1]):
-                    entries.append((token, n + j, seq, True))
-                    reads.append((k, labels[k][j + 1]))
-            for start in range(0, len(entries), OUTPUTS):
-                self._decode(entries[start : start + OUTPUTS])
-                for i, (k, token) in enumerate(reads[start : start + OUTPUTS]):
-                    scores[k] += float(self._logprobs(i)[token])
-            for seq in range(1, len(group) + 1):
-                self._lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
+            try:
+                for seq, k in enumerate(group, start=1):
+                    self._lib.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
+                    for j, token in enumerate(labels[k][:-1]):
+                        entries.append((token, n + j, seq, True))
+                        reads.append((k, labels[k][j + 1]))
+                for start in range(0, len(entries), OUTPUTS):
+                    self._decode(entries[start : start + OUTPUTS])
+                    for i, (k, token) in enumerate(reads[start : start + OUTPUTS]):
+                        scores[k] += float(self._logprobs(i)[token])
+            finally:  # whatever raised, no label's cells may stay for the next prompt's labels to read
+                for seq in range(1, len(group) + 1):
+                    self._lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
         return scores
 
     def _prompt(self, tokens: Sequence[int]) -> Any:
