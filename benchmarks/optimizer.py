@@ -129,7 +129,7 @@ async def run_one(task, start: str, method: str, seed: int, marks: list[int], mo
     )  # as optimize.job splits
     trajectory = Trajectory(budget, prompt.text)
     started = time.perf_counter()
-    stopped = "unchanged"
+    stopped, tried = "unchanged", {}
     if method == "dual-phase":
         search = DualPhase(
             prompt,
@@ -148,6 +148,9 @@ async def run_one(task, start: str, method: str, seed: int, marks: list[int], mo
         )  # reported once accepted: the new best
         outcome = await search.run()
         stopped = outcome.stopped
+        for attempt in outcome.attempts:  # what each candidate came to: accepted, or why not
+            reason = "accepted" if attempt.accepted else attempt.why.split(":")[0]
+            tried[reason] = tried.get(reason, 0) + 1
     elif method != "start":
         subset = [pool.items[i] for i in split.subset]
         training = Split(subset=split.subset, training=split.training, holdout=())
@@ -174,6 +177,7 @@ async def run_one(task, start: str, method: str, seed: int, marks: list[int], mo
         "calls": calls,
         "wall_s": wall,
         "stopped": stopped,
+        "attempts": tried,
         "checkpoints": [0, *marks],
         "test_accuracy": [accuracy[t] for t in texts],
         "final_text": texts[-1],
