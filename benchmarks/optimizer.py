@@ -129,7 +129,7 @@ async def run_one(task, start: str, method: str, seed: int, marks: list[int], mo
     )  # as optimize.job splits
     trajectory = Trajectory(budget, prompt.text)
     started = time.perf_counter()
-    stopped, tried = "unchanged", {}
+    stopped, tried = "unchanged", dict[str, int]()
     if method == "dual-phase":
         search = DualPhase(
             prompt,
