@@ -16,6 +16,7 @@ from promptci.errors import InfraError, InputError, redact
 from promptci.files import evalset
 from promptci.models import local, mockllm
 from promptci.models.labelprobs import first_token_probs, top_logprobs
+from promptci.models.labelscore import LabelScorer
 from promptci.models.llm import ModelClient, Params
 
 from .helpers import EXAMPLE
@@ -58,8 +59,12 @@ def test_kv_reuse_gives_the_same_numbers_as_a_fresh_evaluation() -> None:
     together, _, _ = engine.score(prompt, ["positive", "negative", "neutral"])
     engine.score("Something else entirely, to leave other tokens in the cache.", ["a", "b"])
     alone = [engine.score(prompt, [label])[0][0] for label in ["positive", "negative", "neutral"]]
-    engine.llm.reset()
-    fresh, _, _ = engine.score(prompt, ["neutral", "negative", "positive"])
+    llm = engine.llm  # a scorer of its own holds nothing yet: a fresh evaluation
+    words = ["neutral", "negative", "positive"]
+    ids = [llm.tokenize(local.continuation(prompt, w).encode(), add_bos=False, special=False) for w in words]
+    scorer = LabelScorer(llm)
+    fresh = scorer.score(llm.tokenize(prompt.encode(), add_bos=True, special=False), ids)
+    scorer.close()
     assert together == pytest.approx(alone, abs=1e-3)
     assert together == pytest.approx(list(reversed(fresh)), abs=1e-3)
 
@@ -101,7 +106,7 @@ def test_a_fault_while_scoring_labels_leaves_no_label_in_the_cache(monkeypatch: 
     are emptied: a label left there would be read by the next prompt's label of the same sequence."""
     import llama_cpp
 
-    from promptci.models.labelscore import SEQUENCES, LabelScorer
+    from promptci.models.labelscore import SEQUENCES
 
     llm = local.engine().llm
     scorer = LabelScorer(llm)

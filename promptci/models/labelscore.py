@@ -118,6 +118,4 @@ class LabelScorer:
         import numpy as np
 
         pointer = self._lib.llama_get_logits_ith(self._ctx, i)
-        logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).astype(np.float64)
-        top = logits.max()
-        return logits - (top + np.log(np.exp(logits - top).sum()))
+        return self._lib.Llama.logits_to_logprobs(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)))
