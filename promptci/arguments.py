@@ -215,6 +215,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score main's prompt on its whole pool first, as the warm job does on a default branch (once per cache)",
     )
+    demo.add_argument(
+        "--temperature",
+        type=_temperature,
+        metavar="T",
+        help="sample the example's answers at this temperature on both branches (default 0: exact)",
+    )
     _flow_arguments(demo)
     demo.set_defaults(command="demo")
 
@@ -333,6 +339,16 @@ def _flow_arguments(command: argparse.ArgumentParser) -> None:
         metavar="GLOB",
         help="gate only the prompt files matching these globs (default: every .prompt.yml)",
     )
+
+
+def _temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 2.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a temperature from 0 to 2 (e.g. 0.8)")
+    return value
 
 
 def _replaced_by_margin(text: str) -> float:

@@ -331,7 +331,9 @@ def _finish(outcome: PROutcome) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .flows import pull_request as flow, warm
 
-    with flow.demo_repo(args.keep, warm.demo_main(args.model, out.print) if args.warm else None) as demo:
+    with flow.demo_repo(
+        args.keep, warm.demo_main(args.model, out.print) if args.warm else None, args.temperature
+    ) as demo:
         out.print(
             f"demo repository {demo.path}: main {demo.base[:12]} ← '{demo.title}' {demo.head[:12]} "
             f"(changes {demo.prompt})"

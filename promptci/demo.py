@@ -23,11 +23,23 @@ DROPPED = (
 TITLE = "Trim the intent prompt: three examples are enough"
 
 
-def make_repo(target: Path, on_main: Callable[[Path, str], object] | None = None) -> tuple[str, str]:
+EXACT = "  temperature: 0\n"
+
+
+def make_repo(
+    target: Path, on_main: Callable[[Path, str], object] | None = None, temperature: float | None = None
+) -> tuple[str, str]:
     """The example committed on `main`, the change committed on `trim-examples`; their SHAs. `on_main` sees the
-    work tree at main's commit, before the change (as the default branch's warm job does)."""
+    work tree at main's commit, before the change (as the default branch's warm job does). `temperature`: both
+    branches sample at it (a label drawn per draw, labelprobs.sample) instead of the example's 0."""
     shutil.copytree(EXAMPLE / "prompts", target / "prompts")
     shutil.copytree(EXAMPLE / "eval_sets", target / "eval_sets")
+    if temperature is not None:
+        prompt = target / PROMPT
+        text = prompt.read_text(encoding="utf-8")
+        if EXACT not in text:
+            raise RuntimeError("the bundled example changed; update promptci.demo.EXACT")
+        prompt.write_text(text.replace(EXACT, f"  temperature: {temperature:g}\n", 1), encoding="utf-8")
     base = gitdiff.commit_all(str(target), "Add the intent classifier and its eval set")
     if on_main is not None:
         on_main(target, base)

@@ -24,6 +24,7 @@ from .errors import InfraError, InputError
 from .files.evalresults import Draw, Evaluation, ItemResult, Run, summarise
 from .files.evalset import Item, Pool, check_answers_hidden, item_labels
 from .gate import draws
+from .models import labelprobs
 from .models.llm import LabelScores, ModelClient, Params, Usage
 from .promptfile import PromptFile
 from .scoring import Check, build_checks, evaluate, fingerprints
@@ -90,7 +91,11 @@ async def run(task: Task, client: ModelClient, *, on_item: Callable[[ItemResult]
     model = model_to_call(prompt, task.model)
     params = request_params(prompt)
     checks = build_checks(prompt, client)
-    plan = _Draws(draws.per_item(prompt, task.repeats), draws.sampled(prompt))
+    plan = _Draws(
+        draws.per_item(prompt, task.repeats),
+        draws.sampled(prompt),
+        bool(prompt.settings.labels) and not draws.judged(prompt),
+    )
     before = replace(client.counters)
     started = time.perf_counter()
     breaker = _Breaker()
@@ -154,6 +159,7 @@ class _Breaker:
 class _Draws:
     per_item: int  # draws of each item
     sampled: bool  # whether the answers are samples (else only the grades are)
+    expected: bool  # label scoring with exact checks: the score is the expected one at the prompt's temperature
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,7 @@ class _Taken:
     evaluations: list[Evaluation]
     usage: Usage
     scored: LabelScores | None
+    expected: float | None = None  # the expected score over the labels as sampled (labelprobs.tempered)
 
 
 async def _score_item(
@@ -182,7 +189,9 @@ async def _score_item(
         return result
     try:
         taken = [
-            await _draw(prompt, item, model, replace(params, sample=d if plan.sampled else 0), checks, client, d)
+            await _draw(
+                prompt, item, model, replace(params, sample=d if plan.sampled else 0), checks, client, d, plan.expected
+            )
             for d in range(plan.per_item)
         ]
     except InfraError as exc:
@@ -190,7 +199,7 @@ async def _score_item(
         result.error, result.error_kind = str(exc), "infra"
         return result
     breaker.faults_in_a_row = 0
-    scores = [sum(e.score for e in t.evaluations) / len(t.evaluations) for t in taken]
+    scores = [t.expected if t.expected is not None else _mean(t.evaluations) for t in taken]
     first = taken[0]
     result.output, result.evaluations = first.output, first.evaluations
     if first.scored is not None:
@@ -208,19 +217,38 @@ async def _score_item(
 
 
 async def _draw(
-    prompt: PromptFile, item: Item, model: str, params: Params, checks: list[Check], client: ModelClient, grade: int
+    prompt: PromptFile,
+    item: Item,
+    model: str,
+    params: Params,
+    checks: list[Check],
+    client: ModelClient,
+    grade: int,
+    expected: bool = False,
 ) -> _Taken:
-    """One answer (sample `params.sample`) and its grades (sample `grade`)."""
+    """One answer (sample `params.sample`) and its grades (sample `grade`). `expected`: with labels at temperature
+    > 0 the score is the expected score of a sampled answer, every label's checks weighted by its chance
+    (labelprobs.tempered): exact, where one draw would be a sample of it."""
     messages = prompt.render(item.data)
     labels = item_labels(prompt.settings.labels, item)
-    scored = None
+    scored, weights = None, None
     if labels:
         scored = await client.score_labels(model, messages, labels, params)
         output, usage = scored.output, scored.usage
+        if expected:
+            weights = labelprobs.tempered(scored.probs, params.temperature, params.top_p)
     else:
         completion = await client.complete(model, messages, params)
         output, usage = completion.text, completion.usage
-    return _Taken(output, await evaluate(checks, output, item, grade), usage, scored)
+    evaluations = await evaluate(checks, output, item, grade)
+    if not weights:
+        return _Taken(output, evaluations, usage, scored)
+    chances = [(_mean(await evaluate(checks, label, item, grade)), w) for label, w in weights.items() if w > 0]
+    return _Taken(output, evaluations, usage, scored, sum(s * w for s, w in chances))
+
+
+def _mean(evaluations: Sequence[Evaluation]) -> float:
+    return sum(e.score for e in evaluations) / len(evaluations)
 
 
 async def _regrade(prompt: PromptFile, items: Sequence[Item], results: list[ItemResult], checks: list[Check]) -> None:

@@ -7,11 +7,14 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from promptci import promptfile
 from promptci.files import evalresults as results, prresults
 from promptci.files.evalresults import Draw, ItemResult
 from promptci.files.evalset import load_pool
 from promptci.gate import draws
+from promptci.models import labelprobs
 from promptci.models.llm import Completion, ModelClient, Params, Usage
 from promptci.models.mockllm import generate
 from promptci.runner import Task, run
@@ -82,6 +85,55 @@ def test_a_deterministic_exact_prompt_is_scored_once_whatever_the_repeats(tmp_pa
     assert scored["summary"]["calls"] == 4 and scored["summary"]["draws"] == 1
     assert all(i["draws"] == [] for i in scored["items"]) and "pass^" not in shown
     assert [i["output"] for i in scored["items"]] == ["Paris", "4", "red", "Jupiter"]
+
+
+LABELLED = """\
+name: labelled
+model: mockllm/model
+modelParameters:
+  temperature: {temperature}
+messages:
+  - role: user
+    content: "{{{{input}}}} Answer:"
+testData:
+{rows}
+promptci:
+  labels: [{labels}]
+  repeats: 8
+"""
+LABELS = ["ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen"]
+
+
+def _labelled(tmp_path: Path, temperature: float) -> Path:
+    rows = "".join(f'  - {{input: "Animal {i}?", expected: {LABELS[i]}}}\n' for i in range(6))
+    path = tmp_path / "labelled.prompt.yml"
+    path.write_text(LABELLED.format(temperature=temperature, rows=rows, labels=", ".join(LABELS)), encoding="utf-8")
+    return path
+
+
+def test_a_label_prompt_at_a_temperature_scores_each_items_expected_score_from_one_call(tmp_path: Path) -> None:
+    code, _, hot = _eval(tmp_path, str(_labelled(tmp_path, 2.0)))
+    assert code == 0 and hot["summary"]["calls"] == 6 and hot["summary"]["draws"] == 1  # exact: no draws
+    _, _, cold = _eval(tmp_path, str(_labelled(tmp_path, 0)))
+    for warm, greedy in zip(hot["items"], cold["items"]):
+        probs = warm["label_probs"]
+        chances = labelprobs.tempered(probs, 2.0, None)
+        assert chances is not None and warm["draws"] == []
+        assert warm["score"] == pytest.approx(chances[warm["expected"]])  # the chance of answering the right label
+        assert 0 < warm["score"] < 1 and greedy["score"] == float(max(probs, key=probs.get) == warm["expected"])
+        assert warm["output"] == greedy["output"]  # the answer shown is the most probable label
+
+
+def test_a_labels_chance_is_its_chance_as_a_sampled_answer() -> None:
+    probs = {"a": 0.6, "b": 0.3, "c": 0.1}
+    assert labelprobs.tempered(probs, 1.0, None) == pytest.approx(probs)
+    squared = {k: p**2 for k, p in probs.items()}  # T = 0.5: p^(1/T), renormalised
+    total = sum(squared.values())
+    assert labelprobs.tempered(probs, 0.5, None) == pytest.approx({k: v / total for k, v in squared.items()})
+    assert labelprobs.tempered(probs, 1.0, 0.8) == pytest.approx({"a": 2 / 3, "b": 1 / 3, "c": 0.0})  # top_p cut
+    assert labelprobs.tempered(probs, 1.0, 0.5) == pytest.approx({"a": 1.0, "b": 0.0, "c": 0.0})
+    assert labelprobs.tempered(probs, 0.0, 0.5) is None  # greedy: the most probable label, as without temperature
+    assert labelprobs.tempered({"a": 0.5, "b": 0.5}, 1.0, None) is None  # no evidence: the answer stands
 
 
 def test_draw_zero_keeps_the_cache_key_of_earlier_versions() -> None:
@@ -357,3 +409,18 @@ def test_a_slice_head_is_worse_on_is_found_and_named_by_its_most_typical_item(tm
     blocking = judged("  gate_slices: true\n")
     assert blocking.verdict is not None and blocking.verdict.status == gate.FAIL
     assert "head is worse on 1 slice" in blocking.verdict.reason and "the cluster around a" in blocking.verdict.reason
+
+
+def test_the_demo_at_a_temperature_gates_expected_scores_and_a_rerun_from_the_cache_gives_its_verdict(
+    tmp_path: Path,
+) -> None:
+    env = {"PROMPTCI_CACHE_DIR": str(tmp_path / "cache"), "PROMPTCI_GATE_SECRET": "s", "CI": "true"}
+    args = ["demo", "--temperature", "0.8", "--model", "mockllm/model", "--no-optimize", "--no-refresh"]
+    runs = [run_cli(*args, "--out", str(tmp_path / name), env=env) for name in ("first", "again")]
+    reports = [json.loads((tmp_path / name / "results.json").read_text()) for name in ("first", "again")]
+    first, again = (r["prompts"][0] for r in reports)
+    assert first["verdict"] == again["verdict"] and first["comparison"] == again["comparison"]
+    assert reports[0]["usage"]["calls"] > 0 and reports[1]["usage"]["calls"] == 0  # the same answers, from the cache
+    assert runs[0].returncode == runs[1].returncode and not first["sampled"]
+    scores = [i["score"] for side in ("base", "head") for i in first[side].values() if i["score"] is not None]
+    assert any(0 < s < 1 for s in scores)  # each item's chance of a right label at 0.8, not a 0/1 answer

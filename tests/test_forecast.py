@@ -260,3 +260,29 @@ def test_prompts_share_one_call_limit() -> None:
     assert run(None).max_calls > 200
     assert (run(100).calls, run(100).max_calls) == (100, 100)  # not 100 each
     assert run(50).max_calls == 80  # the two comparisons (2 x 2 x 20) are never cut
+
+
+def test_a_sampled_base_is_not_forecast_warm_even_when_head_is_exact(tmp_path: Path) -> None:
+    def text(temperature: float) -> str:
+        return (
+            f"name: x\nmodel: mockllm/model\nmodelParameters:\n  temperature: {temperature}\nmessages:\n"
+            "  - role: user\n    content: '{{input}}'\ntestData:\n  - {input: a, expected: b}\n"
+        )
+
+    def warm_bases(base_temperature: float) -> int:
+        change = Change("modified", "x.prompt.yml", "x.prompt.yml", text(base_temperature), text(0), "test")
+        return forecast.forecast(
+            [change],
+            tmp_path,
+            optimize=False,
+            refresh=False,
+            steps=0,
+            model=None,
+            subset_size=None,
+            max_calls=None,
+            warm=lambda _: True,
+        ).warm_bases
+
+    (tmp_path / "x.prompt.yml").write_text(text(0), encoding="utf-8")
+    assert warm_bases(0) == 1
+    assert warm_bases(0.8) == 0  # the pull request draws base in the run (pipeline.py), so the forecast does

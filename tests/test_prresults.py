@@ -106,6 +106,17 @@ def _html(markdown: str) -> list[str]:
     return [t.content.strip() for t in tokens if t.type in ("html_inline", "html_block")]
 
 
+def test_a_graded_item_flips_where_it_crosses_the_pass_line_and_shows_its_scores() -> None:
+    data = results(n=4, flips=0)
+    prompt = data["prompts"][0]
+    for item_id, (b, h) in zip(prompt["items"], [(0.6, 0.7), (0.6, 0.3), (0.2, 0.9), (1.0, 1.0)]):
+        prompt["base"][item_id]["score"], prompt["head"][item_id]["score"] = b, h
+    comment = render.render(data)
+    flipped = comment.split("Items that flipped (2)", 1)[1].split("</details>", 1)[0]
+    assert "`yes (score 0.60)` | `yes (score 0.30)` ⬇️" in flipped and "(score 0.90)` ⬆️" in flipped
+    assert "item-0" not in flipped  # 0.6 to 0.7 moved, but passes on both sides
+
+
 def test_flipped_items_and_swapped_subset_items_show_their_input_text_escaped() -> None:
     data = results(HOSTILE)
     comment = render.render(data)

@@ -263,12 +263,14 @@ class DemoRepo:
 
 
 @contextmanager
-def demo_repo(keep: Path | None, on_main: Callable[[Path, str], object] | None = None) -> Iterator[DemoRepo]:
+def demo_repo(
+    keep: Path | None, on_main: Callable[[Path, str], object] | None = None, temperature: float | None = None
+) -> Iterator[DemoRepo]:
     """The bundled example as a throwaway repository with one pull request on it (kept in `keep` when given);
-    `on_main` runs on main's work tree before the change is committed."""
+    `on_main` runs on main's work tree before the change is committed; `temperature`: the example sampled."""
     if keep and keep.exists() and any(keep.iterdir()):
         raise InputError("the folder is not empty", path=keep, field="--keep", fix="name a new folder")
     with tempfile.TemporaryDirectory(prefix="promptci-demo-") as tmp:
         repo = keep or Path(tmp) / "repo"
-        base, head = demo.make_repo(repo, on_main)
+        base, head = demo.make_repo(repo, on_main, temperature)
         yield DemoRepo(repo, base, head)

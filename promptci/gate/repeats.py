@@ -33,7 +33,7 @@ Measured against fixed draws in benchmarks/README.md (noise.py, noise_validity.p
 
 
 EXPECTED_SHARE = 1 / 3
-"""The forecast's share of items whose first draws disagree: 0.06 to 0.55 over the pairs of prompts in
+"""The forecast's share of items whose first draws disagree: 0.04 to 0.53 over the 18 pairs of prompts in
 benchmarks/noise.py's sampled draws, a third on average."""
 
 

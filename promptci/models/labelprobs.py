@@ -1,5 +1,6 @@
 """A label's probability read from a model's answer: from the first token's top logprobs, or all on the label the
-answer names. The door (models/llm.py) asks for them; these are the arithmetic, with no model and no network."""
+answer names; and each label's chance as a sampled answer. The door (models/llm.py) asks for them; these are
+the arithmetic, with no model and no network."""
 
 from __future__ import annotations
 
@@ -62,3 +63,25 @@ def answer(probs: dict[str, float], raw: str) -> str:
     if max(probs.values()) > min(probs.values()):
         return max(probs, key=probs.__getitem__)
     return raw
+
+
+def tempered(probs: dict[str, float], temperature: float, top_p: float | None) -> dict[str, float] | None:
+    """The chance of each label as the answer of a model sampling at `temperature` and `top_p`, from its
+    probabilities at temperature 1: p^(1/T) renormalised, then cut to the most likely labels whose mass reaches
+    top_p and renormalised again. Whole labels are tempered, not each token (for one-token labels this is exactly
+    the sampler's chance given that it answers with a label). None: the answer is not a sample (temperature 0) or
+    the method gave no evidence (all labels equal)."""
+    top = max(probs.values())
+    if temperature <= 0 or top <= min(probs.values()):  # greedy: the most probable label, whatever top_p keeps
+        return None
+    weights = {k: (p / top) ** (1.0 / temperature) if p > 0 else 0.0 for k, p in probs.items()}
+    if top_p is not None and top_p < 1:
+        total, kept, mass = sum(weights.values()), set(), 0.0
+        for k in sorted(weights, key=weights.__getitem__, reverse=True):
+            if mass >= top_p * total:
+                break
+            kept.add(k)
+            mass += weights[k]
+        weights = {k: w if k in kept else 0.0 for k, w in weights.items()}
+    total = sum(weights.values())
+    return {k: w / total for k, w in weights.items()}

@@ -170,8 +170,11 @@ def forecast(
             n = _subset_size(head, pool, subset_size)
         except InputError:
             continue  # the prompt is reported as failed in its turn
-        settings = _reference_settings(change, tree) or head.settings
-        known = change.old_text is not None and warm(change) and not draws.noisy([head]) and not settings.gate_slices
+        base = _base(change, tree)
+        settings = base.settings if base else head.settings
+        known = (
+            change.old_text is not None and warm(change) and not draws.noisy([head, base]) and not settings.gate_slices
+        )
         warm_bases += known
         task, asker = price(settled.model), price(settled.optimizer_model)
         cap = min((c for c in (max_calls, settled.max_calls) if c is not None), default=None)
@@ -336,12 +339,12 @@ def _price_words(p: Price) -> str:
     return f"{p.model} at ${p.input * 1e6:.2f}/${p.output * 1e6:.2f} per million input/output tokens"
 
 
-def _reference_settings(change: Change, tree: Path) -> Settings | None:
-    """The base version's `promptci:` settings, which judge the change (pipeline.py); None for a new prompt."""
+def _base(change: Change, tree: Path) -> promptfile.PromptFile | None:
+    """The base version, whose `promptci:` settings judge the change (pipeline.py); None for a new prompt."""
     if change.old_text is None or change.old_path is None:
         return None
     try:
-        return promptfile.parse(change.old_text, tree / change.old_path).settings
+        return promptfile.parse(change.old_text, tree / change.old_path)
     except InputError:
         return None
 

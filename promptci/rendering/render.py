@@ -166,19 +166,26 @@ def _dollars(spent: float, forecast: prresults.Forecast | None) -> str:
     return f"${spent:.4f} (forecast: about ${forecast.usd:.4f}, at most ${forecast.max_usd:.4f})"
 
 
+def _answer(output: str | None, score: float) -> str | None:
+    """An answer as the flipped items show it: with its score where that is graded (not 0 or 1)."""
+    return output if score in (0.0, 1.0) or output is None else f"{output} (score {score:.2f})"
+
+
 def _prompt(p: prresults.PromptResults, details: bool, publication: Mapping[str, Any]) -> dict[str, Any]:
     base, head, texts = p.base, p.head, p.texts
     flipped = []
-    for i in p.items:
+    for i in p.items:  # an item flips where it passes on one side only (a graded score passes from PASS_SCORE)
         b, h = base.get(i), head.get(i)
-        if b and h and b.score is not None and h.score is not None and b.score != h.score:
+        if b and h and b.score is not None and h.score is not None and draws.passes(b.score) != draws.passes(h.score):
             flipped.append(
                 {
                     "id": i,
                     "text": texts.get(i, ""),
                     "expected": h.expected if h.expected is not None else b.expected,
-                    "base": b.output if b.output is not None else f"score {b.score:g} (warm run: no answer kept)",
-                    "head": h.output,
+                    "base": _answer(b.output, b.score)
+                    if b.output is not None
+                    else f"score {b.score:g} (warm run: no answer kept)",
+                    "head": _answer(h.output, h.score),
                     "better": h.score > b.score,
                 }
             )
