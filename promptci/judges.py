@@ -27,6 +27,7 @@ class Builtin:
     system: str
     prompt: str
     choices: tuple[tuple[str, float], ...] = STARS
+    answer_tokens: int = 8  # the prompt asks for one digit: where the judge runs here, its answer stops here
 
 
 def _ask(quality: str, scale: str, data: str) -> str:

@@ -29,9 +29,9 @@ from .errors import InputError
 from .files.evalresults import Evaluation, Fingerprint
 from .files.evalset import Item
 from .files.settings import PromptciEvaluator, label_key
-from .judges import BUILTINS
+from .judges import BUILTINS, Builtin
 from .models import ghmodels
-from .models.llm import ModelClient, Params
+from .models.llm import ModelClient, Params, in_process
 from .promptfile import Evaluator as GitHubEvaluator, PromptFile, substitute
 
 REGEX_SECONDS = checks.REGEX_SECONDS
@@ -75,7 +75,7 @@ def fingerprints(prompt: PromptFile) -> dict[str, Fingerprint]:
             if model is None and builtin.name == "similarity":
                 name = spec.name or "similarity-minilm"
             material.update(builtin=builtin.name, model=model or "all-MiniLM-L6-v2 cosine", system=builtin.system)
-            material.update(prompt=builtin.prompt, choices=builtin.choices)
+            material.update(prompt=builtin.prompt, choices=builtin.choices, cap=_answer_tokens(builtin, model))
         found[name] = Fingerprint(_digest(material), material.get("model"), llm)
     for own in prompt.settings.evaluators:
         material = own.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -161,7 +161,14 @@ def _github_check(spec: GitHubEvaluator, index: int, prompt: PromptFile, client:
             fix="set promptci.judge_model (any litellm model, e.g. local/gemma-3-270m) or GITHUB_TOKEN "
             "for GitHub Models' openai/gpt-4o",
         )
-    return _judge(name, judge_model, builtin.prompt, builtin.system, list(builtin.choices), client)
+    cap = _answer_tokens(builtin, judge_model)
+    return _judge(name, judge_model, builtin.prompt, builtin.system, list(builtin.choices), client, cap)
+
+
+def _answer_tokens(builtin: Builtin, model: str | None) -> int | None:
+    """A built-in judge's answer is capped where it runs here (the embedded model rambles for seconds past its
+    digit); a provider's judge gets no cap, as gh sends none (a reasoning model would spend a cap on thought)."""
+    return builtin.answer_tokens if model is not None and in_process(model) else None
 
 
 def _promptci_check(spec: PromptciEvaluator, index: int, prompt: PromptFile, client: ModelClient) -> Check:
@@ -377,11 +384,18 @@ def _json_schema(name: str, validator: Any, clock: _Clock) -> Check:
 
 
 def _judge(
-    name: str, model: str, prompt_text: str, system: str, choices: list[tuple[str, float]], client: ModelClient
+    name: str,
+    model: str,
+    prompt_text: str,
+    system: str,
+    choices: list[tuple[str, float]],
+    client: ModelClient,
+    max_tokens: int | None = None,
 ) -> Check:
     """An LLM judge as gh runs it: the judge answers in text, and the first choice (in the file's order) that
     the answer contains, ignoring case, gives the score; no choice contained scores 0. Temperature 0 here,
-    so that a re-run gives the same grade (gh sends none)."""
+    so that a re-run gives the same grade (gh sends none); `max_tokens` only for built-in judges run here, whose
+    prompts ask for the digit alone (an llm judge's own prompt may ask it to reason first)."""
     if model.startswith(ghmodels.PREFIX):
         ghmodels.request_kwargs(model, None)  # no token: refused now, before the prompt's first call
 
@@ -389,7 +403,9 @@ def _judge(
         messages = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": substitute(prompt_text, {**item.data, "completion": output})})
         answer = (
-            await client.complete(model, messages, Params(temperature=0.0, sample=checks.GRADE_SAMPLE.get()))
+            await client.complete(
+                model, messages, Params(temperature=0.0, max_tokens=max_tokens, sample=checks.GRADE_SAMPLE.get())
+            )
         ).text
         return grade(name, answer, choices)
 

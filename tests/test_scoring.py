@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from promptci import promptfile, scoring
+from promptci import judges, promptfile, scoring
 from promptci.errors import InputError
 from promptci.files.evalset import Item
 from promptci.models import ghmodels
-from promptci.models.llm import ModelClient
+from promptci.models.llm import Completion, ModelClient, Params, Usage
 from promptci.scoring import build_checks, evaluate
 
 BASE = """\
@@ -109,6 +109,32 @@ def test_similarity_uses_the_bundled_minilm(tmp_path: Path, no_github_token: Non
     close = scores(checks, "The weather is sunny and warm today.", expected="Today it is warm and sunny.")[0]
     far = scores(checks, "Quarterly revenue grew by four percent.", expected="Today it is warm and sunny.")[0]
     assert close > 0.7 > 0.3 > far
+
+
+def test_a_builtin_judge_is_asked_for_its_digit_alone_and_an_llm_judge_for_what_its_prompt_asks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: dict[str, int | None] = {}
+
+    async def complete(self: ModelClient, model: str, messages: list, params: Params) -> Completion:
+        sent["builtin" if "Grade (1-5)" in messages[-1]["content"] else "llm"] = params.max_tokens
+        return Completion("4, and here is why at length", Usage())
+
+    monkeypatch.setattr(ModelClient, "complete", complete)
+    checks = checks_for(
+        tmp_path,
+        "evaluators:\n  - {name: c, uses: github/coherence}\n"
+        "  - {name: j, llm: {modelId: mockllm/model, prompt: 'Think, then rate {{completion}}', "
+        "choices: [{choice: '4', score: 1}]}}\npromptci:\n  judge_model: mockllm/model\n",
+    )
+    assert scores(checks, "an answer") == [0.75, 1.0]
+    # a rambling local judge stops after a few tokens; a judge told to reason first is not cut short
+    assert sent == {"builtin": judges.BUILTINS["coherence"].answer_tokens, "llm": None}
+    sent.clear()
+    remote = checks_for(
+        tmp_path, "evaluators:\n  - {name: c, uses: github/coherence}\npromptci:\n  judge_model: openai/o3\n"
+    )
+    assert scores(remote, "an answer") == [0.75] and sent == {"builtin": None}  # a provider's judge: as gh, no cap
 
 
 @pytest.mark.integration
