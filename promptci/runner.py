@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -91,11 +92,7 @@ async def run(task: Task, client: ModelClient, *, on_item: Callable[[ItemResult]
     model = model_to_call(prompt, task.model)
     params = request_params(prompt)
     checks = build_checks(prompt, client)
-    plan = _Draws(
-        draws.per_item(prompt, task.repeats),
-        draws.sampled(prompt),
-        bool(prompt.settings.labels) and not draws.judged(prompt),
-    )
+    plan = _Draws(draws.per_item(prompt, task.repeats), draws.sampled(prompt))
     before = replace(client.counters)
     started = time.perf_counter()
     breaker = _Breaker()
@@ -159,7 +156,6 @@ class _Breaker:
 class _Draws:
     per_item: int  # draws of each item
     sampled: bool  # whether the answers are samples (else only the grades are)
-    expected: bool  # label scoring with exact checks: the score is the expected one at the prompt's temperature
 
 
 @dataclass(frozen=True)
@@ -170,7 +166,6 @@ class _Taken:
     evaluations: list[Evaluation]
     usage: Usage
     scored: LabelScores | None
-    expected: float | None = None  # the expected score over the labels as sampled (labelprobs.tempered)
 
 
 async def _score_item(
@@ -188,18 +183,18 @@ async def _score_item(
         result.error, result.error_kind = "not attempted: the model was unreachable for earlier items", "infra"
         return result
     try:
-        taken = [
-            await _draw(
-                prompt, item, model, replace(params, sample=d if plan.sampled else 0), checks, client, d, plan.expected
+        taken: list[_Taken] = []
+        for d in range(plan.per_item):
+            sample = replace(params, sample=d if plan.sampled else 0)
+            taken.append(
+                await _draw(prompt, item, model, sample, checks, client, d, taken[0].scored if taken else None)
             )
-            for d in range(plan.per_item)
-        ]
     except InfraError as exc:
         breaker.faults_in_a_row += 1
         result.error, result.error_kind = str(exc), "infra"
         return result
     breaker.faults_in_a_row = 0
-    scores = [t.expected if t.expected is not None else _mean(t.evaluations) for t in taken]
+    scores = [sum(e.score for e in t.evaluations) / len(t.evaluations) for t in taken]
     first = taken[0]
     result.output, result.evaluations = first.output, first.evaluations
     if first.scored is not None:
@@ -224,31 +219,28 @@ async def _draw(
     checks: list[Check],
     client: ModelClient,
     grade: int,
-    expected: bool = False,
+    labelled: LabelScores | None = None,
 ) -> _Taken:
-    """One answer (sample `params.sample`) and its grades (sample `grade`). `expected`: with labels at temperature
-    > 0 the score is the expected score of a sampled answer, every label's checks weighted by its chance
-    (labelprobs.tempered): exact, where one draw would be a sample of it."""
+    """One answer (sample `params.sample`) and its grades (sample `grade`). With labels the item's probabilities are
+    asked once (`labelled`: the first draw's, reused) and, where the prompt samples, each draw draws its label from
+    them (labelprobs.sample) with one uniform number per item and sample index, the same for base and head."""
     messages = prompt.render(item.data)
     labels = item_labels(prompt.settings.labels, item)
-    scored, weights = None, None
+    scored = labelled
     if labels:
-        scored = await client.score_labels(model, messages, labels, params)
-        output, usage = scored.output, scored.usage
-        if expected:
-            weights = labelprobs.tempered(scored.probs, params.temperature, params.top_p)
+        if scored is None:
+            scored = await client.score_labels(model, messages, labels, replace(params, sample=0))
+            usage = scored.usage
+        else:
+            usage = Usage(cached=True)  # no call: the first draw's probabilities, its tokens counted once
+        output = scored.output
+        if draws.sampled(prompt):
+            u = random.Random(f"{item.id}\0{params.sample}").random()
+            output = labelprobs.sample(scored.probs, params.temperature, params.top_p, u) or output
     else:
         completion = await client.complete(model, messages, params)
         output, usage = completion.text, completion.usage
-    evaluations = await evaluate(checks, output, item, grade)
-    if not weights:
-        return _Taken(output, evaluations, usage, scored)
-    chances = [(_mean(await evaluate(checks, label, item, grade)), w) for label, w in weights.items() if w > 0]
-    return _Taken(output, evaluations, usage, scored, sum(s * w for s, w in chances))
-
-
-def _mean(evaluations: Sequence[Evaluation]) -> float:
-    return sum(e.score for e in evaluations) / len(evaluations)
+    return _Taken(output, await evaluate(checks, output, item, grade), usage, scored)
 
 
 async def _regrade(prompt: PromptFile, items: Sequence[Item], results: list[ItemResult], checks: list[Check]) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from promptci import promptfile
 from promptci.files.settings import GateSettings
+from promptci.gate import repeats
 from promptci.gitdiff import Change
 from promptci.pullrequest import forecast, shards
 from promptci.rendering import render
@@ -286,3 +287,17 @@ def test_a_sampled_base_is_not_forecast_warm_even_when_head_is_exact(tmp_path: P
     (tmp_path / "x.prompt.yml").write_text(text(0), encoding="utf-8")
     assert warm_bases(0) == 1
     assert warm_bases(0.8) == 0  # the pull request draws base in the run (pipeline.py), so the forecast does
+
+
+def test_drawn_labels_cost_one_call_an_item_and_generated_draws_their_repeats(tmp_path: Path) -> None:
+    def prompt(extra: str) -> promptfile.PromptFile:
+        path = tmp_path / "p.prompt.yml"
+        path.write_text(
+            "name: p\nmodel: mockllm/model\nmodelParameters:\n  temperature: 0.8\nmessages:\n"
+            "  - {role: user, content: '{{input}}'}\ntestData:\n  - {input: a, expected: b}\n" + extra,
+            encoding="utf-8",
+        )
+        return promptfile.load(path)
+
+    assert repeats.draws_per_item(prompt("promptci:\n  labels: [b, c]\n"), 1, True) == (1.0, 1)
+    assert repeats.draws_per_item(prompt(""), 1, True) == (1 + repeats.EXPECTED_SHARE * 2, 3)

@@ -27,13 +27,19 @@ REGRADE_SAMPLE = 10_000
 
 
 def sampled(prompt: PromptFile) -> bool:
-    """Whether the prompt's answers are samples: generation at temperature > 0 or top_p < 1 (label scoring
-    reads the labels' probabilities, not a sampled answer)."""
-    if prompt.settings.labels:
-        return False
+    """Whether the prompt's answers are samples: a generated answer at temperature > 0 or top_p < 1; with label
+    scoring, at temperature > 0, a label drawn from the labels' probabilities (labelprobs.sample)."""
     mp = prompt.spec.modelParameters
+    if prompt.settings.labels:
+        return (mp.temperature or 0.0) > 0
     top_p = mp.top_p_sent
     return (mp.temperature or 0.0) > 0 or (top_p is not None and top_p < 1)
+
+
+def free(prompt: PromptFile) -> bool:
+    """Whether a draw after an item's first costs no call: label scoring asks the probabilities once and draws
+    every label from them, and no LLM judge grades the labels."""
+    return bool(prompt.settings.labels) and not judged(prompt)
 
 
 def judged(prompt: PromptFile) -> bool:

@@ -47,10 +47,10 @@ def rounds(head: PromptFile, base: PromptFile | None) -> int | None:
 
 
 def draws_per_item(prompt: PromptFile, repeats: int, paired: bool) -> tuple[float, int]:
-    """The draws a compared item costs a side, expected and at most (the forecast's): one for exact scores; for
-    sampled or judged ones r where the first draws disagree (EXPECTED_SHARE of the items expected) when base and
-    head are paired, else `repeats` (promptci.repeats) on every item."""
-    if not draws.noisy([prompt]):
+    """The calls a compared item costs a side, expected and at most (the forecast's): one for exact scores and for
+    drawn labels (draws.free); for sampled or judged ones r where the first draws disagree (EXPECTED_SHARE of the
+    items expected) when base and head are paired, else `repeats` (promptci.repeats) on every item."""
+    if not draws.noisy([prompt]) or draws.free(prompt):
         return 1.0, 1
     if not paired:
         return float(repeats), repeats

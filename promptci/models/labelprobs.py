@@ -1,5 +1,5 @@
 """A label's probability read from a model's answer: from the first token's top logprobs, or all on the label the
-answer names; and each label's chance as a sampled answer. The door (models/llm.py) asks for them; these are
+answer names; and a label drawn from them as a sampler would draw it. The door (models/llm.py) asks for them; these are
 the arithmetic, with no model and no network."""
 
 from __future__ import annotations
@@ -85,3 +85,18 @@ def tempered(probs: dict[str, float], temperature: float, top_p: float | None) -
         weights = {k: w if k in kept else 0.0 for k, w in weights.items()}
     total = sum(weights.values())
     return {k: w / total for k, w in weights.items()}
+
+
+def sample(probs: dict[str, float], temperature: float, top_p: float | None, u: float) -> str | None:
+    """The label drawn with `u` (uniform in [0, 1)) by inverse CDF over `tempered`'s chances, in the labels' order:
+    two prompts given one u draw alike where their chances are alike (the common draw that shared seeds give
+    generated answers, llm.py). None where `tempered` is None (the most probable label stands)."""
+    chances = tempered(probs, temperature, top_p)
+    if chances is None:
+        return None
+    edge = u
+    for label, chance in chances.items():
+        if chance > 0 and edge < chance:
+            return label
+        edge -= chance
+    return max(chances, key=chances.__getitem__)  # u within rounding of 1
