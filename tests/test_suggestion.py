@@ -90,6 +90,9 @@ def test_the_items_a_change_broke_are_those_base_got_right_and_head_did_not() ->
     base = {"a": r("a", 1.0), "b": r("b", 1.0), "c": r("c", 0.0), "d": r("d", 1.0)}
     head = {"a": r("a", 0.0), "b": r("b", 1.0), "c": r("c", 1.0), "d": r("d", None)}
     assert pipeline.broken_items(["a", "b", "c", "d", "e"], base, head) == ["a", "d"]
+    graded = {"p": r("p", 0.8), "q": r("q", 0.8), "s": r("s", 0.4)}  # means of draws, grades: the pass line, 0.5
+    moved = {"p": r("p", 0.6), "q": r("q", 0.2), "s": r("s", 0.1)}
+    assert pipeline.broken_items(["p", "q", "s"], graded, moved) == ["q"]
 
 
 def _optimizer(demo_results: dict, status: str | None) -> dict:

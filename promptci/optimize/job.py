@@ -15,6 +15,7 @@ from ..errors import InfraError
 from ..files.evalresults import ItemResult
 from ..files.evalset import Item, Pool
 from ..files.settings import GateSettings, SelectionSettings
+from ..gate import draws
 from ..models.budget import Budget, holdout_size, judged_size
 from ..models.llm import ModelClient
 from ..promptfile import PromptFile, measured_by, parse
@@ -138,7 +139,7 @@ async def optimize(
     await judge_suggestion(job, prompt, pool, client, budget, holdout_always=holdout_always, gate=gate)
     job.verdict_calls = budget.calls - calls0
     best = job.outcome.best_results if job.outcome.improved else job.outcome.initial_results
-    job.won_back = [i for i in job.broken if i in best and best[i].score == 1.0]
+    job.won_back = [i for i in job.broken if i in best and draws.passes(best[i].score or 0.0)]
     return job
 
 
