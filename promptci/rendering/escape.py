@@ -14,7 +14,7 @@ import html
 import re
 
 ZERO_WIDTH_SPACE = "\u200b"
-_MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")  # a mention, a team, or an e-mail address (its domain)
+_MENTION = re.compile(r"@(?=\\?[A-Za-z0-9_-])")  # a mention, a team, an e-mail's domain (`_` may be escaped)
 _AUTOLINK = re.compile(r"(?<=[A-Za-z]:)(?=//)|(?<=www)(?=\.)|(?<=#)(?=\d)|(?<=GH-)(?=\d)", re.IGNORECASE)
 """Where GitHub's autolinks begin (`https://`, `www.`, `#123`, `GH-123`), after any character (GitHub links
 `_www.x.com` too): a zero-width space there leaves the text as it reads and makes no link (code spans and blocks
