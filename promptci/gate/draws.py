@@ -99,8 +99,10 @@ def gate_design(prompts: Sequence[PromptFile | None], fixed: int, pool: int | No
     return (fixed, None) if noisy(prompts) else (fixed, pool)
 
 
-def passes(score: float) -> bool:
-    return score >= PASS_SCORE
+def passes(score: float | None) -> bool:
+    """Whether a score passes: from PASS_SCORE up (an exact answer right, a mean of draws or a grade from the
+    line); an item not scored does not."""
+    return score is not None and score >= PASS_SCORE
 
 
 def _outcomes(item: Scored) -> list[bool]:

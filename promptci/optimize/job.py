@@ -139,7 +139,7 @@ async def optimize(
     await judge_suggestion(job, prompt, pool, client, budget, holdout_always=holdout_always, gate=gate)
     job.verdict_calls = budget.calls - calls0
     best = job.outcome.best_results if job.outcome.improved else job.outcome.initial_results
-    job.won_back = [i for i in job.broken if i in best and draws.passes(best[i].score or 0.0)]
+    job.won_back = [i for i in job.broken if i in best and draws.passes(best[i].score)]
     return job
 
 

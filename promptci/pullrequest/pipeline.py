@@ -333,11 +333,9 @@ def optimizer_budget(client: ModelClient, budget: Budget, cap: int | None) -> Bu
 def broken_items(ids: Sequence[str], base: Mapping[str, ItemResult], head: Mapping[str, ItemResult]) -> list[str]:
     """The items this change broke: base passing (draws.passes: an exact answer right, a mean of draws or a grade
     from the pass line up), head not (or not scored)."""
-    return [i for i in ids if i in base and i in head and _passes(base[i]) and not _passes(head[i])]
-
-
-def _passes(result: ItemResult) -> bool:
-    return result.score is not None and draws.passes(result.score)
+    return [
+        i for i in ids if i in base and i in head and draws.passes(base[i].score) and not draws.passes(head[i].score)
+    ]
 
 
 def _slices(result: PromptResults, head: promptfile.PromptFile, pool: Pool) -> None:
